@@ -1,0 +1,3 @@
+from sketchgen.cli import main
+
+raise SystemExit(main())
