@@ -1,0 +1,362 @@
+"""From ndjson lines to validated drawings, and from drawings to training arrays.
+
+Reading streams one line at a time, so a 100,000-drawing class never sits in
+memory as JSON text. A bad line is reported once with its file and line number
+and skipped; the good lines of the same file are all kept. Preparation follows
+the course report - recognized drawings only, at most N per class, a seeded
+shuffle, a 70/15/15 split - and caches the result as compact int16 stroke-3
+arrays keyed by everything that could change it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sketchgen import download, strokes
+from sketchgen.fileio import atomic_write, locked
+
+SPLITS = ("train", "valid", "test")
+SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
+CACHE_VERSION = 1
+# Google's simplification: RDP with epsilon 2.0 after scaling into 0-255.
+RDP_EPSILON = 2.0
+
+
+class DataError(Exception):
+    """A problem with the data as a whole (no file for a class, unknown class); one line for the user."""
+
+
+def categories() -> list[str]:
+    """The 345 QuickDraw class names."""
+    text = (Path(__file__).parent / "assets" / "categories.txt").read_text()
+    return [line for line in text.splitlines() if line]
+
+
+def check_classes(names: list[str]) -> list[str]:
+    """Refuse unknown class names, listing close matches and where the full list is."""
+    known = set(categories())
+    for name in names:
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise DataError(f"unknown class {name!r}.{hint} `sketchgen classes` lists all {len(known)} valid names.")
+    return list(names)
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+@dataclass
+class Drawing:
+    word: str
+    strokes: list[np.ndarray]
+    recognized: bool = True
+    key_id: str = ""
+    countrycode: str = ""
+
+
+@dataclass
+class Problems:
+    """Bad lines seen while reading: each printed once as ``file:line: reason``, then counted."""
+
+    counts: Counter = field(default_factory=Counter)
+    quiet: bool = False
+
+    def report(self, path: Path, line: int, reason: str) -> None:
+        self.counts[reason.split(":")[0]] += 1
+        if not self.quiet:
+            print(f"{path}:{line}: {reason} (skipped)", file=sys.stderr)
+
+    def summary(self) -> str:
+        total = sum(self.counts.values())
+        if not total:
+            return "no bad lines"
+        return f"{total} bad lines skipped: " + ", ".join(f"{n} {r}" for r, n in self.counts.most_common())
+
+
+def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = True) -> Drawing:
+    """One ndjson line -> Drawing. Raises ValueError (StrokeError included) with the reason."""
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError("not JSON (corrupt or truncated line)") from None
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    if "drawing" not in obj:
+        raise ValueError("no 'drawing' field")
+    got = obj.get("word")
+    if word is not None and got != word:
+        raise ValueError(f"word is {got!r}, expected {word!r}")
+    parsed = strokes.parse_drawing(obj["drawing"])
+    raw = any(isinstance(s, list) and len(s) == 3 for s in obj["drawing"])
+    if raw and simplify_raw:
+        parsed = simplify(parsed)
+    return Drawing(
+        word=str(got),
+        strokes=parsed,
+        recognized=bool(obj.get("recognized", True)),
+        key_id=str(obj.get("key_id", "")),
+        countrycode=str(obj.get("countrycode", "")),
+    )
+
+
+def read_ndjson(
+    path: str | os.PathLike, word: str | None = None, problems: Problems | None = None, simplify_raw: bool = True
+) -> Iterator[Drawing]:
+    """Stream the valid drawings of a simplified or raw ndjson file, reporting bad lines."""
+    path = Path(path)
+    problems = problems if problems is not None else Problems()
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield parse_line(line, word, simplify_raw)
+            except ValueError as e:
+                problems.report(path, lineno, str(e))
+
+
+# --- raw -> simplified (Google's preprocessing) --------------------------------------------
+
+
+def simplify(raw: list[np.ndarray], epsilon: float = RDP_EPSILON) -> list[np.ndarray]:
+    """Raw screen strokes -> QuickDraw's simplified form.
+
+    Google's steps: align to the top-left corner, scale uniformly so the
+    largest side is 255, simplify each stroke with Ramer-Douglas-Peucker at
+    epsilon 2.0, round to integers. (Google also resamples at 1 px spacing
+    first; that only adds collinear points, which RDP removes again.)
+    """
+    return [np.rint(s[_rdp_keep(s, epsilon)]) for s in fit_255(raw)]
+
+
+def fit_255(drawing: list[np.ndarray]) -> list[np.ndarray]:
+    """Shift to a top-left corner of (0, 0) and scale uniformly so the largest side is 255."""
+    allpts = np.vstack(drawing)
+    lo = allpts.min(axis=0)
+    extent = float((allpts.max(axis=0) - lo).max())
+    scale = 255.0 / extent if extent > 0 else 1.0
+    return [(s - lo) * scale for s in drawing]
+
+
+def _rdp_keep(points: np.ndarray, epsilon: float) -> np.ndarray:
+    """Indices RDP keeps, found with an explicit stack (no recursion limit)."""
+    n = len(points)
+    keep = np.zeros(n, dtype=bool)
+    keep[0] = keep[-1] = True
+    stack = [(0, n - 1)]
+    while stack:
+        a, b = stack.pop()
+        if b - a < 2:
+            continue
+        seg = points[b] - points[a]
+        rel = points[a + 1 : b] - points[a]
+        norm = float(np.hypot(*seg))
+        if norm == 0:
+            dist = np.hypot(rel[:, 0], rel[:, 1])
+        else:
+            dist = np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / norm
+        i = int(np.argmax(dist))
+        if dist[i] > epsilon:
+            mid = a + 1 + i
+            keep[mid] = True
+            stack += [(a, mid), (mid, b)]
+    return np.flatnonzero(keep)
+
+
+# --- where the data is ----------------------------------------------------------------------
+
+
+def shared_quickdraw() -> Path | None:
+    """``../shared/quickdraw`` beside the checkout (or beside the working directory), if present."""
+    for base in (Path(__file__).resolve().parents[3], Path.cwd().resolve().parent):
+        candidate = base / "shared" / "quickdraw"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _class_file_in(root: Path, name: str) -> Path | None:
+    for candidate in (root / f"{name}.ndjson", root / "simplified" / f"{name}.ndjson"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_class_file(name: str, data_dir: str | os.PathLike | None = None, fetch: bool = True) -> Path:
+    """The one resolution rule for where a class's drawings come from.
+
+    ``--data-dir`` / ``$SKETCHGEN_DATA`` if given (and only it), else the
+    download cache, else ``../shared/quickdraw`` beside the checkout, else a
+    small slice downloaded from the QuickDraw bucket, else a DataError saying
+    how to get data.
+    """
+    explicit = data_dir or os.environ.get("SKETCHGEN_DATA")
+    if explicit:
+        found = _class_file_in(Path(explicit), name)
+        if found is None:
+            raise DataError(f"no {name}.ndjson in {explicit} (looked in it and its simplified/ folder)")
+        return found
+    slices = download.default_cache_dir() / "slices"
+    for root in (download.default_cache_dir(), shared_quickdraw(), slices):
+        if root is not None and (found := _class_file_in(root, name)) is not None:
+            return found
+    if fetch:
+        try:
+            # Slices live apart so that a later `sketchgen download` still fetches the whole file.
+            return download.download_slice(name, slices, progress=False, retries=0, timeout=10)
+        except download.DownloadError as e:
+            raise DataError(
+                f"no drawings for {name!r}: none local and the download failed ({e}). "
+                f"Run `sketchgen download {name!r}` where the internet is reachable, "
+                "or pass --data-dir DIR holding <class>.ndjson files."
+            ) from None
+    raise DataError(f"no drawings for {name!r}: pass --data-dir or run `sketchgen download {name!r}`")
+
+
+# --- preparation ----------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """Drawings of several classes as stroke-3 int16 arrays, concatenated, with labels and splits."""
+
+    classes: list[str]
+    points: np.ndarray  # (total_points, 3) int16 stroke-3
+    offsets: np.ndarray  # (n + 1,) int64: drawing i is points[offsets[i]:offsets[i+1]]
+    labels: np.ndarray  # (n,) int64 class index
+    split: np.ndarray  # (n,) int8 index into SPLITS
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def stroke3(self, i: int) -> np.ndarray:
+        return self.points[self.offsets[i] : self.offsets[i + 1]]
+
+    def indices(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.split == SPLITS.index(split))
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def _reservoir(items: Iterator[np.ndarray], k: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """A uniform sample of at most k items from a stream of unknown length (Algorithm R)."""
+    kept: list[np.ndarray] = []
+    for seen, item in enumerate(items):
+        if seen < k:
+            kept.append(item)
+        else:
+            j = int(rng.integers(0, seen + 1))
+            if j < k:
+                kept[j] = item
+    return kept
+
+
+def _class_stroke3(path: Path, name: str, problems: Problems) -> Iterator[np.ndarray]:
+    for d in read_ndjson(path, name, problems):
+        if d.recognized:
+            yield strokes.strokes_to_stroke3(d.strokes).astype(np.int16)
+
+
+def _cache_key(files: list[Path], classes: list[str], max_per_class: int, seed: int) -> str:
+    h = hashlib.sha256(json.dumps([CACHE_VERSION, classes, max_per_class, seed]).encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def _checksum(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(arrays[k]).tobytes())
+    return h.hexdigest()
+
+
+def prepared_cache_dir() -> Path:
+    return Path(os.environ.get("SKETCHGEN_PREPARED") or download.default_cache_dir().parent / "prepared")
+
+
+def prepare(
+    classes: list[str],
+    data_dir: str | os.PathLike | None = None,
+    max_per_class: int = 100_000,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    problems: Problems | None = None,
+) -> Prepared:
+    """Recognized drawings, at most ``max_per_class`` each, shuffled with ``seed``, split 70/15/15.
+
+    Cached by class files (path, size, mtime), settings and format version; a
+    cache that fails its checksum is rebuilt. Two processes preparing the same
+    cache take turns on a lock.
+    """
+    files = [find_class_file(c, data_dir) for c in classes]
+    cache = Path(cache_dir or prepared_cache_dir()) / f"prepared-{_cache_key(files, classes, max_per_class, seed)}.npz"
+    with locked(cache):
+        loaded = _load_cache(cache, classes)
+        if loaded is not None:
+            return loaded
+        problems = problems if problems is not None else Problems()
+        points, lengths, labels, split = [], [], [], []
+        for ci, (name, path) in enumerate(zip(classes, files)):
+            rng = np.random.default_rng([seed, ci])
+            kept = _reservoir(_class_stroke3(path, name, problems), max_per_class, rng)
+            if not kept:
+                raise DataError(f"{path}: no recognized drawings of {name!r}")
+            order = rng.permutation(len(kept))
+            n_train = int(round(SPLIT_FRACTIONS[0] * len(kept)))
+            n_valid = int(round(SPLIT_FRACTIONS[1] * len(kept)))
+            which = np.full(len(kept), 2, dtype=np.int8)
+            which[:n_train] = 0
+            which[n_train : n_train + n_valid] = 1
+            for j in order:
+                points.append(kept[j])
+                lengths.append(len(kept[j]))
+            labels.append(np.full(len(kept), ci, dtype=np.int64))
+            split.append(which)
+        if sum(problems.counts.values()):
+            print(problems.summary(), file=sys.stderr)
+        arrays = {
+            "points": np.concatenate(points).astype(np.int16),
+            "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            "labels": np.concatenate(labels),
+            "split": np.concatenate(split),
+        }
+        meta = json.dumps({"version": CACHE_VERSION, "classes": classes, "checksum": _checksum(arrays)})
+        with atomic_write(cache) as f:
+            np.savez(f, meta=np.array(meta), **arrays)
+        return Prepared(classes=list(classes), **arrays)
+
+
+def _load_cache(path: Path, classes: list[str]) -> Prepared | None:
+    """The cached arrays, or None (with a note) if missing, from another version, or corrupt."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            arrays = {k: z[k] for k in ("points", "offsets", "labels", "split")}
+    except Exception as e:  # a truncated or foreign file: any reader error means "rebuild"
+        print(f"{path}: unreadable prepared cache ({type(e).__name__}); rebuilding", file=sys.stderr)
+        return None
+    if meta.get("version") != CACHE_VERSION or meta.get("classes") != classes:
+        print(f"{path}: prepared cache from another version; rebuilding", file=sys.stderr)
+        return None
+    if meta.get("checksum") != _checksum(arrays):
+        print(f"{path}: prepared cache fails its checksum; rebuilding", file=sys.stderr)
+        return None
+    return Prepared(classes=list(classes), **arrays)

@@ -1,0 +1,247 @@
+"""Fetching Google QuickDraw *simplified* drawings: one ndjson file per class, cached on disk.
+
+Class files run to tens of megabytes over connections that drop, so the body is streamed to a
+``.part`` file that a retry (or a later process) resumes with an HTTP Range request. Nothing
+reaches the cache until every line has been checked, and then only by an atomic rename: the
+cache holds whole, valid files or nothing. A lock per class keeps two processes from fetching
+the same file at once.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import math
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from tqdm import tqdm
+
+from sketchgen.fileio import atomic_write, locked
+
+DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/simplified/"
+
+_CHUNK = 1 << 16
+_BACKOFF_S = 0.5
+# Failures worth another try: the network, not the server's answer, went wrong.
+_TRANSIENT = (http.client.HTTPException, ConnectionError, TimeoutError, urllib.error.URLError)
+
+_T = TypeVar("_T")
+
+
+class DownloadError(Exception):
+    """A download or its data went wrong; the message is one line naming class, source and reason."""
+
+
+def default_cache_dir() -> Path:
+    """Where downloads live unless told otherwise: ``$SKETCHGEN_CACHE``, else the XDG cache."""
+    if os.environ.get("SKETCHGEN_CACHE"):
+        return Path(os.environ["SKETCHGEN_CACHE"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(xdg) / "sketchgen" / "quickdraw"
+
+
+def validate_ndjson(path: str | os.PathLike, name: str) -> int:
+    """Check that every line of ``path`` is a drawing of class ``name``; return the line count."""
+    with open(path, "rb") as f:
+        return _check_lines(f, name, source=str(path))
+
+
+def _check_lines(lines: Iterable[bytes], name: str, source: str) -> int:
+    """Raise DownloadError at the first line that is not a ``name`` drawing; count the lines."""
+    count = 0
+    for count, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            reason = "not JSON"
+        else:
+            if not isinstance(record, dict):
+                reason = "not a JSON object"
+            elif record.get("word") != name:
+                reason = f"word is {record.get('word')!r}, expected {name!r}"
+            elif not isinstance(record.get("drawing"), list):
+                reason = "no 'drawing' list"
+            else:
+                continue
+        raise DownloadError(f"class {name!r} from {source}: line {count}: {reason}")
+    if count == 0:
+        raise DownloadError(f"class {name!r} from {source}: empty, no drawings")
+    return count
+
+
+def download_class(
+    name: str,
+    dest_dir: str | os.PathLike,
+    base_url: str = DEFAULT_BASE_URL,
+    *,
+    progress: bool = True,
+    timeout: float = 30,
+    retries: int = 3,
+) -> Path:
+    """Fetch a class's whole file into ``dest_dir/<name>.ndjson`` unless a valid copy is there.
+
+    A dropped connection is retried up to ``retries`` more times, resuming where it stopped.
+    """
+    dest, part, url = _locations(name, dest_dir, base_url)
+    with locked(dest):
+        if _is_valid(dest, name):
+            return dest
+
+        def fetch() -> None:
+            response, offset = _open(url, part.stat().st_size if part.exists() else 0, timeout)
+            with response, open(part, "ab" if offset else "wb") as out:
+                _copy(response, out, start=offset, desc=name, progress=progress)
+                out.flush()
+                os.fsync(out.fileno())
+
+        _retrying(fetch, name, url, retries)
+        try:
+            with open(part, "rb") as f:
+                _check_lines(f, name, source=url)
+        except DownloadError:
+            part.unlink()
+            raise
+        os.replace(part, dest)
+    return dest
+
+
+def download_slice(
+    name: str,
+    dest_dir: str | os.PathLike,
+    base_url: str = DEFAULT_BASE_URL,
+    max_bytes: int = 4_000_000,
+    *,
+    progress: bool = True,
+    timeout: float = 30,
+    retries: int = 3,
+) -> Path:
+    """Fetch only the whole lines within the first ``max_bytes`` of a class's file.
+
+    A few megabytes give a few thousand real drawings, enough to try things without the full
+    download. A valid file already at the destination (full or slice) is kept.
+    """
+    dest, _, url = _locations(name, dest_dir, base_url)
+    with locked(dest):
+        if _is_valid(dest, name):
+            return dest
+
+        def fetch() -> bytes:
+            request = urllib.request.Request(url, headers={"Range": f"bytes=0-{max_bytes - 1}"})
+            body = io.BytesIO()
+            # A server without Range support answers 200 with everything: read only the start.
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                _copy(response, body, limit=max_bytes, desc=name, progress=progress)
+            return body.getvalue()
+
+        head = _retrying(fetch, name, url, retries)
+        lines = head[: head.rfind(b"\n") + 1]
+        if not lines:
+            raise DownloadError(f"class {name!r} from {url}: no complete line in the first {max_bytes} bytes")
+        _check_lines(io.BytesIO(lines), name, source=url)
+        with atomic_write(dest) as out:
+            out.write(lines)
+    return dest
+
+
+def _locations(name: str, dest_dir: str | os.PathLike, base_url: str) -> tuple[Path, Path, str]:
+    """The destination, its partial file and the URL; refuse names that would escape ``dest_dir``."""
+    if not name or "/" in name or name.startswith("."):
+        raise DownloadError(f"{name!r} is not a QuickDraw class name")
+    dest_dir = Path(dest_dir)
+    base = base_url if base_url.endswith("/") else base_url + "/"
+    url = f"{base}{urllib.parse.quote(name)}.ndjson"
+    return dest_dir / f"{name}.ndjson", dest_dir / f".{name}.ndjson.part", url
+
+
+def _is_valid(path: Path, name: str) -> bool:
+    try:
+        validate_ndjson(path, name)
+    except (DownloadError, FileNotFoundError):
+        return False
+    return True
+
+
+def _open(url: str, have: int, timeout: float) -> tuple[http.client.HTTPResponse, int]:
+    """Ask for the bytes from ``have`` on; return the response and the offset its body starts at.
+
+    Only a 206 whose Content-Range starts at ``have`` continues the partial file; a 200 means
+    the server ignored the Range and sends everything, so writing restarts at zero.
+    """
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # the partial file is already as long as the file, or longer
+            e.close()
+            return _open(url, 0, timeout)
+        raise
+    if response.status != 206 or not have:
+        return response, 0
+    match = re.fullmatch(r"bytes (\d+)-\d+/(?:\d+|\*)", response.headers.get("Content-Range", ""))
+    if match and int(match[1]) == have:
+        return response, have
+    response.close()  # some other range: ask for the whole file instead
+    return _open(url, 0, timeout)
+
+
+def _copy(
+    response: http.client.HTTPResponse,
+    out: BinaryIO,
+    *,
+    desc: str,
+    progress: bool,
+    start: int = 0,
+    limit: float = math.inf,
+) -> None:
+    """Stream at most ``limit`` body bytes to ``out`` with a progress bar on stderr.
+
+    http.client reports a connection closed early as a plain end of data, so the byte count is
+    checked against Content-Length here, and a short body raises ConnectionError to be retried.
+    """
+    length = response.headers.get("Content-Length")
+    promised = int(length) if length is not None else None
+    want = limit if promised is None else min(promised, limit)
+    got = 0
+    total = start + want if want < math.inf else None
+    with tqdm(total=total, initial=start, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+              file=sys.stderr, disable=None if progress else True, leave=False) as bar:
+        while got < want:
+            chunk = response.read1(int(min(_CHUNK, want - got)))  # what has arrived: kept if it stalls
+            if not chunk:
+                break
+            out.write(chunk)
+            got += len(chunk)
+            bar.update(len(chunk))
+    if promised is not None and got < want:
+        raise ConnectionError(f"connection closed with {want - got} of {want} bytes still to come")
+
+
+def _retrying(fetch: Callable[[], _T], name: str, url: str, retries: int) -> _T:
+    """Run ``fetch``, again after a growing pause while the network fails, at most ``retries``
+    more times. HTTP errors are final, except 5xx: usually a passing problem of the server."""
+    attempt = 0
+    while True:
+        try:
+            return fetch()
+        except urllib.error.HTTPError as e:
+            e.close()
+            if e.code < 500 or attempt >= retries:
+                raise DownloadError(f"class {name!r} from {url}: HTTP {e.code} {e.reason}") from None
+        except _TRANSIENT as e:
+            if attempt >= retries:
+                reason = e.reason if isinstance(e, urllib.error.URLError) else str(e) or type(e).__name__
+                raise DownloadError(
+                    f"class {name!r} from {url}: gave up after {attempt + 1} attempts: {reason}"
+                ) from None
+        time.sleep(_BACKOFF_S * 2**attempt)
+        attempt += 1

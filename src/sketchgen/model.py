@@ -1,0 +1,240 @@
+"""The two sketch models, and how each sees a drawing.
+
+* ``SketchGenerator`` - the course report's seed model: class embedding (128)
+  concatenated with the previous absolute point -> LSTM (256) -> dropout ->
+  linear to (x, y, pen), trained with MSE. It regresses to the mean.
+* ``MixtureDecoder`` - Sketch-RNN's decoder (Ha & Eck 2017), class-conditional:
+  stroke-5 offsets, a mixture of bivariate Gaussians over (dx, dy) and a 3-way
+  softmax over the pen, trained by exact negative log-likelihood.
+
+Each model owns its data representation (``encode`` / ``decode`` between
+stroke-3 and its own normalised sequence), its loss and one generation step,
+so training and sampling code is the same for both. A checkpoint is a plain
+dict - kind, config, class names, state_dict - loadable with ``weights_only``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sketchgen import strokes
+
+LOG_2PI = math.log(2 * math.pi)
+# Simplified QuickDraw coordinates are 0-255; the seed model sees them in [-1, 1].
+COORD_HALF = 127.5
+
+
+def default_embed_dim(n_classes: int) -> int:
+    """Class embedding size that grows with the class count: 18 for 5 classes, 149 for 345."""
+    return int(min(256, max(16, round(8 * math.sqrt(n_classes)))))
+
+
+@dataclass
+class SeedConfig:
+    n_classes: int
+    embed_dim: int = 128
+    hidden: int = 256
+    # nn.LSTM applies dropout only between layers, so the report's dropout=0.3 needs two.
+    layers: int = 2
+    dropout: float = 0.3
+    # Points per generated drawing for each class (the median in training); the seed has no end token.
+    lengths: list[int] = field(default_factory=list)
+
+
+@dataclass
+class MDNConfig:
+    n_classes: int
+    embed_dim: int = 0  # 0: default_embed_dim(n_classes)
+    hidden: int = 512
+    n_mixtures: int = 20
+    dropout: float = 0.1
+    # Offsets are divided by this (their std over the training set) before the model sees them.
+    scale: float = 1.0
+    max_len: int = 250
+
+    def __post_init__(self):
+        if not self.embed_dim:
+            self.embed_dim = default_embed_dim(self.n_classes)
+
+
+class SketchGenerator(nn.Module):
+    """The seed model, exactly as the course report describes it."""
+
+    kind = "seed"
+    step_dim = 3
+
+    def __init__(self, cfg: SeedConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.n_classes, cfg.embed_dim)
+        self.lstm = nn.LSTM(
+            cfg.embed_dim + 3, cfg.hidden, num_layers=cfg.layers, dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden, 3)
+        for name, p in self.named_parameters():
+            if p.dim() == 2 and not name.startswith("embed"):
+                nn.init.xavier_uniform_(p)
+            elif "bias" in name:
+                nn.init.zeros_(p)
+
+    def forward(self, labels, inputs, state=None):
+        emb = self.embed(labels)[:, None, :].expand(-1, inputs.shape[1], -1)
+        out, state = self.lstm(torch.cat([emb, inputs], dim=-1), state)
+        return self.head(self.drop(out)), state
+
+    def loss(self, out, target, mask):
+        """Summed squared error over (x, y, pen) of real steps, and how many values that is."""
+        err = ((out - target) ** 2).sum(-1) * mask
+        return err.sum(), mask.sum() * 3
+
+    def encode(self, s3: np.ndarray) -> np.ndarray:
+        """Stroke-3 -> absolute points scaled to [-1, 1], pen as 0/1."""
+        pts = strokes.stroke3_to_absolute(s3)
+        pts[:, :2] = pts[:, :2] / COORD_HALF - 1
+        return pts.astype(np.float32)
+
+    def decode(self, seq: np.ndarray) -> np.ndarray:
+        pts = np.asarray(seq, dtype=np.float64).copy()
+        pts[:, :2] = (pts[:, :2] + 1) * COORD_HALF
+        return strokes.absolute_to_stroke3(pts)
+
+    def start(self, n: int) -> torch.Tensor:
+        return torch.zeros(n, 1, 3)
+
+    def sample_step(self, out, temperature: float, gen: torch.Generator):
+        """Next point from the prediction, and whether the drawing ended (never: no end token).
+
+        The pen output is MSE-trained on 0/1, so it estimates the probability
+        of lifting; drawing the lift from it makes generated drawings lift the
+        pen about as often as real ones (thresholding at 0.5 almost never would).
+        """
+        out = out[:, -1]
+        p = out[:, 2].clamp(0, 1)
+        pen = (torch.rand(p.shape, generator=gen) < p).float()
+        step = torch.stack([out[:, 0], out[:, 1], pen], dim=-1)
+        return step[:, None, :], torch.zeros(len(step), dtype=torch.bool)
+
+
+class MixtureDecoder(nn.Module):
+    """Sketch-RNN's decoder, conditioned on the class instead of a latent vector."""
+
+    kind = "mdn"
+    step_dim = 5
+
+    def __init__(self, cfg: MDNConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.n_classes, cfg.embed_dim)
+        self.lstm = nn.LSTM(cfg.embed_dim + 5, cfg.hidden, batch_first=True)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden, 3 + 6 * cfg.n_mixtures)
+
+    def forward(self, labels, inputs, state=None):
+        emb = self.embed(labels)[:, None, :].expand(-1, inputs.shape[1], -1)
+        out, state = self.lstm(torch.cat([emb, inputs], dim=-1), state)
+        return self.head(self.drop(out)), state
+
+    def mixture(self, out, temperature: float = 1.0):
+        """Raw head output -> (pen logits, log pi, mu_x, mu_y, log sigma_x, log sigma_y, rho).
+
+        Layout as in Sketch-RNN: 3 pen logits, then pi, mu_x, mu_y, sigma_x,
+        sigma_y, rho in blocks of M. Temperature divides the logits and scales
+        sigma by sqrt(T).
+        """
+        pen, rest = out[..., :3], out[..., 3:]
+        pi, mux, muy, lsx, lsy, rho = rest.chunk(6, dim=-1)
+        t = max(temperature, 1e-6)
+        log_pi = F.log_softmax(pi / t, dim=-1)
+        half_log_t = 0.5 * math.log(t)
+        return pen / t, log_pi, mux, muy, lsx + half_log_t, lsy + half_log_t, torch.tanh(rho)
+
+    def offset_log_prob(self, out, dx, dy):
+        """log p(dx, dy) under the mixture, in log space throughout."""
+        _, log_pi, mux, muy, lsx, lsy, rho = self.mixture(out)
+        zx = (dx[..., None] - mux) * torch.exp(-lsx)
+        zy = (dy[..., None] - muy) * torch.exp(-lsy)
+        one_minus = (1 - rho**2).clamp_min(1e-6)
+        z = zx**2 + zy**2 - 2 * rho * zx * zy
+        log_n = -LOG_2PI - lsx - lsy - 0.5 * torch.log(one_minus) - z / (2 * one_minus)
+        return torch.logsumexp(log_pi + log_n, dim=-1)
+
+    def loss(self, out, target, mask):
+        """Summed NLL: offsets over real steps, pen over real steps plus the end step."""
+        offsets = -self.offset_log_prob(out, target[..., 0], target[..., 1]) * mask
+        pen_mask = mask + F.pad(mask, (1, 0))[..., :-1] * (1 - mask)  # real steps and the first end step
+        pen = F.cross_entropy(out[..., :3].transpose(1, 2), target[..., 2:].argmax(-1), reduction="none")
+        return offsets.sum() + (pen * pen_mask).sum(), pen_mask.sum()
+
+    def encode(self, s3: np.ndarray) -> np.ndarray:
+        """Stroke-3 -> stroke-5 with offsets divided by the training scale (one end row)."""
+        s5 = strokes.stroke3_to_stroke5(s3)
+        s5[:, :2] /= self.cfg.scale
+        return s5
+
+    def decode(self, seq: np.ndarray) -> np.ndarray:
+        s3 = strokes.stroke5_to_stroke3(np.asarray(seq, dtype=np.float64))
+        s3[:, :2] *= self.cfg.scale
+        return s3
+
+    def start(self, n: int) -> torch.Tensor:
+        s = torch.zeros(n, 1, 5)
+        s[..., 2] = 1  # Sketch-RNN's start token: (0, 0, 1, 0, 0)
+        return s
+
+    def sample_step(self, out, temperature: float, gen: torch.Generator):
+        pen, log_pi, mux, muy, lsx, lsy, rho = self.mixture(out[:, -1], temperature)
+        k = torch.multinomial(log_pi.exp(), 1, generator=gen)
+        pick = lambda t: t.gather(-1, k).squeeze(-1)  # noqa: E731
+        mx, my, sx, sy, r = pick(mux), pick(muy), pick(lsx).exp(), pick(lsy).exp(), pick(rho)
+        e1, e2 = torch.randn(2, len(k), generator=gen)
+        dx = mx + sx * e1
+        dy = my + sy * (r * e1 + torch.sqrt((1 - r**2).clamp_min(0)) * e2)
+        state = torch.multinomial(F.softmax(pen, dim=-1), 1, generator=gen).squeeze(-1)
+        step = torch.zeros(len(k), 1, 5)
+        step[:, 0, 0], step[:, 0, 1] = dx, dy
+        step[torch.arange(len(k)), 0, 2 + state] = 1
+        return step, state == 2
+
+
+MODELS = {"seed": (SketchGenerator, SeedConfig), "mdn": (MixtureDecoder, MDNConfig)}
+
+
+def build(kind: str, **config) -> nn.Module:
+    cls, cfg_cls = MODELS[kind]
+    return cls(cfg_cls(**config))
+
+
+def checkpoint_dict(model: nn.Module, classes: list[str], **extra) -> dict:
+    """The plain-dict checkpoint: everything needed to rebuild and use the model."""
+    return {"kind": model.kind, "config": asdict(model.cfg), "classes": list(classes), "state_dict": model.state_dict(), **extra}
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; one line saying why and what to do."""
+
+
+def load(path) -> tuple[nn.Module, dict]:
+    """Rebuild a model from a checkpoint file without executing anything in it."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint") from None
+    except Exception as e:  # truncated zip, foreign pickle, wrong format: all mean "not ours"
+        raise CheckpointError(f"{path}: not a readable sketchgen checkpoint ({type(e).__name__}); retrain or pass another") from None
+    if not isinstance(ckpt, dict) or ckpt.get("kind") not in MODELS or "state_dict" not in ckpt:
+        raise CheckpointError(f"{path}: not a sketchgen checkpoint (no model kind/state_dict)")
+    try:
+        model = build(ckpt["kind"], **ckpt["config"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (TypeError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: checkpoint does not match its model ({str(e).splitlines()[0]})") from None
+    model.eval()
+    return model, ckpt

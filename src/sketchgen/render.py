@@ -1,0 +1,240 @@
+"""Drawings -> pictures: PNG, SVG, animated GIF, comparison sheets, classifier input.
+
+Input is the *strokes* format of ``sketchgen.strokes`` (absolute x, y with y
+pointing down, as in QuickDraw). Every picture draws each stroke on its own:
+the pen-up move between strokes is never a line, and a one-point stroke is a
+dot. Drawings are scaled to fit first, because generated drawings may have any
+coordinates. Raster work uses Pillow (fast enough to rasterise thousands of
+drawings for the classifier); only the loss curve needs matplotlib. Nothing
+here needs torch. Every file is written through ``fileio.atomic_write`` so a
+crash never leaves half an image.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from sketchgen.fileio import atomic_write
+
+Strokes = Sequence[np.ndarray]
+
+RASTER_SCALE = 4  # rasterize draws this many times larger, then box-filters down: anti-aliasing for free
+FRAME_MS = 50  # one GIF frame while drawing
+HOLD_MS = 1500  # the finished drawing stays up this long before the GIF loops
+PEN_COLOUR = (220, 40, 40)
+GREY = (200, 200, 200)
+
+
+def fit(strokes: Strokes, size: float, margin: float) -> list[np.ndarray]:
+    """Scale and centre a drawing into a ``size`` x ``size`` box, ``margin`` from each edge, keeping its aspect.
+
+    A drawing with no extent (one point, or all points equal) is centred unscaled
+    rather than divided by zero. Empty strokes are dropped.
+    """
+    strokes = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes if len(s)]
+    if not strokes:
+        return []
+    points = np.concatenate(strokes)
+    low, high = points.min(axis=0), points.max(axis=0)
+    extent = (high - low).max()
+    scale = (size - 2 * margin) / extent if extent > 0 else 1.0
+    shift = size / 2 - (low + high) / 2 * scale
+    return [s * scale + shift for s in strokes]
+
+
+def _default_margin(size: float, line_width: float) -> float:
+    """A little air around the drawing, and room for half a line so nothing is clipped."""
+    return size / 16 + line_width / 2
+
+
+def _draw_strokes(draw: ImageDraw.ImageDraw, fitted: Strokes, line_width: float, fill) -> None:
+    """Each stroke as its own polyline with a dot on every point; a one-point stroke is just the dot.
+
+    Pillow's wide lines end square and join with gaps, so the dots make the caps
+    and joins round. They also make a drawing's first n points a subset of its
+    ink, which the GIF relies on to only ever add ink.
+    """
+    width = max(1, round(line_width))
+    radius = max(line_width - 1, 1) / 2  # a pixel under the line's width, or the joins bulge
+    for s in fitted:
+        points = [tuple(p) for p in s]
+        if len(points) > 1:
+            draw.line(points, fill=fill, width=width)
+        for x, y in points:
+            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill)
+
+
+def _canvas(fitted: Strokes, size: int, line_width: float) -> Image.Image:
+    image = Image.new("L", (size, size), 255)
+    _draw_strokes(ImageDraw.Draw(image), fitted, line_width, 0)
+    return image
+
+
+def to_image(strokes: Strokes, size: int = 256, line_width: float = 3, margin: float | None = None) -> Image.Image:
+    """The drawing in black on a white ``size`` x ``size`` greyscale image, fitted to the box."""
+    margin = _default_margin(size, line_width) if margin is None else margin
+    return _canvas(fit(strokes, size, margin), size, line_width)
+
+
+def rasterize(drawings: Sequence[Strokes], size: int = 28, line_width: float = 1.5) -> np.ndarray:
+    """Drawings -> float32 ``(n, size, size)`` in [0, 1], ink = 1: the classifier's input.
+
+    Each drawing is drawn ``RASTER_SCALE`` times larger and box-filtered down,
+    which anti-aliases the thin lines at a cost of well under a millisecond each.
+    ``line_width`` is in output pixels.
+    """
+    big, width = size * RASTER_SCALE, line_width * RASTER_SCALE
+    out = np.empty((len(drawings), size, size), dtype=np.float32)
+    for i, strokes in enumerate(drawings):
+        image = to_image(strokes, big, width, _default_margin(big, width))
+        out[i] = np.asarray(image.resize((size, size), Image.Resampling.BOX), dtype=np.float32)
+    return 1 - out / 255
+
+
+def save_png(strokes: Strokes, path: str | os.PathLike, size: int = 256) -> None:
+    _save(to_image(strokes, size), path)
+
+
+def to_svg(strokes: Strokes, size: int = 256, line_width: float = 3) -> str:
+    """An SVG document: one ``<path>`` per stroke, round caps and joins (so a one-point path is a dot)."""
+    fitted = fit(strokes, size, _default_margin(size, line_width))
+    paths = []
+    for s in fitted:
+        points = s if len(s) > 1 else np.vstack([s, s])  # a zero-length segment: round caps draw the dot
+        d = "M" + " L".join(f"{x:.2f} {y:.2f}" for x, y in points)
+        paths.append(f'    <path d="{d}"/>')
+    return "\n".join([
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" viewBox="0 0 {size} {size}">',
+        f'  <rect width="{size}" height="{size}" fill="white"/>',
+        f'  <g fill="none" stroke="black" stroke-width="{line_width}" '
+        'stroke-linecap="round" stroke-linejoin="round">',
+        *paths,
+        "  </g>",
+        "</svg>",
+        "",
+    ])
+
+
+def save_svg(strokes: Strokes, path: str | os.PathLike, size: int = 256) -> None:
+    with atomic_write(path) as f:
+        f.write(to_svg(strokes, size).encode("utf-8"))
+
+
+def _prefix(fitted: Strokes, n: int) -> list[np.ndarray]:
+    """The first ``n`` points of a drawing, still split into its strokes: the drawing as it was mid-way."""
+    out = []
+    for s in fitted:
+        if n <= 0:
+            break
+        out.append(s[:n])
+        n -= len(s)
+    return out
+
+
+def animate_gif(
+    strokes: Strokes, path: str | os.PathLike, size: int = 256, points_per_frame: int = 3, line_width: float = 3
+) -> None:
+    """An endlessly looping GIF that draws the sketch in the order it was drawn.
+
+    Each frame adds ``points_per_frame`` points (a 50-150 point drawing takes
+    17-50 frames) with the pen shown as a red dot; the finished drawing, without
+    the pen, is held for ``HOLD_MS``. Any drawing of two or more points gets
+    at least two frames.
+    """
+    fitted = fit(strokes, size, _default_margin(size, line_width))
+    total = sum(len(s) for s in fitted)
+    frames = []
+    for n in range(1, total, points_per_frame):
+        partial = _prefix(fitted, n)
+        frame = _canvas(partial, size, line_width).convert("RGB")
+        x, y = partial[-1][-1]
+        r = 1.5 * line_width
+        ImageDraw.Draw(frame).ellipse([x - r, y - r, x + r, y + r], fill=PEN_COLOUR)
+        frames.append(frame)
+    frames.append(_canvas(fitted, size, line_width).convert("RGB"))
+    durations = [FRAME_MS] * (len(frames) - 1) + [HOLD_MS]
+    with atomic_write(path) as f:
+        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+
+
+def _font(px: float) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=max(8, round(px)))
+
+
+def _centred_text(draw: ImageDraw.ImageDraw, centre_x: float, top: float, height: float, text: str, font) -> None:
+    """``text`` centred horizontally on ``centre_x`` and vertically in the band ``top``..``top + height``."""
+    left, upper, right, lower = draw.textbbox((0, 0), text, font=font)
+    draw.text((centre_x - (right - left) / 2 - left, top + (height - (lower - upper)) / 2 - upper), text,
+              fill="black", font=font)
+
+
+def side_by_side(generated: Strokes, real: Strokes, title: str, path: str | os.PathLike, size: int = 256) -> None:
+    """One PNG comparing a generated drawing (left) with a real one (right).
+
+    The image is ``2 * size`` wide and ``size + 2 * (size // 8)`` high: ``title``
+    in a band on top, the two drawings, and "generated" / "real" under them.
+    """
+    band = size // 8
+    sheet = Image.new("RGB", (2 * size, size + 2 * band), "white")
+    draw = ImageDraw.Draw(sheet)
+    _centred_text(draw, size, 0, band, title, _font(band * 0.6))
+    for column, (label, strokes) in enumerate([("generated", generated), ("real", real)]):
+        sheet.paste(to_image(strokes, size), (column * size, band))
+        _centred_text(draw, column * size + size / 2, band + size, band, label, _font(band * 0.45))
+    draw.line([(size, band), (size, band + size)], fill=GREY, width=1)
+    _save(sheet, path)
+
+
+def grid(rows: Sequence[tuple[str, Sequence[Strokes]]], path: str | os.PathLike, cell: int = 96) -> None:
+    """A PNG grid for reports: one row per (label, drawings), the label on the left, one ``cell`` square per drawing.
+
+    The image is ``len(rows) * cell`` high; it is as wide as the longest label
+    plus the longest row of cells.
+    """
+    if not rows:
+        raise ValueError("grid needs at least one row")
+    font = _font(cell / 6)
+    pad = cell // 8
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_width = round(max(measure.textlength(label, font=font) for label, _ in rows)) + 2 * pad
+    columns = max(1, max(len(drawings) for _, drawings in rows))
+    sheet = Image.new("RGB", (label_width + columns * cell, len(rows) * cell), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, (label, drawings) in enumerate(rows):
+        top = r * cell
+        _centred_text(draw, label_width / 2, top, cell, label, font)
+        for c, strokes in enumerate(drawings):
+            sheet.paste(to_image(strokes, cell, line_width=2), (label_width + c * cell, top))
+        if r:
+            draw.line([(0, top), (sheet.width, top)], fill=GREY, width=1)
+    _save(sheet, path)
+
+
+def loss_curve(history: Sequence[dict], path: str | os.PathLike) -> None:
+    """Train and validation loss per epoch as a PNG (epochs without a ``val_loss`` are left out of that line)."""
+    if not history:
+        raise ValueError("loss_curve needs at least one epoch of history")
+    from matplotlib.figure import Figure  # slow to import and only this plot needs it; Figure alone renders with Agg
+
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.add_subplot()
+    for key, label in [("train_loss", "train"), ("val_loss", "validation")]:
+        epochs = [h["epoch"] for h in history if h.get(key) is not None]
+        ax.plot(epochs, [h[key] for h in history if h.get(key) is not None], marker="o", markersize=3, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title("Training and validation loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png")
+
+
+def _save(image: Image.Image, path: str | os.PathLike) -> None:
+    with atomic_write(path) as f:
+        image.save(f, format="PNG")

@@ -1,0 +1,117 @@
+"""Generating drawings from a trained model: many at once, or finishing a started one.
+
+Generation runs the whole batch through the LSTM one step at a time, feeding
+each drawing its own previous output, and stops as soon as every drawing in
+the batch has ended (the mixture model's p_end, or the seed model's length).
+Completion first runs each partial drawing through the model to get its
+state, then generates the rest of all of them together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sketchgen import strokes
+from sketchgen.data import Problems, fit_255, read_ndjson
+from sketchgen.fileio import atomic_write
+
+
+def _limits(net, labels: torch.Tensor, max_len: int | None) -> torch.Tensor:
+    """How many steps each drawing may take: ``max_len`` or the model's own default."""
+    if max_len is not None:
+        return torch.full_like(labels, max_len)
+    if net.kind == "seed":
+        return torch.tensor(net.cfg.lengths, dtype=torch.long)[labels]
+    return torch.full_like(labels, net.cfg.max_len)
+
+
+@torch.no_grad()
+def generate(
+    net,
+    labels,
+    temperature: float = 0.4,
+    seed: int = 0,
+    max_len: int | None = None,
+    prefixes: list[np.ndarray] | None = None,
+    batch_size: int = 500,
+) -> list[np.ndarray]:
+    """Stroke-3 drawings, one per label; with ``prefixes`` (stroke-3), their completions."""
+    net.eval()
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    gen = torch.Generator().manual_seed(seed)
+    results = []
+    for start in range(0, len(labels), batch_size):
+        part = labels[start : start + batch_size]
+        pre = prefixes[start : start + batch_size] if prefixes is not None else None
+        results += _generate_batch(net, part, temperature, gen, _limits(net, part, max_len), pre)
+    return results
+
+
+def _generate_batch(net, labels, temperature, gen, limits, prefixes):
+    n = len(labels)
+    if prefixes is None:
+        heads = [np.zeros((0, net.step_dim), dtype=np.float32)] * n
+        x, state = net.start(n), None
+    else:
+        heads, x, state = _prime(net, labels, prefixes)
+    steps = []
+    done = torch.zeros(n, dtype=torch.bool)
+    lengths = torch.full((n,), int(limits.max()), dtype=torch.long)
+    for t in range(int(limits.max())):
+        out, state = net(labels, x, state)
+        x, ended = net.sample_step(out, temperature, gen)
+        steps.append(x[:, 0])
+        newly = (ended | (t + 1 >= limits)) & ~done
+        lengths[newly] = t + 1
+        done |= newly
+        if done.all():
+            break
+    seqs = torch.stack(steps, dim=1).numpy() if steps else np.zeros((n, 0, net.step_dim), np.float32)
+    return [net.decode(np.concatenate([heads[i], seqs[i, : lengths[i]]])) for i in range(n)]
+
+
+def _prime(net, labels, prefixes):
+    """Run each prefix through the model; return its rows, the next input and the batched state."""
+    heads, states, xs = [], [], []
+    for label, prefix in zip(labels, prefixes):
+        seq = torch.from_numpy(net.encode(prefix)[: len(prefix)]).float()[None]
+        inputs = torch.cat([net.start(1), seq], dim=1)
+        # All but the last input build the state; the last is fed as the first generation step.
+        _, state = net(label[None], inputs[:, :-1])
+        heads.append(seq[0].numpy())
+        states.append(state)
+        xs.append(inputs[:, -1:])
+    state = tuple(torch.cat([s[k] for s in states], dim=1) for k in range(2))
+    return heads, torch.cat(xs), state
+
+
+def to_strokes(s3: np.ndarray) -> list[np.ndarray]:
+    """A generated stroke-3 drawing -> integer strokes in QuickDraw's 0-255 frame."""
+    if not len(s3):
+        return []
+    return [np.rint(s) for s in fit_255(strokes.stroke3_to_strokes(s3))]
+
+
+def ndjson_record(word: str, drawing: list[np.ndarray], key_id: str, **info) -> dict:
+    return {"word": word, "countrycode": "", "recognized": True, "key_id": key_id,
+            "drawing": strokes.drawing_field(drawing), **info}
+
+
+def write_ndjson(records: list[dict], path: str | os.PathLike) -> None:
+    with atomic_write(path) as f:
+        for r in records:
+            f.write((json.dumps(r) + "\n").encode())
+
+
+def read_prefix(path: str | os.PathLike, n_strokes: int | None = None) -> list[np.ndarray]:
+    """The drawings of an ndjson file as stroke-3, optionally cut to their first ``n_strokes`` strokes."""
+    out = []
+    for d in read_ndjson(Path(path), problems=Problems()):
+        parts = d.strokes[:n_strokes] if n_strokes else d.strokes
+        out.append(strokes.strokes_to_stroke3(parts))
+    return out

@@ -1,0 +1,255 @@
+"""The downloader against a real HTTP server on 127.0.0.1 serving real QuickDraw files.
+
+The server is a small Range-capable handler that can be told to misbehave the ways real
+networks and servers do: drop the connection half way, stall, ignore Range, fail with 503,
+or serve the wrong bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from sketchgen.download import DownloadError, download_class, download_slice, validate_ndjson
+
+QUICKDRAW = Path(__file__).resolve().parents[2] / "shared" / "quickdraw"
+SIMPLIFIED = QUICKDRAW / "simplified"
+if not SIMPLIFIED.is_dir():
+    pytest.skip(f"QuickDraw samples not found at {SIMPLIFIED}", allow_module_level=True)
+
+
+def source(name: str) -> bytes:
+    return (SIMPLIFIED / f"{name}.ndjson").read_bytes()
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Serves SIMPLIFIED/<class>.ndjson with Range support, misbehaving as ``server.faults`` says.
+
+    faults: a list of one-shot faults used up by successive requests ("drop", "stall", "503");
+    server.ignore_range answers every request 200; server.bodies overrides a file's bytes.
+    """
+
+    def do_GET(self) -> None:
+        server = self.server
+        with server.lock:
+            server.requests.append((self.path, self.headers.get("Range")))
+            fault = server.faults.pop(0) if server.faults else None
+        name = urllib.parse.unquote(self.path.rsplit("/", 1)[-1]).removesuffix(".ndjson")
+        body = server.bodies.get(name)
+        if body is None and (SIMPLIFIED / f"{name}.ndjson").is_file():
+            body = source(name)
+        if fault == "503" or body is None:
+            self.send_error(503 if fault == "503" else 404)
+            return
+        start, end = 0, len(body) - 1
+        ranged = self.headers.get("Range") and not server.ignore_range
+        if ranged:
+            first, last = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers["Range"]).groups()
+            start, end = int(first), min(int(last or end), end)
+            if start >= len(body):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(body)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        self.send_response(206 if ranged else 200)
+        if ranged:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(body)}")
+        self.send_header("Content-Length", str(end + 1 - start))
+        self.end_headers()
+        payload = body[start : end + 1]
+        if fault in ("drop", "stall"):
+            self.wfile.write(payload[: len(payload) // 2])
+            if fault == "stall":  # hold the connection open until the test is over
+                server.released.wait(10)
+            self.close_connection = True
+            return
+        self.wfile.write(payload)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def httpd():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.lock = threading.Lock()
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def server(httpd):
+    """The shared server, behaving well and with no requests seen, for one test."""
+    httpd.requests, httpd.faults, httpd.bodies = [], [], {}
+    httpd.ignore_range = False
+    httpd.released = threading.Event()
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/simplified/"
+    yield httpd
+    httpd.released.set()
+
+
+def fetch(server, name, tmp_path, **kwargs):
+    return download_class(name, tmp_path, server.url, progress=False, timeout=5, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["circle", "The Eiffel Tower"])
+def test_plain_download_is_byte_identical(server, tmp_path, name):
+    path = fetch(server, name, tmp_path)
+    assert path == tmp_path / f"{name}.ndjson"
+    assert path.read_bytes() == source(name)
+    assert server.requests == [(f"/simplified/{urllib.parse.quote(name)}.ndjson", None)]
+    assert not (tmp_path / f".{name}.ndjson.part").exists()
+
+
+def test_dropped_connection_resumes_with_range(server, tmp_path):
+    server.faults = ["drop"]
+    path = fetch(server, "circle", tmp_path)
+    assert path.read_bytes() == source("circle")
+    half = len(source("circle")) // 2
+    assert [r for _, r in server.requests] == [None, f"bytes={half}-"]
+
+
+def test_stalled_connection_times_out_and_resumes(server, tmp_path):
+    server.faults = ["stall"]
+    path = download_class("circle", tmp_path, server.url, progress=False, timeout=0.3)
+    assert path.read_bytes() == source("circle")
+    assert server.requests[1][1] == f"bytes={len(source('circle')) // 2}-"
+
+
+def test_leftover_part_file_is_resumed(server, tmp_path):
+    body = source("monkey")
+    (tmp_path / ".monkey.ndjson.part").write_bytes(body[:250_000])
+    path = fetch(server, "monkey", tmp_path)
+    assert path.read_bytes() == body
+    assert server.requests == [("/simplified/monkey.ndjson", "bytes=250000-")]
+    assert not (tmp_path / ".monkey.ndjson.part").exists()
+
+
+def test_leftover_complete_part_file_starts_over(server, tmp_path):
+    (tmp_path / ".circle.ndjson.part").write_bytes(source("circle"))
+    path = fetch(server, "circle", tmp_path)
+    assert path.read_bytes() == source("circle")
+    assert [r for _, r in server.requests] == [f"bytes={len(source('circle'))}-", None]
+
+
+def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
+    server.ignore_range = True
+    server.faults = ["drop"]
+    (tmp_path / ".circle.ndjson.part").write_bytes(b"stale bytes that must not survive")
+    path = fetch(server, "circle", tmp_path)
+    assert path.read_bytes() == source("circle")
+    assert all(r is not None for _, r in server.requests) and len(server.requests) == 2
+
+
+def test_gives_up_after_retries(server, tmp_path):
+    server.faults = ["drop", "drop"]
+    with pytest.raises(DownloadError, match=r"'circle' from http://127\.0\.0\.1.*gave up after 2 attempts"):
+        fetch(server, "circle", tmp_path, retries=1)
+    assert not (tmp_path / "circle.ndjson").exists()
+
+
+def test_server_error_is_retried(server, tmp_path):
+    server.faults = ["503"]
+    assert fetch(server, "circle", tmp_path).read_bytes() == source("circle")
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"<!doctype html>\n<html><body>Service unavailable</body></html>\n", "line 1: not JSON"),
+        (b"".join(source("circle").splitlines(keepends=True)[:3])[:-40], "line 3: not JSON"),
+        (source("dog"), "line 1: word is 'dog', expected 'circle'"),
+        (b'{"word": "circle", "drawing": [[[0], [0]]]}\n[1, 2]\n', "line 2: not a JSON object"),
+        (b'{"word": "circle", "strokes": []}\n', "line 1: no 'drawing' list"),
+        (b"", "empty"),
+    ],
+)
+def test_bad_data_is_refused_and_never_cached(server, tmp_path, body, message):
+    server.bodies["circle"] = body
+    with pytest.raises(DownloadError, match=re.escape(message)) as error:
+        fetch(server, "circle", tmp_path)
+    assert "\n" not in str(error.value) and "'circle'" in str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["circle.ndjson.lock"]
+
+
+def test_existing_file_is_never_replaced_by_garbage(server, tmp_path):
+    server.bodies["circle"] = b"<html>oops</html>\n"
+    valid = b"".join(source("circle").splitlines(keepends=True)[:10])
+    (tmp_path / "circle.ndjson").write_bytes(valid)
+    assert fetch(server, "circle", tmp_path).read_bytes() == valid
+    assert server.requests == []
+    # A damaged file is refetched, but a bad answer leaves it as it was rather than losing it.
+    (tmp_path / "circle.ndjson").write_bytes(valid[:-30])
+    with pytest.raises(DownloadError, match="line 1: not JSON"):
+        fetch(server, "circle", tmp_path)
+    assert (tmp_path / "circle.ndjson").read_bytes() == valid[:-30]
+
+
+def test_cached_file_makes_no_request(server, tmp_path):
+    fetch(server, "circle", tmp_path)
+    fetch(server, "circle", tmp_path)
+    assert len(server.requests) == 1
+
+
+def test_concurrent_downloads_of_one_class_fetch_once(server, tmp_path):
+    server.faults = ["drop"]  # keeps the first download busy while the second waits on the lock
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(fetch(server, "circle", tmp_path))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2 and results[0].read_bytes() == source("circle")
+    assert len(server.requests) == 2  # the dropped first try and its resumption, nothing more
+
+
+def test_missing_class_is_http_404(server, tmp_path):
+    with pytest.raises(DownloadError, match=r"'no such thing' from http://\S+/no%20such%20thing\.ndjson: HTTP 404"):
+        fetch(server, "no such thing", tmp_path)
+    assert len(server.requests) == 1
+
+
+def test_name_cannot_escape_the_cache(tmp_path):
+    with pytest.raises(DownloadError, match="not a QuickDraw class name"):
+        download_class("../circle", tmp_path, "http://127.0.0.1:9/", progress=False)
+
+
+@pytest.mark.parametrize("ignore_range", [False, True])
+def test_slice_keeps_only_whole_valid_lines(server, tmp_path, ignore_range):
+    server.ignore_range = ignore_range
+    path = download_slice("circle", tmp_path, server.url, max_bytes=20_000, progress=False, timeout=5)
+    data = path.read_bytes()
+    assert len(data) < 20_000 and data.endswith(b"\n")
+    assert source("circle").startswith(data)
+    assert validate_ndjson(path, "circle") == data.count(b"\n") > 10
+    assert server.requests[0][1] == "bytes=0-19999"
+
+
+def test_slice_of_a_small_file_is_the_whole_file(server, tmp_path):
+    path = download_slice("The Eiffel Tower", tmp_path, server.url, progress=False, timeout=5)
+    assert path.read_bytes() == source("The Eiffel Tower")
+
+
+def test_slice_too_small_for_one_line(server, tmp_path):
+    with pytest.raises(DownloadError, match="no complete line in the first 100 bytes"):
+        download_slice("circle", tmp_path, server.url, max_bytes=100, progress=False, timeout=5)
+    assert not (tmp_path / "circle.ndjson").exists()
+
+
+def test_validate_names_file_and_line(tmp_path):
+    path = tmp_path / "dog.ndjson"
+    path.write_bytes(b"".join(source("dog").splitlines(keepends=True)[:4]) + source("cat").splitlines(keepends=True)[0])
+    with pytest.raises(DownloadError, match=rf"{re.escape(str(path))}: line 5: word is 'cat', expected 'dog'"):
+        validate_ndjson(path, "dog")
+    path.write_bytes(source("dog"))
+    assert validate_ndjson(path, "dog") == source("dog").count(b"\n")
