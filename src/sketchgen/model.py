@@ -26,6 +26,9 @@ from torch import nn
 from sketchgen import strokes
 
 LOG_2PI = math.log(2 * math.pi)
+# Bound on the mixture's log sigma: exp() of it never overflows, so the NLL stays finite for any head
+# output; real offsets (normalised to unit std) need sigmas far inside e^-10 .. e^10.
+LOG_SIGMA_LIMIT = 10.0
 # Simplified QuickDraw coordinates are 0-255; the seed model sees them in [-1, 1].
 COORD_HALF = 127.5
 
@@ -63,32 +66,41 @@ class MDNConfig:
             self.embed_dim = default_embed_dim(self.n_classes)
 
 
-class SketchGenerator(nn.Module):
+class _ClassConditional(nn.Module):
+    """What both models share: class embedding + previous step -> LSTM -> dropout -> linear head."""
+
+    step_dim: int
+
+    def __init__(self, cfg, layers: int, out_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.n_classes, cfg.embed_dim)
+        self.lstm = nn.LSTM(
+            cfg.embed_dim + self.step_dim, cfg.hidden, num_layers=layers,
+            dropout=cfg.dropout if layers > 1 else 0.0, batch_first=True,
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden, out_dim)
+
+    def forward(self, labels, inputs, state=None):
+        emb = self.embed(labels)[:, None, :].expand(-1, inputs.shape[1], -1)
+        out, state = self.lstm(torch.cat([emb, inputs], dim=-1), state)
+        return self.head(self.drop(out)), state
+
+
+class SketchGenerator(_ClassConditional):
     """The seed model, exactly as the course report describes it."""
 
     kind = "seed"
     step_dim = 3
 
     def __init__(self, cfg: SeedConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.embed = nn.Embedding(cfg.n_classes, cfg.embed_dim)
-        self.lstm = nn.LSTM(
-            cfg.embed_dim + 3, cfg.hidden, num_layers=cfg.layers, dropout=cfg.dropout if cfg.layers > 1 else 0.0,
-            batch_first=True,
-        )
-        self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(cfg.hidden, 3)
+        super().__init__(cfg, cfg.layers, 3)
         for name, p in self.named_parameters():
             if p.dim() == 2 and not name.startswith("embed"):
                 nn.init.xavier_uniform_(p)
             elif "bias" in name:
                 nn.init.zeros_(p)
-
-    def forward(self, labels, inputs, state=None):
-        emb = self.embed(labels)[:, None, :].expand(-1, inputs.shape[1], -1)
-        out, state = self.lstm(torch.cat([emb, inputs], dim=-1), state)
-        return self.head(self.drop(out)), state
 
     def loss(self, out, target, mask):
         """Summed squared error over (x, y, pen) of real steps, and how many values that is."""
@@ -123,24 +135,14 @@ class SketchGenerator(nn.Module):
         return step[:, None, :], torch.zeros(len(step), dtype=torch.bool)
 
 
-class MixtureDecoder(nn.Module):
+class MixtureDecoder(_ClassConditional):
     """Sketch-RNN's decoder, conditioned on the class instead of a latent vector."""
 
     kind = "mdn"
     step_dim = 5
 
     def __init__(self, cfg: MDNConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.embed = nn.Embedding(cfg.n_classes, cfg.embed_dim)
-        self.lstm = nn.LSTM(cfg.embed_dim + 5, cfg.hidden, batch_first=True)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(cfg.hidden, 3 + 6 * cfg.n_mixtures)
-
-    def forward(self, labels, inputs, state=None):
-        emb = self.embed(labels)[:, None, :].expand(-1, inputs.shape[1], -1)
-        out, state = self.lstm(torch.cat([emb, inputs], dim=-1), state)
-        return self.head(self.drop(out)), state
+        super().__init__(cfg, 1, 3 + 6 * cfg.n_mixtures)
 
     def mixture(self, out, temperature: float = 1.0):
         """Raw head output -> (pen logits, log pi, mu_x, mu_y, log sigma_x, log sigma_y, rho).
@@ -151,6 +153,7 @@ class MixtureDecoder(nn.Module):
         """
         pen, rest = out[..., :3], out[..., 3:]
         pi, mux, muy, lsx, lsy, rho = rest.chunk(6, dim=-1)
+        lsx, lsy = lsx.clamp(-LOG_SIGMA_LIMIT, LOG_SIGMA_LIMIT), lsy.clamp(-LOG_SIGMA_LIMIT, LOG_SIGMA_LIMIT)
         t = max(temperature, 1e-6)
         log_pi = F.log_softmax(pi / t, dim=-1)
         half_log_t = 0.5 * math.log(t)
