@@ -5,7 +5,8 @@ memory as JSON text. A bad line is reported once with its file and line number
 and skipped; the good lines of the same file are all kept. Preparation follows
 the course report - recognized drawings only, at most N per class, a seeded
 shuffle, a 70/15/15 split - and caches the result as compact int16 stroke-3
-arrays keyed by everything that could change it.
+arrays keyed by everything that could change it. Sketch-RNN's ``.npz`` files
+(see ``interop``) are accepted beside ndjson and keep their own split.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sketchgen import download, strokes
+from sketchgen import download, interop, strokes
 from sketchgen.fileio import atomic_write, locked
 
 SPLITS = ("train", "valid", "test")
@@ -29,6 +31,8 @@ SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 CACHE_VERSION = 1
 # Google's simplification: RDP with epsilon 2.0 after scaling into 0-255.
 RDP_EPSILON = 2.0
+# Stroke-3 offsets are cached as int16, so absolute coordinates must stay within half its range.
+MAX_COORD = 2**14 - 1
 
 
 class DataError(Exception):
@@ -74,7 +78,8 @@ class Problems:
     quiet: bool = False
 
     def report(self, path: Path, line: int, reason: str) -> None:
-        self.counts[reason.split(":")[0]] += 1
+        # Counted by kind: "stroke 3 is empty" and "stroke 7 is empty" are one reason.
+        self.counts[re.sub(r"\d+", "N", reason.split(":")[0])] += 1
         if not self.quiet:
             print(f"{path}:{line}: {reason} (skipped)", file=sys.stderr)
 
@@ -88,8 +93,9 @@ class Problems:
 def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = True) -> Drawing:
     """One ndjson line -> Drawing. Raises ValueError (StrokeError included) with the reason."""
     try:
-        obj = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        # UTF-8 (a BOM allowed): json.loads would guess UTF-16/32 from bytes, which no split on b"\n" survives.
+        obj = json.loads(text.decode("utf-8-sig") if isinstance(text, bytes) else text)
+    except (ValueError, RecursionError):  # bad syntax or encoding, a 5000-digit number, [[[[... nested too deep
         raise ValueError("not JSON (corrupt or truncated line)") from None
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
@@ -99,6 +105,8 @@ def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = 
     if word is not None and got != word:
         raise ValueError(f"word is {got!r}, expected {word!r}")
     parsed = strokes.parse_drawing(obj["drawing"])
+    if max(float(np.abs(s).max()) for s in parsed) > MAX_COORD:
+        raise ValueError(f"coordinate out of range (beyond +-{MAX_COORD})")
     raw = any(isinstance(s, list) and len(s) == 3 for s in obj["drawing"])
     if raw and simplify_raw:
         parsed = simplify(parsed)
@@ -188,7 +196,9 @@ def shared_quickdraw() -> Path | None:
 
 
 def _class_file_in(root: Path, name: str) -> Path | None:
-    for candidate in (root / f"{name}.ndjson", root / "simplified" / f"{name}.ndjson"):
+    """QuickDraw's ndjson first, then Sketch-RNN's npz, in ``root`` or (ndjson) its simplified/ folder."""
+    for candidate in (root / f"{name}.ndjson", root / "simplified" / f"{name}.ndjson", root / f"{name}.npz",
+                      root / f"{interop.NPZ_PREFIX}{name}.npz"):
         if candidate.is_file():
             return candidate
     return None
@@ -199,14 +209,15 @@ def find_class_file(name: str, data_dir: str | os.PathLike | None = None, fetch:
 
     ``--data-dir`` / ``$SKETCHGEN_DATA`` if given (and only it), else the
     download cache, else ``../shared/quickdraw`` beside the checkout, else a
-    small slice downloaded from the QuickDraw bucket, else a DataError saying
+    small slice downloaded from the QuickDraw bucket (``$SKETCHGEN_BASE_URL``
+    serves instead, e.g. a mirror or a test server), else a DataError saying
     how to get data.
     """
     explicit = data_dir or os.environ.get("SKETCHGEN_DATA")
     if explicit:
         found = _class_file_in(Path(explicit), name)
         if found is None:
-            raise DataError(f"no {name}.ndjson in {explicit} (looked in it and its simplified/ folder)")
+            raise DataError(f"no {name}.ndjson or {name}.npz in {explicit} (looked in it and its simplified/ folder)")
         return found
     slices = download.default_cache_dir() / "slices"
     for root in (download.default_cache_dir(), shared_quickdraw(), slices):
@@ -215,7 +226,8 @@ def find_class_file(name: str, data_dir: str | os.PathLike | None = None, fetch:
     if fetch:
         try:
             # Slices live apart so that a later `sketchgen download` still fetches the whole file.
-            return download.download_slice(name, slices, progress=False, retries=0, timeout=10)
+            base_url = os.environ.get("SKETCHGEN_BASE_URL") or download.DEFAULT_BASE_URL
+            return download.download_slice(name, slices, base_url, progress=False, retries=0, timeout=10)
         except download.DownloadError as e:
             raise DataError(
                 f"no drawings for {name!r}: none local and the download failed ({e}). "
@@ -270,6 +282,39 @@ def _class_stroke3(path: Path, name: str, problems: Problems) -> Iterator[np.nda
             yield strokes.strokes_to_stroke3(d.strokes).astype(np.int16)
 
 
+def _ndjson_split(path: Path, name: str, max_per_class: int, rng, problems: Problems) -> tuple[list[np.ndarray], np.ndarray]:
+    """A uniform sample of the class's recognized drawings, shuffled, and its 70/15/15 split."""
+    kept = _reservoir(_class_stroke3(path, name, problems), max_per_class, rng)
+    if not kept:
+        raise DataError(f"{path}: no recognized drawings of {name!r}")
+    order = rng.permutation(len(kept))
+    n_train = int(round(SPLIT_FRACTIONS[0] * len(kept)))
+    n_valid = int(round(SPLIT_FRACTIONS[1] * len(kept)))
+    which = np.full(len(kept), 2, dtype=np.int8)
+    which[:n_train] = 0
+    which[n_train : n_train + n_valid] = 1
+    return [kept[j] for j in order], which
+
+
+def _npz_split(path: Path, max_per_class: int, rng) -> tuple[list[np.ndarray], np.ndarray]:
+    """A Sketch-RNN file's drawings in its own split; over the cap, each split keeps its share of it."""
+    try:
+        splits = interop.read_npz(path)
+    except interop.NpzError as e:
+        raise DataError(str(e)) from None
+    total = sum(len(items) for items in splits.values())
+    drawings, which = [], []
+    for name, items in splits.items():
+        if total > max_per_class:
+            keep = np.sort(rng.choice(len(items), max_per_class * len(items) // total, replace=False))
+            items = [items[i] for i in keep]
+        drawings += items
+        which += [SPLITS.index(name)] * len(items)
+    if not drawings:
+        raise DataError(f"{path}: no drawings in train, valid or test")
+    return drawings, np.array(which, dtype=np.int8)
+
+
 def _cache_key(files: list[Path], classes: list[str], max_per_class: int, seed: int) -> str:
     h = hashlib.sha256(json.dumps([CACHE_VERSION, classes, max_per_class, seed]).encode())
     for f in files:
@@ -300,11 +345,13 @@ def prepare(
 ) -> Prepared:
     """Recognized drawings, at most ``max_per_class`` each, shuffled with ``seed``, split 70/15/15.
 
+    A class read from a Sketch-RNN ``.npz`` keeps the file's own train/valid/test
+    split; over the cap, each split keeps its share (a seeded uniform sample).
     Cached by class files (path, size, mtime), settings and format version; a
     cache that fails its checksum is rebuilt. Two processes preparing the same
     cache take turns on a lock.
     """
-    files = [find_class_file(c, data_dir) for c in classes]
+    files = [find_class_file(c, data_dir) for c in check_classes(classes)]
     cache = Path(cache_dir or prepared_cache_dir()) / f"prepared-{_cache_key(files, classes, max_per_class, seed)}.npz"
     with locked(cache):
         loaded = _load_cache(cache, classes)
@@ -314,19 +361,13 @@ def prepare(
         points, lengths, labels, split = [], [], [], []
         for ci, (name, path) in enumerate(zip(classes, files)):
             rng = np.random.default_rng([seed, ci])
-            kept = _reservoir(_class_stroke3(path, name, problems), max_per_class, rng)
-            if not kept:
-                raise DataError(f"{path}: no recognized drawings of {name!r}")
-            order = rng.permutation(len(kept))
-            n_train = int(round(SPLIT_FRACTIONS[0] * len(kept)))
-            n_valid = int(round(SPLIT_FRACTIONS[1] * len(kept)))
-            which = np.full(len(kept), 2, dtype=np.int8)
-            which[:n_train] = 0
-            which[n_train : n_train + n_valid] = 1
-            for j in order:
-                points.append(kept[j])
-                lengths.append(len(kept[j]))
-            labels.append(np.full(len(kept), ci, dtype=np.int64))
+            if path.suffix == ".npz":
+                drawings, which = _npz_split(path, max_per_class, rng)
+            else:
+                drawings, which = _ndjson_split(path, name, max_per_class, rng, problems)
+            points += drawings
+            lengths += [len(d) for d in drawings]
+            labels.append(np.full(len(drawings), ci, dtype=np.int64))
             split.append(which)
         if sum(problems.counts.values()):
             print(problems.summary(), file=sys.stderr)
@@ -353,7 +394,7 @@ def _load_cache(path: Path, classes: list[str]) -> Prepared | None:
     except Exception as e:  # a truncated or foreign file: any reader error means "rebuild"
         print(f"{path}: unreadable prepared cache ({type(e).__name__}); rebuilding", file=sys.stderr)
         return None
-    if meta.get("version") != CACHE_VERSION or meta.get("classes") != classes:
+    if not isinstance(meta, dict) or meta.get("version") != CACHE_VERSION or meta.get("classes") != classes:
         print(f"{path}: prepared cache from another version; rebuilding", file=sys.stderr)
         return None
     if meta.get("checksum") != _checksum(arrays):

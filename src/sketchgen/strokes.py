@@ -49,10 +49,14 @@ def parse_drawing(field: object) -> list[np.ndarray]:
             raise StrokeError(f"stroke {i} has {len(xs)} x values but {len(ys)} y values")
         if not xs:
             raise StrokeError(f"stroke {i} is empty")
+        # Let NumPy infer the type: forcing float64 would quietly accept "12", true and null.
         try:
-            points = np.array([xs, ys], dtype=np.float64).T
-        except (TypeError, ValueError):
-            raise StrokeError(f"stroke {i} has a non-numeric coordinate") from None
+            points = np.array([xs, ys])
+        except ValueError:  # ragged nested lists
+            points = None
+        if points is None or points.ndim != 2 or points.dtype.kind not in "iuf":
+            raise StrokeError(f"stroke {i} has a non-numeric coordinate")
+        points = points.T.astype(np.float64)
         if not np.isfinite(points).all():
             raise StrokeError(f"stroke {i} has a non-finite coordinate")
         strokes.append(points)
@@ -66,13 +70,16 @@ def drawing_field(strokes: Sequence[np.ndarray]) -> list[list[list[int]]]:
 
 def strokes_to_absolute(strokes: Sequence[np.ndarray]) -> np.ndarray:
     """Strokes -> absolute (x, y, pen); pen = 1 on the last point of each stroke."""
-    if not strokes:
+    if not len(strokes):
         raise StrokeError("drawing is empty")
     parts = []
-    for s in strokes:
+    for i, s in enumerate(strokes):
+        s = _check_rows(s, 2, f"stroke {i}")
+        if not len(s):
+            raise StrokeError(f"stroke {i} is empty")
         pen = np.zeros((len(s), 1))
         pen[-1] = 1
-        parts.append(np.hstack([np.asarray(s, dtype=np.float64), pen]))
+        parts.append(np.hstack([s.astype(np.float64), pen]))
     return np.vstack(parts)
 
 
@@ -114,7 +121,7 @@ def stroke3_to_stroke5(s3: np.ndarray, max_len: int | None = None) -> np.ndarray
     rows = n + 1 if max_len is None else max_len + 1
     if n + 1 > rows:
         raise StrokeError(f"drawing has {n} points, more than max_len {max_len}")
-    out = np.zeros((rows, 5), dtype=np.float32)
+    out = np.zeros((rows, 5), dtype=np.float64)  # float32 would round raw screen coordinates
     out[:n, :2] = s3[:, :2]
     out[:n, 3] = s3[:, 2] > 0.5
     out[:n, 2] = 1 - out[:n, 3]

@@ -1,0 +1,99 @@
+"""Shared fixtures: the real QuickDraw drawings beside the checkout, a small prepared set, a tiny trained run.
+
+Every test runs with its own empty download cache and prepared cache, so what the user has cached in
+~/.cache never changes a result, and with one thread per process (the machines have 2 shared cores).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the subprocesses the CLI tests start
+
+QUICKDRAW = Path(__file__).resolve().parents[2] / "shared" / "quickdraw"
+SIMPLIFIED = QUICKDRAW / "simplified"
+RAW = QUICKDRAW / "raw"
+FIXTURES = Path(__file__).parent / "fixtures"
+# The small set most tests share: a mid-size class and a big one, 120 recognized drawings each.
+SMALL_CLASSES = ["circle", "eye"]
+SMALL_CAP = 120
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_caches(tmp_path_factory):
+    """Empty download and prepared caches for the whole session; no data location from the environment."""
+    root = tmp_path_factory.mktemp("caches")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SKETCHGEN_CACHE", str(root / "quickdraw"))
+        mp.setenv("SKETCHGEN_PREPARED", str(root / "prepared"))
+        for name in ("SKETCHGEN_DATA", "SKETCHGEN_BASE_URL"):
+            mp.delenv(name, raising=False)
+        yield root
+
+
+@pytest.fixture(scope="session")
+def quickdraw() -> Path:
+    """``../shared/quickdraw`` beside the checkout, or skip: the tests need real drawings."""
+    if not SIMPLIFIED.is_dir():
+        pytest.skip(f"real QuickDraw drawings not found at {QUICKDRAW}")
+    return QUICKDRAW
+
+
+@pytest.fixture(scope="session")
+def small_data(quickdraw):
+    """circle and eye, at most 120 recognized drawings each, seed 0."""
+    from sketchgen.data import prepare
+
+    return prepare(SMALL_CLASSES, quickdraw / "simplified", max_per_class=SMALL_CAP, seed=0)
+
+
+def tiny_config(**overrides):
+    """The seed model's schedule at a size that trains in seconds on one core."""
+    from sketchgen.train import TrainConfig
+
+    settings = dict(epochs=3, batch_size=16, seed=0, model_config={"hidden": 64, "embed_dim": 8})
+    return TrainConfig(**{**settings, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_run(small_data, tmp_path_factory):
+    """A finished 3-epoch training run of the seed model on ``small_data``: (run folder, history)."""
+    import torch
+
+    from sketchgen.train import train
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("tiny_run")
+    history = train(tiny_config(), small_data, out, log=lambda msg: None)
+    return out, history
+
+
+@pytest.fixture(scope="session")
+def seed_data(quickdraw):
+    """The 5 seed classes, at most 60 recognized drawings each (apple, square and triangle have about 25), seed 0."""
+    from sketchgen.cli import SEED_CLASSES
+    from sketchgen.data import prepare
+
+    return prepare(SEED_CLASSES, quickdraw / "simplified", max_per_class=60, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(seed_data, tmp_path_factory) -> dict[str, Path]:
+    """``best.pt`` of a small seed and a small mdn model, each trained for seconds on ``seed_data``."""
+    import torch
+
+    from sketchgen.train import TrainConfig, train
+
+    torch.set_num_threads(1)
+    paths = {}
+    # The mdn needs more epochs than the seed before its pen and end predictions mean something.
+    for kind, epochs in (("seed", 5), ("mdn", 40)):
+        out = tmp_path_factory.mktemp(f"tiny_{kind}")
+        cfg = TrainConfig.for_model(kind, epochs=epochs, early_stop=epochs, batch_size=32, lr=5e-3,
+                                    model_config={"hidden": 64})
+        train(cfg, seed_data, out, log=lambda msg: None)
+        paths[kind] = out / "best.pt"
+    return paths

@@ -1,0 +1,124 @@
+"""The ``sketchgen`` command end to end on real drawings: train then sample, the demo with and without
+data, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sketchgen import cli, data
+
+SEED_CLASSES = cli.SEED_CLASSES
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def frames(path) -> int:
+    with Image.open(path) as image:
+        return image.n_frames
+
+
+def test_train_then_sample(quickdraw, tmp_path, capsys):
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "--classes", "circle", "eye", "--data-dir", quickdraw / "simplified",
+                             "--max-per-class", 100, "--epochs", 2, "--hidden", 64, "--batch-size", 16, "--out", run)
+    assert code == 0, err
+    assert out.splitlines() == [str(run / "best.pt")]
+    assert len((run / "log.jsonl").read_text().splitlines()) == 2
+    assert (run / "last.pt").is_file() and Image.open(run / "loss_curve.png").format == "PNG"
+
+    samples = tmp_path / "samples"
+    code, out, err = run_cli(capsys, "sample", "--checkpoint", run / "best.pt", "--n", 6, "--seed", 1, "--out", samples)
+    assert code == 0, err
+    assert out.splitlines() == [str(samples)]
+    problems = data.Problems()
+    drawings = list(data.read_ndjson(samples / "samples.ndjson", problems=problems))
+    assert not problems.counts
+    assert [d.word for d in drawings] == ["circle"] * 6 + ["eye"] * 6
+    for d in drawings:
+        points = np.vstack(d.strokes)
+        assert (points == np.rint(points)).all() and points.min() >= 0 and points.max() <= 255
+    assert sum(len(d.strokes) > 1 for d in drawings) >= 8  # the pen lifts between strokes
+    for stem in [f"circle-{i:03d}" for i in range(6)] + [f"eye-{i:03d}" for i in range(6, 12)]:
+        assert Image.open(samples / f"{stem}.png").format == "PNG"
+        assert (samples / f"{stem}.svg").read_text().lstrip().startswith(("<svg", "<?xml"))
+
+
+def test_demo_trains_on_real_drawings(quickdraw, tmp_path, capsys):
+    run = tmp_path / "demo"
+    code, out, err = run_cli(capsys, "demo", "--epochs", 1, "--max-per-class", 50, "--out", run)
+    assert code == 0, err
+    assert out.splitlines() == [str(run)]
+    assert "trained on real drawings" in err
+    assert (run / "best.pt").is_file() and (run / "loss_curve.png").is_file()
+    for word in SEED_CLASSES:
+        assert frames(run / f"{word}-generated.gif") > 1
+        with Image.open(run / f"{word}-side_by_side.png") as image:
+            assert image.width > image.height  # two drawings beside each other
+    assert len(list(data.read_ndjson(run / "generated-samples.ndjson"))) == len(SEED_CLASSES)
+
+
+def test_demo_without_data_draws_from_the_shipped_checkpoint(tmp_path, capsys, monkeypatch):
+    if not cli.SHIPPED_CHECKPOINT.is_file():
+        pytest.skip(f"the shipped checkpoint {cli.SHIPPED_CHECKPOINT} is not there yet")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("SKETCHGEN_DATA", str(tmp_path / "empty"))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "demo")
+    assert code == 0, err
+    (printed,) = out.splitlines()
+    run = tmp_path / printed
+    assert printed.startswith("runs/demo-") and run.is_dir()
+    assert "shipped checkpoint" in err and not (run / "loss_curve.png").exists()
+    for word in SEED_CLASSES:
+        assert frames(run / f"{word}-generated.gif") > 1
+    assert len(list(run.glob("*.png"))) == len(list(run.glob("*.svg"))) == len(SEED_CLASSES)
+
+
+def one_error_line(err: str) -> str:
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("sketchgen: error: ")
+    return line
+
+
+def test_unknown_class_is_one_line_from_the_real_command(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "sketchgen", "train", "--classes", "eyee", "--out", tmp_path],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 1 and not done.stdout
+    assert "unknown class 'eyee'. Did you mean 'eye'" in one_error_line(done.stderr)
+
+
+@pytest.mark.parametrize("problem", ["missing", "garbage", "foreign class"])
+def test_bad_checkpoint_is_one_line(tiny_run, tmp_path, capsys, problem):
+    path = {"missing": tmp_path / "nope.pt", "garbage": tmp_path / "garbage.pt",
+            "foreign class": tiny_run[0] / "best.pt"}[problem]
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    extra = ["--classes", "dog"] if problem == "foreign class" else []
+    code, out, err = run_cli(capsys, "sample", "--checkpoint", path, *extra, "--out", tmp_path / "s")
+    assert code == 1 and not out
+    line = one_error_line(err)
+    assert str(path) in line
+    assert {"missing": "no such checkpoint", "garbage": "not a readable", "foreign class": "not trained on"}[problem] in line
+
+
+def test_bad_data_dir_is_one_line(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "train", "--classes", "circle", "--data-dir", tmp_path / "nowhere",
+                             "--out", tmp_path / "run")
+    assert code == 1 and not out
+    assert "no circle.ndjson" in one_error_line(err) and str(tmp_path / "nowhere") in err
