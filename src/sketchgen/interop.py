@@ -1,0 +1,136 @@
+"""Sketch-RNN's ``.npz`` datasets: reading them without running their pickles, and writing them.
+
+Sketch-RNN (Ha & Eck 2017) keeps each class in ``<class>.npz`` (``sketchrnn_<class>.npz`` in some
+mirrors) holding three arrays, ``train``, ``valid`` and ``test``, each a NumPy object array of int16
+stroke-3 drawings. NumPy stores object arrays as pickles, and loading a pickle can run any code the
+file's author chose, so these files are read with an unpickler that can build NumPy arrays and
+nothing else: a file asking for anything more is refused before any of it runs.
+
+This module knows the file format only; ``data`` decides where the files are and how their drawings
+join the others.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sketchgen.fileio import atomic_write
+
+# The arrays of a Sketch-RNN file, in Sketch-RNN's own names and order.
+NPZ_ARRAYS = ("train", "valid", "test")
+# Some mirrors of Sketch-RNN's data name the files sketchrnn_<class>.npz.
+NPZ_PREFIX = "sketchrnn_"
+
+# The one function NumPy pickles every array with: numpy.core.multiarray._reconstruct before NumPy 2
+# (and in Sketch-RNN's published files), numpy._core.multiarray._reconstruct since. Taken from an
+# array's own pickle recipe so that it is the real function under either NumPy.
+_RECONSTRUCT = np.zeros(0).__reduce__()[0]
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+class NpzError(ValueError):
+    """A file that is not a usable Sketch-RNN dataset; the one-line message names the file."""
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """An unpickler that builds NumPy arrays and dtypes and refuses every other global."""
+
+    def find_class(self, module: str, name: str):
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"it asks for {module}.{name}, which a NumPy array never needs") from None
+
+
+def _read_member(archive: zipfile.ZipFile, member: str) -> np.ndarray:
+    """One ``.npy`` member: plain arrays as NumPy reads them, object arrays through ``_ArraysOnly``."""
+    with archive.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+        if not dtype.hasobject:
+            f.seek(0)
+            return np.lib.format.read_array(f, allow_pickle=False)
+        # encoding="latin1": Python 2 wrote Sketch-RNN's files, and NumPy reads their byte strings so.
+        array = _ArraysOnly(f, encoding="latin1").load()
+    if not isinstance(array, np.ndarray) or array.shape != shape:
+        raise ValueError(f"its pickle is not the {shape} array its header announces")
+    return array
+
+
+def _drawing(item: object) -> np.ndarray:
+    a = np.asarray(item)
+    if a.ndim != 2 or a.shape[1] != 3 or not len(a) or a.dtype.kind not in "iu":
+        raise ValueError(f"holds a {a.dtype} array of shape {a.shape}, not integer stroke-3 (n, 3)")
+    if np.abs(a).max() > np.iinfo(np.int16).max:
+        raise ValueError("holds an offset beyond the int16 range")
+    return a.astype(np.int16)
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
+    """``train``, ``valid`` and ``test`` of a Sketch-RNN file as lists of int16 stroke-3 arrays.
+
+    Raises NpzError naming the file (and the array and drawing) for anything else, including a
+    pickle that would construct something other than NumPy arrays; such a pickle never runs.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            missing = [a for a in NPZ_ARRAYS if f"{a}.npy" not in names]
+            if missing:
+                raise NpzError(f"{path}: not a Sketch-RNN dataset (no {', '.join(missing)} array)")
+            splits = {}
+            for name in NPZ_ARRAYS:
+                try:
+                    items = _read_member(archive, f"{name}.npy")
+                    splits[name] = []
+                    for i, item in enumerate(items):
+                        try:
+                            splits[name].append(_drawing(item))
+                        except ValueError as e:
+                            raise ValueError(f"drawing {i} {e}") from None
+                except (pickle.UnpicklingError, ValueError) as e:
+                    raise NpzError(f"{path}: refused array {name!r}: {' '.join(str(e).split())}") from None
+                except Exception as e:  # a truncated or mangled member: any decoding error means "not a dataset"
+                    raise NpzError(f"{path}: array {name!r} is unreadable ({type(e).__name__})") from None
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise NpzError(f"{path}: not a readable .npz file ({e})") from None
+    return splits
+
+
+def write_npz(path: str | os.PathLike, splits: dict[str, Sequence[np.ndarray]]) -> Path:
+    """Write drawings as Sketch-RNN does: one object array of int16 stroke-3 drawings per split."""
+    arrays = {}
+    for name in NPZ_ARRAYS:
+        drawings = splits.get(name, [])
+        # Filled one by one: NumPy would turn drawings of equal length into one 3-D array.
+        arrays[name] = np.empty(len(drawings), dtype=object)
+        for i, d in enumerate(drawings):
+            arrays[name][i] = np.asarray(d, dtype=np.int16)
+    with atomic_write(path) as f:
+        np.savez_compressed(f, **arrays)
+    return Path(path)
+
+
+def write_classes(data, out_dir: str | os.PathLike) -> list[Path]:
+    """One ``<class>.npz`` per class of a ``data.Prepared``, its split becoming train/valid/test."""
+    out = []
+    for label, name in enumerate(data.classes):
+        splits = {}
+        for split in NPZ_ARRAYS:
+            idx = data.indices(split)
+            splits[split] = [data.stroke3(i) for i in idx[data.labels[idx] == label]]
+        out.append(write_npz(Path(out_dir) / f"{name}.npz", splits))
+    return out

@@ -1,0 +1,197 @@
+"""Export to @magenta/sketch, checked against the real library (npm, 0.2.0) run by Node.
+
+A small mixture decoder is trained here on real drawings of three classes and each class exported
+with the CLI; ``node/sketchrnn.js`` loads the files as a page does and reports ``getPDF`` along a
+real drawing, and drawings it samples. The library must see the same distributions as sketchgen
+(up to its int16 weights) and draw as recognisably. The library is installed once with npm into
+~/.cache/sketchgen/npm; these tests skip only where node or npm is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sketchgen import evaluate, strokes
+from sketchgen import model as models
+from sketchgen.cli import main
+from sketchgen.data import prepare
+from sketchgen.fileio import locked
+from sketchgen.sample import generate, to_strokes
+from sketchgen.train import TrainConfig, save, train
+
+NODE, NPM = shutil.which("node"), shutil.which("npm")
+PACKAGE, VERSION = "@magenta/sketch", "0.2.0"
+SCRIPT = Path(__file__).parent / "node" / "sketchrnn.js"
+# Three classes a small model learns to draw recognisably within seconds (short, distinct shapes).
+CLASSES = ["circle", "zigzag", "wine bottle"]
+TEMPERATURE = 0.4  # sketchgen's default
+SAMPLES = 60  # drawings per class, from each side
+# The int16 weights are 10/32767 = 3.1e-4 apart, so each is off by up to 1.5e-4; through 128 hidden
+# units and a few dozen LSTM steps that moves the outputs by ~1e-3 (measured: at most 1.7e-3 on mu,
+# log sigma and rho, 1.1e-3 on probabilities); a wrong gate order, forget bias, scale or class moves the head
+# output by 1.6 to 5.
+ATOL = {"params": 1e-2, "probs": 3e-3}
+
+
+@pytest.fixture(scope="module")
+def magenta_sketch() -> Path:
+    """A folder whose node_modules holds @magenta/sketch 0.2.0 (and its tfjs), installed once."""
+    if not (NODE and NPM):
+        pytest.skip("node and npm are needed to run @magenta/sketch")
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sketchgen" / "npm"
+    target = root / f"magenta-sketch-{VERSION}"
+    manifest = target / "node_modules" / "@magenta" / "sketch" / "package.json"
+    with locked(target):
+        if not manifest.is_file() or json.loads(manifest.read_text())["version"] != VERSION:
+            root.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(dir=root, prefix=".install-"))
+            done = subprocess.run([NPM, "install", "--prefix", str(scratch), "--no-audit", "--no-fund",
+                                   f"{PACKAGE}@{VERSION}"], capture_output=True, text=True, timeout=600)
+            assert done.returncode == 0, f"npm install {PACKAGE}@{VERSION} failed:\n{done.stderr[-3000:]}"
+            shutil.rmtree(target, ignore_errors=True)
+            scratch.rename(target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def mdn(quickdraw, tmp_path_factory):
+    """(prepared data, checkpoint) of a mixture decoder trained to draw CLASSES (~30 s on one core)."""
+    torch.set_num_threads(1)
+    data = prepare(CLASSES, quickdraw / "simplified", max_per_class=200, seed=0)
+    cfg = TrainConfig.for_model("mdn", epochs=40, early_stop=40, lr=3e-3, batch_size=32, seed=0,
+                                augment_scale=0.0, augment_drop=0.0, model_config={"hidden": 128, "embed_dim": 8})
+    out = tmp_path_factory.mktemp("mdn")
+    train(cfg, data, out, log=lambda msg: None)
+    return data, out / "best.pt"
+
+
+@pytest.fixture(scope="module")
+def exported(mdn, tmp_path_factory) -> dict[str, Path]:
+    """Each class exported with ``sketchgen export --format magenta``."""
+    out = tmp_path_factory.mktemp("exported")
+    files = {}
+    for name in CLASSES:
+        files[name] = out / f"{name}.gen.json"
+        assert main(["export", "--checkpoint", str(mdn[1]), "--format", "magenta", "--class", name,
+                     "--out", str(files[name])]) == 0
+    return files
+
+
+def run_node(packages: Path, jobs: list[dict], workdir: Path, seed: int = 1) -> list[dict]:
+    request, result = workdir / "request.json", workdir / "result.json"
+    request.write_text(json.dumps({"seed": seed, "jobs": jobs}))
+    done = subprocess.run([NODE, str(SCRIPT), str(packages), str(request), str(result)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(result.read_text())["results"]
+
+
+def sketchgen_pdfs(net, label: int, s3: np.ndarray, temperature: float, discrete: float) -> dict[str, np.ndarray]:
+    """sketchgen's distributions along a drawing, named as getPDF names them.
+
+    ``discrete`` is the temperature of pi and the pen, which the library sets apart from the rest.
+    """
+    inputs = torch.cat([net.start(1), torch.from_numpy(net.encode(s3)).float()[None, :-1]], dim=1)
+    with torch.no_grad():
+        out, _ = net(torch.tensor([label]), inputs)
+        _, _, mux, muy, lsx, lsy, rho = net.mixture(out[0], temperature)
+        pen, log_pi = net.mixture(out[0], discrete)[:2]
+    return {"pi": log_pi.exp(), "muX": mux, "muY": muy, "sigmaX": lsx.exp(), "sigmaY": lsy.exp(), "corr": rho,
+            "pen": torch.softmax(pen, dim=-1)}
+
+
+def test_the_library_computes_sketchgens_distributions(mdn, exported, magenta_sketch, tmp_path):
+    data, checkpoint = mdn
+    net, _ = models.load(checkpoint)
+    test = data.indices("test")
+    jobs, expected = [], []
+    for label, name in enumerate(CLASSES):
+        s3 = data.stroke3(test[data.labels[test] == label][0])
+        rows = strokes.stroke3_to_stroke5(s3)[:-1].tolist()  # the points; the end row is never an input
+        # Both temperatures as sketchgen means them, then the library's own softened discrete choices.
+        for t, soft, discrete in [(1.0, 1.0, 1.0), (TEMPERATURE, TEMPERATURE, TEMPERATURE),
+                                  (TEMPERATURE, None, 0.5 + TEMPERATURE / 2)]:
+            jobs.append({"model": str(exported[name]), "temperature": t, "softmax_temperature": soft, "inputs": rows})
+            expected.append(sketchgen_pdfs(net, label, s3, t, discrete))
+    worst = {}
+    for job, result, ours in zip(jobs, run_node(magenta_sketch, jobs, tmp_path), expected):
+        assert len(result["pdfs"]) == len(job["inputs"]) + 1
+        for key, value in ours.items():
+            theirs = np.array([p[key] for p in result["pdfs"]])
+            if key.startswith("sigma"):  # compared as log sigma, the head's own output
+                theirs, value = np.log(theirs), value.log()
+            err = float(np.abs(theirs - value.numpy()).max())
+            worst[key] = max(worst.get(key, 0.0), err)
+    for key, err in worst.items():
+        assert err < ATOL["probs" if key in ("pi", "pen") else "params"], f"{key} differs by {err:.2e}: {worst}"
+
+
+def test_the_library_draws_as_recognisably_as_sketchgen(mdn, exported, magenta_sketch, tmp_path):
+    data, checkpoint = mdn
+    net, _ = models.load(checkpoint)
+    jobs = [{"model": str(exported[name]), "temperature": TEMPERATURE, "softmax_temperature": TEMPERATURE,
+             "samples": SAMPLES, "max_len": net.cfg.max_len} for name in CLASSES]
+    results = run_node(magenta_sketch, jobs, tmp_path)
+    assert all(r["pixel_factor"] == 2.0 for r in results)
+    clf, _ = evaluate.train_classifier(data, epochs=8, seed=0, log=lambda msg: None)
+    rates, sizes = {}, {}
+    for label, (name, result) in enumerate(zip(CLASSES, results)):
+        theirs = [strokes.stroke5_to_stroke3(np.array(d)) for d in result["drawings"]]
+        ours = generate(net, [label] * SAMPLES, TEMPERATURE, seed=0)
+        labels = [label] * SAMPLES
+        rates[name] = [evaluate.recognisability(clf, [to_strokes(d) for d in side], labels) for side in (theirs, ours)]
+        # The library's pixels times its pixelFactor are QuickDraw units: drawings come out the same size.
+        sizes[name] = [np.median([np.ptp(strokes.stroke3_to_absolute(d)[:, :2], axis=0).max() for d in side if len(d)])
+                       for side in (theirs, ours)]
+    theirs, ours = np.mean(list(rates.values()), axis=0)
+    assert ours > 0.6, f"the test model draws too poorly to compare: {rates}"
+    assert theirs >= 0.9 * ours, f"recognised (library, sketchgen) per class: {rates}"
+    for name, (a, b) in sizes.items():
+        assert 0.8 < a / b < 1.25, f"{name}: median size {a:.0f} in the library, {b:.0f} in sketchgen"
+
+
+def test_export_writes_the_librarys_layout(tmp_path):
+    """[info, weightDims, weightStrings]: five int16 base64 weights in model.js's order and shapes."""
+    net = models.build("mdn", n_classes=2, hidden=16, scale=12.5)
+    save(tmp_path / "m.pt", models.checkpoint_dict(net, ["cat", "dog"]))
+    assert main(["export", "--checkpoint", str(tmp_path / "m.pt"), "--format", "magenta", "--class", "dog",
+                 "--out", str(tmp_path / "dog.gen.json")]) == 0
+    info, dims, weights = json.loads((tmp_path / "dog.gen.json").read_text())
+    assert info["scale_factor"] == 12.5 and info["name"] == "dog" and info["mode"] == 2
+    assert dims == [[16, 123], [123], [5, 64], [16, 64], [64]]
+    assert [len(base64.b64decode(w)) // 2 for w in weights] == [int(np.prod(d)) for d in dims]
+
+
+def refusal(capsys, checkpoint: Path, out: Path, name: str = "cat") -> str:
+    assert main(["export", "--checkpoint", str(checkpoint), "--format", "magenta", "--class", name,
+                 "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+    return err
+
+
+def test_export_refuses_what_the_library_cannot_run_exactly(tiny_run, tmp_path, capsys):
+    seed_checkpoint = tiny_run[0] / "best.pt"
+    assert "seed model cannot be exported" in refusal(capsys, seed_checkpoint, tmp_path / "a.json", "circle")
+
+    five = models.build("mdn", n_classes=1, hidden=8, n_mixtures=5)
+    save(tmp_path / "five.pt", models.checkpoint_dict(five, ["cat"]))
+    assert "5 mixture components" in refusal(capsys, tmp_path / "five.pt", tmp_path / "b.json")
+
+    big = models.build("mdn", n_classes=1, hidden=8)
+    with torch.no_grad():
+        big.head.weight[0, 0] = 12.0
+    save(tmp_path / "big.pt", models.checkpoint_dict(big, ["cat"]))
+    assert "output kernel reaches 12.00" in refusal(capsys, tmp_path / "big.pt", tmp_path / "c.json")
+
+    assert "not trained on 'dog'" in refusal(capsys, tmp_path / "big.pt", tmp_path / "d.json", "dog")

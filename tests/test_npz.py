@@ -1,0 +1,190 @@
+"""Sketch-RNN's .npz datasets: written by `sketchgen convert`, read back exactly, trained on, never unpickled blindly.
+
+The files are built from the real drawings in ../shared/quickdraw. Files as old NumPy wrote them
+(Sketch-RNN's own were written by NumPy 1.x under Python 2) are assembled opcode by opcode, since
+no such NumPy runs here.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sketchgen import interop
+from sketchgen.cli import main
+from sketchgen.data import SPLITS, DataError, find_class_file, prepare
+
+CLASSES = ["circle", "zigzag"]
+CAP = 60
+
+
+@pytest.fixture(scope="module")
+def converted(quickdraw, tmp_path_factory):
+    """`sketchgen convert --to npz` of CLASSES, and the prepared data it came from."""
+    out = tmp_path_factory.mktemp("npz")
+    assert main(["convert", "--to", "npz", "--classes", *CLASSES, "--data-dir", str(quickdraw / "simplified"),
+                 "--max-per-class", str(CAP), "--seed", "0", "--out", str(out)]) == 0
+    return out, prepare(CLASSES, quickdraw / "simplified", max_per_class=CAP, seed=0)
+
+
+def class_split(data, label: int, split: str) -> list[np.ndarray]:
+    idx = data.indices(split)
+    return [data.stroke3(i) for i in idx[data.labels[idx] == label]]
+
+
+def test_convert_writes_sketchrnn_files_that_read_back_exactly(converted):
+    out, data = converted
+    assert sorted(p.name for p in out.iterdir()) == ["circle.npz", "zigzag.npz"]
+    for label, name in enumerate(CLASSES):
+        # What Sketch-RNN's own loader gets: object arrays of int16 (n, 3) drawings.
+        with np.load(out / f"{name}.npz", encoding="latin1", allow_pickle=True) as z:
+            assert sorted(z.files) == sorted(SPLITS)
+            assert z["train"].dtype == object and z["train"][0].dtype == np.int16 and z["train"][0].shape[1] == 3
+        read = interop.read_npz(out / f"{name}.npz")
+        for split in SPLITS:
+            expected = class_split(data, label, split)
+            assert len(read[split]) == len(expected) > 0
+            assert all(np.array_equal(a, b) and a.dtype == np.int16 for a, b in zip(read[split], expected))
+
+
+def test_npz_files_keep_their_split_and_train(converted, tmp_path):
+    out, data = converted
+    again = prepare(CLASSES, out, max_per_class=CAP, seed=5)  # another seed: nothing is re-split or reshuffled
+    for label in range(len(CLASSES)):
+        for split in SPLITS:
+            assert all(np.array_equal(a, b) for a, b in zip(class_split(again, label, split), class_split(data, label, split)))
+    assert main(["train", "--model", "mdn", "--classes", *CLASSES, "--data-dir", str(out), "--epochs", "1",
+                 "--hidden", "16", "--out", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_the_cap_takes_each_splits_share(converted, tmp_path):
+    out, data = converted
+    sizes = {s: len(class_split(data, 0, s)) for s in SPLITS}  # 42, 9, 9 of 60
+    capped = prepare(["circle"], out, max_per_class=30, seed=0)
+    assert {s: len(capped.indices(s)) for s in SPLITS} == {s: 30 * n // CAP for s, n in sizes.items()}
+    originals = {d.tobytes() for d in class_split(data, 0, "valid")}
+    assert all(d.tobytes() in originals for d in class_split(capped, 0, "valid"))
+
+
+def test_the_sketchrnn_prefix_names_the_class(converted, tmp_path):
+    out, _ = converted
+    (tmp_path / "sketchrnn_zigzag.npz").write_bytes((out / "zigzag.npz").read_bytes())
+    assert find_class_file("zigzag", tmp_path) == tmp_path / "sketchrnn_zigzag.npz"
+    with pytest.raises(DataError, match="no circle.ndjson or circle.npz in"):
+        find_class_file("circle", tmp_path)
+
+
+# --- files as older NumPy wrote them ----------------------------------------------------------
+
+
+def old_numpy_pickle(drawings: list[np.ndarray], python2: bool) -> bytes:
+    """The pickle NumPy 1.x wrote for an object array of int16 drawings.
+
+    Protocol 2 under Python 2, byte strings as ``str`` (what Sketch-RNN's published files hold), or
+    protocol 3 under Python 3; both name ``numpy.core.multiarray._reconstruct``.
+    """
+
+    def string(b: bytes) -> bytes:  # py2 str: SHORT_BINSTRING / BINSTRING; py3 bytes: SHORT_BINBYTES / BINBYTES
+        if len(b) < 256:
+            return (b"U" if python2 else b"C") + bytes([len(b)]) + b
+        return (b"T" if python2 else b"B") + struct.pack("<I", len(b)) + b
+
+    def array(dtype: bytes, order: bytes, flags: int, shape: tuple, data: bytes) -> bytes:
+        return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + string(b"b") + b"\x87R"
+                + b"(K\x01(" + b"".join(b"J" + struct.pack("<i", n) for n in shape) + b"t"
+                + b"cnumpy\ndtype\n" + string(dtype) + b"K\x00K\x01\x87R"
+                + b"(K\x03" + string(order) + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK" + bytes([flags]) + b"tb"
+                + b"\x89" + data + b"tb")
+
+    inner = b"".join(array(b"i2", b"<", 0, d.shape, string(d.astype("<i2").tobytes())) for d in drawings)
+    return b"\x80" + (b"\x02" if python2 else b"\x03") + array(b"O8", b"|", 63, (len(drawings),), b"](" + inner + b"e") + b"."
+
+
+def write_pickled_npz(path: Path, arrays: dict[str, tuple[int, bytes]]) -> None:
+    """An .npz whose members are object-array headers followed by the given pickles."""
+    with zipfile.ZipFile(path, "w") as z:
+        for name, (n, body) in arrays.items():
+            head = io.BytesIO()
+            np.lib.format.write_array_header_1_0(head, {"descr": "|O", "fortran_order": False, "shape": (n,)})
+            z.writestr(f"{name}.npy", head.getvalue() + body)
+
+
+@pytest.mark.parametrize("python2", [True, False], ids=["python2-numpy1", "python3-numpy1"])
+def test_files_written_by_old_numpy_read_exactly(converted, tmp_path, python2):
+    out, data = converted
+    splits = {s: class_split(data, 1, s) for s in SPLITS}
+    write_pickled_npz(tmp_path / "zigzag.npz", {s: (len(d), old_numpy_pickle(d, python2)) for s, d in splits.items()})
+    read = interop.read_npz(tmp_path / "zigzag.npz")
+    for split, expected in splits.items():
+        assert len(read[split]) == len(expected)
+        assert all(np.array_equal(a, b) for a, b in zip(read[split], expected))
+
+
+# --- refusals ------------------------------------------------------------------------------------
+
+
+class RunsCode:
+    """Pickles as a call to os.system: what a booby-trapped dataset holds."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch '{self.marker}'",)
+
+
+def test_a_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path, capsys):
+    marker = tmp_path / "ran"
+    trap = np.empty(1, dtype=object)
+    trap[0] = RunsCode(marker)
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / "circle.npz"
+    np.savez(path, train=trap, valid=trap, test=trap)
+
+    with pytest.raises(interop.NpzError, match=r"circle\.npz: refused array 'train': it asks for (posix|os)\.system"):
+        interop.read_npz(path)
+    assert not marker.exists()
+    assert main(["train", "--model", "mdn", "--classes", "circle", "--data-dir", str(tmp_path / "data"),
+                 "--epochs", "1", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "circle.npz" in err and not marker.exists()
+
+    np.load(path, allow_pickle=True)["train"]  # the trap is real: a plain load runs it
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not a zip at all", "not a readable .npz file"),
+    ({"train": [[[1, 2, 0]]], "valid": [[[1, 2, 0]]]}, r"not a Sketch-RNN dataset \(no test array\)"),
+    ({s: [np.zeros((4, 2), np.int16)] for s in SPLITS}, "refused array 'train': drawing 0 holds a int16 array of shape"),
+    ({s: [np.zeros((4, 3), np.float32)] for s in SPLITS}, "not integer stroke-3"),
+])
+def test_files_that_are_not_sketchrnn_datasets_are_refused(tmp_path, content, message):
+    path = tmp_path / "circle.npz"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        arrays = {}
+        for name, drawings in content.items():
+            arrays[name] = np.empty(len(drawings), dtype=object)
+            for i, d in enumerate(drawings):
+                arrays[name][i] = np.asarray(d)
+        np.savez(path, **arrays)
+    with pytest.raises(interop.NpzError, match=message) as e:
+        interop.read_npz(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_truncated_file_is_refused(converted, tmp_path):
+    whole = (converted[0] / "circle.npz").read_bytes()
+    for cut in (len(whole) // 2, len(whole) - 30):
+        (tmp_path / "circle.npz").write_bytes(whole[:cut])
+        with pytest.raises(interop.NpzError, match="circle.npz: "):
+            interop.read_npz(tmp_path / "circle.npz")
