@@ -31,9 +31,12 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files 0600; give the usual mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:  # a full disk names no file: say which, and that it is safe
+            message = f"{e.strerror or e}: could not write {path}; any earlier version of it is intact"
+            raise OSError(e.errno, message) from None
         raise
 
 

@@ -116,6 +116,7 @@ class SketchGenerator(_ClassConditional):
     def decode(self, seq: np.ndarray) -> np.ndarray:
         pts = np.asarray(seq, dtype=np.float64).copy()
         pts[:, :2] = (pts[:, :2] + 1) * COORD_HALF
+        pts[-1:, 2] = 1  # the drawing ends here, so its last stroke does (as in every stroke-3 drawing)
         return strokes.absolute_to_stroke3(pts)
 
     def start(self, n: int) -> torch.Tensor:
@@ -224,8 +225,8 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be used; one line saying why and what to do."""
 
 
-def load(path) -> tuple[nn.Module, dict]:
-    """Rebuild a model from a checkpoint file without executing anything in it."""
+def read_checkpoint(path) -> dict:
+    """A checkpoint file's plain dict, read without executing anything in it (``weights_only``)."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -234,6 +235,12 @@ def load(path) -> tuple[nn.Module, dict]:
         raise CheckpointError(f"{path}: not a readable sketchgen checkpoint ({type(e).__name__}); retrain or pass another") from None
     if not isinstance(ckpt, dict) or ckpt.get("kind") not in MODELS or "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: not a sketchgen checkpoint (no model kind/state_dict)")
+    return ckpt
+
+
+def load(path) -> tuple[nn.Module, dict]:
+    """Rebuild a model from a checkpoint file."""
+    ckpt = read_checkpoint(path)
     try:
         model = build(ckpt["kind"], **ckpt["config"])
         model.load_state_dict(ckpt["state_dict"])

@@ -1,0 +1,408 @@
+"""Faults tried on purpose, on real drawings and real processes.
+
+* interrupted training: a real ``sketchgen train`` stopped by SIGINT/SIGTERM mid-epoch exits
+  cleanly, and ``--resume`` reaches exactly the weights of a run that never stopped;
+* a checkpoint write that fails part way (a real file-size limit) leaves the previous one;
+* a loss that goes NaN/inf is skipped, counted, and stops training when it keeps happening;
+* corrupt, foreign and malicious checkpoints and prepared caches are refused or rebuilt,
+  and nothing in them is executed;
+* two processes preparing one cache or downloading one class at once (one of them stopped by
+  Ctrl-C half way), and a reader racing a writer, never see or leave a half-written file.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import pickle
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sketchgen import model
+from sketchgen.data import prepare
+from sketchgen.fileio import atomic_write
+from sketchgen.model import CheckpointError
+from sketchgen.train import MAX_BAD_STEPS, TrainConfig, TrainingError, train, usable
+
+SIMPLIFIED = Path(__file__).resolve().parents[2] / "shared" / "quickdraw" / "simplified"
+if not SIMPLIFIED.is_dir():
+    pytest.skip(f"QuickDraw samples not found at {SIMPLIFIED}", allow_module_level=True)
+
+# ~350 real drawings of short classes; batches of 4 make an epoch 60 steps (a third of a second),
+# so a signal sent when epoch 1 is logged lands well inside a later epoch.
+CLASSES = ["circle", "zigzag"]
+DATA = ["--classes", *CLASSES, "--data-dir", str(SIMPLIFIED), "--seed", "3"]
+TRAIN = [*DATA, "--epochs", "3", "--batch-size", "4", "--max-len", "40", "--hidden", "16"]
+
+
+def config(kind: str, **changes) -> TrainConfig:
+    """The settings `sketchgen train --model KIND` builds from TRAIN's flags."""
+    return TrainConfig.for_model(kind, **{"epochs": 3, "batch_size": 4, "max_len": 40, "seed": 3,
+                                          "model_config": {"hidden": 16}, **changes})
+
+
+def prepared():
+    """The drawings DATA names, as `sketchgen train` prepares them (the same cache file)."""
+    return prepare(CLASSES, SIMPLIFIED, seed=3)
+
+
+def env(**extra: str) -> dict[str, str]:
+    """The environment as the session's fixtures left it (their own caches), one thread per process."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **extra}
+
+
+def sketchgen(*args, prefix: tuple[str, ...] = ("-m", "sketchgen")) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *prefix, *map(str, args)], capture_output=True, text=True, env=env(),
+                          timeout=300)
+
+
+def one_error_line(run: subprocess.CompletedProcess, code: int = 1) -> str:
+    """The run failed with ``code`` and said why in exactly one line, as its last, with no traceback."""
+    assert run.returncode == code, run.stderr
+    assert "Traceback" not in run.stderr
+    return run.stderr.splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """Uninterrupted runs with TRAIN's settings, one per model, trained (here, on one thread) on first use."""
+    torch.set_num_threads(1)
+
+    @functools.cache
+    def run(kind: str) -> Path:
+        out = tmp_path_factory.mktemp(f"reference-{kind}")
+        train(config(kind), prepared(), out, log=lambda msg: None)
+        return out
+
+    return run
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    sa, sb = torch.load(a, weights_only=True)["state_dict"], torch.load(b, weights_only=True)["state_dict"]
+    assert sa.keys() == sb.keys()
+    for name in sa:
+        assert torch.equal(sa[name], sb[name]), f"{a.name}: {name} differs"
+
+
+def records(run: Path) -> list[dict]:
+    """log.jsonl without the wall-clock times."""
+    lines = (run / "log.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
+
+
+# --- interrupted training -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "sig"), [("mdn", signal.SIGINT), ("seed", signal.SIGTERM)])
+def test_signal_mid_epoch_then_resume_reaches_the_uninterrupted_weights(kind, sig, reference, tmp_path):
+    """mdn: dropout and per-batch augmentation; seed: dropout between two LSTM layers."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sketchgen", "train", "--model", kind, *TRAIN, "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
+    )
+    seen = []
+    for line in proc.stderr:  # tqdm is off without a terminal: epoch lines are the progress we can see
+        seen.append(line)
+        if line.startswith("epoch 1:"):
+            proc.send_signal(sig)
+            break
+    stdout, rest = proc.communicate(timeout=120)
+    stopped = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, "".join(seen) + rest)
+    message = one_error_line(stopped, 130)
+    match = re.fullmatch(rf"sketchgen: stopped by {sig.name} in epoch (\d+) at step (\d+); "
+                         rf"resume with --resume \(state in {re.escape(str(out / 'last.pt'))}\)", message)
+    assert match, message
+    assert stdout == ""
+
+    # last.pt is whole and says where the run stood: inside an epoch, not at its edge.
+    ckpt = model.read_checkpoint(out / "last.pt")
+    model.load(out / "last.pt")
+    steps = math.ceil(len(usable(prepared(), "train", 40)) / 4)
+    epoch, step = int(match[1]), int(match[2])
+    assert (ckpt["progress"]["epoch"], ckpt["progress"]["step"]) == (epoch - 1, step)
+    assert epoch >= 2 and 0 < step < steps
+    assert len(records(out)) == epoch - 1
+    assert not list(out.glob(".*.tmp"))
+
+    resumed = sketchgen("train", "--model", kind, *TRAIN, "--out", out, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed from {out / 'last.pt'} at epoch {epoch}, step {step}" in resumed.stderr
+    for name in ("best.pt", "last.pt"):
+        assert_same_weights(out / name, reference(kind) / name)
+    assert records(out) == records(reference(kind))
+
+
+def test_resume_refuses_a_different_run_or_a_damaged_checkpoint(reference, tmp_path):
+    """Other settings could never reach the uninterrupted weights: refused in one line, like a damaged last.pt."""
+    out = tmp_path / "run"
+    shutil.copytree(reference("seed"), out)
+    before = (out / "last.pt").read_bytes()
+    with pytest.raises(TrainingError, match=r"last\.pt is from a run with other batch_size: pass the same settings"):
+        train(config("seed", epochs=5, batch_size=8), prepared(), out, resume=True, log=lambda msg: None)
+    with pytest.raises(TrainingError, match="from a run with other classes"):
+        train(config("seed"), prepare(["circle", "bear"], SIMPLIFIED, seed=3), out, resume=True, log=lambda msg: None)
+    mdn = tmp_path / "mdn"
+    shutil.copytree(reference("mdn"), mdn)
+    fewer = prepare(CLASSES, SIMPLIFIED, max_per_class=100, seed=3)  # another offset scale
+    with pytest.raises(TrainingError, match="from a run with other model settings"):
+        train(config("mdn"), fewer, mdn, resume=True, log=lambda msg: None)
+    shutil.copy(out / "best.pt", out / "last.pt")
+    with pytest.raises(TrainingError, match=r"last\.pt holds no training state to resume; train without --resume"):
+        train(config("seed", epochs=5), prepared(), out, resume=True, log=lambda msg: None)
+    (out / "last.pt").write_bytes(before[:1000])
+    with pytest.raises(CheckpointError, match=rf"^{re.escape(str(out / 'last.pt'))}: not a readable sketchgen"):
+        train(config("seed", epochs=5), prepared(), out, resume=True, log=lambda msg: None)
+
+
+# --- a write that fails part way ------------------------------------------------------------------
+
+
+def test_checkpoint_write_failing_part_way_keeps_the_previous_checkpoint(reference, tmp_path):
+    """RLIMIT_FSIZE makes the kernel refuse writes past a size: a disk that fills up mid-checkpoint."""
+    out = tmp_path / "run"
+    shutil.copytree(reference("seed"), out)
+    before = {name: (out / name).read_bytes() for name in ("best.pt", "last.pt", "log.jsonl")}
+    limit = min(len(before["best.pt"]), len(before["last.pt"])) // 2
+    limited = ("-c", "import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({0}, {0})); "
+                     "from sketchgen.cli import main; sys.exit(main(sys.argv[1:]))".format(limit))
+    failed = sketchgen("train", *TRAIN, "--epochs", "6", "--out", out, "--resume", prefix=limited)
+    message = one_error_line(failed)
+    assert re.fullmatch(rf"sketchgen: error: \[Errno 27\] File too large: could not write {re.escape(str(out))}/"
+                        r"(best|last)\.pt; any earlier version of it is intact", message), message
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert not list(out.glob(".*.tmp"))
+    model.load(out / "best.pt")
+    model.load(out / "last.pt")
+
+
+# --- numerical faults ------------------------------------------------------------------------------
+
+
+def test_diverging_loss_is_skipped_counted_and_stops_without_touching_best(tmp_path):
+    """A learning rate of 1e30, set on resuming a good run, overflows the loss from its second step on.
+
+    Batches of 32 make an epoch 8 steps, so whole epochs of skipped steps are logged before
+    MAX_BAD_STEPS (20) in a row stop the run.
+    """
+    out, data = tmp_path / "run", prepared()
+    train(config("seed", epochs=1, batch_size=32), data, out, log=lambda msg: None)
+    best = (out / "best.pt").read_bytes()
+    steps = math.ceil(len(usable(data, "train", 40)) / 32)
+    assert 2 < steps < 10
+
+    notes = []
+    with pytest.raises(TrainingError) as error:
+        train(config("seed", epochs=10, batch_size=32, lr=1e30), data, out, resume=True, log=notes.append)
+    assert "learning rate set to 1e+30 (the run started with 0.001)" in notes
+    first_bad = 2 + (MAX_BAD_STEPS - (steps - 1)) // steps
+    assert str(error.value) == (f"loss was NaN/inf for {MAX_BAD_STEPS} steps in a row (epoch {first_bad + 1}); "
+                                "lower --lr or check the data. best.pt is untouched.")
+    logged = records(out)
+    assert [r["skipped_steps"] for r in logged] == [0, steps - 1] + [steps] * (first_bad - 2)
+    assert math.isfinite(logged[0]["val_loss"]) and not any(math.isfinite(r["val_loss"]) for r in logged[1:])
+    assert (out / "best.pt").read_bytes() == best
+
+
+# --- corrupt artefacts ---------------------------------------------------------------------------
+
+
+class Exploit:
+    """Unpickling this runs a shell command: the marker file appears if anything executes it."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def foreign_checkpoints(good: Path, tmp_path: Path) -> dict[str, Path]:
+    """Files that are not usable checkpoints, each the way one turns up in practice (``good`` is one that is)."""
+    files, body = {}, good.read_bytes()
+
+    def add(name: str, write) -> None:
+        files[name] = tmp_path / f"{name}.pt"
+        write(files[name])
+
+    marker = tmp_path / "executed"
+    add("truncated", lambda p: p.write_bytes(body[: len(body) // 2]))
+    add("empty", lambda p: p.write_bytes(b""))
+    add("random bytes", lambda p: p.write_bytes(random.Random(0).randbytes(4096)))
+    add("html error page", lambda p: p.write_bytes(b"<!doctype html><title>404 Not Found</title>\n"))
+
+    def some_zip(p):
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr("notes.txt", "not a checkpoint")
+
+    def numpy_file(p):
+        with open(p, "wb") as f:
+            np.save(f, np.arange(10))
+
+    add("a zip", some_zip)
+    add("a pickle", lambda p: p.write_bytes(pickle.dumps({"kind": "seed", "state_dict": {}})))
+    add("numpy file", numpy_file)
+    add("other torch object", lambda p: torch.save([torch.zeros(3)], p))
+    add("no kind", lambda p: torch.save({"state_dict": {}}, p))
+    add("wrong shapes", lambda p: torch.save({**torch.load(good, weights_only=True),
+                                               "config": {"n_classes": 3, "hidden": 99}}, p))
+    add("exploit via torch.save", lambda p: torch.save({"kind": "seed", "state_dict": Exploit(marker)}, p))
+    add("exploit as a raw pickle", lambda p: p.write_bytes(pickle.dumps(Exploit(marker))))
+    return files
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's remark on the raw pickle
+def test_foreign_and_corrupt_checkpoints_are_refused_without_running_them(reference, tmp_path):
+    files = foreign_checkpoints(reference("seed") / "best.pt", tmp_path)
+    for name, path in files.items():
+        with pytest.raises(CheckpointError) as error:
+            model.load(path)
+        message = str(error.value)
+        assert message.startswith(f"{path}: ") and "\n" not in message, (name, message)
+    assert not (tmp_path / "executed").exists()
+
+    # The CLI says it in one line.
+    sampled = sketchgen("sample", "--checkpoint", files["exploit via torch.save"], "--out", tmp_path / "s")
+    assert re.fullmatch(r"sketchgen: error: .*exploit via torch\.save\.pt: not a readable sketchgen checkpoint "
+                        r"\(UnpicklingError\); retrain or pass another", one_error_line(sampled))
+    assert not (tmp_path / "executed").exists()
+
+
+def rewrite_cache(path: Path, meta=None, **changes) -> None:
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    if meta is not None:
+        arrays["meta"] = np.array(json.dumps(meta(json.loads(str(arrays["meta"])))))
+    arrays.update(changes)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+OTHER_VERSION, NO_CHECKSUM = "prepared cache from another version", "prepared cache fails its checksum"
+CACHE_FAULTS = {
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:3000]), "unreadable prepared cache"),
+    "random bytes": (lambda p: p.write_bytes(random.Random(1).randbytes(3000)), "unreadable prepared cache"),
+    "another version": (lambda p: rewrite_cache(p, meta=lambda m: {**m, "version": 0}), OTHER_VERSION),
+    "meta not an object": (lambda p: rewrite_cache(p, meta=lambda m: [m]), OTHER_VERSION),
+    "wrong checksum": (lambda p: rewrite_cache(p, meta=lambda m: {**m, "checksum": "0" * 64}), NO_CHECKSUM),
+    "changed drawing": (lambda p: rewrite_cache(p, points=np.load(p)["points"] + 1), NO_CHECKSUM),
+    "pickled object": (lambda p: rewrite_cache(p, labels=np.array([Exploit(p.parent / "executed")], dtype=object)),
+                       "unreadable prepared cache"),
+}
+
+
+@pytest.mark.parametrize("fault", CACHE_FAULTS)
+def test_bad_prepared_cache_is_rebuilt_with_a_note(fault, tmp_path, capsys):
+    good = prepare(["circle"], SIMPLIFIED, cache_dir=tmp_path)
+    (cache,) = tmp_path.glob("prepared-*.npz")
+    damage, note = CACHE_FAULTS[fault]
+    damage(cache)
+    capsys.readouterr()
+    rebuilt = prepare(["circle"], SIMPLIFIED, cache_dir=tmp_path)
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"{re.escape(str(cache))}: {note}.*; rebuilding\n", err), err
+    for k in ("points", "offsets", "labels", "split"):
+        np.testing.assert_array_equal(getattr(rebuilt, k), getattr(good, k))
+    prepare(["circle"], SIMPLIFIED, cache_dir=tmp_path)
+    assert capsys.readouterr().err == ""  # the rebuilt cache is whole
+    assert not (tmp_path / "executed").exists()
+
+
+# --- concurrent use ------------------------------------------------------------------------------
+
+
+def test_two_processes_preparing_one_cache(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-m", "sketchgen", "prepare", *DATA], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env(SKETCHGEN_PREPARED=str(tmp_path / "prepared")))
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert outs[0][0] == outs[1][0] and outs[0][0].startswith(f"{len(prepare(CLASSES, SIMPLIFIED, seed=3))} drawings")
+    assert all(err == "" for _, err in outs)  # neither saw a half-written cache to complain about
+    files = sorted(p.name for p in (tmp_path / "prepared").iterdir())
+    assert len(files) == 2 and files[0].endswith(".npz") and files[1].endswith(".npz.lock"), files
+
+
+def blocked_on_a_lock(pid: int) -> bool:
+    """Whether process ``pid`` waits for a file lock (Linux lists waiters in /proc/locks after '->')."""
+    return any("->" in line and f" {pid} " in line for line in Path("/proc/locks").read_text().splitlines())
+
+
+def test_ctrl_c_mid_download_while_another_process_waits(tmp_path):
+    """Two `sketchgen download monkey` at once; the first is stopped with Ctrl-C half way through.
+
+    The server (test_download's fault-injecting one) stalls the first download after half the
+    file; the second waits on the class's lock; Ctrl-C stops the first in one line, leaving only
+    its .part file; the second then resumes it with a Range request and caches the whole file.
+    """
+    from test_download import Handler
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.lock, httpd.requests, httpd.faults, httpd.bodies = threading.Lock(), [], ["stall"], {}
+    httpd.ignore_range, httpd.released = False, threading.Event()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/simplified/"
+    command = [sys.executable, "-m", "sketchgen", "download", "monkey", "--data-dir", str(tmp_path), "--base-url", url]
+    part = tmp_path / ".monkey.ndjson.part"
+    try:
+        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+        deadline = time.monotonic() + 60
+        while not (part.exists() and part.stat().st_size) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+        while not blocked_on_a_lock(second.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert blocked_on_a_lock(second.pid)
+        first.send_signal(signal.SIGINT)
+        stopped = subprocess.CompletedProcess(command, *[first.wait(60), *first.communicate()])
+        done = subprocess.CompletedProcess(command, *[second.wait(60), *second.communicate()])
+    finally:
+        httpd.released.set()
+        httpd.shutdown()
+        httpd.server_close()
+    assert one_error_line(stopped, 130) == "sketchgen: interrupted"
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "monkey.ndjson").read_bytes() == (SIMPLIFIED / "monkey.ndjson").read_bytes()
+    assert [r for _, r in httpd.requests][0] is None and len(httpd.requests) == 2
+    assert int(re.fullmatch(r"bytes=(\d+)-", httpd.requests[1][1])[1]) > 0  # resumed, not started over
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["monkey.ndjson", "monkey.ndjson.lock"]
+
+
+def test_a_reader_never_sees_a_half_written_file(tmp_path):
+    """A writer process replaces a file 20 times while this process reads it as fast as it can."""
+    path = tmp_path / "artefact.bin"
+    writer = ("import hashlib, sys\nfrom sketchgen.fileio import atomic_write\n"
+              "for i in range(20):\n"
+              "    body = bytes([i]) * 1_000_000\n"
+              "    with atomic_write(sys.argv[1]) as f:\n"
+              "        f.write(hashlib.sha256(body).digest())\n"
+              "        for k in range(0, len(body), 100_000):\n"
+              "            f.write(body[k:k + 100_000])\n")
+    with atomic_write(path) as f:
+        body = bytes([255]) * 1000
+        f.write(hashlib.sha256(body).digest() + body)
+    proc = subprocess.Popen([sys.executable, "-c", writer, str(path)], env=env())
+    reads = set()
+    while proc.poll() is None:
+        data = path.read_bytes()
+        assert hashlib.sha256(data[32:]).digest() == data[:32], "read a torn file"
+        reads.add(data[32])
+    assert proc.returncode == 0
+    assert len(reads) > 2  # the reader really raced the writer
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artefact.bin"]

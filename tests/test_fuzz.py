@@ -1,0 +1,378 @@
+"""Property-based tests (hypothesis) of everything that reads untrusted input.
+
+* stroke formats: every conversion round-trips exactly for any valid drawing, and anything
+  that is not a drawing raises ``StrokeError`` and nothing else;
+* ndjson readers, simplified and raw: arbitrary bytes and mutated real lines never crash
+  the reader, every rejection names file, line and reason on one line, every good line of a
+  file is still read, and ``prepare`` ends with a count of what it skipped and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from sketchgen import data, strokes
+from sketchgen.strokes import StrokeError
+
+QUICKDRAW = Path(__file__).resolve().parents[2] / "shared" / "quickdraw"
+if not (QUICKDRAW / "raw").is_dir():
+    pytest.skip(f"QuickDraw samples not found at {QUICKDRAW}", allow_module_level=True)
+
+# bear has both formats: ~200 simplified drawings and ~20 raw ones paired with them.
+REAL = {fmt: (QUICKDRAW / fmt / "bear.ndjson").read_bytes().splitlines() for fmt in ("simplified", "raw")}
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# --- stroke formats -----------------------------------------------------------------------------
+
+coords = st.integers(-10_000, 10_000)
+stroke_fields = st.integers(1, 12).flatmap(
+    lambda n: st.tuples(st.lists(coords, min_size=n, max_size=n), st.lists(coords, min_size=n, max_size=n)).map(list)
+)
+drawing_fields = st.lists(stroke_fields, min_size=1, max_size=6)
+
+
+@FUZZ
+@given(drawing_fields)
+def test_any_valid_drawing_round_trips_exactly(field):
+    drawing = strokes.parse_drawing(field)
+    assert strokes.drawing_field(drawing) == field
+    absolute = strokes.strokes_to_absolute(drawing)
+    assert absolute[:, 2].sum() == len(field) and absolute[-1, 2] == 1
+    s3 = strokes.strokes_to_stroke3(drawing)
+    for back in (strokes.absolute_to_strokes(absolute), strokes.stroke3_to_strokes(s3)):
+        assert strokes.drawing_field(back) == field
+    np.testing.assert_array_equal(strokes.stroke3_to_absolute(s3), absolute)
+    for max_len in (None, len(s3), len(s3) + 3):
+        s5 = strokes.stroke3_to_stroke5(s3, max_len)
+        np.testing.assert_array_equal(s5[:, 2:].sum(axis=1), 1)
+        np.testing.assert_array_equal(strokes.stroke5_to_stroke3(s5), s3)
+
+
+@FUZZ
+@given(drawing_fields, st.data())
+def test_raw_times_are_dropped(field, draw):
+    raw = [[xs, ys, draw.draw(st.lists(st.integers(0, 10**6), min_size=len(xs), max_size=len(xs)))] for xs, ys in field]
+    assert strokes.drawing_field(strokes.parse_drawing(raw)) == field
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=30,
+)
+
+
+def _breakages(field: list) -> st.SearchStrategy:
+    """A valid drawing field broken in one of the ways a real file can be broken."""
+    i = st.integers(0, len(field) - 1)
+    bad_number = st.sampled_from([None, "12", float("nan"), float("inf"), 10**400, [1], {"x": 1}])
+    return st.one_of(
+        st.just([]),
+        i.map(lambda k: field[:k] + [[field[k][0], field[k][1][:-1]]] + field[k + 1 :]),  # one y short
+        i.map(lambda k: field[:k] + [[[], []]] + field[k + 1 :]),  # empty stroke
+        i.map(lambda k: field[:k] + [[field[k][0]]] + field[k + 1 :]),  # y list missing
+        i.map(lambda k: field[:k] + [field[k] + [[0] * len(field[k][0])] * 2] + field[k + 1 :]),  # 4 lists
+        st.tuples(i, bad_number).map(lambda kb: field[: kb[0]] + [[[kb[1]] + field[kb[0]][0][1:], field[kb[0]][1]]]
+                                     + field[kb[0] + 1 :]),
+        st.just({"drawing": field}),
+        st.just(json.dumps(field)),
+    )
+
+
+@FUZZ
+@given(drawing_fields.flatmap(_breakages))
+@example(10**400)
+@example([[[10**400], [0]]])
+def test_broken_drawings_raise_stroke_error(field):
+    with pytest.raises(StrokeError) as error:
+        strokes.parse_drawing(field)
+    assert "\n" not in str(error.value)
+
+
+@FUZZ
+@given(json_values)
+def test_arbitrary_json_is_a_drawing_or_a_stroke_error(value):
+    try:
+        drawing = strokes.parse_drawing(value)
+    except StrokeError:
+        return
+    assert drawing and all(s.ndim == 2 and s.shape[1] == 2 and len(s) and np.isfinite(s).all() for s in drawing)
+
+
+CONVERSIONS = {
+    "absolute_to_strokes": strokes.absolute_to_strokes,
+    "absolute_to_stroke3": strokes.absolute_to_stroke3,
+    "stroke3_to_absolute": strokes.stroke3_to_absolute,
+    "stroke3_to_strokes": strokes.stroke3_to_strokes,
+    "stroke3_to_stroke5": strokes.stroke3_to_stroke5,
+    "stroke5_to_stroke3": strokes.stroke5_to_stroke3,
+    "strokes_to_absolute": strokes.strokes_to_absolute,
+    "strokes_to_stroke3": strokes.strokes_to_stroke3,
+}
+WIDTH = {"absolute": 3, "stroke3": 3, "stroke5": 5}
+any_arrays = hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=6),
+                        elements=st.floats(-1e3, 1e3))
+
+
+@FUZZ
+@given(st.sampled_from(sorted(CONVERSIONS)), any_arrays)
+def test_conversions_accept_their_shape_and_refuse_any_other(name, array):
+    convert = CONVERSIONS[name]
+    source = name.split("_to_")[0]
+    if source == "strokes":  # a list of arrays: split the fuzzed array into "strokes"
+        value = list(array) if array.ndim else []
+        ok = array.ndim == 3 and array.shape[0] > 0 and array.shape[1] > 0 and array.shape[2] == 2
+    else:
+        value = array
+        ok = array.ndim == 2 and array.shape[1] == WIDTH[source]
+    if ok:
+        convert(value)
+    else:
+        with pytest.raises(StrokeError):
+            convert(value)
+
+
+# --- ndjson readers -----------------------------------------------------------------------------
+
+
+def _mutations(line: bytes) -> st.SearchStrategy:
+    """A real line damaged the way files get damaged: cut short, bytes flipped or inserted, fields swapped."""
+    at = st.integers(0, len(line))
+    garbage = st.binary(min_size=1, max_size=8).map(lambda b: b.replace(b"\n", b" "))
+    return st.one_of(
+        at.map(lambda k: line[:k]),
+        st.tuples(at, st.integers(1, 255)).map(lambda kb: line[: kb[0]] + bytes([kb[1]]) + line[kb[0] + 1 :]),
+        st.tuples(at, garbage).map(lambda kg: line[: kg[0]] + kg[1] + line[kg[0] :]),
+        st.tuples(at, at).map(lambda ab: line[: min(ab)] + line[max(ab) :]),
+        st.sampled_from([
+            line.replace(b'"word":"bear"', b'"word":"dog"'),
+            line.replace(b'"drawing"', b'"strokes"'),
+            re.sub(rb"\d+", b"99999999999999999999999", line, count=3),
+            re.sub(rb"\[(\d+),", rb"[-\1e400,", line, count=1),
+            line.replace(b"[[[", b"[[[null,", 1),
+            b"[" * 100_000 + b"]" * 100_000,
+            b"\xef\xbb\xbf" + line,
+            line.decode().encode("utf-16"),
+        ]),
+    ).filter(lambda m: b"\n" not in m)
+
+
+def _files(fmt: str) -> st.SearchStrategy:
+    """A list of lines, each an intact real line (True) or something else (False)."""
+    real = st.sampled_from(REAL[fmt])
+    damaged = real.flatmap(_mutations) | st.binary(max_size=40).filter(lambda b: b"\n" not in b)
+    line = st.one_of(real.map(lambda x: (x, True)), damaged.map(lambda x: (x, False)))
+    return st.lists(line, min_size=1, max_size=12)
+
+
+def _read(path: Path, word: str | None = "bear") -> tuple[list[data.Drawing], list[str], data.Problems]:
+    problems = data.Problems()
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        drawings = list(data.read_ndjson(path, word, problems))
+    return drawings, err.getvalue().splitlines(), problems
+
+
+@pytest.mark.parametrize("fmt", ["simplified", "raw"])
+def test_damaged_files_keep_every_good_line_and_name_every_bad_one(fmt, tmp_path):
+    @FUZZ
+    @given(_files(fmt))
+    def check(lines):
+        path = tmp_path / f"{fmt}.ndjson"
+        path.write_bytes(b"\n".join(text for text, _ in lines) + b"\n")
+        drawings, messages, problems = _read(path)
+
+        # Judge each line on its own, as the reader sees it (ending in a newline): it must agree line by line.
+        good, bad = [], []
+        for n, (text, intact) in enumerate(lines, 1):
+            if not text.strip():
+                continue
+            try:
+                good.append(data.parse_line(text + b"\n", "bear"))
+            except ValueError as e:
+                assert not intact, f"an intact real line was refused: {e}"
+                bad.append(n)
+        assert [d.key_id for d in drawings] == [d.key_id for d in good]
+        keys = {json.loads(text)["key_id"] for text, intact in lines if intact}
+        assert keys <= {d.key_id for d in drawings}  # every intact line read
+
+        assert len(messages) == len(bad) == sum(problems.counts.values())
+        for n, message in zip(bad, messages):
+            assert re.fullmatch(rf"{re.escape(str(path))}:{n}: \S.* \(skipped\)", message), message
+        if bad:
+            assert problems.summary().startswith(f"{len(bad)} bad lines skipped: ")
+        for d in drawings:
+            assert all(np.isfinite(s).all() and np.abs(s).max() <= data.MAX_COORD for s in d.strokes)
+
+    check()
+
+
+@FUZZ
+@given(st.binary(max_size=200))
+@example(b"[" * 100_000)
+@example(b'{"word": "bear", "drawing": [[[1e999], [0]]]}')
+@example(b'{"word": "bear", "drawing": [[[1e308, -1e308], [0, 0], [0, 1]]]}')
+@example(b'{"word": "bear", "drawing": [[[40000], [0]]]}')
+@example(b'{"word": "bear", "drawing": [[[0], [0]]], "recognized": {"deep": [1, 2]}}')
+def test_arbitrary_bytes_are_a_drawing_or_a_value_error(text):
+    try:
+        drawing = data.parse_line(text)
+    except ValueError as e:
+        assert str(e) and "\n" not in str(e)
+        return
+    assert all(np.isfinite(s).all() and np.abs(s).max() <= data.MAX_COORD for s in drawing.strokes)
+
+
+def test_summary_groups_reasons_by_kind(tmp_path):
+    """Counted by kind, not by detail: stroke 3 and stroke 7 being empty is one reason."""
+    lines = [REAL["simplified"][0], b'{"word": "bear", "drawing": [[[1], [2]], [[], []]]}',
+             b'{"word": "bear", "drawing": [[[1], [2]], [[3], [4]], [[], []]]}', b"{oops", b"[1]",
+             b'{"word": "dog", "drawing": [[[1], [2]]]}', b'{"word": "dog", "drawing": [[[1], [2]]]}']
+    path = tmp_path / "bear.ndjson"
+    path.write_bytes(b"\n".join(lines))
+    drawings, messages, problems = _read(path)
+    assert len(drawings) == 1 and len(messages) == 6
+    assert problems.summary() == (
+        "6 bad lines skipped: 2 stroke N is empty, 2 word is 'dog', expected 'bear', "
+        "1 not JSON (corrupt or truncated line), 1 not a JSON object"
+    )
+
+
+def test_prepare_names_each_bad_line_and_ends_with_a_summary(tmp_path):
+    """A real `sketchgen prepare` on a file with bad lines keeps all good drawings and counts what it skipped."""
+    real = (QUICKDRAW / "simplified" / "circle.ndjson").read_bytes().splitlines()[:60]
+    bad = {7: real[7][:50], 20: b"<html>503</html>", 33: real[33].replace(b'"drawing"', b'"strokes"'),
+           41: real[41].replace(b'"word":"circle"', b'"word":"dog"')}
+    lines = [bad.get(n, line) for n, line in enumerate(real, 1)]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "circle.ndjson").write_bytes(b"\n".join(lines) + b"\n")
+    recognized = sum(json.loads(line)["recognized"] for n, line in enumerate(real, 1) if n not in bad)
+
+    run = subprocess.run(
+        [sys.executable, "-m", "sketchgen", "prepare", "--classes", "circle", "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"{recognized} drawings of 1 classes")
+    err = run.stderr.splitlines()
+    path = tmp_path / "data" / "circle.ndjson"
+    assert err[:4] == [
+        f"{path}:7: not JSON (corrupt or truncated line) (skipped)",
+        f"{path}:20: not JSON (corrupt or truncated line) (skipped)",
+        f"{path}:33: no 'drawing' field (skipped)",
+        f"{path}:41: word is 'dog', expected 'circle' (skipped)",
+    ]
+    assert err[4:] == [
+        "4 bad lines skipped: 2 not JSON (corrupt or truncated line), 1 no 'drawing' field, "
+        "1 word is 'dog', expected 'circle'"
+    ]
+
+
+# --- the web API's request parsing ---------------------------------------------------------------
+
+CLASSES = ["circle", "The Eiffel Tower"]
+
+
+@pytest.fixture(scope="module")
+def sketcher(tmp_path_factory):
+    """A small untrained mdn: what a request parses to does not depend on what the model has learned."""
+    import torch
+
+    from sketchgen import model, serve, train
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("serve") / "tiny.pt"
+    net = model.build("mdn", n_classes=len(CLASSES), hidden=8, n_mixtures=3, max_len=30)
+    train.save(path, model.checkpoint_dict(net, CLASSES))
+    return serve.Sketcher(path)
+
+
+junk = st.none() | st.booleans() | st.floats() | st.text(max_size=4) | st.lists(st.integers(), max_size=2) \
+    | st.integers(-(2**70), 2**70)
+FIELDS = {"sample": ["class", "temperature", "seed", "max_len"],
+          "complete": ["class", "temperature", "seed", "strokes"]}
+VALID = {"class": st.sampled_from(CLASSES), "temperature": st.floats(0.01, 2), "seed": st.integers(0, 2**31 - 1),
+         "max_len": st.integers(1, 30), "strokes": drawing_fields}
+BAD = {"class": junk | st.sampled_from(["cat", "", "circle "]),
+       "temperature": junk | st.floats(2.01) | st.floats(max_value=0),
+       "seed": junk | st.integers(max_value=-1), "max_len": junk | st.integers(31),
+       "strokes": junk | drawing_fields.flatmap(_breakages)
+       | st.lists(st.integers(10_001, 2**40), min_size=1, max_size=3).map(lambda xs: [[xs, xs]])
+       | st.just([[list(range(1001)), list(range(1001))]] * 2)}
+
+
+def requests(route: str) -> st.SearchStrategy:
+    """A valid request for ``route``, or one with a single field spoiled (or an unknown one added)."""
+    fields = FIELDS[route]
+    valid = st.fixed_dictionaries({"class": VALID["class"]}, optional={f: VALID[f] for f in fields[1:]})
+    spoiled = st.tuples(valid, st.sampled_from([*fields, "colour"])).flatmap(
+        lambda rf: BAD.get(rf[1], junk).map(lambda v: {**rf[0], rf[1]: v}))
+    return valid | spoiled
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["sample", "complete"]).flatmap(lambda route: st.tuples(st.just(route), requests(route))))
+@example(("complete", {"class": "circle", "strokes": [[[0, 10_000], [0, -10_000]]]}))
+@example(("complete", {"class": "circle", "strokes": [[list(range(2000)), [5] * 2000]]}))
+def test_any_request_is_answered_or_refused_in_one_line(sketcher, route_and_request):
+    route, req = route_and_request
+    from sketchgen.serve import BadRequest
+
+    try:
+        answer = getattr(sketcher, route)(req)
+    except BadRequest as e:
+        assert e.status == 400 and str(e) and "\n" not in str(e)
+        return
+    assert answer["class"] in CLASSES
+    assert all(np.isfinite(v).all() for stroke in answer["strokes"] for v in stroke)
+
+
+@pytest.fixture(scope="module")
+def server(sketcher):
+    import threading
+
+    from sketchgen.serve import SketchServer
+
+    srv = SketchServer(sketcher, "127.0.0.1", 0, quiet=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+bodies = st.one_of(
+    st.binary(max_size=300),
+    requests("sample").map(lambda r: json.dumps(r).encode()),
+    requests("complete").map(lambda r: json.dumps(r).encode()),
+    st.sampled_from([b"[" * 100_000, b'{"class": NaN}', b'{"class": "circle", "seed": 1e999}', b"\xff\xfe{\x00}\x00"]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["/api/sample", "/api/complete", "/api/classes", "/nowhere"]), bodies,
+       st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain"]))
+def test_any_body_gets_a_json_answer_never_a_server_error(server, path, body, content_type):
+    import http.client
+
+    conn = http.client.HTTPConnection(*server.server_address, timeout=30)
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": content_type})
+        res = conn.getresponse()
+        answer = json.loads(res.read())
+    finally:
+        conn.close()
+    assert res.status in (200, 400, 404, 405, 415), (res.status, answer)
+    if res.status != 200:
+        assert set(answer) == {"error"} and "\n" not in answer["error"]
