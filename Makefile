@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup browser clean
 
 $(BIN)/sketchgen: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,7 +18,12 @@ setup: $(BIN)/sketchgen
 demo: setup
 	$(BIN)/sketchgen demo
 
-test: setup
+# tests/test_browser.py drives Debian's chromium; as root (CI) install it where missing, else the test skips.
+browser:
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+test: setup browser
 	$(BIN)/python -m pytest
 
 clean:

@@ -165,7 +165,8 @@ def cmd_serve(args) -> None:
         found = sorted(Path("runs").glob("*/best.pt"))
         raise CheckpointError("no --checkpoint given: pass a best.pt written by train"
                               + (f" (here: {', '.join(map(str, found[:3]))})" if found else "")
-                              + ", or train one: sketchgen train --model mdn --out runs/mdn")
+                              + f" or the shipped seed model {SHIPPED_CHECKPOINT},"
+                              + " or train one: sketchgen train --model mdn --out runs/mdn")
     if args.workers < 1:
         raise SystemExit(f"sketchgen: error: --workers must be 1 or more, not {args.workers}")
     serve.serve(args.checkpoint, args.host, args.port, args.workers)

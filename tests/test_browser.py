@@ -1,0 +1,138 @@
+"""The page in a real headless browser: Debian's chromium, driven by Playwright, against `sketchgen serve`.
+
+The server runs as the real command on a free loopback port. The test picks a
+class, presses Draw and waits for the animation, then draws the start of a
+drawing with the mouse, presses "Finish it" and checks the request, the reply
+and the canvas; it downloads the SVG and PNG and takes a screenshot.
+Skips, saying why, where chromium or the playwright package is missing
+(`make test` installs both). To make the README's picture from a better model:
+``SKETCHGEN_SERVE_CHECKPOINT=runs/x/best.pt SKETCHGEN_SCREENSHOT=docs/screenshot.png pytest tests/test_browser.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="no playwright: pip install -e '.[test]'")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    pytest.skip("no chromium: apt-get install -y chromium (make test does this as root)", allow_module_level=True)
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+IDLE = "body[data-state=idle]"
+# Dark pixels on the page's canvas: the ink, not the white paper or the red pen dot.
+COUNT_INK = """() => {
+  const c = document.getElementById("canvas");
+  const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++;
+  return n;
+}"""
+
+
+@pytest.fixture(scope="module")
+def url(request):
+    checkpoint = os.environ.get("SKETCHGEN_SERVE_CHECKPOINT") or request.getfixturevalue("tiny_models")["mdn"]
+    proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--checkpoint", str(checkpoint), "--port", "0"],
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    line = proc.stdout.readline()
+    assert " at http://127.0.0.1:" in line, f"the server did not start: {line!r}"
+    yield line.split(" at ")[1].split()[0]
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def page(url):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        context = browser.new_context(viewport={"width": 960, "height": 760}, accept_downloads=True)
+        page = context.new_page()
+        page.problems = []  # script errors, refused requests, anything fetched from elsewhere
+        page.on("pageerror", lambda e: page.problems.append(f"script error: {e}"))
+        page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
+        page.on("request", lambda r: r.url.startswith((url, "blob:", "data:"))
+                or page.problems.append(f"request elsewhere: {r.url}"))
+        page.goto(url)
+        page.wait_for_selector(IDLE)
+        yield page
+        browser.close()
+
+
+def ink(page) -> int:
+    return page.evaluate(COUNT_INK)
+
+
+def test_draw_animates_a_drawing_of_the_chosen_class(page):
+    classes = page.eval_on_selector_all("#class option", "options => options.map(o => o.value)")
+    assert "eye" in classes
+    page.select_option("#class", "eye")
+    assert ink(page) == 0
+    with page.expect_response("**/api/sample") as sampled:
+        page.click("#draw")
+    assert page.get_attribute("body", "data-state") == "busy"  # animating, the buttons disabled
+    assert page.is_disabled("#finish")
+    reply = sampled.value
+    assert reply.status == 200 and reply.request.post_data_json["class"] == "eye"
+    page.wait_for_selector(IDLE, timeout=30_000)
+    assert ink(page) > 300
+    assert page.inner_text("#status").startswith("An eye: seed 0")
+    assert not page.problems
+
+
+def test_the_model_finishes_what_the_user_starts(page, tmp_path):
+    page.click("#clear")
+    assert ink(page) == 0
+    box = page.locator("#canvas").bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] / 4
+    page.mouse.move(cx - r, cy)
+    page.mouse.down()
+    for i in range(1, 31):  # an upper eyelid: an arc over the middle of the canvas
+        a = math.pi + i / 30 * math.pi
+        page.mouse.move(cx + r * math.cos(a), cy + 0.6 * r * math.sin(a))
+    page.mouse.up()
+    mine = ink(page)
+    assert mine > 100
+
+    # The tiny model sometimes thinks one stroke is a whole eye; a user would press again with the next seed.
+    for seed in range(5):
+        page.fill("#seed", str(seed))
+        with page.expect_response("**/api/complete") as completed:
+            page.click("#finish")
+        page.wait_for_selector(IDLE, timeout=30_000)
+        sent, reply = completed.value.request.post_data_json, completed.value.json()
+        assert completed.value.status == 200 and sent["class"] == "eye" and sent["seed"] == seed
+        (xs, ys), = sent["strokes"]  # one stroke, in the 0-255 frame: the canvas's middle half
+        assert len(xs) == 31 and abs(xs[0] - 255 / 4) < 2 and abs(xs[-1] - 255 * 3 / 4) < 2 and abs(ys[0] - 127.5) < 2
+        assert reply["n_prefix"] == 1
+        if len(reply["strokes"]) > 1:
+            break
+    assert len(reply["strokes"]) > 1, "the model added nothing for any of 5 seeds"
+    assert ink(page) > mine
+    assert "finished with" in page.inner_text("#status")
+    assert not page.problems
+
+    shot = tmp_path / "page.png"
+    page.screenshot(path=shot)
+    assert Image.open(shot).size == (960, 760)
+    if os.environ.get("SKETCHGEN_SCREENSHOT"):
+        shutil.copyfile(shot, os.environ["SKETCHGEN_SCREENSHOT"])
+
+    with page.expect_download() as svg:
+        page.click("#svg")
+    assert svg.value.suggested_filename == f"sketchgen-eye-{seed}.svg"
+    paths = ET.parse(svg.value.path()).getroot().iter("{http://www.w3.org/2000/svg}path")
+    assert len(list(paths)) == len(reply["strokes"])  # the user's stroke and the model's, one path each
+    with page.expect_download() as png:
+        page.click("#png")
+    picture = Image.open(png.value.path())
+    assert picture.size == (512, 512) and picture.convert("L").getextrema()[0] < 64
