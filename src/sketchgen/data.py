@@ -105,7 +105,7 @@ def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = 
     if word is not None and got != word:
         raise ValueError(f"word is {got!r}, expected {word!r}")
     parsed = strokes.parse_drawing(obj["drawing"])
-    if max(float(np.abs(s).max()) for s in parsed) > MAX_COORD:
+    if np.abs(np.concatenate(parsed)).max() > MAX_COORD:
         raise ValueError(f"coordinate out of range (beyond +-{MAX_COORD})")
     raw = any(isinstance(s, list) and len(s) == 3 for s in obj["drawing"])
     if raw and simplify_raw:
@@ -276,10 +276,25 @@ def _reservoir(items: Iterator[np.ndarray], k: int, rng: np.random.Generator) ->
     return kept
 
 
-def _class_stroke3(path: Path, name: str, problems: Problems) -> Iterator[np.ndarray]:
+def _class_stroke3(path: Path, name: str, problems: Problems, chunk: int = 32) -> Iterator[np.ndarray]:
+    """The recognized drawings of a class file as int16 stroke-3, converted ``chunk`` drawings at a time."""
+    pending = []
     for d in read_ndjson(path, name, problems):
         if d.recognized:
-            yield strokes.strokes_to_stroke3(d.strokes).astype(np.int16)
+            pending.append(d.strokes)
+        if len(pending) == chunk:
+            yield from _int16_stroke3(pending)
+            pending = []
+    if pending:
+        yield from _int16_stroke3(pending)
+
+
+def _int16_stroke3(drawings: list[list[np.ndarray]]) -> list[np.ndarray]:
+    rows, lengths = strokes.drawings_to_stroke3(drawings)
+    rows = rows.astype(np.int16)
+    ends = np.cumsum(lengths)
+    # Copies, not views: a view would keep its whole chunk alive after the reservoir drops the drawing.
+    return [rows[a:b].copy() for a, b in zip((ends - lengths).tolist(), ends.tolist())]
 
 
 def _ndjson_split(path: Path, name: str, max_per_class: int, rng, problems: Problems) -> tuple[list[np.ndarray], np.ndarray]:
@@ -327,7 +342,7 @@ def _checksum(arrays: dict[str, np.ndarray]) -> str:
     h = hashlib.sha256()
     for k in sorted(arrays):
         h.update(k.encode())
-        h.update(np.ascontiguousarray(arrays[k]).tobytes())
+        h.update(np.ascontiguousarray(arrays[k]))  # the buffer itself: no copy of a 100 MB array
     return h.hexdigest()
 
 
@@ -372,7 +387,7 @@ def prepare(
         if sum(problems.counts.values()):
             print(problems.summary(), file=sys.stderr)
         arrays = {
-            "points": np.concatenate(points).astype(np.int16),
+            "points": np.concatenate(points).astype(np.int16, copy=False),
             "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
             "labels": np.concatenate(labels),
             "split": np.concatenate(split),

@@ -1,8 +1,8 @@
 """Generating drawings from a trained model: many at once, or finishing a started one.
 
 Generation runs the whole batch through the LSTM one step at a time, feeding
-each drawing its own previous output, and stops as soon as every drawing in
-the batch has ended (the mixture model's p_end, or the seed model's length).
+each drawing its own previous output; a drawing leaves the batch as soon as it
+ends (the mixture model's p_end, or the seed model's length).
 Completion first runs each partial drawing through the model to get its
 state, then generates the rest of all of them together.
 """
@@ -59,20 +59,27 @@ def _generate_batch(net, labels, temperature, gen, limits, prefixes):
         x, state = net.start(n), None
     else:
         heads, x, state = _prime(net, labels, prefixes)
-    steps = []
-    done = torch.zeros(n, dtype=torch.bool)
-    lengths = torch.full((n,), int(limits.max()), dtype=torch.long)
-    for t in range(int(limits.max())):
-        out, state = net(labels, x, state)
+    width = int(limits.max())
+    seqs = torch.zeros(n, width, net.step_dim)
+    lengths = torch.full((n,), width, dtype=torch.long)
+    # A drawing leaves the batch when it ends, so the work is the drawings' total length, not n x the longest.
+    active = torch.arange(n)
+    for t in range(width):
+        out, state = net(labels[active], x, state)
         x, ended = net.sample_step(out, temperature, gen)
-        steps.append(x[:, 0])
-        newly = (ended | (t + 1 >= limits)) & ~done
-        lengths[newly] = t + 1
-        done |= newly
-        if done.all():
-            break
-    seqs = torch.stack(steps, dim=1).numpy() if steps else np.zeros((n, 0, net.step_dim), np.float32)
-    return [net.decode(np.concatenate([heads[i], seqs[i, : lengths[i]]])) for i in range(n)]
+        seqs[active, t] = x[:, 0]
+        finished = ended | (t + 1 >= limits[active])
+        if finished.any():
+            lengths[active[finished]] = t + 1
+            going = ~finished
+            active, x, state = active[going], x[going], tuple(s[:, going] for s in state)
+            if not len(active):
+                break
+    seqs = seqs.numpy()
+    drawings = [net.decode(np.concatenate([heads[i], seqs[i, : lengths[i]]])) for i in range(n)]
+    for d, prefix in zip(drawings, prefixes or []):
+        d[: len(prefix)] = prefix  # the prefix exactly as given, not as it comes back through the model's scaling
+    return drawings
 
 
 def _prime(net, labels, prefixes):

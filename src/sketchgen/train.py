@@ -3,15 +3,26 @@
 The schedule is the course report's (Adam 1e-3, ReduceLROnPlateau patience 2
 on validation loss, early stop after 3 epochs without improvement, at most 30
 epochs, best-validation weights kept) for both models. Everything random is
-derived from (seed, epoch, batch), and the torch RNG state travels in the
-checkpoint, so a run stopped at any step and resumed reaches the same weights
-as one that never stopped.
+derived from the seed and where training is - augmentation from (epoch,
+drawing), dropout from (epoch, step, rank) - so a run stopped at any step and
+resumed reaches the same weights as one that never stopped.
+
+Under ``torchrun`` the same loop runs in every process (PyTorch's
+DistributedDataParallel, gloo on CPU, nccl on GPUs): each rank takes its share
+of every global batch of ``batch_size`` drawings, the loss is divided by the
+step count of the whole global batch, and every decision (skip a NaN step,
+lower the rate, stop early, stop on a signal) is taken from numbers summed
+over all ranks, so N processes follow one process's run up to rounding.
+Only rank 0 logs and writes files.
 """
 
 from __future__ import annotations
 
+import atexit
+import io
 import json
 import math
+import os
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from sketchgen import model as models
@@ -28,6 +41,8 @@ from sketchgen.fileio import atomic_write
 
 # NaN/inf losses tolerated in a row before training gives up.
 MAX_BAD_STEPS = 20
+# Settings a resumed run may change; a change to any other would make it a different run.
+RESUMABLE_CHANGES = ("epochs", "lr", "lr_patience", "early_stop", "device", "amp", "compile")
 
 
 @dataclass
@@ -44,6 +59,8 @@ class TrainConfig:
     augment_scale: float = 0.0  # Sketch-RNN: 0.15
     augment_drop: float = 0.0  # Sketch-RNN: 0.10
     device: str = "cpu"
+    amp: bool = False  # bf16 autocast of the model's forward pass (the loss stays float32)
+    compile: bool = False  # torch.compile the model: worth it on a GPU for long runs, not on CPU
     model_config: dict = field(default_factory=dict)
 
     @classmethod
@@ -133,11 +150,17 @@ def build_model(cfg: TrainConfig, data: Prepared, train_idx: np.ndarray) -> torc
 # --- the loop --------------------------------------------------------------------------------
 
 
-def evaluate_loss(net, data: Prepared, idx: np.ndarray, batch_size: int, device: str = "cpu") -> float:
-    """Mean loss per step over a split, without dropout or augmentation."""
+def evaluate_loss(net, data: Prepared, idx: np.ndarray, batch_size: int, device: str = "cpu",
+                  per_drawing: bool = False) -> float:
+    """Mean loss per step (or, with ``per_drawing``, per drawing) over a split, without dropout or augmentation.
+
+    Under torchrun each rank scores its share and the sums are added up, so all ranks get the same number.
+    """
     was_training = net.training
     net.eval()
     total = count = 0.0
+    if dist.is_initialized():
+        idx = idx[dist.get_rank() :: dist.get_world_size()]
     with torch.no_grad():
         for start in range(0, len(idx), batch_size):
             b = idx[start : start + batch_size]
@@ -147,7 +170,68 @@ def evaluate_loss(net, data: Prepared, idx: np.ndarray, batch_size: int, device:
             total += float(loss)
             count += float(n)
     net.train(was_training)
-    return total / max(count, 1)
+    total, count, drawings = _sum_over_ranks([total, count, len(idx)], device)
+    return total / max(drawings if per_drawing else count, 1)
+
+
+# --- many processes ----------------------------------------------------------------------------
+
+
+def is_main_process() -> bool:
+    """False in torchrun's workers other than rank 0, which train silently and write nothing."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _join(device: str) -> tuple[int, int, str]:
+    """This process's (rank, world size, device), joining torchrun's process group on first use.
+
+    gloo on CPU, nccl on GPUs with each process on the GPU of its local rank;
+    without torchrun, (0, 1, device).
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return 0, 1, device
+    if device.startswith("cuda"):
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def _sum_over_ranks(values: list[float], device: str) -> list[float]:
+    """Element-wise sums over all processes (the values themselves when alone)."""
+    if not dist.is_initialized():
+        return values
+    summed = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(summed)
+    return summed.tolist()
+
+
+def _from_rank0(obj):
+    """Rank 0's object on every rank: only rank 0 reads the checkpoint, so ``--out`` need not be shared."""
+    if not dist.is_initialized():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _for_steps(net: torch.nn.Module, world: int, device: str, compiled: bool) -> torch.nn.Module:
+    """The model as a training step runs it: under torchrun wrapped in DDP (which averages gradients over
+    ranks during backward), and compiled if asked; its weights stay ``net``'s."""
+    if world > 1:
+        net = DistributedDataParallel(net, device_ids=[torch.device(device).index] if device.startswith("cuda") else None)
+    return torch.compile(net, dynamic=True) if compiled else net
+
+
+def _silent(*args) -> None:
+    """The log of ranks other than 0."""
+
+
+def _step_seed(seed: int, epoch: int, step: int, rank: int) -> int:
+    """The torch seed for one step's dropout: reproducible on resume, different on every rank."""
+    return int(np.random.SeedSequence([seed, epoch, step, rank]).generate_state(1)[0])
 
 
 class _StopFlag:
@@ -169,14 +253,39 @@ class _StopFlag:
 
 
 def save(path: Path, payload: dict) -> None:
+    """Serialise in memory, then write atomically: a full disk is a plain OSError and the old file stays."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)  # torch's own writer turns a failed write into an obscure RuntimeError
     with atomic_write(path) as f:
-        torch.save(payload, f)
+        f.write(buffer.getbuffer())
+
+
+def _check_same_run(ckpt: dict, cfg: TrainConfig, net: torch.nn.Module, classes: list[str], path: Path) -> None:
+    """Refuse to resume into a different run: other data, model or batches could never reach the same weights."""
+    if "progress" not in ckpt:
+        raise TrainingError(f"{path} holds no training state to resume; train without --resume")
+    saved = ckpt.get("train", {})
+    differ = [k for k, v in asdict(cfg).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+    if ckpt["classes"] != list(classes):
+        differ.append("classes")
+    elif ckpt["config"] != asdict(net.cfg):
+        differ.append("model settings")
+    if differ:
+        raise TrainingError(f"{path} is from a run with other {', '.join(differ)}: pass the same settings "
+                            "with --resume, or leave out --resume to start over")
 
 
 def train(cfg: TrainConfig, data: Prepared, out_dir: str | Path, resume: bool = False, log=print) -> list[dict]:
-    """Train, writing ``best.pt``, ``last.pt`` and ``log.jsonl`` in ``out_dir``; return the history."""
+    """Train, writing ``best.pt``, ``last.pt`` and ``log.jsonl`` in ``out_dir``; return the history.
+
+    Under torchrun, each process runs this with the same arguments; ``cfg.batch_size`` is the global batch.
+    """
+    rank, world, device = _join(cfg.device)
+    if rank:
+        log = _silent
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     train_idx = usable(data, "train", cfg.max_len)
     valid_idx = usable(data, "valid", cfg.max_len)
@@ -186,31 +295,37 @@ def train(cfg: TrainConfig, data: Prepared, out_dir: str | Path, resume: bool = 
     if not len(train_idx) or not len(valid_idx):
         raise TrainingError("no training or validation drawings: use more data or a larger --max-per-class")
 
-    net = build_model(cfg, data, train_idx).to(cfg.device)
+    net = build_model(cfg, data, train_idx).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "min", patience=cfg.lr_patience)
     state = {"epoch": 0, "step": 0, "best": math.inf, "bad_epochs": 0, "history": [], "sum": 0.0, "count": 0.0,
              "skipped": 0, "bad_run": 0}
-    if resume and (out / "last.pt").exists():
-        ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+    ckpt = models.read_checkpoint(out / "last.pt") if resume and rank == 0 and (out / "last.pt").exists() else None
+    ckpt = _from_rank0(ckpt)
+    if ckpt is not None:
+        _check_same_run(ckpt, cfg, net, data.classes, out / "last.pt")
         net.load_state_dict(ckpt["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["rng"])
         state = ckpt["progress"]
         log(f"resumed from {out / 'last.pt'} at epoch {state['epoch'] + 1}, step {state['step']}")
+        if cfg.lr != ckpt["train"]["lr"]:  # e.g. lowered after the loss went NaN
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr
+            log(f"learning rate set to {cfg.lr:g} (the run started with {ckpt['train']['lr']:g})")
     else:
         if resume:
             log(f"nothing to resume in {out}; starting fresh")
-        (out / "log.jsonl").unlink(missing_ok=True)
+        if rank == 0:
+            (out / "log.jsonl").unlink(missing_ok=True)
+    step_net = _for_steps(net, world, device, cfg.compile)
 
     def checkpoint(**extra) -> dict:
         return models.checkpoint_dict(net, data.classes, train=asdict(cfg), **extra)
 
     def save_last() -> None:
-        save(out / "last.pt", checkpoint(
-            optimizer=opt.state_dict(), scheduler=sched.state_dict(), rng=torch.get_rng_state(), progress=state,
-        ))
+        if rank == 0:
+            save(out / "last.pt", checkpoint(optimizer=opt.state_dict(), scheduler=sched.state_dict(), progress=state))
 
     net.train()
     log_path = out / "log.jsonl"
@@ -218,24 +333,35 @@ def train(cfg: TrainConfig, data: Prepared, out_dir: str | Path, resume: bool = 
         while state["epoch"] < cfg.epochs and state["bad_epochs"] < cfg.early_stop:
             epoch, t0 = state["epoch"], time.time()
             plan = batches(data.lengths()[train_idx], cfg.batch_size, np.random.default_rng([cfg.seed, epoch]))
-            bar = tqdm(plan[state["step"]:], desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None,
-                       initial=state["step"], total=len(plan))
+            bar = tqdm(plan[state["step"]:], desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                       disable=None if rank == 0 else True, initial=state["step"], total=len(plan))
             for b in bar:
-                rng = np.random.default_rng([cfg.seed, epoch, state["step"]])
-                drawings = [augment(data.stroke3(i), rng, cfg.augment_scale, cfg.augment_drop)
-                            if cfg.augment_scale or cfg.augment_drop else data.stroke3(i) for i in train_idx[b]]
-                labels, inputs, targets, mask = (t.to(cfg.device) for t in collate(net, drawings, data.labels[train_idx[b]]))
-                out_t, _ = net(labels, inputs)
-                total, count = net.loss(out_t, targets, mask)
-                loss = total / count
+                torch.manual_seed(_step_seed(cfg.seed, epoch, state["step"], rank))
+                # This rank's share; a rank left with none (a last batch smaller than the world) runs one
+                # drawing at weight 0, because every rank must take part in the gradient exchange.
+                mine = train_idx[b[rank::world]] if len(b) > rank else train_idx[b[:1]]
+                weight = 1.0 if len(b) > rank else 0.0
+                drawings = [augment(data.stroke3(i), np.random.default_rng([cfg.seed, epoch, i]), cfg.augment_scale,
+                                    cfg.augment_drop) if cfg.augment_scale or cfg.augment_drop else data.stroke3(i)
+                            for i in mine]
+                labels, inputs, targets, mask = (t.to(device) for t in collate(net, drawings, data.labels[mine]))
+                with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=cfg.amp):
+                    out_t, _ = step_net(labels, inputs)
+                total, count = net.loss(out_t.float(), targets, mask)
+                total = total * weight
+                # Global sums: the loss is per step of the whole global batch (DDP then averages gradients
+                # over ranks, which makes them the single-process ones), and all ranks skip or stop together.
+                total_all, count_all, bad, stopping = _sum_over_ranks(
+                    [float(total.detach()), float(count) * weight, float(not torch.isfinite(total)),
+                     float(stop.signal is not None)], device)
                 opt.zero_grad(set_to_none=True)
-                if torch.isfinite(loss):
-                    loss.backward()
+                if not bad:
+                    (total * (world / count_all)).backward()
                     if cfg.grad_clip:
                         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
                     opt.step()
-                    state["sum"] += float(total.detach())
-                    state["count"] += float(count)
+                    state["sum"] += total_all
+                    state["count"] += count_all
                     state["bad_run"] = 0
                 else:
                     state["skipped"] += 1
@@ -247,25 +373,28 @@ def train(cfg: TrainConfig, data: Prepared, out_dir: str | Path, resume: bool = 
                         )
                 state["step"] += 1
                 bar.set_postfix(loss=f"{state['sum'] / max(state['count'], 1):.4f}")
-                if stop.signal is not None:
+                if stopping:
                     save_last()
-                    raise Interrupted(f"stopped by signal {stop.signal}; resume with --resume (state in {out / 'last.pt'})")
+                    by = signal.Signals(stop.signal).name if stop.signal else "a signal to another rank"
+                    raise Interrupted(f"stopped by {by} in epoch {epoch + 1} at step "
+                                      f"{state['step']}; resume with --resume (state in {out / 'last.pt'})")
             bar.close()
-            val = evaluate_loss(net, data, valid_idx, cfg.batch_size, cfg.device)
+            val = evaluate_loss(net, data, valid_idx, cfg.batch_size, device)
             record = {
                 "epoch": epoch + 1, "train_loss": state["sum"] / max(state["count"], 1), "val_loss": val,
                 "lr": opt.param_groups[0]["lr"], "seconds": round(time.time() - t0, 2), "skipped_steps": state["skipped"],
             }
             sched.step(val)
             state["history"].append(record)
-            improved = val < state["best"]
+            improved = val < state["best"]  # a NaN never improves, and never becomes the best (as min() would let it)
             state.update(epoch=epoch + 1, step=0, sum=0.0, count=0.0, skipped=0,
-                         best=min(val, state["best"]), bad_epochs=0 if improved else state["bad_epochs"] + 1)
-            if improved:
+                         best=val if improved else state["best"], bad_epochs=0 if improved else state["bad_epochs"] + 1)
+            if improved and rank == 0:
                 save(out / "best.pt", checkpoint(epoch=epoch + 1, val_loss=val, history=state["history"]))
             save_last()
-            with open(log_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            if rank == 0:
+                with open(log_path, "a") as f:
+                    f.write(json.dumps(record) + "\n")
             log(f"epoch {epoch + 1}: train {record['train_loss']:.4f}  valid {val:.4f}  lr {record['lr']:.2e}"
                 + ("  (best)" if improved else ""))
     if state["bad_epochs"] >= cfg.early_stop:

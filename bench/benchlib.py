@@ -1,0 +1,67 @@
+"""What every benchmark shares: where the real drawings are, the machine it ran on, side-by-side timing.
+
+Absolute times on a shared machine are noise; the ratio of two contenders
+timed alternately in one run is not, so ``side_by_side`` interleaves them and
+keeps each one's best time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sketchgen.data import shared_quickdraw
+
+
+def quickdraw() -> Path:
+    """``../shared/quickdraw`` beside the checkout; benchmarks are only meaningful on real drawings."""
+    root = shared_quickdraw()
+    if root is None:
+        raise SystemExit("bench: no ../shared/quickdraw beside the checkout; the benchmarks need the real drawings")
+    return root
+
+
+def machine() -> str:
+    """One line describing where the numbers came from, load average included."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                 if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"Python {platform.python_version()}, load average {load}{gpu}")
+
+
+def arguments(doc: str, repeats: int) -> argparse.ArgumentParser:
+    """The benchmark's command line, with the ``--repeats`` every one of them has."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=repeats, help=f"timed runs of each contender, best kept (default {repeats})")
+    return parser
+
+
+def begin(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse the command line and print the machine line that heads every benchmark's output."""
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    return args
+
+
+def side_by_side(contenders: dict[str, Callable[[], object]], repeats: int = 3) -> dict[str, float]:
+    """Best wall-clock seconds of each contender, run in turn ``repeats`` times."""
+    best = {name: float("inf") for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best

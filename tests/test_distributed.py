@@ -1,0 +1,94 @@
+"""Scale: big files converted in batches, one model over many classes, several processes training as one.
+
+The distributed test launches ``torchrun`` with 2 CPU processes (gloo, one
+thread each) and a single process side by side on the same real drawings and
+global batches, and asserts they end with the same weights: DDP's gradient
+averaging plus the loss normalised over the whole global batch must equal
+single-process training. Dropout is 0 for the comparison (masks are drawn
+per rank, so with dropout the two runs would be equally valid but different);
+augmentation stays on, being drawn per drawing, not per process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+from sketchgen import cli, strokes
+from sketchgen.data import categories, prepare
+from sketchgen.model import default_embed_dim
+from sketchgen.train import usable
+
+CLASSES = ["bear", "circle"]
+CAP = 50
+
+
+def _launch(out, batch_size, quickdraw, nproc=0) -> subprocess.Popen:
+    """``sketchgen train`` of a tiny mdn model, alone or under torchrun with ``nproc`` processes."""
+    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+                if nproc else [sys.executable])
+    args = ["-m", "sketchgen", "train", "--model", "mdn", "--classes", *CLASSES, "--data-dir", str(quickdraw / "simplified"),
+            "--max-per-class", str(CAP), "--epochs", "2", "--batch-size", str(batch_size), "--hidden", "16",
+            "--dropout", "0", "--lr", "5e-3", "--out", str(out)]
+    return subprocess.Popen(launcher + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_batched_conversion_equals_one_drawing_at_a_time(quickdraw):
+    """``prepare`` converts drawings in batches for speed; each must come out exactly as on its own."""
+    drawings = [strokes.parse_drawing(json.loads(line)["drawing"])
+                for name in CLASSES for line in (quickdraw / "simplified" / f"{name}.ndjson").open()]
+    for start in range(0, len(drawings), 37):
+        batch = drawings[start : start + 37]
+        rows, lengths = strokes.drawings_to_stroke3(batch)
+        ends = np.cumsum(lengths)
+        for d, a, b in zip(batch, ends - lengths, ends):
+            np.testing.assert_array_equal(rows[a:b], strokes.strokes_to_stroke3(d))
+
+
+def test_two_processes_reach_the_weights_of_one(quickdraw, tmp_path):
+    # A global batch size that leaves a last batch of one drawing: rank 1 then has none and must still
+    # take part in the gradient exchange without changing the result.
+    data = prepare(CLASSES, quickdraw / "simplified", max_per_class=CAP, seed=0)  # cached for the subprocesses
+    n = len(usable(data, "train", 250))
+    batch_size = next(b for b in range(8, n) if n % b == 1)
+
+    runs = {"one": _launch(tmp_path / "one", batch_size, quickdraw),
+            "two": _launch(tmp_path / "two", batch_size, quickdraw, nproc=2)}
+    outputs = {name: p.communicate(timeout=240) for name, p in runs.items()}
+    for name, p in runs.items():
+        assert p.returncode == 0, f"{name}: {outputs[name][1][-2000:]}"
+
+    one = torch.load(tmp_path / "one" / "last.pt", weights_only=True)
+    two = torch.load(tmp_path / "two" / "last.pt", weights_only=True)
+    assert one["progress"]["epoch"] == two["progress"]["epoch"] == 2
+    for name, weights in one["state_dict"].items():
+        torch.testing.assert_close(two["state_dict"][name], weights, rtol=1e-4, atol=1e-5, msg=name)
+
+    # The same validation losses drove both runs' schedules; rank 0 alone logged and wrote.
+    logs = [[json.loads(line) for line in (tmp_path / run / "log.jsonl").read_text().splitlines()] for run in ("one", "two")]
+    assert len(logs[0]) == len(logs[1]) == 2
+    for a, b in zip(*logs):
+        assert abs(a["val_loss"] - b["val_loss"]) < 1e-5 * abs(a["val_loss"])
+    stdout, stderr = outputs["two"]
+    assert stdout.split() == [str(tmp_path / "two" / "best.pt")]
+    assert stderr.count("training mdn on") == 1 and stderr.count("epoch 2:") == 1
+
+
+def test_one_model_on_thirty_classes_from_a_file(quickdraw, tmp_path):
+    names = categories()[:30]
+    listing = tmp_path / "classes.txt"
+    listing.write_text("\n".join(names) + "\n")
+    out = tmp_path / "run"
+    status = cli.main(["train", "--model", "mdn", "--classes", f"@{listing}", "--data-dir", str(quickdraw / "simplified"),
+                       "--max-per-class", "10", "--epochs", "1", "--hidden", "16", "--out", str(out)])
+    assert status == 0
+    ckpt = torch.load(out / "best.pt", weights_only=True)
+    assert ckpt["classes"] == names
+    # The class embedding grows with the class count (the 5-class default would be 18 wide).
+    assert ckpt["config"]["embed_dim"] == default_embed_dim(30) == 44
