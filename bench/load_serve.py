@@ -3,9 +3,13 @@
 The server runs as the real command in its own process; the client gives each
 request a thread and a new connection, and releases them all together. Every
 request must succeed; the p50/p99 latency is what a user waits during such a
-burst. It runs once for each ``--workers`` setting (drawings generated at once),
-after a baseline of requests sent one at a time. Before that, generation
-alone with one torch thread against two, side by side: why ``serve`` pins one.
+burst. It runs once for each ``--batch`` setting (the most requests generated
+together: 1 is one generation per request, as before batching) and each
+``--workers`` setting (batches generated at once), after a baseline of
+requests sent one at a time. A request's seed fixes its drawing, so every
+setting must return the same 200 drawings; the run checks that. Before all
+that, generation alone with one torch thread against two, side by side: why
+``serve`` pins one.
 
 Without ``--checkpoint`` it first trains a default-size mdn (hidden 512) on
 real eye and mouth drawings for a few epochs. So briefly trained, it rarely
@@ -13,7 +17,7 @@ ends a drawing before max_len: a worst case for latency. The points per
 drawing are printed beside every latency.
 
     .venv/bin/python bench/load_serve.py                        # ~5 minutes on 2 shared cores
-    .venv/bin/python bench/load_serve.py --checkpoint runs/mdn/best.pt --workers 1
+    .venv/bin/python bench/load_serve.py --checkpoint runs/mdn/best.pt --batch 64 --workers 1 2
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import subprocess
@@ -48,10 +53,10 @@ def train_checkpoint(out: Path, epochs: int) -> Path:
 
 
 @contextlib.contextmanager
-def running_server(checkpoint: Path, workers: int):
+def running_server(checkpoint: Path, workers: int, batch: int):
     """`sketchgen serve` on a free loopback port: yields (host, port)."""
     proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--checkpoint", str(checkpoint),
-                             "--port", "0", "--workers", str(workers)],
+                             "--port", "0", "--workers", str(workers), "--batch", str(batch)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV)
     try:
         line = proc.stdout.readline()
@@ -76,8 +81,8 @@ def torch_threads(net, n_classes: int) -> str:
     return ", ".join(f"{k} {10 / v:.1f} drawings/s" for k, v in best.items())
 
 
-def one_request(host: str, port: int, body: dict, timeout: float) -> tuple[float, str | None, int]:
-    """(seconds, error or None, points drawn) for one POST /api/sample on its own connection."""
+def one_request(host: str, port: int, body: dict, timeout: float) -> tuple[float, str | None, int, list | None]:
+    """(seconds, error or None, points drawn, strokes) for one POST /api/sample on its own connection."""
     t0 = time.perf_counter()
     try:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
@@ -86,9 +91,9 @@ def one_request(host: str, port: int, body: dict, timeout: float) -> tuple[float
         reply = json.loads(res.read())
         conn.close()
         error = None if res.status == 200 else f"{res.status} {reply.get('error')}"
-        return time.perf_counter() - t0, error, reply.get("points", 0)
+        return time.perf_counter() - t0, error, reply.get("points", 0), reply.get("strokes")
     except (OSError, ValueError, http.client.HTTPException) as e:
-        return time.perf_counter() - t0, f"{type(e).__name__}: {e}", 0
+        return time.perf_counter() - t0, f"{type(e).__name__}: {e}", 0, None
 
 
 def burst(host: str, port: int, classes: list[str], n: int, timeout: float) -> tuple[list, float]:
@@ -108,7 +113,7 @@ def burst(host: str, port: int, classes: list[str], n: int, timeout: float) -> t
     for t in threads:
         t.join(max(0.0, t0 + timeout + 5 - time.perf_counter()))
     wall = time.perf_counter() - t0
-    return [r or (wall, "no answer within the timeout", 0) for r in results], wall
+    return [r or (wall, "no answer within the timeout", 0, None) for r in results], wall
 
 
 def summary(results: list, wall: float | None = None) -> str:
@@ -126,8 +131,10 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="checkpoint to serve (default: train a default-size mdn here first)")
     parser.add_argument("--epochs", type=int, default=6, help="epochs of that training (default 6)")
     parser.add_argument("--requests", type=int, default=200, help="requests in the burst (default 200)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
-                        help="serve --workers settings to compare (default 1 2)")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 64],
+                        help="serve --batch settings to compare (default 1 64: unbatched, then batched)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1],
+                        help="serve --workers settings to compare (default 1)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds a request may take (default 300)")
     args = parser.parse_args()
     print(f"machine: {machine()}")
@@ -137,18 +144,21 @@ def main() -> None:
         classes = ckpt["classes"]
         print(f"model: {net.kind}, hidden {net.cfg.hidden}, classes {', '.join(classes)}")
         print(f"generation alone, one at a time: {torch_threads(net, len(classes))}")
-        failed = 0
-        for workers in args.workers:
-            with running_server(checkpoint, workers) as (host, port):
+        failed, drawn = 0, []
+        for workers, batch in itertools.product(args.workers, args.batch):
+            with running_server(checkpoint, workers, batch) as (host, port):
                 one_request(host, port, {"class": classes[0]}, args.timeout)  # warm-up, not counted
                 alone = [one_request(host, port, {"class": classes[i % len(classes)], "seed": 10_000 + i}, args.timeout)
                          for i in range(20)]
                 results, wall = burst(host, port, classes, args.requests, args.timeout)
             failed += sum(1 for r in results if r[1])
-            print(f"--workers {workers}: 20 one at a time: {summary(alone)}")
-            print(f"--workers {workers}: {args.requests} at once: {summary(results, wall)}")
-    if failed:
-        raise SystemExit(f"bench: {failed} requests failed")
+            drawn.append([r[3] for r in results])
+            print(f"--workers {workers} --batch {batch}: 20 one at a time: {summary(alone)}")
+            print(f"--workers {workers} --batch {batch}: {args.requests} at once: {summary(results, wall)}")
+    same = sum(d[0] is not None and all(x == d[0] for x in d) for d in zip(*drawn))
+    print(f"the same drawing from every setting: {same} of {args.requests} requests")
+    if failed or same < args.requests:
+        raise SystemExit(f"bench: {failed} requests failed, {args.requests - same} drawings differ between settings")
 
 
 if __name__ == "__main__":

@@ -13,14 +13,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from sketchgen import cli
+from sketchgen import cli, model, sample
 from sketchgen.cli import SEED_CLASSES
-from sketchgen.serve import MAX_BODY, MAX_POINTS, Sketcher, SketchServer
+from sketchgen.serve import MAX_BODY, MAX_POINTS, Batcher, Sketcher, SketchServer
 
 
 @pytest.fixture(scope="module")
@@ -123,12 +124,24 @@ def scaled(drawing, factor: float, shift=(0, 0)) -> list:
             for xs, ys in drawing]
 
 
+def continued(server, start) -> dict:
+    """The completion of an eye started with ``start`` by the first of seeds 0-9 with which the model adds strokes.
+
+    An eye goes on after two strokes, but the tiny model ends some starts at once, depending on the seed;
+    a user would press again.
+    """
+    for seed in range(10):
+        status, reply, _ = post(server, "/api/complete", {"class": "eye", "seed": seed, "strokes": start})
+        assert status == 200
+        if len(reply["strokes"]) > len(start):
+            return reply
+    raise AssertionError("the model added nothing for any of 10 seeds")
+
+
 @pytest.mark.parametrize("size", [1, 0.25], ids=["half the canvas", "an eighth of the canvas"])
 def test_complete_keeps_the_users_strokes_where_and_as_large_as_they_were(server, user_strokes, size):
     start = scaled(user_strokes, size)
-    # An eye goes on after two strokes; the tiny model's circles and triangles are one stroke, done.
-    status, reply, _ = post(server, "/api/complete", {"class": "eye", "seed": 0, "strokes": start})
-    assert status == 200
+    reply = continued(server, start)
     k = reply["n_prefix"]
     assert k == len(start) and len(reply["strokes"]) > k  # the model added strokes
     for mine, back in zip(start, reply["strokes"][:k]):
@@ -140,9 +153,9 @@ def test_complete_keeps_the_users_strokes_where_and_as_large_as_they_were(server
 
 
 def test_completion_moves_and_grows_with_the_users_drawing(server, user_strokes):
-    here = post(server, "/api/complete", {"class": "eye", "seed": 3, "strokes": user_strokes})[1]
-    there = post(server, "/api/complete", {"class": "eye", "seed": 3, "strokes": scaled(user_strokes, 1, (37, -22))})[1]
-    bigger = post(server, "/api/complete", {"class": "eye", "seed": 3, "strokes": scaled(user_strokes, 1.5)})[1]
+    here = continued(server, user_strokes)
+    there, bigger = (post(server, "/api/complete", {"class": "eye", "seed": here["seed"], "strokes": start})[1]
+                     for start in (scaled(user_strokes, 1, (37, -22)), scaled(user_strokes, 1.5)))
     assert len(here["strokes"]) == len(there["strokes"]) == len(bigger["strokes"]) > here["n_prefix"]
     np.testing.assert_array_equal(points(there["strokes"]), points(here["strokes"]) + [37, -22])
     assert np.abs(points(bigger["strokes"]) - 1.5 * points(here["strokes"])).max() <= 1.5  # each rounded once
@@ -166,6 +179,34 @@ def test_concurrent_requests_all_succeed_while_a_client_stalls(server):
     stalled.close()
     assert [r[0] for r in replies] == [200] * 8
     assert len({json.dumps(r[1]["strokes"]) for r in replies}) > 1
+
+
+def test_a_request_gets_the_same_drawing_alone_and_in_a_burst(server, user_strokes):
+    """Requests that arrive together are generated as batches, and each still gets the drawing its seed gives alone."""
+    jobs = [("/api/sample", {"class": SEED_CLASSES[i % 5], "seed": 100 + i, "temperature": 0.4 if i % 3 else 0.8})
+            for i in range(20)]
+    jobs += [("/api/complete", {"class": "eye", "seed": s, "strokes": user_strokes}) for s in range(4)]
+    alone = [post(server, path, body)[1] for path, body in jobs]
+    before = Counter(server.sketcher.batcher.sizes)
+    gate = threading.Barrier(len(jobs))
+
+    def at_once(job):
+        gate.wait()
+        return post(server, *job)
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        burst = list(pool.map(at_once, jobs))
+    assert [status for status, _, _ in burst] == [200] * len(jobs)
+    assert [reply for _, reply, _ in burst] == alone
+    assert max(server.sketcher.batcher.sizes - before) > 1  # some of them did share a batch
+
+
+def test_a_failed_batch_fails_its_requests_and_the_batcher_goes_on(checkpoint):
+    net, _ = model.load(checkpoint)
+    batcher = Batcher(net)
+    with pytest.raises(IndexError):
+        batcher.draw(99, 0.4, 0)  # no such class: the embedding refuses it
+    assert np.array_equal(batcher.draw(1, 0.4, 0, max_len=5), sample.generate(net, [1], 0.4, 0, max_len=5)[0])
 
 
 # --- what is refused -------------------------------------------------------------------------

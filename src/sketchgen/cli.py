@@ -167,9 +167,10 @@ def cmd_serve(args) -> None:
                               + (f" (here: {', '.join(map(str, found[:3]))})" if found else "")
                               + f" or the shipped seed model {SHIPPED_CHECKPOINT},"
                               + " or train one: sketchgen train --model mdn --out runs/mdn")
-    if args.workers < 1:
-        raise SystemExit(f"sketchgen: error: --workers must be 1 or more, not {args.workers}")
-    serve.serve(args.checkpoint, args.host, args.port, args.workers)
+    for flag, value in (("--workers", args.workers), ("--batch", args.batch)):
+        if value < 1:
+            raise SystemExit(f"sketchgen: error: {flag} must be 1 or more, not {value}")
+    serve.serve(args.checkpoint, args.host, args.port, args.workers, args.batch)
 
 
 def cmd_classifier_train(args) -> None:
@@ -324,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 picks a free one)")
     p.add_argument("--workers", type=int, default=1,
-                   help="drawings generated at once, one core each; more requests wait their turn (default 1)")
+                   help="batches generated at once, one core each; more requests wait their turn (default 1)")
+    p.add_argument("--batch", type=int, default=64,
+                   help="the most requests generated together as one batch (default 64; 1 generates one at a time)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("classifier", help="the sketch classifier that evaluate uses as its judge")

@@ -38,6 +38,26 @@ def default_embed_dim(n_classes: int) -> int:
     return int(min(256, max(16, round(8 * math.sqrt(n_classes)))))
 
 
+# Generation draws from uniforms that sample.py gives each drawing (from its own seed), not from a shared
+# torch.Generator, so that a drawing never depends on which others share its batch. These turn them into draws.
+
+
+def _categorical(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """One category per row by inverse CDF: the first whose cumulative probability exceeds ``u`` x the total.
+
+    In float64, where a 24-bit ``u`` times a float32 total is exact and stays below the total,
+    so a category with no probability is never chosen.
+    """
+    cdf = probs.double().cumsum(-1)
+    return torch.searchsorted(cdf, u.double()[:, None] * cdf[:, -1:], right=True)[:, 0]
+
+
+def _normals(u1: torch.Tensor, u2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two independent standard normals per row from two uniforms in [0, 1) (Box-Muller)."""
+    radius = torch.sqrt(-2 * torch.log1p(-u1))  # log(1 - u1): u1 < 1, so always finite
+    return radius * torch.cos(2 * math.pi * u2), radius * torch.sin(2 * math.pi * u2)
+
+
 @dataclass
 class SeedConfig:
     n_classes: int
@@ -83,9 +103,26 @@ class _ClassConditional(nn.Module):
         self.head = nn.Linear(cfg.hidden, out_dim)
 
     def forward(self, labels, inputs, state=None):
+        out, state = self._recur(labels, inputs, state)
+        return self.head(out), state
+
+    def step(self, labels, x, state=None):
+        """``forward`` for one step of generation, with each row's head computed on its own.
+
+        ``nn.Linear`` takes another BLAS kernel for a batch of 1-3 rows than for
+        more, which moves the last bit of the output; a drawing would then come
+        out differently alone than in a batch. A batched product of one-row
+        matrices runs the same kernel for every row, whatever the batch. (The
+        LSTM and the elementwise sampling maths are row-independent already;
+        tests/test_sample.py checks whole drawings alone and in mixed batches.)
+        """
+        out, state = self._recur(labels, x, state)
+        return torch.baddbmm(self.head.bias, out, self.head.weight.T.expand(len(out), -1, -1)), state
+
+    def _recur(self, labels, inputs, state):
         emb = self.embed(labels)[:, None, :].expand(-1, inputs.shape[1], -1)
         out, state = self.lstm(torch.cat([emb, inputs], dim=-1), state)
-        return self.head(self.drop(out)), state
+        return self.drop(out), state
 
 
 class SketchGenerator(_ClassConditional):
@@ -93,6 +130,7 @@ class SketchGenerator(_ClassConditional):
 
     kind = "seed"
     step_dim = 3
+    draws = 1  # uniforms a generation step takes per drawing: the pen lift
 
     def __init__(self, cfg: SeedConfig):
         super().__init__(cfg, cfg.layers, 3)
@@ -122,16 +160,17 @@ class SketchGenerator(_ClassConditional):
     def start(self, n: int) -> torch.Tensor:
         return torch.zeros(n, 1, 3)
 
-    def sample_step(self, out, temperature: float, gen: torch.Generator):
+    def sample_step(self, out, temperature: float, u: torch.Tensor):
         """Next point from the prediction, and whether the drawing ended (never: no end token).
 
         The pen output is MSE-trained on 0/1, so it estimates the probability
-        of lifting; drawing the lift from it makes generated drawings lift the
-        pen about as often as real ones (thresholding at 0.5 almost never would).
+        of lifting; drawing the lift from it (with the row's uniform ``u``)
+        makes generated drawings lift the pen about as often as real ones
+        (thresholding at 0.5 almost never would).
         """
         out = out[:, -1]
         p = out[:, 2].clamp(0, 1)
-        pen = (torch.rand(p.shape, generator=gen) < p).float()
+        pen = (u[:, 0] < p).float()
         step = torch.stack([out[:, 0], out[:, 1], pen], dim=-1)
         return step[:, None, :], torch.zeros(len(step), dtype=torch.bool)
 
@@ -141,6 +180,7 @@ class MixtureDecoder(_ClassConditional):
 
     kind = "mdn"
     step_dim = 5
+    draws = 4  # uniforms per step and drawing: the component, two for the Gaussian, the pen
 
     def __init__(self, cfg: MDNConfig):
         super().__init__(cfg, 1, 3 + 6 * cfg.n_mixtures)
@@ -193,15 +233,16 @@ class MixtureDecoder(_ClassConditional):
         s[..., 2] = 1  # Sketch-RNN's start token: (0, 0, 1, 0, 0)
         return s
 
-    def sample_step(self, out, temperature: float, gen: torch.Generator):
+    def sample_step(self, out, temperature: float, u: torch.Tensor):
+        """Next stroke-5 step and whether it ends the drawing, from each row's four uniforms ``u``."""
         pen, log_pi, mux, muy, lsx, lsy, rho = self.mixture(out[:, -1], temperature)
-        k = torch.multinomial(log_pi.exp(), 1, generator=gen)
+        k = _categorical(log_pi.exp(), u[:, 0])[:, None]
         pick = lambda t: t.gather(-1, k).squeeze(-1)  # noqa: E731
         mx, my, sx, sy, r = pick(mux), pick(muy), pick(lsx).exp(), pick(lsy).exp(), pick(rho)
-        e1, e2 = torch.randn(2, len(k), generator=gen)
+        e1, e2 = _normals(u[:, 1], u[:, 2])
         dx = mx + sx * e1
         dy = my + sy * (r * e1 + torch.sqrt((1 - r**2).clamp_min(0)) * e2)
-        state = torch.multinomial(F.softmax(pen, dim=-1), 1, generator=gen).squeeze(-1)
+        state = _categorical(F.softmax(pen, dim=-1), u[:, 3])
         step = torch.zeros(len(k), 1, 5)
         step[:, 0, 0], step[:, 0, 1] = dx, dy
         step[torch.arange(len(k)), 0, 2 + state] = 1

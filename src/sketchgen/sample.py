@@ -5,6 +5,12 @@ each drawing its own previous output; a drawing leaves the batch as soon as it
 ends (the mixture model's p_end, or the seed model's length).
 Completion first runs each partial drawing through the model to get its
 state, then generates the rest of all of them together.
+
+Every drawing has its own seed and takes its random numbers from a
+counter-based generator, a hash of (seed, step, draw), never from a stream
+that the batch shares: the same (class, seed) gives the same drawing alone,
+in a batch of 500, or beside other callers' drawings (``serve`` batches
+concurrent requests on that promise).
 """
 
 from __future__ import annotations
@@ -19,6 +25,39 @@ import torch
 from sketchgen import strokes
 from sketchgen.data import Problems, fit_255, read_ndjson
 from sketchgen.fileio import atomic_write
+
+# Drawing i of a call with seed s has seed s + i * DRAWING_STRIDE: a lone drawing's seed is the call's, and calls
+# with nearby seeds share no drawing unless one makes a million.
+DRAWING_STRIDE = 1_000_003
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # SplitMix64's increment: 2^64 / the golden ratio, odd
+
+
+def drawing_seeds(seed: int, n: int) -> list[int]:
+    """The seeds of the ``n`` drawings of a call with ``seed``."""
+    return [seed + i * DRAWING_STRIDE for i in range(n)]
+
+
+def _splitmix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function (Steele, Lea & Flood 2014): a bijection of uint64 that scrambles every bit."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def stream_keys(seeds) -> np.ndarray:
+    """Each drawing's key, its seed (any integer) hashed to 64 bits, so that nearby seeds give unrelated streams."""
+    return _splitmix(np.array([s % 2**64 for s in seeds], dtype=np.uint64))
+
+
+def uniforms(keys: np.ndarray, step: int, k: int) -> torch.Tensor:
+    """``k`` uniforms in [0, 1) per key for generation step ``step``, as a (len(keys), k) float32 tensor.
+
+    SplitMix64 at position ``step * k + j`` of each key's stream: a pure function of (key, step, j),
+    so a drawing's numbers never depend on the rows beside it. 24 bits each: exact in float32, below 1.
+    """
+    position = np.arange(step * k + 1, step * k + k + 1, dtype=np.uint64)
+    bits = _splitmix(keys[:, None] + position * _GOLDEN)  # uint64 arithmetic wraps, as SplitMix64 intends
+    return torch.from_numpy((bits >> np.uint64(40)).astype(np.float32) * np.float32(2**-24))
 
 
 def _limits(net, labels: torch.Tensor, max_len: int | None) -> torch.Tensor:
@@ -39,20 +78,28 @@ def generate(
     max_len: int | None = None,
     prefixes: list[np.ndarray] | None = None,
     batch_size: int = 500,
+    seeds: list[int] | None = None,
 ) -> list[np.ndarray]:
-    """Stroke-3 drawings, one per label; with ``prefixes`` (stroke-3), their completions."""
+    """Stroke-3 drawings, one per label; with ``prefixes`` (stroke-3), their completions.
+
+    Drawing i draws from its own seed, ``seeds[i]`` (default ``drawing_seeds(seed, len(labels))``).
+    """
     net.eval()
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    gen = torch.Generator().manual_seed(seed)
+    if seeds is None:
+        seeds = drawing_seeds(seed, len(labels))
+    elif len(seeds) != len(labels):
+        raise ValueError(f"{len(seeds)} seeds for {len(labels)} drawings: give one per drawing")
+    keys = stream_keys(seeds)
     results = []
     for start in range(0, len(labels), batch_size):
-        part = labels[start : start + batch_size]
-        pre = prefixes[start : start + batch_size] if prefixes is not None else None
-        results += _generate_batch(net, part, temperature, gen, _limits(net, part, max_len), pre)
+        part = slice(start, start + batch_size)
+        pre = prefixes[part] if prefixes is not None else None
+        results += _generate_batch(net, labels[part], temperature, keys[part], _limits(net, labels[part], max_len), pre)
     return results
 
 
-def _generate_batch(net, labels, temperature, gen, limits, prefixes):
+def _generate_batch(net, labels, temperature, keys, limits, prefixes):
     n = len(labels)
     if prefixes is None:
         heads = [np.zeros((0, net.step_dim), dtype=np.float32)] * n
@@ -65,8 +112,8 @@ def _generate_batch(net, labels, temperature, gen, limits, prefixes):
     # A drawing leaves the batch when it ends, so the work is the drawings' total length, not n x the longest.
     active = torch.arange(n)
     for t in range(width):
-        out, state = net(labels[active], x, state)
-        x, ended = net.sample_step(out, temperature, gen)
+        out, state = net.step(labels[active], x, state)
+        x, ended = net.sample_step(out, temperature, uniforms(keys[active.numpy()], t, net.draws))
         seqs[active, t] = x[:, 0]
         finished = ended | (t + 1 >= limits[active])
         if finished.any():

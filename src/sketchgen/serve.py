@@ -3,10 +3,14 @@
 The server is the standard library's ``ThreadingHTTPServer``: three JSON routes
 and three static files need no framework, and a request's cost is the model
 (tens to hundreds of milliseconds of LSTM steps), not HTTP parsing. Every
-request gets a thread; at most ``workers`` of them run the model at once, each
-on one torch thread, because on a small machine more concurrent generations
-only share the same cores and stretch every request's latency together
-(``bench/load_serve.py`` measures it; ``docs/performance.md`` has the numbers).
+request gets a thread, which hands its drawing to a ``Batcher``: requests that
+arrive together are generated together, as one batch, because a batch of 20
+drawings costs about as much as 3 made one at a time. Each drawing draws from
+its own seed, so a request gets the same drawing alone or in any batch. At most
+``workers`` batches run at once, each on one torch thread: on a small machine
+more concurrent generations only share the same cores and stretch every
+request's latency together (``bench/load_serve.py`` measures it;
+``docs/performance.md`` has the numbers).
 
 The API speaks QuickDraw's simplified frame: x and y from 0 to 255, y down,
 strokes as ``[[xs], [ys]]``.
@@ -27,10 +31,15 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import queue
 import socket
 import sys
 import threading
+import time
 import traceback
+from collections import Counter, defaultdict
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -48,6 +57,8 @@ MIN_SPAN = 128  # a start narrower than half the canvas is part of a drawing at 
 MAX_SEED = 2**31 - 1
 TEMPERATURE = 0.4  # the default, as for `sketchgen sample`
 TEMPERATURE_MAX = 2.0  # (0, 2]: above 2 the mixture is noise
+BATCH = 64  # the most requests generated together: a burst of 200 takes a few batches (docs/performance.md)
+BATCH_WAIT = 0.005  # seconds a batch's first request waits for others (a burst's requests arrive within milliseconds)
 WEB = Path(__file__).parent / "web"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8"}
@@ -66,10 +77,81 @@ class BadRequest(Exception):
 # --- the model behind the page -------------------------------------------------------------
 
 
+@dataclass
+class _Job:
+    """One request's drawing, waiting for a batch: what ``sample.generate`` needs, and where its answer goes."""
+
+    label: int
+    temperature: float
+    seed: int
+    max_len: int | None
+    prefix: np.ndarray | None
+    answer: Future = field(default_factory=Future)
+
+
+class Batcher:
+    """Generates the drawings of all request threads, those that arrive together as one batch.
+
+    A request thread queues its job and waits for the answer. A worker thread
+    takes the first job waiting, then whatever else arrives within ``wait``
+    seconds (while it generates, the next batch queues up), at most ``size``,
+    and runs one ``sample.generate`` for each group of jobs that share what
+    ``generate`` takes once per call: temperature, max_len, and whether they
+    complete a drawing. Completions batch too: ``generate`` primes each prefix
+    on its own, then continues them together.
+    """
+
+    def __init__(self, net, workers: int = 1, size: int = BATCH, wait: float = BATCH_WAIT):
+        self.net, self.size, self.wait = net, size, wait
+        self.sizes: Counter[int] = Counter()  # drawings in a generate call -> how many calls: what batching achieved
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        for i in range(workers):
+            threading.Thread(target=self._work, name=f"sketchgen-batcher-{i}", daemon=True).start()
+
+    def draw(self, label: int, temperature: float, seed: int, max_len: int | None = None,
+             prefix: np.ndarray | None = None) -> np.ndarray:
+        """One drawing (stroke-3, or the completion of the stroke-3 ``prefix``), the same in whatever batch."""
+        job = _Job(label, temperature, seed, max_len, prefix)
+        self._jobs.put(job)
+        return job.answer.result()
+
+    def _work(self) -> None:
+        while True:
+            groups = defaultdict(list)
+            for job in self._take():
+                groups[job.temperature, job.max_len, job.prefix is None].append(job)
+            for group in groups.values():
+                self._generate(group)
+
+    def _take(self) -> list[_Job]:
+        jobs = [self._jobs.get()]
+        deadline = time.monotonic() + self.wait
+        while len(jobs) < self.size:
+            try:
+                jobs.append(self._jobs.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return jobs
+
+    def _generate(self, group: list[_Job]) -> None:
+        first = group[0]
+        self.sizes[len(group)] += 1
+        try:
+            drawings = sample.generate(self.net, [j.label for j in group], first.temperature, max_len=first.max_len,
+                                       prefixes=None if first.prefix is None else [j.prefix for j in group],
+                                       seeds=[j.seed for j in group])
+        except Exception as e:  # a bug costs this batch's requests a 500 each, never the worker
+            for job in group:
+                job.answer.set_exception(e)
+            return
+        for job, drawing in zip(group, drawings):
+            job.answer.set_result(drawing)
+
+
 class Sketcher:
     """A loaded checkpoint and the two things the page asks of it, each with its input checks."""
 
-    def __init__(self, checkpoint: str | Path, workers: int = 1):
+    def __init__(self, checkpoint: str | Path, workers: int = 1, batch: int = BATCH):
         self.net, ckpt = model.load(checkpoint)
         self.classes: list[str] = list(ckpt["classes"])
         cfg = self.net.cfg
@@ -84,15 +166,14 @@ class Sketcher:
             "limits": {"temperature": [0, TEMPERATURE_MAX], "max_len": self.max_len, "max_points": MAX_POINTS,
                        "max_body": MAX_BODY, "seed": [0, MAX_SEED]},
         }
-        self._slots = threading.BoundedSemaphore(workers)
+        self.batcher = Batcher(self.net, workers, batch)
 
     def sample(self, req: dict) -> dict:
         """A new drawing of a class, fitted to 0-255."""
         _only(req, "class", "temperature", "seed", "max_len")
         label, temperature, seed = self._common(req)
         max_len = _integer(req, "max_len", None, 1, self.max_len)
-        with self._slots:
-            s3 = sample.generate(self.net, [label], temperature, seed, max_len)[0]
+        s3 = self.batcher.draw(label, temperature, seed, max_len)
         drawing = sample.to_strokes(s3)
         return {"class": req["class"], "temperature": temperature, "seed": seed, "points": len(s3),
                 "strokes": strokes.drawing_field(drawing)}
@@ -103,9 +184,7 @@ class Sketcher:
         label, temperature, seed = self._common(req)
         start = _drawing(req.get("strokes"))
         simplified, scale, shift = to_model_frame(start)
-        with self._slots:
-            s3 = sample.generate(self.net, [label], temperature, seed,
-                                 prefixes=[strokes.strokes_to_stroke3(simplified)])[0]
+        s3 = self.batcher.draw(label, temperature, seed, prefix=strokes.strokes_to_stroke3(simplified))
         finished = [s * scale + shift for s in strokes.stroke3_to_strokes(s3)]
         return {"class": req["class"], "temperature": temperature, "seed": seed, "n_prefix": len(simplified),
                 "strokes": strokes.drawing_field(finished)}
@@ -297,10 +376,11 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def serve(checkpoint: str | Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+def serve(checkpoint: str | Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          batch: int = BATCH) -> None:
     """Load the checkpoint and serve the page until Ctrl-C; the first stdout line is the URL."""
     torch.set_num_threads(1)
-    server = SketchServer(Sketcher(checkpoint, workers), host, port)
+    server = SketchServer(Sketcher(checkpoint, workers, batch), host, port)
     if not is_loopback(host):
         print(f"sketchgen: serving on {host}: anyone who can reach this machine can use the page", file=sys.stderr)
     print(f"serving {checkpoint} at {server.url} (Ctrl-C stops)", flush=True)

@@ -1,0 +1,120 @@
+"""evaluate: a classifier that really recognises real sketches, and a report with every documented number."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sketchgen import evaluate as E
+from sketchgen.cli import main
+from sketchgen.model import CheckpointError
+from sketchgen.strokes import stroke3_to_strokes
+
+ENTRY_KEYS = {"recognisability", "ceiling", "n_generated", "n_real_test", "test_loss", "n_test_loss", "shape"}
+
+
+@pytest.fixture(scope="module")
+def classifier(seed_data):
+    torch.set_num_threads(1)
+    return E.train_classifier(seed_data, epochs=8, seed=0, log=lambda msg: None)
+
+
+def test_classifier_beats_chance_clearly(classifier, seed_data):
+    clf, accuracy = classifier
+    assert accuracy > 0.8  # 5 classes: chance is 0.2, always "eye" or "circle" about 0.3
+    test = seed_data.indices("test")
+    drawings = [stroke3_to_strokes(seed_data.stroke3(i)) for i in test]
+    assert E.recognisability(clf, drawings, seed_data.labels[test]) == pytest.approx(accuracy)
+    # Any coordinate frame: the same drawings shifted and enlarged are classified the same.
+    moved = [[s * 3.5 + 1000 for s in d] for d in drawings]
+    assert np.array_equal(E.predict(clf, moved), E.predict(clf, drawings))
+
+
+def test_classifier_training_is_deterministic(classifier, seed_data):
+    clf, accuracy = classifier
+    again, accuracy_again = E.train_classifier(seed_data, epochs=8, seed=0, log=lambda msg: None)
+    assert accuracy_again == accuracy
+    for a, b in zip(clf.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_classifier_file_round_trip(classifier, seed_data, tmp_path):
+    clf, _ = classifier
+    path = tmp_path / "clf.pt"
+    E.save_classifier(clf, seed_data.classes, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["clf.pt"]  # atomic: no temporary file left
+    assert torch.load(path, weights_only=True)["classes"] == seed_data.classes
+    loaded, classes = E.load_classifier(path)
+    assert classes == seed_data.classes
+    drawings = [stroke3_to_strokes(seed_data.stroke3(i)) for i in range(0, len(seed_data), 7)]
+    assert np.array_equal(E.predict(loaded, drawings), E.predict(clf, drawings))
+    (tmp_path / "junk.pt").write_bytes(b"\x00junk")
+    for bad in (tmp_path / "junk.pt", tmp_path / "missing.pt"):
+        with pytest.raises(CheckpointError, match=bad.name):
+            E.load_classifier(bad)
+
+
+@pytest.mark.parametrize("kind", ["seed", "mdn"])
+def test_report_has_the_documented_numbers(tiny_models, classifier, seed_data, kind, tmp_path):
+    clf, _ = classifier
+    report = E.evaluate_model(tiny_models[kind], (clf, seed_data.classes), seed_data, n_per_class=8, seed=0)
+    assert report["model"] == kind and report["n_per_class"] == 8 and report["temperature"] == 0.4
+    assert report["loss"] == ("NLL, nats per drawing" if kind == "mdn" else "MSE per value")
+    assert list(report["classes"]) == seed_data.classes
+    for entry in [*report["classes"].values(), report["overall"]]:
+        assert set(entry) == ENTRY_KEYS
+        assert 0 <= entry["recognisability"] <= 1 and 0 <= entry["ceiling"] <= 1
+        assert np.isfinite(entry["test_loss"]) and entry["n_test_loss"] > 0
+        for stat in E.SHAPES:
+            for source in ("generated", "real"):
+                assert set(entry["shape"][stat][source]) == {"mean", "std"}
+                assert entry["shape"][stat][source]["mean"] >= 0
+    assert report["classes"]["eye"]["n_generated"] == 8
+    assert report["overall"]["n_generated"] == 8 * len(seed_data.classes)
+    assert report["overall"]["n_real_test"] == len(seed_data.indices("test"))
+    real_points = np.mean([report["classes"][c]["shape"]["points"]["real"]["mean"] for c in seed_data.classes])
+    assert report["overall"]["shape"]["points"]["real"]["mean"] == pytest.approx(real_points)
+    if kind == "mdn":  # per drawing: tens of steps of about a nat or two each
+        assert report["overall"]["test_loss"] > 10
+    E.write_report(report, tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text()) == report
+
+
+def test_report_refuses_a_classifier_without_the_models_classes(tiny_models, classifier, seed_data):
+    clf, _ = classifier
+    with pytest.raises(E.EvaluationError, match="does not know"):
+        E.evaluate_model(tiny_models["mdn"], (clf, ["cat", "dog", "eye", "square", "circle"]), seed_data, n_per_class=2)
+
+
+def test_tables_render(tiny_models, classifier, seed_data):
+    clf, _ = classifier
+    report = E.evaluate_model(tiny_models["mdn"], (clf, seed_data.classes), seed_data, n_per_class=4)
+    text = E.format_report(report)
+    lines = text.splitlines()
+    assert "mdn model" in lines[0] and "temperature 0.4" in lines[0]
+    for name in [*seed_data.classes, "overall"]:
+        assert any(line.startswith(name) for line in lines)
+    assert len({len(line) for line in lines[2:]}) == 1  # aligned columns
+    markdown = E.format_report(report, markdown=True).splitlines()[2:]
+    assert len(markdown) == 2 + len(seed_data.classes) + 1
+    assert len({line.count("|") for line in markdown}) == 1
+
+
+def test_classifier_and_evaluate_commands(tiny_models, quickdraw, tmp_path, capsys):
+    clf_path, report_path = tmp_path / "clf.pt", tmp_path / "report.json"
+    data = ["--data-dir", str(quickdraw / "simplified"), "--max-per-class", "60"]
+    assert main(["classifier", "train", *data, "--epochs", "2", "--out", str(clf_path)]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert main(["evaluate", "--checkpoint", str(tiny_models["mdn"]), "--classifier", str(clf_path), "--n", "3",
+                 *data, "--json", str(report_path)]) == 0
+    out = capsys.readouterr().out
+    assert "overall" in out and "recognised" in out
+    assert set(json.loads(report_path.read_text())["overall"]) == ENTRY_KEYS
+    # A model checkpoint passed as the classifier: one line, no traceback.
+    assert main(["evaluate", "--checkpoint", str(tiny_models["mdn"]), "--classifier", str(tiny_models["seed"]),
+                 *data]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("sketchgen: error:") and len(err.strip().splitlines()) == 1

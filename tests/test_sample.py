@@ -1,0 +1,152 @@
+"""Generation from both models: valid drawings in batches, stopping at the end token, and completions that keep their start."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sketchgen import model as models
+from sketchgen.cli import main
+from sketchgen.sample import drawing_seeds, generate, read_prefix, stream_keys, to_strokes, uniforms
+from sketchgen.strokes import stroke3_to_strokes, strokes_to_stroke3
+
+
+def assert_valid(drawing: np.ndarray, limit: int) -> None:
+    """A stroke-3 drawing: finite offsets, 0/1 pen ending lifted, at most ``limit`` points."""
+    assert drawing.ndim == 2 and drawing.shape[1] == 3 and len(drawing) <= limit
+    assert np.isfinite(drawing).all()
+    assert set(np.unique(drawing[:, 2])) <= {0.0, 1.0}
+    if len(drawing):
+        assert drawing[-1, 2] == 1
+        pictures = to_strokes(drawing)
+        assert 1 <= len(pictures) == int(drawing[:, 2].sum())
+        points = np.concatenate(pictures)
+        assert points.min() >= 0 and points.max() <= 255
+
+
+@pytest.mark.parametrize("kind", ["seed", "mdn"])
+def test_batched_generation_gives_valid_drawings(tiny_models, kind):
+    net, ckpt = models.load(tiny_models[kind])
+    labels = np.repeat(np.arange(len(ckpt["classes"])), 6)
+    drawings = generate(net, labels, temperature=0.4, seed=0, batch_size=7)  # batches that split classes
+    assert len(drawings) == len(labels)
+    limits = np.array(net.cfg.lengths)[labels] if kind == "seed" else np.full(len(labels), net.cfg.max_len)
+    for d, limit in zip(drawings, limits):
+        assert_valid(d, limit)
+    again = generate(net, labels, temperature=0.4, seed=0, batch_size=7)
+    assert all(np.array_equal(a, b) for a, b in zip(drawings, again))  # a seed gives the same drawings
+    other = generate(net, labels, temperature=0.4, seed=1, batch_size=7)
+    assert not all(np.array_equal(a, b) for a, b in zip(drawings, other))
+
+
+def test_uniforms_are_uniform_uncorrelated_and_a_function_of_seed_step_and_draw():
+    keys = stream_keys(range(4000))  # neighbouring seeds, as the drawings of one call have
+    u = np.hstack([uniforms(keys, 5, 4).numpy(), uniforms(keys, 6, 4).numpy()])  # two steps, four draws each
+    assert u.dtype == np.float32 and u.min() >= 0 and u.max() < 1
+    grid = np.linspace(0, 1, 101)
+    for column in u.T:
+        assert np.abs(np.searchsorted(np.sort(column), grid) / len(column) - grid).max() < 1.63 / np.sqrt(len(u))
+    assert np.abs(np.corrcoef(u.T) - np.eye(8)).max() < 0.05
+    assert torch.equal(uniforms(keys[[7, 3]], 5, 4), torch.from_numpy(u[[7, 3], :4]))  # a row's numbers are its own
+
+
+@pytest.mark.parametrize("kind", ["seed", "mdn"])
+def test_a_drawing_is_the_same_alone_and_in_any_batch(tiny_models, eye_starts, kind):
+    """(class, seed) gives one drawing, bit for bit, whatever is generated beside it: what lets serve batch requests."""
+    net, ckpt = models.load(tiny_models[kind])
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, net.cfg.n_classes, 30)
+    seeds = [int(s) for s in rng.integers(0, 2**31, 30)]
+    mixed = generate(net, labels, temperature=1.0, seeds=seeds)
+    alone = [generate(net, [label], temperature=1.0, seed=s)[0] for label, s in zip(labels, seeds)]
+    # Reordered, in batches of 1-3 rows (where BLAS switches kernels) and beside drawings of other seeds.
+    order = rng.permutation(30)
+    shuffled = generate(net, labels[order], temperature=1.0, seeds=[seeds[i] for i in order], batch_size=3)
+    for i, j in enumerate(order):
+        assert np.array_equal(mixed[j], alone[j]) and np.array_equal(mixed[j], shuffled[i])
+    # Other seeds, other drawings (the seed model's only chance is the pen lift: two may lift alike).
+    assert len({d.tobytes() for d in mixed}) > 20
+    # A call's own seeds: drawing i of a call with seed s is the drawing of seed drawing_seeds(s, n)[i].
+    by_call = generate(net, labels, temperature=1.0, seed=5)
+    assert all(np.array_equal(a, b) for a, b in zip(by_call, generate(net, labels, 1.0, seeds=drawing_seeds(5, 30))))
+    assert sum(np.array_equal(a, b) for a, b in zip(by_call, generate(net, labels, temperature=1.0, seed=6))) < 10
+    # Completions too: each prefix is primed alone, then all continue together.
+    eye = ckpt["classes"].index("eye")
+    done = generate(net, [eye] * 5, temperature=1.0, seeds=seeds[:5], prefixes=eye_starts[:5])
+    for prefix, s, d in zip(eye_starts, seeds, done):
+        assert np.array_equal(d, generate(net, [eye], temperature=1.0, seed=s, prefixes=[prefix])[0])
+
+
+def test_seed_model_draws_its_class_length_or_max_len(tiny_models):
+    net, _ = models.load(tiny_models["seed"])
+    labels = np.arange(net.cfg.n_classes)
+    assert [len(d) for d in generate(net, labels)] == list(net.cfg.lengths)
+    assert [len(d) for d in generate(net, labels, max_len=7)] == [7] * len(labels)
+
+
+def forced_pen(state: int) -> models.MixtureDecoder:
+    """An mdn whose pen always comes out in ``state`` (0 down, 1 up, 2 end)."""
+    net = models.build("mdn", n_classes=2, hidden=8, n_mixtures=3)
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+        net.head.bias[state] = 30.0
+    return net
+
+
+def test_mdn_stops_at_the_end_token_or_max_len():
+    assert all(len(d) == 0 for d in generate(forced_pen(2), [0, 1, 1]))  # ended at the first step
+    drawings = generate(forced_pen(0), [0, 1, 1], max_len=30)
+    assert [len(d) for d in drawings] == [30, 30, 30]
+    assert all(d[:, 2].sum() == 1 for d in drawings)  # never lifted: one stroke, closed at the cut
+
+
+def test_each_drawing_stops_at_its_own_end(tiny_models):
+    net, _ = models.load(tiny_models["mdn"])
+    drawings = generate(net, np.repeat(np.arange(net.cfg.n_classes), 10), temperature=1.0, seed=0)
+    lengths = np.array([len(d) for d in drawings])
+    assert (lengths < net.cfg.max_len).mean() > 0.9
+    assert len(np.unique(lengths)) > 10  # not all cut where the batch's last drawing ended
+
+
+def test_read_prefix_cuts_to_the_first_strokes(quickdraw):
+    starts = read_prefix(quickdraw / "simplified" / "square.ndjson", n_strokes=1)
+    whole = read_prefix(quickdraw / "simplified" / "square.ndjson")
+    assert len(whole) == len(starts) == 25
+    for start, full in zip(starts, whole):
+        assert start[:, 2].sum() == 1 and np.array_equal(start, full[: len(start)])
+
+
+@pytest.fixture(scope="module")
+def eye_starts(seed_data) -> list[np.ndarray]:
+    """The first stroke of each test eye drawn in several: a start that real drawings go on from."""
+    eyes = [seed_data.stroke3(i) for i in seed_data.indices("test") if seed_data.classes[seed_data.labels[i]] == "eye"]
+    return [strokes_to_stroke3(stroke3_to_strokes(d)[:1]) for d in eyes if d[:, 2].sum() >= 3]
+
+
+@pytest.mark.parametrize("kind", ["seed", "mdn"])
+def test_completion_keeps_the_prefix_exactly_and_continues_it(tiny_models, eye_starts, kind):
+    net, ckpt = models.load(tiny_models[kind])
+    assert len(eye_starts) >= 5
+    # Each start four times: whether the tiny mdn goes on is a draw (it ends some one-stroke eyes with p = 0.7).
+    starts = eye_starts * 4
+    labels = [ckpt["classes"].index("eye")] * len(starts)
+    done = generate(net, labels, temperature=0.4, seed=0, prefixes=starts)
+    for prefix, drawing in zip(starts, done):
+        assert np.array_equal(drawing[: len(prefix)], prefix)
+        assert_valid(drawing[len(prefix):], net.cfg.max_len if kind == "mdn" else max(net.cfg.lengths))
+    assert np.mean([len(d) > len(p) for d, p in zip(done, starts)]) > 0.6
+
+
+def test_sample_command_completes_a_prefix_file(tiny_models, quickdraw, tmp_path):
+    out = tmp_path / "samples"
+    code = main(["sample", "--checkpoint", str(tiny_models["mdn"]), "--classes", "square", "--n", "3",
+                 "--prefix", str(quickdraw / "simplified" / "square.ndjson"), "--prefix-strokes", "1",
+                 "--out", str(out)])
+    assert code == 0
+    records = [json.loads(line) for line in (out / "samples.ndjson").read_text().splitlines()]
+    assert [r["word"] for r in records] == ["square"] * 3
+    assert all(len(r["drawing"]) >= 1 for r in records)
