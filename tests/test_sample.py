@@ -141,6 +141,16 @@ def test_completion_keeps_the_prefix_exactly_and_continues_it(tiny_models, eye_s
     assert np.mean([len(d) > len(p) for d, p in zip(done, starts)]) > 0.6
 
 
+def test_seed_completion_stops_at_the_class_length_counting_its_prefix(tiny_models, eye_starts):
+    net, ckpt = models.load(tiny_models["seed"])
+    eye = ckpt["classes"].index("eye")
+    length = net.cfg.lengths[eye]
+    starts = [*eye_starts, np.tile(eye_starts[0], (length, 1))]  # the last is longer than the class's drawings
+    labels = [eye] * len(starts)
+    assert [len(d) for d in generate(net, labels, prefixes=starts)] == [max(length, len(p) + 1) for p in starts]
+    assert [len(d) for d in generate(net, labels, max_len=7, prefixes=starts)] == [len(p) + 7 for p in starts]
+
+
 def test_sample_command_completes_a_prefix_file(tiny_models, quickdraw, tmp_path):
     out = tmp_path / "samples"
     code = main(["sample", "--checkpoint", str(tiny_models["mdn"]), "--classes", "square", "--n", "3",

@@ -125,6 +125,7 @@ def test_stroke5_refuses_a_drawing_longer_than_max_len():
         ([[[1, "2"], [3, 4]]], "stroke 0 has a non-numeric coordinate"),
         ([[[1, 2], [3, None]]], "stroke 0 has a non-numeric coordinate"),
         ([[[True, False], [False, True]]], "stroke 0 has a non-numeric coordinate"),
+        ([[[1, 2], [3, 4]], [[5, True], [6, 7]]], "stroke 1 has a non-numeric coordinate"),  # not quietly 1
         ([[[[1], [2]], [[3], [4]]]], "stroke 0 has a non-numeric coordinate"),
         ([[[1, 2], 7]], "stroke 0 coordinates are not lists"),
         ([[[1, float("nan")], [3, 4]]], "stroke 0 has a non-finite coordinate"),

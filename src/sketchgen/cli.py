@@ -23,16 +23,40 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
+def _integer(low: int, high: int | None = None):
+    """An argparse ``type``: an integer from ``low`` (to ``high``), so a bad value is a usage error, not a traceback."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {low} or more, not {value}" if high is None
+                                             else f"must be from {low} to {high}, not {value}")
+        return value
+
+    parse.__name__ = "int"  # argparse names it in "invalid int value: 'x'"
+    return parse
+
+
+POSITIVE, COUNT, PORT = _integer(1), _integer(0), _integer(0, 65535)
+
+
 def _classes(args, default=None) -> list[str]:
     """Class names from ``--classes`` (names, ``all``, or @FILE with one name a line), checked."""
-    from sketchgen.data import categories, check_classes
+    from sketchgen.data import DataError, categories, check_classes
 
     names = args.classes or default or SEED_CLASSES
     if names == ["all"]:
         return categories()
     out = []
     for n in names:
-        out += [line.strip() for line in Path(n[1:]).read_text().splitlines() if line.strip()] if n.startswith("@") else [n]
+        if not n.startswith("@"):
+            out.append(n)
+            continue
+        try:
+            text = Path(n[1:]).read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{n[1:]}: not a text file of class names ({e.reason} at byte {e.start})") from None
+        out += [line.strip() for line in text.splitlines() if line.strip()]
     return check_classes(out)
 
 
@@ -55,8 +79,9 @@ def cmd_download(args) -> None:
     from sketchgen import download
 
     dest = Path(args.data_dir) if args.data_dir else download.default_cache_dir()
+    base_url = download.DEFAULT_BASE_URL if args.base_url is None else args.base_url
     for name in _classes(args):
-        path = download.download_class(name, dest, args.base_url)
+        path = download.download_class(name, dest, base_url)
         print(path)
 
 
@@ -122,6 +147,7 @@ def _write_drawings(out: Path, net, classes, labels, drawings, tag: str, **info)
 
 def cmd_sample(args) -> None:
     from sketchgen import model
+    from sketchgen.data import DataError
     from sketchgen.sample import generate, read_prefix
 
     net, ckpt = model.load(args.checkpoint)
@@ -135,7 +161,7 @@ def cmd_sample(args) -> None:
     if args.prefix:
         heads = read_prefix(args.prefix, args.prefix_strokes)
         if not heads:
-            raise model.CheckpointError(f"{args.prefix}: no valid drawing to complete")
+            raise DataError(f"{args.prefix}: no valid drawing to complete")
         prefixes = [heads[i % len(heads)] for i in range(len(labels))]
     drawings = generate(net, labels, args.temperature, args.seed, args.max_len, prefixes)
     out = _run_dir(args, "samples")
@@ -167,9 +193,6 @@ def cmd_serve(args) -> None:
                               + (f" (here: {', '.join(map(str, found[:3]))})" if found else "")
                               + f" or the shipped seed model {SHIPPED_CHECKPOINT},"
                               + " or train one: sketchgen train --model mdn --out runs/mdn")
-    for flag, value in (("--workers", args.workers), ("--batch", args.batch)):
-        if value < 1:
-            raise SystemExit(f"sketchgen: error: {flag} must be 1 or more, not {value}")
     serve.serve(args.checkpoint, args.host, args.port, args.workers, args.batch)
 
 
@@ -189,7 +212,7 @@ def cmd_evaluate(args) -> None:
     from sketchgen.data import prepare
     from sketchgen.evaluate import evaluate_model, format_report, write_report
 
-    _, ckpt = model.load(args.checkpoint)
+    ckpt = model.read_checkpoint(args.checkpoint)
     # The model's own test split: its classes, its training seed, and the cap it was trained with.
     data = prepare(ckpt["classes"], args.data_dir, args.max_per_class, ckpt.get("train", {}).get("seed", 0))
     report = evaluate_model(args.checkpoint, args.classifier, data, args.n, args.temperature, args.seed)
@@ -241,15 +264,16 @@ def _add_data_flags(p) -> None:
                         f"(default: {' '.join(SEED_CLASSES)})")
     p.add_argument("--data-dir", help="folder of <class>.ndjson or Sketch-RNN <class>.npz files (default: "
                                       "$SKETCHGEN_DATA, the download cache, ../shared/quickdraw, or a small downloaded slice)")
-    p.add_argument("--max-per-class", type=int, default=100_000, help="recognized drawings kept per class (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split, shuffling, initialisation and sampling")
+    p.add_argument("--max-per-class", type=POSITIVE, default=100_000,
+                   help="recognized drawings kept per class (default %(default)s)")
+    p.add_argument("--seed", type=COUNT, default=0, help="seed for the split, shuffling, initialisation and sampling")
 
 
 def _add_train_flags(p) -> None:
-    p.add_argument("--epochs", type=int, help="maximum epochs (default 30; early stopping after 3 without improvement)")
-    p.add_argument("--batch-size", type=int, help="drawings per batch (default 64)")
+    p.add_argument("--epochs", type=POSITIVE, help="maximum epochs (default 30; early stopping after 3 without improvement)")
+    p.add_argument("--batch-size", type=POSITIVE, help="drawings per batch (default 64)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--max-len", type=int, help="drop drawings with more points than this (default 250)")
+    p.add_argument("--max-len", type=POSITIVE, help="drop drawings with more points than this (default 250)")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu; under torchrun, cuda means "
                                     "each process's own GPU)")
     p.add_argument("--amp", action="store_true", help="bf16 mixed precision (autocast) for the model on a GPU (default off)")
@@ -286,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_flags(p)
     _add_train_flags(p)
     p.add_argument("--model", choices=["seed", "mdn"], default="seed", help="seed: the report's MSE LSTM; mdn: Sketch-RNN's mixture decoder")
-    p.add_argument("--hidden", type=int, help="LSTM hidden size (default 256 seed, 512 mdn)")
+    p.add_argument("--hidden", type=POSITIVE, help="LSTM hidden size (default 256 seed, 512 mdn)")
     p.add_argument("--dropout", type=float, help="dropout rate (default 0.3 seed, 0.1 mdn)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.set_defaults(func=cmd_train)
@@ -294,12 +318,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="generate drawings (ndjson, PNG, SVG) from a checkpoint")
     p.add_argument("--checkpoint", required=True, help="a .pt file written by train")
     p.add_argument("--classes", nargs="+", metavar="C", help="classes to draw (default: all the model knows)")
-    p.add_argument("--n", type=int, default=1, help="drawings per class (default 1)")
+    p.add_argument("--n", type=COUNT, default=1, help="drawings per class (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--temperature", type=float, default=0.4, help="mdn sampling temperature (default 0.4)")
-    p.add_argument("--max-len", type=int, help="most points per drawing (default: the model's own)")
+    p.add_argument("--max-len", type=POSITIVE,
+                   help="most points generated per drawing, after any prefix (default: the model's own)")
     p.add_argument("--prefix", help="ndjson file of partial drawings to complete")
-    p.add_argument("--prefix-strokes", type=int, help="keep only the first N strokes of each prefix drawing")
+    p.add_argument("--prefix-strokes", type=POSITIVE, help="keep only the first N strokes of each prefix drawing")
     p.add_argument("--out", help="output folder (default runs/samples-<time>)")
     p.set_defaults(func=cmd_sample)
 
@@ -323,10 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="a .pt file written by train (an mdn model draws best)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
-    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 picks a free one)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--port", type=PORT, default=8000, help="TCP port (default 8000; 0 picks a free one)")
+    p.add_argument("--workers", type=POSITIVE, default=1,
                    help="batches generated at once, one core each; more requests wait their turn (default 1)")
-    p.add_argument("--batch", type=int, default=64,
+    p.add_argument("--batch", type=POSITIVE, default=64,
                    help="the most requests generated together as one batch (default 64; 1 generates one at a time)")
     p.set_defaults(func=cmd_serve)
 
@@ -334,18 +359,18 @@ def build_parser() -> argparse.ArgumentParser:
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = actions.add_parser("train", help="train a small CNN on rasterised real drawings; prints its test accuracy")
     _add_data_flags(p)
-    p.add_argument("--epochs", type=int, default=20, help="training epochs; the best on validation is kept (default 20)")
+    p.add_argument("--epochs", type=POSITIVE, default=20, help="training epochs; the best on validation is kept (default 20)")
     p.add_argument("--out", required=True, help="the classifier file to write (.pt)")
     p.set_defaults(func=cmd_classifier_train)
 
     p = sub.add_parser("evaluate", help="measure a model: recognisability by the classifier, test loss, shape statistics")
     p.add_argument("--checkpoint", required=True, help="a .pt file written by train")
     p.add_argument("--classifier", required=True, help="a .pt file written by `sketchgen classifier train`")
-    p.add_argument("--n", type=int, default=500, help="generated drawings per class (default 500)")
+    p.add_argument("--n", type=COUNT, default=500, help="generated drawings per class (default 500)")
     p.add_argument("--temperature", type=float, default=0.4, help="mdn sampling temperature (default 0.4)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0); the split uses the checkpoint's own seed")
     p.add_argument("--data-dir", help="where the checkpoint's classes are read from (default: the same rule as train)")
-    p.add_argument("--max-per-class", type=int, default=100_000,
+    p.add_argument("--max-per-class", type=POSITIVE, default=100_000,
                    help="the --max-per-class the model was trained with, so its test split is the same (default 100000)")
     p.add_argument("--json", metavar="OUT.json", help="also write the report as JSON to this file")
     p.set_defaults(func=cmd_evaluate)
@@ -361,10 +386,6 @@ def main(argv: list[str] | None = None) -> int:
     from sketchgen.train import Interrupted, TrainingError
 
     args = build_parser().parse_args(argv)
-    if getattr(args, "base_url", 0) is None:
-        from sketchgen.download import DEFAULT_BASE_URL
-
-        args.base_url = DEFAULT_BASE_URL
     try:
         args.func(args)
     except Interrupted as e:

@@ -11,6 +11,7 @@ arrays keyed by everything that could change it. Sketch-RNN's ``.npz`` files
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -26,7 +27,8 @@ import numpy as np
 from sketchgen import download, interop, strokes
 from sketchgen.fileio import atomic_write, locked
 
-SPLITS = ("train", "valid", "test")
+# Our splits are Sketch-RNN's, by name and order: an .npz file's arrays map onto them one to one.
+SPLITS = interop.NPZ_ARRAYS
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 CACHE_VERSION = 1
 # Google's simplification: RDP with epsilon 2.0 after scaling into 0-255.
@@ -50,8 +52,6 @@ def check_classes(names: list[str]) -> list[str]:
     known = set(categories())
     for name in names:
         if name not in known:
-            import difflib
-
             close = difflib.get_close_matches(name, known, n=3)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise DataError(f"unknown class {name!r}.{hint} `sketchgen classes` lists all {len(known)} valid names.")
@@ -219,8 +219,9 @@ def find_class_file(name: str, data_dir: str | os.PathLike | None = None, fetch:
         if found is None:
             raise DataError(f"no {name}.ndjson or {name}.npz in {explicit} (looked in it and its simplified/ folder)")
         return found
-    slices = download.default_cache_dir() / "slices"
-    for root in (download.default_cache_dir(), shared_quickdraw(), slices):
+    cache = download.default_cache_dir()
+    slices = cache / "slices"
+    for root in (cache, shared_quickdraw(), slices):
         if root is not None and (found := _class_file_in(root, name)) is not None:
             return found
     if fetch:
@@ -366,7 +367,8 @@ def prepare(
     cache that fails its checksum is rebuilt. Two processes preparing the same
     cache take turns on a lock.
     """
-    files = [find_class_file(c, data_dir) for c in check_classes(classes)]
+    classes = check_classes(classes)  # a list, as the cache's meta reads back: a tuple would never match it
+    files = [find_class_file(c, data_dir) for c in classes]
     cache = Path(cache_dir or prepared_cache_dir()) / f"prepared-{_cache_key(files, classes, max_per_class, seed)}.npz"
     with locked(cache):
         loaded = _load_cache(cache, classes)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -61,6 +61,8 @@ class ClassifierConfig:
 
 class Classifier(nn.Module):
     """Three conv-ReLU-pool blocks and a small linear head: enough for 28 x 28 sketches."""
+
+    kind = "classifier"  # its file is a checkpoint like the models', told apart by this
 
     def __init__(self, cfg: ClassifierConfig):
         super().__init__()
@@ -158,9 +160,7 @@ def recognisability(clf: Classifier, drawings: list[list[np.ndarray]], labels) -
 
 
 def save_classifier(clf: Classifier, classes: list[str], path: str | os.PathLike) -> None:
-    payload = {"kind": "classifier", "config": asdict(clf.cfg), "classes": list(classes), "state_dict": clf.state_dict()}
-    with atomic_write(path) as f:
-        torch.save(payload, f)
+    train.save(path, models.checkpoint_dict(clf, classes))
 
 
 def load_classifier(path: str | os.PathLike) -> tuple[Classifier, list[str]]:
@@ -171,15 +171,16 @@ def load_classifier(path: str | os.PathLike) -> tuple[Classifier, list[str]]:
         raise models.CheckpointError(f"{path}: no such classifier; train one with `sketchgen classifier train`") from None
     except Exception as e:  # truncated zip, foreign pickle: all mean "not ours"
         raise models.CheckpointError(f"{path}: not a readable classifier ({type(e).__name__})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != "classifier":
+    if not isinstance(ckpt, dict) or ckpt.get("kind") != Classifier.kind:
         raise models.CheckpointError(f"{path}: not a sketchgen classifier (a model checkpoint? pass it as --checkpoint)")
     try:
         clf = Classifier(ClassifierConfig(**ckpt["config"]))
         clf.load_state_dict(ckpt["state_dict"])
-    except (TypeError, RuntimeError, KeyError) as e:
+        classes = list(ckpt["classes"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as e:
         raise models.CheckpointError(f"{path}: classifier does not match its config ({str(e).splitlines()[0]})") from None
     clf.eval()
-    return clf, list(ckpt["classes"])
+    return clf, classes
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -236,7 +237,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     for c, name in enumerate(classes):
         idx = loss_idx[data.labels[loss_idx] == c]
         mine = data.labels[test] == c
-        gen_shape = shape_stats([g for g, label in zip(generated, labels) if label == c])
+        gen_shape = shape_stats(generated[c * n_per_class : (c + 1) * n_per_class])  # labels run class by class
         real_shape = shape_stats(_real(data, np.flatnonzero(data.labels == c)))
         per_class[name] = {
             "recognisability": float(hits[labels == c].mean()) if n_per_class else None,

@@ -29,7 +29,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files 0600; give the usual mode
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files 0600; give the usual mode
         os.replace(tmp, path)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
@@ -40,10 +40,14 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
         raise
 
 
-def _umask() -> int:
+def _read_umask() -> int:
+    """The process umask; reading it means setting it, so do that once, before any threads write."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 @contextlib.contextmanager

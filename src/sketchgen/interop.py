@@ -69,12 +69,13 @@ def _read_member(archive: zipfile.ZipFile, member: str) -> np.ndarray:
     return array
 
 
-def _drawing(item: object) -> np.ndarray:
+def _drawing(i: int, item: object) -> np.ndarray:
+    """Drawing ``i`` of an array as int16 stroke-3; ValueError naming it if it is not one."""
     a = np.asarray(item)
     if a.ndim != 2 or a.shape[1] != 3 or not len(a) or a.dtype.kind not in "iu":
-        raise ValueError(f"holds a {a.dtype} array of shape {a.shape}, not integer stroke-3 (n, 3)")
+        raise ValueError(f"drawing {i} holds a {a.dtype} array of shape {a.shape}, not integer stroke-3 (n, 3)")
     if np.abs(a).max() > np.iinfo(np.int16).max:
-        raise ValueError("holds an offset beyond the int16 range")
+        raise ValueError(f"drawing {i} holds an offset beyond the int16 range")
     return a.astype(np.int16)
 
 
@@ -94,13 +95,7 @@ def read_npz(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
             splits = {}
             for name in NPZ_ARRAYS:
                 try:
-                    items = _read_member(archive, f"{name}.npy")
-                    splits[name] = []
-                    for i, item in enumerate(items):
-                        try:
-                            splits[name].append(_drawing(item))
-                        except ValueError as e:
-                            raise ValueError(f"drawing {i} {e}") from None
+                    splits[name] = [_drawing(i, item) for i, item in enumerate(_read_member(archive, f"{name}.npy"))]
                 except (pickle.UnpicklingError, ValueError) as e:
                     raise NpzError(f"{path}: refused array {name!r}: {' '.join(str(e).split())}") from None
                 except Exception as e:  # a truncated or mangled member: any decoding error means "not a dataset"
@@ -126,11 +121,9 @@ def write_npz(path: str | os.PathLike, splits: dict[str, Sequence[np.ndarray]]) 
 
 def write_classes(data, out_dir: str | os.PathLike) -> list[Path]:
     """One ``<class>.npz`` per class of a ``data.Prepared``, its split becoming train/valid/test."""
+    by_split = {split: data.indices(split) for split in NPZ_ARRAYS}
     out = []
     for label, name in enumerate(data.classes):
-        splits = {}
-        for split in NPZ_ARRAYS:
-            idx = data.indices(split)
-            splits[split] = [data.stroke3(i) for i in idx[data.labels[idx] == label]]
+        splits = {split: [data.stroke3(i) for i in idx[data.labels[idx] == label]] for split, idx in by_split.items()}
         out.append(write_npz(Path(out_dir) / f"{name}.npz", splits))
     return out

@@ -274,8 +274,9 @@ def read_checkpoint(path) -> dict:
         raise CheckpointError(f"{path}: no such checkpoint") from None
     except Exception as e:  # truncated zip, foreign pickle, wrong format: all mean "not ours"
         raise CheckpointError(f"{path}: not a readable sketchgen checkpoint ({type(e).__name__}); retrain or pass another") from None
-    if not isinstance(ckpt, dict) or ckpt.get("kind") not in MODELS or "state_dict" not in ckpt:
-        raise CheckpointError(f"{path}: not a sketchgen checkpoint (no model kind/state_dict)")
+    if not isinstance(ckpt, dict) or ckpt.get("kind") not in MODELS \
+            or not all(isinstance(ckpt.get(k), t) for k, t in (("config", dict), ("classes", list), ("state_dict", dict))):
+        raise CheckpointError(f"{path}: not a sketchgen checkpoint (no model kind/config/classes/state_dict)")
     return ckpt
 
 
@@ -285,7 +286,7 @@ def load(path) -> tuple[nn.Module, dict]:
     try:
         model = build(ckpt["kind"], **ckpt["config"])
         model.load_state_dict(ckpt["state_dict"])
-    except (TypeError, RuntimeError) as e:
+    except (TypeError, ValueError, RuntimeError) as e:  # unknown or impossible config, weights of other shapes
         raise CheckpointError(f"{path}: checkpoint does not match its model ({str(e).splitlines()[0]})") from None
     model.eval()
     return model, ckpt

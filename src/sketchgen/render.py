@@ -90,7 +90,7 @@ def rasterize(drawings: Sequence[Strokes], size: int = 28, line_width: float = 1
     big, width = size * RASTER_SCALE, line_width * RASTER_SCALE
     out = np.empty((len(drawings), size, size), dtype=np.float32)
     for i, strokes in enumerate(drawings):
-        image = to_image(strokes, big, width, _default_margin(big, width))
+        image = to_image(strokes, big, width)
         out[i] = np.asarray(image.resize((size, size), Image.Resampling.BOX), dtype=np.float32)
     return 1 - out / 255
 

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from sketchgen import strokes
-from sketchgen.data import Problems, fit_255, read_ndjson
+from sketchgen.data import fit_255, read_ndjson
 from sketchgen.fileio import atomic_write
 
 # Drawing i of a call with seed s has seed s + i * DRAWING_STRIDE: a lone drawing's seed is the call's, and calls
@@ -60,13 +59,20 @@ def uniforms(keys: np.ndarray, step: int, k: int) -> torch.Tensor:
     return torch.from_numpy((bits >> np.uint64(40)).astype(np.float32) * np.float32(2**-24))
 
 
-def _limits(net, labels: torch.Tensor, max_len: int | None) -> torch.Tensor:
-    """How many steps each drawing may take: ``max_len`` or the model's own default."""
+def _limits(net, labels: torch.Tensor, max_len: int | None, prefixes: list[np.ndarray] | None) -> torch.Tensor:
+    """How many steps each drawing may take after its prefix: ``max_len`` or the model's own default.
+
+    The seed model's own length is a whole drawing's (it has no end token), so a
+    completion takes only the points its prefix lacks, and at least one.
+    """
     if max_len is not None:
         return torch.full_like(labels, max_len)
-    if net.kind == "seed":
-        return torch.tensor(net.cfg.lengths, dtype=torch.long)[labels]
-    return torch.full_like(labels, net.cfg.max_len)
+    if net.kind != "seed":
+        return torch.full_like(labels, net.cfg.max_len)
+    lengths = torch.tensor(net.cfg.lengths, dtype=torch.long)[labels]
+    if prefixes is None:
+        return lengths
+    return (lengths - torch.tensor([len(p) for p in prefixes], dtype=torch.long)).clamp_min(1)
 
 
 @torch.no_grad()
@@ -80,9 +86,11 @@ def generate(
     batch_size: int = 500,
     seeds: list[int] | None = None,
 ) -> list[np.ndarray]:
-    """Stroke-3 drawings, one per label; with ``prefixes`` (stroke-3), their completions.
+    """Stroke-3 drawings, one per label; with ``prefixes`` (stroke-3, one per label), their completions.
 
     Drawing i draws from its own seed, ``seeds[i]`` (default ``drawing_seeds(seed, len(labels))``).
+    ``max_len`` bounds the points generated after any prefix (default: the mdn's ``max_len``, the
+    seed model's class length for the whole drawing).
     """
     net.eval()
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
@@ -90,12 +98,14 @@ def generate(
         seeds = drawing_seeds(seed, len(labels))
     elif len(seeds) != len(labels):
         raise ValueError(f"{len(seeds)} seeds for {len(labels)} drawings: give one per drawing")
+    if prefixes is not None and len(prefixes) != len(labels):
+        raise ValueError(f"{len(prefixes)} prefixes for {len(labels)} drawings: give one per drawing")
     keys = stream_keys(seeds)
     results = []
     for start in range(0, len(labels), batch_size):
         part = slice(start, start + batch_size)
         pre = prefixes[part] if prefixes is not None else None
-        results += _generate_batch(net, labels[part], temperature, keys[part], _limits(net, labels[part], max_len), pre)
+        results += _generate_batch(net, labels[part], temperature, keys[part], _limits(net, labels[part], max_len, pre), pre)
     return results
 
 
@@ -165,7 +175,7 @@ def write_ndjson(records: list[dict], path: str | os.PathLike) -> None:
 def read_prefix(path: str | os.PathLike, n_strokes: int | None = None) -> list[np.ndarray]:
     """The drawings of an ndjson file as stroke-3, optionally cut to their first ``n_strokes`` strokes."""
     out = []
-    for d in read_ndjson(Path(path), problems=Problems()):
+    for d in read_ndjson(path):
         parts = d.strokes[:n_strokes] if n_strokes else d.strokes
         out.append(strokes.strokes_to_stroke3(parts))
     return out

@@ -59,8 +59,7 @@ def _parse_whole(field: object) -> list[np.ndarray] | None:
         points = np.array([xs_all, ys_all])
     except (ValueError, TypeError, OverflowError):
         return None
-    # Among numbers a bool becomes a number, while a stroke of bools alone is refused: that is for the strict parser.
-    if points.ndim != 2 or points.dtype.kind not in "iuf" or bool in set(map(type, xs_all)) or bool in set(map(type, ys_all)):
+    if points.ndim != 2 or points.dtype.kind not in "iuf" or _has_bool(xs_all, ys_all):
         return None
     if points.dtype.kind == "f" and not np.isfinite(points).all():
         return None
@@ -83,18 +82,23 @@ def _parse_stroke_by_stroke(field: object) -> list[np.ndarray]:
             raise StrokeError(f"stroke {i} has {len(xs)} x values but {len(ys)} y values")
         if not xs:
             raise StrokeError(f"stroke {i} is empty")
-        # Let NumPy infer the type: forcing float64 would quietly accept "12", true and null.
+        # Let NumPy infer the type: forcing float64 would quietly accept "12" and null.
         try:
             points = np.array([xs, ys])
         except ValueError:  # ragged nested lists
             points = None
-        if points is None or points.ndim != 2 or points.dtype.kind not in "iuf":
+        if points is None or points.ndim != 2 or points.dtype.kind not in "iuf" or _has_bool(xs, ys):
             raise StrokeError(f"stroke {i} has a non-numeric coordinate")
         points = points.T.astype(np.float64)
         if not np.isfinite(points).all():
             raise StrokeError(f"stroke {i} has a non-finite coordinate")
         strokes.append(points)
     return strokes
+
+
+def _has_bool(xs: list, ys: list) -> bool:
+    """Whether a JSON true/false hides among the numbers, where NumPy would quietly take it as 1/0."""
+    return bool in set(map(type, xs)) or bool in set(map(type, ys))
 
 
 def drawing_field(strokes: Sequence[np.ndarray]) -> list[list[list[int]]]:
