@@ -160,6 +160,10 @@ class SketchGenerator(_ClassConditional):
     def start(self, n: int) -> torch.Tensor:
         return torch.zeros(n, 1, 3)
 
+    def steps_allowed(self, labels: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
+        """Steps to generate after ``drawn`` points: the rest of the class's median length (no end token), at least one."""
+        return (torch.tensor(self.cfg.lengths, dtype=torch.long)[labels] - drawn).clamp_min(1)
+
     def sample_step(self, out, temperature: float, u: torch.Tensor):
         """Next point from the prediction, and whether the drawing ended (never: no end token).
 
@@ -232,6 +236,10 @@ class MixtureDecoder(_ClassConditional):
         s = torch.zeros(n, 1, 5)
         s[..., 2] = 1  # Sketch-RNN's start token: (0, 0, 1, 0, 0)
         return s
+
+    def steps_allowed(self, labels: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
+        """Steps to generate: up to ``max_len`` after any prefix; the model's end state usually stops it sooner."""
+        return torch.full_like(labels, self.cfg.max_len)
 
     def sample_step(self, out, temperature: float, u: torch.Tensor):
         """Next stroke-5 step and whether it ends the drawing, from each row's four uniforms ``u``."""

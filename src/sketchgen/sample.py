@@ -60,19 +60,11 @@ def uniforms(keys: np.ndarray, step: int, k: int) -> torch.Tensor:
 
 
 def _limits(net, labels: torch.Tensor, max_len: int | None, prefixes: list[np.ndarray] | None) -> torch.Tensor:
-    """How many steps each drawing may take after its prefix: ``max_len`` or the model's own default.
-
-    The seed model's own length is a whole drawing's (it has no end token), so a
-    completion takes only the points its prefix lacks, and at least one.
-    """
+    """How many steps each drawing may take after its prefix: ``max_len`` or the model's own default."""
     if max_len is not None:
         return torch.full_like(labels, max_len)
-    if net.kind != "seed":
-        return torch.full_like(labels, net.cfg.max_len)
-    lengths = torch.tensor(net.cfg.lengths, dtype=torch.long)[labels]
-    if prefixes is None:
-        return lengths
-    return (lengths - torch.tensor([len(p) for p in prefixes], dtype=torch.long)).clamp_min(1)
+    drawn = torch.tensor([len(p) for p in prefixes] if prefixes is not None else [0] * len(labels), dtype=torch.long)
+    return net.steps_allowed(labels, drawn)
 
 
 @torch.no_grad()
