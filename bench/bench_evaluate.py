@@ -22,7 +22,8 @@ from sketchgen import render
 from sketchgen.cli import SEED_CLASSES, SHIPPED_CHECKPOINT
 from sketchgen.data import prepare
 from sketchgen.evaluate import predict, train_classifier
-from sketchgen.sample import generate, to_strokes
+from sketchgen.sample import generate
+from sketchgen.strokes import quickdraw_strokes as to_strokes
 
 
 def main() -> None:

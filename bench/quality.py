@@ -121,7 +121,7 @@ def write_grid(data, work: Path, path: Path, temperature: float, seed: int) -> N
         real = real[:GRID_COLUMNS]
         rows.append((f"{name}: real", [strokes.stroke3_to_strokes(data.stroke3(i)) for i in real]))
         for kind in ("seed", "mdn"):
-            rows.append((f"{name}: {kind}", [sample.to_strokes(d) for d, label in zip(drawn[kind], labels) if label == c]))
+            rows.append((f"{name}: {kind}", [strokes.quickdraw_strokes(d) for d, label in zip(drawn[kind], labels) if label == c]))
     render.grid(rows, path)
 
 

@@ -26,7 +26,8 @@ from sketchgen import model as models
 from sketchgen.cli import main
 from sketchgen.data import prepare
 from sketchgen.fileio import locked
-from sketchgen.sample import generate, to_strokes
+from sketchgen.sample import generate
+from sketchgen.strokes import quickdraw_strokes as to_strokes
 from sketchgen.train import TrainConfig, save, train
 
 NODE, NPM = shutil.which("node"), shutil.which("npm")

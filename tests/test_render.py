@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageSequence
 
 from sketchgen import render
-from sketchgen.strokes import parse_drawing
+from sketchgen.strokes import fit, parse_drawing
 
 SIMPLIFIED = Path(__file__).resolve().parents[2] / "shared" / "quickdraw" / "simplified"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -63,7 +63,7 @@ def test_pen_up_moves_are_not_drawn(apples):
     size, width, margin = 256, 3, 20
     # A real gap: the end of one stroke and the start of the next far apart, their midpoint away from all ink.
     for strokes in apples:
-        fitted = render.fit(strokes, size, margin)
+        fitted = fit(strokes, size, margin, centre=True)
         for i in range(len(fitted) - 1):
             mid = (fitted[i][-1] + fitted[i + 1][0]) / 2
             if np.linalg.norm(fitted[i][-1] - fitted[i + 1][0]) > 60 and distance_to_strokes(mid, fitted) > 15:
@@ -87,11 +87,11 @@ def test_one_point_stroke_is_a_dot(apples):
 
 
 def test_fit_one_point_and_negative_coordinates(apples):
-    assert np.allclose(render.fit([np.array([[-7.0, 1e6]])], 100, 10)[0], [[50, 50]])
+    assert np.allclose(fit([np.array([[-7.0, 1e6]])], 100, 10, centre=True)[0], [[50, 50]])
     strokes = apples[1]
     moved = [s * 0.013 - 5000 for s in strokes]  # a generated drawing: tiny, far off, negative
-    fitted = render.fit(moved, 200, 10)
-    for a, b in zip(fitted, render.fit(strokes, 200, 10)):
+    fitted = fit(moved, 200, 10, centre=True)
+    for a, b in zip(fitted, fit(strokes, 200, 10, centre=True)):
         assert np.allclose(a, b)
     points = np.concatenate(fitted)
     assert points.min() >= 10 - 1e-9 and points.max() <= 190 + 1e-9

@@ -10,7 +10,9 @@ import torch
 
 from sketchgen import model as models
 from sketchgen.cli import main
-from sketchgen.sample import drawing_seeds, generate, read_prefix, stream_keys, to_strokes, uniforms
+from sketchgen.data import read_stroke3
+from sketchgen.sample import drawing_seeds, generate, stream_keys, uniforms
+from sketchgen.strokes import quickdraw_strokes as to_strokes
 from sketchgen.strokes import stroke3_to_strokes, strokes_to_stroke3
 
 
@@ -113,8 +115,8 @@ def test_each_drawing_stops_at_its_own_end(tiny_models):
 
 
 def test_read_prefix_cuts_to_the_first_strokes(quickdraw):
-    starts = read_prefix(quickdraw / "simplified" / "square.ndjson", n_strokes=1)
-    whole = read_prefix(quickdraw / "simplified" / "square.ndjson")
+    starts = read_stroke3(quickdraw / "simplified" / "square.ndjson", n_strokes=1)
+    whole = read_stroke3(quickdraw / "simplified" / "square.ndjson")
     assert len(whole) == len(starts) == 25
     for start, full in zip(starts, whole):
         assert start[:, 2].sum() == 1 and np.array_equal(start, full[: len(start)])

@@ -129,12 +129,13 @@ def cmd_train(args) -> None:
 def _write_drawings(out: Path, net, classes, labels, drawings, tag: str, **info) -> list[list]:
     """ndjson of all drawings plus a PNG and an SVG each; returns the drawings as 0-255 strokes."""
     from sketchgen import render
-    from sketchgen.sample import ndjson_record, to_strokes, write_ndjson
+    from sketchgen.data import ndjson_record, write_ndjson
+    from sketchgen.strokes import quickdraw_strokes
 
     records, pictures = [], []
     for i, (label, s3) in enumerate(zip(labels, drawings)):
         word = classes[label]
-        picture = to_strokes(s3)
+        picture = quickdraw_strokes(s3)
         pictures.append(picture)
         stem = f"{word.replace(' ', '_')}-{tag}{i:03d}"
         if picture:
@@ -148,7 +149,8 @@ def _write_drawings(out: Path, net, classes, labels, drawings, tag: str, **info)
 def cmd_sample(args) -> None:
     from sketchgen import model
     from sketchgen.data import DataError
-    from sketchgen.sample import generate, read_prefix
+    from sketchgen.data import read_stroke3
+    from sketchgen.sample import generate
 
     net, ckpt = model.load(args.checkpoint)
     classes = ckpt["classes"]
@@ -159,7 +161,7 @@ def cmd_sample(args) -> None:
     labels = np.repeat([classes.index(c) for c in wanted], args.n)
     prefixes = None
     if args.prefix:
-        heads = read_prefix(args.prefix, args.prefix_strokes)
+        heads = read_stroke3(args.prefix, args.prefix_strokes)
         if not heads:
             raise DataError(f"{args.prefix}: no valid drawing to complete")
         prefixes = [heads[i % len(heads)] for i in range(len(labels))]
@@ -226,7 +228,8 @@ def cmd_demo(args) -> None:
     """The README's main job: train the seed model on real data and draw, or draw from the shipped model."""
     from sketchgen import model, render
     from sketchgen.data import DataError
-    from sketchgen.sample import generate, to_strokes
+    from sketchgen.sample import generate
+    from sketchgen.strokes import quickdraw_strokes
 
     out = _run_dir(args, "demo")
     try:
@@ -249,7 +252,7 @@ def cmd_demo(args) -> None:
         if not len(mine):
             _say(f"no test drawing of {word} (too few drawings to split); no side-by-side picture for it")
             continue
-        render.side_by_side(picture, to_strokes(data.stroke3(mine[0])), word, out / f"{word}-side_by_side.png")
+        render.side_by_side(picture, quickdraw_strokes(data.stroke3(mine[0])), word, out / f"{word}-side_by_side.png")
     _say(f"{'trained on real drawings' if data is not None else 'shipped checkpoint'}; "
          f"GIFs, PNGs, SVGs{' and the loss curve' if data is not None else ''} are in:")
     print(out)

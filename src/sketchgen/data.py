@@ -1,4 +1,4 @@
-"""From ndjson lines to validated drawings, and from drawings to training arrays.
+"""From ndjson lines to validated drawings and back, and from drawings to training arrays.
 
 Reading streams one line at a time, so a 100,000-drawing class never sits in
 memory as JSON text. A bad line is reported once with its file and line number
@@ -31,8 +31,6 @@ from sketchgen.fileio import atomic_write, locked
 SPLITS = interop.NPZ_ARRAYS
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 CACHE_VERSION = 1
-# Google's simplification: RDP with epsilon 2.0 after scaling into 0-255.
-RDP_EPSILON = 2.0
 # Stroke-3 offsets are cached as int16, so absolute coordinates must stay within half its range.
 MAX_COORD = 2**14 - 1
 
@@ -109,7 +107,7 @@ def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = 
         raise ValueError(f"coordinate out of range (beyond +-{MAX_COORD})")
     raw = any(isinstance(s, list) and len(s) == 3 for s in obj["drawing"])
     if raw and simplify_raw:
-        parsed = simplify(parsed)
+        parsed = strokes.simplify(parsed)
     return Drawing(
         word=str(got),
         strokes=parsed,
@@ -135,52 +133,21 @@ def read_ndjson(
                 problems.report(path, lineno, str(e))
 
 
-# --- raw -> simplified (Google's preprocessing) --------------------------------------------
+def ndjson_record(word: str, drawing: list[np.ndarray], key_id: str, **info) -> dict:
+    """A drawing (strokes in the 0-255 frame) as a line of QuickDraw's simplified ndjson, with any extra fields."""
+    return {"word": word, "countrycode": "", "recognized": True, "key_id": key_id,
+            "drawing": strokes.drawing_field(drawing), **info}
 
 
-def simplify(raw: list[np.ndarray], epsilon: float = RDP_EPSILON) -> list[np.ndarray]:
-    """Raw screen strokes -> QuickDraw's simplified form.
-
-    Google's steps: align to the top-left corner, scale uniformly so the
-    largest side is 255, simplify each stroke with Ramer-Douglas-Peucker at
-    epsilon 2.0, round to integers. (Google also resamples at 1 px spacing
-    first; that only adds collinear points, which RDP removes again.)
-    """
-    return [np.rint(s[_rdp_keep(s, epsilon)]) for s in fit_255(raw)]
+def write_ndjson(records: list[dict], path: str | os.PathLike) -> None:
+    with atomic_write(path) as f:
+        for r in records:
+            f.write((json.dumps(r) + "\n").encode())
 
 
-def fit_255(drawing: list[np.ndarray]) -> list[np.ndarray]:
-    """Shift to a top-left corner of (0, 0) and scale uniformly so the largest side is 255."""
-    allpts = np.vstack(drawing)
-    lo = allpts.min(axis=0)
-    extent = float((allpts.max(axis=0) - lo).max())
-    scale = 255.0 / extent if extent > 0 else 1.0
-    return [(s - lo) * scale for s in drawing]
-
-
-def _rdp_keep(points: np.ndarray, epsilon: float) -> np.ndarray:
-    """Indices RDP keeps, found with an explicit stack (no recursion limit)."""
-    n = len(points)
-    keep = np.zeros(n, dtype=bool)
-    keep[0] = keep[-1] = True
-    stack = [(0, n - 1)]
-    while stack:
-        a, b = stack.pop()
-        if b - a < 2:
-            continue
-        seg = points[b] - points[a]
-        rel = points[a + 1 : b] - points[a]
-        norm = float(np.hypot(*seg))
-        if norm == 0:
-            dist = np.hypot(rel[:, 0], rel[:, 1])
-        else:
-            dist = np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / norm
-        i = int(np.argmax(dist))
-        if dist[i] > epsilon:
-            mid = a + 1 + i
-            keep[mid] = True
-            stack += [(a, mid), (mid, b)]
-    return np.flatnonzero(keep)
+def read_stroke3(path: str | os.PathLike, n_strokes: int | None = None) -> list[np.ndarray]:
+    """The drawings of an ndjson file as stroke-3, optionally cut to their first ``n_strokes`` strokes."""
+    return [strokes.strokes_to_stroke3(d.strokes[:n_strokes] if n_strokes else d.strokes) for d in read_ndjson(path)]
 
 
 # --- where the data is ----------------------------------------------------------------------

@@ -33,7 +33,7 @@ from torch import nn
 
 from sketchgen import model as models
 from sketchgen import render, sample, strokes, train
-from sketchgen.data import SPLITS, Prepared, fit_255
+from sketchgen.data import SPLITS, Prepared
 from sketchgen.fileio import atomic_write
 
 # The classifier sees each training drawing freshly augmented every epoch, as the mixture model does.
@@ -190,7 +190,7 @@ def shape_stats(drawings: list[list[np.ndarray]]) -> dict:
     """Mean and std of strokes, points and pen-down length (in the 0-255 frame) per drawing."""
     values = {k: [] for k in SHAPES}
     for d in drawings:
-        fitted = fit_255(d) if d else []
+        fitted = strokes.fit(d)
         values["strokes"].append(len(fitted))
         values["points"].append(sum(len(s) for s in fitted))
         values["length"].append(sum(float(np.linalg.norm(np.diff(s, axis=0), axis=1).sum()) for s in fitted))
@@ -226,7 +226,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     target = np.array([clf_classes.index(c) for c in classes])
 
     labels = np.repeat(np.arange(len(classes)), n_per_class)
-    generated = [sample.to_strokes(s3) for s3 in sample.generate(net, labels, temperature, seed)]
+    generated = [strokes.quickdraw_strokes(s3) for s3 in sample.generate(net, labels, temperature, seed)]
     hits = predict(clf, generated) == target[labels]
     test = data.indices("test")
     real_hits = predict(clf, _real(data, test)) == target[data.labels[test]]

@@ -3,8 +3,8 @@
 Input is the *strokes* format of ``sketchgen.strokes`` (absolute x, y with y
 pointing down, as in QuickDraw). Every picture draws each stroke on its own:
 the pen-up move between strokes is never a line, and a one-point stroke is a
-dot. Drawings are scaled to fit first, because generated drawings may have any
-coordinates. Raster work uses Pillow (fast enough to rasterise thousands of
+dot. Drawings are centred and scaled to fit first (``strokes.fit``), because
+generated drawings may have any coordinates. Raster work uses Pillow (fast enough to rasterise thousands of
 drawings for the classifier); only the loss curve needs matplotlib. Nothing
 here needs torch. Every file is written through ``fileio.atomic_write`` so a
 crash never leaves half an image.
@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from sketchgen.fileio import atomic_write
+from sketchgen.strokes import fit
 
 Strokes = Sequence[np.ndarray]
 
@@ -27,23 +28,6 @@ FRAME_MS = 50  # one GIF frame while drawing
 HOLD_MS = 1500  # the finished drawing stays up this long before the GIF loops
 PEN_COLOUR = (220, 40, 40)
 GREY = (200, 200, 200)
-
-
-def fit(strokes: Strokes, size: float, margin: float) -> list[np.ndarray]:
-    """Scale and centre a drawing into a ``size`` x ``size`` box, ``margin`` from each edge, keeping its aspect.
-
-    A drawing with no extent (one point, or all points equal) is centred unscaled
-    rather than divided by zero. Empty strokes are dropped.
-    """
-    strokes = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes if len(s)]
-    if not strokes:
-        return []
-    points = np.concatenate(strokes)
-    low, high = points.min(axis=0), points.max(axis=0)
-    extent = (high - low).max()
-    scale = (size - 2 * margin) / extent if extent > 0 else 1.0
-    shift = size / 2 - (low + high) / 2 * scale
-    return [s * scale + shift for s in strokes]
 
 
 def _default_margin(size: float, line_width: float) -> float:
@@ -77,7 +61,7 @@ def _canvas(fitted: Strokes, size: int, line_width: float) -> Image.Image:
 def to_image(strokes: Strokes, size: int = 256, line_width: float = 3, margin: float | None = None) -> Image.Image:
     """The drawing in black on a white ``size`` x ``size`` greyscale image, fitted to the box."""
     margin = _default_margin(size, line_width) if margin is None else margin
-    return _canvas(fit(strokes, size, margin), size, line_width)
+    return _canvas(fit(strokes, size, margin, centre=True), size, line_width)
 
 
 def rasterize(drawings: Sequence[Strokes], size: int = 28, line_width: float = 1.5) -> np.ndarray:
@@ -101,7 +85,7 @@ def save_png(strokes: Strokes, path: str | os.PathLike, size: int = 256) -> None
 
 def to_svg(strokes: Strokes, size: int = 256, line_width: float = 3) -> str:
     """An SVG document: one ``<path>`` per stroke, round caps and joins (so a one-point path is a dot)."""
-    fitted = fit(strokes, size, _default_margin(size, line_width))
+    fitted = fit(strokes, size, _default_margin(size, line_width), centre=True)
     paths = []
     for s in fitted:
         points = s if len(s) > 1 else np.vstack([s, s])  # a zero-length segment: round caps draw the dot
@@ -145,7 +129,7 @@ def animate_gif(
     the pen, is held for ``HOLD_MS``. Any drawing of two or more points gets
     at least two frames.
     """
-    fitted = fit(strokes, size, _default_margin(size, line_width))
+    fitted = fit(strokes, size, _default_margin(size, line_width), centre=True)
     total = sum(len(s) for s in fitted)
     frames = []
     for n in range(1, total, points_per_frame):

@@ -15,15 +15,9 @@ concurrent requests on that promise).
 
 from __future__ import annotations
 
-import json
-import os
-
 import numpy as np
 import torch
 
-from sketchgen import strokes
-from sketchgen.data import fit_255, read_ndjson
-from sketchgen.fileio import atomic_write
 
 # Drawing i of a call with seed s has seed s + i * DRAWING_STRIDE: a lone drawing's seed is the call's, and calls
 # with nearby seeds share no drawing unless one makes a million.
@@ -144,30 +138,3 @@ def _prime(net, labels, prefixes):
         xs.append(inputs[:, -1:])
     state = tuple(torch.cat([s[k] for s in states], dim=1) for k in range(2))
     return heads, torch.cat(xs), state
-
-
-def to_strokes(s3: np.ndarray) -> list[np.ndarray]:
-    """A generated stroke-3 drawing -> integer strokes in QuickDraw's 0-255 frame."""
-    if not len(s3):
-        return []
-    return [np.rint(s) for s in fit_255(strokes.stroke3_to_strokes(s3))]
-
-
-def ndjson_record(word: str, drawing: list[np.ndarray], key_id: str, **info) -> dict:
-    return {"word": word, "countrycode": "", "recognized": True, "key_id": key_id,
-            "drawing": strokes.drawing_field(drawing), **info}
-
-
-def write_ndjson(records: list[dict], path: str | os.PathLike) -> None:
-    with atomic_write(path) as f:
-        for r in records:
-            f.write((json.dumps(r) + "\n").encode())
-
-
-def read_prefix(path: str | os.PathLike, n_strokes: int | None = None) -> list[np.ndarray]:
-    """The drawings of an ndjson file as stroke-3, optionally cut to their first ``n_strokes`` strokes."""
-    out = []
-    for d in read_ndjson(path):
-        parts = d.strokes[:n_strokes] if n_strokes else d.strokes
-        out.append(strokes.strokes_to_stroke3(parts))
-    return out

@@ -47,13 +47,16 @@ from urllib.parse import urlsplit
 import numpy as np
 import torch
 
-from sketchgen import data, model, sample, strokes
+from sketchgen import model, sample, strokes
 
 MAX_BODY = 1 << 20  # bytes; a drawing of MAX_POINTS points is well under 100 kB
 MAX_POINTS = 2000  # points in a drawing sent to /api/complete (a minute of scribbling at 30 points a second)
 MAX_COORD = 10_000  # |x|, |y| in the 0-255 frame: far off the canvas, but no float overflow downstream
 MAX_LEN = 1000  # the most steps a request may ask the model for
-MIN_SPAN = 128  # a start narrower than half the canvas is part of a drawing at least this wide
+# A start narrower than half the canvas is taken as part of a drawing at least this wide, not blown up to fill
+# the frame: the model learnt whole drawings scaled to 0-255, and a face's outline or an eye's lid is usually
+# what one starts with. Measured on an outline and an arc, completions then land inside the outline.
+MIN_SPAN = 128
 MAX_SEED = 2**31 - 1
 TEMPERATURE = 0.4  # the default, as for `sketchgen sample`
 TEMPERATURE_MAX = 2.0  # (0, 2]: above 2 the mixture is noise
@@ -174,7 +177,7 @@ class Sketcher:
         label, temperature, seed = self._common(req)
         max_len = _integer(req, "max_len", None, 1, self.max_len)
         s3 = self.batcher.draw(label, temperature, seed, max_len)
-        drawing = sample.to_strokes(s3)
+        drawing = strokes.quickdraw_strokes(s3)
         return {"class": req["class"], "temperature": temperature, "seed": seed, "points": len(s3),
                 "strokes": strokes.drawing_field(drawing)}
 
@@ -183,9 +186,10 @@ class Sketcher:
         _only(req, "class", "temperature", "seed", "strokes")
         label, temperature, seed = self._common(req)
         start = _drawing(req.get("strokes"))
-        simplified, scale, shift = to_model_frame(start)
+        frame = strokes.fitting(start, min_extent=MIN_SPAN)
+        simplified = strokes.simplify(start, min_extent=MIN_SPAN)
         s3 = self.batcher.draw(label, temperature, seed, prefix=strokes.strokes_to_stroke3(simplified))
-        finished = [s * scale + shift for s in strokes.stroke3_to_strokes(s3)]
+        finished = frame.invert(strokes.stroke3_to_strokes(s3))
         return {"class": req["class"], "temperature": temperature, "seed": seed, "n_prefix": len(simplified),
                 "strokes": strokes.drawing_field(finished)}
 
@@ -201,26 +205,6 @@ class Sketcher:
                 or not 0 < temperature <= TEMPERATURE_MAX:
             raise BadRequest(400, f"'temperature' must be a number in (0, {TEMPERATURE_MAX:g}]")
         return self.classes.index(name), float(temperature), _integer(req, "seed", 0, 0, MAX_SEED)
-
-
-def to_model_frame(drawing: list[np.ndarray]) -> tuple[list[np.ndarray], float, np.ndarray]:
-    """The user's strokes in QuickDraw's simplified frame, and the (scale, shift) that maps drawings back.
-
-    ``data.simplify`` is Google's raw-to-simplified step: fit to 0-255, RDP,
-    round. It thins mouse input, a point per pixel, to the sparse points the
-    model was trained on, and scales the start to a whole drawing's size,
-    which is what a QuickDraw drawing's first strokes usually are (a face's
-    outline, an eye's lid). Measured on an outline and an arc, completions
-    then land inside the outline; kept at the canvas's own scale, their
-    features came out too big and spilled past it. A start smaller than
-    MIN_SPAN is taken as a detail of a drawing at least that big, not blown
-    up to fill the frame.
-    """
-    points = np.vstack(drawing)
-    shift = points.min(axis=0)
-    extent = float((points.max(axis=0) - shift).max())
-    span = max(extent, MIN_SPAN)
-    return [s * (extent / span) for s in data.simplify(drawing)], span / 255, shift
 
 
 def _only(req: dict, *names: str) -> None:

@@ -17,13 +17,21 @@ The formats (N points, all NumPy arrays):
 * **stroke-5** - ``(N + 1, 5)`` or padded: dx, dy, p_down, p_up, p_end, one
   hot in the last three; rows from the end on are (0, 0, 0, 0, 1). Sketch-RNN's
   model format.
+
+Fitting a drawing into a box (QuickDraw's 0-255 frame, a picture, the web
+page's canvas) is one rule, ``fitting``, and Google's raw-to-simplified step
+(``simplify``) is built on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+# Google's simplification: Ramer-Douglas-Peucker with epsilon 2.0 after scaling into 0-255.
+RDP_EPSILON = 2.0
 
 
 class StrokeError(ValueError):
@@ -200,6 +208,93 @@ def stroke5_to_stroke3(s5: np.ndarray) -> np.ndarray:
     if n:
         out[-1, 2] = 1
     return out
+
+
+# --- fitting into a box ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A uniform scaling that maps a drawing into a box: ``(p - low) * scale + offset``, and back."""
+
+    low: np.ndarray
+    scale: float
+    offset: np.ndarray
+
+    def apply(self, drawing: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [(s - self.low) * self.scale + self.offset for s in drawing]
+
+    def invert(self, drawing: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [(s - self.offset) / self.scale + self.low for s in drawing]
+
+
+def fitting(drawing: Sequence[np.ndarray], size: float = 255.0, margin: float = 0.0, centre: bool = False,
+            min_extent: float = 0.0) -> Fit:
+    """The fit of a drawing's larger side to ``size - 2 * margin``, keeping its aspect.
+
+    Aligned to the top-left corner (``margin`` from it), as QuickDraw's simplified
+    frame is, or centred in the box. ``min_extent`` treats a smaller drawing as
+    a part of one that large, so it is not blown up to fill the box. A drawing
+    with no extent (one point, all points equal) keeps its scale, so nothing is
+    divided by zero.
+    """
+    points = np.concatenate([np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in drawing])
+    low, high = points.min(axis=0), points.max(axis=0)
+    extent = max(float((high - low).max()), min_extent)
+    scale = (size - 2 * margin) / extent if extent > 0 else 1.0
+    if not np.isfinite(scale):  # a subnormal extent: 255 / 1e-320 overflows
+        scale = 1.0
+    offset = size / 2 - (high - low) / 2 * scale if centre else np.full(2, float(margin))
+    return Fit(low, scale, offset)
+
+
+def fit(drawing: Sequence[np.ndarray], size: float = 255.0, margin: float = 0.0, centre: bool = False,
+        min_extent: float = 0.0) -> list[np.ndarray]:
+    """The drawing fitted into the box (see ``fitting``); empty strokes are dropped, and no strokes give none."""
+    drawing = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in drawing if len(s)]
+    return fitting(drawing, size, margin, centre, min_extent).apply(drawing) if drawing else []
+
+
+def quickdraw_strokes(s3: np.ndarray) -> list[np.ndarray]:
+    """A stroke-3 drawing (any scale, e.g. generated) -> integer strokes in QuickDraw's 0-255 frame."""
+    return [np.rint(s) for s in fit(stroke3_to_strokes(s3))] if len(s3) else []
+
+
+def simplify(raw: Sequence[np.ndarray], epsilon: float = RDP_EPSILON, min_extent: float = 0.0) -> list[np.ndarray]:
+    """Raw screen strokes -> QuickDraw's simplified form.
+
+    Google's steps: align to the top-left corner, scale uniformly so the
+    largest side is 255, simplify each stroke with Ramer-Douglas-Peucker at
+    epsilon 2.0, round to integers. (Google also resamples at 1 px spacing
+    first; that only adds collinear points, which RDP removes again.)
+    ``min_extent`` as in ``fitting``: a small start of a drawing stays small.
+    """
+    return [np.rint(s[_rdp_keep(s, epsilon)]) for s in fit(raw, min_extent=min_extent)]
+
+
+def _rdp_keep(points: np.ndarray, epsilon: float) -> np.ndarray:
+    """Indices RDP keeps, found with an explicit stack (no recursion limit)."""
+    n = len(points)
+    keep = np.zeros(n, dtype=bool)
+    keep[0] = keep[-1] = True
+    stack = [(0, n - 1)]
+    while stack:
+        a, b = stack.pop()
+        if b - a < 2:
+            continue
+        seg = points[b] - points[a]
+        rel = points[a + 1 : b] - points[a]
+        norm = float(np.hypot(*seg))
+        if norm == 0:
+            dist = np.hypot(rel[:, 0], rel[:, 1])
+        else:
+            dist = np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / norm
+        i = int(np.argmax(dist))
+        if dist[i] > epsilon:
+            mid = a + 1 + i
+            keep[mid] = True
+            stack += [(a, mid), (mid, b)]
+    return np.flatnonzero(keep)
 
 
 def _check_rows(a: np.ndarray, width: int, name: str) -> np.ndarray:
