@@ -10,7 +10,7 @@ import torch
 
 from sketchgen import evaluate as E
 from sketchgen.cli import main
-from sketchgen.model import CheckpointError
+from sketchgen.models import CheckpointError
 from sketchgen.strokes import stroke3_to_strokes
 
 ENTRY_KEYS = {"recognisability", "ceiling", "n_generated", "n_real_test", "test_loss", "n_test_loss", "shape"}
@@ -118,3 +118,22 @@ def test_classifier_and_evaluate_commands(tiny_models, quickdraw, tmp_path, caps
                  *data]) == 1
     err = capsys.readouterr().err
     assert err.startswith("sketchgen: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_takes_the_split_the_model_was_trained_on(tiny_models, classifier, seed_data, tmp_path, capsys):
+    """The checkpoint records its data settings: no flag needed, and one that contradicts them is refused."""
+    clf_path = tmp_path / "clf.pt"
+    E.save_classifier(classifier[0], seed_data.classes, clf_path)
+    report_path = tmp_path / "r.json"
+    assert main(["evaluate", "--checkpoint", str(tiny_models["seed"]), "--classifier", str(clf_path), "--n", "2",
+                 "--json", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    test = seed_data.indices("test")
+    assert [e["n_real_test"] for e in report["classes"].values()] == \
+        [int((seed_data.labels[test] == c).sum()) for c in range(len(seed_data.classes))]
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(tiny_models["seed"]), "--classifier", str(clf_path),
+                 "--max-per-class", "61"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"sketchgen: error: --max-per-class 61 contradicts {tiny_models['seed']}, which was trained with "
+                   "--max-per-class 60; leave --max-per-class out to use the model's own split")

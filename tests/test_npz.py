@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sketchgen import interop
 from sketchgen.cli import main
 from sketchgen.data import SPLITS, DataError, find_class_file, prepare
+from sketchgen.interop import npz
 
 CLASSES = ["circle", "zigzag"]
 CAP = 60
@@ -46,7 +46,7 @@ def test_convert_writes_sketchrnn_files_that_read_back_exactly(converted):
         with np.load(out / f"{name}.npz", encoding="latin1", allow_pickle=True) as z:
             assert sorted(z.files) == sorted(SPLITS)
             assert z["train"].dtype == object and z["train"][0].dtype == np.int16 and z["train"][0].shape[1] == 3
-        read = interop.read_npz(out / f"{name}.npz")
+        read = npz.read_npz(out / f"{name}.npz")
         for split in SPLITS:
             expected = class_split(data, label, split)
             assert len(read[split]) == len(expected) > 0
@@ -121,7 +121,7 @@ def test_files_written_by_old_numpy_read_exactly(converted, tmp_path, python2):
     out, data = converted
     splits = {s: class_split(data, 1, s) for s in SPLITS}
     write_pickled_npz(tmp_path / "zigzag.npz", {s: (len(d), old_numpy_pickle(d, python2)) for s, d in splits.items()})
-    read = interop.read_npz(tmp_path / "zigzag.npz")
+    read = npz.read_npz(tmp_path / "zigzag.npz")
     for split, expected in splits.items():
         assert len(read[split]) == len(expected)
         assert all(np.array_equal(a, b) for a, b in zip(read[split], expected))
@@ -148,8 +148,8 @@ def test_a_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path, capsys
     path = tmp_path / "data" / "circle.npz"
     np.savez(path, train=trap, valid=trap, test=trap)
 
-    with pytest.raises(interop.NpzError, match=r"circle\.npz: refused array 'train': it asks for (posix|os)\.system"):
-        interop.read_npz(path)
+    with pytest.raises(npz.NpzError, match=r"circle\.npz: refused array 'train': it asks for (posix|os)\.system"):
+        npz.read_npz(path)
     assert not marker.exists()
     assert main(["train", "--model", "mdn", "--classes", "circle", "--data-dir", str(tmp_path / "data"),
                  "--epochs", "1", "--out", str(tmp_path / "run")]) == 1
@@ -177,8 +177,8 @@ def test_files_that_are_not_sketchrnn_datasets_are_refused(tmp_path, content, me
             for i, d in enumerate(drawings):
                 arrays[name][i] = np.asarray(d)
         np.savez(path, **arrays)
-    with pytest.raises(interop.NpzError, match=message) as e:
-        interop.read_npz(path)
+    with pytest.raises(npz.NpzError, match=message) as e:
+        npz.read_npz(path)
     assert str(path) in str(e.value) and "\n" not in str(e.value)
 
 
@@ -186,5 +186,5 @@ def test_a_truncated_file_is_refused(converted, tmp_path):
     whole = (converted[0] / "circle.npz").read_bytes()
     for cut in (len(whole) // 2, len(whole) - 30):
         (tmp_path / "circle.npz").write_bytes(whole[:cut])
-        with pytest.raises(interop.NpzError, match="circle.npz: "):
-            interop.read_npz(tmp_path / "circle.npz")
+        with pytest.raises(npz.NpzError, match="circle.npz: "):
+            npz.read_npz(tmp_path / "circle.npz")

@@ -6,7 +6,7 @@ and skipped; the good lines of the same file are all kept. Preparation follows
 the course report - recognized drawings only, at most N per class, a seeded
 shuffle, a 70/15/15 split - and caches the result as compact int16 stroke-3
 arrays keyed by everything that could change it. Sketch-RNN's ``.npz`` files
-(see ``interop``) are accepted beside ndjson and keep their own split.
+(see ``interop.npz``) are accepted beside ndjson and keep their own split.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from sketchgen import download, interop, strokes
+from sketchgen import download, strokes
 from sketchgen.fileio import atomic_write, locked
+from sketchgen.interop import npz
 
 # Our splits are Sketch-RNN's, by name and order: an .npz file's arrays map onto them one to one.
-SPLITS = interop.NPZ_ARRAYS
+SPLITS = npz.NPZ_ARRAYS
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 CACHE_VERSION = 1
 # Stroke-3 offsets are cached as int16, so absolute coordinates must stay within half its range.
@@ -165,7 +166,7 @@ def shared_quickdraw() -> Path | None:
 def _class_file_in(root: Path, name: str) -> Path | None:
     """QuickDraw's ndjson first, then Sketch-RNN's npz, in ``root`` or (ndjson) its simplified/ folder."""
     for candidate in (root / f"{name}.ndjson", root / "simplified" / f"{name}.ndjson", root / f"{name}.npz",
-                      root / f"{interop.NPZ_PREFIX}{name}.npz"):
+                      root / f"{npz.NPZ_PREFIX}{name}.npz"):
         if candidate.is_file():
             return candidate
     return None
@@ -217,6 +218,8 @@ class Prepared:
     offsets: np.ndarray  # (n + 1,) int64: drawing i is points[offsets[i]:offsets[i+1]]
     labels: np.ndarray  # (n,) int64 class index
     split: np.ndarray  # (n,) int8 index into SPLITS
+    # How these drawings were chosen, as checkpoints record it: data_dir (as given), max_per_class, seed, sources.
+    settings: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -229,6 +232,10 @@ class Prepared:
 
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
+
+    def gather(self, idx: np.ndarray) -> list[np.ndarray]:
+        """The stroke-3 drawings at ``idx`` (views of the arrays, no copies)."""
+        return [self.points[a:b] for a, b in zip(self.offsets[idx].tolist(), self.offsets[np.asarray(idx) + 1].tolist())]
 
 
 def _reservoir(items: Iterator[np.ndarray], k: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -282,8 +289,8 @@ def _ndjson_split(path: Path, name: str, max_per_class: int, rng, problems: Prob
 def _npz_split(path: Path, max_per_class: int, rng) -> tuple[list[np.ndarray], np.ndarray]:
     """A Sketch-RNN file's drawings in its own split; over the cap, each split keeps its share of it."""
     try:
-        splits = interop.read_npz(path)
-    except interop.NpzError as e:
+        splits = npz.read_npz(path)
+    except npz.NpzError as e:
         raise DataError(str(e)) from None
     total = sum(len(items) for items in splits.values())
     drawings, which = [], []
@@ -337,8 +344,10 @@ def prepare(
     classes = check_classes(classes)  # a list, as the cache's meta reads back: a tuple would never match it
     files = [find_class_file(c, data_dir) for c in classes]
     cache = Path(cache_dir or prepared_cache_dir()) / f"prepared-{_cache_key(files, classes, max_per_class, seed)}.npz"
+    settings = {"data_dir": None if data_dir is None else str(data_dir), "max_per_class": max_per_class, "seed": seed,
+                "sources": {c: str(f.resolve()) for c, f in zip(classes, files)}}
     with locked(cache):
-        loaded = _load_cache(cache, classes)
+        loaded = _load_cache(cache, classes, settings)
         if loaded is not None:
             return loaded
         problems = problems if problems is not None else Problems()
@@ -364,10 +373,10 @@ def prepare(
         meta = json.dumps({"version": CACHE_VERSION, "classes": classes, "checksum": _checksum(arrays)})
         with atomic_write(cache) as f:
             np.savez(f, meta=np.array(meta), **arrays)
-        return Prepared(classes=list(classes), **arrays)
+        return Prepared(classes=list(classes), **arrays, settings=settings)
 
 
-def _load_cache(path: Path, classes: list[str]) -> Prepared | None:
+def _load_cache(path: Path, classes: list[str], settings: dict) -> Prepared | None:
     """The cached arrays, or None (with a note) if missing, from another version, or corrupt."""
     if not path.exists():
         return None
@@ -384,4 +393,21 @@ def _load_cache(path: Path, classes: list[str]) -> Prepared | None:
     if meta.get("checksum") != _checksum(arrays):
         print(f"{path}: prepared cache fails its checksum; rebuilding", file=sys.stderr)
         return None
-    return Prepared(classes=list(classes), **arrays)
+    return Prepared(classes=list(classes), **arrays, settings=settings)
+
+
+# --- statistics models are built from ------------------------------------------------------
+
+
+def median_lengths(data: Prepared, idx: np.ndarray) -> list[int]:
+    """The median point count of each class's drawings among ``idx``."""
+    lengths, labels = data.lengths()[idx], data.labels[idx]
+    return [int(np.median(lengths[labels == c])) for c in range(len(data.classes))]
+
+
+def offset_std(data: Prepared, idx: np.ndarray, most: int = 20_000) -> float:
+    """Std of all dx, dy in the drawings at ``idx`` (at most ``most`` of them, evenly spaced): Sketch-RNN's scale."""
+    if len(idx) > most:
+        idx = idx[np.linspace(0, len(idx) - 1, most).astype(np.int64)]
+    offsets = np.concatenate([d[:, :2] for d in data.gather(idx)]).astype(np.float64)
+    return float(offsets.std()) or 1.0

@@ -24,17 +24,18 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sketchgen import model as models
-from sketchgen import render, sample, strokes, train
+from sketchgen import models, render, sample, strokes
 from sketchgen.data import SPLITS, Prepared
 from sketchgen.fileio import atomic_write
+from sketchgen.training import TrainConfig, dataset_loss, usable
+from sketchgen.training.batching import augment
 
 # The classifier sees each training drawing freshly augmented every epoch, as the mixture model does.
 AUGMENT_SCALE = 0.15
@@ -42,6 +43,8 @@ AUGMENT_DROP = 0.10
 # Small batches: with 25 drawings in a class, an epoch must still be many steps.
 CLASSIFIER_BATCH = 16
 SHAPES = ("strokes", "points", "length")
+# A classifier's file is a checkpoint dict like the models', told apart by its "kind".
+CLASSIFIER_FILE = "classifier"
 
 
 class EvaluationError(Exception):
@@ -62,7 +65,6 @@ class ClassifierConfig:
 class Classifier(nn.Module):
     """Three conv-ReLU-pool blocks and a small linear head: enough for 28 x 28 sketches."""
 
-    kind = "classifier"  # its file is a checkpoint like the models', told apart by this
 
     def __init__(self, cfg: ClassifierConfig):
         super().__init__()
@@ -117,7 +119,7 @@ def train_classifier(data: Prepared, epochs: int = 20, seed: int = 0, size: int 
     best, best_state = (-1.0, 0.0), None
     for epoch in range(epochs):
         rng = np.random.default_rng([seed, epoch])
-        augmented = [strokes.stroke3_to_strokes(train.augment(data.stroke3(i), rng, AUGMENT_SCALE, AUGMENT_DROP))
+        augmented = [strokes.stroke3_to_strokes(augment(data.stroke3(i), rng, AUGMENT_SCALE, AUGMENT_DROP))
                      for i in train_idx]
         images = _images(augmented, size)
         clf.train()
@@ -160,18 +162,16 @@ def recognisability(clf: Classifier, drawings: list[list[np.ndarray]], labels) -
 
 
 def save_classifier(clf: Classifier, classes: list[str], path: str | os.PathLike) -> None:
-    train.save(path, models.checkpoint_dict(clf, classes))
+    models.save(path, {"kind": CLASSIFIER_FILE, "config": asdict(clf.cfg), "classes": list(classes),
+                       "state_dict": clf.state_dict()})
 
 
 def load_classifier(path: str | os.PathLike) -> tuple[Classifier, list[str]]:
     """The classifier and its class names, read without executing anything in the file."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise models.CheckpointError(f"{path}: no such classifier; train one with `sketchgen classifier train`") from None
-    except Exception as e:  # truncated zip, foreign pickle: all mean "not ours"
-        raise models.CheckpointError(f"{path}: not a readable classifier ({type(e).__name__})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != Classifier.kind:
+    if not os.path.exists(path):
+        raise models.CheckpointError(f"{path}: no such classifier; train one with `sketchgen classifier train`")
+    ckpt = models.read_file(path, "classifier")
+    if ckpt.get("kind") != CLASSIFIER_FILE:
         raise models.CheckpointError(f"{path}: not a sketchgen classifier (a model checkpoint? pass it as --checkpoint)")
     try:
         clf = Classifier(ClassifierConfig(**ckpt["config"]))
@@ -230,8 +230,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     hits = predict(clf, generated) == target[labels]
     test = data.indices("test")
     real_hits = predict(clf, _real(data, test)) == target[data.labels[test]]
-    max_len = ckpt.get("train", {}).get("max_len") or getattr(net.cfg, "max_len", train.TrainConfig.max_len)
-    loss_idx = train.usable(data, "test", max_len)
+    loss_idx = usable(data, "test", ckpt.get("train", {}).get("max_len", TrainConfig.max_len))
 
     per_class = {}
     for c, name in enumerate(classes):
@@ -244,18 +243,18 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
             "ceiling": float(real_hits[mine].mean()) if mine.any() else None,
             "n_generated": int(n_per_class),
             "n_real_test": int(mine.sum()),
-            "test_loss": train.evaluate_loss(net, data, idx, train.TrainConfig.batch_size, per_drawing=net.kind == "mdn")
+            "test_loss": dataset_loss(net, data, idx, TrainConfig.batch_size, per_drawing=net.loss_per_drawing)[0]
                          if len(idx) else None,
             "n_test_loss": len(idx),
             "shape": {k: {"generated": gen_shape[k], "real": real_shape[k]} for k in SHAPES},
         }
     return {
-        "model": net.kind,
+        "model": net.name,
         "checkpoint": str(model) if isinstance(model, (str, os.PathLike)) else None,
         "temperature": temperature,
         "n_per_class": n_per_class,
         "seed": seed,
-        "loss": "NLL, nats per drawing" if net.kind == "mdn" else "MSE per value",
+        "loss": net.loss_description,
         "classes": per_class,
         "overall": _overall(list(per_class.values())),
     }
