@@ -108,6 +108,10 @@ def build_parser() -> V.Parser:
     _add_data_flags(p)
     _add_model_flags(p)
     _add_train_flags(p)
+    p.add_argument("--init", metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights (one of train's, or an imported model) where they fit, "
+                        "with the settings its weights were trained for (the mixture model's offset scale too); says "
+                        "what it could not take over. --model defaults to its kind")
     p.set_defaults(func=C.cmd_train)
 
     p = sub.add_parser("sample", help="generate drawings (ndjson, PNG, SVG) from a checkpoint")
@@ -141,6 +145,17 @@ def build_parser() -> V.Parser:
                    help="the class to export (the library draws one class per model file)")
     p.add_argument("--out", help="file to write (default <CLASS>.gen.json)")
     p.set_defaults(func=C.cmd_export)
+
+    p = sub.add_parser("import", help="write another tool's model file as a sketchgen checkpoint (Magenta's Sketch-RNN "
+                                      "zoo); sample, serve, evaluate and train --init then use it")
+    p.add_argument("file", metavar="FILE", help="the model file, e.g. sheep.gen.json from Magenta's zoo")
+    p.add_argument("--format", choices=["magenta"], required=True,
+                   help="magenta: a decoder-only Sketch-RNN .gen.json as @magenta/sketch loads it")
+    p.add_argument("--class", dest="class_name", metavar="CLASS",
+                   help="the class it draws (default: its info.name, with _ read as a space where that names a "
+                        "Quick, Draw! class: palm_tree is 'palm tree')")
+    p.add_argument("--out", help="the checkpoint to write (default: FILE's name without .gen.json, plus .pt)")
+    p.set_defaults(func=C.cmd_import)
 
     p = sub.add_parser("serve", help="a local web page: watch the model draw, or start a drawing and let it finish")
     p.add_argument("--checkpoint", help="a .pt file written by train (an mdn model draws best)")

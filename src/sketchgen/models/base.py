@@ -115,6 +115,11 @@ class SketchModel(nn.Module, abc.ABC):
     loss_per_drawing: ClassVar[bool] = False  # report test loss per drawing (else per counted unit)
     train_defaults: ClassVar[dict] = {}  # TrainConfig fields it sets differently from the loop's defaults
     legacy: ClassVar[dict] = {}  # config values that checkpoints older than a setting were trained with
+    # Config fields that give its weights their meaning (their shapes, how inputs are scaled): a model fine-tuned
+    # from another checkpoint (`train --init`) takes these from it, not from the new data.
+    weight_settings: ClassVar[tuple[str, ...]] = ()
+    class_weights: ClassVar[tuple[str, ...]] = ()  # state_dict entries with one row per class, in class order
+    imports: ClassVar[tuple[str, ...]] = ()  # other tools' model files it can be built from ("magenta": from_magenta)
 
     cfg: object
 
@@ -195,6 +200,12 @@ class SketchModel(nn.Module, abc.ABC):
         """(info, the five float64 arrays) of one class as @magenta/sketch's model file holds them."""
         raise ModelError(f"a {self.name} model cannot be exported: @magenta/sketch runs Sketch-RNN's mixture "
                          "decoder only (train with --model mdn)")
+
+    @classmethod
+    def from_magenta(cls, info: dict, weights: list[np.ndarray]) -> "SketchModel":
+        """The one-class model of a checked Magenta file (``interop.magenta.MagentaFile``): the inverse of
+        ``magenta_weights``, for the models that list "magenta" in ``imports``."""
+        raise ModelError(f"a {cls.name} model cannot be built from a Magenta model file")
 
 
 def class_embedding(embed: nn.Embedding, classes: torch.Tensor) -> torch.Tensor:

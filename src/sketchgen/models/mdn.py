@@ -60,6 +60,8 @@ class MDN(ConditionalDecoder):
     loss_per_drawing = True
     train_defaults = {"grad_clip": 1.0, "augment_scale": 0.15, "augment_drop": 0.10}
     legacy = {"cell": "lstm"}  # 0.1.0 had no other
+    weight_settings = ("embed_dim", "hidden", "n_mixtures", "cell", "scale")
+    imports = ("magenta",)
 
     def __init__(self, cfg: MDNConfig):
         super().__init__()
@@ -127,3 +129,31 @@ class MDN(ConditionalDecoder):
         bias[2 * h : 3 * h] -= cells.FORGET_BIAS
         info = {"mode": 2, "scale_factor": float(self.cfg.scale), "max_seq_len": int(self.cfg.max_len)}
         return info, [sd["head.weight"].T, sd["head.bias"], w_ih[tf_order, e:].T, w_hh[tf_order].T, bias]
+
+    @classmethod
+    def from_magenta(cls, info, weights):
+        """The inverse of ``magenta_weights``: one class, whose embedding contributes nothing.
+
+        The embedding is one wide and zero, and so are the LSTM's input weights
+        from it (training keeps both zero: their gradients are products with
+        each other). TensorFlow's gates (i, j, f, o) become PyTorch's (i, f, g,
+        o) with g = j, and its forget bias of 1.0 joins the f gate's bias; the
+        output layer already has the mixture head's layout. ``scale_factor`` is
+        the offset scale; ``max_seq_len``, where the file has one, the
+        generation limit, else the 250 points sketchgen trains on.
+        """
+        out_w, out_b, w_xh, w_hh, bias = (np.asarray(w, dtype=np.float64) for w in weights)
+        h = w_hh.shape[0]
+        cfg = MDNConfig(n_classes=1, embed_dim=1, hidden=h, n_mixtures=(out_w.shape[1] - 3) // 6, cell="lstm",
+                        scale=float(info["scale_factor"]), max_len=info.get("max_seq_len") or MDNConfig.max_len)
+        i, j, f, o = np.split(np.arange(4 * h), 4)
+        torch_order = np.concatenate([i, f, j, o])
+        gate_bias = bias.copy()
+        gate_bias[f] += cells.FORGET_BIAS
+        w_ih = np.concatenate([np.zeros((4 * h, cfg.embed_dim)), w_xh.T[torch_order]], axis=1)
+        state = {"embed.weight": np.zeros((1, cfg.embed_dim)), "lstm.weight_ih_l0": w_ih,
+                 "lstm.weight_hh_l0": w_hh.T[torch_order], "lstm.bias_ih_l0": gate_bias[torch_order],
+                 "lstm.bias_hh_l0": np.zeros(4 * h), "head.weight": out_w.T, "head.bias": out_b}
+        net = cls(cfg)
+        net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)).float() for k, v in state.items()})
+        return net.eval()
