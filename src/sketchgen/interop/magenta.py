@@ -18,8 +18,9 @@ names as the importer of Magenta's files). ``info.scale_factor`` is the model's 
 divides pixel offsets by ``scale_factor / pixelFactor``, so one of its pixels is ``pixelFactor``
 QuickDraw units (2 unless the page calls ``setPixelFactor``). What the file cannot express is
 refused: an export is exact up to the int16 rounding or not written. (Our mixture bounds log sigma
-at +-10 and the library does not; they part only where a sigma would exceed e^10 times the offset
-scale, which no trained model produces.)
+at +-10 and the library does not; they part only where a sigma would pass e^+-10 times the offset
+scale, which no model sketchgen trains produces. Magenta's own models do, down to e^-15: their imports
+are bounded at +-20 instead, see ``heads.IMPORTED_LOG_SIGMA_LIMIT``.)
 
 Reading (``import_magenta``) takes what Magenta's zoo published: about a hundred decoder-only models,
 one class each. Their ``info`` differs from file to file: ``mode`` is 2 or ``"gen"`` (or absent),

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from sketchgen import data, strokes
-from sketchgen.models import cells
+from sketchgen.models import cells, heads
 from sketchgen.models.base import ModelError, Term, default_embed_dim, setting
 from sketchgen.models.decoder import ConditionalDecoder
 from sketchgen.models.heads import MixtureHead
@@ -40,6 +40,8 @@ class MDNConfig:
     # Offsets are divided by this (their std over the training set) before the model sees them.
     scale: float = setting(1.0, low=1e-6, high=1e6)
     max_len: int = setting(250, low=1, high=100_000)
+    # The mixture's bound on log sigma (heads.LOG_SIGMA_LIMIT; wider for models imported from Magenta's zoo).
+    log_sigma_limit: float = setting(heads.LOG_SIGMA_LIMIT, low=1.0, high=heads.IMPORTED_LOG_SIGMA_LIMIT)
 
     def __post_init__(self):
         if not self.embed_dim:
@@ -60,7 +62,7 @@ class MDN(ConditionalDecoder):
     loss_per_drawing = True
     train_defaults = {"grad_clip": 1.0, "augment_scale": 0.15, "augment_drop": 0.10}
     legacy = {"cell": "lstm"}  # 0.1.0 had no other
-    weight_settings = ("embed_dim", "hidden", "n_mixtures", "cell", "scale")
+    weight_settings = ("embed_dim", "hidden", "n_mixtures", "cell", "scale", "log_sigma_limit")
     imports = ("magenta",)
 
     def __init__(self, cfg: MDNConfig):
@@ -70,7 +72,7 @@ class MDN(ConditionalDecoder):
         self.lstm = cells.make(cfg.cell, cfg.embed_dim + self.step_dim, cfg.hidden,
                                recurrent_dropout=cfg.recurrent_dropout)
         self.drop = nn.Dropout(cfg.dropout)
-        self.head = MixtureHead(cfg.hidden, cfg.n_mixtures)
+        self.head = MixtureHead(cfg.hidden, cfg.n_mixtures, cfg.log_sigma_limit)
 
     @classmethod
     def from_data(cls, prepared, train_idx, max_len, **settings):
@@ -140,12 +142,15 @@ class MDN(ConditionalDecoder):
         o) with g = j, and its forget bias of 1.0 joins the f gate's bias; the
         output layer already has the mixture head's layout. ``scale_factor`` is
         the offset scale; ``max_seq_len``, where the file has one, the
-        generation limit, else the 250 points sketchgen trains on.
+        generation limit, else the 250 points sketchgen trains on. The
+        library bounds no sigma, and the zoo's models need sigmas far below
+        ours: the import's bound is the wider ``IMPORTED_LOG_SIGMA_LIMIT``.
         """
         out_w, out_b, w_xh, w_hh, bias = (np.asarray(w, dtype=np.float64) for w in weights)
         h = w_hh.shape[0]
         cfg = MDNConfig(n_classes=1, embed_dim=1, hidden=h, n_mixtures=(out_w.shape[1] - 3) // 6, cell="lstm",
-                        scale=float(info["scale_factor"]), max_len=info.get("max_seq_len") or MDNConfig.max_len)
+                        scale=float(info["scale_factor"]), max_len=info.get("max_seq_len") or MDNConfig.max_len,
+                        log_sigma_limit=heads.IMPORTED_LOG_SIGMA_LIMIT)
         i, j, f, o = np.split(np.arange(4 * h), 4)
         torch_order = np.concatenate([i, f, j, o])
         gate_bias = bias.copy()
