@@ -295,7 +295,7 @@ def cmd_import(args) -> None:
     name = Path(args.file).name
     out = args.out or name.removesuffix(".json").removesuffix(".gen") + ".pt"
     ckpt = import_magenta(args.file, out, args.class_name)
-    say(f"imported {args.file}: a {ckpt['kind']} model drawing {ckpt['classes'][0]!r}")
+    say(f"imported {args.file} ({ckpt['kind']} model, class {ckpt['classes'][0]!r})")
     print(out)
 
 

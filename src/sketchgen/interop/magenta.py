@@ -1,4 +1,4 @@
-"""Magenta's Sketch-RNN model files (``.gen.json``): written for its browser library ``@magenta/sketch``, read from its zoo.
+"""Magenta's Sketch-RNN model files (``.gen.json``): written for its browser library, read from its model zoo.
 
 The library (npm ``@magenta/sketch`` 0.2.0, ``es5/sketch_rnn/model.js``) runs Sketch-RNN's decoder
 on its own: stroke-5 input -> TensorFlow's basic LSTM cell -> a linear layer to 3 pen logits and
@@ -152,7 +152,8 @@ def read_magenta(path: str | os.PathLike) -> MagentaFile:
     if len(shapes) != len(strings):
         fail(f"{len(shapes)} shapes for {len(strings)} weights")
     if len(strings) != len(WEIGHT_NAMES):
-        fail(f"{len(strings)} weights; a decoder-only Sketch-RNN model has {len(WEIGHT_NAMES)} ({', '.join(WEIGHT_NAMES)})")
+        fail(f"{len(strings)} weights; a decoder-only Sketch-RNN model has {len(WEIGHT_NAMES)} "
+             f"({', '.join(WEIGHT_NAMES)})")
     _check_shapes(shapes, fail)
     return MagentaFile(_info(info, fail), [_weight(name, shape, text, fail)
                                            for name, shape, text in zip(WEIGHT_NAMES, shapes, strings)])
