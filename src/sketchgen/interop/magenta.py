@@ -147,7 +147,8 @@ def read_magenta(path: str | os.PathLike) -> MagentaFile:
     if mode is not None and (type(mode) not in (int, float, str) or mode not in DECODER_MODES + VAE_MODES):
         fail(f"info.mode {str(mode)[:40]!r} is not a Sketch-RNN model type (2 or 'gen' for a decoder-only model)")
     if len(strings) == VAE_WEIGHTS or mode in VAE_MODES:
-        fail(f"a Sketch-RNN VAE (mode {mode!r}, {len(strings)} weights: an encoder and a decoder); sketchgen imports "
+        said = f"mode {mode!r}, " if mode is not None else ""
+        fail(f"a Sketch-RNN VAE ({said}{len(strings)} weights: an encoder and a decoder); sketchgen imports "
              "decoder-only models, the zoo's .gen.json files")
     if len(shapes) != len(strings):
         fail(f"{len(shapes)} shapes for {len(strings)} weights")
