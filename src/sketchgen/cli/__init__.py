@@ -177,7 +177,8 @@ def build_parser() -> V.Parser:
     p.add_argument("--out", required=True, help="the classifier file to write (.pt)")
     p.set_defaults(func=C.cmd_classifier_train)
 
-    p = sub.add_parser("evaluate", help="measure a model: recognisability by the classifier, test loss, shape statistics")
+    p = sub.add_parser("evaluate", help="measure a model: recognisability by the classifier, test loss, shape statistics, "
+                                       "FID, precision/recall, copying")
     p.add_argument("--checkpoint", required=True, help="a .pt file written by train")
     p.add_argument("--classifier", required=True, help="a .pt file written by `sketchgen classifier train`")
     p.add_argument("--n", type=V.DRAWINGS, default=500, help="generated drawings per class (default 500)")

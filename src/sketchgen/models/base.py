@@ -84,11 +84,11 @@ class Term:
 
 
 def setting(default, help: str | None = None, low: float | None = None, high: float | None = None,
-            choices: tuple | None = None, per_class: bool = False):
+            choices: tuple | None = None, per_class: bool | str = False):
     """A config field with the bounds a checkpoint's value is checked against; with ``help``, also a train flag.
 
     ``default`` may be a callable (a default factory, for lists); ``per_class``
-    lists hold one value per class.
+    lists hold one value per class ("optional": or none at all).
     """
     metadata = {"low": low, "high": high, "choices": choices, "help": help, "per_class": per_class}
     if callable(default):

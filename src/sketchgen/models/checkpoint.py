@@ -144,7 +144,8 @@ def _config(cls: type[SketchModel], config: dict, fmt: int, fail) -> dict:
                 fail(f"{where} is {v}, outside {low} to {high}")
             if choices and v not in choices:
                 fail(f"{where} is {str(v)[:40]!r}, not one of {', '.join(choices)}")
-        if f.metadata.get("per_class") and len(values) != filled.get("n_classes"):
+        per_class = f.metadata.get("per_class")
+        if per_class and len(values) != filled.get("n_classes") and not (per_class == "optional" and not values):
             fail(f"{where} has {len(values)} entries for {filled.get('n_classes')} classes")
     return filled
 

@@ -18,13 +18,16 @@ from torch import nn
 
 from sketchgen import data, strokes
 from sketchgen.models import cells, heads
-from sketchgen.models.base import ModelError, Term, default_embed_dim, setting
+from sketchgen.models.base import ModelError, Term, default_embed_dim, hard_labels, setting
 from sketchgen.models.decoder import ConditionalDecoder
 from sketchgen.models.heads import MixtureHead
 from sketchgen.models.registry import MAX_CLASSES, register
 
 # @magenta/sketch reads exactly this many mixture components (es5/sketch_rnn/model.js: NMIXTURE).
 MAGENTA_MIXTURES = 20
+# A class's drawings are generated up to this percentile of its training lengths: a model unsure of the end
+# at a low temperature otherwise goes on (an eye's pupil scribbled round and round) to max_len.
+LENGTH_PERCENTILE = 98
 
 
 @dataclass
@@ -39,7 +42,9 @@ class MDNConfig:
     recurrent_dropout: float = setting(0.1, "dropout on the layernorm cell's candidate update", 0.0, 0.99)
     # Offsets are divided by this (their std over the training set) before the model sees them.
     scale: float = setting(1.0, low=1e-6, high=1e6)
-    max_len: int = setting(250, low=1, high=100_000)
+    max_len: int = setting(250, low=1, high=10_000)
+    # The most points generated for each class: a high percentile of its training drawings' lengths (empty: max_len).
+    lengths: list[int] = setting(list, low=1, high=10_000, per_class="optional")
     # The mixture's bound on log sigma (heads.LOG_SIGMA_LIMIT; wider for models imported from Magenta's zoo).
     log_sigma_limit: float = setting(heads.LOG_SIGMA_LIMIT, low=1.0, high=heads.IMPORTED_LOG_SIGMA_LIMIT)
 
@@ -61,7 +66,7 @@ class MDN(ConditionalDecoder):
     loss_description = "NLL, nats per drawing"
     loss_per_drawing = True
     train_defaults = {"grad_clip": 1.0, "augment_scale": 0.15, "augment_drop": 0.10}
-    legacy = {"cell": "lstm"}  # 0.1.0 had no other
+    legacy = {"cell": "lstm", "lengths": []}  # 0.1.0 had no other cell and no length caps
     weight_settings = ("embed_dim", "hidden", "n_mixtures", "cell", "scale", "log_sigma_limit")
     imports = ("magenta",)
 
@@ -78,6 +83,7 @@ class MDN(ConditionalDecoder):
     def from_data(cls, prepared, train_idx, max_len, **settings):
         settings.setdefault("scale", data.offset_std(prepared, train_idx))
         settings.setdefault("max_len", max_len)
+        settings.setdefault("lengths", data.length_percentiles(prepared, train_idx, LENGTH_PERCENTILE, max_len))
         return cls(MDNConfig(n_classes=len(prepared.classes), **settings))
 
     def encode(self, s3: np.ndarray) -> np.ndarray:
@@ -104,8 +110,12 @@ class MDN(ConditionalDecoder):
         return self.head.sample(out, temperature, u)
 
     def steps_allowed(self, classes, drawn):
-        """Up to ``max_len`` after any prefix; the model's end state usually stops it sooner."""
-        return torch.full((len(classes),), self.cfg.max_len, dtype=torch.long)
+        """The rest of the class's length cap after any prefix (at least a quarter of it), or ``max_len`` where
+        the model has no caps (0.1.0's); the model's end state usually stops it sooner."""
+        if not self.cfg.lengths:
+            return torch.full((len(classes),), self.cfg.max_len, dtype=torch.long)
+        caps = torch.tensor(self.cfg.lengths, dtype=torch.long)[hard_labels(classes)]
+        return torch.maximum(caps - drawn, caps // 4)
 
     def magenta_weights(self, label: int) -> tuple[dict, list[np.ndarray]]:
         """One class as @magenta/sketch's five weights (see ``interop.magenta`` for the layout).
@@ -142,7 +152,8 @@ class MDN(ConditionalDecoder):
         o) with g = j, and its forget bias of 1.0 joins the f gate's bias; the
         output layer already has the mixture head's layout. ``scale_factor`` is
         the offset scale; ``max_seq_len``, where the file has one, the
-        generation limit, else the 250 points sketchgen trains on. The
+        generation limit after any prefix (no per-class caps: the library
+        has none), else the 250 points sketchgen trains on. The
         library bounds no sigma, and the zoo's models need sigmas far below
         ours: the import's bound is the wider ``IMPORTED_LOG_SIGMA_LIMIT``.
         """
