@@ -1,9 +1,11 @@
-"""Export to @magenta/sketch, checked against the real library (npm, 0.2.0) run by Node.
+"""Export to @magenta/sketch and import from Magenta's zoo, checked against the real library (npm, 0.2.0) run by Node.
 
-A small mixture decoder is trained here on real drawings of three classes and each class exported
-with the CLI; ``node/sketchrnn.js`` loads the files as a page does and reports ``getPDF`` along a
-real drawing, and drawings it samples. The library must see the same distributions as sketchgen
-(up to its int16 weights) and draw as recognisably. The library is installed once with npm into
+Export: a small mixture decoder is trained here on real drawings of three classes and each class
+exported with the CLI; ``node/sketchrnn.js`` loads the files as a page does and reports ``getPDF``
+along a real drawing, and drawings it samples. The library must see the same distributions as
+sketchgen (up to its int16 weights) and draw as recognisably. Import: the same script runs the four
+ORIGINAL zoo files of ../shared/magenta-models, and sketchgen's imports of them must compute the same
+distributions and draw as recognisably. The library is installed once with npm into
 ~/.cache/sketchgen/npm; these tests skip only where node or npm is missing.
 """
 

@@ -16,6 +16,10 @@ every checkpoint. Its fields with ``flag`` metadata become ``sketchgen train``
 flags (with ``help``), shared by every model that has them; ``from_data``
 fills the fields that come from the data (class count, scales, lengths).
 ``train_defaults`` are the training settings it prefers to the loop's own.
+A run started from another checkpoint (``train --init``) takes that
+checkpoint's ``weight_settings`` and copies its tensors, ``class_weights``
+row by row by class name; ``imports`` names other tools' model files the
+model can be built from (``from_magenta``, the inverse of ``magenta_weights``).
 
 **Training.** ``forward(batch)`` gives its outputs and ``losses(outputs,
 batch, step)`` names its loss terms; the objective is their weighted sum, and
