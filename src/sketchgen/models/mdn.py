@@ -117,6 +117,10 @@ class MDN(ConditionalDecoder):
         caps = torch.tensor(self.cfg.lengths, dtype=torch.long)[hard_labels(classes)]
         return torch.maximum(caps - drawn, caps // 4)
 
+    def max_steps(self) -> int:
+        """A caller may ask for drawings as long as the longest trained on, beyond the classes' caps."""
+        return self.cfg.max_len
+
     def magenta_weights(self, label: int) -> tuple[dict, list[np.ndarray]]:
         """One class as @magenta/sketch's five weights (see ``interop.magenta`` for the layout).
 
