@@ -158,12 +158,17 @@ def build_parser() -> V.Parser:
     p.set_defaults(func=C.cmd_import)
 
     p = sub.add_parser("serve", help="a local web page: watch the model draw, or start a drawing and let it finish")
-    p.add_argument("--checkpoint", help="a .pt file written by train (an mdn model draws best)")
+    p.add_argument("--checkpoint", action="append", metavar="PATH",
+                   help="a .pt file written by train (an mdn model draws best), or a folder: every model checkpoint "
+                        "in it; repeat it to serve several models on one page")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME", type=V.HOST_NAME,
+                   help="another name the page may be reached by (the Host header; default: only the --host address "
+                        "and localhost, against DNS rebinding; '*' allows any); repeatable")
     p.add_argument("--port", type=V.PORT, default=8000, help="TCP port (default 8000; 0 picks a free one)")
     p.add_argument("--workers", type=V.integer(1, 64), default=1,
-                   help="batches generated at once, one core each; more requests wait their turn (default 1)")
+                   help="batches generated at once per model, one core each; more requests wait their turn (default 1)")
     p.add_argument("--batch", type=V.integer(1, 4096), default=64,
                    help="the most requests generated together as one batch (default 64; 1 generates one at a time)")
     p.set_defaults(func=C.cmd_serve)

@@ -309,7 +309,7 @@ def cmd_serve(args) -> None:
                               + (f" (here: {', '.join(map(str, found[:3]))})" if found else "")
                               + f" or the shipped seed model {SHIPPED_CHECKPOINT},"
                               + " or train one: sketchgen train --model mdn --out runs/mdn")
-    serve.serve(args.checkpoint, args.host, args.port, args.workers, args.batch)
+    serve.serve(args.checkpoint, args.host, args.port, args.workers, args.batch, args.allow_host)
 
 
 def cmd_classifier_train(args) -> None:
