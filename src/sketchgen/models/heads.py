@@ -91,14 +91,25 @@ class MixtureHead(RowwiseLinear):
 
     draws = 4  # the component, two for the Gaussian, the pen
 
-    def __init__(self, hidden: int, n_mixtures: int, log_sigma_limit: float = LOG_SIGMA_LIMIT):
+    def __init__(self, hidden: int, n_mixtures: int, log_sigma_limit: float = LOG_SIGMA_LIMIT, soft_pen: bool = False):
         super().__init__(hidden, 3 + 6 * n_mixtures)
-        self.log_sigma_limit = log_sigma_limit
+        self.log_sigma_limit, self.soft_pen = log_sigma_limit, soft_pen
 
-    def mixture(self, out: torch.Tensor, temperature: float = 1.0):
+    def pen_temperature(self, temperature: float) -> float:
+        """The pen's temperature when sampling at ``temperature``: the same, or softened to (1 + T) / 2.
+
+        Dividing the pen logits by a low T sharpens them towards the commonest
+        state, pen down: strokes run on, and a drawing whose end is not certain
+        never ends (an eye's pupil scribbled round until the length cap).
+        Softened, as @magenta/sketch's getPDF does by default, generated drawings
+        lift and end about as often as real ones, while the offsets keep T.
+        """
+        return (1 + temperature) / 2 if self.soft_pen else temperature
+
+    def mixture(self, out: torch.Tensor, temperature: float = 1.0, pen_temperature: float | None = None):
         """Raw output -> (pen logits, log pi, mu_x, mu_y, log sigma_x, log sigma_y, rho), tempered.
 
-        Temperature divides the logits and scales sigma by sqrt(T).
+        Temperature divides the logits (the pen's by ``pen_temperature`` if given) and scales sigma by sqrt(T).
         """
         pen, rest = out[..., :3], out[..., 3:]
         pi, mux, muy, lsx, lsy, rho = rest.chunk(6, dim=-1)
@@ -107,7 +118,8 @@ class MixtureHead(RowwiseLinear):
         t = max(temperature, 1e-6)
         log_pi = F.log_softmax(pi / t, dim=-1)
         half_log_t = 0.5 * math.log(t)
-        return pen / t, log_pi, mux, muy, lsx + half_log_t, lsy + half_log_t, torch.tanh(rho)
+        pen_t = t if pen_temperature is None else max(pen_temperature, 1e-6)
+        return pen / pen_t, log_pi, mux, muy, lsx + half_log_t, lsy + half_log_t, torch.tanh(rho)
 
     def offset_log_prob(self, out: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
         """log p(dx, dy) under the mixture, in log space throughout."""
@@ -131,7 +143,7 @@ class MixtureHead(RowwiseLinear):
 
     def sample(self, out: torch.Tensor, temperature: float, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Next stroke-5 step (B, 1, 5) and whether it ends the drawing, from each row's four uniforms ``u``."""
-        pen, log_pi, mux, muy, lsx, lsy, rho = self.mixture(out[:, -1], temperature)
+        pen, log_pi, mux, muy, lsx, lsy, rho = self.mixture(out[:, -1], temperature, self.pen_temperature(temperature))
         k = categorical(log_pi.exp(), u[:, 0])[:, None]
         pick = lambda t: t.gather(-1, k).squeeze(-1)  # noqa: E731
         mx, my, sx, sy, r = pick(mux), pick(muy), pick(lsx).exp(), pick(lsy).exp(), pick(rho)

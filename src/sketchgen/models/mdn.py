@@ -47,6 +47,9 @@ class MDNConfig:
     lengths: list[int] = setting(list, low=1, high=10_000, per_class="optional")
     # The mixture's bound on log sigma (heads.LOG_SIGMA_LIMIT; wider for models imported from Magenta's zoo).
     log_sigma_limit: float = setting(heads.LOG_SIGMA_LIMIT, low=1.0, high=heads.IMPORTED_LOG_SIGMA_LIMIT)
+    # How sampling tempers the pen state: "softened" to (1 + T) / 2 (heads.MixtureHead.pen_temperature), or the
+    # "same" T as the offsets (0.1.0's).
+    pen_temperature: str = setting("softened", choices=("softened", "same"))
 
     def __post_init__(self):
         if not self.embed_dim:
@@ -66,7 +69,7 @@ class MDN(ConditionalDecoder):
     loss_description = "NLL, nats per drawing"
     loss_per_drawing = True
     train_defaults = {"grad_clip": 1.0, "augment_scale": 0.15, "augment_drop": 0.10}
-    legacy = {"cell": "lstm", "lengths": []}  # 0.1.0 had no other cell and no length caps
+    legacy = {"cell": "lstm", "lengths": [], "pen_temperature": "same"}  # 0.1.0: one cell, no caps, pen at T
     weight_settings = ("embed_dim", "hidden", "n_mixtures", "cell", "scale", "log_sigma_limit")
     imports = ("magenta",)
 
@@ -77,7 +80,7 @@ class MDN(ConditionalDecoder):
         self.lstm = cells.make(cfg.cell, cfg.embed_dim + self.step_dim, cfg.hidden,
                                recurrent_dropout=cfg.recurrent_dropout)
         self.drop = nn.Dropout(cfg.dropout)
-        self.head = MixtureHead(cfg.hidden, cfg.n_mixtures, cfg.log_sigma_limit)
+        self.head = MixtureHead(cfg.hidden, cfg.n_mixtures, cfg.log_sigma_limit, cfg.pen_temperature == "softened")
 
     @classmethod
     def from_data(cls, prepared, train_idx, max_len, **settings):
