@@ -3,8 +3,10 @@ where drawings come from, and streaming."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +20,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, SMALL_CAP, SMALL_CLASSES
 
-from sketchgen import data, strokes
+from sketchgen import data, download, strokes
 from sketchgen.data import DataError, Problems
 
 BAD_LINES = FIXTURES / "bad_lines.ndjson"
@@ -150,6 +152,77 @@ def test_prepare_skips_bad_lines_but_keeps_the_rest_of_the_file(quickdraw, tmp_p
     good = [strokes.strokes_to_stroke3(d.strokes) for d in data.read_ndjson(BAD_LINES, "circle") if d.recognized]
     assert prepared_fingerprints(p) == sorted(expected + [fingerprint(s) for s in good])
     assert f"{len(BAD)} bad lines skipped" in capsys.readouterr().err
+
+
+def test_lines_too_long_to_be_drawings_are_refused_with_bounded_memory(quickdraw, tmp_path, capsys):
+    """A 9 MB line and a 40 MB end of file without a newline: one report each, the good lines kept, a few MB used."""
+    real = (quickdraw / "simplified" / "circle.ndjson").read_bytes().splitlines(keepends=True)[:20]
+    long_line = b'{"word": "circle", "drawing": [[[' + b"1, " * (3 << 20) + b"1], [1]]]}\n"
+    path = tmp_path / "circle.ndjson"
+    path.write_bytes(b"".join(real[:10]) + long_line + b"".join(real[10:]) + b"[" * (40 << 20))
+    tracemalloc.start()
+    try:
+        kept = list(data.read_ndjson(path, "circle"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [d.key_id for d in kept] == [json.loads(line)["key_id"] for line in real]
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:{n}: longer than {download.MAX_LINE_BYTES} bytes, not a drawing (skipped)" for n in (11, 22)]
+    assert peak < 3 * download.MAX_LINE_BYTES  # measured 8.5 MB (readline joins its pieces); the file is 50 MB
+
+
+def test_fractional_coordinates_are_rounded_into_the_cache(quickdraw, tmp_path):
+    """Every coordinate of a real file moved by up to 0.3: the cache holds the original drawings (truncating
+    each int16 offset instead would move most of their points)."""
+    rng = np.random.default_rng(0)
+    records = lines(quickdraw / "simplified" / "circle.ndjson")
+    for r in records:
+        r["drawing"] = [[(np.array(c) + rng.uniform(-0.3, 0.3, len(c))).tolist() for c in stroke] for stroke in r["drawing"]]
+    (tmp_path / "circle.ndjson").write_text("".join(json.dumps(r) + "\n" for r in records))
+    p = data.prepare(["circle"], tmp_path, cache_dir=tmp_path / "cache")
+    assert prepared_fingerprints(p) == recognized_fingerprints(quickdraw / "simplified" / "circle.ndjson")
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "empty", "read error", "no permission"])
+def test_class_files_that_cannot_be_read_are_refused_in_one_line(kind, tmp_path):
+    path = tmp_path / "circle.ndjson"
+    expected = {"directory": f"{path} is a directory, not a file of drawings",
+                "fifo": f"{path} is a special file, not a file of drawings",  # opening it would block for ever
+                "empty": f"{path}: no recognized drawings of 'circle'",
+                "read error": f"{path}: cannot be read (Input/output error)",
+                "no permission": f"{path}: cannot be read (Permission denied)"}[kind]
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "read error":
+        path.symlink_to("/proc/self/mem")  # a regular file whose first page is never mapped: EIO, as a failing disk
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root reads any file")
+        path.write_bytes(b"{}\n")
+        path.chmod(0)
+    with pytest.raises(DataError) as error:
+        data.prepare(["circle"], tmp_path, cache_dir=tmp_path / "cache")
+    assert str(error.value) == expected
+
+
+def test_a_file_that_is_not_ndjson_prints_a_screen_not_a_line_per_line(quickdraw, tmp_path):
+    """A gzipped class file under the plain name: 20 bad lines shown, then counted, then one error."""
+    (tmp_path / "circle.ndjson").write_bytes(gzip.compress((quickdraw / "simplified" / "circle.ndjson").read_bytes()))
+    run = subprocess.run([sys.executable, "-m", "sketchgen", "prepare", "--classes", "circle", "--data-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    err = run.stderr.splitlines()
+    path = tmp_path / "circle.ndjson"
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert len(err) == data.SHOWN_PER_FILE + 2, err
+    assert all(re.fullmatch(rf"{re.escape(str(path))}:\d+: not (UTF-8 text: .*|JSON .*) \(skipped\)", e)
+               for e in err[: data.SHOWN_PER_FILE])
+    assert err[data.SHOWN_PER_FILE] == f"{path}: more than {data.SHOWN_PER_FILE} bad lines; the rest are counted, not shown"
+    assert err[-1] == f"sketchgen: error: {path}: no recognized drawings of 'circle'"
 
 
 def test_unknown_class_is_refused_with_close_names(quickdraw):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from sketchgen import download, interop, strokes
-from sketchgen.fileio import atomic_write, locked
+from sketchgen.fileio import atomic_write, locked, read_lines
 
 # Our splits are Sketch-RNN's, by name and order: an .npz file's arrays map onto them one to one.
 SPLITS = interop.NPZ_ARRAYS
@@ -33,6 +34,8 @@ SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 CACHE_VERSION = 1
 # Stroke-3 offsets are cached as int16, so absolute coordinates must stay within half its range.
 MAX_COORD = 2**14 - 1
+# Bad lines printed per file before the rest are only counted.
+SHOWN_PER_FILE = 20
 
 
 class DataError(Exception):
@@ -70,15 +73,25 @@ class Drawing:
 
 @dataclass
 class Problems:
-    """Bad lines seen while reading: each printed once as ``file:line: reason``, then counted."""
+    """Bad lines seen while reading: each printed once as ``file:line: reason``, then counted.
+
+    At most ``SHOWN_PER_FILE`` are printed per file: a file that is not ndjson at all (UTF-16, gzip,
+    a binary) would otherwise print a line for each of its lines.
+    """
 
     counts: Counter = field(default_factory=Counter)
     quiet: bool = False
+    shown: Counter = field(default_factory=Counter)
 
     def report(self, path: Path, line: int, reason: str) -> None:
-        # Counted by kind: "stroke 3 is empty" and "stroke 7 is empty" are one reason.
-        self.counts[re.sub(r"\d+", "N", reason.split(":")[0])] += 1
-        if not self.quiet:
+        # Counted by kind: "stroke 3 is empty" and "stroke 7 is empty" are one reason (the 8 of UTF-8 stays).
+        self.counts[re.sub(r"(?<![\w-])\d+", "N", reason.split(":")[0])] += 1
+        self.shown[path] += 1
+        if self.quiet or self.shown[path] > SHOWN_PER_FILE + 1:
+            return
+        if self.shown[path] > SHOWN_PER_FILE:
+            print(f"{path}: more than {SHOWN_PER_FILE} bad lines; the rest are counted, not shown", file=sys.stderr)
+        else:
             print(f"{path}:{line}: {reason} (skipped)", file=sys.stderr)
 
     def summary(self) -> str:
@@ -89,48 +102,83 @@ class Problems:
 
 
 def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = True) -> Drawing:
-    """One ndjson line -> Drawing. Raises ValueError (StrokeError included) with the reason."""
+    """One ndjson line -> Drawing. Raises ValueError (StrokeError included) with the reason.
+
+    Simplified coordinates are integers by the format; any others are rounded to the nearest
+    (np.rint), so that the int16 cache stores the drawing rather than truncated offsets of it.
+    """
     try:
         # UTF-8 (a BOM allowed): json.loads would guess UTF-16/32 from bytes, which no split on b"\n" survives.
-        obj = json.loads(text.decode("utf-8-sig") if isinstance(text, bytes) else text)
-    except (ValueError, RecursionError):  # bad syntax or encoding, a 5000-digit number, [[[[... nested too deep
+        text = text.decode("utf-8-sig") if isinstance(text, bytes) else text
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 text: byte {e.object[e.start]:#04x} at {e.start}") from None
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):  # bad syntax, a 5000-digit number, [[[[... nested too deep
         raise ValueError("not JSON (corrupt or truncated line)") from None
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
     if "drawing" not in obj:
         raise ValueError("no 'drawing' field")
     got = obj.get("word")
+    if got is not None and not isinstance(got, str):
+        raise ValueError(f"word is {download.shown(got)}, not a string")
     if word is not None and got != word:
-        raise ValueError(f"word is {got!r}, expected {word!r}")
+        raise ValueError(f"word is {download.shown(got)}, expected {word!r}")
+    # Only JSON's true counts: "false", 0 or {} are no answer, and a guess could let unrecognized drawings in.
+    recognized = obj.get("recognized", True)
+    if not isinstance(recognized, bool):
+        raise ValueError(f"recognized is {download.shown(recognized)}, not true or false")
     parsed = strokes.parse_drawing(obj["drawing"])
     if np.abs(np.concatenate(parsed)).max() > MAX_COORD:
         raise ValueError(f"coordinate out of range (beyond +-{MAX_COORD})")
     raw = any(isinstance(s, list) and len(s) == 3 for s in obj["drawing"])
     if raw and simplify_raw:
-        parsed = strokes.simplify(parsed)
+        parsed = strokes.simplify(_scalable(parsed))
+    elif not raw:
+        parsed = [np.rint(s, out=s) for s in parsed]
     return Drawing(
-        word=str(got),
+        word=got or "",
         strokes=parsed,
-        recognized=bool(obj.get("recognized", True)),
+        recognized=recognized,
         key_id=str(obj.get("key_id", "")),
         countrycode=str(obj.get("countrycode", "")),
     )
 
 
+def _scalable(raw: list[np.ndarray]) -> list[np.ndarray]:
+    """The raw strokes, if they span enough to be scaled into 0-255: no real drawing is one point (none of
+    the 9,354 in ../shared/quickdraw spans under 5 units), and a subnormal span would overflow the scale."""
+    points = np.concatenate(raw)
+    extent = float((points.max(axis=0) - points.min(axis=0)).max())
+    if not (extent > 0 and math.isfinite(255.0 / extent)):
+        raise ValueError(f"raw drawing has no extent to scale: it spans {extent:.2g} units")
+    return raw
+
+
 def read_ndjson(
     path: str | os.PathLike, word: str | None = None, problems: Problems | None = None, simplify_raw: bool = True
 ) -> Iterator[Drawing]:
-    """Stream the valid drawings of a simplified or raw ndjson file, reporting bad lines."""
+    """Stream the valid drawings of a simplified or raw ndjson file, reporting bad lines.
+
+    Lines are read with bounded memory (``download.MAX_LINE_BYTES``): a longer one is no drawing.
+    """
     path = Path(path)
     problems = problems if problems is not None else Problems()
-    with open(path, "rb") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield parse_line(line, word, simplify_raw)
-            except ValueError as e:
-                problems.report(path, lineno, str(e))
+    try:
+        with open(path, "rb") as f:
+            for lineno, line in enumerate(read_lines(f, download.MAX_LINE_BYTES), 1):
+                if line is None:
+                    problems.report(path, lineno, f"longer than {download.MAX_LINE_BYTES} bytes, not a drawing")
+                    continue
+                if not line.strip():
+                    continue
+                try:
+                    yield parse_line(line, word, simplify_raw)
+                except ValueError as e:
+                    problems.report(path, lineno, str(e))
+    except OSError as e:  # permissions, a failing disk: a read error names no file of its own
+        raise DataError(f"{path}: cannot be read ({e.strerror or e})") from None
 
 
 def ndjson_record(word: str, drawing: list[np.ndarray], key_id: str, **info) -> dict:
@@ -168,6 +216,9 @@ def _class_file_in(root: Path, name: str) -> Path | None:
                       root / f"{interop.NPZ_PREFIX}{name}.npz"):
         if candidate.is_file():
             return candidate
+        if candidate.exists():  # a directory, or a FIFO that would block the reader for ever
+            raise DataError(f"{candidate} is a {'directory' if candidate.is_dir() else 'special file'}, "
+                            "not a file of drawings")
     return None
 
 
