@@ -5,7 +5,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sketchgen"
 # The flow, earliest first; a module may import only modules before it (cli and serve sit on top).
-FLOW = ["strokes", "fileio", "interop", "download", "data", "model", "export", "train", "sample", "render",
+FLOW = ["strokes", "fileio", "interop", "download", "cache", "data", "model", "export", "train", "sample", "render",
         "evaluate", "serve", "cli", "__main__"]
 
 

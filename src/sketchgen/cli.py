@@ -88,7 +88,7 @@ def cmd_download(args) -> None:
 def cmd_prepare(args) -> None:
     from sketchgen.data import SPLITS, prepare
 
-    data = prepare(_classes(args), args.data_dir, args.max_per_class, args.seed)
+    data = prepare(_classes(args), args.data_dir, args.max_per_class, args.seed, workers=args.workers, verify=args.verify)
     counts = {s: len(data.indices(s)) for s in SPLITS}
     print(f"{len(data)} drawings of {len(data.classes)} classes: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
@@ -102,7 +102,7 @@ def _train(args, classes: list[str], out: Path):
     from sketchgen.data import prepare
     from sketchgen.train import TrainConfig, is_main_process, train
 
-    data = prepare(classes, args.data_dir, args.max_per_class, args.seed)
+    data = prepare(classes, args.data_dir, args.max_per_class, args.seed, workers=args.workers)
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "seed", "max_len", "device", "amp", "compile")
                  if getattr(args, k, None) is not None}
     model_config = {k: getattr(args, k) for k in ("hidden", "dropout") if getattr(args, k, None) is not None}
@@ -175,7 +175,8 @@ def cmd_convert(args) -> None:
     from sketchgen.data import prepare
     from sketchgen.interop import write_classes
 
-    for path in write_classes(prepare(_classes(args), args.data_dir, args.max_per_class, args.seed), args.out):
+    for path in write_classes(prepare(_classes(args), args.data_dir, args.max_per_class, args.seed, workers=args.workers),
+                              args.out):
         print(path)
 
 
@@ -203,7 +204,7 @@ def cmd_classifier_train(args) -> None:
     from sketchgen.evaluate import save_classifier, train_classifier
 
     classes = _classes(args)
-    data = prepare(classes, args.data_dir, args.max_per_class, args.seed)
+    data = prepare(classes, args.data_dir, args.max_per_class, args.seed, workers=args.workers)
     clf, accuracy = train_classifier(data, epochs=args.epochs, seed=args.seed, log=_say)
     save_classifier(clf, classes, args.out)
     print(f"test accuracy {accuracy:.3f} on {len(data.indices('test'))} real drawings; saved {args.out}")
@@ -270,6 +271,8 @@ def _add_data_flags(p) -> None:
     p.add_argument("--max-per-class", type=POSITIVE, default=100_000,
                    help="recognized drawings kept per class (default %(default)s)")
     p.add_argument("--seed", type=COUNT, default=0, help="seed for the split, shuffling, initialisation and sampling")
+    p.add_argument("--workers", type=POSITIVE, help="processes preparing classes not yet cached (default: the cores "
+                                                    "this process may use; under torchrun local rank 0 prepares)")
 
 
 def _add_train_flags(p) -> None:
@@ -307,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prepare", help="filter, cap, split and cache drawings as arrays (train does this itself)")
     _add_data_flags(p)
+    p.add_argument("--verify", action="store_true",
+                   help="check every byte of each class's cache against its SHA-256 and rebuild any that fail "
+                        "(opening checks only sizes and sampled blocks)")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("train", help="train a model")
