@@ -498,16 +498,7 @@ def prepare(
         parts.update(_wait_for(missing))
     elif missing:
         _note_old_caches(cache_dir)
-        # The biggest files first, so that no worker is left with a big class while the others idle.
-        missing.sort(key=lambda job: job.source.stat().st_size, reverse=True)
-        context = _pool_context()  # before the progress bar starts tqdm's monitor thread
-        bar = tqdm(total=len(missing), desc="preparing classes", unit="class", file=sys.stderr, disable=None, leave=False)
-        with bar:
-            for counts in _run(missing, workers or cores(), context):
-                problems.counts.update(counts)
-                bar.update()
-        if sum(problems.counts.values()):
-            print(problems.summary(), file=sys.stderr)
+        _build(missing, workers or cores(), problems)
         for job in missing:
             parts[job.name] = _open(job)
             if parts[job.name] is None:
@@ -515,6 +506,20 @@ def prepare(
     settings = {"data_dir": None if data_dir is None else str(data_dir), "max_per_class": max_per_class, "seed": seed,
                 "sources": {name: str(path) for name, path in zip(classes, files)}}
     return Prepared(classes, [parts[c] for c in classes], settings)
+
+
+def _build(jobs: list[_Job], workers: int, problems: Problems) -> None:
+    """Make sure of each class's cache in a pool of ``workers``, with a progress bar on a terminal."""
+    # The biggest files first, so that no worker is left with a big class while the others idle.
+    jobs = sorted(jobs, key=lambda job: job.source.stat().st_size, reverse=True)
+    context = _pool_context()  # before the progress bar starts tqdm's monitor thread
+    with tqdm(total=len(jobs), desc="preparing classes", unit="class", file=sys.stderr, disable=None,
+              leave=False) as bar:
+        for counts in _run(jobs, workers, context):
+            problems.counts.update(counts)
+            bar.update()
+    if sum(problems.counts.values()):
+        print(problems.summary(), file=sys.stderr)
 
 
 def _job(name: str, source: Path, cache_dir: Path, max_per_class: int, seed: int, verify: bool, quiet: bool) -> _Job:
