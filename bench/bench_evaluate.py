@@ -17,8 +17,7 @@ import tempfile
 import numpy as np
 from benchlib import arguments, begin, quickdraw, side_by_side
 
-from sketchgen import model as models
-from sketchgen import render
+from sketchgen import models, render
 from sketchgen.cli import SEED_CLASSES, SHIPPED_CHECKPOINT
 from sketchgen.data import prepare
 from sketchgen.evaluate import predict, train_classifier

@@ -10,10 +10,12 @@ must stay under 1 GiB.
 Full scale (``--full-scale N``): all 345 classes, N drawings each, as
 ``sketchgen train --classes all`` meets them. Preparation of 344 classes with
 1 and with 2 worker processes, alternating over 4 chunks of classes (their
-ratio), each process's peak RSS, what adding one class to a prepared list costs, opening the warm
-caches and verifying every byte; then two ``torchrun`` gloo processes training
-on the set through the CLI: the time to their first step and, after some steps,
-each one's memory from ``/proc/<pid>/smaps_rollup`` and its mapped cache pages.
+ratio), each process's peak RSS, what adding one class to a prepared list
+costs, opening the warm caches, verifying every byte, and computing the
+statistics models are built from; then two ``torchrun`` gloo processes
+training on the set through the CLI: the time to their first step and, after
+some steps, each one's memory from ``/proc/<pid>/smaps_rollup`` and its mapped
+cache pages.
 
 Inputs are jittered copies of the real drawings in ../shared/quickdraw (every
 point moved by up to 2 px, clipped to 0-255), never random noise; everything is
@@ -216,7 +218,7 @@ def torchrun_train(folder: Path, per_class: int, cache_dir: Path, out: Path, ste
             except OSError:  # the terminal closed: training ended before enough steps
                 raise SystemExit(f"bench: torchrun ended early:\n{text[-3000:]}") from None
             now = time.perf_counter() - t0
-            if "training seed on" in text:
+            if re.search(r"training \w+ on", text):
                 marks.setdefault("prepared", now)
             done = [int(k) for k in re.findall(r"(\d+)/\d+ \[", text[-4000:])]
             if done and max(done) >= 1:
@@ -238,17 +240,18 @@ def torchrun_train(folder: Path, per_class: int, cache_dir: Path, out: Path, ste
 
 STARTUP = """
 import json, sys, time
-from sketchgen import data, train
+from sketchgen import data
+from sketchgen.training import usable
 folder, per_class, cache_dir = json.loads(sys.argv[1])
 p = data.prepare(data.categories(), folder, per_class, cache_dir=cache_dir)
-idx = train.usable(p, "train", 250)
+idx = usable(p, "train", 250)
 t0 = time.perf_counter()
-train.build_model(train.TrainConfig(), p, idx)
+data.median_lengths(p, idx)
 t1 = time.perf_counter()
-train.offset_scale(p, idx)
+data.offset_std(p, idx)
 t2 = time.perf_counter()
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
-print(json.dumps({"train": len(idx), "seed_model": t1 - t0, "offset_scale": t2 - t1,
+print(json.dumps({"train": len(idx), "medians": t1 - t0, "offset_std": t2 - t1,
                   "peak_mib": int(status["VmHWM"].split()[0]) / 1024}))
 """
 
@@ -296,9 +299,8 @@ def full_scale_run(args, tmp: Path) -> None:
     startup = subprocess.run([sys.executable, "-c", STARTUP, json.dumps([str(folder), n, str(tmp / "cache-2")])],
                              capture_output=True, text=True, env=CHILD_ENV, check=True)
     cost = json.loads(startup.stdout.splitlines()[-1])
-    print(f"training start-up on {cost['train']:,} training drawings (train.py, not data): seed model's per-class "
-          f"medians {cost['seed_model']:.1f} s; mdn's train.offset_scale {cost['offset_scale']:.1f} s, "
-          f"peak RSS {cost['peak_mib']:.0f} MiB")
+    print(f"statistics models are built from, on {cost['train']:,} training drawings: data.median_lengths "
+          f"{cost['medians']:.2f} s, data.offset_std {cost['offset_std']:.2f} s; peak RSS {cost['peak_mib']:.0f} MiB")
 
     run = torchrun_train(folder, n, tmp / "cache-2", tmp / "run", args.steps)
     marks = run["marks"]

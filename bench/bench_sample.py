@@ -18,14 +18,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 from benchlib import arguments, begin, quickdraw, side_by_side
 
-from sketchgen import model as models
+from sketchgen import models
 from sketchgen.cli import SHIPPED_CHECKPOINT
 from sketchgen.data import prepare
 from sketchgen.sample import generate
-from sketchgen.train import TrainConfig, train
+from sketchgen.training import TrainConfig, train
 
 TEMPERATURE = 1.0
 

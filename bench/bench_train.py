@@ -1,20 +1,22 @@
-"""Benchmark 2: training throughput, length-bucketed batches against fully padded ones.
+"""Benchmark 2: training throughput of the real training step, four comparisons measured side by side.
 
-For the seed model and the mixture-density model at their default sizes, one
-pass over the same real drawings (forward, backward, Adam step, batch
-building included) two ways, timed alternately in one run:
+Every contender runs ``training.step.train_step`` (forward, loss, backward,
+clipping, Adam) on batches built by ``training.batching.builder`` (gather,
+augmentation, padding), exactly as ``sketchgen train`` does, over the same
+real drawings (eye, mouth, monkey):
 
-* bucketed - ``train.batches``: shuffled, sorted by length within windows,
-  each batch padded only to its own longest drawing (what ``train`` does);
-* padded - random batches, every one padded to ``max_len``.
+1. bucketed batches (``batching.epoch_plan``: sorted by length within windows,
+   each padded to its own longest drawing) against random batches padded to
+   ``max_len`` + 1, for the seed and mdn models at their default sizes; with
+   the LSTM's achieved FLOP/s (forward 2*4*H*(I+H) per step per sequence per
+   layer, backward twice that, over every computed step) against this
+   machine's ``torch.matmul`` on the LSTM's gate shape, the practical ceiling;
+2. batches built ahead on a background thread (``--prefetch 2``, the default)
+   against built on the training thread between steps (``--prefetch 0``);
+3. the mdn on the layer-normalised LSTM (``--cell layernorm``) against the
+   plain LSTM: what the cell costs per step;
 
-Also the achieved FLOP/s of the bucketed training step, counting the LSTM's
-FLOPs analytically (forward 2*4*H*(I+H) per step per sequence per layer,
-backward twice that, over every step the LSTM computes), as a fraction of
-this machine's ``torch.matmul`` FLOP/s on the LSTM's own gate matmul shape,
-the practical ceiling.
-
-    .venv/bin/python bench/bench_train.py                  # ~1-3 minutes on 2 shared cores
+    .venv/bin/python bench/bench_train.py                  # a few minutes on 2 shared cores
     .venv/bin/python bench/bench_train.py --device cuda --amp
 """
 
@@ -29,17 +31,21 @@ import torch.nn.functional as F
 from benchlib import arguments, begin, quickdraw, side_by_side
 
 from sketchgen import data as sgdata
-from sketchgen.train import TrainConfig, batches, build_model, collate, usable
+from sketchgen import models
+from sketchgen.models import Batch
+from sketchgen.training import TrainConfig, usable
+from sketchgen.training.batching import Prefetcher, builder, epoch_plan
+from sketchgen.training.step import train_step
 
 CLASSES = ["eye", "mouth", "monkey"]
 
 
-def lstm_flops(lstm: torch.nn.LSTM) -> int:
+def lstm_flops(input_size: int, hidden: int, layers: int) -> int:
     """Forward + backward FLOPs of one LSTM step of one sequence, summed over layers."""
-    total, width = 0, lstm.input_size
-    for _ in range(lstm.num_layers):
-        total += 3 * 2 * 4 * lstm.hidden_size * (width + lstm.hidden_size)
-        width = lstm.hidden_size
+    total, width = 0, input_size
+    for _ in range(layers):
+        total += 3 * 2 * 4 * hidden * (width + hidden)
+        width = hidden
     return total
 
 
@@ -65,65 +71,93 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def one_pass(net, opt, prepared, idx, plan, device, amp, pad_to=None) -> int:
-    """Train on every batch of ``plan``; return how many LSTM steps (padding included) were computed."""
-    computed = 0
-    for b in plan:
-        labels, inputs, targets, mask = collate(net, [prepared.stroke3(i) for i in idx[b]], prepared.labels[idx[b]])
-        if pad_to is not None:
-            extra = pad_to - inputs.shape[1]
-            inputs, targets, mask = F.pad(inputs, (0, 0, 0, extra)), F.pad(targets, (0, 0, 0, extra)), F.pad(mask, (0, extra))
-        labels, inputs, targets, mask = (t.to(device) for t in (labels, inputs, targets, mask))
-        with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=amp):
-            out, _ = net(labels, inputs)
-        total, count = net.loss(out.float(), targets, mask)
-        opt.zero_grad(set_to_none=True)
-        (total / count).backward()
-        opt.step()
-        computed += inputs.shape[0] * inputs.shape[1]
-    sync(device)
-    return computed
+def padded_to(build, width: int):
+    """``build`` with every batch padded to ``width`` steps: the baseline without bucketing."""
+    def padded(i):
+        b, weight = build(i)
+        extra = width - b.inputs.shape[1]
+        return Batch(b.labels, F.pad(b.inputs, (0, 0, 0, extra)), F.pad(b.targets, (0, 0, 0, extra)),
+                     F.pad(b.mask, (0, extra)), b.lengths), weight
+    return padded
 
 
-def bench_model(kind: str, prepared, args) -> float:
-    """Print one model's numbers; return its bucketed / padded throughput ratio."""
-    cfg = TrainConfig.for_model(kind)
-    idx = usable(prepared, "train", cfg.max_len)
+class Trainer:
+    """One model, its optimizer and the drawings it trains on, as ``sketchgen train`` would set them up."""
+
+    def __init__(self, kind: str, prepared, args, **model_config):
+        self.cfg = TrainConfig.for_model(kind, device=args.device, amp=args.amp, model_config=model_config)
+        self.prepared, self.device = prepared, args.device
+        self.idx = usable(prepared, "train", self.cfg.max_len)
+        torch.manual_seed(0)
+        self.net = models.get(kind).from_data(prepared, self.idx, self.cfg.max_len, **model_config).to(args.device)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=self.cfg.lr)
+        self.net.train()
+
+    def one_pass(self, plan, prefetch: int = 0, pad_to: int | None = None) -> int:
+        """Train on every batch of ``plan``; return how many steps (padding included) the model computed."""
+        build = builder(self.net, self.prepared, self.idx, plan, self.cfg, 0, pin=self.device.startswith("cuda"))
+        if pad_to:
+            build = padded_to(build, pad_to)
+        computed = 0
+        with Prefetcher(build, 0, len(plan), prefetch) as batches:
+            for step, (batch, weight) in enumerate(batches):
+                train_step(self.net, self.net, self.opt, batch.to(self.device, non_blocking=True), step, weight,
+                           self.cfg.grad_clip, self.cfg.amp, device=self.device)
+                computed += batch.inputs.shape[0] * batch.inputs.shape[1]
+        sync(self.device)
+        return computed
+
+
+def plans(trainer: Trainer, drawings: int):
+    """The first batches of a real epoch's plan, and the same drawings in random batches."""
     rng = np.random.default_rng(0)
-    # The first batches of a real epoch's plan (sorted within windows of 50 batches), and the same drawings
-    # in random batches for the baseline.
-    bucketed = batches(prepared.lengths()[idx], cfg.batch_size, rng)[: max(1, args.drawings // cfg.batch_size)]
+    bucketed = epoch_plan(trainer.prepared.lengths()[trainer.idx], trainer.cfg.batch_size, rng)
+    bucketed = bucketed[: max(1, drawings // trainer.cfg.batch_size)]
     chosen = rng.permutation(np.concatenate(bucketed))
-    padded = [chosen[i : i + cfg.batch_size] for i in range(0, len(chosen), cfg.batch_size)]
-    pad_to = cfg.max_len + 1  # the mdn's stroke-5 adds an end row
-    torch.manual_seed(0)
-    net = build_model(cfg, prepared, idx).to(args.device)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    net.train()
-    lengths = prepared.lengths()[idx[chosen]]
-    real_steps = sum(len(net.encode(prepared.stroke3(i))) for i in idx[chosen])
+    return bucketed, [chosen[i : i + trainer.cfg.batch_size] for i in range(0, len(chosen), trainer.cfg.batch_size)]
 
-    one_pass(net, opt, prepared, idx, bucketed[:1], args.device, args.amp)  # warm-up
+
+def bench_bucketing(kind: str, prepared, args) -> float:
+    """1: one model's bucketed and padded throughput and FLOP/s; returns the ratio."""
+    t = Trainer(kind, prepared, args)
+    bucketed, padded = plans(t, args.drawings)
+    n = sum(map(len, bucketed))
+    real_steps = sum(len(t.net.encode(prepared.stroke3(i))) for i in t.idx[np.concatenate(bucketed)])
+    t.one_pass(bucketed[:1])  # warm-up
     computed = {}
     best = side_by_side({
-        "bucketed": lambda: computed.__setitem__("bucketed", one_pass(net, opt, prepared, idx, bucketed, args.device, args.amp)),
-        "padded": lambda: computed.__setitem__("padded", one_pass(net, opt, prepared, idx, padded, args.device, args.amp, pad_to)),
+        "bucketed": lambda: computed.__setitem__("bucketed", t.one_pass(bucketed)),
+        "padded": lambda: computed.__setitem__("padded", t.one_pass(padded, pad_to=t.cfg.max_len + 1)),
     }, args.repeats)
-    rate = {k: len(chosen) / v for k, v in best.items()}
-
-    lstm = net.lstm
-    flops = lstm_flops(lstm) * computed["bucketed"] / best["bucketed"]
-    useful = lstm_flops(lstm) * real_steps / best["bucketed"]
-    shape = (cfg.batch_size, lstm.input_size + lstm.hidden_size, 4 * lstm.hidden_size)
+    rate = {k: n / v for k, v in best.items()}
+    cfg = t.net.cfg
+    input_size = cfg.embed_dim + t.net.step_dim
+    layers = getattr(cfg, "layers", 1)
+    per_step = lstm_flops(input_size, cfg.hidden, layers)
+    flops, useful = per_step * computed["bucketed"] / best["bucketed"], per_step * real_steps / best["bucketed"]
+    shape = (t.cfg.batch_size, input_size + cfg.hidden, 4 * cfg.hidden)
     ceiling = matmul_flops_per_s(*shape, args.device)
-    print(f"{kind}: hidden {lstm.hidden_size} x {lstm.num_layers} layer(s), input {lstm.input_size}, batch {cfg.batch_size}, "
-          f"{len(chosen)} of {len(idx):,} training drawings, {lengths.mean():.0f} points on average")
+    print(f"{kind}: hidden {cfg.hidden} x {layers} layer(s), input {input_size}, batch {t.cfg.batch_size}, "
+          f"{n} of {len(t.idx):,} training drawings")
     for name in ("bucketed", "padded"):
         print(f"  {name:8s} {rate[name]:8.1f} drawings/s, {1 - real_steps / computed[name]:.0%} of computed steps are padding")
-    print(f"  LSTM {lstm_flops(lstm) / 1e6:.2f} MFLOP per step per sequence (fwd+bwd); bucketed step achieves "
+    print(f"  LSTM {per_step / 1e6:.2f} MFLOP per step per sequence (fwd+bwd); bucketed step achieves "
           f"{flops / 1e9:.1f} GFLOP/s ({useful / 1e9:.1f} on real steps) = {flops / ceiling:.0%} of torch.matmul's "
           f"{ceiling / 1e9:.1f} GFLOP/s at {shape[0]}x{shape[1]} @ {shape[1]}x{shape[2]}")
     return rate["bucketed"] / rate["padded"]
+
+
+def bench_pair(title: str, contenders: dict, drawings: int, repeats: int) -> float:
+    """Time two contenders, each ``(trainer, plan, prefetch)``; print drawings/s; return first / second."""
+    for trainer, plan, prefetch in contenders.values():
+        trainer.one_pass(plan[:1], prefetch)  # warm-up
+    best = side_by_side({name: (lambda c=c: c[0].one_pass(c[1], c[2])) for name, c in contenders.items()}, repeats)
+    rates = {name: drawings / seconds for name, seconds in best.items()}
+    print(title)
+    for name, rate in rates.items():
+        print(f"  {name:28s} {rate:8.1f} drawings/s")
+    first, second = rates.values()
+    return first / second
 
 
 def main() -> None:
@@ -134,8 +168,19 @@ def main() -> None:
     args = begin(parser)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         prepared = sgdata.prepare(CLASSES, quickdraw() / "simplified", max_per_class=5000, cache_dir=tmp)
-    ratios = {kind: bench_model(kind, prepared, args) for kind in ("seed", "mdn")}
-    print("ratio bucketed / padded drawings/s: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    ratios = {f"bucketed / padded, {kind}": bench_bucketing(kind, prepared, args) for kind in ("seed", "mdn")}
+
+    mdn = Trainer("mdn", prepared, args)
+    plan, _ = plans(mdn, args.drawings)
+    n = sum(map(len, plan))
+    ratios["prefetch 2 / prefetch 0, mdn"] = bench_pair(
+        "2: batches built ahead on a thread, or between steps (mdn, augmentation on)",
+        {"prefetch 2 (background thread)": (mdn, plan, 2), "prefetch 0 (between steps)": (mdn, plan, 0)}, n, args.repeats)
+    layernorm = Trainer("mdn", prepared, args, cell="layernorm")
+    ratios["lstm / layernorm, mdn"] = bench_pair(
+        "3: the mdn's cell, plain LSTM (oneDNN/cuDNN) or layer-normalised with recurrent dropout",
+        {"cell lstm": (mdn, plan, 2), "cell layernorm": (layernorm, plan, 2)}, n, args.repeats)
+    print("ratios: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from benchlib import machine, quickdraw, side_by_side
 
-from sketchgen import model as models
+from sketchgen import models
 from sketchgen.sample import generate
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -142,7 +142,7 @@ def main() -> None:
         checkpoint = Path(args.checkpoint) if args.checkpoint else train_checkpoint(Path(tmp) / "mdn", args.epochs)
         net, ckpt = models.load(checkpoint)
         classes = ckpt["classes"]
-        print(f"model: {net.kind}, hidden {net.cfg.hidden}, classes {', '.join(classes)}")
+        print(f"model: {net.name}, hidden {net.cfg.hidden}, classes {', '.join(classes)}")
         print(f"generation alone, one at a time: {torch_threads(net, len(classes))}")
         failed, drawn = 0, []
         for workers, batch in itertools.product(args.workers, args.batch):

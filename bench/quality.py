@@ -29,12 +29,11 @@ import torch
 from benchlib import machine
 
 from sketchgen import evaluate as E
-from sketchgen import model as models
-from sketchgen import render, sample, strokes
+from sketchgen import models, render, sample, strokes
 from sketchgen.cli import SEED_CLASSES
 from sketchgen.data import SPLITS, find_class_file, prepare
 from sketchgen.fileio import atomic_write
-from sketchgen.train import TrainConfig, train, usable
+from sketchgen.training import TrainConfig, train, usable
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID_COLUMNS = 8

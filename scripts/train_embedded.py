@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from sketchgen import model
+from sketchgen import models as model
 from sketchgen.cli import SEED_CLASSES, SHIPPED_CHECKPOINT
 from sketchgen.data import prepare, shared_quickdraw
 from sketchgen.fileio import atomic_write
-from sketchgen.train import TrainConfig, train
+from sketchgen.training import TrainConfig, train
 
 
 def main() -> None:

@@ -64,7 +64,7 @@ def small_data(quickdraw):
 
 def tiny_config(**overrides):
     """The seed model's schedule at a size that trains in seconds on one core."""
-    from sketchgen.train import TrainConfig
+    from sketchgen.training import TrainConfig
 
     settings = dict(epochs=3, batch_size=16, seed=0, model_config={"hidden": 64, "embed_dim": 8})
     return TrainConfig(**{**settings, **overrides})
@@ -75,7 +75,7 @@ def tiny_run(small_data, tmp_path_factory):
     """A finished 3-epoch training run of the seed model on ``small_data``: (run folder, history)."""
     import torch
 
-    from sketchgen.train import train
+    from sketchgen.training import train
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("tiny_run")
@@ -94,18 +94,20 @@ def seed_data(quickdraw):
 
 @pytest.fixture(scope="session")
 def tiny_models(seed_data, tmp_path_factory) -> dict[str, Path]:
-    """``best.pt`` of a small seed and a small mdn model, each trained for seconds on ``seed_data``."""
+    """``best.pt`` of a small seed model, a small mdn and a small mdn on the layer-norm cell ("layernorm"), each
+    trained for seconds on ``seed_data``."""
     import torch
 
-    from sketchgen.train import TrainConfig, train
+    from sketchgen.training import TrainConfig, train
 
     torch.set_num_threads(1)
     paths = {}
     # The mdn needs more epochs than the seed before its pen and end predictions mean something.
-    for kind, epochs in (("seed", 5), ("mdn", 40)):
-        out = tmp_path_factory.mktemp(f"tiny_{kind}")
+    for name, kind, epochs, extra in (("seed", "seed", 5, {}), ("mdn", "mdn", 40, {}),
+                                      ("layernorm", "mdn", 15, {"cell": "layernorm"})):
+        out = tmp_path_factory.mktemp(f"tiny_{name}")
         cfg = TrainConfig.for_model(kind, epochs=epochs, early_stop=epochs, batch_size=32, lr=5e-3,
-                                    model_config={"hidden": 64})
+                                    model_config={"hidden": 64, **extra})
         train(cfg, seed_data, out, log=lambda msg: None)
-        paths[kind] = out / "best.pt"
+        paths[name] = out / "best.pt"
     return paths

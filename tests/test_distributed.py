@@ -21,8 +21,8 @@ import torch
 
 from sketchgen import cli, strokes
 from sketchgen.data import categories, prepare
-from sketchgen.model import default_embed_dim
-from sketchgen.train import usable
+from sketchgen.models.base import default_embed_dim
+from sketchgen.training import usable
 
 CLASSES = ["bear", "circle"]
 CAP = 50
@@ -66,7 +66,7 @@ def test_two_processes_reach_the_weights_of_one(quickdraw, tmp_path):
 
     one = torch.load(tmp_path / "one" / "last.pt", weights_only=True)
     two = torch.load(tmp_path / "two" / "last.pt", weights_only=True)
-    assert one["progress"]["epoch"] == two["progress"]["epoch"] == 2
+    assert one["progress"]["round"] == two["progress"]["round"] == 2
     for name, weights in one["state_dict"].items():
         torch.testing.assert_close(two["state_dict"][name], weights, rtol=1e-4, atol=1e-5, msg=name)
 

@@ -362,12 +362,13 @@ def sketcher(tmp_path_factory):
     """A small untrained mdn: what a request parses to does not depend on what the model has learned."""
     import torch
 
-    from sketchgen import model, serve, train
+    from sketchgen import models as model
+    from sketchgen import serve
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("serve") / "tiny.pt"
     net = model.build("mdn", n_classes=len(CLASSES), hidden=8, n_mixtures=3, max_len=30)
-    train.save(path, model.checkpoint_dict(net, CLASSES))
+    model.save(path, model.checkpoint_dict(net, CLASSES))
     return serve.Sketcher(path)
 
 

@@ -1,34 +1,111 @@
-"""The module layout DEVELOPERS.md promises: a drawing flows forward, imports never form a cycle."""
+"""The module layout DEVELOPERS.md promises: a drawing flows forward, imports never form a cycle, and no
+code outside ``models/`` names a model kind (what differs between models is asked of the model)."""
+
+from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+from sketchgen import models
+
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sketchgen"
-# The flow, earliest first; a module may import only modules before it (cli and serve sit on top).
-FLOW = ["strokes", "fileio", "interop", "download", "cache", "data", "model", "export", "train", "sample", "render",
-        "evaluate", "serve", "cli", "__main__"]
+# The flow, earliest first: a module may import modules of earlier layers, and of its own layer
+# (a package) without a cycle. Names are dotted paths below sketchgen; a package stands for all its modules.
+FLOW = ["strokes", "fileio", "download", "interop", "interop.npz", "cache", "data", "models", "training", "sample", "render",
+        "metrics", "interop.magenta", "evaluate", "serve", "cli", "__main__"]
 
 
-def imports_of(path: Path) -> set[str]:
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts) or "__init__"
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def layer(name: str) -> int:
+    matches = [i for i, entry in enumerate(FLOW) if name == entry or name.startswith(entry + ".")]
+    assert matches, f"sketchgen.{name} has no place in the flow"
+    return matches[-1]
+
+
+def imports_of(path: Path, known: set[str]) -> set[str]:
+    """The sketchgen modules a file imports (``from sketchgen.x import y`` counts sketchgen.x.y if that is a module)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "sketchgen":
-            parts = node.module.split(".")
-            found |= {a.name for a in node.names} if len(parts) == 1 else {parts[1]}
+            base = node.module.removeprefix("sketchgen").lstrip(".")
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}" if base else alias.name
+                found.add(candidate if candidate in known else base)
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("sketchgen.")}
-    return found - {path.stem, "__version__"}
+            found |= {a.name.removeprefix("sketchgen.") for a in node.names if a.name.startswith("sketchgen.")}
+    return {f for f in found if f}
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {name: imports_of(path, set(mods)) - {name} for name, path in mods.items()}
 
 
 def test_every_module_is_placed_in_the_flow():
-    assert {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"} == set(FLOW)
+    for name in modules():
+        if name != "__init__":
+            layer(name)
 
 
 def test_strokes_imports_nothing_of_ours():
-    assert imports_of(PACKAGE / "strokes.py") == set()
+    assert graph()["strokes"] == set()
 
 
 def test_imports_only_point_backwards_in_the_flow():
-    for module in FLOW:
-        later = set(FLOW[FLOW.index(module):])
-        assert not imports_of(PACKAGE / f"{module}.py") & later, f"{module} imports a module after it in the flow"
+    for name, imported in graph().items():
+        if name == "__init__":
+            continue
+        for other in imported:
+            assert layer(other) <= layer(name), f"sketchgen.{name} imports sketchgen.{other}, which comes after it"
+
+
+def test_imports_never_form_a_cycle():
+    edges = graph()
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in edges.get(node, ()):
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(path + [node, nxt]))
+            if nxt in edges and not state.get(nxt):
+                visit(nxt, path + [node])
+        state[node] = 2
+
+    for node in edges:
+        if not state.get(node):
+            visit(node, [])
+
+
+def test_no_model_kind_is_named_outside_models():
+    """A comparison with a model's name, or a branch on ``.kind``, belongs in the model, not beside it."""
+    kinds = set(models.names())
+    for name, path in modules().items():
+        if name.startswith("models"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                sides = [node.left, *node.comparators]
+                named = [s.value for s in sides if isinstance(s, ast.Constant) and s.value in kinds]
+                assert not named, f"sketchgen.{name}:{node.lineno} compares with the model kind {named[0]!r}"
+                for s in sides:
+                    of_dtype = isinstance(s, ast.Attribute) and "dtype" in ast.unparse(s.value)  # NumPy's dtype.kind
+                    assert not (isinstance(s, ast.Attribute) and s.attr == "kind" and not of_dtype), \
+                        f"sketchgen.{name}:{node.lineno} branches on a model's kind"
+            if isinstance(node, ast.Dict):
+                keyed = [k.value for k in node.keys if isinstance(k, ast.Constant) and k.value in kinds - {"seed"}]
+                assert not keyed, f"sketchgen.{name}:{node.lineno} keys a table by the model kind {keyed[0]!r}"
+
+
+def test_a_model_is_one_file_in_models():
+    for kind in models.names():
+        cls = models.get(kind)
+        assert cls.__module__.startswith("sketchgen.models."), f"{kind} is defined outside models/"

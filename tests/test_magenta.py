@@ -21,14 +21,14 @@ import numpy as np
 import pytest
 import torch
 
-from sketchgen import evaluate, strokes
-from sketchgen import model as models
+from sketchgen import evaluate, models, strokes
 from sketchgen.cli import main
 from sketchgen.data import prepare
 from sketchgen.fileio import locked
+from sketchgen.models import save
 from sketchgen.sample import generate
 from sketchgen.strokes import quickdraw_strokes as to_strokes
-from sketchgen.train import TrainConfig, save, train
+from sketchgen.training import TrainConfig, train
 
 NODE, NPM = shutil.which("node"), shutil.which("npm")
 PACKAGE, VERSION = "@magenta/sketch", "0.2.0"
@@ -104,9 +104,9 @@ def sketchgen_pdfs(net, label: int, s3: np.ndarray, temperature: float, discrete
     """
     inputs = torch.cat([net.start(1), torch.from_numpy(net.encode(s3)).float()[None, :-1]], dim=1)
     with torch.no_grad():
-        out, _ = net(torch.tensor([label]), inputs)
-        _, _, mux, muy, lsx, lsy, rho = net.mixture(out[0], temperature)
-        pen, log_pi = net.mixture(out[0], discrete)[:2]
+        out, _ = net.step(inputs, net.initial_state(torch.tensor([label])))
+        _, _, mux, muy, lsx, lsy, rho = net.head.mixture(out[0], temperature)
+        pen, log_pi = net.head.mixture(out[0], discrete)[:2]
     return {"pi": log_pi.exp(), "muX": mux, "muY": muy, "sigmaX": lsx.exp(), "sigmaY": lsy.exp(), "corr": rho,
             "pen": torch.softmax(pen, dim=-1)}
 

@@ -9,15 +9,14 @@ import pytest
 import torch
 from torch import distributions as D
 
-from sketchgen import model as models
-from sketchgen import strokes
+from sketchgen import models, strokes
 from sketchgen.sample import generate, stream_keys, uniforms
-from sketchgen.train import collate
+from sketchgen.training.batching import collate
 
 M = 20
 
 
-def mdn(n_classes: int = 3, hidden: int = 16, scale: float = 1.0) -> models.MixtureDecoder:
+def mdn(n_classes: int = 3, hidden: int = 16, scale: float = 1.0) -> models.SketchModel:
     torch.manual_seed(0)
     return models.build("mdn", n_classes=n_classes, hidden=hidden, n_mixtures=M, scale=scale)
 
@@ -45,7 +44,7 @@ def test_mixture_log_likelihood_matches_torch_distributions():
     gen = torch.Generator().manual_seed(1)
     out = torch.randn(4, 9, 3 + 6 * M, generator=gen) * 1.5
     dx, dy = torch.randn(2, 4, 9, generator=gen) * 2
-    ours = net.offset_log_prob(out, dx, dy)
+    ours = net.head.offset_log_prob(out, dx, dy)
     assert torch.allclose(ours.double(), reference_log_prob(out, dx, dy), atol=1e-4, rtol=1e-5)
 
 
@@ -53,10 +52,12 @@ def test_loss_is_masked_mixture_nll_plus_pen_cross_entropy(real_drawings):
     """On a real padded batch: offsets count on real steps only, the pen also on the first end step."""
     net = mdn(scale=20.0)
     s3 = [strokes.strokes_to_stroke3(d) for d in real_drawings[:6]]
-    labels, inputs, targets, mask = collate(net, s3, np.arange(6) % 3)
+    batch = collate(net, s3, np.arange(6) % 3)
+    targets = batch.targets
     with torch.no_grad():
-        out, _ = net(labels, inputs)
-    total, count = net.loss(out, targets, mask)
+        out = net(batch)
+    term = net.losses(out, batch, None)["nll"]
+    total, count = term.total, term.count
     expected, steps = 0.0, 0
     for i, d in enumerate(s3):
         n = len(d)
@@ -72,10 +73,10 @@ def test_loss_is_masked_mixture_nll_plus_pen_cross_entropy(real_drawings):
 def test_nll_is_finite_for_extreme_parameters(real_drawings, magnitude):
     net = mdn(scale=20.0)
     s3 = [strokes.strokes_to_stroke3(d) for d in real_drawings[:4]]
-    _, _, targets, mask = collate(net, s3, np.zeros(4, dtype=int))
-    out = (torch.randn(*targets.shape[:2], 3 + 6 * M, generator=torch.Generator().manual_seed(2)) * magnitude)
+    batch = collate(net, s3, np.zeros(4, dtype=int))
+    out = (torch.randn(*batch.targets.shape[:2], 3 + 6 * M, generator=torch.Generator().manual_seed(2)) * magnitude)
     out.requires_grad_(True)
-    total, _ = net.loss(out, targets, mask)
+    total = net.losses(out, batch, None)["nll"].total
     total.backward()
     assert torch.isfinite(total)
     assert torch.isfinite(out.grad).all()

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sketchgen import interop
 from sketchgen.cli import main
 from sketchgen.data import SPLITS, DataError, find_class_file, prepare
+from sketchgen.interop import npz
 
 CLASSES = ["circle", "zigzag"]
 CAP = 60
@@ -47,7 +47,7 @@ def test_convert_writes_sketchrnn_files_that_read_back_exactly(converted):
         with np.load(out / f"{name}.npz", encoding="latin1", allow_pickle=True) as z:
             assert sorted(z.files) == sorted(SPLITS)
             assert z["train"].dtype == object and z["train"][0].dtype == np.int16 and z["train"][0].shape[1] == 3
-        read = interop.read_npz(out / f"{name}.npz")
+        read = npz.read_npz(out / f"{name}.npz")
         for split in SPLITS:
             expected = class_split(data, label, split)
             assert len(read[split]) == len(expected) > 0
@@ -128,7 +128,7 @@ def test_files_written_by_old_numpy_read_exactly(converted, tmp_path, python2):
     out, data = converted
     splits = {s: class_split(data, 1, s) for s in SPLITS}
     write_pickled_npz(tmp_path / "zigzag.npz", {s: (len(d), old_numpy_pickle(d, python2)) for s, d in splits.items()})
-    read = interop.read_npz(tmp_path / "zigzag.npz")
+    read = npz.read_npz(tmp_path / "zigzag.npz")
     for split, expected in splits.items():
         assert len(read[split]) == len(expected)
         assert all(np.array_equal(a, b) for a, b in zip(read[split], expected))
@@ -155,8 +155,8 @@ def test_a_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path, capsys
     path = tmp_path / "data" / "circle.npz"
     np.savez(path, train=trap, valid=trap, test=trap)
 
-    with pytest.raises(interop.NpzError, match=r"circle\.npz: refused array 'train': it asks for (posix|os)\.system"):
-        interop.read_npz(path)
+    with pytest.raises(npz.NpzError, match=r"circle\.npz: refused array 'train': it asks for (posix|os)\.system"):
+        npz.read_npz(path)
     assert not marker.exists()
     assert main(["train", "--model", "mdn", "--classes", "circle", "--data-dir", str(tmp_path / "data"),
                  "--epochs", "1", "--out", str(tmp_path / "run")]) == 1
@@ -188,9 +188,9 @@ def test_a_pickle_that_repeats_a_drawing_by_reference_is_refused_before_copying(
                                  "test": (1, old_numpy_pickle([drawing], True))})
     tracemalloc.start()
     try:
-        with pytest.raises(interop.NpzError, match=r"zigzag\.npz: refused array 'train': its (drawings add up to|"
+        with pytest.raises(npz.NpzError, match=r"zigzag\.npz: refused array 'train': its (drawings add up to|"
                                                    r"arrays are built from) more .*: it repeats drawings by reference$"):
-            interop.read_npz(path)
+            npz.read_npz(path)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -211,8 +211,8 @@ def test_an_array_declaring_more_than_a_class_needs_is_refused_unread(converted,
         at = blob.index(b"PK\x01\x02", at + 4)
     blob[at + 24 : at + 28] = struct.pack("<I", 2**31)  # the central directory's uncompressed size, which zipfile uses
     path.write_bytes(bytes(blob))
-    with pytest.raises(interop.NpzError, match=r"refused array 'train': it unpacks to 2147483648 bytes, more than"):
-        interop.read_npz(path)
+    with pytest.raises(npz.NpzError, match=r"refused array 'train': it unpacks to 2147483648 bytes, more than"):
+        npz.read_npz(path)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -232,8 +232,8 @@ def test_files_that_are_not_sketchrnn_datasets_are_refused(tmp_path, content, me
             for i, d in enumerate(drawings):
                 arrays[name][i] = np.asarray(d)
         np.savez(path, **arrays)
-    with pytest.raises(interop.NpzError, match=message) as e:
-        interop.read_npz(path)
+    with pytest.raises(npz.NpzError, match=message) as e:
+        npz.read_npz(path)
     assert str(path) in str(e.value) and "\n" not in str(e.value)
 
 
@@ -241,5 +241,5 @@ def test_a_truncated_file_is_refused(converted, tmp_path):
     whole = (converted[0] / "circle.npz").read_bytes()
     for cut in (len(whole) // 2, len(whole) - 30):
         (tmp_path / "circle.npz").write_bytes(whole[:cut])
-        with pytest.raises(interop.NpzError, match="circle.npz: "):
-            interop.read_npz(tmp_path / "circle.npz")
+        with pytest.raises(npz.NpzError, match="circle.npz: "):
+            npz.read_npz(tmp_path / "circle.npz")

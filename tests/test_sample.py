@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sketchgen import model as models
+from sketchgen import models
 from sketchgen.cli import main
 from sketchgen.data import read_stroke3
 from sketchgen.sample import drawing_seeds, generate, stream_keys, uniforms
@@ -29,13 +29,13 @@ def assert_valid(drawing: np.ndarray, limit: int) -> None:
         assert points.min() >= 0 and points.max() <= 255
 
 
-@pytest.mark.parametrize("kind", ["seed", "mdn"])
+@pytest.mark.parametrize("kind", ["seed", "mdn", "layernorm"])
 def test_batched_generation_gives_valid_drawings(tiny_models, kind):
     net, ckpt = models.load(tiny_models[kind])
     labels = np.repeat(np.arange(len(ckpt["classes"])), 6)
     drawings = generate(net, labels, temperature=0.4, seed=0, batch_size=7)  # batches that split classes
     assert len(drawings) == len(labels)
-    limits = np.array(net.cfg.lengths)[labels] if kind == "seed" else np.full(len(labels), net.cfg.max_len)
+    limits = net.steps_allowed(torch.as_tensor(labels), torch.zeros(len(labels), dtype=torch.long)).numpy()
     for d, limit in zip(drawings, limits):
         assert_valid(d, limit)
     again = generate(net, labels, temperature=0.4, seed=0, batch_size=7)
@@ -55,7 +55,7 @@ def test_uniforms_are_uniform_uncorrelated_and_a_function_of_seed_step_and_draw(
     assert torch.equal(uniforms(keys[[7, 3]], 5, 4), torch.from_numpy(u[[7, 3], :4]))  # a row's numbers are its own
 
 
-@pytest.mark.parametrize("kind", ["seed", "mdn"])
+@pytest.mark.parametrize("kind", ["seed", "mdn", "layernorm"])
 def test_a_drawing_is_the_same_alone_and_in_any_batch(tiny_models, eye_starts, kind):
     """(class, seed) gives one drawing, bit for bit, whatever is generated beside it: what lets serve batch requests."""
     net, ckpt = models.load(tiny_models[kind])
@@ -89,7 +89,7 @@ def test_seed_model_draws_its_class_length_or_max_len(tiny_models):
     assert [len(d) for d in generate(net, labels, max_len=7)] == [7] * len(labels)
 
 
-def forced_pen(state: int) -> models.MixtureDecoder:
+def forced_pen(state: int) -> models.SketchModel:
     """An mdn whose pen always comes out in ``state`` (0 down, 1 up, 2 end)."""
     net = models.build("mdn", n_classes=2, hidden=8, n_mixtures=3)
     with torch.no_grad():

@@ -12,14 +12,14 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from sketchgen import cli, model, sample
+from sketchgen import cli, sample
+from sketchgen import models as model
 from sketchgen.cli import SEED_CLASSES
 from sketchgen.serve import MAX_BODY, MAX_POINTS, Batcher, Sketcher, SketchServer
 

@@ -4,13 +4,19 @@ run, early stopping stops."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
-from conftest import SMALL_CLASSES, tiny_config
+from conftest import SMALL_CAP, SMALL_CLASSES, tiny_config
 
-from sketchgen import model
-from sketchgen.train import train
+from sketchgen import models as model
+from sketchgen.training import TrainingError, train
+from sketchgen.training.batching import Prefetcher
+
+
+def records(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
 
 LOG_KEYS = {"epoch", "train_loss", "val_loss", "lr"}
 
@@ -51,7 +57,7 @@ def test_checkpoints_load_safely_and_record_the_config(tiny_run, name):
     assert raw["config"]["hidden"] == 64 and raw["config"]["embed_dim"] == 8 and raw["config"]["dropout"] == 0.3
     assert len(raw["config"]["lengths"]) == len(SMALL_CLASSES)
     net, ckpt = model.load(out / name)
-    assert isinstance(net, model.SketchGenerator) and not net.training
+    assert net.name == "seed" and not net.training
     for k, v in raw["state_dict"].items():
         assert torch.equal(net.state_dict()[k], v)
     if name == "best.pt":
@@ -87,3 +93,74 @@ def test_early_stopping_after_epochs_without_improvement(small_data, tmp_path):
     assert len({r["val_loss"] for r in history}) == 1
     assert any("early stop" in m for m in messages)
     assert torch.load(tmp_path / "best.pt", weights_only=True)["epoch"] == 1
+
+
+def test_batches_built_ahead_are_the_batches_built_in_turn(small_data, tmp_path):
+    """The background thread changes when a batch is built, never what it holds: same weights either way."""
+    cfg = tiny_config(epochs=1, model_config={"hidden": 8, "embed_dim": 4})
+    for depth in (0, 3):
+        cfg.prefetch = depth
+        train(cfg, small_data, tmp_path / f"prefetch{depth}", log=quiet)
+    a, b = (torch.load(tmp_path / f"prefetch{d}" / "last.pt", weights_only=True)["state_dict"] for d in (0, 3))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    def build(i):
+        if i == 4:
+            raise ValueError("drawing 4 is broken")
+        return i
+
+    with Prefetcher(build, 0, 9, depth=2) as items:
+        got = []
+        with pytest.raises(ValueError, match="drawing 4 is broken"):
+            for item in items:
+                got.append(item)
+    assert got == [0, 1, 2, 3]
+    stopped = Prefetcher(lambda i: i, 0, 10**9, depth=2)  # a consumer that leaves early stops the thread
+    assert next(iter(stopped)) == 0
+    stopped.close()
+    assert not stopped._thread.is_alive()
+
+
+def test_a_folder_holding_a_run_needs_resume_or_overwrite(tiny_run, tmp_path, small_data):
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run[0], out)
+    cfg = tiny_config(epochs=1, model_config={"hidden": 8, "embed_dim": 4})
+    before = (out / "best.pt").read_bytes()
+    with pytest.raises(TrainingError, match=r"holds a run \(best\.pt, last\.pt, log\.jsonl\): pass "
+                                            r"--resume to continue it, --overwrite to start again"):
+        train(cfg, small_data, out, log=quiet)
+    assert (out / "best.pt").read_bytes() == before
+    (out / ".best.pt.abc123.tmp").write_bytes(b"half a checkpoint")  # what a killed run leaves
+    notes = []
+    train(cfg, small_data, out, overwrite=True, log=notes.append)
+    assert any("--overwrite: replacing the run" in n for n in notes)
+    assert len(records(out)) == 1 and not list(out.glob(".*.tmp"))
+
+
+def test_two_trainings_cannot_share_a_folder(small_data, tmp_path):
+    import fcntl
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with open(out / ".sketchgen-train.lock", "a") as held:
+        held.write("sketchgen train (pid 4242 on elsewhere)\n")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(TrainingError, match=r"in use by sketchgen train \(pid 4242 on elsewhere\)"):
+            train(tiny_config(epochs=1), small_data, out, log=quiet)
+    assert not (out / "last.pt").exists()
+
+
+def test_checkpoints_record_the_data_they_were_trained_on(tiny_run, small_data):
+    out, _ = tiny_run
+    ckpt = model.read(out / "best.pt")
+    assert ckpt["data"]["max_per_class"] == SMALL_CAP and ckpt["data"]["seed"] == 0
+    assert set(ckpt["data"]["sources"]) == set(SMALL_CLASSES)
+    assert ckpt["data"] == small_data.settings
+
+
+def test_a_run_whose_validation_is_never_finite_fails(small_data, tmp_path):
+    with pytest.raises(TrainingError, match="no validation loss was finite"):
+        train(tiny_config(epochs=1, lr=1e30, model_config={"hidden": 8, "embed_dim": 4}), small_data, tmp_path,
+              log=quiet)
+    assert not (tmp_path / "best.pt").exists()

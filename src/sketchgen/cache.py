@@ -26,14 +26,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from sketchgen.fileio import atomic_write
+from sketchgen.fileio import atomic_write, safe_name
 
 # Version 1 was one prepared-<key>.npz for a whole class list; it is no longer read.
 VERSION = 2
@@ -57,7 +56,7 @@ class ClassArrays:
 def folder(cache_dir: str | os.PathLike, name: str, identity: dict) -> Path:
     """The cache folder of class ``name`` built from ``identity`` (source file, settings): readable name, hashed key."""
     key = hashlib.sha256(json.dumps({"version": VERSION, "class": name, **identity}, sort_keys=True).encode())
-    return Path(cache_dir) / f"{re.sub(r'[^0-9A-Za-z]+', '_', name)}-{key.hexdigest()[:16]}"
+    return Path(cache_dir) / f"{safe_name(name)}-{key.hexdigest()[:16]}"
 
 
 def write(where: Path, arrays: dict[str, np.ndarray], identity: dict) -> None:

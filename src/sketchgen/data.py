@@ -8,7 +8,7 @@ shuffle, a 70/15/15 split - and caches each class on its own as int16 stroke-3
 arrays (see ``cache``), keyed by everything that could change it; classes not
 yet cached are prepared by a pool of processes, and a class list is assembled
 from the caches' memory maps without copying them. Sketch-RNN's ``.npz`` files
-(see ``interop``) are accepted beside ndjson and keep their own split.
+(see ``interop.npz``) are accepted beside ndjson and keep their own split.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sketchgen import cache, download, interop, strokes
+from sketchgen import cache, download, strokes
 from sketchgen.fileio import atomic_write, locked, read_lines
+from sketchgen.interop import npz
 
 # Our splits are Sketch-RNN's, by name and order: an .npz file's arrays map onto them one to one.
-SPLITS = interop.NPZ_ARRAYS
+SPLITS = npz.NPZ_ARRAYS
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 # Stroke-3 offsets are cached as int16, so absolute coordinates must stay within half its range.
 MAX_COORD = 2**14 - 1
@@ -219,7 +220,7 @@ def shared_quickdraw() -> Path | None:
 def _class_file_in(root: Path, name: str) -> Path | None:
     """QuickDraw's ndjson first, then Sketch-RNN's npz, in ``root`` or (ndjson) its simplified/ folder."""
     for candidate in (root / f"{name}.ndjson", root / "simplified" / f"{name}.ndjson", root / f"{name}.npz",
-                      root / f"{interop.NPZ_PREFIX}{name}.npz"):
+                      root / f"{npz.NPZ_PREFIX}{name}.npz"):
         if candidate.is_file():
             return candidate
         if candidate.exists():  # a directory, or a FIFO that would block the reader for ever
@@ -373,8 +374,8 @@ def _ndjson_split(path: Path, name: str, max_per_class: int, rng, problems: Prob
 def _npz_split(path: Path, max_per_class: int, rng) -> tuple[list[np.ndarray], np.ndarray]:
     """A Sketch-RNN file's drawings in its own split; over the cap, each split keeps its share of it."""
     try:
-        splits = interop.read_npz(path)
-    except interop.NpzError as e:
+        splits = npz.read_npz(path)
+    except npz.NpzError as e:
         raise DataError(str(e)) from None
     total = sum(len(items) for items in splits.values())
     drawings, which = [], []
@@ -504,7 +505,7 @@ def prepare(
             if parts[job.name] is None:
                 raise DataError(f"{job.folder}: the prepared cache just written does not open; check the disk")
     settings = {"data_dir": None if data_dir is None else str(data_dir), "max_per_class": max_per_class, "seed": seed,
-                "sources": {name: str(path) for name, path in zip(classes, files)}}
+                "sources": {name: str(path.resolve()) for name, path in zip(classes, files)}}
     return Prepared(classes, [parts[c] for c in classes], settings)
 
 
@@ -560,3 +561,31 @@ def _note_old_caches(cache_dir: Path) -> None:
         print(f"{cache_dir}: {len(old)} prepared caches of an older sketchgen (prepared-*.npz, {size:,.0f} MiB) are no "
               "longer read; each class is prepared again into a cache of its own (delete them to free the space)",
               file=sys.stderr)
+
+
+# --- statistics models are built from ------------------------------------------------------
+
+
+def _lengths_by_class(data: Prepared, idx: np.ndarray) -> list[np.ndarray]:
+    """The point counts of the drawings at ``idx``, class by class: one sort, not a pass over all per class."""
+    lengths, labels = data.lengths()[idx], data.labels[idx]
+    order = np.argsort(labels, kind="stable")
+    return np.split(lengths[order], np.searchsorted(labels[order], np.arange(1, len(data.classes))))
+
+
+def median_lengths(data: Prepared, idx: np.ndarray) -> list[int]:
+    """The median point count of each class's drawings among ``idx``."""
+    return [int(np.median(lengths)) for lengths in _lengths_by_class(data, idx)]
+
+
+def length_percentiles(data: Prepared, idx: np.ndarray, q: float, most: int) -> list[int]:
+    """The ``q``-th percentile point count of each class's drawings among ``idx``, at most ``most``."""
+    return [int(min(most, np.ceil(np.percentile(lengths, q)))) for lengths in _lengths_by_class(data, idx)]
+
+
+def offset_std(data: Prepared, idx: np.ndarray, most: int = 20_000) -> float:
+    """Std of all dx, dy in the drawings at ``idx`` (at most ``most`` of them, evenly spaced): Sketch-RNN's scale."""
+    if len(idx) > most:
+        idx = idx[np.linspace(0, len(idx) - 1, most).astype(np.int64)]
+    offsets = np.concatenate([d[:, :2] for d in data.gather(idx)]).astype(np.float64)
+    return float(offsets.std()) or 1.0

@@ -79,3 +79,13 @@ def read_lines(f: BinaryIO, max_bytes: int) -> Iterator[bytes | None]:
             yield None
         else:
             yield line
+
+
+def safe_name(text: str, most: int = 80) -> str:
+    """``text`` as one file name: letters, digits, '-', '_' and '.' kept, anything else '_', never a path.
+
+    Class names come from checkpoints and data files, which are untrusted: 'wine bottle' becomes
+    'wine_bottle', and '../../etc/x' cannot leave the folder it is written in.
+    """
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in text[:most])
+    return "_" + name if not name or name[0] == "." else name

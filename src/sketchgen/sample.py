@@ -1,10 +1,12 @@
 """Generating drawings from a trained model: many at once, or finishing a started one.
 
-Generation runs the whole batch through the LSTM one step at a time, feeding
-each drawing its own previous output; a drawing leaves the batch as soon as it
-ends (the mixture model's p_end, or the seed model's length).
-Completion first runs each partial drawing through the model to get its
-state, then generates the rest of all of them together.
+Generation asks only the model interface (``models.SketchModel``): it runs
+the whole batch one step at a time, feeding each drawing its own previous
+output, and a drawing leaves the batch as soon as it ends (the model's end
+state, or its length limit). Completion first runs each partial drawing
+through the model to get its state, then generates the rest of all of them
+together. A model with a latent decodes given latents, or draws one from the
+prior for each drawing.
 
 Every drawing has its own seed and takes its random numbers from a
 counter-based generator, a hash of (seed, step, draw), never from a stream
@@ -18,11 +20,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
 # Drawing i of a call with seed s has seed s + i * DRAWING_STRIDE: a lone drawing's seed is the call's, and calls
 # with nearby seeds share no drawing unless one makes a million.
 DRAWING_STRIDE = 1_000_003
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # SplitMix64's increment: 2^64 / the golden ratio, odd
+_LATENT_SALT = np.uint64(0x5EED1A7E47)  # sets a drawing's latent stream apart from its step stream
 
 
 def drawing_seeds(seed: int, n: int) -> list[int]:
@@ -53,10 +55,19 @@ def uniforms(keys: np.ndarray, step: int, k: int) -> torch.Tensor:
     return torch.from_numpy((bits >> np.uint64(40)).astype(np.float32) * np.float32(2**-24))
 
 
+def latent_normals(keys: np.ndarray, dim: int) -> torch.Tensor:
+    """``dim`` standard normals per key, from a stream of its own (never the steps'): a drawing's prior latent."""
+    u = uniforms(_splitmix(keys ^ _LATENT_SALT), 0, 2 * ((dim + 1) // 2))
+    half = u.shape[1] // 2
+    radius = torch.sqrt(-2 * torch.log1p(-u[:, :half]))
+    angle = 2 * np.pi * u[:, half:]
+    return torch.cat([radius * torch.cos(angle), radius * torch.sin(angle)], dim=1)[:, :dim]
+
+
 def _limits(net, labels: torch.Tensor, max_len: int | None, prefixes: list[np.ndarray] | None) -> torch.Tensor:
     """How many steps each drawing may take after its prefix: ``max_len`` or the model's own default."""
     if max_len is not None:
-        return torch.full_like(labels, max_len)
+        return torch.full((len(labels),), max_len, dtype=torch.long)
     drawn = torch.tensor([len(p) for p in prefixes] if prefixes is not None else [0] * len(labels), dtype=torch.long)
     return net.steps_allowed(labels, drawn)
 
@@ -71,51 +82,59 @@ def generate(
     prefixes: list[np.ndarray] | None = None,
     batch_size: int = 500,
     seeds: list[int] | None = None,
+    latents: torch.Tensor | None = None,
 ) -> list[np.ndarray]:
     """Stroke-3 drawings, one per label; with ``prefixes`` (stroke-3, one per label), their completions.
 
-    Drawing i draws from its own seed, ``seeds[i]`` (default ``drawing_seeds(seed, len(labels))``).
-    ``max_len`` bounds the points generated after any prefix (default: the mdn's ``max_len``, the
-    seed model's class length for the whole drawing).
+    ``labels`` are class indices, or rows of class weights that mix classes.
+    Drawing i draws from its own seed, ``seeds[i]`` (default
+    ``drawing_seeds(seed, len(labels))``). ``max_len`` bounds the points
+    generated after any prefix (default: the model's own limit). A model with a
+    latent decodes ``latents`` (one row per label), or latents drawn from the
+    prior with each drawing's seed.
     """
     net.eval()
-    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    labels = torch.as_tensor(np.asarray(labels))
+    labels = labels.long() if labels.dim() == 1 else labels.float()
     if seeds is None:
         seeds = drawing_seeds(seed, len(labels))
-    elif len(seeds) != len(labels):
-        raise ValueError(f"{len(seeds)} seeds for {len(labels)} drawings: give one per drawing")
-    if prefixes is not None and len(prefixes) != len(labels):
-        raise ValueError(f"{len(prefixes)} prefixes for {len(labels)} drawings: give one per drawing")
+    for name, given in (("seeds", seeds), ("prefixes", prefixes), ("latents", latents)):
+        if given is not None and len(given) != len(labels):
+            raise ValueError(f"{len(given)} {name} for {len(labels)} drawings: give one per drawing")
     keys = stream_keys(seeds)
+    if net.latent_dim and latents is None:
+        latents = latent_normals(keys, net.latent_dim)
     results = []
     for start in range(0, len(labels), batch_size):
         part = slice(start, start + batch_size)
         pre = prefixes[part] if prefixes is not None else None
-        results += _generate_batch(net, labels[part], temperature, keys[part], _limits(net, labels[part], max_len, pre), pre)
+        z = latents[part] if latents is not None else None
+        results += _generate_batch(net, labels[part], temperature, keys[part], _limits(net, labels[part], max_len, pre),
+                                   pre, z)
     return results
 
 
-def _generate_batch(net, labels, temperature, keys, limits, prefixes):
+def _generate_batch(net, labels, temperature, keys, limits, prefixes, latents):
     n = len(labels)
     if prefixes is None:
         heads = [np.zeros((0, net.step_dim), dtype=np.float32)] * n
-        x, state = net.start(n), None
+        x, state = net.start(n), net.initial_state(labels, latents)
     else:
-        heads, x, state = _prime(net, labels, prefixes)
+        heads, x, state = _prime(net, labels, prefixes, latents)
     width = int(limits.max())
     seqs = torch.zeros(n, width, net.step_dim)
     lengths = torch.full((n,), width, dtype=torch.long)
     # A drawing leaves the batch when it ends, so the work is the drawings' total length, not n x the longest.
     active = torch.arange(n)
     for t in range(width):
-        out, state = net.step(labels[active], x, state)
+        out, state = net.step(x, state)
         x, ended = net.sample_step(out, temperature, uniforms(keys[active.numpy()], t, net.draws))
         seqs[active, t] = x[:, 0]
         finished = ended | (t + 1 >= limits[active])
         if finished.any():
             lengths[active[finished]] = t + 1
             going = ~finished
-            active, x, state = active[going], x[going], tuple(s[:, going] for s in state)
+            active, x, state = active[going], x[going], net.select(state, going)
             if not len(active):
                 break
     seqs = seqs.numpy()
@@ -125,16 +144,15 @@ def _generate_batch(net, labels, temperature, keys, limits, prefixes):
     return drawings
 
 
-def _prime(net, labels, prefixes):
-    """Run each prefix through the model; return its rows, the next input and the batched state."""
+def _prime(net, labels, prefixes, latents):
+    """Run each prefix through the model on its own; its rows, the next inputs and the batched state."""
     heads, states, xs = [], [], []
-    for label, prefix in zip(labels, prefixes):
+    for i, prefix in enumerate(prefixes):
         seq = torch.from_numpy(net.encode(prefix)[: len(prefix)]).float()[None]
         inputs = torch.cat([net.start(1), seq], dim=1)
         # All but the last input build the state; the last is fed as the first generation step.
-        _, state = net(label[None], inputs[:, :-1])
+        _, state = net.step(inputs[:, :-1], net.initial_state(labels[i : i + 1], None if latents is None else latents[i : i + 1]))
         heads.append(seq[0].numpy())
         states.append(state)
         xs.append(inputs[:, -1:])
-    state = tuple(torch.cat([s[k] for s in states], dim=1) for k in range(2))
-    return heads, torch.cat(xs), state
+    return heads, torch.cat(xs), net.cat_states(states)

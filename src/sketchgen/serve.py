@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
 import queue
 import socket
 import sys
@@ -47,7 +46,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import torch
 
-from sketchgen import model, sample, strokes
+from sketchgen import models, sample, strokes
 
 MAX_BODY = 1 << 20  # bytes; a drawing of MAX_POINTS points is well under 100 kB
 MAX_POINTS = 2000  # points in a drawing sent to /api/complete (a minute of scribbling at 30 points a second)
@@ -155,16 +154,14 @@ class Sketcher:
     """A loaded checkpoint and the two things the page asks of it, each with its input checks."""
 
     def __init__(self, checkpoint: str | Path, workers: int = 1, batch: int = BATCH):
-        self.net, ckpt = model.load(checkpoint)
+        self.net, ckpt = models.load(checkpoint)
         self.classes: list[str] = list(ckpt["classes"])
-        cfg = self.net.cfg
-        self.max_len = min(MAX_LEN, cfg.max_len if self.net.kind == "mdn" else 2 * max(cfg.lengths))
+        self.max_len = min(MAX_LEN, self.net.max_steps())
         self.info = {
             "classes": self.classes,
-            "model": {"kind": self.net.kind, "hidden": cfg.hidden, "checkpoint": Path(checkpoint).name,
+            "model": {"kind": self.net.name, "hidden": self.net.cfg.hidden, "checkpoint": Path(checkpoint).name,
                       "epoch": ckpt.get("epoch"), "val_loss": ckpt.get("val_loss"),
-                      # The seed model regresses one point per step: it has no temperature.
-                      "temperature": TEMPERATURE if self.net.kind == "mdn" else None,
+                      "temperature": TEMPERATURE if self.net.uses_temperature else None,
                       "max_len": self.max_len},
             "limits": {"temperature": [0, TEMPERATURE_MAX], "max_len": self.max_len, "max_points": MAX_POINTS,
                        "max_body": MAX_BODY, "seed": [0, MAX_SEED]},

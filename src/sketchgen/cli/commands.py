@@ -1,0 +1,358 @@
+"""What each ``sketchgen`` subcommand does: a thin shell over the library, one function per command.
+
+Errors the user can act on (bad data, a missing checkpoint, an unreachable
+server) come out as one ``sketchgen: error: ...`` line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+SEED_CLASSES = ["apple", "eye", "square", "triangle", "circle"]
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+SHIPPED_CHECKPOINT = ASSETS / "seed-quickdraw5.pt"
+DEFAULT_MAX_PER_CLASS = 100_000
+
+
+class UsageError(Exception):
+    """Flags that contradict each other or a checkpoint; one line."""
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def classes_from(names: list[str] | None) -> list[str] | None:
+    """Class names from ``--classes`` (names, ``all``, or @FILE with one name a line), checked; None if not given."""
+    from sketchgen.data import DataError, categories, check_classes
+
+    if not names:
+        return None
+    if names == ["all"]:
+        return categories()
+    out = []
+    for n in names:
+        if not n.startswith("@"):
+            out.append(n)
+            continue
+        try:
+            text = Path(n[1:]).read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{n[1:]}: not a text file of class names ({e.reason} at byte {e.start})") from None
+        listed = [line.strip() for line in text.splitlines() if line.strip()]
+        if not listed:
+            raise DataError(f"{n[1:]}: lists no class names (one per line)")
+        out += listed
+    twice = sorted({c for c in out if out.count(c) > 1})
+    if twice:
+        raise DataError(f"class {twice[0]!r} is named twice in --classes")
+    return check_classes(out)
+
+
+def run_dir(out: str | None, prefix: str) -> Path:
+    path = Path(out) if out else Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --- data settings: given, recorded in a checkpoint, or the defaults ------------------------------
+
+
+def given_data(args) -> dict:
+    """The data flags as given (None where not given)."""
+    return {"data_dir": args.data_dir, "max_per_class": args.max_per_class, "seed": args.seed}
+
+
+def data_settings(given: dict, recorded: dict | None = None, where: str = "") -> dict:
+    """What to prepare (data_dir, max_per_class, seed): the flags given, else what ``recorded`` holds, else defaults.
+
+    A flag that contradicts the recorded settings is refused: the split would not be the one the model saw.
+    """
+    if recorded is None:
+        return {"data_dir": given["data_dir"], "max_per_class": given["max_per_class"] or DEFAULT_MAX_PER_CLASS,
+                "seed": given["seed"] or 0}
+    for key in ("max_per_class", "seed"):
+        if given.get(key) is not None and given[key] != recorded[key]:
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(f"{flag} {given[key]} contradicts {where}, which was trained with {flag} {recorded[key]}; "
+                             f"leave {flag} out to use the model's own split")
+    data_dir = given["data_dir"] if given.get("data_dir") is not None else recorded["data_dir"]
+    return {"data_dir": data_dir, "max_per_class": recorded["max_per_class"], "seed": recorded["seed"]}
+
+
+def prepare_for(classes: list[str], settings: dict, workers: int | None = None, verify: bool = False):
+    """``data.prepare`` with these settings; ``workers`` and ``verify`` change how, never what."""
+    from sketchgen.data import prepare
+
+    return prepare(classes, settings["data_dir"], settings["max_per_class"], settings["seed"], workers=workers,
+                   verify=verify)
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def cmd_classes(args) -> None:
+    from sketchgen.data import categories
+
+    print("\n".join(categories()))
+
+
+def cmd_download(args) -> None:
+    from sketchgen import download
+
+    dest = Path(args.data_dir) if args.data_dir else download.default_cache_dir()
+    base_url = download.DEFAULT_BASE_URL if args.base_url is None else args.base_url
+    for name in classes_from(args.classes):
+        print(download.download_class(name, dest, base_url))
+
+
+def cmd_prepare(args) -> None:
+    from sketchgen.data import SPLITS
+
+    data = prepare_for(classes_from(args.classes) or SEED_CLASSES, data_settings(given_data(args)), args.workers,
+                       args.verify)
+    counts = {s: len(data.indices(s)) for s in SPLITS}
+    print(f"{len(data)} drawings of {len(data.classes)} classes: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+def train_config(args, saved: dict | None, seed: int):
+    """The TrainConfig of the flags: the model's defaults (or a resumed run's settings), then every flag given."""
+    from sketchgen import models
+    from sketchgen.training import TrainConfig
+    from sketchgen.training.config import with_budget
+
+    kind = args.model or (saved["model"] if saved else "seed")
+    model_cls = models.get(kind)
+    base = {k: v for k, v in saved.items()} if saved else {**model_cls.train_defaults}
+    model_config = dict(base.get("model_config", {}))
+    for name in model_flags():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if name not in model_cls.flags():
+            raise UsageError(f"--{name.replace('_', '-')} does not apply to --model {kind}")
+        model_config[name] = value
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                 if f.name not in ("model", "model_config", "seed") and getattr(args, f.name, None) is not None}
+    return TrainConfig(**{**with_budget(base, overrides), "model": kind, "seed": seed, "model_config": model_config})
+
+
+def train_run(args, classes: list[str] | None, out: Path):
+    """Prepare, train, write the loss curve; return (best checkpoint path, prepared data).
+
+    With ``--resume``, the run's own settings are the defaults. Under torchrun every process runs this;
+    only rank 0 speaks and writes.
+    """
+    from sketchgen import render
+    from sketchgen.training import is_main_process, train
+    from sketchgen.training.checkpoints import read_last
+
+    resume = getattr(args, "resume", False)
+    last = read_last(out / "last.pt") if resume and (out / "last.pt").is_file() else None
+    if last is not None and classes is not None and classes != last["classes"]:
+        raise UsageError(f"--classes differ from the run in {out} ({', '.join(last['classes'][:5])}...); "
+                         "leave --classes out to resume it, or pass --overwrite to start again")
+    classes = classes or (last["classes"] if last else SEED_CLASSES)
+    settings = data_settings(given_data(args), last and last.get("data"), f"the run in {out}")
+    data = prepare_for(classes, settings, args.workers)
+    cfg = train_config(args, last and last["train"], settings["seed"])
+    main = is_main_process()
+    if main:
+        say(f"training {cfg.model} on {len(data.indices('train'))} drawings of {len(classes)} classes -> {out}")
+    history = train(cfg, data, out, resume=resume, overwrite=getattr(args, "overwrite", False), log=say)
+    if main:
+        render.loss_curve(history, out / "loss_curve.png")
+    return out / "best.pt", data
+
+
+def cmd_train(args) -> None:
+    from sketchgen.training import is_main_process
+
+    best, _ = train_run(args, classes_from(args.classes), run_dir(args.out, "train"))
+    if is_main_process():
+        print(best)
+
+
+def write_drawings(out: Path, net, classes, labels, drawings, tag: str, **info) -> list[list]:
+    """ndjson of all drawings plus a PNG and an SVG each; returns the drawings as 0-255 strokes."""
+    from sketchgen import render
+    from sketchgen.data import ndjson_record, write_ndjson
+    from sketchgen.fileio import safe_name
+    from sketchgen.strokes import quickdraw_strokes
+
+    records, pictures = [], []
+    for i, (label, s3) in enumerate(zip(labels, drawings)):
+        word = classes[label]
+        picture = quickdraw_strokes(s3)
+        pictures.append(picture)
+        stem = f"{safe_name(word)}-{tag}{i:03d}"
+        if picture:
+            render.save_png(picture, out / f"{stem}.png")
+            render.save_svg(picture, out / f"{stem}.svg")
+        records.append(ndjson_record(word, picture, key_id=f"{tag}{i}", model=net.name, **info))
+    write_ndjson(records, out / f"{tag}samples.ndjson")
+    return pictures
+
+
+def known_labels(path, ckpt: dict, wanted: list[str] | None) -> list[int]:
+    """The labels of ``wanted`` classes (default all) in a checkpoint, or one line naming those it lacks."""
+    from sketchgen.models import CheckpointError
+
+    classes = ckpt["classes"]
+    unknown = [c for c in (wanted or []) if c not in classes]
+    if unknown:
+        raise CheckpointError(f"{path} was not trained on {unknown}; it knows: {', '.join(classes)}")
+    return [classes.index(c) for c in (wanted or classes)]
+
+
+def cmd_sample(args) -> None:
+    from sketchgen import models
+    from sketchgen.data import DataError, read_stroke3
+    from sketchgen.sample import generate
+
+    net, ckpt = models.load(args.checkpoint)
+    labels = np.repeat(known_labels(args.checkpoint, ckpt, args.classes), args.n)
+    prefixes = None
+    if args.prefix:
+        heads = test_split_starts(args, ckpt, labels) if args.prefix == "test" else \
+            read_stroke3(args.prefix, args.prefix_strokes)
+        if not heads:
+            raise DataError(f"{args.prefix}: no valid drawing to complete")
+        prefixes = [heads[i % len(heads)] for i in range(len(labels))]
+    drawings = generate(net, labels, args.temperature, args.seed, args.max_len, prefixes)
+    out = run_dir(args.out, "samples")
+    write_drawings(out, net, ckpt["classes"], labels, drawings, "", temperature=args.temperature, seed=args.seed)
+    print(out)
+
+
+def test_split_starts(args, ckpt: dict, labels: np.ndarray) -> list[np.ndarray]:
+    """``--prefix test``: the model's own test drawings of each label's class (cut to --prefix-strokes), in turn."""
+    from sketchgen import strokes
+    from sketchgen.data import DataError
+
+    if ckpt.get("data") is None:
+        raise DataError(f"{args.checkpoint} records no data settings (written by sketchgen 0.1.0): "
+                        "pass --prefix FILE.ndjson instead of --prefix test")
+    classes = ckpt["classes"]
+    data = prepare_for(classes, data_settings({"data_dir": args.data_dir}, ckpt["data"], str(args.checkpoint)))
+    test = data.indices("test")
+    starts, used = [], {}
+    for label in labels:
+        mine = test[data.labels[test] == label]
+        if not len(mine):
+            raise DataError(f"no test drawing of {classes[label]!r} to complete")
+        k = used.get(int(label), 0)
+        used[int(label)] = k + 1
+        s3 = data.stroke3(mine[k % len(mine)])
+        starts.append(strokes.strokes_to_stroke3(strokes.stroke3_to_strokes(s3)[: args.prefix_strokes]))
+    return starts
+
+
+def cmd_convert(args) -> None:
+    from sketchgen.interop.npz import write_classes
+
+    data = prepare_for(classes_from(args.classes) or SEED_CLASSES, data_settings(given_data(args)), args.workers)
+    for path in write_classes(data, args.out):
+        print(path)
+
+
+def cmd_export(args) -> None:
+    from sketchgen.interop.magenta import export_magenta
+
+    print(export_magenta(args.checkpoint, args.class_name, args.out or f"{args.class_name}.gen.json"))
+
+
+def cmd_serve(args) -> None:
+    from sketchgen import serve
+    from sketchgen.models import CheckpointError
+
+    if not args.checkpoint:
+        found = sorted(Path("runs").glob("*/best.pt"))
+        raise CheckpointError("no --checkpoint given: pass a best.pt written by train"
+                              + (f" (here: {', '.join(map(str, found[:3]))})" if found else "")
+                              + f" or the shipped seed model {SHIPPED_CHECKPOINT},"
+                              + " or train one: sketchgen train --model mdn --out runs/mdn")
+    serve.serve(args.checkpoint, args.host, args.port, args.workers, args.batch)
+
+
+def cmd_classifier_train(args) -> None:
+    from sketchgen.evaluate import save_classifier, train_classifier
+
+    classes = classes_from(args.classes) or SEED_CLASSES
+    settings = data_settings(given_data(args))
+    data = prepare_for(classes, settings, args.workers)
+    clf, accuracy = train_classifier(data, epochs=args.epochs, seed=settings["seed"], log=say)
+    save_classifier(clf, classes, args.out)
+    print(f"test accuracy {accuracy:.3f} on {len(data.indices('test'))} real drawings; saved {args.out}")
+
+
+def cmd_evaluate(args) -> None:
+    from sketchgen import models
+    from sketchgen.evaluate import evaluate_model, format_report, write_report
+
+    ckpt = models.read(args.checkpoint)
+    recorded = ckpt.get("data")
+    if recorded is None:
+        say(f"{args.checkpoint} records no data settings (sketchgen 0.1.0): using --max-per-class and the seed its "
+            "training used, as given")
+        recorded = {"data_dir": None, "max_per_class": args.max_per_class or DEFAULT_MAX_PER_CLASS,
+                    "seed": ckpt.get("train", {}).get("seed", 0)}
+    settings = data_settings({"data_dir": args.data_dir, "max_per_class": args.max_per_class}, recorded,
+                             str(args.checkpoint))
+    report = evaluate_model(args.checkpoint, args.classifier, prepare_for(ckpt["classes"], settings), args.n,
+                            args.temperature, args.seed)
+    print(format_report(report))
+    if args.json:
+        write_report(report, args.json)
+        say(f"report written to {args.json}")
+
+
+def cmd_demo(args) -> None:
+    """The README's main job: train the seed model on real data and draw, or draw from the shipped model."""
+    from sketchgen import models, render
+    from sketchgen.data import DataError
+    from sketchgen.sample import generate
+    from sketchgen.strokes import quickdraw_strokes
+
+    out = run_dir(args.out, "demo")
+    try:
+        best, data = train_run(args, classes_from(args.classes), out)
+    except DataError as e:
+        say(f"no real data ({e}); drawing from the shipped checkpoint {SHIPPED_CHECKPOINT.name} instead")
+        best, data = SHIPPED_CHECKPOINT, None
+    net, ckpt = models.load(best)
+    classes = ckpt["classes"]
+    labels = np.arange(len(classes))
+    generated = generate(net, labels, temperature=args.temperature, seed=args.seed or 0)
+    pictures = write_drawings(out, net, classes, labels, generated, "generated-")
+    test = data.indices("test") if data is not None else []
+    for label, picture in zip(labels, pictures):
+        word = classes[label]
+        render.animate_gif(picture, out / f"{word}-generated.gif")
+        if data is None:
+            continue
+        mine = test[data.labels[test] == label]
+        if not len(mine):
+            say(f"no test drawing of {word} (too few drawings to split); no side-by-side picture for it")
+            continue
+        render.side_by_side(picture, quickdraw_strokes(data.stroke3(mine[0])), word, out / f"{word}-side_by_side.png")
+    say(f"{'trained on real drawings' if data is not None else 'shipped checkpoint'}; "
+        f"GIFs, PNGs, SVGs{' and the loss curve' if data is not None else ''} are in:")
+    print(out)
+
+
+def model_flags() -> dict[str, dict]:
+    """Every registered model's config flags, merged: name -> metadata with each model's default."""
+    from sketchgen import models
+
+    merged: dict[str, dict] = {}
+    for kind in models.names():
+        for name, meta in models.get(kind).flags().items():
+            entry = merged.setdefault(name, {**meta, "defaults": {}})
+            entry["defaults"][kind] = meta["default"]
+    return merged

@@ -1,0 +1,20 @@
+"""The sketch models: one file each, registered by name, behind one interface (``base.SketchModel``).
+
+Adding a model is adding a file to this folder that defines a ``SketchModel``
+subclass decorated with ``@register``: every module here is imported below,
+and from then on the command line, training, sampling, serving, evaluation
+and export offer it.
+"""
+
+import importlib
+import pkgutil
+
+from sketchgen.models.base import Batch, ModelError, SketchModel, Term
+from sketchgen.models.checkpoint import CheckpointError, checkpoint_dict, load, read, read_file, save
+from sketchgen.models.registry import build, get, names
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["Batch", "CheckpointError", "ModelError", "SketchModel", "Term", "build", "checkpoint_dict", "get",
+           "load", "names", "read", "read_file", "save"]

@@ -1,0 +1,212 @@
+"""What a sketch model is: the one interface that training, sampling, serving, evaluation and export use.
+
+A model is an ``nn.Module`` subclass of ``SketchModel`` in its own file in
+this package, registered under its name with ``@register``. Nothing outside
+``models/`` names a model kind: whatever differs between models is asked of
+the model through the methods below.
+
+**Its data.** A model sees a drawing as its own sequence of steps
+(``encode`` from stroke-3, ``decode`` back), each ``step_dim`` wide, and starts
+every sequence with ``start``. Training batches are padded sequences of those
+steps (``Batch``): ``inputs`` is ``start`` then the targets shifted by one
+(teacher forcing), ``mask`` marks each drawing's own points.
+
+**Building it.** ``Config`` is a dataclass of its settings, stored whole in
+every checkpoint. Its fields with ``flag`` metadata become ``sketchgen train``
+flags (with ``help``), shared by every model that has them; ``from_data``
+fills the fields that come from the data (class count, scales, lengths).
+``train_defaults`` are the training settings it prefers to the loop's own.
+
+**Training.** ``forward(batch)`` gives its outputs and ``losses(outputs,
+batch, step)`` names its loss terms; the objective is their weighted sum, and
+each term is logged. ``step`` is the global training step (``None`` when
+validating), for schedules such as KL annealing.
+
+**Generating.** ``initial_state`` gives the state of a batch of drawings
+(their classes, optionally a latent); ``step`` runs one or more input steps
+through it; ``sample_step`` turns one output into the next input from the
+drawing's own uniforms and says which drawings ended; ``select`` keeps only
+some drawings' rows of a state and ``cat_states`` joins states. A state is a
+tuple of tensors whose first dimension is the drawing, unless a model says
+otherwise by overriding ``select`` and ``cat_states``.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import MISSING, dataclass, field, fields
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+State = tuple
+
+
+@dataclass
+class Batch:
+    """Padded teacher-forcing tensors for a batch of drawings, in a model's own sequence format."""
+
+    labels: torch.Tensor  # (B,) long class index
+    inputs: torch.Tensor  # (B, T, step_dim): start step, then targets[:, :-1]
+    targets: torch.Tensor  # (B, T, step_dim)
+    mask: torch.Tensor  # (B, T) float: 1 on each drawing's own points
+    lengths: torch.Tensor  # (B,) long: points per drawing
+
+    def to(self, device, non_blocking: bool = False) -> "Batch":
+        return Batch(*(t.to(device, non_blocking=non_blocking) for t in self.tensors()))
+
+    def pin_memory(self) -> "Batch":
+        return Batch(*(t.pin_memory() for t in self.tensors()))
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        return self.labels, self.inputs, self.targets, self.mask, self.lengths
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class Term:
+    """One named part of a loss: a sum over this batch (or rank's share), what it counts, and how it enters.
+
+    The objective adds ``weight * max(mean, floor)`` over terms, with ``mean``
+    the sum over the whole global batch divided by its count (``floor`` is
+    Sketch-RNN's free bits for the KL term).
+    """
+
+    total: torch.Tensor
+    count: float
+    weight: float = 1.0
+    floor: float | None = None
+
+
+def setting(default, help: str | None = None, low: float | None = None, high: float | None = None,
+            choices: tuple | None = None, per_class: bool | str = False):
+    """A config field with the bounds a checkpoint's value is checked against; with ``help``, also a train flag.
+
+    ``default`` may be a callable (a default factory, for lists); ``per_class``
+    lists hold one value per class ("optional": or none at all).
+    """
+    metadata = {"low": low, "high": high, "choices": choices, "help": help, "per_class": per_class}
+    if callable(default):
+        return field(default_factory=default, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+class ModelError(ValueError):
+    """A model asked for something it cannot do (export, encode, a setting it does not have); one line."""
+
+
+class SketchModel(nn.Module, abc.ABC):
+    """The interface every sketch model provides; see the module docstring."""
+
+    name: ClassVar[str]  # registry key: what --model takes and checkpoints record as "kind"
+    summary: ClassVar[str]  # one line for `sketchgen train --help`
+    order: ClassVar[int] = 100  # where it is listed among the models
+    Config: ClassVar[type]
+    step_dim: ClassVar[int]  # width of one step of its sequences
+    draws: ClassVar[int]  # uniforms one generation step takes per drawing
+    latent_dim: ClassVar[int] = 0  # above 0: it encodes drawings to a latent vector (reconstruct, interpolate)
+    uses_temperature: ClassVar[bool] = True  # whether sampling temperature changes what it draws
+    loss_description: ClassVar[str] = "loss"
+    loss_per_drawing: ClassVar[bool] = False  # report test loss per drawing (else per counted unit)
+    train_defaults: ClassVar[dict] = {}  # TrainConfig fields it sets differently from the loop's defaults
+    legacy: ClassVar[dict] = {}  # config values that checkpoints older than a setting were trained with
+
+    cfg: object
+
+    # --- building -----------------------------------------------------------------------------
+
+    @classmethod
+    def from_data(cls, data, train_idx: np.ndarray, max_len: int, **settings) -> "SketchModel":
+        """A new model for ``data``'s classes, its derived settings computed from the training drawings."""
+        return cls(cls.Config(n_classes=len(data.classes), **settings))
+
+    @classmethod
+    def flags(cls) -> dict[str, dict]:
+        """Config fields that are `sketchgen train` flags: their help, bounds, choices and default."""
+        return {f.name: {**f.metadata, "default": f.default if f.default is not MISSING else None}
+                for f in fields(cls.Config) if f.metadata.get("help")}
+
+    # --- data ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def encode(self, s3: np.ndarray) -> np.ndarray:
+        """Stroke-3 -> this model's float32 sequence (the training targets of one drawing)."""
+
+    @abc.abstractmethod
+    def decode(self, seq: np.ndarray) -> np.ndarray:
+        """This model's sequence -> stroke-3."""
+
+    def start(self, n: int) -> torch.Tensor:
+        """The first input of ``n`` sequences, (n, 1, step_dim)."""
+        return torch.zeros(n, 1, self.step_dim)
+
+    # --- training -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def losses(self, outputs, batch: Batch, step: int | None) -> dict[str, Term]:
+        """The named terms of the loss of ``forward``'s outputs; ``step`` is the global step, None to validate."""
+
+    # --- generating ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def initial_state(self, classes: torch.Tensor, latent: torch.Tensor | None = None) -> State:
+        """The state before the first step. ``classes``: (B,) labels, or (B, n_classes) weights that mix classes."""
+
+    @abc.abstractmethod
+    def step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Run inputs ``x`` (B, T, step_dim) from ``state``; the outputs of every step, and the state after."""
+
+    @abc.abstractmethod
+    def sample_step(self, out: torch.Tensor, temperature: float, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next input (B, 1, step_dim) from the last output, using ``draws`` uniforms per row; and which ended."""
+
+    @abc.abstractmethod
+    def steps_allowed(self, labels: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
+        """How many steps each drawing may take after ``drawn`` given points (its class's limit)."""
+
+    def max_steps(self) -> int:
+        """The most steps a caller may ask of one drawing."""
+        return int(self.steps_allowed(torch.arange(self.cfg.n_classes), torch.zeros(self.cfg.n_classes, dtype=torch.long)).max())
+
+    @staticmethod
+    def select(state: State, rows: torch.Tensor) -> State:
+        """The state of the drawings at ``rows`` only."""
+        return tuple(s[rows] for s in state)
+
+    @staticmethod
+    def cat_states(states: list[State]) -> State:
+        return tuple(torch.cat(parts) for parts in zip(*states))
+
+    # --- latent models ------------------------------------------------------------------------
+
+    def encode_latent(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, log variance) of the latent of each drawing of ``batch``."""
+        raise ModelError(f"a {self.name} model has no encoder: it cannot reconstruct or interpolate drawings "
+                         "(train a model that encodes drawings, e.g. --model vae)")
+
+    # --- export -------------------------------------------------------------------------------
+
+    def magenta_weights(self, label: int) -> tuple[dict, list[np.ndarray]]:
+        """(info, the five float64 arrays) of one class as @magenta/sketch's model file holds them."""
+        raise ModelError(f"a {self.name} model cannot be exported: @magenta/sketch runs Sketch-RNN's mixture "
+                         "decoder only (train with --model mdn)")
+
+
+def class_embedding(embed: nn.Embedding, classes: torch.Tensor) -> torch.Tensor:
+    """Embeddings of labels, or the mix of embeddings that class weights (B, n_classes) ask for."""
+    return embed(classes) if classes.dtype == torch.long else classes.to(embed.weight.dtype) @ embed.weight
+
+
+def hard_labels(classes: torch.Tensor) -> torch.Tensor:
+    """The labels of ``classes``, or the heaviest class of each row of class weights."""
+    return classes if classes.dtype == torch.long else classes.argmax(-1)
+
+
+def default_embed_dim(n_classes: int) -> int:
+    """Class embedding size that grows with the class count: 18 for 5 classes, 149 for 345."""
+    return int(min(256, max(16, round(8 * math.sqrt(n_classes)))))

@@ -1,0 +1,143 @@
+"""Output heads: from the recurrent cell's output to a prediction, its loss, and a sample.
+
+* ``PointHead`` - the course report's regression to (x, y, pen), trained with MSE.
+* ``MixtureHead`` - Sketch-RNN's mixture density output: 3 pen logits, then a
+  mixture of M bivariate Gaussians over (dx, dy) as (pi, mu_x, mu_y, sigma_x,
+  sigma_y, rho) in blocks of M; trained by exact negative log-likelihood in log
+  space, sampled with a temperature.
+
+Generation draws from uniforms that ``sample`` gives each drawing (from its own
+seed), never from a shared torch.Generator, so that a drawing never depends on
+which others share its batch; the functions below turn them into draws.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LOG_2PI = math.log(2 * math.pi)
+# Bound on the mixture's log sigma: exp() of it never overflows, so the NLL stays finite for any head
+# output; real offsets (normalised to unit std) need sigmas far inside e^-10 .. e^10.
+LOG_SIGMA_LIMIT = 10.0
+
+
+class RowwiseLinear(nn.Linear):
+    """A linear layer that, when generating, computes each row on its own.
+
+    ``nn.Linear`` takes another BLAS kernel for a batch of 1-3 rows than for
+    more, which moves the last bit of the output; a drawing would then come
+    out differently alone than in a batch. A batched product of one-row
+    matrices runs the same kernel for every row, whatever the batch.
+    (tests/test_sample.py checks whole drawings alone and in mixed batches.)
+    """
+
+    def rowwise(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight.T.expand(len(x), -1, -1))
+
+
+def categorical(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """One category per row by inverse CDF: the first whose cumulative probability exceeds ``u`` x the total.
+
+    In float64, where a 24-bit ``u`` times a float32 total is exact and stays below the total,
+    so a category with no probability is never chosen.
+    """
+    cdf = probs.double().cumsum(-1)
+    return torch.searchsorted(cdf, u.double()[:, None] * cdf[:, -1:], right=True)[:, 0]
+
+
+def normals(u1: torch.Tensor, u2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two independent standard normals per row from two uniforms in [0, 1) (Box-Muller)."""
+    radius = torch.sqrt(-2 * torch.log1p(-u1))  # log(1 - u1): u1 < 1, so always finite
+    return radius * torch.cos(2 * math.pi * u2), radius * torch.sin(2 * math.pi * u2)
+
+
+class PointHead(RowwiseLinear):
+    """(x, y, pen) regressed with MSE; the pen output estimates the chance of lifting."""
+
+    draws = 1  # the pen lift
+
+    def __init__(self, hidden: int):
+        super().__init__(hidden, 3)
+
+    @staticmethod
+    def loss(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed squared error over (x, y, pen) of real steps, and how many values that is."""
+        err = ((out - target) ** 2).sum(-1) * mask
+        return err.sum(), mask.sum() * 3
+
+    @staticmethod
+    def sample(out: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """The next point: (x, y) as predicted, the lift drawn from the pen output with the row's uniform.
+
+        The pen output is MSE-trained on 0/1, so it estimates the probability
+        of lifting; drawing the lift from it makes generated drawings lift the
+        pen about as often as real ones (thresholding at 0.5 almost never would).
+        """
+        out = out[:, -1]
+        pen = (u[:, 0] < out[:, 2].clamp(0, 1)).float()
+        return torch.stack([out[:, 0], out[:, 1], pen], dim=-1)[:, None, :]
+
+
+class MixtureHead(RowwiseLinear):
+    """Sketch-RNN's output: pen logits and a bivariate Gaussian mixture over the next offset."""
+
+    draws = 4  # the component, two for the Gaussian, the pen
+
+    def __init__(self, hidden: int, n_mixtures: int):
+        super().__init__(hidden, 3 + 6 * n_mixtures)
+
+    @staticmethod
+    def mixture(out: torch.Tensor, temperature: float = 1.0):
+        """Raw output -> (pen logits, log pi, mu_x, mu_y, log sigma_x, log sigma_y, rho), tempered.
+
+        Temperature divides the logits and scales sigma by sqrt(T).
+        """
+        pen, rest = out[..., :3], out[..., 3:]
+        pi, mux, muy, lsx, lsy, rho = rest.chunk(6, dim=-1)
+        lsx, lsy = lsx.clamp(-LOG_SIGMA_LIMIT, LOG_SIGMA_LIMIT), lsy.clamp(-LOG_SIGMA_LIMIT, LOG_SIGMA_LIMIT)
+        t = max(temperature, 1e-6)
+        log_pi = F.log_softmax(pi / t, dim=-1)
+        half_log_t = 0.5 * math.log(t)
+        return pen / t, log_pi, mux, muy, lsx + half_log_t, lsy + half_log_t, torch.tanh(rho)
+
+    @classmethod
+    def offset_log_prob(cls, out: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+        """log p(dx, dy) under the mixture, in log space throughout."""
+        _, log_pi, mux, muy, lsx, lsy, rho = cls.mixture(out)
+        zx = (dx[..., None] - mux) * torch.exp(-lsx)
+        zy = (dy[..., None] - muy) * torch.exp(-lsy)
+        one_minus = (1 - rho**2).clamp_min(1e-6)
+        z = zx**2 + zy**2 - 2 * rho * zx * zy
+        log_n = -LOG_2PI - lsx - lsy - 0.5 * torch.log(one_minus) - z / (2 * one_minus)
+        return torch.logsumexp(log_pi + log_n, dim=-1)
+
+    @classmethod
+    def nll(cls, out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed NLL of stroke-5 targets: offsets over real steps, pen over real steps plus the end step.
+
+        Returns the sum and the number of steps it covers.
+        """
+        offsets = -cls.offset_log_prob(out, target[..., 0], target[..., 1]) * mask
+        pen_mask = mask + F.pad(mask, (1, 0))[..., :-1] * (1 - mask)  # real steps and the first end step
+        pen = F.cross_entropy(out[..., :3].transpose(1, 2), target[..., 2:].argmax(-1), reduction="none")
+        return offsets.sum() + (pen * pen_mask).sum(), pen_mask.sum()
+
+    @classmethod
+    def sample(cls, out: torch.Tensor, temperature: float, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Next stroke-5 step (B, 1, 5) and whether it ends the drawing, from each row's four uniforms ``u``."""
+        pen, log_pi, mux, muy, lsx, lsy, rho = cls.mixture(out[:, -1], temperature)
+        k = categorical(log_pi.exp(), u[:, 0])[:, None]
+        pick = lambda t: t.gather(-1, k).squeeze(-1)  # noqa: E731
+        mx, my, sx, sy, r = pick(mux), pick(muy), pick(lsx).exp(), pick(lsy).exp(), pick(rho)
+        e1, e2 = normals(u[:, 1], u[:, 2])
+        dx = mx + sx * e1
+        dy = my + sy * (r * e1 + torch.sqrt((1 - r**2).clamp_min(0)) * e2)
+        state = categorical(F.softmax(pen, dim=-1), u[:, 3])
+        step = torch.zeros(len(k), 1, 5)
+        step[:, 0, 0], step[:, 0, 1] = dx, dy
+        step[torch.arange(len(k)), 0, 2 + state] = 1
+        return step, state == 2

@@ -1,0 +1,34 @@
+"""The models by name: each model's file registers its class here with ``@register``."""
+
+from __future__ import annotations
+
+from sketchgen.models.base import ModelError, SketchModel
+
+# The most classes a model may have: far above QuickDraw's 345, far below what would allocate gigabytes.
+MAX_CLASSES = 100_000
+
+_MODELS: dict[str, type[SketchModel]] = {}
+
+
+def register(cls: type[SketchModel]) -> type[SketchModel]:
+    if cls.name in _MODELS:
+        raise ModelError(f"two models are named {cls.name!r}")
+    _MODELS[cls.name] = cls
+    return cls
+
+
+def names() -> list[str]:
+    """The registered models, in their ``order`` (the simplest first)."""
+    return sorted(_MODELS, key=lambda name: (_MODELS[name].order, name))
+
+
+def get(name: str) -> type[SketchModel]:
+    try:
+        return _MODELS[name]
+    except (KeyError, TypeError):
+        raise ModelError(f"no model named {str(name)[:40]!r}; the models are: {', '.join(_MODELS)}") from None
+
+
+def build(name: str, **config) -> SketchModel:
+    cls = get(name)
+    return cls(cls.Config(**config))

@@ -1,0 +1,276 @@
+"""The training loop: rounds of steps, validation after each, the schedule, early stopping, checkpoints, logs.
+
+A run is a sequence of *rounds*, each a plan of batches (``batching``) then a
+validation: an epoch each under the course report's schedule (at most
+``epochs``), or ``eval_every`` steps each under a step budget (``steps``).
+After each validation the best weights so far go to ``best.pt`` and
+everything needed to continue to ``last.pt``; early stopping counts
+validations without improvement. Everything random is derived from the seed
+and where training is - the plan from the round, augmentation from (round,
+step, place in the batch), dropout from (round, step, rank) - so a run
+stopped at any step and resumed reaches the same weights as one that never
+stopped. Under ``torchrun`` every process runs this loop (``distributed``);
+only rank 0 logs and writes files.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from sketchgen import models
+from sketchgen.data import Prepared
+from sketchgen.training import batching, checkpoints
+from sketchgen.training.config import Interrupted, TrainConfig, TrainingError
+from sketchgen.training.distributed import from_rank0, join, step_seed, wrap
+from sketchgen.training.step import objective, term_sums, train_step
+
+# NaN/inf losses tolerated in a row before training gives up.
+MAX_BAD_STEPS = 20
+
+
+def usable(data: Prepared, split: str, max_len: int) -> np.ndarray:
+    """Indices of a split short enough to train on."""
+    idx = data.indices(split)
+    return idx[data.lengths()[idx] <= max_len]
+
+
+def dataset_loss(net: models.SketchModel, data: Prepared, idx: np.ndarray, batch_size: int, device: str = "cpu",
+                 per_drawing: bool = False, per_class: bool = False) -> tuple[float, dict[str, float]]:
+    """The objective and each term's mean over the drawings at ``idx``, without dropout or augmentation.
+
+    Means are per counted unit, or per drawing; with ``per_class``, the mean
+    over classes of each class's own mean, so that a class of 5,000 drawings
+    does not drown one of 25. Under torchrun each rank scores its share.
+    """
+    rank, world = _rank_world()
+    groups = [idx[data.labels[idx] == c] for c in np.unique(data.labels[idx])] if per_class else [idx]
+    means, weights = [], {}
+    for group in groups:
+        mine = group[rank::world]
+        pairs = [(mine[i : i + batch_size], 1.0) for i in range(0, len(mine), batch_size)] or [(group[:1], 0.0)]
+        batches = ((batching.collate(net, data.gather(b), data.labels[b]), w) for b, w in pairs)
+        sums, weights, drawings = term_sums(net, batches, device)
+        means.append({n: s / max(drawings if per_drawing else c, 1) for n, (s, c) in sums.items()})
+    averaged = {n: float(np.mean([m[n] for m in means])) for n in means[0]}
+    return objective(averaged, weights), averaged
+
+
+def _rank_world() -> tuple[int, int]:
+    dist = torch.distributed
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a flag checked between steps, so a checkpoint is never torn."""
+
+    def __init__(self):
+        self.signal = None
+
+    def __enter__(self):
+        self.old = {s: signal.signal(s, self._set) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _set(self, signum, frame):
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for s, h in self.old.items():
+            signal.signal(s, h)
+
+
+class Schedule:
+    """The rounds of a run: how many, each one's plan of batches, and the learning rate at each step."""
+
+    def __init__(self, cfg: TrainConfig, labels: np.ndarray, lengths: np.ndarray, n_classes: int):
+        self.cfg, self.labels, self.lengths = cfg, labels, lengths
+        self.shares = batching.class_shares(labels, n_classes, cfg.balance)
+        self.per_epoch = math.ceil(len(labels) / cfg.batch_size)
+        self.round_steps = cfg.eval_every or self.per_epoch
+        self.rounds = cfg.epochs if not cfg.steps else math.ceil(cfg.steps / self.round_steps)
+        self.unit = "epoch" if not cfg.steps else "round"  # what the log calls a round
+
+    def plan(self, r: int) -> list[np.ndarray]:
+        cfg, rng = self.cfg, np.random.default_rng([self.cfg.seed, r])
+        if not cfg.steps and cfg.balance == "none":
+            return batching.epoch_plan(self.lengths, cfg.batch_size, rng)
+        n = self.per_epoch if not cfg.steps else min(self.round_steps, cfg.steps - r * self.round_steps)
+        return batching.sampled_plan(self.labels, self.lengths, self.shares, n, cfg.batch_size, rng)
+
+    def lr(self, step: int) -> float | None:
+        """Sketch-RNN's per-step decay, (lr - min) * decay^step + min; None under the plateau schedule."""
+        cfg = self.cfg
+        return (cfg.lr - cfg.min_lr) * cfg.lr_decay**step + cfg.min_lr if cfg.lr_schedule == "decay" else None
+
+
+def _fresh_progress() -> dict:
+    return {"round": 0, "step": 0, "global_step": 0, "best": math.inf, "bad_rounds": 0, "history": [], "sums": {},
+            "skipped": 0, "bad_run": 0}
+
+
+def _shares_line(classes: list[str], shares: np.ndarray) -> str:
+    return ", ".join(f"{c} {100 * s:.1f}%" for c, s in sorted(zip(classes, shares), key=lambda x: -x[1]))
+
+
+def train(cfg: TrainConfig, data: Prepared, out_dir: str | Path, resume: bool = False, overwrite: bool = False,
+          log=print) -> list[dict]:
+    """Train, writing ``best.pt``, ``last.pt`` and ``log.jsonl`` in ``out_dir``; return the history.
+
+    Under torchrun, each process runs this with the same arguments; ``cfg.batch_size`` is the global batch.
+    """
+    rank, world, device = join(cfg.device)
+    out = Path(out_dir)
+    if rank:
+        log = _silent
+    with checkpoints.run_folder(out, resume, overwrite, log, owner=rank == 0):
+        return _train(cfg, data, out, resume, log, rank, world, device)
+
+
+def _silent(*args) -> None:
+    """The log of ranks other than 0."""
+
+
+def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
+    torch.manual_seed(cfg.seed)
+    train_idx = usable(data, "train", cfg.max_len)
+    valid_idx = usable(data, "valid", cfg.max_len)
+    dropped = len(data.indices("train")) - len(train_idx)
+    if dropped:
+        log(f"dropped {dropped} training drawings longer than {cfg.max_len} points")
+    if not len(train_idx) or not len(valid_idx):
+        raise TrainingError("no training or validation drawings: use more data or a larger --max-per-class")
+
+    net = models.get(cfg.model).from_data(data, train_idx, cfg.max_len, **cfg.model_config).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "min", patience=cfg.lr_patience) \
+        if cfg.lr_schedule == "plateau" else None
+    schedule = Schedule(cfg, data.labels[train_idx], data.lengths()[train_idx], len(data.classes))
+    progress = _fresh_progress()
+    last = out / "last.pt"
+    ckpt = checkpoints.read_last(last) if resume and rank == 0 and last.exists() else None
+    ckpt = from_rank0(ckpt)
+    if ckpt is not None:
+        checkpoints.check_same_run(ckpt, cfg, net, data, last)
+        checkpoints.restore(ckpt, net, opt, sched, last)
+        progress = ckpt["progress"]
+        log(f"resumed from {last} at {schedule.unit} {progress['round'] + 1}, step {progress['step']}")
+        if cfg.lr != ckpt["train"]["lr"]:  # e.g. lowered after the loss went NaN
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr
+            log(f"learning rate set to {cfg.lr:g} (the run started with {ckpt['train']['lr']:g})")
+    elif resume:
+        log(f"nothing to resume in {out}; starting fresh")
+    log(f"class shares of training drawings: {_shares_line(data.classes, schedule.shares)}")
+    step_net = wrap(net, world, device, cfg.compile)
+    extra = {"train": asdict(cfg), **({"data": data.settings} if data.settings else {})}
+
+    def save_last() -> None:
+        if rank == 0:
+            models.save(last, models.checkpoint_dict(net, data.classes, **extra, optimizer=opt.state_dict(),
+                                                     scheduler=sched.state_dict() if sched else {}, progress=progress))
+
+    net.train()
+    weights = {}  # each loss term's (weight, floor) at the latest step
+    with _StopFlag() as stop:
+        while progress["round"] < schedule.rounds and progress["bad_rounds"] < cfg.early_stop:
+            r, t0 = progress["round"], time.time()
+            plan = schedule.plan(r)
+            bar = tqdm(total=len(plan), initial=progress["step"], desc=f"{schedule.unit} {r + 1}/{schedule.rounds}",
+                       leave=False, disable=None if rank == 0 else True)
+            build = batching.builder(net, data, train_idx, plan, cfg, r, rank, world, pin=device.startswith("cuda"))
+            with batching.Prefetcher(build, progress["step"], len(plan), cfg.prefetch) as batches:
+                for batch, weight in batches:
+                    torch.manual_seed(step_seed(cfg.seed, r, progress["step"], rank))
+                    lr = schedule.lr(progress["global_step"])
+                    if lr is not None:
+                        for group in opt.param_groups:
+                            group["lr"] = lr
+                    result = train_step(net, step_net, opt, batch.to(device, non_blocking=True), progress["global_step"],
+                                        weight, cfg.grad_clip, cfg.amp, stop.signal is not None, device)
+                    _count(progress, result, f"{schedule.unit} {r + 1}")
+                    weights.update(result.weights)
+                    bar.update()
+                    bar.set_postfix(loss=f"{_running(progress, weights)[0]:.4f}")
+                    if result.stopping:
+                        save_last()
+                        by = signal.Signals(stop.signal).name if stop.signal else "a signal to another rank"
+                        raise Interrupted(f"stopped by {by} in {schedule.unit} {r + 1} at step {progress['step']}; "
+                                          f"resume with --resume (state in {last})")
+            bar.close()
+            val_loss, val_terms = dataset_loss(net, data, valid_idx, cfg.batch_size, device,
+                                               per_class=cfg.balance == "classes")
+            train_loss, train_terms = _running(progress, weights)
+            record = {
+                "epoch": r + 1 if not cfg.steps else round(progress["global_step"] * cfg.batch_size / len(train_idx), 3),
+                "step": progress["global_step"], "train_loss": train_loss, "val_loss": val_loss,
+                "lr": opt.param_groups[0]["lr"], "seconds": round(time.time() - t0, 2),
+                "skipped_steps": progress["skipped"],
+                **_per_term(train_terms, val_terms),
+                "class_share": _seen(data, train_idx, plan),
+            }
+            improved = record["val_loss"] < progress["best"]  # a NaN never improves (min() would let it)
+            if sched is not None:
+                sched.step(record["val_loss"])
+            progress["history"].append(record)
+            progress.update(round=r + 1, step=0, sums={}, skipped=0, best=record["val_loss"] if improved else progress["best"],
+                            bad_rounds=0 if improved else progress["bad_rounds"] + 1)
+            if improved and rank == 0:
+                marks = {"epoch": r + 1} if not cfg.steps else {}
+                models.save(out / "best.pt", models.checkpoint_dict(
+                    net, data.classes, **extra, **marks, round=r + 1, step=progress["global_step"],
+                    val_loss=record["val_loss"], history=progress["history"]))
+            save_last()
+            if rank == 0:
+                checkpoints.append_log(out / "log.jsonl", record)
+            at = f"step {progress['global_step']}" if cfg.steps else f"epoch {r + 1}"
+            log(f"{at}: train {record['train_loss']:.4f}  valid {record['val_loss']:.4f}  lr {record['lr']:.2e}"
+                + ("  (best)" if improved else ""))
+    if not math.isfinite(progress["best"]):
+        raise TrainingError("no validation loss was finite, so no best.pt was written: lower --lr or check the data")
+    if progress["bad_rounds"] >= cfg.early_stop:
+        log(f"early stop: no validation improvement for {cfg.early_stop} validations")
+    return progress["history"]
+
+
+def _count(progress: dict, result, where: str) -> None:
+    """Add one step's terms to the round's running sums, or count it as skipped (giving up after too many)."""
+    if result.skipped:
+        progress["skipped"] += 1
+        progress["bad_run"] += 1
+        if progress["bad_run"] >= MAX_BAD_STEPS:
+            raise TrainingError(f"loss was NaN/inf for {MAX_BAD_STEPS} steps in a row ({where}); "
+                                "lower --lr or check the data. best.pt is untouched.")
+    else:
+        for name, (total, count) in result.sums.items():
+            s = progress["sums"].setdefault(name, [0.0, 0.0])
+            s[0] += total
+            s[1] += count
+        progress["bad_run"] = 0
+    progress["step"] += 1
+    progress["global_step"] += 1
+
+
+def _running(progress: dict, weights: dict) -> tuple[float, dict[str, float]]:
+    """The round's training loss so far (with the terms' latest weights), and each term's mean."""
+    means = {n: s / max(c, 1.0) for n, (s, c) in progress["sums"].items()}
+    return objective(means, {n: weights.get(n, (1.0, None)) for n in means}), means
+
+
+def _per_term(train_terms: dict, val_terms: dict) -> dict:
+    """Each term's training and validation mean, for a loss of more than one term."""
+    if len(val_terms) < 2:
+        return {}
+    return {**{f"train_{n}": v for n, v in train_terms.items()}, **{f"val_{n}": v for n, v in val_terms.items()}}
+
+
+def _seen(data: Prepared, train_idx: np.ndarray, plan: list[np.ndarray]) -> dict[str, float]:
+    """Each class's share of the drawings a round trained on."""
+    seen = np.bincount(data.labels[train_idx[np.concatenate(plan)]], minlength=len(data.classes))
+    return {c: round(float(s), 4) for c, s in zip(data.classes, seen / seen.sum())}
