@@ -102,8 +102,10 @@ classes, folder, per_class, cache_dir, workers, verify = json.loads(sys.argv[1])
 t0 = time.perf_counter()
 p = data.prepare(classes, folder, per_class, cache_dir=cache_dir, workers=workers, verify=verify)
 seconds = time.perf_counter() - t0
+cpu = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+          for f in ("ru_utime", "ru_stime"))
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
-print(json.dumps({"drawings": len(p), "points": sum(len(part.points) for part in p.parts), "seconds": seconds,
+print(json.dumps({"drawings": len(p), "points": sum(len(part.points) for part in p.parts), "seconds": seconds, "cpu": cpu,
                   "main_mib": int(status["VmHWM"].split()[0]) / 1024,
                   "worker_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
@@ -111,7 +113,8 @@ print(json.dumps({"drawings": len(p), "points": sum(len(part.points) for part in
 
 def prepare_in_child(classes: list[str], folder: Path, per_class: int, cache_dir: Path, workers: int,
                      verify: bool = False) -> dict:
-    """``data.prepare`` in a fresh process: drawings kept, seconds, and the peak RSS of it and of its largest worker.
+    """``data.prepare`` in a fresh process: drawings kept, seconds, CPU seconds (its own and its workers', imports
+    included), and the peak RSS of it and of its largest worker.
 
     The peaks are /proc's VmHWM and the children's ru_maxrss, not the parent's ru_maxrss: a forked child
     counts its parent's pages (here with torch loaded) until it execs, and ru_maxrss keeps that number.
@@ -279,14 +282,18 @@ def full_scale_run(args, tmp: Path) -> None:
         for workers in (1, 2):
             runs[workers].append(prepare_in_child(list(chunk), folder, n, tmp / f"cache-{workers}", workers=workers))
     seconds = {w: sum(r["seconds"] for r in rs) for w, rs in runs.items()}
+    cpu = {w: sum(r["cpu"] for r in rs) for w, rs in runs.items()}
     rate = {w: (lines - n) / seconds[w] for w in runs}
     kept, points = sum(r["drawings"] for r in runs[1]), sum(r["points"] for r in runs[1])
-    print(f"prepare, 1 worker:  {len(classes) - 1} classes in {seconds[1]:.1f} s, {rate[1]:,.0f} drawings/s read, "
-          f"{kept:,} kept ({points:,} points); peak RSS {max(r['main_mib'] for r in runs[1]):.0f} MiB")
-    print(f"prepare, 2 workers: {len(classes) - 1} classes in {seconds[2]:.1f} s, {rate[2]:,.0f} drawings/s read; "
-          f"peak RSS {max(r['main_mib'] for r in runs[2]):.0f} MiB main, "
+    print(f"prepare, 1 worker:  {len(classes) - 1} classes in {seconds[1]:.1f} s ({cpu[1]:.0f} CPU-s), "
+          f"{rate[1]:,.0f} drawings/s read, {kept:,} kept ({points:,} points); "
+          f"peak RSS {max(r['main_mib'] for r in runs[1]):.0f} MiB")
+    print(f"prepare, 2 workers: {len(classes) - 1} classes in {seconds[2]:.1f} s ({cpu[2]:.0f} CPU-s), "
+          f"{rate[2]:,.0f} drawings/s read; peak RSS {max(r['main_mib'] for r in runs[2]):.0f} MiB main, "
           f"{max(r['worker_mib'] for r in runs[2]):.0f} MiB the largest worker")
-    print(f"ratio 2 workers / 1 worker: {rate[2] / rate[1]:.2f}x")
+    # The wall-clock ratio needs a free core for the second worker; the CPU ratio is the pool's own overhead.
+    print(f"ratio 2 workers / 1 worker: {rate[2] / rate[1]:.2f}x drawings/s; CPU-s per drawing "
+          f"{cpu[2] / cpu[1]:.2f}x; load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     added = prepare_in_child(classes, folder, n, tmp / "cache-2", workers=2)
     warm = prepare_in_child(classes, folder, n, tmp / "cache-2", workers=2)
     verified = prepare_in_child(classes, folder, n, tmp / "cache-2", workers=2, verify=True)
