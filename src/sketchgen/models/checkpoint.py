@@ -4,7 +4,8 @@ A checkpoint holds ``kind`` (the model's registry name), ``config`` (its
 settings dataclass as a dict), ``classes``, ``state_dict``, ``format``, and
 what training adds: ``data`` (where the drawings came from and how they were
 split), ``train`` (the training settings), ``epoch``, ``step``, ``val_loss``
-and ``history``. A file is untrusted input, every field of it: ``read``
+and ``history``; or, for a model imported from another tool's file,
+``imported`` (that file's format and name) instead. A file is untrusted input, every field of it: ``read``
 checks the whole dict - types, bounds, counts against each other, every
 tensor's shape against the model its config describes (built on PyTorch's
 meta device, so a config claiming a huge model allocates nothing), finite
@@ -193,6 +194,10 @@ def _metadata(ckpt: dict, fail) -> None:
             fail("data settings hold a negative seed or a cap below 1")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["sources"].items()):
             fail("data sources are not class names and paths")
+    imported = ckpt.get("imported")
+    if imported is not None and (not isinstance(imported, dict) or set(imported) != {"format", "file"}
+                                 or not all(isinstance(v, str) for v in imported.values())):
+        fail("imported is not the format and file name an import writes")
     for key in ("epoch", "step"):
         if key in ckpt and (type(ckpt[key]) is not int or ckpt[key] < 0):
             fail(f"{key} is not a count")

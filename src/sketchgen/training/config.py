@@ -9,7 +9,8 @@ from sketchgen import models
 SCHEDULES = ("plateau", "decay")
 BALANCES = ("none", "classes")
 # What a run of 0.1.0 did for settings added since: resuming one of its runs continues it as it was.
-LEGACY = {"steps": 0, "eval_every": 0, "lr_schedule": "plateau", "lr_decay": 1.0, "min_lr": 0.0, "balance": "none"}
+LEGACY = {"steps": 0, "eval_every": 0, "lr_schedule": "plateau", "lr_decay": 1.0, "min_lr": 0.0, "balance": "none",
+          "init": ""}
 # Settings a resumed run may change; a change to any other would make it a different run.
 RESUMABLE_CHANGES = ("epochs", "steps", "lr", "lr_patience", "early_stop", "device", "amp", "compile", "prefetch")
 
@@ -24,7 +25,9 @@ class TrainConfig:
     ``steps`` > 0 sets a budget of steps instead, with validation every
     ``eval_every`` steps, as Sketch-RNN trains; ``lr_schedule`` "decay"
     multiplies the rate by ``lr_decay`` every step, down to ``min_lr``.
-    ``balance`` "classes" draws every class equally often.
+    ``balance`` "classes" draws every class equally often. ``init`` names a
+    checkpoint whose weights a new run starts from, where they fit
+    (``checkpoints.take_over``).
     """
 
     model: str = "seed"
@@ -48,6 +51,7 @@ class TrainConfig:
     amp: bool = False  # bf16 autocast of the model's forward pass (the loss stays float32)
     compile: bool = False  # torch.compile the model: worth it on a GPU for long runs, not on CPU
     prefetch: int = 2  # batches built ahead on a background thread (0: on the training thread)
+    init: str = ""  # a checkpoint to start from instead of random weights ("": none)
     model_config: dict = field(default_factory=dict)
 
     @classmethod
