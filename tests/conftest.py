@@ -25,6 +25,18 @@ SMALL_CLASSES = ["circle", "eye"]
 SMALL_CAP = 120
 
 
+def assert_same_prepared(a, b) -> None:
+    """Two ``data.Prepared`` hold the same classes, labels, split and drawings, array for array."""
+    import numpy as np
+
+    assert a.classes == b.classes
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.split, b.split)
+    for pa, pb in zip(a.parts, b.parts, strict=True):
+        for k in ("points", "offsets", "split"):
+            np.testing.assert_array_equal(getattr(pa, k), getattr(pb, k))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_caches(tmp_path_factory):
     """Empty download and prepared caches for the whole session; no data location from the environment."""

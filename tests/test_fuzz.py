@@ -241,6 +241,78 @@ def test_arbitrary_bytes_are_a_drawing_or_a_value_error(text):
     assert all(np.isfinite(s).all() and np.abs(s).max() <= data.MAX_COORD for s in drawing.strokes)
 
 
+# --- values mean what they say ------------------------------------------------------------------
+
+
+def _line(**fields) -> str:
+    return json.dumps({"word": "bear", "drawing": [[[0, 9], [0, 9]]], **fields})
+
+
+@FUZZ
+@given(json_values)
+@example(True)
+@example(False)
+@example("true")
+@example("false")
+@example(0)
+@example(1)
+@example(None)
+def test_recognized_is_only_a_json_boolean(value):
+    """Anything but true or false is no answer: reported and skipped, never taken as recognized."""
+    if isinstance(value, bool):
+        assert data.parse_line(_line(recognized=value)).recognized is value
+        return
+    with pytest.raises(ValueError, match=r"^recognized is .*, not true or false$") as error:
+        data.parse_line(_line(recognized=value))
+    assert "\n" not in str(error.value) and len(str(error.value)) < 1000
+
+
+@FUZZ
+@given(json_values.filter(lambda v: v is not None and not isinstance(v, str)), st.sampled_from([None, "bear"]))
+def test_a_word_that_is_not_a_string_is_refused(value, expected):
+    with pytest.raises(ValueError, match=r"^word is .*, not a string$") as error:
+        data.parse_line(_line(word=value), expected)
+    assert len(str(error.value)) < 1000  # a megabyte of word is not repeated in the message
+
+
+float_coords = st.floats(-10_000, 10_000, allow_nan=False)
+float_strokes = st.integers(1, 12).flatmap(
+    lambda n: st.tuples(st.lists(float_coords, min_size=n, max_size=n), st.lists(float_coords, min_size=n, max_size=n))
+    .map(list))
+
+
+@FUZZ
+@given(st.lists(float_strokes, min_size=1, max_size=6))
+@example([[[0.4, 0.6, 0.9, 1.2, 1.6], [0.3, 0.3, 0.8, 1.4, 2.4]]])  # truncated offsets would all be 0: one point
+def test_float_coordinates_are_rounded_not_truncated(field):
+    drawing = data.parse_line(json.dumps({"word": "bear", "drawing": field}))
+    expected = [np.rint(np.array(stroke, dtype=np.float64).T) for stroke in field]
+    assert len(drawing.strokes) == len(expected)
+    for got, want in zip(drawing.strokes, expected):
+        np.testing.assert_array_equal(got, want)
+    # What the cache stores (int16 stroke-3) adds back up to exactly those points.
+    s3 = strokes.strokes_to_stroke3(drawing.strokes).astype(np.int16)
+    np.testing.assert_array_equal(np.cumsum(s3[:, :2], axis=0), np.concatenate(expected))
+
+
+@FUZZ
+@given(st.floats(-16_000, 16_000), st.sampled_from([0.0, 5e-324, 1e-310, 2.2250738585072014e-308, 1e-300, 1e-3]),
+       st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=8))
+@example(0.0, 5e-324, [(0, 0), (1, 0)])  # a subnormal extent: 255 / 5e-324 overflows
+@example(16_000.0, 0.0, [(2, 2), (2, 2)])  # one point twice: no extent at all
+def test_raw_drawings_without_extent_are_refused_never_nan(base, step, ks):
+    """Raw coordinates spanning nothing, or a subnormal span, cannot be scaled into 0-255: one line, no NaN."""
+    xs, ys = [base + kx * step for kx, _ in ks], [base + ky * step for _, ky in ks]
+    text = json.dumps({"word": "bear", "drawing": [[xs, ys, list(range(len(ks)))]]})
+    try:
+        drawing = data.parse_line(text)
+    except ValueError as e:
+        assert re.fullmatch(r"raw drawing has no extent to scale: it spans \S+ units", str(e)), e
+        return
+    points = np.concatenate(drawing.strokes)
+    assert np.isfinite(points).all() and points.min() >= 0 and points.max() <= 255 and (points == np.rint(points)).all()
+
+
 def test_summary_groups_reasons_by_kind(tmp_path):
     """Counted by kind, not by detail: stroke 3 and stroke 7 being empty is one reason."""
     lines = [REAL["simplified"][0], b'{"word": "bear", "drawing": [[[1], [2]], [[], []]]}',

@@ -23,6 +23,8 @@ def _add_data_flags(p) -> None:
     p.add_argument("--max-per-class", type=V.MAX_PER_CLASS,
                    help=f"recognized drawings kept per class (default {C.DEFAULT_MAX_PER_CLASS})")
     p.add_argument("--seed", type=V.SEED, help="seed for the split, shuffling, initialisation and sampling (default 0)")
+    p.add_argument("--workers", type=V.POSITIVE, help="processes preparing classes not yet cached (default: the cores "
+                                                      "this process may use; under torchrun local rank 0 prepares)")
 
 
 def _model_defaults(name: str) -> str:
@@ -102,6 +104,9 @@ def build_parser() -> V.Parser:
 
     p = sub.add_parser("prepare", help="filter, cap, split and cache drawings as arrays (train does this itself)")
     _add_data_flags(p)
+    p.add_argument("--verify", action="store_true",
+                   help="check every byte of each class's cache against its SHA-256 and rebuild any that fail "
+                        "(opening checks only sizes and sampled blocks)")
     p.set_defaults(func=C.cmd_prepare)
 
     p = sub.add_parser("train", help="train a model")

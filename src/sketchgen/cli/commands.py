@@ -103,10 +103,12 @@ def own_split(path, ckpt: dict, given: dict) -> dict:
     return data_settings(given, recorded, str(path))
 
 
-def prepare_for(classes: list[str], settings: dict):
+def prepare_for(classes: list[str], settings: dict, workers: int | None = None, verify: bool = False):
+    """``data.prepare`` with these settings; ``workers`` and ``verify`` change how, never what."""
     from sketchgen.data import prepare
 
-    return prepare(classes, settings["data_dir"], settings["max_per_class"], settings["seed"])
+    return prepare(classes, settings["data_dir"], settings["max_per_class"], settings["seed"], workers=workers,
+                   verify=verify)
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -130,7 +132,8 @@ def cmd_download(args) -> None:
 def cmd_prepare(args) -> None:
     from sketchgen.data import SPLITS
 
-    data = prepare_for(classes_from(args.classes) or SEED_CLASSES, data_settings(given_data(args)))
+    data = prepare_for(classes_from(args.classes) or SEED_CLASSES, data_settings(given_data(args)), args.workers,
+                       args.verify)
     counts = {s: len(data.indices(s)) for s in SPLITS}
     print(f"{len(data)} drawings of {len(data.classes)} classes: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
@@ -181,7 +184,7 @@ def train_run(args, classes: list[str] | None, out: Path):
                          "leave --classes out to resume it, or pass --overwrite to start again")
     classes = classes or (last["classes"] if last else SEED_CLASSES)
     settings = data_settings(given_data(args), last and last.get("data"), f"the run in {out}")
-    data = prepare_for(classes, settings)
+    data = prepare_for(classes, settings, args.workers)
     cfg = train_config(args, last and last["train"], settings["seed"])
     main = is_main_process()
     if main:
@@ -278,7 +281,7 @@ def test_split_starts(args, ckpt: dict, labels: np.ndarray) -> list[np.ndarray]:
 def cmd_convert(args) -> None:
     from sketchgen.interop.npz import write_classes
 
-    data = prepare_for(classes_from(args.classes) or SEED_CLASSES, data_settings(given_data(args)))
+    data = prepare_for(classes_from(args.classes) or SEED_CLASSES, data_settings(given_data(args)), args.workers)
     for path in write_classes(data, args.out):
         print(path)
 
@@ -317,7 +320,7 @@ def cmd_classifier_train(args) -> None:
 
     classes = classes_from(args.classes) or SEED_CLASSES
     settings = data_settings(given_data(args))
-    data = prepare_for(classes, settings)
+    data = prepare_for(classes, settings, args.workers)
     clf, accuracy = train_classifier(data, epochs=args.epochs, seed=settings["seed"], log=say)
     save_classifier(clf, classes, args.out)
     print(f"test accuracy {accuracy:.3f} on {len(data.indices('test'))} real drawings; saved {args.out}")
