@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from torch import nn
 from sketchgen import models, render, sample, strokes
 from sketchgen.data import SPLITS, Prepared
 from sketchgen.fileio import atomic_write
+from sketchgen.models.base import setting
+from sketchgen.models.checkpoint import check_class_names, check_settings, check_weights
+from sketchgen.models.registry import MAX_CLASSES
 from sketchgen.training import TrainConfig, dataset_loss, usable
 from sketchgen.training.batching import augment
 
@@ -42,6 +45,7 @@ AUGMENT_SCALE = 0.15
 AUGMENT_DROP = 0.10
 # Small batches: with 25 drawings in a class, an epoch must still be many steps.
 CLASSIFIER_BATCH = 16
+PREDICT_BATCH = 1000  # drawings rasterised and judged at once (and generated at once by evaluate)
 SHAPES = ("strokes", "points", "length")
 # A classifier's file is a checkpoint dict like the models', told apart by its "kind".
 CLASSIFIER_FILE = "classifier"
@@ -56,10 +60,10 @@ class EvaluationError(Exception):
 
 @dataclass
 class ClassifierConfig:
-    n_classes: int
-    size: int = 28
-    channels: int = 32
-    dropout: float = 0.3
+    n_classes: int = setting(MISSING, low=1, high=MAX_CLASSES)
+    size: int = setting(28, low=8, high=256)  # pixels a side
+    channels: int = setting(32, low=1, high=512)
+    dropout: float = setting(0.3, low=0.0, high=0.99)
 
 
 class Classifier(nn.Module):
@@ -152,7 +156,8 @@ def train_classifier(data: Prepared, epochs: int = 20, seed: int = 0, size: int 
 def predict(clf: Classifier, drawings: list[list[np.ndarray]]) -> np.ndarray:
     """Class index per drawing (strokes format, any coordinate frame; an empty drawing is a blank image)."""
     clf.eval()
-    out = [clf(_images(drawings[i : i + 1000], clf.cfg.size)).argmax(-1) for i in range(0, len(drawings), 1000)]
+    out = [clf(_images(drawings[i : i + PREDICT_BATCH], clf.cfg.size)).argmax(-1)
+           for i in range(0, len(drawings), PREDICT_BATCH)]
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
 
 
@@ -173,14 +178,21 @@ def load_classifier(path: str | os.PathLike) -> tuple[Classifier, list[str]]:
     ckpt = models.read_file(path, "classifier")
     if ckpt.get("kind") != CLASSIFIER_FILE:
         raise models.CheckpointError(f"{path}: not a sketchgen classifier (a model checkpoint? pass it as --checkpoint)")
-    try:
-        clf = Classifier(ClassifierConfig(**ckpt["config"]))
-        clf.load_state_dict(ckpt["state_dict"])
-        classes = list(ckpt["classes"])
-    except (TypeError, ValueError, RuntimeError, KeyError) as e:
-        raise models.CheckpointError(f"{path}: classifier does not match its config ({str(e).splitlines()[0]})") from None
-    clf.eval()
-    return clf, classes
+
+    def fail(message: str):
+        raise models.CheckpointError(f"{path}: {message}")
+
+    for key, t in (("config", dict), ("classes", list), ("state_dict", dict)):
+        if not isinstance(ckpt.get(key), t):
+            fail(f"no {key} (a {t.__name__}): not a complete classifier")
+    config = check_settings(ClassifierConfig, ckpt["config"], fail, "config")
+    check_class_names(ckpt["classes"], config["n_classes"], fail)
+    check_weights(lambda: Classifier(ClassifierConfig(**config)), ckpt["state_dict"], fail)
+    if any(float(v.min()) < 0 for k, v in ckpt["state_dict"].items() if k.endswith("running_var")):
+        fail("a batch norm's running variance is negative")
+    clf = Classifier(ClassifierConfig(**config))
+    clf.load_state_dict(ckpt["state_dict"])
+    return clf.eval(), list(ckpt["classes"])
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -190,10 +202,18 @@ def shape_stats(drawings: list[list[np.ndarray]]) -> dict:
     """Mean and std of strokes, points and pen-down length (in the 0-255 frame) per drawing."""
     values = {k: [] for k in SHAPES}
     for d in drawings:
-        fitted = strokes.fit(d)
-        values["strokes"].append(len(fitted))
-        values["points"].append(sum(len(s) for s in fitted))
-        values["length"].append(sum(float(np.linalg.norm(np.diff(s, axis=0), axis=1).sum()) for s in fitted))
+        _add_shape(values, d)
+    return _summary(values)
+
+
+def _add_shape(values: dict[str, list], drawing: list[np.ndarray]) -> None:
+    fitted = strokes.fit(drawing)
+    values["strokes"].append(len(fitted))
+    values["points"].append(sum(len(s) for s in fitted))
+    values["length"].append(sum(float(np.linalg.norm(np.diff(s, axis=0), axis=1).sum()) for s in fitted))
+
+
+def _summary(values: dict[str, list]) -> dict:
     return {k: {"mean": float(np.mean(v)), "std": float(np.std(v))} if v else {"mean": None, "std": None}
             for k, v in values.items()}
 
@@ -226,8 +246,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     target = np.array([clf_classes.index(c) for c in classes])
 
     labels = np.repeat(np.arange(len(classes)), n_per_class)
-    generated = [strokes.quickdraw_strokes(s3) for s3 in sample.generate(net, labels, temperature, seed)]
-    hits = predict(clf, generated) == target[labels]
+    hits, shapes = _judge(net, clf, labels, target, temperature, seed)
     test = data.indices("test")
     real_hits = predict(clf, _real(data, test)) == target[data.labels[test]]
     loss_idx = usable(data, "test", ckpt.get("train", {}).get("max_len", TrainConfig.max_len))
@@ -236,7 +255,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     for c, name in enumerate(classes):
         idx = loss_idx[data.labels[loss_idx] == c]
         mine = data.labels[test] == c
-        gen_shape = shape_stats(generated[c * n_per_class : (c + 1) * n_per_class])  # labels run class by class
+        gen_shape = _summary(shapes[c])
         real_shape = shape_stats(_real(data, np.flatnonzero(data.labels == c)))
         per_class[name] = {
             "recognisability": float(hits[labels == c].mean()) if n_per_class else None,
@@ -258,6 +277,24 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
         "classes": per_class,
         "overall": _overall(list(per_class.values())),
     }
+
+
+def _judge(net, clf: Classifier, labels: np.ndarray, target: np.ndarray, temperature: float, seed: int):
+    """Whether the classifier recognises each generated drawing, and each class's shape values.
+
+    Generated PREDICT_BATCH at a time and then let go, so memory is one batch's whatever ``n_per_class`` is;
+    drawing i has the seed it has in one call of ``generate`` for all labels, and the classifier sees the
+    batches ``predict`` would.
+    """
+    hits, shapes = [], [{k: [] for k in SHAPES} for _ in range(len(target))]
+    for a in range(0, len(labels), PREDICT_BATCH):
+        part = labels[a : a + PREDICT_BATCH]
+        drawn = [strokes.quickdraw_strokes(s3)
+                 for s3 in sample.generate(net, part, temperature, seed + a * sample.DRAWING_STRIDE)]
+        hits.append(predict(clf, drawn) == target[part])
+        for label, drawing in zip(part, drawn):
+            _add_shape(shapes[label], drawing)
+    return (np.concatenate(hits) if hits else np.zeros(0, dtype=bool)), shapes
 
 
 def _mean(values) -> float | None:

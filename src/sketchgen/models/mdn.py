@@ -21,7 +21,7 @@ from sketchgen.models import cells
 from sketchgen.models.base import ModelError, Term, default_embed_dim, setting
 from sketchgen.models.decoder import ConditionalDecoder
 from sketchgen.models.heads import MixtureHead
-from sketchgen.models.registry import MAX_CLASSES, register
+from sketchgen.models.registry import MAX_CLASSES, MAX_POINTS, register
 
 # @magenta/sketch reads exactly this many mixture components (es5/sketch_rnn/model.js: NMIXTURE).
 MAGENTA_MIXTURES = 20
@@ -39,7 +39,7 @@ class MDNConfig:
     recurrent_dropout: float = setting(0.1, "dropout on the layernorm cell's candidate update", 0.0, 0.99)
     # Offsets are divided by this (their std over the training set) before the model sees them.
     scale: float = setting(1.0, low=1e-6, high=1e6)
-    max_len: int = setting(250, low=1, high=100_000)
+    max_len: int = setting(250, low=1, high=MAX_POINTS)
 
     def __post_init__(self):
         if not self.embed_dim:
