@@ -197,13 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except Interrupted as e:
-        say(f"sketchgen: {e}")
+        say(V.one_line(f"sketchgen: {e}"))
         return 130
     except KeyboardInterrupt:  # Ctrl-C outside training's own handler: nothing half-written to save
         say("sketchgen: interrupted")
         return 130
     except (DataError, DownloadError, CheckpointError, ModelError, EvaluationError, StrokeError, TrainingError,
             UsageError, OSError) as e:
-        say(f"sketchgen: error: {e}")
+        say(V.one_line(f"sketchgen: error: {e}"))
         return 1
     return 0

@@ -27,9 +27,21 @@ SEED_MAX = 2**63 - 1  # every seed becomes an int64 somewhere (torch, NumPy)
 class Parser(argparse.ArgumentParser):
     """argparse, with a refusal as one line naming the flag (the usage is a ``--help`` away)."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else [str(a) for a in args]
+        for arg in args:  # argparse drops an explicit "--" value and hands the flag's type a list instead
+            if arg.startswith("--") and arg.endswith("=--"):
+                self.error(f"argument {arg[:-3]}: expected one argument, not '--'")
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):
-        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.stderr.write(one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
         sys.exit(2)
+
+
+def one_line(text: str) -> str:
+    """``text`` with every newline or other unprintable character escaped (a path may hold any of them)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _typed(name: str, parse):

@@ -326,21 +326,30 @@ def _number(value) -> bool:
 
 
 def check_history(history, fail, where: str = "history") -> None:
-    """A list of validation records as the loop writes them: epoch (a number), step, losses (numbers or None)."""
+    """Validation records as the loop writes them, in order: epoch and losses (numbers, or None), step if any."""
     if not isinstance(history, list):
         fail(f"{where} is not a list")
+    previous = None
     for i, record in enumerate(history):
         if not isinstance(record, dict) or not all(printable(k, MAX_NAME) for k in record):
             fail(f"{where} record {i + 1} is not a dict of named values")
         epoch = record.get("epoch")
         if not _number(epoch) or not math.isfinite(epoch) or epoch < 0 or ("step" in record and not is_count(record["step"])):
             fail(f"{where} record {i + 1} has no epoch and step counts")
+        if "train_loss" not in record or "val_loss" not in record:
+            fail(f"{where} record {i + 1} has no losses")
+        if previous is not None:  # a step budget's epochs are fractions that may repeat; its steps never do
+            later = record["step"] > previous["step"] and epoch >= previous["epoch"] \
+                if "step" in record and "step" in previous else epoch > previous["epoch"]
+            if not later:
+                fail(f"{where} record {i + 1} does not follow record {i}")
         for key, value in record.items():
             if isinstance(value, dict):  # class_share: class name -> share
                 if not all(printable(k, MAX_NAME) and _number(v) for k, v in value.items()):
                     fail(f"{where} record {i + 1}: {key[:40]} is not class names and numbers")
             elif not (value is None or _number(value) or printable(value)):
                 fail(f"{where} record {i + 1}: {key[:40]} is not a number")
+        previous = record
 
 
 def _metadata(ckpt: dict, fail) -> None:

@@ -11,7 +11,6 @@ refuses unless told to continue it (``resume``) or replace it
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import math
@@ -86,8 +85,8 @@ def append_log(path: Path, record: dict) -> None:
     try:
         size = os.fstat(fd).st_size
         try:
-            if os.write(fd, line) != len(line):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            while line:  # a disk that fills mid-line writes part, then says why on the next write
+                line = line[os.write(fd, line):]
         except OSError as e:
             os.ftruncate(fd, size)
             raise OSError(e.errno, f"{e.strerror}: could not write {path}; its earlier lines are intact") from None
@@ -126,7 +125,7 @@ def _train_settings(saved: dict, path: Path) -> dict:
     if missing:
         fail(f"training settings lack {missing[0]}")
     settings = check_settings(TrainConfig, saved, fail, "training setting", LEGACY)
-    if not printable(settings["device"], 40):
+    if not settings["device"] or not printable(settings["device"], 40):
         fail("training setting device is not a device name")
     cls = models.get(settings["model"])
     config = settings["model_config"]
@@ -158,13 +157,22 @@ def _progress(ckpt: dict, path: Path) -> dict:
             value = progress[key] = float(value)
         if type(value) is not t or (t is int and not 0 <= value <= MAX_COUNT):
             fail(f"field {key} is damaged")
-    check_history(progress["history"], fail, "history")
-    if len(progress["history"]) != progress["round"]:
-        fail(f"history has {len(progress['history'])} validations for {progress['round']} rounds")
-    if math.isnan(progress["best"]) or progress["bad_rounds"] > progress["round"]:
-        fail("best or bad_rounds contradicts the history")
+    history = progress["history"]
+    check_history(history, fail, "history")
+    if len(history) != progress["round"]:
+        fail(f"history has {len(history)} validations for {progress['round']} rounds")
+    # best is the lowest finite validation loss so far, and bad_rounds the validations since it was reached.
+    losses = [r["val_loss"] if isinstance(r["val_loss"], float) and math.isfinite(r["val_loss"]) else math.inf
+              for r in history]
+    best = min(losses, default=math.inf)
+    since = len(losses) - (losses.index(best) + 1) if math.isfinite(best) else len(losses)
+    if progress["best"] != best or progress["bad_rounds"] != since:
+        fail(f"best {progress['best']} or bad_rounds {progress['bad_rounds']} contradicts the history "
+             f"(best {best}, {since} since)")
+    done = history[-1]["step"] if history and "step" in history[-1] else None  # the global step of the last validation
     if progress["bad_run"] >= MAX_BAD_STEPS or progress["skipped"] > progress["step"] or \
-            progress["step"] > progress["global_step"]:
+            progress["step"] > progress["global_step"] or \
+            (done is not None and progress["global_step"] != done + progress["step"]):
         fail("step counts contradict each other")
     for name, pair in progress["sums"].items():  # a loss term's running (sum, count) this round
         if not (printable(name, 100) and isinstance(pair, list) and len(pair) == 2
