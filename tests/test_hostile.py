@@ -264,11 +264,12 @@ def test_safe_name_is_always_one_plain_file_name(text):
 
 def peak_rss(paths: list[Path]) -> list[tuple[str, float]]:
     """(outcome, peak RSS in MB so far) after loading each of ``paths`` in turn, in one fresh process."""
-    code = ("import resource, sys; from sketchgen import models\n"
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent (pytest) across exec.
+    code = ("import re, sys; from pathlib import Path; from sketchgen import models\n"
             "for path in sys.argv[1:]:\n"
             "    try:\n        models.load(path); print('loaded')\n"
             "    except models.CheckpointError as e:\n        print('refused:', e)\n"
-            "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+            "    print(int(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text())[1]) / 1024)")
     done = subprocess.run([sys.executable, "-c", code, *map(str, paths)], capture_output=True, text=True, env=env(),
                           timeout=300)
     assert done.returncode == 0, done.stderr
@@ -621,6 +622,28 @@ def test_bad_values_are_refused_as_parsed(argv, says, capsys):
     assert code == 2 and not out
     (line,) = err.strip().splitlines()
     assert re.match(rf"sketchgen( {argv[0]})?: error: {re.escape(says)}", line), line
+
+
+def test_drawings_made_in_chunks_are_the_drawings_of_one_call():
+    """sample writes and evaluate judges chunk by chunk (memory one chunk's whatever --n); chunk k is a call with
+    the seed its first drawing has in one call, so 1,100 drawings over three chunks are exactly one call's."""
+    from sketchgen.cli.commands import CHUNK, in_chunks
+    from sketchgen.evaluate import Classifier, ClassifierConfig, _judge, predict
+
+    net = models.checkpoint.build(models.checkpoint.validate(GOOD["seed"], "good"))
+    labels = np.repeat([0, 1], 550)
+    whole = generate(net, labels, 0.4, 7, max_len=5)
+    chunked = list(in_chunks(net, labels, 0.4, 7, 5))
+    assert len(labels) > 2 * CHUNK and len(chunked) == len(whole)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, chunked))
+
+    torch.manual_seed(0)
+    clf = Classifier(ClassifierConfig(n_classes=2)).eval()
+    target = np.array([1, 0])
+    hits, shapes = _judge(net, clf, labels, target, 0.4, 7)
+    drawn = [quickdraw_strokes(s3) for s3 in generate(net, labels, 0.4, 7)]
+    assert np.array_equal(hits, predict(clf, drawn) == target[labels])
+    assert [len(shapes[c]["points"]) for c in (0, 1)] == [550, 550]
 
 
 def test_class_list_files_are_read_at_a_bounded_cost(tmp_path):

@@ -48,7 +48,7 @@ MAX_COUNT = 2**63 - 1  # epochs, steps and seeds are int64 somewhere
 MAX_FILE_BYTES = 2 * 2**30
 MAX_RECORDS = 10_000  # zip records: one per tensor; our largest last.pt has ~60
 MAX_PICKLE_BYTES = 64 * 2**20  # a 345-class run's history is ~4 KB per validation
-MAX_PICKLE_OPS = 4_000_000  # the objects a pickle may build (~1,000 validations of 345 classes); scanned in ~2 s
+MAX_PICKLE_OPS = 2_000_000  # objects a pickle may build (~80 B each): ~2,700 validations of a 345-class run
 # Trained weights are within +-100; beyond 1e4 an LSTM's outputs could overflow float32 downstream.
 MAX_WEIGHT = 1e4
 FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
