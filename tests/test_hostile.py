@@ -175,7 +175,10 @@ def spoils() -> st.SearchStrategy:
 
 
 def assert_usable(net, ckpt: dict, path: Path, tmp: Path) -> None:
-    """A checkpoint that loads works: finite drawings in the 0-255 frame, files only inside --out."""
+    """A checkpoint that loads works: serve takes it, finite drawings in the 0-255 frame, files only inside --out."""
+    from sketchgen.serve import Sketcher
+
+    Sketcher(path)
     drawings = generate(net, np.arange(len(ckpt["classes"])), 0.4, 0, max_len=12)
     for s3 in drawings:
         assert np.isfinite(s3).all()
@@ -253,6 +256,19 @@ def test_no_class_name_writes_outside_the_output_folder(names, tmp_path_factory)
     assert all(f.is_file() and not f.is_symlink() for f in out.iterdir())
     recorded = [json.loads(line)["word"] for line in (out / "samples.ndjson").read_text().splitlines()]
     assert recorded == list(np.repeat(names, 2))  # the names themselves, as data
+
+
+def test_export_writes_its_default_file_in_the_working_folder(tmp_path, monkeypatch):
+    """export's default file is named after the class: a class named as a path gets a safe name there."""
+    d = fresh("mdn", ("../../escape", "eye"))
+    torch.save(d, tmp_path / "m.pt")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    code, out, err = run_cli("export", "--checkpoint", tmp_path / "m.pt", "--format", "magenta", "--class",
+                             "../../escape")
+    assert code == 0, err
+    assert out.strip() == "_.._.._escape.gen.json" and sorted(os.listdir()) == ["_.._.._escape.gen.json"]
+    assert sorted(os.listdir(tmp_path)) == ["m.pt", "work"]
 
 
 @given(st.text(max_size=200))

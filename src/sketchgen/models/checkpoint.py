@@ -193,8 +193,9 @@ def check_settings(cls: type, values: dict, fail, where: str, legacy: dict | Non
                    partial: bool = False) -> dict:
     """``values`` for the dataclass ``cls``: every field of its type and within its ``setting`` bounds.
 
-    Fields missing from ``values`` take ``legacy``'s value, or their default; ``partial``: only the given fields
-    are checked (a run's overrides of a model's settings). Returns the values, ints given for floats made floats.
+    Fields missing from ``values`` take ``legacy``'s value, or their default (checked too); ``partial``: only the
+    given fields are checked (a run's overrides of a model's settings). Returns the values, every field filled in
+    unless ``partial``, ints given for floats made floats.
     """
     known = {f.name: f for f in fields(cls)}
     hints = typing.get_type_hints(cls)
@@ -204,10 +205,13 @@ def check_settings(cls: type, values: dict, fail, where: str, legacy: dict | Non
     filled = {**(legacy or {}), **values}
     for name, f in known.items():
         if name not in filled:
-            if not partial and f.default is MISSING and f.default_factory is MISSING:
+            if partial:
+                continue
+            if f.default is MISSING and f.default_factory is MISSING:
                 fail(f"{where} lacks {name}")
-            continue
-        filled[name] = _setting(f, hints[name], filled[name], filled, fail, f"{where} {name}")
+            filled[name] = f.default if f.default is not MISSING else f.default_factory()
+    for name in [name for name in known if name in filled]:  # n_classes first: per-class lists are counted by it
+        filled[name] = _setting(known[name], hints[name], filled[name], filled, fail, f"{where} {name}")
     return filled
 
 
