@@ -389,6 +389,15 @@ def test_hostile_checkpoints_through_every_command(tmp_path):
     assert not (tmp_path / "x.gen.json").exists() and not (tmp_path / "s").exists()
 
 
+def test_evaluate_refuses_more_drawings_than_it_can_hold(tmp_path):
+    torch.save(fresh("seed", ("circle", "eye", "dog")), tmp_path / "m.pt")
+    code, out, err = run_cli("evaluate", "--checkpoint", tmp_path / "m.pt", "--classifier", tmp_path / "m.pt",
+                             "--n", "100000")
+    assert code == 1 and not out
+    assert err.strip() == ("sketchgen: error: --n 100000 for 3 classes is 300,000 drawings, more than the 200,000 "
+                           "evaluate holds at once: ask for fewer --n")
+
+
 def test_an_export_is_never_all_zeros(tmp_path):
     """Weights too small for the library's int16 would export a model that draws nothing: refused."""
     d = copy.deepcopy(GOOD["mdn"])
@@ -561,7 +570,8 @@ def sandbox(tmp_path_factory):
             "sample": ["--checkpoint", missing], "convert": ["--data-dir", empty, "--to", "npz", "--out", "o"],
             "export": ["--checkpoint", missing, "--format", "magenta", "--class", "cat"],
             "serve": ["--checkpoint", missing], "classifier train": ["--data-dir", empty, "--out", "c.pt"],
-            "evaluate": ["--checkpoint", missing, "--classifier", missing]}
+            "evaluate": ["--checkpoint", missing, "--classifier", missing],
+            "import": [str(root / "missing.gen.json"), "--format", "magenta"]}
     assert set(base) == set(COMMANDS)
     return root, base
 
@@ -621,6 +631,8 @@ def test_any_value_on_any_flag_is_one_line_never_a_traceback(sandbox, monkeypatc
     (["train", "--batch-size", "100000"], "argument --batch-size: must be from 1 to 4096"),
     (["train", "--steps", "10000000000"], "argument --steps: must be from 0 to 1000000000"),
     (["sample", "--checkpoint", "x", "--n", "1000000"], "argument --n: must be from 0 to 100000"),
+    (["serve", "--allow-host", "a b"], "argument --allow-host: 'a b' is not a host name"),
+    (["train", "--init", ""], "argument --init: '' is not a path"),
     (["sample", "--checkpoint", "x", "--prefix-strokes", "0"], "argument --prefix-strokes: must be from 1 to 10000"),
     (["serve", "--workers", "1000"], "argument --workers: must be from 1 to 64"),
     (["serve", "--batch", "100000"], "argument --batch: must be from 1 to 4096"),
@@ -641,10 +653,9 @@ def test_bad_values_are_refused_as_parsed(argv, says, capsys):
 
 
 def test_drawings_made_in_chunks_are_the_drawings_of_one_call():
-    """sample writes and evaluate judges chunk by chunk (memory one chunk's whatever --n); chunk k is a call with
-    the seed its first drawing has in one call, so 1,100 drawings over three chunks are exactly one call's."""
+    """sample generates and writes chunk by chunk (memory one chunk's whatever --n); chunk k is a call with the
+    seed its first drawing has in one call, so 1,100 drawings over three chunks are exactly one call's."""
     from sketchgen.cli.commands import CHUNK, in_chunks
-    from sketchgen.evaluate import Classifier, ClassifierConfig, _judge, predict
 
     net = models.checkpoint.build(models.checkpoint.validate(GOOD["seed"], "good"))
     labels = np.repeat([0, 1], 550)
@@ -652,14 +663,6 @@ def test_drawings_made_in_chunks_are_the_drawings_of_one_call():
     chunked = list(in_chunks(net, labels, 0.4, 7, 5))
     assert len(labels) > 2 * CHUNK and len(chunked) == len(whole)
     assert all(np.array_equal(a, b) for a, b in zip(whole, chunked))
-
-    torch.manual_seed(0)
-    clf = Classifier(ClassifierConfig(n_classes=2)).eval()
-    target = np.array([1, 0])
-    hits, shapes = _judge(net, clf, labels, target, 0.4, 7)
-    drawn = [quickdraw_strokes(s3) for s3 in generate(net, labels, 0.4, 7)]
-    assert np.array_equal(hits, predict(clf, drawn) == target[labels])
-    assert [len(shapes[c]["points"]) for c in (0, 1)] == [550, 550]
 
 
 def test_class_list_files_are_read_at_a_bounded_cost(tmp_path):

@@ -405,6 +405,12 @@ def median_lengths(data: Prepared, idx: np.ndarray) -> list[int]:
     return [int(np.median(lengths[labels == c])) for c in range(len(data.classes))]
 
 
+def length_percentiles(data: Prepared, idx: np.ndarray, q: float, most: int) -> list[int]:
+    """The ``q``-th percentile point count of each class's drawings among ``idx``, at most ``most``."""
+    lengths, labels = data.lengths()[idx], data.labels[idx]
+    return [int(min(most, np.ceil(np.percentile(lengths[labels == c], q)))) for c in range(len(data.classes))]
+
+
 def offset_std(data: Prepared, idx: np.ndarray, most: int = 20_000) -> float:
     """Std of all dx, dy in the drawings at ``idx`` (at most ``most`` of them, evenly spaced): Sketch-RNN's scale."""
     if len(idx) > most:

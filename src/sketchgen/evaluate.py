@@ -12,6 +12,49 @@
 * **Shape statistics** of generated vs real drawings - strokes, points and
   pen-down length in QuickDraw's 0-255 frame - which catch what a classifier
   forgives (a circle of 200 points, a drawing that never lifts the pen).
+* **As papers measure it** (``against_real``; the maths is in ``metrics``),
+  in the classifier's penultimate-layer features (``features``: 128 ReLU
+  units, the role Inception's pool layer plays for images), generated
+  against real test drawings:
+
+  - ``fid``: ``value``, the Fréchet distance (Heusel et al. 2017), and
+    ``floor``, the same between two halves of the test drawings: what real
+    drawings score against real ones with this many of them. Lower is
+    better; a model near its floor is as close to the test drawings as
+    sample noise lets anyone measure. ``n_real`` (test drawings),
+    ``n_generated`` and ``n_floor`` (the two halves) say what each rests
+    on. FID is biased upwards by few drawings (roughly in proportion to
+    1/n): with the 3-4 test drawings of most classes in the shared data (25
+    drawings each), a class's FID is mostly sample noise, and the floor, on
+    half as many a side, is noisier still (a model can score below it).
+    None under 2 drawings. Overall: ``value`` and ``floor`` are means over
+    classes, as everywhere in the report; ``pooled`` and ``pooled_floor``
+    are one FID over all classes' drawings together, each class weighing
+    the same on both sides. The pooled one rests on every test drawing, so
+    it is the steadier number. Neither can be set beside papers' FIDs
+    (Inception features of images, 10,000+ samples): compare models
+    measured with the same classifier, data and ``--n``.
+  - ``precision_recall`` (Kynkäänniemi et al. 2019, k-NN manifolds with
+    ``k`` = 3): ``precision``, the share of generated drawings that fall
+    within the real drawings' manifold (realistic), and ``recall``, the
+    share of real drawings within the generated ones' (the variety
+    covered). A model that memorises a few training drawings has high
+    recognisability and precision but low recall. With n test drawings,
+    ``k`` is lowered to n - 1 where n <= 3 (the k used is given); None
+    under 2 drawings.
+  - ``copying``: every generated drawing's distance to the nearest
+    training drawing of its class (``per_drawing``, in order; their mean
+    ``nearest_train``), beside the same for the real test drawings
+    (``test_nearest_train``), and ``closer_than_test``, the share of
+    generated drawings nearer a training drawing than the median test
+    drawing is: about 50% means as novel as real drawings, near 100%
+    copying. Measured as the L2 distance between the 28 x 28 renderings
+    (ink in [0, 1], so from 0 to 28), not in the classifier's features:
+    those are trained to put every eye in one place, so a new eye and a
+    copied one look alike there, while pixels tell a stroke-for-stroke
+    copy (distance ~0) from another drawing of the class. Rendering fits
+    each drawing to the frame, so a copy moved or scaled is still a copy.
+    ``n_train`` and ``n_test`` are the drawings compared with.
 
 Every number is given per class; "overall" is the unweighted mean over the
 classes (counts are sums), so a class of 5,000 drawings does not drown one of
@@ -31,7 +74,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sketchgen import models, render, sample, strokes
+from sketchgen import metrics, models, render, sample, strokes
 from sketchgen.data import SPLITS, Prepared
 from sketchgen.fileio import atomic_write
 from sketchgen.models.base import setting
@@ -45,8 +88,11 @@ AUGMENT_SCALE = 0.15
 AUGMENT_DROP = 0.10
 # Small batches: with 25 drawings in a class, an epoch must still be many steps.
 CLASSIFIER_BATCH = 16
-PREDICT_BATCH = 1000  # drawings rasterised and judged at once (and generated at once by evaluate)
 SHAPES = ("strokes", "points", "length")
+# The classifier's penultimate layer: the features FID and precision/recall are measured in.
+FEATURES = 128
+# Drawings rasterised and classified at once: memory stays bounded however many are judged.
+BATCH = 1000
 # A classifier's file is a checkpoint dict like the models', told apart by its "kind".
 CLASSIFIER_FILE = "classifier"
 
@@ -78,10 +124,15 @@ class Classifier(nn.Module):
         for c_in, c_out in [(1, c), (c, 2 * c), (2 * c, 4 * c)]:
             blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
         self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(2), nn.Flatten())
-        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(16 * c, 128), nn.ReLU(), nn.Linear(128, cfg.n_classes))
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(16 * c, FEATURES), nn.ReLU(),
+                                  nn.Linear(FEATURES, cfg.n_classes))
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """The penultimate layer: the ReLU output the class logits are a linear function of."""
+        return self.head[:-1](self.features(images[:, None]))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images[:, None]))
+        return self.head[-1](self.embed(images))
 
 
 def _images(drawings, size: int) -> torch.Tensor:
@@ -153,12 +204,21 @@ def train_classifier(data: Prepared, epochs: int = 20, seed: int = 0, size: int 
 
 
 @torch.no_grad()
+def _outputs(clf: Classifier, drawings: list[list[np.ndarray]], layer) -> torch.Tensor:
+    """``layer`` (the classifier or a part of it) on the drawings, rasterised a batch at a time, in eval mode."""
+    clf.eval()
+    return torch.cat([layer(_images(drawings[i : i + BATCH], clf.cfg.size))
+                      for i in range(0, max(1, len(drawings)), BATCH)])
+
+
 def predict(clf: Classifier, drawings: list[list[np.ndarray]]) -> np.ndarray:
     """Class index per drawing (strokes format, any coordinate frame; an empty drawing is a blank image)."""
-    clf.eval()
-    out = [clf(_images(drawings[i : i + PREDICT_BATCH], clf.cfg.size)).argmax(-1)
-           for i in range(0, len(drawings), PREDICT_BATCH)]
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
+    return _outputs(clf, drawings, clf).argmax(-1).numpy()
+
+
+def features(clf: Classifier, drawings: list[list[np.ndarray]]) -> np.ndarray:
+    """The classifier's penultimate-layer features, ``(n, FEATURES)`` float32: this project's Inception pool3."""
+    return _outputs(clf, drawings, clf.embed).numpy()
 
 
 def recognisability(clf: Classifier, drawings: list[list[np.ndarray]], labels) -> float:
@@ -202,20 +262,43 @@ def shape_stats(drawings: list[list[np.ndarray]]) -> dict:
     """Mean and std of strokes, points and pen-down length (in the 0-255 frame) per drawing."""
     values = {k: [] for k in SHAPES}
     for d in drawings:
-        _add_shape(values, d)
-    return _summary(values)
-
-
-def _add_shape(values: dict[str, list], drawing: list[np.ndarray]) -> None:
-    fitted = strokes.fit(drawing)
-    values["strokes"].append(len(fitted))
-    values["points"].append(sum(len(s) for s in fitted))
-    values["length"].append(sum(float(np.linalg.norm(np.diff(s, axis=0), axis=1).sum()) for s in fitted))
-
-
-def _summary(values: dict[str, list]) -> dict:
+        fitted = strokes.fit(d)
+        values["strokes"].append(len(fitted))
+        values["points"].append(sum(len(s) for s in fitted))
+        values["length"].append(sum(float(np.linalg.norm(np.diff(s, axis=0), axis=1).sum()) for s in fitted))
     return {k: {"mean": float(np.mean(v)), "std": float(np.std(v))} if v else {"mean": None, "std": None}
             for k, v in values.items()}
+
+
+def against_real(clf: Classifier, data: Prepared, generated: list[list[np.ndarray]], n_per_class: int
+                 ) -> tuple[list[dict], dict]:
+    """FID with its real-vs-real floor, precision and recall, and copying per class; the pooled FIDs.
+
+    ``generated`` runs class by class, ``n_per_class`` each. Real drawings are the test split's; copying
+    compares 28 x 28 renderings with the class's training drawings (the module docstring says why).
+    """
+    test, train = data.indices("test"), data.indices("train")
+    entries, pools = [], {"generated": [], "real": [], "half_a": [], "half_b": []}
+    for c in range(len(data.classes)):
+        gen = generated[c * n_per_class : (c + 1) * n_per_class]
+        real = _real(data, test[data.labels[test] == c])
+        gen_features, real_features = features(clf, gen), features(clf, real)
+        half_a, half_b = metrics.halves(real_features)
+        precision, recall, k = metrics.precision_recall(real_features, gen_features)
+        pixels = [render.rasterize(d, clf.cfg.size).reshape(len(d), clf.cfg.size ** 2)
+                  for d in (gen, real, _real(data, train[data.labels[train] == c]))]
+        entries.append({
+            "fid": {"value": metrics.frechet_distance(gen_features, real_features),
+                    "floor": metrics.frechet_distance(half_a, half_b),
+                    "n_generated": len(gen), "n_real": len(real), "n_floor": [len(half_a), len(half_b)]},
+            "precision_recall": {"precision": precision, "recall": recall, "k": k,
+                                 "n_generated": len(gen), "n_real": len(real)},
+            "copying": {**metrics.copying(*pixels), "n_train": len(pixels[2]), "n_test": len(real)},
+        })
+        for key, rows in zip(pools, (gen_features, real_features, half_a, half_b)):
+            pools[key].append(rows)
+    return entries, {"pooled": metrics.pooled_frechet(pools["generated"], pools["real"]),
+                     "pooled_floor": metrics.pooled_frechet(pools["half_a"], pools["half_b"])}
 
 
 def _classifier(classifier, classes: list[str]) -> tuple[Classifier, list[str]]:
@@ -246,7 +329,8 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     target = np.array([clf_classes.index(c) for c in classes])
 
     labels = np.repeat(np.arange(len(classes)), n_per_class)
-    hits, shapes = _judge(net, clf, labels, target, temperature, seed)
+    generated = [strokes.quickdraw_strokes(s3) for s3 in sample.generate(net, labels, temperature, seed)]
+    hits = predict(clf, generated) == target[labels]
     test = data.indices("test")
     real_hits = predict(clf, _real(data, test)) == target[data.labels[test]]
     loss_idx = usable(data, "test", ckpt.get("train", {}).get("max_len", TrainConfig.max_len))
@@ -255,7 +339,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     for c, name in enumerate(classes):
         idx = loss_idx[data.labels[loss_idx] == c]
         mine = data.labels[test] == c
-        gen_shape = _summary(shapes[c])
+        gen_shape = shape_stats(generated[c * n_per_class : (c + 1) * n_per_class])  # labels run class by class
         real_shape = shape_stats(_real(data, np.flatnonzero(data.labels == c)))
         per_class[name] = {
             "recognisability": float(hits[labels == c].mean()) if n_per_class else None,
@@ -267,6 +351,9 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
             "n_test_loss": len(idx),
             "shape": {k: {"generated": gen_shape[k], "real": real_shape[k]} for k in SHAPES},
         }
+    compared, pooled = against_real(clf, data, generated, n_per_class)
+    for entry, numbers in zip(per_class.values(), compared):
+        entry.update(numbers)
     return {
         "model": net.name,
         "checkpoint": str(model) if isinstance(model, (str, os.PathLike)) else None,
@@ -275,26 +362,8 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
         "seed": seed,
         "loss": net.loss_description,
         "classes": per_class,
-        "overall": _overall(list(per_class.values())),
+        "overall": {**_overall(list(per_class.values())), **_overall_against_real(list(per_class.values()), pooled)},
     }
-
-
-def _judge(net, clf: Classifier, labels: np.ndarray, target: np.ndarray, temperature: float, seed: int):
-    """Whether the classifier recognises each generated drawing, and each class's shape values.
-
-    Generated PREDICT_BATCH at a time and then let go, so memory is one batch's whatever ``n_per_class`` is;
-    drawing i has the seed it has in one call of ``generate`` for all labels, and the classifier sees the
-    batches ``predict`` would.
-    """
-    hits, shapes = [], [{k: [] for k in SHAPES} for _ in range(len(target))]
-    for a in range(0, len(labels), PREDICT_BATCH):
-        part = labels[a : a + PREDICT_BATCH]
-        drawn = [strokes.quickdraw_strokes(s3)
-                 for s3 in sample.generate(net, part, temperature, seed + a * sample.DRAWING_STRIDE)]
-        hits.append(predict(clf, drawn) == target[part])
-        for label, drawing in zip(part, drawn):
-            _add_shape(shapes[label], drawing)
-    return (np.concatenate(hits) if hits else np.zeros(0, dtype=bool)), shapes
 
 
 def _mean(values) -> float | None:
@@ -310,6 +379,23 @@ def _overall(entries: list[dict]) -> dict:
         "shape": {k: {src: {m: _mean(e["shape"][k][src][m] for e in entries) for m in ("mean", "std")}
                       for src in ("generated", "real")} for k in SHAPES},
     }
+
+
+# against_real's numbers that "overall" averages over classes; its other numbers are counts, summed.
+AGAINST_REAL_MEANS = {"fid": ("value", "floor"), "precision_recall": ("precision", "recall"),
+                      "copying": ("nearest_train", "test_nearest_train", "closer_than_test")}
+
+
+def _overall_against_real(entries: list[dict], pooled: dict) -> dict:
+    """Means over classes of FID, precision, recall and copying, sums of their counts; the pooled FIDs beside."""
+    overall = {}
+    for group, means in AGAINST_REAL_MEANS.items():
+        counts = [k for k in entries[0][group] if k.startswith("n_")]
+        overall[group] = {**{k: _mean(e[group][k] for e in entries) for k in means},
+                          **{k: np.sum([e[group][k] for e in entries], axis=0).tolist() for k in counts}}
+    overall["fid"].update(pooled)
+    overall["precision_recall"]["k"] = metrics.K
+    return overall
 
 
 def write_report(report: dict, path: str | os.PathLike) -> None:
@@ -353,4 +439,25 @@ def format_report(report: dict, markdown: bool = False) -> str:
     title = (f"{report['model']} model{' ' + report['checkpoint'] if report['checkpoint'] else ''}: "
              f"{report['n_per_class']} drawings per class at temperature {report['temperature']}, seed {report['seed']}; "
              f"test loss is {report['loss']}; overall = mean over classes")
+    return title + "\n\n" + table(header, rows, markdown) + "\n\n" + format_against_real(report, markdown)
+
+
+def format_against_real(report: dict, markdown: bool = False) -> str:
+    """against_real's numbers as a second table, the pooled FID as a last row."""
+    header = ["class", "FID", "floor", "real n", "precision", "recall", "k", "nearest train gen/test",
+              "closer than test"]
+    rows = []
+    for name, e in [*report["classes"].items(), ("overall", report["overall"])]:
+        fid, pr, near = e["fid"], e["precision_recall"], e["copying"]
+        rows.append([name, number(fid["value"]), number(fid["floor"]), str(fid["n_real"]), percent(pr["precision"]),
+                     percent(pr["recall"]), str(pr["k"]),
+                     f"{number(near['nearest_train'], 2)} / {number(near['test_nearest_train'], 2)}",
+                     percent(near["closer_than_test"])])
+    fid = report["overall"]["fid"]
+    rows.append(["pooled", number(fid["pooled"]), number(fid["pooled_floor"]), str(fid["n_real"])] + ["-"] * 5)
+    title = ("Against the real test drawings (real n: how many; floor: one half of them against the other; overall = "
+             "mean over classes, pooled = all classes together, each weighing the same).\n"
+             "FID, precision and recall (k nearest neighbours) in the classifier's features. Copying: distance between "
+             "28x28 renderings and the nearest training drawing, generated / real test;\ncloser than test = the share "
+             "of generated drawings nearer a training drawing than the median test drawing is (real drawings: 50%).")
     return title + "\n\n" + table(header, rows, markdown)

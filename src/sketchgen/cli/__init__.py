@@ -114,6 +114,10 @@ def build_parser() -> V.Parser:
     _add_data_flags(p)
     _add_model_flags(p)
     _add_train_flags(p)
+    p.add_argument("--init", type=V.path, metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights (one of train's, or an imported model) where they fit, "
+                        "with the settings its weights were trained for (the mixture model's offset scale too); says "
+                        "what it could not take over. --model defaults to its kind")
     p.set_defaults(func=C.cmd_train)
 
     p = sub.add_parser("sample", help="generate drawings (ndjson, PNG, SVG) from a checkpoint")
@@ -149,13 +153,29 @@ def build_parser() -> V.Parser:
     p.add_argument("--out", type=V.path, help="file to write (default <CLASS>.gen.json)")
     p.set_defaults(func=C.cmd_export)
 
+    p = sub.add_parser("import", help="write another tool's model file as a sketchgen checkpoint (Magenta's Sketch-RNN "
+                                      "zoo); sample, serve, evaluate and train --init then use it")
+    p.add_argument("file", type=V.path, metavar="FILE", help="the model file, e.g. sheep.gen.json from Magenta's zoo")
+    p.add_argument("--format", choices=["magenta"], required=True,
+                   help="magenta: a decoder-only Sketch-RNN .gen.json as @magenta/sketch loads it")
+    p.add_argument("--class", dest="class_name", metavar="CLASS",
+                   help="the class it draws (default: its info.name, with _ read as a space where that names a "
+                        "Quick, Draw! class: palm_tree is 'palm tree')")
+    p.add_argument("--out", type=V.path, help="the checkpoint to write (default: FILE's name without .gen.json, plus .pt)")
+    p.set_defaults(func=C.cmd_import)
+
     p = sub.add_parser("serve", help="a local web page: watch the model draw, or start a drawing and let it finish")
-    p.add_argument("--checkpoint", type=V.path, help="a .pt file written by train (an mdn model draws best)")
+    p.add_argument("--checkpoint", action="append", metavar="PATH", type=V.path,
+                   help="a .pt file written by train (an mdn model draws best), or a folder: every model checkpoint "
+                        "in it; repeat it to serve several models on one page")
     p.add_argument("--host", type=V.host, default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME", type=V.HOST_NAME,
+                   help="another name the page may be reached by (the Host header; default: only the --host address "
+                        "and localhost, against DNS rebinding; '*' allows any); repeatable")
     p.add_argument("--port", type=V.PORT, default=8000, help="TCP port (default 8000; 0 picks a free one)")
     p.add_argument("--workers", type=V.integer(1, 64), default=1,
-                   help="batches generated at once, one core each; more requests wait their turn (default 1)")
+                   help="batches generated at once per model, one core each; more requests wait their turn (default 1)")
     p.add_argument("--batch", type=V.integer(1, 4096), default=64,
                    help="the most requests generated together as one batch (default 64; 1 generates one at a time)")
     p.set_defaults(func=C.cmd_serve)
@@ -169,7 +189,8 @@ def build_parser() -> V.Parser:
     p.add_argument("--out", type=V.path, required=True, help="the classifier file to write (.pt)")
     p.set_defaults(func=C.cmd_classifier_train)
 
-    p = sub.add_parser("evaluate", help="measure a model: recognisability by the classifier, test loss, shape statistics")
+    p = sub.add_parser("evaluate", help="measure a model: recognisability by the classifier, test loss, shape statistics, "
+                                       "FID, precision/recall, copying")
     p.add_argument("--checkpoint", type=V.path, required=True, help="a .pt file written by train")
     p.add_argument("--classifier", type=V.path, required=True, help="a .pt file written by `sketchgen classifier train`")
     p.add_argument("--n", type=V.DRAWINGS, default=500, help="generated drawings per class (default 500)")

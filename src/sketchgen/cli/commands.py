@@ -22,6 +22,7 @@ SHIPPED_CHECKPOINT = ASSETS / "seed-quickdraw5.pt"
 DEFAULT_MAX_PER_CLASS = 100_000
 CHUNK = 500  # drawings generated, then written, at a time
 MAX_DRAWINGS = 1_000_000  # drawings one sample command writes (two files each)
+MAX_EVALUATED = 200_000  # drawings evaluate generates and keeps (~5 KB each): 500 of each of the 345 classes fit
 
 
 class UsageError(Exception):
@@ -63,6 +64,24 @@ def data_settings(given: dict, recorded: dict | None = None, where: str = "") ->
     return {"data_dir": data_dir, "max_per_class": recorded["max_per_class"], "seed": recorded["seed"]}
 
 
+def own_split(path, ckpt: dict, given: dict) -> dict:
+    """The data settings of a checkpoint's own split: those it records, else (a checkpoint of 0.1.0, or one
+    imported from another tool's file, trained on none of our drawings) the flags given and the defaults."""
+    recorded = ckpt.get("data")
+    if recorded is None:
+        imported = ckpt.get("imported")
+        if imported:
+            say(f"{path} was imported from {imported['file']} ({imported['format']}): it learnt from that model's own "
+                "drawings, none of ours, so its test drawings are the test split of those the data rule finds "
+                "(Quick, Draw! drawings it may have seen in training)")
+        else:
+            say(f"{path} records no data settings (sketchgen 0.1.0): using --max-per-class and the seed its "
+                "training used, as given")
+        recorded = {"data_dir": None, "max_per_class": given.get("max_per_class") or DEFAULT_MAX_PER_CLASS,
+                    "seed": ckpt.get("train", {}).get("seed", 0)}
+    return data_settings(given, recorded, str(path))
+
+
 def prepare_for(classes: list[str], settings: dict):
     from sketchgen.data import prepare
 
@@ -101,7 +120,7 @@ def train_config(args, saved: dict | None, seed: int):
     from sketchgen.training import TrainConfig
     from sketchgen.training.config import with_budget
 
-    kind = args.model or (saved["model"] if saved else "seed")
+    kind = args.model or (saved["model"] if saved else None) or init_kind(getattr(args, "init", None)) or "seed"
     model_cls = models.get(kind)
     base = {k: v for k, v in saved.items()} if saved else {**model_cls.train_defaults}
     model_config = dict(base.get("model_config", {}))
@@ -121,6 +140,13 @@ def train_config(args, saved: dict | None, seed: int):
         except ArgumentTypeError as e:
             raise UsageError(f"the run trained on {cfg.device[:40]}: {e}; pass --device cpu to continue it here") from None
     return cfg
+
+
+def init_kind(path: str | None) -> str | None:
+    """The model kind of the checkpoint ``--init`` names (None without one)."""
+    from sketchgen import models
+
+    return models.read(path)["kind"] if path else None
 
 
 def train_run(args, classes: list[str] | None, out: Path):
@@ -237,11 +263,11 @@ def test_split_starts(args, ckpt: dict, labels: np.ndarray) -> list[np.ndarray]:
     from sketchgen import strokes
     from sketchgen.data import DataError
 
-    if ckpt.get("data") is None:
+    if ckpt.get("data") is None and not ckpt.get("imported"):
         raise DataError(f"{args.checkpoint} records no data settings (written by sketchgen 0.1.0): "
                         "pass --prefix FILE.ndjson instead of --prefix test")
     classes = ckpt["classes"]
-    data = prepare_for(classes, data_settings({"data_dir": args.data_dir}, ckpt["data"], str(args.checkpoint)))
+    data = prepare_for(classes, own_split(args.checkpoint, ckpt, {"data_dir": args.data_dir}))
     test = data.indices("test")
     starts, used, cut = [], {}, {}
     for label in labels:
@@ -273,6 +299,16 @@ def cmd_export(args) -> None:
     print(export_magenta(args.checkpoint, args.class_name, args.out or f"{name}.gen.json"))  # in the working folder
 
 
+def cmd_import(args) -> None:
+    from sketchgen.interop.magenta import import_magenta
+
+    name = Path(args.file).name
+    out = args.out or name.removesuffix(".json").removesuffix(".gen") + ".pt"
+    ckpt = import_magenta(args.file, out, args.class_name)
+    say(f"imported {args.file} ({ckpt['kind']} model, class {ckpt['classes'][0]!r})")
+    print(out)
+
+
 def cmd_serve(args) -> None:
     from sketchgen import serve
     from sketchgen.models import CheckpointError
@@ -283,7 +319,7 @@ def cmd_serve(args) -> None:
                               + (f" (here: {', '.join(map(str, found[:3]))})" if found else "")
                               + f" or the shipped seed model {SHIPPED_CHECKPOINT},"
                               + " or train one: sketchgen train --model mdn --out runs/mdn")
-    serve.serve(args.checkpoint, args.host, args.port, args.workers, args.batch)
+    serve.serve(args.checkpoint, args.host, args.port, args.workers, args.batch, args.allow_host)
 
 
 def cmd_classifier_train(args) -> None:
@@ -302,14 +338,10 @@ def cmd_evaluate(args) -> None:
     from sketchgen.evaluate import evaluate_model, format_report, write_report
 
     ckpt = models.read(args.checkpoint)
-    recorded = ckpt.get("data")
-    if recorded is None:
-        say(f"{args.checkpoint} records no data settings (sketchgen 0.1.0): using --max-per-class and the seed its "
-            "training used, as given")
-        recorded = {"data_dir": None, "max_per_class": args.max_per_class or DEFAULT_MAX_PER_CLASS,
-                    "seed": ckpt.get("train", {}).get("seed", 0)}
-    settings = data_settings({"data_dir": args.data_dir, "max_per_class": args.max_per_class}, recorded,
-                             str(args.checkpoint))
+    if args.n * len(ckpt["classes"]) > MAX_EVALUATED:  # every drawing is kept for FID, precision/recall, copying
+        raise UsageError(f"--n {args.n} for {len(ckpt['classes'])} classes is {args.n * len(ckpt['classes']):,} "
+                         f"drawings, more than the {MAX_EVALUATED:,} evaluate holds at once: ask for fewer --n")
+    settings = own_split(args.checkpoint, ckpt, {"data_dir": args.data_dir, "max_per_class": args.max_per_class})
     report = evaluate_model(args.checkpoint, args.classifier, prepare_for(ckpt["classes"], settings), args.n,
                             args.temperature, args.seed)
     print(format_report(report))

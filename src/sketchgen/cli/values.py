@@ -185,6 +185,19 @@ def _listed(name: str, parser, where: str) -> list[str]:
     return listed
 
 
+def host_name(text: str) -> str:
+    """A name a server may be reached by, as a Host header gives it: a host name, an IP address ([...] for IPv6),
+    '*.domain' for its subdomains, or '*' for any."""
+    name = text.lower()
+    bare = name.removeprefix("*.") if name != "*" else "x"
+    if bare.startswith("[") and bare.endswith("]"):
+        bare = bare[1:-1].replace(":", "")
+    if not bare or len(name) > 253 or not all(c.isascii() and (c.isalnum() or c in ".-") for c in bare):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a host name, an address, '*.domain' or '*'")
+    return name
+
+
+HOST_NAME = _typed("host name", host_name)
 POSITIVE = integer(1, 10**9)
 SEED = integer(0, SEED_MAX)
 PORT = integer(0, 65535)

@@ -4,7 +4,8 @@ A checkpoint holds ``kind`` (the model's registry name), ``config`` (its
 settings dataclass as a dict), ``classes``, ``state_dict``, ``format``, and
 what training adds: ``data`` (where the drawings came from and how they were
 split), ``train`` (the training settings), ``epoch``, ``round``, ``step``,
-``val_loss`` and ``history``. A file is untrusted input, every field of it.
+``val_loss`` and ``history``; or, for a model imported from another tool's file,
+``imported`` (that file's format and name) instead. A file is untrusted input, every field of it.
 
 ``read_file`` bounds what reading costs before torch reads anything: a
 regular file of at most ``MAX_FILE_BYTES``, an uncompressed zip archive as
@@ -239,7 +240,8 @@ def _setting(f, hint, value, filled: dict, fail, where: str):
             fail(f"{where} is {str(v)[:40]!r}, not one of {', '.join(choices)}")
         if isinstance(v, str) and (len(v) > MAX_TEXT or not v.isprintable()):
             fail(f"{where} is not a printable text of at most {MAX_TEXT} characters")
-    if f.metadata.get("per_class") and len(values) != filled.get("n_classes"):
+    per_class = f.metadata.get("per_class")
+    if per_class and len(values) != filled.get("n_classes") and not (per_class == "optional" and not values):
         fail(f"{where} has {len(values)} entries for {filled.get('n_classes')} classes")
     return value
 
@@ -371,6 +373,10 @@ def _metadata(ckpt: dict, fail) -> None:
             fail("data setting data_dir is not a printable path")
         if not all(printable(k, MAX_NAME) and printable(v) for k, v in data["sources"].items()):
             fail("data sources are not class names and paths")
+    imported = ckpt.get("imported")
+    if imported is not None and (not isinstance(imported, dict) or set(imported) != {"format", "file"}
+                                 or not all(printable(v) for v in imported.values())):
+        fail("imported is not the format and file name an import writes")
     for key in COUNTS:
         if key in ckpt and not is_count(ckpt[key]):
             fail(f"{key} is not a count")

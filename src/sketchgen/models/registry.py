@@ -34,3 +34,11 @@ def get(name: str) -> type[SketchModel]:
 def build(name: str, **config) -> SketchModel:
     cls = get(name)
     return cls(cls.Config(**config))
+
+
+def importer(fmt: str) -> type[SketchModel]:
+    """The model that builds itself from another tool's model files of ``fmt`` (the first in ``order``)."""
+    for name in names():
+        if fmt in _MODELS[name].imports:
+            return _MODELS[name]
+    raise ModelError(f"no model here reads {fmt} model files")

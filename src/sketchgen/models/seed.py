@@ -50,6 +50,7 @@ class Seed(ConditionalDecoder):
     draws = PointHead.draws
     uses_temperature = False  # it regresses one point per step: nothing to temper
     loss_description = "MSE per value"
+    weight_settings = ("embed_dim", "hidden", "layers")
 
     def __init__(self, cfg: SeedConfig):
         super().__init__()

@@ -1,4 +1,5 @@
-"""A run folder and what training keeps in it: the lock, ``best.pt``, ``last.pt``, ``log.jsonl``.
+"""A run folder and what training keeps in it: the lock, ``best.pt``, ``last.pt``, ``log.jsonl``; and the
+checkpoint a run starts from (``--init``).
 
 ``last.pt`` is a model checkpoint plus what resuming needs: the optimizer's
 and the schedule's state and the loop's progress. Reading one for
@@ -6,6 +7,14 @@ and the schedule's state and the loop's progress. Reading one for
 it is used. A folder is one run: training into a folder that holds a run
 refuses unless told to continue it (``resume``) or replace it
 (``overwrite``), and a lock keeps two trainings out of one folder.
+
+A run started from another checkpoint (fine-tuning, an imported model
+included) is built with that checkpoint's ``weight_settings`` - the sizes
+and the input scaling its weights were trained for, the mixture model's
+offset scale among them - where the new data would otherwise decide them,
+unless a flag sets one; then it takes over every tensor that fits, the
+class embedding row by row for the classes both know, and says in one line
+what it could not take over.
 """
 
 from __future__ import annotations
@@ -129,7 +138,7 @@ def _train_settings(saved: dict, path: Path) -> dict:
         fail("training setting device is not a device name")
     cls = models.get(settings["model"])
     config = settings["model_config"]
-    alien = [k for k in config if k not in cls.flags()]
+    alien = [k for k in config if k not in cls.flags() and k not in cls.weight_settings]  # flags, or an --init's
     if alien:
         fail(f"training setting model_config has {str(alien[0])[:40]!r}, which is not a setting of a {cls.name} model")
     settings["model_config"] = check_settings(cls.Config, config, fail, "training setting model_config", partial=True)
@@ -278,3 +287,57 @@ def _check_scheduler(saved, sched, fail) -> None:
 
 def _rate(value) -> bool:
     return type(value) in (int, float) and math.isfinite(value) and value >= 0
+
+
+# --- starting from another checkpoint ---------------------------------------------------------
+
+
+def read_init(path: str, kind: str) -> dict:
+    """The checkpoint a run of a ``kind`` model starts from: checked whole, and of that kind."""
+    ckpt = models.read(path)
+    if ckpt["kind"] != kind:
+        raise TrainingError(f"--init {path} holds a {ckpt['kind']} model; a {kind} model cannot start from its "
+                            f"weights (pass --model {ckpt['kind']}, or leave --model out)")
+    return ckpt
+
+
+def init_settings(ckpt: dict, given: dict) -> dict:
+    """A run's model settings when it starts from ``ckpt``: the settings its weights mean something under, then
+    those ``given`` (flags), which win."""
+    kept = models.get(ckpt["kind"]).weight_settings
+    return {**{k: ckpt["config"][k] for k in kept if k in ckpt["config"]}, **given}
+
+
+def take_over(net: models.SketchModel, classes: list[str], ckpt: dict, path: str) -> str:
+    """Copy into ``net`` every tensor of ``ckpt`` of the same name and shape, class rows by class name; one line
+    saying what it took and what starts from scratch. Refused where nothing fits."""
+    theirs, their_classes = ckpt["state_dict"], ckpt["classes"]
+    state = net.state_dict()
+    taken, missed = 0, []
+    with torch.no_grad():
+        for name, mine in state.items():
+            have = theirs.get(name)
+            if have is None:
+                missed.append(f"{name} (not in it)")
+            elif have.shape[1:] != mine.shape[1:] or (have.shape != mine.shape and name not in net.class_weights):
+                missed.append(f"{name} ({_shape(have)} there, {_shape(mine)} here)")
+            elif name in net.class_weights:
+                known = [c for c in classes if c in their_classes]
+                for c in known:
+                    mine[classes.index(c)] = have[their_classes.index(c)]
+                taken += bool(known)
+                new = [c for c in classes if c not in their_classes]
+                if new:
+                    missed.append(f"the {name} rows of {', '.join(new)} (classes it was not trained on)")
+            else:
+                mine.copy_(have)
+                taken += 1
+    if not taken:
+        raise TrainingError(f"--init {path}: none of its weights fit this model ({missed[0]}, ...); "
+                            "leave out the flags that change the model's size")
+    return (f"--init {path}: started from {taken} of the model's {len(state)} weight tensors"
+            + (f"; from scratch: {'; '.join(missed)}" if missed else ""))
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "x".join(map(str, t.shape))

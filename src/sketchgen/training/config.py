@@ -16,7 +16,8 @@ MAX_BATCH = 4096
 MAX_BAD_STEPS = 20
 BALANCES = ("none", "classes")
 # What a run of 0.1.0 did for settings added since: resuming one of its runs continues it as it was.
-LEGACY = {"steps": 0, "eval_every": 0, "lr_schedule": "plateau", "lr_decay": 1.0, "min_lr": 0.0, "balance": "none"}
+LEGACY = {"steps": 0, "eval_every": 0, "lr_schedule": "plateau", "lr_decay": 1.0, "min_lr": 0.0, "balance": "none",
+          "init": ""}
 # Settings a resumed run may change; a change to any other would make it a different run.
 RESUMABLE_CHANGES = ("epochs", "steps", "lr", "lr_patience", "early_stop", "device", "amp", "compile", "prefetch")
 
@@ -31,9 +32,10 @@ class TrainConfig:
     ``steps`` > 0 sets a budget of steps instead, with validation every
     ``eval_every`` steps, as Sketch-RNN trains; ``lr_schedule`` "decay"
     multiplies the rate by ``lr_decay`` every step, down to ``min_lr``.
-    ``balance`` "classes" draws every class equally often. Each field's bounds
-    are what a resumed ``last.pt`` is checked against and what the
-    ``sketchgen train`` flags accept.
+    ``balance`` "classes" draws every class equally often. ``init`` names a
+    checkpoint whose weights a new run starts from, where they fit
+    (``checkpoints.take_over``). Each field's bounds are what a resumed
+    ``last.pt`` is checked against and what the ``sketchgen train`` flags accept.
     """
 
     model: str = setting("seed", choices=models.names)
@@ -57,6 +59,7 @@ class TrainConfig:
     amp: bool = False  # bf16 autocast of the model's forward pass (the loss stays float32)
     compile: bool = False  # torch.compile the model: worth it on a GPU for long runs, not on CPU
     prefetch: int = setting(2, low=0, high=64)  # batches built ahead on a background thread (0: on the training thread)
+    init: str = ""  # a checkpoint to start from instead of random weights ("": none)
     model_config: dict = field(default_factory=dict)
 
     @classmethod

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import signal
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -165,17 +165,23 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
     if not len(train_idx) or not len(valid_idx):
         raise TrainingError("no training or validation drawings: use more data or a larger --max-per-class")
 
+    last = out / "last.pt"
+    ckpt = from_rank0(checkpoints.read_last(last) if resume and rank == 0 and last.exists() else None)
+    init = None
+    if ckpt is None and cfg.init:  # a resumed run has its weights, and the init's settings in its model_config
+        init = from_rank0(checkpoints.read_init(cfg.init, cfg.model) if rank == 0 else None)
+        cfg = replace(cfg, model_config=checkpoints.init_settings(init, cfg.model_config))
     _check_size(cfg, data, train_idx)
     torch.manual_seed(cfg.seed)
-    net = models.get(cfg.model).from_data(data, train_idx, cfg.max_len, **cfg.model_config).to(device)
+    net = models.get(cfg.model).from_data(data, train_idx, cfg.max_len, **cfg.model_config)
+    if init is not None:
+        log(checkpoints.take_over(net, list(data.classes), init, cfg.init))
+    net = net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "min", patience=cfg.lr_patience) \
         if cfg.lr_schedule == "plateau" else None
     schedule = Schedule(cfg, data.labels[train_idx], data.lengths()[train_idx], len(data.classes))
     progress = _fresh_progress()
-    last = out / "last.pt"
-    ckpt = checkpoints.read_last(last) if resume and rank == 0 and last.exists() else None
-    ckpt = from_rank0(ckpt)
     if ckpt is not None:
         checkpoints.check_same_run(ckpt, cfg, net, data, last)
         checkpoints.restore(ckpt, net, opt, sched, _term_names(net, data, train_idx, device), last)
