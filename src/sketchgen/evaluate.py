@@ -67,7 +67,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass
 
 import numpy as np
 import torch
@@ -77,6 +77,9 @@ from torch import nn
 from sketchgen import metrics, models, render, sample, strokes
 from sketchgen.data import SPLITS, Prepared
 from sketchgen.fileio import atomic_write
+from sketchgen.models.base import setting
+from sketchgen.models.checkpoint import check_class_names, check_settings, check_weights
+from sketchgen.models.registry import MAX_CLASSES
 from sketchgen.training import TrainConfig, dataset_loss, usable
 from sketchgen.training.batching import augment
 
@@ -103,10 +106,10 @@ class EvaluationError(Exception):
 
 @dataclass
 class ClassifierConfig:
-    n_classes: int
-    size: int = 28
-    channels: int = 32
-    dropout: float = 0.3
+    n_classes: int = setting(MISSING, low=1, high=MAX_CLASSES)
+    size: int = setting(28, low=8, high=256)  # pixels a side
+    channels: int = setting(32, low=1, high=512)
+    dropout: float = setting(0.3, low=0.0, high=0.99)
 
 
 class Classifier(nn.Module):
@@ -235,14 +238,21 @@ def load_classifier(path: str | os.PathLike) -> tuple[Classifier, list[str]]:
     ckpt = models.read_file(path, "classifier")
     if ckpt.get("kind") != CLASSIFIER_FILE:
         raise models.CheckpointError(f"{path}: not a sketchgen classifier (a model checkpoint? pass it as --checkpoint)")
-    try:
-        clf = Classifier(ClassifierConfig(**ckpt["config"]))
-        clf.load_state_dict(ckpt["state_dict"])
-        classes = list(ckpt["classes"])
-    except (TypeError, ValueError, RuntimeError, KeyError) as e:
-        raise models.CheckpointError(f"{path}: classifier does not match its config ({str(e).splitlines()[0]})") from None
-    clf.eval()
-    return clf, classes
+
+    def fail(message: str):
+        raise models.CheckpointError(f"{path}: {message}")
+
+    for key, t in (("config", dict), ("classes", list), ("state_dict", dict)):
+        if not isinstance(ckpt.get(key), t):
+            fail(f"no {key} (a {t.__name__}): not a complete classifier")
+    config = check_settings(ClassifierConfig, ckpt["config"], fail, "config")
+    check_class_names(ckpt["classes"], config["n_classes"], fail)
+    check_weights(lambda: Classifier(ClassifierConfig(**config)), ckpt["state_dict"], fail)
+    if any(float(v.min()) < 0 for k, v in ckpt["state_dict"].items() if k.endswith("running_var")):
+        fail("a batch norm's running variance is negative")
+    clf = Classifier(ClassifierConfig(**config))
+    clf.load_state_dict(ckpt["state_dict"])
+    return clf.eval(), list(ckpt["classes"])
 
 
 # --- the report -------------------------------------------------------------------------------

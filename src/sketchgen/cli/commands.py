@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import sys
 import time
+from argparse import ArgumentTypeError
 from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
+from sketchgen.cli.values import device
+
 SEED_CLASSES = ["apple", "eye", "square", "triangle", "circle"]
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SHIPPED_CHECKPOINT = ASSETS / "seed-quickdraw5.pt"
 DEFAULT_MAX_PER_CLASS = 100_000
+CHUNK = 500  # drawings generated, then written, at a time
+MAX_DRAWINGS = 1_000_000  # drawings one sample command writes (two files each)
+MAX_EVALUATED = 200_000  # drawings evaluate generates and keeps (~5 KB each): 500 of each of the 345 classes fit
 
 
 class UsageError(Exception):
@@ -25,33 +31,6 @@ class UsageError(Exception):
 
 def say(msg: str) -> None:
     print(msg, file=sys.stderr)
-
-
-def classes_from(names: list[str] | None) -> list[str] | None:
-    """Class names from ``--classes`` (names, ``all``, or @FILE with one name a line), checked; None if not given."""
-    from sketchgen.data import DataError, categories, check_classes
-
-    if not names:
-        return None
-    if names == ["all"]:
-        return categories()
-    out = []
-    for n in names:
-        if not n.startswith("@"):
-            out.append(n)
-            continue
-        try:
-            text = Path(n[1:]).read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            raise DataError(f"{n[1:]}: not a text file of class names ({e.reason} at byte {e.start})") from None
-        listed = [line.strip() for line in text.splitlines() if line.strip()]
-        if not listed:
-            raise DataError(f"{n[1:]}: lists no class names (one per line)")
-        out += listed
-    twice = sorted({c for c in out if out.count(c) > 1})
-    if twice:
-        raise DataError(f"class {twice[0]!r} is named twice in --classes")
-    return check_classes(out)
 
 
 def run_dir(out: str | None, prefix: str) -> Path:
@@ -125,15 +104,14 @@ def cmd_download(args) -> None:
 
     dest = Path(args.data_dir) if args.data_dir else download.default_cache_dir()
     base_url = download.DEFAULT_BASE_URL if args.base_url is None else args.base_url
-    for name in classes_from(args.classes):
+    for name in args.classes:
         print(download.download_class(name, dest, base_url))
 
 
 def cmd_prepare(args) -> None:
     from sketchgen.data import SPLITS
 
-    data = prepare_for(classes_from(args.classes) or SEED_CLASSES, data_settings(given_data(args)), args.workers,
-                       args.verify)
+    data = prepare_for(args.classes or SEED_CLASSES, data_settings(given_data(args)), args.workers, args.verify)
     counts = {s: len(data.indices(s)) for s in SPLITS}
     print(f"{len(data)} drawings of {len(data.classes)} classes: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
@@ -157,7 +135,13 @@ def train_config(args, saved: dict | None, seed: int):
         model_config[name] = value
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if f.name not in ("model", "model_config", "seed") and getattr(args, f.name, None) is not None}
-    return TrainConfig(**{**with_budget(base, overrides), "model": kind, "seed": seed, "model_config": model_config})
+    cfg = TrainConfig(**{**with_budget(base, overrides), "model": kind, "seed": seed, "model_config": model_config})
+    if saved and args.device is None:  # the run's own device: one this machine may not have
+        try:
+            device(cfg.device)
+        except ArgumentTypeError as e:
+            raise UsageError(f"the run trained on {cfg.device[:40]}: {e}; pass --device cpu to continue it here") from None
+    return cfg
 
 
 def init_kind(path: str | None) -> str | None:
@@ -198,59 +182,80 @@ def train_run(args, classes: list[str] | None, out: Path):
 def cmd_train(args) -> None:
     from sketchgen.training import is_main_process
 
-    best, _ = train_run(args, classes_from(args.classes), run_dir(args.out, "train"))
+    best, _ = train_run(args, args.classes, run_dir(args.out, "train"))
     if is_main_process():
         print(best)
 
 
-def write_drawings(out: Path, net, classes, labels, drawings, tag: str, **info) -> list[list]:
-    """ndjson of all drawings plus a PNG and an SVG each; returns the drawings as 0-255 strokes."""
+def write_drawings(out: Path, net, classes, labels, drawings, tag: str, **info) -> None:
+    """ndjson of all drawings plus a PNG and an SVG each, one drawing at a time (``drawings`` may be a generator).
+
+    A file's name is the class name made safe (``fileio.safe_name``: never a path) and the drawing's number, so
+    no class name, whatever a checkpoint holds, writes outside ``out`` or over another drawing's file.
+    """
     from sketchgen import render
     from sketchgen.data import ndjson_record, write_ndjson
     from sketchgen.fileio import safe_name
     from sketchgen.strokes import quickdraw_strokes
 
-    records, pictures = [], []
-    for i, (label, s3) in enumerate(zip(labels, drawings)):
-        word = classes[label]
-        picture = quickdraw_strokes(s3)
-        pictures.append(picture)
-        stem = f"{safe_name(word)}-{tag}{i:03d}"
-        if picture:
-            render.save_png(picture, out / f"{stem}.png")
-            render.save_svg(picture, out / f"{stem}.svg")
-        records.append(ndjson_record(word, picture, key_id=f"{tag}{i}", model=net.name, **info))
-    write_ndjson(records, out / f"{tag}samples.ndjson")
-    return pictures
+    def records():
+        for i, (label, s3) in enumerate(zip(labels, drawings)):
+            word = classes[label]
+            picture = quickdraw_strokes(s3)
+            stem = f"{safe_name(word)}-{tag}{i:03d}"
+            if picture:
+                render.save_png(picture, out / f"{stem}.png")
+                render.save_svg(picture, out / f"{stem}.svg")
+            yield ndjson_record(word, picture, key_id=f"{tag}{i}", model=net.name, **info)
+
+    write_ndjson(records(), out / f"{tag}samples.ndjson")
 
 
 def known_labels(path, ckpt: dict, wanted: list[str] | None) -> list[int]:
     """The labels of ``wanted`` classes (default all) in a checkpoint, or one line naming those it lacks."""
     from sketchgen.models import CheckpointError
+    from sketchgen.models.checkpoint import listing
 
-    classes = ckpt["classes"]
-    unknown = [c for c in (wanted or []) if c not in classes]
+    label = {c: i for i, c in enumerate(ckpt["classes"])}
+    unknown = [c for c in (wanted or []) if c not in label]
     if unknown:
-        raise CheckpointError(f"{path} was not trained on {unknown}; it knows: {', '.join(classes)}")
-    return [classes.index(c) for c in (wanted or classes)]
+        raise CheckpointError(f"{path} was not trained on {listing(unknown)}; it knows: {listing(ckpt['classes'])}")
+    return [label[c] for c in (wanted or ckpt["classes"])]
+
+
+def in_chunks(net, labels: np.ndarray, temperature: float, seed: int, max_len: int | None, prefix=None):
+    """The drawings of ``sample.generate`` for ``labels``, the same ones, made CHUNK at a time.
+
+    A drawing's seed depends only on its place (``seed + i * DRAWING_STRIDE``), so chunk k starting at
+    drawing a is a call with seed ``seed + a * DRAWING_STRIDE``; memory stays one chunk's, whatever --n asks.
+    ``prefix(i)``: drawing i's prefix.
+    """
+    from sketchgen.sample import DRAWING_STRIDE, generate
+
+    for a in range(0, len(labels), CHUNK):
+        part = labels[a : a + CHUNK]
+        prefixes = [prefix(i) for i in range(a, a + len(part))] if prefix else None
+        yield from generate(net, part, temperature, seed + a * DRAWING_STRIDE, max_len, prefixes)
 
 
 def cmd_sample(args) -> None:
     from sketchgen import models
     from sketchgen.data import DataError, read_stroke3
-    from sketchgen.sample import generate
 
     net, ckpt = models.load(args.checkpoint)
     labels = np.repeat(known_labels(args.checkpoint, ckpt, args.classes), args.n)
-    prefixes = None
+    if len(labels) > MAX_DRAWINGS:
+        raise UsageError(f"--n {args.n} for {len(labels) // max(args.n, 1)} classes is {len(labels):,} drawings, "
+                         f"more than {MAX_DRAWINGS:,} in one command: ask for fewer --n or --classes")
+    prefix = None
     if args.prefix:
         heads = test_split_starts(args, ckpt, labels) if args.prefix == "test" else \
             read_stroke3(args.prefix, args.prefix_strokes)
         if not heads:
             raise DataError(f"{args.prefix}: no valid drawing to complete")
-        prefixes = [heads[i % len(heads)] for i in range(len(labels))]
-    drawings = generate(net, labels, args.temperature, args.seed, args.max_len, prefixes)
+        prefix = (lambda i: heads[i]) if args.prefix == "test" else (lambda i: heads[i % len(heads)])
     out = run_dir(args.out, "samples")
+    drawings = in_chunks(net, labels, args.temperature, args.seed, args.max_len, prefix)
     write_drawings(out, net, ckpt["classes"], labels, drawings, "", temperature=args.temperature, seed=args.seed)
     print(out)
 
@@ -266,30 +271,34 @@ def test_split_starts(args, ckpt: dict, labels: np.ndarray) -> list[np.ndarray]:
     classes = ckpt["classes"]
     data = prepare_for(classes, own_split(args.checkpoint, ckpt, {"data_dir": args.data_dir}))
     test = data.indices("test")
-    starts, used = [], {}
+    starts, used, cut = [], {}, {}
     for label in labels:
         mine = test[data.labels[test] == label]
         if not len(mine):
             raise DataError(f"no test drawing of {classes[label]!r} to complete")
         k = used.get(int(label), 0)
         used[int(label)] = k + 1
-        s3 = data.stroke3(mine[k % len(mine)])
-        starts.append(strokes.strokes_to_stroke3(strokes.stroke3_to_strokes(s3)[: args.prefix_strokes]))
+        i = int(mine[k % len(mine)])
+        if i not in cut:  # each test drawing cut once, however many drawings start from it
+            cut[i] = strokes.strokes_to_stroke3(strokes.stroke3_to_strokes(data.stroke3(i))[: args.prefix_strokes])
+        starts.append(cut[i])
     return starts
 
 
 def cmd_convert(args) -> None:
     from sketchgen.interop.npz import write_classes
 
-    data = prepare_for(classes_from(args.classes) or SEED_CLASSES, data_settings(given_data(args)), args.workers)
+    data = prepare_for(args.classes or SEED_CLASSES, data_settings(given_data(args)), args.workers)
     for path in write_classes(data, args.out):
         print(path)
 
 
 def cmd_export(args) -> None:
+    from sketchgen.fileio import safe_name
     from sketchgen.interop.magenta import export_magenta
 
-    print(export_magenta(args.checkpoint, args.class_name, args.out or f"{args.class_name}.gen.json"))
+    name = args.class_name if Path(args.class_name).name == args.class_name else safe_name(args.class_name)
+    print(export_magenta(args.checkpoint, args.class_name, args.out or f"{name}.gen.json"))  # in the working folder
 
 
 def cmd_import(args) -> None:
@@ -318,7 +327,7 @@ def cmd_serve(args) -> None:
 def cmd_classifier_train(args) -> None:
     from sketchgen.evaluate import save_classifier, train_classifier
 
-    classes = classes_from(args.classes) or SEED_CLASSES
+    classes = args.classes or SEED_CLASSES
     settings = data_settings(given_data(args))
     data = prepare_for(classes, settings, args.workers)
     clf, accuracy = train_classifier(data, epochs=args.epochs, seed=settings["seed"], log=say)
@@ -331,6 +340,9 @@ def cmd_evaluate(args) -> None:
     from sketchgen.evaluate import evaluate_model, format_report, write_report
 
     ckpt = models.read(args.checkpoint)
+    if args.n * len(ckpt["classes"]) > MAX_EVALUATED:  # every drawing is kept for FID, precision/recall, copying
+        raise UsageError(f"--n {args.n} for {len(ckpt['classes'])} classes is {args.n * len(ckpt['classes']):,} "
+                         f"drawings, more than the {MAX_EVALUATED:,} evaluate holds at once: ask for fewer --n")
     settings = own_split(args.checkpoint, ckpt, {"data_dir": args.data_dir, "max_per_class": args.max_per_class})
     report = evaluate_model(args.checkpoint, args.classifier, prepare_for(ckpt["classes"], settings), args.n,
                             args.temperature, args.seed)
@@ -349,7 +361,7 @@ def cmd_demo(args) -> None:
 
     out = run_dir(args.out, "demo")
     try:
-        best, data = train_run(args, classes_from(args.classes), out)
+        best, data = train_run(args, args.classes, out)
     except DataError as e:
         say(f"no real data ({e}); drawing from the shipped checkpoint {SHIPPED_CHECKPOINT.name} instead")
         best, data = SHIPPED_CHECKPOINT, None
@@ -357,7 +369,8 @@ def cmd_demo(args) -> None:
     classes = ckpt["classes"]
     labels = np.arange(len(classes))
     generated = generate(net, labels, temperature=args.temperature, seed=args.seed or 0)
-    pictures = write_drawings(out, net, classes, labels, generated, "generated-")
+    write_drawings(out, net, classes, labels, generated, "generated-")
+    pictures = [quickdraw_strokes(s3) for s3 in generated]
     test = data.indices("test") if data is not None else []
     for label, picture in zip(labels, pictures):
         word = classes[label]

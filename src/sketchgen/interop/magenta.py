@@ -56,10 +56,13 @@ class ExportError(models.CheckpointError):
     """A checkpoint that cannot be exported exactly; one line saying why."""
 
 
+def _int16(w: np.ndarray) -> np.ndarray:
+    return np.rint(np.asarray(w) / MAX_WEIGHT * INT16_MAX).astype("<i2")
+
+
 def quantise(w: np.ndarray) -> str:
     """Weights within +-MAX_WEIGHT -> the library's base64 of little-endian int16."""
-    q = np.rint(np.asarray(w) / MAX_WEIGHT * INT16_MAX).astype("<i2")
-    return base64.b64encode(q.tobytes()).decode("ascii")
+    return base64.b64encode(_int16(w).tobytes()).decode("ascii")
 
 
 def magenta_model(checkpoint: str | os.PathLike, class_name: str) -> list:
@@ -67,7 +70,7 @@ def magenta_model(checkpoint: str | os.PathLike, class_name: str) -> list:
     net, ckpt = models.load(checkpoint)
     classes = ckpt["classes"]
     if class_name not in classes:
-        raise ExportError(f"{checkpoint} was not trained on {class_name!r}; it knows: {', '.join(classes)}")
+        raise ExportError(f"{checkpoint} was not trained on {class_name!r}; it knows: {models.listing(classes)}")
     try:
         info, weights = net.magenta_weights(classes.index(class_name))
     except models.ModelError as e:
@@ -77,6 +80,9 @@ def magenta_model(checkpoint: str | os.PathLike, class_name: str) -> list:
         if peak > MAX_WEIGHT:
             raise ExportError(f"{checkpoint}: cannot export {class_name!r} exactly: its {name} reaches {peak:.2f}, "
                               f"beyond the +-{MAX_WEIGHT:g} the library's int16 weights can hold")
+        if name.endswith("kernel") and not _int16(w).any():
+            raise ExportError(f"{checkpoint}: cannot export {class_name!r}: its {name} rounds to zero everywhere in "
+                              "the library's int16 weights, so the export would draw nothing")
     # mode 2: a decoder-only ("gen") model in Sketch-RNN's JavaScript format; 0.2.0 itself reads only scale_factor.
     return [{"name": class_name, **info}, [list(w.shape) for w in weights], [quantise(w) for w in weights]]
 

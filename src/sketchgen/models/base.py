@@ -88,13 +88,15 @@ class Term:
 
 
 def setting(default, help: str | None = None, low: float | None = None, high: float | None = None,
-            choices: tuple | None = None, per_class: bool | str = False):
+            choices=None, per_class: bool | str = False, above: bool = False):
     """A config field with the bounds a checkpoint's value is checked against; with ``help``, also a train flag.
 
     ``default`` may be a callable (a default factory, for lists); ``per_class``
-    lists hold one value per class ("optional": or none at all).
+    lists hold one value per class ("optional": or none at all); ``above``:
+    ``low`` itself is excluded; ``choices`` may be a callable giving them
+    (known only once models register).
     """
-    metadata = {"low": low, "high": high, "choices": choices, "help": help, "per_class": per_class}
+    metadata = {"low": low, "high": high, "choices": choices, "help": help, "per_class": per_class, "above": above}
     if callable(default):
         return field(default_factory=default, metadata=metadata)
     return field(default=default, metadata=metadata)

@@ -21,7 +21,7 @@ from sketchgen.models import cells, heads
 from sketchgen.models.base import ModelError, Term, default_embed_dim, hard_labels, setting
 from sketchgen.models.decoder import ConditionalDecoder
 from sketchgen.models.heads import MixtureHead
-from sketchgen.models.registry import MAX_CLASSES, register
+from sketchgen.models.registry import MAX_CLASSES, MAX_POINTS, register
 
 # @magenta/sketch reads exactly this many mixture components (es5/sketch_rnn/model.js: NMIXTURE).
 MAGENTA_MIXTURES = 20
@@ -42,9 +42,9 @@ class MDNConfig:
     recurrent_dropout: float = setting(0.1, "dropout on the layernorm cell's candidate update", 0.0, 0.99)
     # Offsets are divided by this (their std over the training set) before the model sees them.
     scale: float = setting(1.0, low=1e-6, high=1e6)
-    max_len: int = setting(250, low=1, high=10_000)
+    max_len: int = setting(250, low=1, high=MAX_POINTS)
     # The most points generated for each class: a high percentile of its training drawings' lengths (empty: max_len).
-    lengths: list[int] = setting(list, low=1, high=10_000, per_class="optional")
+    lengths: list[int] = setting(list, low=1, high=MAX_POINTS, per_class="optional")
     # The mixture's bound on log sigma (heads.LOG_SIGMA_LIMIT; wider for models imported from Magenta's zoo).
     log_sigma_limit: float = setting(heads.LOG_SIGMA_LIMIT, low=1.0, high=heads.IMPORTED_LOG_SIGMA_LIMIT)
     # How sampling tempers the pen state: "softened" to (1 + T) / 2 (heads.MixtureHead.pen_temperature), or the
