@@ -126,7 +126,8 @@ def build_parser() -> V.Parser:
     p.set_defaults(func=C.cmd_train)
 
     p = sub.add_parser("sample", help="generate drawings (ndjson, PNG, SVG) from a checkpoint")
-    p.add_argument("--checkpoint", type=V.path, required=True, help="a .pt file written by train")
+    p.add_argument("--checkpoint", type=V.path, help="a .pt file written by train (default: the shipped mdn model, "
+                                                     f"{C.SHIPPED_MODEL.name})")
     p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList, known=False,
                    help="classes to draw, or @FILE with one name per line (default: all the model knows)")
     p.add_argument("--n", type=V.DRAWINGS, default=1, help="drawings per class (default 1)")
@@ -172,7 +173,8 @@ def build_parser() -> V.Parser:
     p = sub.add_parser("serve", help="a local web page: watch the model draw, or start a drawing and let it finish")
     p.add_argument("--checkpoint", action="append", metavar="PATH", type=V.path,
                    help="a .pt file written by train (an mdn model draws best), or a folder: every model checkpoint "
-                        "in it; repeat it to serve several models on one page")
+                        f"in it; repeat it to serve several models on one page (default: the shipped mdn model, "
+                        f"{C.SHIPPED_MODEL.name})")
     p.add_argument("--host", type=V.host, default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME", type=V.HOST_NAME,
