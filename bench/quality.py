@@ -176,6 +176,42 @@ def section(name: str, result: dict, work: Path) -> list[str]:
     return lines
 
 
+# How the mdn's defaults were chosen: measured before this bench's run, the commands given so they can be rerun.
+RECIPE = """## How the mdn's defaults were chosen
+
+Measured on the 5 seed classes with our classifier (20 epochs on the same training drawings), 100 drawings per
+class at temperature 0.4, seed 7; the runs are `TrainConfig.for_model("mdn", ...)` with the settings named.
+Two classifiers were used over the weeks (the split changed in between), so each table compares rows of one.
+
+| recipe | recognised | apple | eye | square | triangle | circle | eye points (real median 46) |
+| :-- | --: | --: | --: | --: | --: | --: | --: |
+| 0.1.0's: epochs, unbalanced (96% of each epoch eyes), batch 64, plateau schedule; 8 epochs, 16 minutes | 35.2% | 3% | 99% | 5% | 20% | 49% | 70 |
+| classes balanced, 2,000 steps of 100, lr x0.9999 a step, validated every 250; hidden 256, dropout 0.2 | 76.2% | 37% | 100% | 80% | 84% | 80% | 120 (99% at the cap) |
+
+Balancing the classes is what lifts apple, square and triangle, each 16-18 training drawings against 3,400
+eyes: in an unbalanced epoch they are 1.6% of the steps. With them balanced, the validation loss is best
+after 750-1,250 steps and rises after (the small classes are learnt by heart), so the budget is 3,000 steps
+validated every 250 with early stopping after 4 validations without improvement, best weights kept.
+
+| recipe (later classifier) | recognised | apple | eye | square | triangle | circle | eye points |
+| :-- | --: | --: | --: | --: | --: | --: | --: |
+| balanced, 2,000 steps, LSTM 512, dropout 0.3, pen tempered as the offsets | 79.8% | 41% | 99% | 86% | 84% | 89% | 84 (36% at the cap) |
+
+Hidden 512 against 256 and dropout 0.3 against the default 0.1 changed the best validation loss by less than
+its run-to-run spread (1.53-1.71 nats a point) and recognition by a few points either way: the defaults stay
+at LSTM 512, dropout 0.1. The layer-norm LSTM (`--cell layernorm`) reached 1.69 after 1,000 steps against
+1.53-1.71 for PyTorch's at 2.1x the time a step (docs/performance.md), so it is a flag, not the default.
+
+**Ending drawings.** Sampling at temperature 0.4 divided the pen logits by 0.4 too, which sharpens "keep
+drawing" over "end" at every step where the model is unsure, so a drawing ends only where the model is
+nearly certain; eyes ran on to the 250-point limit (85% of them at 112 points on average). Two changes: each
+class's generated length is capped at the 98th percentile of its training drawings' lengths (stored in the
+checkpoint), and the pen's temperature is softened to (1 + T) / 2, as @magenta/sketch does by default: eyes
+came down to 67 points (real 46) and 4.6 strokes (real 5.2) at the same recognisability.
+Softening the mixture weights as well made offsets vaguer and recognition worse.
+"""
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -188,6 +224,7 @@ def main(argv=None) -> None:
              "not have, decides the project's targets. *Recognised* is the unweighted mean over classes; FID is pooled "
              "over classes beside its real-vs-real floor; *copying* is the share of generated drawings nearer a "
              "training drawing than the median real test drawing is (about 50% is as novel as real drawings).", ""]
+    lines += RECIPE.splitlines()
     for name in args.sets:
         result = run_set(name, args.models, work / f"set{name}")
         write_grid(name, result, work / f"set{name}", docs / f"quality_grid_{name}.png")

@@ -1,13 +1,14 @@
 """Reproduce the shipped model src/sketchgen/assets/mdn-quickdraw26.pt, the one `sample` and `serve` use by default.
 
 `sketchgen train --model mdn` with its defaults on every class of ../shared/quickdraw with at least 150
-drawings (the 26 classes of bench/quality.py; eye, mouth and monkey capped at --max-per-class 1000 so
-that they do not drown the rest), given a longer step budget than the default (--steps, default 4x the
-default budget: the script may run for hours, users get its result), seed 0. The best-validation weights
-are copied into the package as float16 (half the size; sampling runs in float32), with the checkpoint's
-data settings and history, without the optimiser state.
+drawings (the 26 classes of bench/quality.py; eye and mouth capped at --max-per-class 1000 so that they
+do not drown the rest), seed 0; --steps gives it a longer budget. The best-validation weights are copied
+into the package as float16 (half the size; sampling runs in float32), with the checkpoint's data
+settings and history, without the optimiser state. --from-run packages a finished run instead, such as
+the one bench/quality.py trains with the same command.
 
-    .venv/bin/python scripts/train_shipped_mdn.py            # ~3 hours on 2 cores
+    .venv/bin/python scripts/train_shipped_mdn.py            # ~20 minutes on 2 cores
+    .venv/bin/python scripts/train_shipped_mdn.py --from-run runs/quality/set26/mdn
 """
 
 import argparse
@@ -24,21 +25,27 @@ from sketchgen.training import TrainConfig  # noqa: E402
 
 
 def main() -> None:
-    default_steps = 4 * TrainConfig.for_model("mdn").steps
+    default_steps = TrainConfig.for_model("mdn").steps
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=default_steps, help=f"step budget (default {default_steps})")
     p.add_argument("--max-per-class", type=int, default=1000, help="recognized drawings kept per class (default 1000)")
     p.add_argument("--run", help="run folder (default: a temporary one); --resume continues it")
     p.add_argument("--resume", action="store_true", help="continue the run in --run")
+    p.add_argument("--from-run", help="a finished run folder to package instead of training (its best.pt)")
     p.add_argument("--out", default=SHIPPED_MODEL, help=f"where to write the model (default {SHIPPED_MODEL})")
     args = p.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        run = Path(args.run or scratch)
-        argv = ["train", "--model", "mdn", "--classes", *shared_classes(), "--max-per-class", str(args.max_per_class),
-                "--steps", str(args.steps), "--seed", "0", "--out", str(run)]
-        if cli.main(argv + (["--resume"] if args.resume else [])) != 0:
-            raise SystemExit("training failed")
-        ckpt = models.read(run / "best.pt")
+    if args.from_run:
+        ckpt = models.read(Path(args.from_run) / "best.pt")
+        if ckpt["kind"] != "mdn" or ckpt["classes"] != shared_classes():
+            raise SystemExit(f"{args.from_run}: not an mdn trained on the {len(shared_classes())} shared classes")
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            run = Path(args.run or scratch)
+            argv = ["train", "--model", "mdn", "--classes", *shared_classes(), "--max-per-class",
+                    str(args.max_per_class), "--steps", str(args.steps), "--seed", "0", "--out", str(run)]
+            if cli.main(argv + (["--resume"] if args.resume else [])) != 0:
+                raise SystemExit("training failed")
+            ckpt = models.read(run / "best.pt")
     keep = {k: v for k, v in ckpt.items() if k not in ("optimizer", "scheduler", "progress")}
     keep["state_dict"] = {k: v.half() for k, v in ckpt["state_dict"].items()}
     models.save(args.out, keep)

@@ -40,6 +40,7 @@ def _model_defaults(name: str) -> str:
 
 def _add_train_flags(p) -> None:
     from sketchgen.training import TrainConfig
+    from sketchgen.training.config import BALANCES
 
     d = _model_defaults
     t = lambda name: V.of(TrainConfig, name)  # noqa: E731 - the bounds a resumed run's saved value is held to
@@ -53,8 +54,9 @@ def _add_train_flags(p) -> None:
     p.add_argument("--lr", type=t("lr"), help=f"Adam learning rate (default {d('lr')})")
     p.add_argument("--early-stop", type=t("early_stop"), help="stop after this many validations without improvement "
                                                               f"(default {d('early_stop')})")
-    p.add_argument("--balance", choices=["none", "classes"], help="classes: draw every class equally often; none: as the "
-                                                                  f"data comes (default {d('balance')})")
+    p.add_argument("--balance", choices=BALANCES,
+                   help="how often each class is drawn: classes: equally; sqrt: in proportion to the square root of "
+                        f"its drawings; none: as the data comes (default {d('balance')})")
     p.add_argument("--max-len", type=t("max_len"), help=f"drop drawings with more points than this (default {d('max_len')})")
     p.add_argument("--device", type=V.device, help="torch device, e.g. cpu or cuda (default cpu; under torchrun, cuda means "
                                                    "each process's own GPU)")

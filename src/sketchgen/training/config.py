@@ -14,7 +14,7 @@ MAX_ROUNDS = 10**9  # epochs, steps, validations: any budget a run could finish
 MAX_BATCH = 4096
 # NaN/inf losses tolerated in a row before training gives up.
 MAX_BAD_STEPS = 20
-BALANCES = ("none", "classes")
+BALANCES = ("none", "classes", "sqrt")
 # What a run of 0.1.0 did for settings added since: resuming one of its runs continues it as it was.
 LEGACY = {"steps": 0, "eval_every": 0, "lr_schedule": "plateau", "lr_decay": 1.0, "min_lr": 0.0, "balance": "none",
           "init": ""}

@@ -41,15 +41,18 @@ def usable(data: Prepared, split: str, max_len: int) -> np.ndarray:
 
 
 def dataset_loss(net: models.SketchModel, data: Prepared, idx: np.ndarray, batch_size: int, device: str = "cpu",
-                 per_drawing: bool = False, per_class: bool = False) -> tuple[float, dict[str, float]]:
+                 per_drawing: bool = False, class_weights: np.ndarray | None = None) -> tuple[float, dict[str, float]]:
     """The objective and each term's mean over the drawings at ``idx``, without dropout or augmentation.
 
-    Means are per counted unit, or per drawing; with ``per_class``, the mean
-    over classes of each class's own mean, so that a class of 5,000 drawings
-    does not drown one of 25. Under torchrun each rank scores its share.
+    Means are per counted unit, or per drawing; with ``class_weights``, the
+    mean over classes of each class's own mean, weighted as training draws
+    them, so that a class of 5,000 drawings does not drown one of 25 that
+    training sees as often. Under torchrun each rank scores its share.
     """
     rank, world = _rank_world()
-    groups = [idx[data.labels[idx] == c] for c in np.unique(data.labels[idx])] if per_class else [idx]
+    present = np.unique(data.labels[idx])
+    groups = [idx[data.labels[idx] == c] for c in present] if class_weights is not None else [idx]
+    share = np.asarray(class_weights)[present] if class_weights is not None else np.ones(1)
     means, weights = [], {}
     for group in groups:
         mine = group[rank::world]
@@ -57,7 +60,7 @@ def dataset_loss(net: models.SketchModel, data: Prepared, idx: np.ndarray, batch
         batches = ((batching.collate(net, data.gather(b), data.labels[b]), w) for b, w in pairs)
         sums, weights, drawings = term_sums(net, batches, device)
         means.append({n: s / max(drawings if per_drawing else c, 1) for n, (s, c) in sums.items()})
-    averaged = {n: float(np.mean([m[n] for m in means])) for n in means[0]}
+    averaged = {n: float(np.average([m[n] for m in means], weights=share)) for n in means[0]}
     return objective(averaged, weights), averaged
 
 
@@ -236,7 +239,7 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
                                           f"resume with --resume (state in {last})")
             bar.close()
             val_loss, val_terms = dataset_loss(net, data, valid_idx, cfg.batch_size, device,
-                                               per_class=cfg.balance == "classes")
+                                               class_weights=None if cfg.balance == "none" else schedule.shares)
             train_loss, train_terms = _running(progress, weights)
             record = {
                 "epoch": r + 1 if not cfg.steps else round(progress["global_step"] * cfg.batch_size / len(train_idx), 3),
