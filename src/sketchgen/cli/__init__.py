@@ -121,10 +121,33 @@ def build_parser() -> V.Parser:
     p.add_argument("--prefix", help="ndjson file of partial drawings to complete, or 'test' for the model's own test "
                                     "drawings of each class")
     p.add_argument("--prefix-strokes", type=V.LENGTH, help="keep only the first N strokes of each prefix drawing")
+    p.add_argument("--around", metavar="DRAWINGS.ndjson",
+                   help="a model that encodes drawings (vae): --n variations of each drawing of this file, its latent "
+                        "drawn from the drawing's posterior, its class the drawing's word (default: latents from the prior)")
     p.add_argument("--data-dir", help="with --prefix test: where the model's classes are read from "
                                       "(default: where it was trained from)")
     p.add_argument("--out", help="output folder (default runs/samples-<time>)")
     p.set_defaults(func=C.cmd_sample)
+
+    p = sub.add_parser("reconstruct", help="a model that encodes drawings (vae): redraw each drawing of a file")
+    p.add_argument("--checkpoint", required=True, help="a .pt file of a model that encodes drawings (--model vae)")
+    p.add_argument("--input", required=True, metavar="DRAWINGS.ndjson",
+                   help="QuickDraw ndjson, simplified or raw; each drawing's word must be a class the model knows")
+    p.add_argument("--temperature", type=V.TEMPERATURE, default=0.4, help="sampling temperature (default 0.4)")
+    p.add_argument("--seed", type=V.SEED, default=0, help="random seed (default 0)")
+    p.add_argument("--out", help="output folder (default runs/reconstruct-<time>)")
+    p.set_defaults(func=C.cmd_reconstruct)
+
+    p = sub.add_parser("interpolate", help="a model that encodes drawings (vae): morph one drawing into another")
+    p.add_argument("--checkpoint", required=True, help="a .pt file of a model that encodes drawings (--model vae)")
+    p.add_argument("--input", required=True, metavar="TWO.ndjson",
+                   help="QuickDraw ndjson, simplified or raw: its first two drawings are the ends (classes the model knows)")
+    p.add_argument("--steps", type=V.integer(2, 1000), default=10,
+                   help="drawings from the first to the second, both ends included (default 10)")
+    p.add_argument("--temperature", type=V.TEMPERATURE, default=0.4, help="sampling temperature (default 0.4)")
+    p.add_argument("--seed", type=V.SEED, default=0, help="random seed, the same for every step (default 0)")
+    p.add_argument("--out", help="output folder (default runs/interpolate-<time>)")
+    p.set_defaults(func=C.cmd_interpolate)
 
     p = sub.add_parser("convert", help="write prepared drawings as Sketch-RNN's .npz dataset files, one per class")
     _add_data_flags(p)
