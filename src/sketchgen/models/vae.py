@@ -70,9 +70,9 @@ class VAE(MDN):
     summary = "Sketch-RNN's variational autoencoder: encode a drawing to z, decode, interpolate"
     order = 2
     Config = VAEConfig
-    loss_description = "NLL + KL, nats per drawing"
-    # Sketch-RNN's recipe, on a step budget that trains in under 45 minutes on 2 CPU cores on the 26 classes of
-    # ../shared/quickdraw with ~150 drawings or more (docs/vae.md has the measurement).
+    loss_description = "the negative ELBO at z = mu, nats per drawing"
+    # Sketch-RNN's recipe, on a step budget that trains in about 35 minutes on one idle CPU core (under the 45 asked
+    # for on 2 cores) on the 26 classes of ../shared/quickdraw with ~150 drawings or more (docs/vae.md measures it).
     train_defaults = {**MDN.train_defaults, "steps": 4000, "eval_every": 400, "early_stop": 4, "lr_schedule": "decay",
                       "lr_decay": 0.9999, "min_lr": 1e-5, "balance": "classes"}
     legacy = {}  # no checkpoint predates it
@@ -102,8 +102,8 @@ class VAE(MDN):
         Each direction is a one-way LSTM over the padded batch (the backward
         one over each drawing reversed within its own length), read at the
         drawing's last point: padding comes after it, so it never reaches
-        the state read. ``pack_padded_sequence`` would do the same 4x slower
-        on a CPU (docs/vae.md).
+        the state read. A bidirectional LSTM over a ``pack_padded_sequence``
+        gives the same numbers 2.3x slower on a CPU (docs/performance.md).
         """
         x, last = batch.targets, batch.lengths - 1
         t = torch.arange(x.shape[1], device=x.device)[None, :]
