@@ -1,6 +1,7 @@
 """Load test of `sketchgen serve`: a burst of 200 sampling requests at once on loopback.
 
-The server runs as the real command in its own process; the client gives each
+The server runs as the real command in its own process (uvicorn, one asyncio
+loop, each model's batcher generating on its own threads); the client gives each
 request a thread and a new connection, and releases them all together. Every
 request must succeed; the p50/p99 latency is what a user waits during such a
 burst. It runs once for each ``--batch`` setting (the most requests generated
@@ -157,6 +158,7 @@ def main() -> None:
             print(f"--workers {workers} --batch {batch}: {args.requests} at once: {summary(results, wall)}")
     same = sum(d[0] is not None and all(x == d[0] for x in d) for d in zip(*drawn))
     print(f"the same drawing from every setting: {same} of {args.requests} requests")
+    print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if failed or same < args.requests:
         raise SystemExit(f"bench: {failed} requests failed, {args.requests - same} drawings differ between settings")
 

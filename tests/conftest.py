@@ -17,9 +17,24 @@ QUICKDRAW = Path(__file__).resolve().parents[2] / "shared" / "quickdraw"
 SIMPLIFIED = QUICKDRAW / "simplified"
 RAW = QUICKDRAW / "raw"
 FIXTURES = Path(__file__).parent / "fixtures"
+MAGENTA_MODELS = QUICKDRAW.parent / "magenta-models"
+# The four real models of Magenta's zoo beside the checkout: file stem -> the Quick, Draw! class it draws.
+ZOO = {"sheep": "sheep", "rabbit": "rabbit", "palm_tree": "palm tree", "key": "key"}
 # The small set most tests share: a mid-size class and a big one, 120 recognized drawings each.
 SMALL_CLASSES = ["circle", "eye"]
 SMALL_CAP = 120
+
+
+def assert_same_prepared(a, b) -> None:
+    """Two ``data.Prepared`` hold the same classes, labels, split and drawings, array for array."""
+    import numpy as np
+
+    assert a.classes == b.classes
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.split, b.split)
+    for pa, pb in zip(a.parts, b.parts, strict=True):
+        for k in ("points", "offsets", "split"):
+            np.testing.assert_array_equal(getattr(pa, k), getattr(pb, k))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -99,3 +114,50 @@ def tiny_models(seed_data, tmp_path_factory) -> dict[str, Path]:
         train(cfg, seed_data, out, log=lambda msg: None)
         paths[name] = out / "best.pt"
     return paths
+
+
+@pytest.fixture(scope="session")
+def zoo_files() -> dict[str, Path]:
+    """The shared zoo files by the class each draws, or skip."""
+    files = {cls: MAGENTA_MODELS / f"{stem}.gen.json" for stem, cls in ZOO.items()}
+    if not all(f.is_file() for f in files.values()):
+        pytest.skip(f"Magenta's models not found in {MAGENTA_MODELS}")
+    return files
+
+
+@pytest.fixture(scope="session")
+def zoo_models(zoo_files, tmp_path_factory) -> dict[str, Path]:
+    """Each zoo file imported with `sketchgen import --format magenta`, by class."""
+    from sketchgen.cli import main
+
+    out = tmp_path_factory.mktemp("zoo")
+    paths = {}
+    for cls, path in zoo_files.items():
+        paths[cls] = out / f"{path.name.removesuffix('.gen.json')}.pt"
+        assert main(["import", "--format", "magenta", str(path), "--out", str(paths[cls])]) == 0
+    return paths
+
+
+@pytest.fixture(scope="session")
+def zoo_data(quickdraw):
+    """The zoo's four classes as ../shared/quickdraw has them: 21-25 recognized drawings each, seed 0."""
+    from sketchgen.data import prepare
+
+    return prepare(list(ZOO.values()), quickdraw / "simplified", max_per_class=100, seed=0)
+
+
+@pytest.fixture(scope="session")
+def zoo_classifier(zoo_data, tmp_path_factory) -> Path:
+    """A classifier file that tells the zoo's four classes apart, trained on their real drawings (~15 s).
+
+    With 15-18 training drawings a class it is a weak judge, but the same one for every drawing it compares.
+    """
+    import torch
+
+    from sketchgen.evaluate import save_classifier, train_classifier
+
+    torch.set_num_threads(1)
+    clf, _ = train_classifier(zoo_data, epochs=20, seed=0, log=lambda msg: None)
+    path = tmp_path_factory.mktemp("zoo_classifier") / "classifier.pt"
+    save_classifier(clf, list(zoo_data.classes), path)
+    return path

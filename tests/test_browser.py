@@ -3,7 +3,9 @@
 The server runs as the real command on a free loopback port. The test picks a
 class, presses Draw and waits for the animation, then draws the start of a
 drawing with the mouse, presses "Finish it" and checks the request, the reply
-and the canvas; it downloads the SVG and PNG and takes a screenshot.
+and the canvas; it downloads the SVG and PNG and takes a screenshot. Then the
+page of two checkpoints that know the same classes: each class once per model,
+each drawn by its own.
 Skips, saying why, where chromium or the playwright package is missing
 (`make test` installs both). To make the README's picture from a better model:
 ``SKETCHGEN_SERVE_CHECKPOINT=runs/x/best.pt SKETCHGEN_SCREENSHOT=docs/screenshot.png pytest tests/test_browser.py``.
@@ -11,6 +13,7 @@ Skips, saying why, where chromium or the playwright package is missing
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -21,6 +24,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from sketchgen.cli import SEED_CLASSES
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="no playwright: pip install -e '.[test]'")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -39,10 +44,11 @@ COUNT_INK = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def url(request):
-    checkpoint = os.environ.get("SKETCHGEN_SERVE_CHECKPOINT") or request.getfixturevalue("tiny_models")["mdn"]
-    proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--checkpoint", str(checkpoint), "--port", "0"],
+@contextlib.contextmanager
+def serving(*checkpoints):
+    """`sketchgen serve` of the checkpoints on a free loopback port: its URL."""
+    flags = [a for c in checkpoints for a in ("--checkpoint", str(c))]
+    proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", *flags, "--port", "0"],
                             stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     line = proc.stdout.readline()
     assert " at http://127.0.0.1:" in line, f"the server did not start: {line!r}"
@@ -52,20 +58,37 @@ def url(request):
 
 
 @pytest.fixture(scope="module")
-def page(url):
+def url(request):
+    with serving(os.environ.get("SKETCHGEN_SERVE_CHECKPOINT") or request.getfixturevalue("tiny_models")["mdn"]) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        context = browser.new_context(viewport={"width": 960, "height": 760}, accept_downloads=True)
-        page = context.new_page()
-        page.problems = []  # script errors, refused requests, anything fetched from elsewhere
-        page.on("pageerror", lambda e: page.problems.append(f"script error: {e}"))
-        page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
-        page.on("request", lambda r: r.url.startswith((url, "blob:", "data:"))
-                or page.problems.append(f"request elsewhere: {r.url}"))
-        page.goto(url)
-        page.wait_for_selector(IDLE)
-        yield page
+        yield browser
         browser.close()
+
+
+def open_page(browser, url):
+    context = browser.new_context(viewport={"width": 960, "height": 760}, accept_downloads=True)
+    page = context.new_page()
+    page.problems = []  # script errors, refused requests, anything fetched from elsewhere
+    page.on("pageerror", lambda e: page.problems.append(f"script error: {e}"))
+    page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
+    page.on("request", lambda r: r.url.startswith((url, "blob:", "data:"))
+            or page.problems.append(f"request elsewhere: {r.url}"))
+    page.goto(url)
+    page.wait_for_selector(IDLE)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, url):
+    page = open_page(browser, url)
+    yield page
+    page.context.close()
 
 
 def ink(page) -> int:
@@ -136,3 +159,40 @@ def test_the_model_finishes_what_the_user_starts(page, tmp_path):
         page.click("#png")
     picture = Image.open(png.value.path())
     assert picture.size == (512, 512) and picture.convert("L").getextrema()[0] < 64
+
+
+@pytest.fixture(scope="module")
+def two_models(browser, tiny_models):
+    """The page of the tiny mdn and the tiny seed model: both know the 5 seed classes."""
+    with serving(tiny_models["mdn"], tiny_models["seed"]) as url:
+        page = open_page(browser, url)
+        yield page
+        page.context.close()
+
+
+def test_two_checkpoints_offer_each_class_once_per_model_each_drawn_by_its_own(two_models, tiny_models):
+    page = two_models
+    mdn, seed = (f"{tiny_models[k].parent.name}/best.pt" for k in ("mdn", "seed"))
+    labels = page.eval_on_selector_all("#class option", "options => options.map(o => o.textContent)")
+    assert labels == [f"{c} ({m})" for m in (mdn, seed) for c in SEED_CLASSES]
+    assert page.inner_text("#model").endswith(f"{mdn} (1 of 2 models)") and page.is_enabled("#temperature")
+
+    page.select_option("#class", f"eye ({seed})")
+    assert page.inner_text("#model").startswith("seed model") and page.is_disabled("#temperature")
+    assert "not used by the seed model" in page.inner_text("#temperature-value")
+    with page.expect_response("**/api/sample") as sampled:
+        page.click("#draw")
+    page.wait_for_selector(IDLE, timeout=30_000)
+    assert sampled.value.status == 200
+    assert sampled.value.request.post_data_json | {"temperature": 0} == {"class": "eye", "model": seed, "seed": 0,
+                                                                        "temperature": 0}
+    assert sampled.value.json()["model"] == seed and ink(page) > 100
+    assert page.inner_text("#status").startswith(f"An eye ({seed}): seed 0")
+
+    page.select_option("#class", f"circle ({mdn})")
+    assert page.is_enabled("#temperature")
+    with page.expect_response("**/api/sample") as sampled:
+        page.click("#draw")
+    page.wait_for_selector(IDLE, timeout=30_000)
+    assert sampled.value.request.post_data_json["model"] == mdn and sampled.value.json()["model"] == mdn
+    assert not page.problems

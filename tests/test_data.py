@@ -3,12 +3,15 @@ where drawings come from, and streaming."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
+import time
 import tracemalloc
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -16,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, SMALL_CAP, SMALL_CLASSES
+from conftest import FIXTURES, SMALL_CAP, SMALL_CLASSES, assert_same_prepared
 
-from sketchgen import data, strokes
+from sketchgen import cache, cli, data, download, strokes
 from sketchgen.data import DataError, Problems
 
 BAD_LINES = FIXTURES / "bad_lines.ndjson"
@@ -152,6 +155,77 @@ def test_prepare_skips_bad_lines_but_keeps_the_rest_of_the_file(quickdraw, tmp_p
     assert f"{len(BAD)} bad lines skipped" in capsys.readouterr().err
 
 
+def test_lines_too_long_to_be_drawings_are_refused_with_bounded_memory(quickdraw, tmp_path, capsys):
+    """A 9 MB line and a 40 MB end of file without a newline: one report each, the good lines kept, a few MB used."""
+    real = (quickdraw / "simplified" / "circle.ndjson").read_bytes().splitlines(keepends=True)[:20]
+    long_line = b'{"word": "circle", "drawing": [[[' + b"1, " * (3 << 20) + b"1], [1]]]}\n"
+    path = tmp_path / "circle.ndjson"
+    path.write_bytes(b"".join(real[:10]) + long_line + b"".join(real[10:]) + b"[" * (40 << 20))
+    tracemalloc.start()
+    try:
+        kept = list(data.read_ndjson(path, "circle"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [d.key_id for d in kept] == [json.loads(line)["key_id"] for line in real]
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:{n}: longer than {download.MAX_LINE_BYTES} bytes, not a drawing (skipped)" for n in (11, 22)]
+    assert peak < 3 * download.MAX_LINE_BYTES  # measured 8.5 MB (readline joins its pieces); the file is 50 MB
+
+
+def test_fractional_coordinates_are_rounded_into_the_cache(quickdraw, tmp_path):
+    """Every coordinate of a real file moved by up to 0.3: the cache holds the original drawings (truncating
+    each int16 offset instead would move most of their points)."""
+    rng = np.random.default_rng(0)
+    records = lines(quickdraw / "simplified" / "circle.ndjson")
+    for r in records:
+        r["drawing"] = [[(np.array(c) + rng.uniform(-0.3, 0.3, len(c))).tolist() for c in stroke] for stroke in r["drawing"]]
+    (tmp_path / "circle.ndjson").write_text("".join(json.dumps(r) + "\n" for r in records))
+    p = data.prepare(["circle"], tmp_path, cache_dir=tmp_path / "cache")
+    assert prepared_fingerprints(p) == recognized_fingerprints(quickdraw / "simplified" / "circle.ndjson")
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "empty", "read error", "no permission"])
+def test_class_files_that_cannot_be_read_are_refused_in_one_line(kind, tmp_path):
+    path = tmp_path / "circle.ndjson"
+    expected = {"directory": f"{path} is a directory, not a file of drawings",
+                "fifo": f"{path} is a special file, not a file of drawings",  # opening it would block for ever
+                "empty": f"{path}: no recognized drawings of 'circle'",
+                "read error": f"{path}: cannot be read (Input/output error)",
+                "no permission": f"{path}: cannot be read (Permission denied)"}[kind]
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "read error":
+        path.symlink_to("/proc/self/mem")  # a regular file whose first page is never mapped: EIO, as a failing disk
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root reads any file")
+        path.write_bytes(b"{}\n")
+        path.chmod(0)
+    with pytest.raises(DataError) as error:
+        data.prepare(["circle"], tmp_path, cache_dir=tmp_path / "cache")
+    assert str(error.value) == expected
+
+
+def test_a_file_that_is_not_ndjson_prints_a_screen_not_a_line_per_line(quickdraw, tmp_path):
+    """A gzipped class file under the plain name: 20 bad lines shown, then counted, then one error."""
+    (tmp_path / "circle.ndjson").write_bytes(gzip.compress((quickdraw / "simplified" / "circle.ndjson").read_bytes()))
+    run = subprocess.run([sys.executable, "-m", "sketchgen", "prepare", "--classes", "circle", "--data-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    err = run.stderr.splitlines()
+    path = tmp_path / "circle.ndjson"
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert len(err) == data.SHOWN_PER_FILE + 2, err
+    assert all(re.fullmatch(rf"{re.escape(str(path))}:\d+: not (UTF-8 text: .*|JSON .*) \(skipped\)", e)
+               for e in err[: data.SHOWN_PER_FILE])
+    assert err[data.SHOWN_PER_FILE] == f"{path}: more than {data.SHOWN_PER_FILE} bad lines; the rest are counted, not shown"
+    assert re.fullmatch(rf"sketchgen: error: {re.escape(str(path))}: no recognized drawings of 'circle' \(\d+ bad lines skipped\)", err[-1])
+
+
 def test_unknown_class_is_refused_with_close_names(quickdraw):
     with pytest.raises(DataError, match=r"unknown class 'eyee'\. Did you mean 'eye'.*sketchgen classes"):
         data.check_classes(["circle", "eyee"])
@@ -165,7 +239,7 @@ def test_unknown_class_is_refused_with_close_names(quickdraw):
 def test_prepare_keeps_every_recognized_drawing_and_only_those(quickdraw, tmp_path):
     path = quickdraw / "simplified" / "circle.ndjson"
     p = data.prepare(["circle"], quickdraw / "simplified", cache_dir=tmp_path)
-    assert p.points.dtype == np.int16 and p.classes == ["circle"]
+    assert p.classes == ["circle"] and p.parts[0].points.dtype == np.int16
     assert prepared_fingerprints(p) == recognized_fingerprints(path)
     assert len(p) < len(lines(path))
 
@@ -192,8 +266,7 @@ def test_split_is_70_15_15_per_class_without_overlap(small_data):
 def test_split_is_deterministic_per_seed(small_data, quickdraw, tmp_path):
     """Built afresh in other cache folders: the same seed gives the same arrays, another seed others."""
     again = data.prepare(SMALL_CLASSES, quickdraw / "simplified", SMALL_CAP, seed=0, cache_dir=tmp_path / "a")
-    for k in ("points", "offsets", "labels", "split"):
-        np.testing.assert_array_equal(getattr(again, k), getattr(small_data, k))
+    assert_same_prepared(again, small_data)
     other = data.prepare(SMALL_CLASSES, quickdraw / "simplified", SMALL_CAP, seed=1, cache_dir=tmp_path / "b")
     test_0 = prepared_fingerprints(small_data, small_data.indices("test"))
     test_1 = prepared_fingerprints(other, other.indices("test"))
@@ -212,27 +285,52 @@ def test_second_prepare_reads_the_cache_not_the_ndjson(quickdraw, tmp_path):
     problems = Problems(quiet=True)
     second = data.prepare(["circle"], source.parent, cache_dir=tmp_path / "cache", problems=problems)
     assert not problems.counts
-    np.testing.assert_array_equal(second.points, first.points)
-    np.testing.assert_array_equal(second.split, first.split)
+    assert_same_prepared(second, first)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip bytes"])
 def test_corrupted_cache_is_rebuilt(quickdraw, tmp_path, capsys, damage):
     first = data.prepare(["circle"], quickdraw / "simplified", cache_dir=tmp_path)
-    (cache,) = tmp_path.glob("prepared-*.npz")
-    blob = bytearray(cache.read_bytes())
+    points = first.parts[0].folder / "points.npy"
+    expected = np.array(first.parts[0].points)  # a copy: damage in place changes what is mapped
+    del first
+    blob = bytearray(points.read_bytes())
     if damage == "truncate":
         blob = blob[: len(blob) // 2]
-    else:  # inside the stored points: the file still opens, only the checksum can tell
+    else:  # inside the stored points: the file still opens, only a digest can tell
         middle = len(blob) // 2
         blob[middle : middle + 64] = bytes(b ^ 0xFF for b in blob[middle : middle + 64])
-    cache.write_bytes(bytes(blob))
+    points.write_bytes(bytes(blob))
     second = data.prepare(["circle"], quickdraw / "simplified", cache_dir=tmp_path)
-    assert "rebuilding" in capsys.readouterr().err
-    np.testing.assert_array_equal(second.points, first.points)
+    assert capsys.readouterr().err == f"{points.parent}: prepared cache fails its checksum (points.npy" + (
+        " has another size" if damage == "truncate" else "") + "); rebuilding\n"
+    np.testing.assert_array_equal(second.parts[0].points, expected)
     third = data.prepare(["circle"], quickdraw / "simplified", cache_dir=tmp_path)
-    assert "rebuilding" not in capsys.readouterr().err
-    np.testing.assert_array_equal(third.points, first.points)
+    assert capsys.readouterr().err == ""
+    np.testing.assert_array_equal(third.parts[0].points, expected)
+
+
+def test_damage_between_the_sampled_blocks_is_found_by_verify(quickdraw, tmp_path, monkeypatch, capsys):
+    """Opening checks sizes and 17 sampled blocks; bytes flipped between two of them pass it, and
+    `sketchgen prepare --verify`, which hashes every byte, finds them and rebuilds the class."""
+    monkeypatch.setenv("SKETCHGEN_PREPARED", str(tmp_path))
+    flags = ["--classes", "eye", "--data-dir", str(quickdraw / "simplified"), "--max-per-class", "5000"]
+    first = data.prepare(["eye"], quickdraw / "simplified", 5000)
+    points = first.parts[0].folder / "points.npy"
+    expected = np.array(first.parts[0].points)
+    del first
+    blocks = cache.sampled_blocks(points.stat().st_size)
+    at = blocks[1] + cache.BLOCK + 100
+    assert at + 64 < blocks[2]
+    with open(points, "r+b") as f:
+        f.seek(at)
+        f.write(bytes(b ^ 0xFF for b in f.read(64)))
+    capsys.readouterr()
+    assert cli.main(["prepare", *flags]) == 0
+    assert capsys.readouterr().err == ""  # not seen by the cheap check
+    assert cli.main(["prepare", *flags, "--verify"]) == 0
+    assert capsys.readouterr().err == f"{points.parent}: prepared cache fails its checksum (points.npy); rebuilding\n"
+    np.testing.assert_array_equal(data.prepare(["eye"], quickdraw / "simplified", 5000).parts[0].points, expected)
 
 
 def test_prepare_streams_without_holding_the_json(quickdraw, tmp_path):
@@ -248,6 +346,144 @@ def test_prepare_streams_without_holding_the_json(quickdraw, tmp_path):
         tracemalloc.stop()
     assert len(p) == 200
     assert peak < size / 5
+
+
+# --- one cache per class, mapped by every process ------------------------------------------------
+
+CLASSES_4 = ["circle", "eye", "bear", "zigzag"]
+
+
+def test_a_class_cache_serves_any_class_list(quickdraw, tmp_path, capsys):
+    """A class's randomness comes from its name, so its cache (and its drawings and split) are the same in
+    every list that holds it; a list that adds a class prepares that class only."""
+    folder = quickdraw / "simplified"
+    pair = data.prepare(["circle", "eye"], folder, 100, cache_dir=tmp_path)
+    built = {p.folder: (p.folder / "meta.json").stat().st_mtime_ns for p in pair.parts}
+    eye = data.prepare(["eye"], folder, 100, cache_dir=tmp_path)
+    more = data.prepare(["bear", "circle"], folder, 100, cache_dir=tmp_path)
+    assert capsys.readouterr().err == ""
+    assert eye.parts[0].folder == pair.parts[1].folder and more.parts[1].folder == pair.parts[0].folder
+    assert all((f / "meta.json").stat().st_mtime_ns == t for f, t in built.items())  # read, never rebuilt
+    assert len(list(tmp_path.glob("*/meta.json"))) == 3
+    np.testing.assert_array_equal(more.labels[more.starts[1]:], 1)
+    for a, b in ((pair.parts[0], more.parts[1]), (pair.parts[1], eye.parts[0])):
+        np.testing.assert_array_equal(a.split, b.split)
+        np.testing.assert_array_equal(a.points, b.points)
+
+
+POOLED = """
+import sys
+from sketchgen import data
+assert data._pool_context().get_start_method() == "fork"  # a fresh process has no other thread
+data.prepare(sys.argv[1:5], sys.argv[5], 300, cache_dir=sys.argv[6], workers=2)
+"""
+
+
+@pytest.mark.parametrize("start", ["fork", "forkserver"])
+def test_parallel_preparation_equals_one_process(quickdraw, tmp_path, start):
+    """Workers fork from a process with no other thread (a fresh one here), else start from a forkserver
+    (this one, with a thread started to make it so): either way, the arrays one process makes."""
+    folder = quickdraw / "simplified"
+    alone = data.prepare(CLASSES_4, folder, 300, cache_dir=tmp_path / "one", workers=1)
+    if start == "fork":
+        run = subprocess.run([sys.executable, "-c", POOLED, *CLASSES_4, str(folder), str(tmp_path / "two")],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0 and run.stderr == "", run.stderr
+    else:
+        other_thread = threading.Event()
+        threading.Thread(target=other_thread.wait, daemon=True).start()
+        try:
+            assert data._pool_context().get_start_method() == "forkserver"
+            data.prepare(CLASSES_4, folder, 300, cache_dir=tmp_path / "two", workers=2)
+        finally:
+            other_thread.set()
+    assert_same_prepared(data.prepare(CLASSES_4, folder, 300, cache_dir=tmp_path / "two", workers=1), alone)
+
+
+def test_a_failing_class_among_many_is_one_error(quickdraw, tmp_path):
+    for name in CLASSES_4:
+        shutil.copy(quickdraw / "simplified" / f"{name}.ndjson", tmp_path)
+    (tmp_path / "bear.ndjson").write_bytes(b"")
+    with pytest.raises(DataError, match=f"^{re.escape(str(tmp_path / 'bear.ndjson'))}: no recognized drawings of 'bear'$"):
+        data.prepare(CLASSES_4, tmp_path, cache_dir=tmp_path / "cache", workers=2)
+    data.prepare(["circle", "eye"], tmp_path, cache_dir=tmp_path / "cache")  # the others were cached whole
+
+
+def test_gather_lengths_labels_and_split_agree_with_stroke3(quickdraw, tmp_path):
+    p = data.prepare(CLASSES_4, quickdraw / "simplified", 300, cache_dir=tmp_path)
+    idx = np.random.default_rng(0).integers(0, len(p), 500)  # every class, repeats, any order
+    gathered = p.gather(idx)
+    assert len(gathered) == len(idx) and p.gather([]) == []
+    for i, d in zip(idx, gathered):
+        np.testing.assert_array_equal(d, p.stroke3(i))
+        assert np.shares_memory(d, p.parts[p.labels[i]].points) and not d.flags.writeable  # a view of the cache
+    lengths = p.lengths()
+    assert lengths is p.lengths() and lengths.dtype == np.int32
+    assert lengths.tolist() == [len(p.stroke3(i)) for i in range(len(p))]
+    assert p.labels.dtype == np.int64 and p.split.dtype == np.int8 and len(p.labels) == len(p.split) == len(p)
+    assert [p.classes[c] for c in p.labels[p.starts[:-1]]] == CLASSES_4
+    assert p.settings == {"data_dir": str(quickdraw / "simplified"), "max_per_class": 300, "seed": 0,
+                          "sources": {c: str(quickdraw / "simplified" / f"{c}.ndjson") for c in CLASSES_4}}
+    assert json.loads(json.dumps(p.settings)) == p.settings  # plain values: a checkpoint can hold them
+
+
+SHARED_PAGES = """
+import sys
+from sketchgen import data
+p = data.prepare(["eye"], sys.argv[1], 5000, cache_dir=sys.argv[2])
+int(p.parts[0].points.sum())  # touch every page
+rollup = {}
+lines = open("/proc/self/smaps").read().splitlines()
+for k, line in enumerate(lines):
+    if line.endswith("points.npy"):
+        fields = dict(l.split(":") for l in lines[k + 1 : k + 20] if l.split(":")[0] in ("Rss", "Shared_Clean", "Private_Clean", "Private_Dirty"))
+        print({f: int(v.split()[0]) for f, v in fields.items()})
+"""
+
+
+def test_two_processes_share_one_copy_of_the_points(quickdraw, tmp_path):
+    """This process maps eye's points and reads them all; a second process does the same, and the kernel
+    counts every page of its mapping as shared: the machine holds one copy, however many processes read it."""
+    p = data.prepare(["eye"], quickdraw / "simplified", 5000, cache_dir=tmp_path)
+    assert int(p.parts[0].points.sum()) != 0
+    run = subprocess.run([sys.executable, "-c", SHARED_PAGES, str(quickdraw / "simplified"), str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    (mapping,) = [eval(line) for line in run.stdout.splitlines()]
+    assert mapping["Rss"] >= p.parts[0].points.nbytes // 1024 - 4
+    assert mapping["Shared_Clean"] == mapping["Rss"] and mapping["Private_Dirty"] == 0, mapping
+
+
+def test_old_single_file_caches_are_ignored_with_a_note(quickdraw, tmp_path, capsys):
+    old = tmp_path / "prepared-0123456789abcdef.npz"
+    np.savez(old, meta=np.array(json.dumps({"version": 1, "classes": ["circle"]})), points=np.zeros((5, 3), np.int16))
+    data.prepare(["circle"], quickdraw / "simplified", cache_dir=tmp_path)
+    assert capsys.readouterr().err == (
+        f"{tmp_path}: 1 prepared caches of an older sketchgen (prepared-*.npz, 0 MiB) are no longer read; each class "
+        "is prepared again into a cache of its own (delete them to free the space)\n")
+    data.prepare(["circle"], quickdraw / "simplified", cache_dir=tmp_path)
+    assert capsys.readouterr().err == ""  # said once, when classes were prepared again
+    assert old.exists()
+
+
+def test_under_torchrun_only_local_rank_0_prepares(quickdraw, tmp_path):
+    """Local rank 1 starts first and waits, building nothing; rank 0 prepares; both then report the same set."""
+    command = [sys.executable, "-m", "sketchgen", "prepare", "--classes", *CLASSES_4, "--data-dir",
+               str(quickdraw / "simplified"), "--max-per-class", "300"]
+    env = {**os.environ, "WORLD_SIZE": "2", "SKETCHGEN_PREPARED": str(tmp_path)}
+    follower = subprocess.Popen(command, env={**env, "LOCAL_RANK": "1"}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        assert follower.stderr.readline() == "local rank 1: waiting for local rank 0 to prepare 4 classes\n"
+        time.sleep(1)
+        assert follower.poll() is None and not list(tmp_path.glob("*/meta.json"))
+        leader = subprocess.run(command, env={**env, "LOCAL_RANK": "0"}, capture_output=True, text=True, timeout=120)
+        out, err = follower.communicate(timeout=60)
+    finally:
+        follower.kill()
+    assert leader.returncode == 0 and follower.returncode == 0, (leader.stderr, err)
+    assert out == leader.stdout and " drawings of 4 classes: " in out, out
+    assert len(list(tmp_path.glob("*/meta.json"))) == 4
 
 
 # --- where the drawings come from ----------------------------------------------------------------

@@ -172,7 +172,11 @@ def test_server_error_is_retried(server, tmp_path):
         (b'{"word": "circle", "drawing": [[[0], [0]]]}\n[1, 2]\n', "line 2: not a JSON object"),
         (b'{"word": "circle", "strokes": []}\n', "line 1: no 'drawing' list"),
         (b"", "empty"),
+        (b"[" * 100_000 + b"]" * 100_000 + b"\n", "line 1: not JSON"),  # too deep for json: not a RecursionError
+        (source("circle").splitlines(keepends=True)[0] + b"[0," * (2 << 20), "line 2: longer than 4194304 bytes"),
     ],
+    ids=["html", "truncated", "other class", "not an object", "no drawing", "empty", "nested 100,000 deep",
+         "6 MB line without a newline"],
 )
 def test_bad_data_is_refused_and_never_cached(server, tmp_path, body, message):
     server.bodies["circle"] = body

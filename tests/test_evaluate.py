@@ -13,7 +13,11 @@ from sketchgen.cli import main
 from sketchgen.models import CheckpointError
 from sketchgen.strokes import stroke3_to_strokes
 
-ENTRY_KEYS = {"recognisability", "ceiling", "n_generated", "n_real_test", "test_loss", "n_test_loss", "shape"}
+ENTRY_KEYS = {"recognisability", "ceiling", "n_generated", "n_real_test", "test_loss", "n_test_loss", "shape",
+              "fid", "precision_recall", "copying"}
+AGAINST_REAL_KEYS = {"fid": {"value", "floor", "n_generated", "n_real", "n_floor"},
+                     "precision_recall": {"precision", "recall", "k", "n_generated", "n_real"},
+                     "copying": {"nearest_train", "test_nearest_train", "closer_than_test", "n_train", "n_test"}}
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +76,19 @@ def test_report_has_the_documented_numbers(tiny_models, classifier, seed_data, k
             for source in ("generated", "real"):
                 assert set(entry["shape"][stat][source]) == {"mean", "std"}
                 assert entry["shape"][stat][source]["mean"] >= 0
+        for group, keys in AGAINST_REAL_KEYS.items():  # per class, copying lists each drawing's distance
+            assert set(entry[group]) == keys | ({"per_drawing"} if group == "copying" and entry is not report["overall"]
+                                                else set()) | ({"pooled", "pooled_floor"} if group == "fid" and
+                                                               entry is report["overall"] else set())
+        assert entry["fid"]["value"] > 0 and 0 <= entry["precision_recall"]["recall"] <= 1
+        assert entry["fid"]["n_real"] == entry["n_real_test"] == entry["copying"]["n_test"]
+        assert 0 <= entry["copying"]["closer_than_test"] <= 1 and entry["copying"]["nearest_train"] > 0
     assert report["classes"]["eye"]["n_generated"] == 8
+    assert len(report["classes"]["eye"]["copying"]["per_drawing"]) == 8
+    assert report["overall"]["fid"]["value"] == pytest.approx(np.mean([e["fid"]["value"]
+                                                                       for e in report["classes"].values()]))
+    assert report["overall"]["fid"]["pooled"] > 0 and report["overall"]["fid"]["n_floor"] == [
+        sum(e["fid"]["n_floor"][i] for e in report["classes"].values()) for i in (0, 1)]
     assert report["overall"]["n_generated"] == 8 * len(seed_data.classes)
     assert report["overall"]["n_real_test"] == len(seed_data.indices("test"))
     real_points = np.mean([report["classes"][c]["shape"]["points"]["real"]["mean"] for c in seed_data.classes])
@@ -92,15 +108,17 @@ def test_report_refuses_a_classifier_without_the_models_classes(tiny_models, cla
 def test_tables_render(tiny_models, classifier, seed_data):
     clf, _ = classifier
     report = E.evaluate_model(tiny_models["mdn"], (clf, seed_data.classes), seed_data, n_per_class=4)
-    text = E.format_report(report)
-    lines = text.splitlines()
-    assert "mdn model" in lines[0] and "temperature 0.4" in lines[0]
-    for name in [*seed_data.classes, "overall"]:
-        assert any(line.startswith(name) for line in lines)
-    assert len({len(line) for line in lines[2:]}) == 1  # aligned columns
-    markdown = E.format_report(report, markdown=True).splitlines()[2:]
-    assert len(markdown) == 2 + len(seed_data.classes) + 1
-    assert len({line.count("|") for line in markdown}) == 1
+    title, first, note, second = E.format_report(report).split("\n\n")
+    assert "mdn model" in title and "temperature 0.4" in title and "FID" in note
+    for lines, last in ((first.splitlines(), "overall"), (second.splitlines(), "pooled")):
+        for name in [*seed_data.classes, last]:
+            assert any(line.startswith(name) for line in lines)
+        assert len({len(line) for line in lines}) == 1  # aligned columns
+    markdown = E.format_report(report, markdown=True).split("\n\n")
+    for rows, table in ((1, markdown[1]), (2, markdown[3])):  # overall; overall and pooled
+        lines = table.splitlines()
+        assert len(lines) == 2 + len(seed_data.classes) + rows
+        assert len({line.count("|") for line in lines}) == 1
 
 
 def test_classifier_and_evaluate_commands(tiny_models, quickdraw, tmp_path, capsys):

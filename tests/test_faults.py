@@ -34,6 +34,7 @@ import numpy as np
 import pytest
 import torch
 
+from sketchgen import cache
 from sketchgen import models as model
 from sketchgen.data import prepare
 from sketchgen.fileio import atomic_write
@@ -285,42 +286,53 @@ def test_foreign_and_corrupt_checkpoints_are_refused_without_running_them(refere
     assert not (tmp_path / "executed").exists()
 
 
-def rewrite_cache(path: Path, meta=None, **changes) -> None:
-    with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files}
-    if meta is not None:
-        arrays["meta"] = np.array(json.dumps(meta(json.loads(str(arrays["meta"])))))
-    arrays.update(changes)
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
+def rewrite_meta(folder: Path, change) -> None:
+    meta = folder / "meta.json"
+    meta.write_text(json.dumps(change(json.loads(meta.read_text()))))
+
+
+def forge(folder: Path, name: str, array: np.ndarray) -> None:
+    """Replace one array file and make meta.json vouch for it (size and sampled digest), as an attacker would."""
+    np.save(folder / f"{name}.npy", array, allow_pickle=True)
+    path = folder / f"{name}.npy"
+    rewrite_meta(folder, lambda m: {**m, "files": {**m["files"], path.name: {
+        "bytes": path.stat().st_size, "sha256": "0" * 64, "sample": cache.sample_digest(path)}}})
+
+
+def sampled_wrong(m: dict) -> dict:
+    return {**m, "files": {**m["files"], "points.npy": {**m["files"]["points.npy"], "sample": "0" * 64}}}
 
 
 OTHER_VERSION, NO_CHECKSUM = "prepared cache from another version", "prepared cache fails its checksum"
+UNREADABLE = "unreadable prepared cache"
 CACHE_FAULTS = {
-    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:3000]), "unreadable prepared cache"),
-    "random bytes": (lambda p: p.write_bytes(random.Random(1).randbytes(3000)), "unreadable prepared cache"),
-    "another version": (lambda p: rewrite_cache(p, meta=lambda m: {**m, "version": 0}), OTHER_VERSION),
-    "meta not an object": (lambda p: rewrite_cache(p, meta=lambda m: [m]), OTHER_VERSION),
-    "wrong checksum": (lambda p: rewrite_cache(p, meta=lambda m: {**m, "checksum": "0" * 64}), NO_CHECKSUM),
-    "changed drawing": (lambda p: rewrite_cache(p, points=np.load(p)["points"] + 1), NO_CHECKSUM),
-    "pickled object": (lambda p: rewrite_cache(p, labels=np.array([Exploit(p.parent / "executed")], dtype=object)),
-                       "unreadable prepared cache"),
+    "truncated": (lambda f: (f / "points.npy").write_bytes((f / "points.npy").read_bytes()[:3000]), NO_CHECKSUM),
+    "random bytes": (lambda f: (f / "meta.json").write_bytes(random.Random(1).randbytes(3000)), UNREADABLE),
+    "another version": (lambda f: rewrite_meta(f, lambda m: {**m, "version": 1}), OTHER_VERSION),
+    "meta not an object": (lambda f: rewrite_meta(f, lambda m: [m]), OTHER_VERSION),
+    "wrong digest": (lambda f: rewrite_meta(f, sampled_wrong), NO_CHECKSUM),
+    "changed drawing": (lambda f: np.save(f / "points.npy", np.load(f / "points.npy") + 1), NO_CHECKSUM),
+    "arrays that do not fit": (lambda f: forge(f, "split", np.zeros(3, np.int8)), UNREADABLE),
+    "pickled object": (lambda f: forge(f, "split", np.array([Exploit(f.parent / "executed")], dtype=object)),
+                       UNREADABLE),
 }
 
 
 @pytest.mark.parametrize("fault", CACHE_FAULTS)
 def test_bad_prepared_cache_is_rebuilt_with_a_note(fault, tmp_path, capsys):
-    good = prepare(["circle"], SIMPLIFIED, cache_dir=tmp_path)
-    (cache,) = tmp_path.glob("prepared-*.npz")
+    good = prepare(["circle"], SIMPLIFIED, cache_dir=tmp_path / "cache")
+    folder = good.parts[0].folder
+    expected = [np.array(getattr(good.parts[0], k)) for k in ("points", "offsets", "split")]
+    del good  # its arrays map the files about to be damaged in place
     damage, note = CACHE_FAULTS[fault]
-    damage(cache)
+    damage(folder)
     capsys.readouterr()
-    rebuilt = prepare(["circle"], SIMPLIFIED, cache_dir=tmp_path)
+    rebuilt = prepare(["circle"], SIMPLIFIED, cache_dir=tmp_path / "cache")
     err = capsys.readouterr().err
-    assert re.fullmatch(rf"{re.escape(str(cache))}: {note}.*; rebuilding\n", err), err
-    for k in ("points", "offsets", "labels", "split"):
-        np.testing.assert_array_equal(getattr(rebuilt, k), getattr(good, k))
-    prepare(["circle"], SIMPLIFIED, cache_dir=tmp_path)
+    assert re.fullmatch(rf"{re.escape(str(folder))}: {note}.*; rebuilding\n", err), err
+    for k, array in zip(("points", "offsets", "split"), expected):
+        np.testing.assert_array_equal(getattr(rebuilt.parts[0], k), array)
+    prepare(["circle"], SIMPLIFIED, cache_dir=tmp_path / "cache")
     assert capsys.readouterr().err == ""  # the rebuilt cache is whole
     assert not (tmp_path / "executed").exists()
 
@@ -336,8 +348,9 @@ def test_two_processes_preparing_one_cache(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outs
     assert outs[0][0] == outs[1][0] and outs[0][0].startswith(f"{len(prepare(CLASSES, SIMPLIFIED, seed=3))} drawings")
     assert all(err == "" for _, err in outs)  # neither saw a half-written cache to complain about
-    files = sorted(p.name for p in (tmp_path / "prepared").iterdir())
-    assert len(files) == 2 and files[0].endswith(".npz") and files[1].endswith(".npz.lock"), files
+    files = sorted(p.name for p in (tmp_path / "prepared").iterdir())  # a cache folder and a lock per class
+    assert [re.sub(r"-[0-9a-f]{16}", "-KEY", f) for f in files] == ["circle-KEY", "circle-KEY.lock",
+                                                                    "zigzag-KEY", "zigzag-KEY.lock"], files
 
 
 def blocked_on_a_lock(pid: int) -> bool:

@@ -4,11 +4,15 @@
   that is not a drawing raises ``StrokeError`` and nothing else;
 * ndjson readers, simplified and raw: arbitrary bytes and mutated real lines never crash
   the reader, every rejection names file, line and reason on one line, every good line of a
-  file is still read, and ``prepare`` ends with a count of what it skipped and why.
+  file is still read, and ``prepare`` ends with a count of what it skipped and why;
+* the web API: any request is drawn or refused in one line, any request batched with good ones
+  leaves theirs untouched (a model whose numbers go NaN included), any body or Content-Length
+  gets a prompt JSON answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -19,11 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from sketchgen import data, strokes
+from sketchgen.models.base import hard_labels
 from sketchgen.strokes import StrokeError
 
 QUICKDRAW = Path(__file__).resolve().parents[2] / "shared" / "quickdraw"
@@ -235,6 +241,78 @@ def test_arbitrary_bytes_are_a_drawing_or_a_value_error(text):
     assert all(np.isfinite(s).all() and np.abs(s).max() <= data.MAX_COORD for s in drawing.strokes)
 
 
+# --- values mean what they say ------------------------------------------------------------------
+
+
+def _line(**fields) -> str:
+    return json.dumps({"word": "bear", "drawing": [[[0, 9], [0, 9]]], **fields})
+
+
+@FUZZ
+@given(json_values)
+@example(True)
+@example(False)
+@example("true")
+@example("false")
+@example(0)
+@example(1)
+@example(None)
+def test_recognized_is_only_a_json_boolean(value):
+    """Anything but true or false is no answer: reported and skipped, never taken as recognized."""
+    if isinstance(value, bool):
+        assert data.parse_line(_line(recognized=value)).recognized is value
+        return
+    with pytest.raises(ValueError, match=r"^recognized is .*, not true or false$") as error:
+        data.parse_line(_line(recognized=value))
+    assert "\n" not in str(error.value) and len(str(error.value)) < 1000
+
+
+@FUZZ
+@given(json_values.filter(lambda v: v is not None and not isinstance(v, str)), st.sampled_from([None, "bear"]))
+def test_a_word_that_is_not_a_string_is_refused(value, expected):
+    with pytest.raises(ValueError, match=r"^word is .*, not a string$") as error:
+        data.parse_line(_line(word=value), expected)
+    assert len(str(error.value)) < 1000  # a megabyte of word is not repeated in the message
+
+
+float_coords = st.floats(-10_000, 10_000, allow_nan=False)
+float_strokes = st.integers(1, 12).flatmap(
+    lambda n: st.tuples(st.lists(float_coords, min_size=n, max_size=n), st.lists(float_coords, min_size=n, max_size=n))
+    .map(list))
+
+
+@FUZZ
+@given(st.lists(float_strokes, min_size=1, max_size=6))
+@example([[[0.4, 0.6, 0.9, 1.2, 1.6], [0.3, 0.3, 0.8, 1.4, 2.4]]])  # truncated offsets would all be 0: one point
+def test_float_coordinates_are_rounded_not_truncated(field):
+    drawing = data.parse_line(json.dumps({"word": "bear", "drawing": field}))
+    expected = [np.rint(np.array(stroke, dtype=np.float64).T) for stroke in field]
+    assert len(drawing.strokes) == len(expected)
+    for got, want in zip(drawing.strokes, expected):
+        np.testing.assert_array_equal(got, want)
+    # What the cache stores (int16 stroke-3) adds back up to exactly those points.
+    s3 = strokes.strokes_to_stroke3(drawing.strokes).astype(np.int16)
+    np.testing.assert_array_equal(np.cumsum(s3[:, :2], axis=0), np.concatenate(expected))
+
+
+@FUZZ
+@given(st.floats(-16_000, 16_000), st.sampled_from([0.0, 5e-324, 1e-310, 2.2250738585072014e-308, 1e-300, 1e-3]),
+       st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=8))
+@example(0.0, 5e-324, [(0, 0), (1, 0)])  # a subnormal extent: 255 / 5e-324 overflows
+@example(16_000.0, 0.0, [(2, 2), (2, 2)])  # one point twice: no extent at all
+def test_raw_drawings_without_extent_are_refused_never_nan(base, step, ks):
+    """Raw coordinates spanning nothing, or a subnormal span, cannot be scaled into 0-255: one line, no NaN."""
+    xs, ys = [base + kx * step for kx, _ in ks], [base + ky * step for _, ky in ks]
+    text = json.dumps({"word": "bear", "drawing": [[xs, ys, list(range(len(ks)))]]})
+    try:
+        drawing = data.parse_line(text)
+    except ValueError as e:
+        assert re.fullmatch(r"raw drawing has no extent to scale: it spans \S+ units", str(e)), e
+        return
+    points = np.concatenate(drawing.strokes)
+    assert np.isfinite(points).all() and points.min() >= 0 and points.max() <= 255 and (points == np.rint(points)).all()
+
+
 def test_summary_groups_reasons_by_kind(tmp_path):
     """Counted by kind, not by detail: stroke 3 and stroke 7 being empty is one reason."""
     lines = [REAL["simplified"][0], b'{"word": "bear", "drawing": [[[1], [2]], [[], []]]}',
@@ -340,8 +418,9 @@ def test_any_request_is_answered_or_refused_in_one_line(sketcher, route_and_requ
     assert all(np.isfinite(v).all() for stroke in answer["strokes"] for v in stroke)
 
 
-@pytest.fixture(scope="module")
-def server(sketcher):
+@contextlib.contextmanager
+def serving(sketcher):
+    """A server for ``sketcher`` on a free loopback port, in a thread."""
     import threading
 
     from sketchgen.serve import SketchServer
@@ -351,6 +430,12 @@ def server(sketcher):
     yield srv
     srv.shutdown()
     srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(sketcher):
+    with serving(sketcher) as srv:
+        yield srv
 
 
 bodies = st.one_of(
@@ -377,3 +462,179 @@ def test_any_body_gets_a_json_answer_never_a_server_error(server, path, body, co
     assert res.status in (200, 400, 404, 405, 415), (res.status, answer)
     if res.status != 200:
         assert set(answer) == {"error"} and "\n" not in answer["error"]
+
+
+# --- one request never harms another ------------------------------------------------------------
+
+
+def poisoned_kind(base):
+    """A model of ``base``'s kind whose numbers go NaN for its last class, as a diverged or buggy model's do."""
+
+    class Poisoned(base):
+        name = f"poisoned-{base.name}"
+
+        def context(self, classes, latent=None):
+            context = super().context(classes, latent)
+            return torch.where((hard_labels(classes) == self.cfg.n_classes - 1)[:, None], float("nan"), context)
+
+    return Poisoned
+
+
+@pytest.fixture(scope="module")
+def poisoned(tmp_path_factory):
+    """Two models with a poisoned class each: in the mdn, NaN makes the mixture sampling of the whole batch fail
+    (a NaN distribution has no category); in the seed model, NaN flows through to the coordinates."""
+    from sketchgen import models as model
+    from sketchgen import serve
+    from sketchgen.models import registry
+
+    folder = tmp_path_factory.mktemp("poisoned")
+    with pytest.MonkeyPatch.context() as mp:
+        for base, classes, config in ((model.get("mdn"), [*CLASSES, "poison"], {"n_mixtures": 3, "max_len": 30}),
+                                      (model.get("seed"), ["square", "nan"], {"lengths": [12, 9]})):
+            kind = poisoned_kind(base)
+            mp.setitem(registry._MODELS, kind.name, kind)
+            torch.manual_seed(0)
+            net = kind(kind.Config(n_classes=len(classes), hidden=8, **config))
+            if "max_len" in config:
+                with torch.no_grad():
+                    net.head.bias[2] = -4.0  # the end state made unlikely: the drawings have points
+            model.save(folder / f"{base.name}.pt", model.checkpoint_dict(net, classes))
+        yield serve.Sketcher(folder)
+
+
+GOOD_BATCH = [("sample", {"class": "circle", "seed": s}) for s in range(3)] + [
+    ("complete", {"class": "The Eiffel Tower", "seed": 1, "strokes": [[[10, 60, 90], [10, 80, 20]]]}),
+    ("sample", {"class": "circle", "seed": 4, "max_len": 7}),
+    ("sample", {"class": "square", "seed": 2}),
+    ("complete", {"class": "square", "seed": 3, "strokes": [[[0, 50], [0, 0]]]}),
+]
+
+
+@pytest.fixture(scope="module")
+def alone(poisoned) -> list[dict]:
+    """What each good request gets on its own."""
+    return [asyncio.run(poisoned.answer(route, req)) for route, req in GOOD_BATCH]
+
+
+def poison(route: str) -> st.SearchStrategy:
+    extra = {"temperature": VALID["temperature"], "seed": VALID["seed"],
+             **({"strokes": drawing_fields} if route == "complete" else {"max_len": VALID["max_len"]})}
+    return st.fixed_dictionaries({"class": st.sampled_from(["poison", "nan"])}, optional=extra)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["sample", "complete"]).flatmap(
+    lambda route: st.tuples(st.just(route), requests(route) | poison(route))), st.integers(0, len(GOOD_BATCH)))
+@example(("sample", {"class": "poison"}), 0)
+@example(("complete", {"class": "nan", "strokes": [[[0, 50], [0, 0]]]}), 7)
+@example(("complete", {"class": "circle", "strokes": [[[0, 5e-324, 1e-310], [0, 0, 5e-324]]]}), 2)
+@example(("complete", {"class": "poison", "strokes": [[[1e-310], [1e-310]]]}), 3)
+def test_one_request_never_harms_the_others_batched_with_it(poisoned, alone, route_and_request, place):
+    """Any request among good ones arriving together: every good one gets the drawing it gets alone, and the odd
+    one its own drawing, its 4xx, or (a poisoned class) a 5xx saying its numbers went bad."""
+    from sketchgen.serve import BadRequest, DrawingFailed
+
+    route, req = route_and_request
+    results = together(poisoned, [*GOOD_BATCH[:place], (route, req), *GOOD_BATCH[place:]])
+    odd = results.pop(place)
+    assert results == alone
+    if isinstance(odd, BadRequest):
+        assert 400 <= odd.status < 500 and "\n" not in str(odd)
+    elif req.get("class") in ("poison", "nan"):
+        assert isinstance(odd, DrawingFailed) and "\n" not in str(odd) and "other requests are unaffected" in str(odd)
+    else:
+        assert isinstance(odd, dict), odd
+        assert all(np.isfinite(v).all() for stroke in odd["strokes"] for v in stroke)
+
+
+def together(sketcher, calls: list[tuple[str, dict]]) -> list:
+    """The answers (or exceptions) to requests that arrive at once, in their order."""
+    async def gathered():
+        return await asyncio.gather(*(sketcher.answer(route, req) for route, req in calls), return_exceptions=True)
+
+    return asyncio.run(gathered())
+
+
+def test_a_failed_batch_is_halved_until_the_poisoned_request_fails_alone(poisoned, alone):
+    from collections import Counter
+
+    from sketchgen.serve import DrawingFailed
+
+    batcher = poisoned.models["mdn.pt"].batcher
+    before = Counter(batcher.sizes)
+    results = together(poisoned, [*GOOD_BATCH[:3], ("sample", {"class": "poison"})])
+    assert results[:3] == alone[:3] and isinstance(results[3], DrawingFailed)
+    # One call for all four failed; [0, 1] then made theirs, [2, poison] failed, and each of them went alone.
+    assert batcher.sizes - before == Counter({4: 1, 2: 2, 1: 2})
+
+
+@pytest.fixture(scope="module")
+def poisoned_server(poisoned):
+    with serving(poisoned) as srv:
+        yield srv
+
+
+def test_a_poisoned_request_gets_a_500_and_its_burst_the_drawings(poisoned_server, alone):
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(route_and_request):
+        route, req = route_and_request
+        conn = http.client.HTTPConnection(*poisoned_server.server_address, timeout=60)
+        conn.request("POST", f"/api/{route}", json.dumps(req), {"Content-Type": "application/json"})
+        res = conn.getresponse()
+        raw = res.read()
+        conn.close()
+        return res.status, json.loads(raw), raw
+
+    jobs = [*GOOD_BATCH[:3], ("sample", {"class": "poison", "seed": 1}), *GOOD_BATCH[3:],
+            ("complete", {"class": "nan", "strokes": [[[0, 50], [0, 0]]]})]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        replies = list(pool.map(post, jobs))
+    for (status, answer, raw), (_, req) in zip(replies, jobs):
+        if req["class"] in ("poison", "nan"):
+            assert status == 500 and list(answer) == ["error"] and b"\n" not in raw
+            assert "the model" in answer["error"] and "other requests are unaffected" in answer["error"]
+    assert [answer for _, answer, _ in replies if "error" not in answer] == alone
+
+
+# --- HTTP framing -----------------------------------------------------------------------------
+
+BODY = b'{"class": "circle"}'
+length_values = st.one_of(
+    st.integers(0, len(BODY)).map(str),
+    st.text(alphabet="0123456789 ,+-x.\t١٢３", max_size=8),
+    st.text(max_size=6).filter(lambda v: "\r" not in v and "\n" not in v),
+)
+
+
+def declares_more(values: list[str]) -> bool:
+    """Whether h11 would read these Content-Length headers as one number beyond the body (answered in BODY_WAIT)."""
+    numbers = [v.strip(" \t") for value in values for v in value.split(",")]
+    return all(n.isascii() and n.isdigit() for n in numbers) and len(set(map(int, numbers))) == 1 \
+        and int(numbers[0]) > len(BODY)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(length_values, min_size=1, max_size=3).filter(lambda vs: not declares_more(vs)))
+@example(["١٩"])
+@example(["-19"])
+@example(["19", "20"])
+@example(["19, 19"])
+def test_any_content_length_gets_a_prompt_json_answer_never_a_server_error(server, values):
+    import socket
+
+    headers = b"".join(b"Content-Length: " + v.encode() + b"\r\n" for v in values)
+    request = b"POST /api/sample HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" + headers
+    with socket.create_connection(server.server_address, timeout=10) as s:  # a hang fails here
+        s.sendall(request + b"Connection: close\r\n\r\n" + BODY)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    head, _, rest = reply.partition(b"\r\n\r\n")
+    status = int(head.split()[1])
+    assert status in (200, 400), reply
+    answer = json.loads(rest[: int(re.search(rb"content-length: (\d+)", head, re.I)[1])])
+    if status == 400:
+        assert list(answer) == ["error"] and "\n" not in answer["error"]

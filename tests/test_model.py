@@ -16,9 +16,9 @@ from sketchgen.training.batching import collate
 M = 20
 
 
-def mdn(n_classes: int = 3, hidden: int = 16, scale: float = 1.0) -> models.SketchModel:
+def mdn(n_classes: int = 3, hidden: int = 16, scale: float = 1.0, pen: str = "same") -> models.SketchModel:
     torch.manual_seed(0)
-    return models.build("mdn", n_classes=n_classes, hidden=hidden, n_mixtures=M, scale=scale)
+    return models.build("mdn", n_classes=n_classes, hidden=hidden, n_mixtures=M, scale=scale, pen_temperature=pen)
 
 
 def reference_log_prob(out: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
@@ -112,9 +112,9 @@ def fixed_head(pen_logits, batch: int) -> torch.Tensor:
     return out
 
 
-def sample_many(temperature: float, pen_logits=(1.0, 0.5, -1.0), n: int = 4000):
+def sample_many(temperature: float, pen_logits=(1.0, 0.5, -1.0), n: int = 4000, pen: str = "same"):
     """``n`` draws from the fixed head, each from the uniforms generation would give a drawing of its own seed."""
-    net = mdn()
+    net = mdn(pen=pen)
     step, ended = net.sample_step(fixed_head(pen_logits, n), temperature, uniforms(stream_keys(range(n)), 0, net.draws))
     return step[:, 0].numpy(), ended.numpy()
 
@@ -138,16 +138,19 @@ def test_high_temperature_spreads_samples():
     assert np.corrcoef(step[first, 0], step[first, 1])[0, 1] == pytest.approx(0.5, abs=0.06)
 
 
-@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
-def test_pen_state_follows_the_tempered_logits(temperature):
+@pytest.mark.parametrize("pen", ["same", "softened"])
+@pytest.mark.parametrize("temperature", [0.2, 0.5, 1.0, 2.0])
+def test_pen_state_follows_the_tempered_logits(temperature, pen):
+    """The pen's logits are divided by T ("same", 0.1.0's), or by (1 + T) / 2 ("softened", the default)."""
     logits = np.array([1.0, 0.5, -1.0])
-    step, ended = sample_many(temperature, tuple(logits))
-    expected = np.exp(logits / temperature) / np.exp(logits / temperature).sum()
+    step, ended = sample_many(temperature, tuple(logits), pen=pen)
+    pen_t = temperature if pen == "same" else (1 + temperature) / 2
+    expected = np.exp(logits / pen_t) / np.exp(logits / pen_t).sum()
     observed = step[:, 2:].mean(0)
     assert (np.abs(observed - expected) < 4 * np.sqrt(expected * (1 - expected) / len(step))).all()
     assert (ended == (step[:, 4] == 1)).all()
     # A state with no probability never comes up.
-    step, ended = sample_many(temperature, (0.0, -1e4, -1e4))
+    step, ended = sample_many(temperature, (0.0, -1e4, -1e4), pen=pen)
     assert (step[:, 2] == 1).all() and not ended.any()
 
 

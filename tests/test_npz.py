@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -84,11 +85,12 @@ def test_the_sketchrnn_prefix_names_the_class(converted, tmp_path):
 # --- files as older NumPy wrote them ----------------------------------------------------------
 
 
-def old_numpy_pickle(drawings: list[np.ndarray], python2: bool) -> bytes:
+def old_numpy_pickle(drawings: list[np.ndarray], python2: bool, share_bytes: bool = False) -> bytes:
     """The pickle NumPy 1.x wrote for an object array of int16 drawings.
 
     Protocol 2 under Python 2, byte strings as ``str`` (what Sketch-RNN's published files hold), or
-    protocol 3 under Python 3; both name ``numpy.core.multiarray._reconstruct``.
+    protocol 3 under Python 3; both name ``numpy.core.multiarray._reconstruct``. ``share_bytes``
+    makes it hostile: every array takes the bytes of the first, memoised once (BINPUT 1, BINGET 1).
     """
 
     def string(b: bytes) -> bytes:  # py2 str: SHORT_BINSTRING / BINSTRING; py3 bytes: SHORT_BINBYTES / BINBYTES
@@ -103,7 +105,12 @@ def old_numpy_pickle(drawings: list[np.ndarray], python2: bool) -> bytes:
                 + b"(K\x03" + string(order) + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK" + bytes([flags]) + b"tb"
                 + b"\x89" + data + b"tb")
 
-    inner = b"".join(array(b"i2", b"<", 0, d.shape, string(d.astype("<i2").tobytes())) for d in drawings)
+    def data(k: int, d: np.ndarray) -> bytes:
+        if share_bytes and k:
+            return b"h\x01"
+        return string(d.astype("<i2").tobytes()) + (b"q\x01" if share_bytes else b"")
+
+    inner = b"".join(array(b"i2", b"<", 0, d.shape, data(k, d)) for k, d in enumerate(drawings))
     return b"\x80" + (b"\x02" if python2 else b"\x03") + array(b"O8", b"|", 63, (len(drawings),), b"](" + inner + b"e") + b"."
 
 
@@ -158,6 +165,54 @@ def test_a_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path, capsys
 
     np.load(path, allow_pickle=True)["train"]  # the trap is real: a plain load runs it
     assert marker.exists()
+
+
+@pytest.mark.parametrize("by", ["one array", "one string of bytes"])
+def test_a_pickle_that_repeats_a_drawing_by_reference_is_refused_before_copying(converted, tmp_path, by):
+    """20,000 references to one 2,000-point drawing (a real one, repeated) make a file of a few MB that would
+    unpack into 240 MB of copies, and a cache of them; the drawings cannot add up to more than the file holds."""
+    out, data = converted
+    real = class_split(data, 1, "train")[0]
+    drawing = np.tile(real, (2000 // len(real) + 1, 1))[:2000]
+    n = 20_000
+    path = tmp_path / "data" / "zigzag.npz"
+    path.parent.mkdir()
+    if by == "one array":
+        repeated = np.empty(n, dtype=object)
+        for i in range(n):
+            repeated[i] = drawing  # the same object: pickle writes it once and refers back to it
+        np.savez_compressed(path, train=repeated, valid=repeated[:1], test=repeated[:1])
+    else:
+        pickled = old_numpy_pickle([drawing] * n, python2=True, share_bytes=True)
+        write_pickled_npz(path, {"train": (n, pickled), "valid": (1, old_numpy_pickle([drawing], True)),
+                                 "test": (1, old_numpy_pickle([drawing], True))})
+    tracemalloc.start()
+    try:
+        with pytest.raises(npz.NpzError, match=r"zigzag\.npz: refused array 'train': its (drawings add up to|"
+                                                   r"arrays are built from) more .*: it repeats drawings by reference$"):
+            npz.read_npz(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < n * drawing.nbytes / 10  # measured: 3.3 and 2.8 MB, against 240 MB of copies
+    with pytest.raises(DataError, match="it repeats drawings by reference"):
+        prepare(["zigzag"], path.parent, cache_dir=tmp_path / "cache")
+
+
+def test_an_array_declaring_more_than_a_class_needs_is_refused_unread(converted, tmp_path):
+    """A member whose zip entry says it unpacks to 2 GB (as a small zip bomb does) is refused from the entry alone."""
+    path = tmp_path / "circle.npz"
+    path.write_bytes((converted[0] / "circle.npz").read_bytes())
+    with zipfile.ZipFile(path) as z:
+        entry = z.getinfo("train.npy")
+    blob = bytearray(path.read_bytes())
+    at = blob.index(b"PK\x01\x02" + blob[blob.index(b"PK\x01\x02") + 4 : blob.index(b"PK\x01\x02") + 4])  # first entry
+    while not blob[at + 46 : at + 46 + len(entry.filename)] == entry.filename.encode():
+        at = blob.index(b"PK\x01\x02", at + 4)
+    blob[at + 24 : at + 28] = struct.pack("<I", 2**31)  # the central directory's uncompressed size, which zipfile uses
+    path.write_bytes(bytes(blob))
+    with pytest.raises(npz.NpzError, match=r"refused array 'train': it unpacks to 2147483648 bytes, more than"):
+        npz.read_npz(path)
 
 
 @pytest.mark.parametrize("content, message", [

@@ -1,27 +1,39 @@
-"""`sketchgen serve` over real HTTP on loopback, with a small mdn model trained on real drawings.
+"""`sketchgen serve` over real HTTP on loopback, with small models trained on real drawings.
 
 Every kind of bad request gets its 4xx and a one-line JSON error, and the
-server answers normally afterwards.
+server answers normally afterwards. Several checkpoints serve on one page,
+and a model with a latent (defined here, as a plug-in would be) reconstructs
+and interpolates drawings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
-from sketchgen import cli, sample
+from sketchgen import cli, sample, serve, strokes
 from sketchgen import models as model
 from sketchgen.cli import SEED_CLASSES
-from sketchgen.serve import MAX_BODY, MAX_POINTS, Batcher, Sketcher, SketchServer
+from sketchgen.models import registry
+from sketchgen.models.base import class_embedding
+from sketchgen.models.mdn import MDN
+from sketchgen.serve import BODY_WAIT, LOOPBACK, MAX_BODY, MAX_POINTS, Batcher, Sketcher, SketchServer
+from sketchgen.serve.app import IDLE
+from sketchgen.training.batching import collate
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +44,14 @@ def checkpoint(tiny_models):
 
 @pytest.fixture(scope="module")
 def server(checkpoint):
-    srv = SketchServer(Sketcher(checkpoint), "127.0.0.1", 0, quiet=True)
+    with running(Sketcher(checkpoint)) as srv:
+        yield srv
+
+
+@contextlib.contextmanager
+def running(sketcher: Sketcher, **kw):
+    """A server for ``sketcher`` on a free loopback port, in a thread."""
+    srv = SketchServer(sketcher, "127.0.0.1", 0, quiet=True, **kw)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
@@ -86,7 +105,8 @@ def test_classes_describe_the_checkpoint(server):
     status, info, raw = call(server, "GET", "/api/classes")
     assert status == 200 and info["classes"] == SEED_CLASSES
     assert info["model"]["kind"] == "mdn" and info["model"]["hidden"] == 64
-    assert info["model"]["temperature"] == 0.4 and info["model"]["max_len"] == 250
+    # The model's own length cap (its classes' longest 98th percentile, at most 250): the split decides it.
+    assert info["model"]["temperature"] == 0.4 and 1 <= info["model"]["max_len"] == info["limits"]["max_len"] <= 250
     assert info["limits"]["max_points"] == MAX_POINTS and info["limits"]["max_body"] == MAX_BODY
 
 
@@ -187,7 +207,8 @@ def test_a_request_gets_the_same_drawing_alone_and_in_a_burst(server, user_strok
             for i in range(20)]
     jobs += [("/api/complete", {"class": "eye", "seed": s, "strokes": user_strokes}) for s in range(4)]
     alone = [post(server, path, body)[1] for path, body in jobs]
-    before = Counter(server.sketcher.batcher.sizes)
+    batcher = server.sketcher.models["best.pt"].batcher
+    before = Counter(batcher.sizes)
     gate = threading.Barrier(len(jobs))
 
     def at_once(job):
@@ -198,7 +219,7 @@ def test_a_request_gets_the_same_drawing_alone_and_in_a_burst(server, user_strok
         burst = list(pool.map(at_once, jobs))
     assert [status for status, _, _ in burst] == [200] * len(jobs)
     assert [reply for _, reply, _ in burst] == alone
-    assert max(server.sketcher.batcher.sizes - before) > 1  # some of them did share a batch
+    assert max(batcher.sizes - before) > 1  # some of them did share a batch
 
 
 def test_a_failed_batch_fails_its_requests_and_the_batcher_goes_on(checkpoint):
@@ -225,7 +246,7 @@ BAD_SAMPLES = {
     "seed negative": ({**GOOD, "seed": -1}, "'seed' must be an integer"),
     "seed fractional": ({**GOOD, "seed": 1.5}, "'seed'"),
     "seed too big": ({**GOOD, "seed": 2**31}, "'seed'"),
-    "max_len zero": ({**GOOD, "max_len": 0}, "'max_len' must be an integer from 1 to 250"),
+    "max_len zero": ({**GOOD, "max_len": 0}, "'max_len' must be an integer from 1 to "),
     "max_len huge": ({**GOOD, "max_len": 10**6}, "'max_len'"),
     "unknown field": ({**GOOD, "colour": "red"}, "unknown field 'colour'"),
 }
@@ -291,16 +312,17 @@ def test_wrong_paths_and_methods(server):
 
 def test_a_10_mb_body_is_refused_before_it_is_sent(server):
     """The 413 comes back from the headers alone: the server never waits for, or reads, the 10 MB."""
-    reply = raw_exchange(server, b"POST /api/sample HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    reply = raw_exchange(server, b"POST /api/sample HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                                  b"Content-Length: 10000000\r\n\r\n" + b"[" * 1000)
     head, _, body = reply.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 413") and b"Connection: close" in head
+    assert head.startswith(b"HTTP/1.1 413") and b"connection: close" in head.lower()  # header names: any case
     assert json.loads(body) == {"error": f"body of 10000000 bytes is over the limit of {MAX_BODY}"}
     assert_still_serving(server)
 
 
-def raw_exchange(server, request: bytes) -> bytes:
-    with socket.create_connection(server.server_address, timeout=10) as s:
+def raw_exchange(server, request: bytes, timeout: float = 10) -> bytes:
+    """Send bytes, read the answer until the server closes; a server that hangs fails on the timeout."""
+    with socket.create_connection(server.server_address, timeout=timeout) as s:
         s.sendall(request)
         reply = b""
         while chunk := s.recv(65536):
@@ -309,11 +331,325 @@ def raw_exchange(server, request: bytes) -> bytes:
 
 
 def test_broken_http_gets_json_errors_too(server):
-    # No valid request line means no HTTP version: the answer is the bare body, as HTTP/0.9 has it.
-    assert raw_exchange(server, b"HELLO\r\n\r\n") == b'{"error": "Bad request syntax (\'HELLO\')"}'
-    reply = raw_exchange(server, b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n")
-    assert reply.startswith(b"HTTP/1.1 431") and reply.endswith(b'{"error": "Line too long"}')
+    """What h11 cannot parse is answered by uvicorn, in our one line of JSON with h11's reason."""
+    reply = raw_exchange(server, b"HELLO\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 400") and reply.endswith(b"""illegal request line: bytearray(b'HELLO')"}""")
+    # Headers that are still arriving past 16 kB are refused at once (h11's limit): a 431, and one JSON line.
+    reply = raw_exchange(server, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Long: " + b"a" * 70_000)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431") and json.loads(body)["error"].startswith("malformed HTTP request")
+    assert b"\n" not in body
     assert_still_serving(server)
+
+
+# --- malformed framing and foreign hosts -----------------------------------------------------
+
+JSON_POST = b"POST /api/sample HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+MALFORMED_LENGTHS = {
+    "non-ASCII digits": ("Content-Length: ١٩".encode(), 400, "bad Content-Length"),
+    "fullwidth digits": ("Content-Length: １９".encode(), 400, "bad Content-Length"),
+    "negative": (b"Content-Length: -19", 400, "bad Content-Length"),
+    "a plus sign": (b"Content-Length: +19", 400, "bad Content-Length"),
+    "hexadecimal": (b"Content-Length: 0x13", 400, "bad Content-Length"),
+    "a fraction": (b"Content-Length: 19.0", 400, "bad Content-Length"),
+    "empty": (b"Content-Length: ", 400, "bad Content-Length"),
+    "two that differ": (b"Content-Length: 19\r\nContent-Length: 20", 400, "Content-Length"),
+    "a list that differs": (b"Content-Length: 19, 20", 400, "Content-Length"),
+    "30 digits": (b"Content-Length: " + b"9" * 30, 400, "bad Content-Length"),
+    "longer than the body": (b"Content-Length: 100", 408, "stopped after 19 of the 100 bytes"),
+    "and chunked too": (b"Content-Length: 19\r\nTransfer-Encoding: chunked", 411, "no Transfer-Encoding"),
+}
+
+
+@pytest.mark.parametrize("header, status, words", MALFORMED_LENGTHS.values(), ids=MALFORMED_LENGTHS)
+def test_a_malformed_content_length_is_refused_promptly(server, header, status, words):
+    """A 4xx and one JSON line, within BODY_WAIT seconds and a margin: never a 500, never a 30-second hang."""
+    body = b'{"class": "circle"}'
+    assert len(body) == 19
+    reply = raw_exchange(server, JSON_POST + header + b"\r\n\r\n" + body, timeout=BODY_WAIT + 3)
+    head, _, answer = reply.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), reply
+    assert words in json.loads(answer)["error"] and b"\n" not in answer
+    assert_still_serving(server)
+
+
+def test_a_connection_that_sends_nothing_is_closed(server):
+    assert raw_exchange(server, b"", timeout=IDLE + 5) == b""
+
+
+def test_two_equal_content_lengths_are_one(server):
+    """RFC 9110 lets a list of equal values stand for one: the request is answered."""
+    reply = raw_exchange(server, JSON_POST + b"Content-Length: 19\r\nContent-Length: 19\r\nConnection: close\r\n\r\n"
+                         + b'{"class": "circle"}')
+    assert reply.startswith(b"HTTP/1.1 200 ")
+
+
+def on_host(server, host: str) -> tuple[int, dict]:
+    request = b"GET /api/classes HTTP/1.1\r\nHost: " + host.encode() + b"\r\nConnection: close\r\n\r\n"
+    reply = raw_exchange(server, request)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:8000", "localhost", "LocalHost:80", "[::1]", "[::1]:8000"])
+def test_loopback_names_are_answered(server, host):
+    status, info = on_host(server, host)
+    assert status == 200 and info["classes"] == SEED_CLASSES
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "localhost.evil",
+                                  "0.0.0.0", "[::2]", "10.0.0.1", "", "a b", "127.0.0.1:port"])
+def test_other_hosts_are_refused_as_against_dns_rebinding(server, host):
+    status, answer = on_host(server, host)
+    assert status == 400 and list(answer) == ["error"] and "\n" not in answer["error"]
+    assert "Host" in answer["error"]
+
+
+def test_the_hosts_served_follow_host_and_allow_host(checkpoint):
+    assert serve.allowed_hosts("127.0.0.1") == LOOPBACK
+    assert serve.allowed_hosts("0.0.0.0") == serve.allowed_hosts("::") == ["*"]
+    assert serve.allowed_hosts("10.1.2.3", ["*"]) == ["*"]
+    assert serve.allowed_hosts("10.1.2.3") == [*LOOPBACK, "10.1.2.3"]
+    assert serve.allowed_hosts("fe80::1") == [*LOOPBACK, "[fe80::1]"]
+    assert serve.allowed_hosts("127.0.0.1", ["Sketch.Example", "*.lan"]) == [*LOOPBACK, "sketch.example", "*.lan"]
+    with running(Sketcher(checkpoint), allow_hosts=["sketch.example", "*.lan"]) as srv:
+        allowed = ("sketch.example", "sketch.example:8000", "box.lan", "127.0.0.1")
+        assert [on_host(srv, h)[0] for h in allowed] == [200] * 4
+        assert [on_host(srv, h)[0] for h in ("other.example", "lan")] == [400, 400]
+
+
+@pytest.mark.parametrize("value", ["a b", "*", "*.lan", "[::1]", "evil/path", "x*y", ""])
+def test_allow_host_values_are_checked_as_parsed(value, capsys):
+    from sketchgen.cli import values
+
+    if value in ("*", "*.lan", "[::1]"):
+        assert values.host_name(value) == value
+        return
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["serve", "--allow-host", value])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and "--allow-host" in err
+
+
+# --- several checkpoints on one page ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def other_checkpoint(tmp_path_factory) -> Path:
+    """An untrained small mdn, also saved as best.pt, of two classes: cat, and eye, which the tiny models know too."""
+    path = tmp_path_factory.mktemp("other") / "best.pt"
+    model.save(path, model.checkpoint_dict(drawing(model.get("mdn"), 2), ["cat", "eye"]))
+    return path
+
+
+def drawing(cls, n_classes: int):
+    """An untrained small model of ``cls`` (an mdn or one built on it) that draws: its end state made unlikely."""
+    torch.manual_seed(0)
+    net = cls(cls.Config(n_classes=n_classes, hidden=16, n_mixtures=3, max_len=40, scale=10.0))
+    with torch.no_grad():
+        net.head.bias[2] = -4.0  # the pen's third logit: end the drawing
+    return net
+
+
+@pytest.fixture(scope="module")
+def two_models(checkpoint, other_checkpoint):
+    with running(Sketcher([checkpoint, other_checkpoint])) as srv:
+        yield srv
+
+
+def id_of(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}"
+
+
+def test_classes_list_every_model_and_its_classes(two_models, checkpoint, other_checkpoint):
+    status, info, raw = call(two_models, "GET", "/api/classes")
+    assert status == 200
+    json.loads(raw, parse_constant=lambda name: pytest.fail(f"{name} in /api/classes"))  # strict JSON
+    assert [m["id"] for m in info["models"]] == [id_of(checkpoint), id_of(other_checkpoint)]
+    assert [m["classes"] for m in info["models"]] == [SEED_CLASSES, ["cat", "eye"]]
+    assert info["classes"] == SEED_CLASSES + ["cat"]  # each name once
+    assert info["model"] == info["models"][0] and info["routes"] == ["sample", "complete"]
+    assert [m["max_len"] for m in info["models"]] == [250, 40] and info["limits"]["max_len"] == 250
+
+
+def test_each_model_draws_its_own_classes_as_it_does_alone(two_models, server, checkpoint, other_checkpoint,
+                                                           user_strokes):
+    alone = Sketcher(other_checkpoint)
+    cat = post(two_models, "/api/sample", {"class": "cat", "seed": 3})  # one model knows cat: no need to name it
+    assert cat[0] == 200 and cat[1]["model"] == id_of(other_checkpoint)
+    assert cat[1]["strokes"] == alone.sample({"class": "cat", "seed": 3})["strokes"]
+    named = post(two_models, "/api/sample", {"class": "eye", "model": id_of(other_checkpoint), "seed": 3})
+    assert named[1]["strokes"] == alone.sample({"class": "eye", "seed": 3})["strokes"]
+    # The tiny mdn's eye, its completion too, as the one-model server draws them; the burst shares batches.
+    jobs = [("/api/sample", {"class": "eye", "model": id_of(checkpoint), "seed": s}) for s in range(6)]
+    jobs += [("/api/complete", {"class": "eye", "model": id_of(checkpoint), "seed": 1, "strokes": user_strokes}),
+             ("/api/sample", {"class": "cat", "seed": 9})]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        burst = list(pool.map(lambda job: post(two_models, *job), jobs))
+    for (path, body), (status, reply, _) in zip(jobs, burst):
+        body = {k: v for k, v in body.items() if k != "model"}
+        expected = post(server, path, body)[1] if body["class"] == "eye" else alone.sample(body)
+        assert status == 200 and reply["strokes"] == expected["strokes"]
+
+
+def test_a_class_two_models_know_needs_the_model_named(two_models, checkpoint, other_checkpoint):
+    assert_refused(post(two_models, "/api/sample", {"class": "eye"}), 400,
+                   f"class 'eye' is drawn by 2 models here ({id_of(checkpoint)}, {id_of(other_checkpoint)}): name one")
+    assert_refused(post(two_models, "/api/sample", {"class": "eye", "model": "nowhere.pt"}), 400, "unknown model")
+    assert_refused(post(two_models, "/api/sample", {"class": "eye", "model": 3}), 400, "unknown model")
+    assert_refused(post(two_models, "/api/sample", {"class": "cat", "model": id_of(checkpoint)}), 400,
+                   f"unknown class 'cat' for model {id_of(checkpoint)!r}")
+    assert_refused(post(two_models, "/api/complete", {"class": "eye", "strokes": [A_STROKE]}), 400, "name one")
+
+
+def test_model_names_are_the_shortest_ends_of_their_paths(tmp_path):
+    assert serve.model_ids([Path("runs/a/best.pt"), Path("runs/b/best.pt")]) == ["a/best.pt", "b/best.pt"]
+    assert serve.model_ids([Path("x/cat.pt"), Path("y/dog.pt")]) == ["cat.pt", "dog.pt"]
+    assert serve.model_ids([Path("one.pt")]) == ["one.pt"]
+    assert serve.model_ids([Path("p/q/best.pt"), Path("r/q/best.pt")]) == ["p/q/best.pt", "r/q/best.pt"]
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory, tiny_models, other_checkpoint) -> Path:
+    """A folder of checkpoints and things that are not: a junk .pt, a classifier-like dict, a NaN val_loss, a folder."""
+    folder = tmp_path_factory.mktemp("zoo")
+    shutil.copy(tiny_models["seed"], folder / "seed.pt")
+    shutil.copy(other_checkpoint, folder / "other.pt")
+    (folder / "junk.pt").write_bytes(b"not a checkpoint")
+    torch.save({"classes": ["cat"], "state_dict": {}}, folder / "judge.pt")
+    nan_loss = model.read(other_checkpoint)
+    model.save(folder / "diverged.pt", {**nan_loss, "val_loss": float("nan")})
+    (folder / "notes.txt").write_text("not even a .pt")
+    (folder / "sub.pt").mkdir()
+    return folder
+
+
+def test_a_folder_serves_every_model_checkpoint_in_it_and_says_what_it_skips(zoo):
+    said = []
+    sketcher = Sketcher(zoo, say=said.append)
+    assert list(sketcher.models) == ["other.pt", "seed.pt"]
+    assert len(said) == 3 and all(line.count("\n") == 0 and line.startswith("sketchgen: skipped ") for line in said)
+    skipped = dict(line.removeprefix("sketchgen: skipped ").split(": ", 1) for line in said)
+    assert set(skipped) == {str(zoo / name) for name in ("diverged.pt", "judge.pt", "junk.pt")}
+    assert "val_loss is not a finite number" in skipped[str(zoo / "diverged.pt")]
+    assert "not a sketchgen model checkpoint" in skipped[str(zoo / "judge.pt")]
+    assert "not a readable sketchgen checkpoint" in skipped[str(zoo / "junk.pt")]
+
+
+def test_checkpoints_that_cannot_be_served_are_refused_in_one_line(tmp_path, zoo, checkpoint, capsys):
+    (tmp_path / "empty").mkdir()
+    for given, words in (([tmp_path / "empty"], "holding no sketchgen model checkpoint"),
+                         ([checkpoint, checkpoint], "given twice"),
+                         ([zoo, zoo / "seed.pt"], "given twice"),
+                         ([zoo / "junk.pt"], "not a readable sketchgen checkpoint")):
+        assert cli.main(["serve", *[a for path in given for a in ("--checkpoint", str(path))], "--port", "0"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 + 3 * (zoo in given) and words in err.splitlines()[-1]
+
+
+def test_serve_command_serves_a_folder_beside_a_file(zoo, checkpoint):
+    proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--checkpoint", str(zoo), "--checkpoint",
+                             str(checkpoint), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving 3 models (other.pt, seed.pt, best.pt) at http://127.0.0.1:"), line
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/api/classes")
+        assert [m["id"] for m in json.loads(conn.getresponse().read())["models"]] == ["other.pt", "seed.pt", "best.pt"]
+        conn.close()
+        proc.send_signal(2)
+        assert proc.wait(timeout=30) == 0
+        err = proc.stderr.read()
+        assert err.count("sketchgen: skipped") == 3 and "Traceback" not in err
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# --- a model with a latent: reconstruct and interpolate --------------------------------------
+
+
+class LatentMDN(MDN):
+    """A model sketchgen does not ship: the mdn with a latent added to its context, from a mean-pooled encoder."""
+
+    name = "latent-test"
+    latent_dim = 4
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.encoder = nn.Linear(self.step_dim, 2 * self.latent_dim)
+        self.from_latent = nn.Linear(self.latent_dim, cfg.embed_dim)
+
+    def context(self, classes, latent=None):
+        embedded = class_embedding(self.embed, classes)
+        return embedded if latent is None else embedded + self.from_latent(latent)
+
+    def encode_latent(self, batch):
+        mask = batch.mask[..., None]
+        pooled = (self.encoder(batch.targets) * mask).sum(1) / mask.sum(1)
+        return pooled[:, : self.latent_dim], pooled[:, self.latent_dim :]
+
+
+@pytest.fixture(scope="module")
+def latent_server(tmp_path_factory, checkpoint):
+    """The latent model (untrained, 3 classes) registered as a file in models/ would be, served beside the tiny mdn."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(registry._MODELS, LatentMDN.name, LatentMDN)
+        path = tmp_path_factory.mktemp("latent") / "vae.pt"
+        model.save(path, model.checkpoint_dict(drawing(LatentMDN, 3), ["cat", "dog", "eye"]))
+        with running(Sketcher([path, checkpoint])) as srv:
+            yield srv
+
+
+def latent_of(net, drawing, label) -> torch.Tensor:
+    s3 = strokes.strokes_to_stroke3(strokes.simplify(strokes.parse_drawing(drawing)))
+    with torch.no_grad():
+        return net.encode_latent(collate(net, [s3], np.array([label])))[0]
+
+
+def test_a_latent_model_reconstructs_a_drawing_from_its_latent(latent_server, user_strokes):
+    status, info, _ = call(latent_server, "GET", "/api/classes")
+    assert info["routes"] == ["sample", "complete", "reconstruct", "interpolate"]
+    assert [m["latent_dim"] for m in info["models"]] == [4, 0]
+    served = latent_server.sketcher.models["vae.pt"]
+    body = {"class": "dog", "strokes": user_strokes, "seed": 5, "temperature": 0.6}
+    status, reply, _ = post(latent_server, "/api/reconstruct", body)
+    assert status == 200 and reply["model"] == "vae.pt" and post(latent_server, "/api/reconstruct", body)[1] == reply
+    # What the model interface gives: the mean latent of the drawing as training saw it, decoded with the seed.
+    expected = sample.generate(served.net, [1], 0.6, seeds=[5], latents=latent_of(served.net, user_strokes, 1))[0]
+    assert reply["strokes"] == strokes.drawing_field(strokes.quickdraw_strokes(expected))
+    assert reply["points"] == len(expected) > 0
+    moved = post(latent_server, "/api/reconstruct", {**body, "strokes": scaled(user_strokes, 0.5, (30, 30))})[1]
+    assert moved == reply  # a drawing is encoded as training data is: fitted to 0-255 first
+    other = post(latent_server, "/api/reconstruct", {**body, "strokes": [A_STROKE]})[1]
+    assert other["strokes"] != reply["strokes"]
+
+
+def test_interpolation_runs_from_one_reconstruction_to_the_other(latent_server, user_strokes):
+    ends = {"class": "dog", "strokes": user_strokes, "to_class": "cat", "to_strokes": [A_STROKE], "seed": 2}
+    status, reply, _ = post(latent_server, "/api/interpolate", {**ends, "steps": 4})
+    assert status == 200 and len(reply["drawings"]) == 4 and reply["to_class"] == "cat"
+    first = post(latent_server, "/api/reconstruct", {"class": "dog", "strokes": user_strokes, "seed": 2})[1]
+    last = post(latent_server, "/api/reconstruct", {"class": "cat", "strokes": [A_STROKE], "seed": 2})[1]
+    assert reply["drawings"][0]["strokes"] == first["strokes"] and reply["drawings"][-1]["strokes"] == last["strokes"]
+    assert len({json.dumps(d["strokes"]) for d in reply["drawings"]}) > 1
+    assert len(post(latent_server, "/api/interpolate", {k: v for k, v in ends.items() if k != "to_class"})[1]
+               ["drawings"]) == 5  # the default; to_class defaults to class
+
+
+def test_latent_routes_are_refused_where_they_cannot_work(latent_server, server, user_strokes, checkpoint):
+    tiny = id_of(checkpoint).split("/")[-1]
+    assert_refused(post(latent_server, "/api/reconstruct", {"class": "eye", "model": tiny, "strokes": user_strokes}),
+                   400, f"model {tiny!r} (mdn) encodes no drawings, so it cannot reconstruct one")
+    ends = {"class": "dog", "strokes": user_strokes, "to_strokes": [A_STROKE]}
+    for spoiled, words in (({"steps": 1}, "'steps' must be an integer from 2 to 16"),
+                           ({"to_class": "apple"}, "to_class"), ({"to_strokes": []}, "'to_strokes': drawing is empty"),
+                           ({"colour": 1}, "unknown field")):
+        assert_refused(post(latent_server, "/api/interpolate", {**ends, **spoiled}), 400, words)
+    assert_refused(post(latent_server, "/api/reconstruct", {"class": "dog"}), 400, "'strokes'")
+    # A server without a latent model has no such routes, as before.
+    assert_refused(post(server, "/api/reconstruct", {"class": "eye", "strokes": user_strokes}), 404, "no POST route")
 
 
 # --- the command -----------------------------------------------------------------------------

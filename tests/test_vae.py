@@ -178,7 +178,7 @@ def test_a_vae_overfit_on_a_handful_of_drawings_redraws_them(quickdraw):
     labels = np.zeros(3, dtype=np.int64)
     torch.manual_seed(0)
     net = models.build("vae", n_classes=1, hidden=64, encoder_hidden=64, latent_size=16, dropout=0.0,
-                       kl_weight=0.0, scale=float(np.concatenate(s3)[:, :2].std())).train()
+                       kl_weight=0.0, pen_temperature="same", scale=float(np.concatenate(s3)[:, :2].std())).train()
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     for step in range(1500):
         rng = np.random.default_rng(step)

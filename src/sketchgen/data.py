@@ -4,8 +4,10 @@ Reading streams one line at a time, so a 100,000-drawing class never sits in
 memory as JSON text. A bad line is reported once with its file and line number
 and skipped; the good lines of the same file are all kept. Preparation follows
 the course report - recognized drawings only, at most N per class, a seeded
-shuffle, a 70/15/15 split - and caches the result as compact int16 stroke-3
-arrays keyed by everything that could change it. Sketch-RNN's ``.npz`` files
+shuffle, a 70/15/15 split - and caches each class on its own as int16 stroke-3
+arrays (see ``cache``), keyed by everything that could change it; classes not
+yet cached are prepared by a pool of processes, and a class list is assembled
+from the caches' memory maps without copying them. Sketch-RNN's ``.npz`` files
 (see ``interop.npz``) are accepted beside ndjson and keep their own split.
 """
 
@@ -14,26 +16,33 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
+import multiprocessing
 import os
 import re
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from sketchgen import download, strokes
-from sketchgen.fileio import atomic_write, locked
+from sketchgen import cache, download, strokes
+from sketchgen.fileio import atomic_write, locked, read_lines
 from sketchgen.interop import npz
 
 # Our splits are Sketch-RNN's, by name and order: an .npz file's arrays map onto them one to one.
 SPLITS = npz.NPZ_ARRAYS
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
-CACHE_VERSION = 1
 # Stroke-3 offsets are cached as int16, so absolute coordinates must stay within half its range.
 MAX_COORD = 2**14 - 1
+# Bad lines printed per file before the rest are only counted.
+SHOWN_PER_FILE = 20
 
 
 class DataError(Exception):
@@ -71,15 +80,25 @@ class Drawing:
 
 @dataclass
 class Problems:
-    """Bad lines seen while reading: each printed once as ``file:line: reason``, then counted."""
+    """Bad lines seen while reading: each printed once as ``file:line: reason``, then counted.
+
+    At most ``SHOWN_PER_FILE`` are printed per file: a file that is not ndjson at all (UTF-16, gzip,
+    a binary) would otherwise print a line for each of its lines.
+    """
 
     counts: Counter = field(default_factory=Counter)
     quiet: bool = False
+    shown: Counter = field(default_factory=Counter)
 
     def report(self, path: Path, line: int, reason: str) -> None:
-        # Counted by kind: "stroke 3 is empty" and "stroke 7 is empty" are one reason.
-        self.counts[re.sub(r"\d+", "N", reason.split(":")[0])] += 1
-        if not self.quiet:
+        # Counted by kind: "stroke 3 is empty" and "stroke 7 is empty" are one reason (the 8 of UTF-8 stays).
+        self.counts[re.sub(r"(?<![\w-])\d+", "N", reason.split(":")[0])] += 1
+        self.shown[path] += 1
+        if self.quiet or self.shown[path] > SHOWN_PER_FILE + 1:
+            return
+        if self.shown[path] > SHOWN_PER_FILE:
+            print(f"{path}: more than {SHOWN_PER_FILE} bad lines; the rest are counted, not shown", file=sys.stderr)
+        else:
             print(f"{path}:{line}: {reason} (skipped)", file=sys.stderr)
 
     def summary(self) -> str:
@@ -90,48 +109,83 @@ class Problems:
 
 
 def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = True) -> Drawing:
-    """One ndjson line -> Drawing. Raises ValueError (StrokeError included) with the reason."""
+    """One ndjson line -> Drawing. Raises ValueError (StrokeError included) with the reason.
+
+    Simplified coordinates are integers by the format; any others are rounded to the nearest
+    (np.rint), so that the int16 cache stores the drawing rather than truncated offsets of it.
+    """
     try:
         # UTF-8 (a BOM allowed): json.loads would guess UTF-16/32 from bytes, which no split on b"\n" survives.
-        obj = json.loads(text.decode("utf-8-sig") if isinstance(text, bytes) else text)
-    except (ValueError, RecursionError):  # bad syntax or encoding, a 5000-digit number, [[[[... nested too deep
+        text = text.decode("utf-8-sig") if isinstance(text, bytes) else text
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 text: byte {e.object[e.start]:#04x} at {e.start}") from None
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):  # bad syntax, a 5000-digit number, [[[[... nested too deep
         raise ValueError("not JSON (corrupt or truncated line)") from None
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
     if "drawing" not in obj:
         raise ValueError("no 'drawing' field")
     got = obj.get("word")
+    if got is not None and not isinstance(got, str):
+        raise ValueError(f"word is {download.shown(got)}, not a string")
     if word is not None and got != word:
-        raise ValueError(f"word is {got!r}, expected {word!r}")
+        raise ValueError(f"word is {download.shown(got)}, expected {word!r}")
+    # Only JSON's true counts: "false", 0 or {} are no answer, and a guess could let unrecognized drawings in.
+    recognized = obj.get("recognized", True)
+    if not isinstance(recognized, bool):
+        raise ValueError(f"recognized is {download.shown(recognized)}, not true or false")
     parsed = strokes.parse_drawing(obj["drawing"])
     if np.abs(np.concatenate(parsed)).max() > MAX_COORD:
         raise ValueError(f"coordinate out of range (beyond +-{MAX_COORD})")
     raw = any(isinstance(s, list) and len(s) == 3 for s in obj["drawing"])
     if raw and simplify_raw:
-        parsed = strokes.simplify(parsed)
+        parsed = strokes.simplify(_scalable(parsed))
+    elif not raw:
+        parsed = [np.rint(s, out=s) for s in parsed]
     return Drawing(
-        word=str(got),
+        word=got or "",
         strokes=parsed,
-        recognized=bool(obj.get("recognized", True)),
+        recognized=recognized,
         key_id=str(obj.get("key_id", "")),
         countrycode=str(obj.get("countrycode", "")),
     )
 
 
+def _scalable(raw: list[np.ndarray]) -> list[np.ndarray]:
+    """The raw strokes, if they span enough to be scaled into 0-255: no real drawing is one point (none of
+    the 9,354 in ../shared/quickdraw spans under 5 units), and a subnormal span would overflow the scale."""
+    points = np.concatenate(raw)
+    extent = float((points.max(axis=0) - points.min(axis=0)).max())
+    if not (extent > 0 and math.isfinite(255.0 / extent)):
+        raise ValueError(f"raw drawing has no extent to scale: it spans {extent:.2g} units")
+    return raw
+
+
 def read_ndjson(
     path: str | os.PathLike, word: str | None = None, problems: Problems | None = None, simplify_raw: bool = True
 ) -> Iterator[Drawing]:
-    """Stream the valid drawings of a simplified or raw ndjson file, reporting bad lines."""
+    """Stream the valid drawings of a simplified or raw ndjson file, reporting bad lines.
+
+    Lines are read with bounded memory (``download.MAX_LINE_BYTES``): a longer one is no drawing.
+    """
     path = Path(path)
     problems = problems if problems is not None else Problems()
-    with open(path, "rb") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield parse_line(line, word, simplify_raw)
-            except ValueError as e:
-                problems.report(path, lineno, str(e))
+    try:
+        with open(path, "rb") as f:
+            for lineno, line in enumerate(read_lines(f, download.MAX_LINE_BYTES), 1):
+                if line is None:
+                    problems.report(path, lineno, f"longer than {download.MAX_LINE_BYTES} bytes, not a drawing")
+                    continue
+                if not line.strip():
+                    continue
+                try:
+                    yield parse_line(line, word, simplify_raw)
+                except ValueError as e:
+                    problems.report(path, lineno, str(e))
+    except OSError as e:  # permissions, a failing disk: a read error names no file of its own
+        raise DataError(f"{path}: cannot be read ({e.strerror or e})") from None
 
 
 def ndjson_record(word: str, drawing: list[np.ndarray], key_id: str, **info) -> dict:
@@ -169,6 +223,9 @@ def _class_file_in(root: Path, name: str) -> Path | None:
                       root / f"{npz.NPZ_PREFIX}{name}.npz"):
         if candidate.is_file():
             return candidate
+        if candidate.exists():  # a directory, or a FIFO that would block the reader for ever
+            raise DataError(f"{candidate} is a {'directory' if candidate.is_dir() else 'special file'}, "
+                            "not a file of drawings")
     return None
 
 
@@ -209,33 +266,60 @@ def find_class_file(name: str, data_dir: str | os.PathLike | None = None, fetch:
 # --- preparation ----------------------------------------------------------------------------
 
 
-@dataclass
 class Prepared:
-    """Drawings of several classes as stroke-3 int16 arrays, concatenated, with labels and splits."""
+    """Drawings of several classes, each class's stroke-3 rows mapped from its own cache and never copied.
 
-    classes: list[str]
-    points: np.ndarray  # (total_points, 3) int16 stroke-3
-    offsets: np.ndarray  # (n + 1,) int64: drawing i is points[offsets[i]:offsets[i+1]]
-    labels: np.ndarray  # (n,) int64 class index
-    split: np.ndarray  # (n,) int8 index into SPLITS
-    # How these drawings were chosen, as checkpoints record it: data_dir (as given), max_per_class, seed, sources.
-    settings: dict = field(default_factory=dict)
+    Drawing ``i`` is of class ``labels[i]``; the classes' drawings follow one another in class
+    order. Views returned by ``stroke3`` and ``gather`` are read-only: they are the cache's pages,
+    shared by every process of the machine.
+    """
+
+    def __init__(self, classes: list[str], parts: list[cache.ClassArrays], settings: dict):
+        self.classes = list(classes)
+        self.parts = parts
+        self.settings = settings
+        counts = np.array([len(part) for part in parts], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(counts)])  # each class's first drawing
+        self.labels = np.repeat(np.arange(len(parts), dtype=np.int64), counts)
+        self.split = np.concatenate([part.split for part in parts])
+        self._lengths = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def stroke3(self, i: int) -> np.ndarray:
-        return self.points[self.offsets[i] : self.offsets[i + 1]]
+        label = self.labels[i]
+        part, j = self.parts[label], i - self.starts[label]
+        return part.points[part.offsets[j] : part.offsets[j + 1]]
+
+    def gather(self, idx) -> list[np.ndarray]:
+        """The stroke-3 views of drawings ``idx``, in that order: offsets looked up a class at a time."""
+        idx = np.asarray(idx, dtype=np.int64)
+        labels = self.labels[idx]
+        local = idx - self.starts[labels]
+        out: list[np.ndarray] = [None] * len(idx)
+        for label in np.unique(labels).tolist():
+            where = np.flatnonzero(labels == label)
+            part = self.parts[label]
+            begins, ends = part.offsets[local[where]], part.offsets[local[where] + 1]
+            for k, a, b in zip(where.tolist(), begins.tolist(), ends.tolist()):
+                out[k] = part.points[a:b]
+        return out
 
     def indices(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == SPLITS.index(split))
 
     def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
+        """Points per drawing, int32 (half of int64's 8 bytes a drawing, in every process), computed once."""
+        if self._lengths is None:
+            self._lengths = np.concatenate([np.diff(part.offsets).astype(np.int32) for part in self.parts])
+        return self._lengths
 
-    def gather(self, idx: np.ndarray) -> list[np.ndarray]:
-        """The stroke-3 drawings at ``idx`` (views of the arrays, no copies)."""
-        return [self.points[a:b] for a, b in zip(self.offsets[idx].tolist(), self.offsets[np.asarray(idx) + 1].tolist())]
+
+def class_rng(seed: int, name: str) -> np.random.Generator:
+    """The randomness of one class's sample, shuffle and split: from the seed and the class's name, never its
+    place in a class list, so that one cache of the class serves every list that holds it."""
+    return np.random.default_rng([seed, int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")])
 
 
 def _reservoir(items: Iterator[np.ndarray], k: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -276,7 +360,8 @@ def _ndjson_split(path: Path, name: str, max_per_class: int, rng, problems: Prob
     """A uniform sample of the class's recognized drawings, shuffled, and its 70/15/15 split."""
     kept = _reservoir(_class_stroke3(path, name, problems), max_per_class, rng)
     if not kept:
-        raise DataError(f"{path}: no recognized drawings of {name!r}")
+        bad = sum(problems.counts.values())
+        raise DataError(f"{path}: no recognized drawings of {name!r}" + (f" ({bad} bad lines skipped)" if bad else ""))
     order = rng.permutation(len(kept))
     n_train = int(round(SPLIT_FRACTIONS[0] * len(kept)))
     n_valid = int(round(SPLIT_FRACTIONS[1] * len(kept)))
@@ -299,26 +384,78 @@ def _npz_split(path: Path, max_per_class: int, rng) -> tuple[list[np.ndarray], n
             keep = np.sort(rng.choice(len(items), max_per_class * len(items) // total, replace=False))
             items = [items[i] for i in keep]
         drawings += items
-        which += [SPLITS.index(name)] * len(items)
+        which.append(np.full(len(items), SPLITS.index(name), dtype=np.int8))
     if not drawings:
         raise DataError(f"{path}: no drawings in train, valid or test")
-    return drawings, np.array(which, dtype=np.int8)
+    return drawings, np.concatenate(which)
 
 
-def _cache_key(files: list[Path], classes: list[str], max_per_class: int, seed: int) -> str:
-    h = hashlib.sha256(json.dumps([CACHE_VERSION, classes, max_per_class, seed]).encode())
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
+@dataclass(frozen=True)
+class _Job:
+    """One class to make sure of: everything a worker process needs, and nothing it cannot pickle."""
+
+    name: str
+    source: Path
+    folder: Path
+    identity: dict
+    max_per_class: int
+    seed: int
+    full_check: bool
+    quiet: bool
 
 
-def _checksum(arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for k in sorted(arrays):
-        h.update(k.encode())
-        h.update(np.ascontiguousarray(arrays[k]))  # the buffer itself: no copy of a 100 MB array
-    return h.hexdigest()
+def _ensure(job: _Job) -> Counter:
+    """The class's cache, built (or rebuilt) unless a whole one is there; returns the bad lines it skipped.
+
+    Runs in a worker process, holding the class's lock: another process preparing the same class
+    waits, then finds the cache made.
+    """
+    problems = Problems(quiet=job.quiet)
+    with locked(job.folder):
+        if cache.open_class(job.folder, full=job.full_check) is not None:
+            return problems.counts
+        rng = class_rng(job.seed, job.name)
+        if job.source.suffix == ".npz":
+            drawings, which = _npz_split(job.source, job.max_per_class, rng)
+        else:
+            drawings, which = _ndjson_split(job.source, job.name, job.max_per_class, rng, problems)
+        lengths = np.fromiter(map(len, drawings), dtype=np.int64, count=len(drawings))
+        cache.write(job.folder, {"points": np.concatenate(drawings), "offsets": np.concatenate([[0], np.cumsum(lengths)]),
+                                 "split": which}, job.identity)
+    return problems.counts
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """How to start worker processes. Forking is fast, and safe while no other Python thread could hold a
+    lock the workers need (stderr's, say); otherwise a forkserver, a clean process to fork from, whose
+    preload makes each worker cost milliseconds rather than a fresh interpreter's imports."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload([__name__])
+    return context
+
+
+def _run(jobs: list[_Job], workers: int, context) -> Iterator[Counter]:
+    """Each job's result as it finishes, from a pool of ``workers`` processes (or this one, for one)."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(_ensure, jobs)
+        return
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
+        futures = [pool.submit(_ensure, job) for job in jobs]
+        try:
+            for done in as_completed(futures):
+                yield done.result()
+        finally:
+            for f in futures:
+                f.cancel()
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity, as taskset or a container sets it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def prepared_cache_dir() -> Path:
@@ -332,77 +469,118 @@ def prepare(
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
     problems: Problems | None = None,
+    workers: int | None = None,
+    verify: bool = False,
 ) -> Prepared:
     """Recognized drawings, at most ``max_per_class`` each, shuffled with ``seed``, split 70/15/15.
 
-    A class read from a Sketch-RNN ``.npz`` keeps the file's own train/valid/test
-    split; over the cap, each split keeps its share (a seeded uniform sample).
-    Cached by class files (path, size, mtime), settings and format version; a
-    cache that fails its checksum is rebuilt. Two processes preparing the same
-    cache take turns on a lock.
+    Each class is cached on its own (see ``cache``), keyed by its source file (path, size, mtime),
+    the settings and the format version, and its randomness comes from ``class_rng(seed, name)``:
+    a class's cache serves any class list, and adding a class prepares that class only. Missing
+    classes are prepared by ``workers`` processes (default: every core this process may use).
+    A class read from a Sketch-RNN ``.npz`` keeps the file's own train/valid/test split; over the
+    cap, each split keeps its share (a seeded uniform sample).
+
+    A cache is checked cheaply when opened (sizes and sampled digests) and fully with ``verify``;
+    one that fails is rebuilt with a note. Under torchrun (``WORLD_SIZE`` > 1) only local rank 0
+    prepares; the other processes of the machine wait for its caches and map them.
     """
-    classes = check_classes(classes)  # a list, as the cache's meta reads back: a tuple would never match it
+    classes = check_classes(classes)
+    if not classes:
+        raise DataError("no classes to prepare")
+    cache_dir = Path(cache_dir or prepared_cache_dir())
+    problems = problems if problems is not None else Problems()
     files = [find_class_file(c, data_dir) for c in classes]
-    cache = Path(cache_dir or prepared_cache_dir()) / f"prepared-{_cache_key(files, classes, max_per_class, seed)}.npz"
+    jobs = [_job(name, path, cache_dir, max_per_class, seed, verify, problems.quiet) for name, path in zip(classes, files)]
+    waiting = int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("LOCAL_RANK", "0")) != 0
+    parts = {job.name: _open(job, quiet=True) for job in jobs} if not verify or waiting else {}
+    missing = [job for job in jobs if parts.get(job.name) is None]
+    if missing and waiting:
+        parts.update(_wait_for(missing))
+    elif missing:
+        _note_old_caches(cache_dir)
+        _build(missing, workers or cores(), problems)
+        for job in missing:
+            parts[job.name] = _open(job)
+            if parts[job.name] is None:
+                raise DataError(f"{job.folder}: the prepared cache just written does not open; check the disk")
     settings = {"data_dir": None if data_dir is None else str(data_dir), "max_per_class": max_per_class, "seed": seed,
-                "sources": {c: str(f.resolve()) for c, f in zip(classes, files)}}
-    with locked(cache):
-        loaded = _load_cache(cache, classes, settings)
-        if loaded is not None:
-            return loaded
-        problems = problems if problems is not None else Problems()
-        points, lengths, labels, split = [], [], [], []
-        for ci, (name, path) in enumerate(zip(classes, files)):
-            rng = np.random.default_rng([seed, ci])
-            if path.suffix == ".npz":
-                drawings, which = _npz_split(path, max_per_class, rng)
-            else:
-                drawings, which = _ndjson_split(path, name, max_per_class, rng, problems)
-            points += drawings
-            lengths += [len(d) for d in drawings]
-            labels.append(np.full(len(drawings), ci, dtype=np.int64))
-            split.append(which)
-        if sum(problems.counts.values()):
-            print(problems.summary(), file=sys.stderr)
-        arrays = {
-            "points": np.concatenate(points).astype(np.int16, copy=False),
-            "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-            "labels": np.concatenate(labels),
-            "split": np.concatenate(split),
-        }
-        meta = json.dumps({"version": CACHE_VERSION, "classes": classes, "checksum": _checksum(arrays)})
-        with atomic_write(cache) as f:
-            np.savez(f, meta=np.array(meta), **arrays)
-        return Prepared(classes=list(classes), **arrays, settings=settings)
+                "sources": {name: str(path.resolve()) for name, path in zip(classes, files)}}
+    return Prepared(classes, [parts[c] for c in classes], settings)
 
 
-def _load_cache(path: Path, classes: list[str], settings: dict) -> Prepared | None:
-    """The cached arrays, or None (with a note) if missing, from another version, or corrupt."""
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            arrays = {k: z[k] for k in ("points", "offsets", "labels", "split")}
-    except Exception as e:  # a truncated or foreign file: any reader error means "rebuild"
-        print(f"{path}: unreadable prepared cache ({type(e).__name__}); rebuilding", file=sys.stderr)
-        return None
-    if not isinstance(meta, dict) or meta.get("version") != CACHE_VERSION or meta.get("classes") != classes:
-        print(f"{path}: prepared cache from another version; rebuilding", file=sys.stderr)
-        return None
-    if meta.get("checksum") != _checksum(arrays):
-        print(f"{path}: prepared cache fails its checksum; rebuilding", file=sys.stderr)
-        return None
-    return Prepared(classes=list(classes), **arrays, settings=settings)
+def _build(jobs: list[_Job], workers: int, problems: Problems) -> None:
+    """Make sure of each class's cache in a pool of ``workers``, with a progress bar on a terminal."""
+    # The biggest files first, so that no worker is left with a big class while the others idle.
+    jobs = sorted(jobs, key=lambda job: job.source.stat().st_size, reverse=True)
+    context = _pool_context()  # before the progress bar starts tqdm's monitor thread
+    with tqdm(total=len(jobs), desc="preparing classes", unit="class", file=sys.stderr, disable=None,
+              leave=False) as bar:
+        for counts in _run(jobs, workers, context):
+            problems.counts.update(counts)
+            bar.update()
+    if sum(problems.counts.values()):
+        print(problems.summary(), file=sys.stderr)
+
+
+def _job(name: str, source: Path, cache_dir: Path, max_per_class: int, seed: int, verify: bool, quiet: bool) -> _Job:
+    st = source.stat()
+    identity = {"source": str(source.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                "max_per_class": max_per_class, "seed": seed}
+    return _Job(name, source, cache.folder(cache_dir, name, identity), identity, max_per_class, seed, verify, quiet)
+
+
+def _open(job: _Job, quiet: bool = False) -> cache.ClassArrays | None:
+    with locked(job.folder):
+        return cache.open_class(job.folder, quiet=quiet)
+
+
+def _wait_for(jobs: list[_Job], poll_s: float = 0.5) -> dict[str, cache.ClassArrays]:
+    """Under torchrun, on local ranks other than 0: the caches local rank 0 is making, as each is done.
+
+    A lock held by rank 0's worker makes ``_open`` wait for that class; a class it has not yet
+    started is polled for. Should rank 0 fail, torchrun stops this process with it.
+    """
+    print(f"local rank {os.environ['LOCAL_RANK']}: waiting for local rank 0 to prepare {len(jobs)} classes",
+          file=sys.stderr)
+    found = {}
+    while len(found) < len(jobs):
+        for job in jobs:
+            if job.name not in found and (part := _open(job, quiet=True)) is not None:
+                found[job.name] = part
+        if len(found) < len(jobs):
+            time.sleep(poll_s)
+    return found
+
+
+def _note_old_caches(cache_dir: Path) -> None:
+    """One line about the single-file caches of sketchgen 0.1 (one .npz per class list), which are not read."""
+    old = list(cache_dir.glob("prepared-*.npz"))
+    if old:
+        size = sum(p.stat().st_size for p in old) / 2**20
+        print(f"{cache_dir}: {len(old)} prepared caches of an older sketchgen (prepared-*.npz, {size:,.0f} MiB) are no "
+              "longer read; each class is prepared again into a cache of its own (delete them to free the space)",
+              file=sys.stderr)
 
 
 # --- statistics models are built from ------------------------------------------------------
 
 
+def _lengths_by_class(data: Prepared, idx: np.ndarray) -> list[np.ndarray]:
+    """The point counts of the drawings at ``idx``, class by class: one sort, not a pass over all per class."""
+    lengths, labels = data.lengths()[idx], data.labels[idx]
+    order = np.argsort(labels, kind="stable")
+    return np.split(lengths[order], np.searchsorted(labels[order], np.arange(1, len(data.classes))))
+
+
 def median_lengths(data: Prepared, idx: np.ndarray) -> list[int]:
     """The median point count of each class's drawings among ``idx``."""
-    lengths, labels = data.lengths()[idx], data.labels[idx]
-    return [int(np.median(lengths[labels == c])) for c in range(len(data.classes))]
+    return [int(np.median(lengths)) for lengths in _lengths_by_class(data, idx)]
+
+
+def length_percentiles(data: Prepared, idx: np.ndarray, q: float, most: int) -> list[int]:
+    """The ``q``-th percentile point count of each class's drawings among ``idx``, at most ``most``."""
+    return [int(min(most, np.ceil(np.percentile(lengths, q)))) for lengths in _lengths_by_class(data, idx)]
 
 
 def offset_std(data: Prepared, idx: np.ndarray, most: int = 20_000) -> float:

@@ -15,20 +15,27 @@ import json
 import math
 import os
 import re
+import reprlib
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from tqdm import tqdm
 
-from sketchgen.fileio import atomic_write, locked
+from sketchgen.fileio import atomic_write, locked, read_lines
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/simplified/"
+# No drawing is a line this long: the longest in ../shared/quickdraw is 3.7 KB (simplified) and 37 KB (raw,
+# with timestamps), so 4 MiB is over 100 times that. A longer line is a file without newlines, not a drawing.
+MAX_LINE_BYTES = 4 << 20
+# A field's value as shown in a one-line message: short, however long or deep the value is.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 1, 3, 3, 24, 20
 
 _CHUNK = 1 << 16
 _BACKOFF_S = 0.5
@@ -56,19 +63,22 @@ def validate_ndjson(path: str | os.PathLike, name: str) -> int:
         return _check_lines(f, name, source=str(path))
 
 
-def _check_lines(lines: Iterable[bytes], name: str, source: str) -> int:
+def _check_lines(f: BinaryIO, name: str, source: str) -> int:
     """Raise DownloadError at the first line that is not a ``name`` drawing; count the lines."""
     count = 0
-    for count, line in enumerate(lines, 1):
+    for count, line in enumerate(read_lines(f, MAX_LINE_BYTES), 1):
+        if line is None:
+            raise DownloadError(f"class {name!r} from {source}: line {count}: longer than {MAX_LINE_BYTES} bytes, "
+                                "not a drawing")
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: [[[[... nested too deep for the parser
             reason = "not JSON"
         else:
             if not isinstance(record, dict):
                 reason = "not a JSON object"
             elif record.get("word") != name:
-                reason = f"word is {record.get('word')!r}, expected {name!r}"
+                reason = f"word is {shown(record.get('word'))}, expected {name!r}"
             elif not isinstance(record.get("drawing"), list):
                 reason = "no 'drawing' list"
             else:
@@ -77,6 +87,11 @@ def _check_lines(lines: Iterable[bytes], name: str, source: str) -> int:
     if count == 0:
         raise DownloadError(f"class {name!r} from {source}: empty, no drawings")
     return count
+
+
+def shown(value: object) -> str:
+    """``value`` for a message: ``repr`` cut short (a line may hold megabytes of one field)."""
+    return _SHORT.repr(value)
 
 
 def download_class(

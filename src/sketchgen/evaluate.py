@@ -18,6 +18,49 @@
   beside the same ceiling; and each term of its test loss per drawing (for
   the VAE: reconstruction NLL and KL, whose sum, the test loss, is the
   negative ELBO at the latent's mean).
+* **As papers measure it** (``against_real``; the maths is in ``metrics``),
+  in the classifier's penultimate-layer features (``features``: 128 ReLU
+  units, the role Inception's pool layer plays for images), generated
+  against real test drawings:
+
+  - ``fid``: ``value``, the Fréchet distance (Heusel et al. 2017), and
+    ``floor``, the same between two halves of the test drawings: what real
+    drawings score against real ones with this many of them. Lower is
+    better; a model near its floor is as close to the test drawings as
+    sample noise lets anyone measure. ``n_real`` (test drawings),
+    ``n_generated`` and ``n_floor`` (the two halves) say what each rests
+    on. FID is biased upwards by few drawings (roughly in proportion to
+    1/n): with the 3-4 test drawings of most classes in the shared data (25
+    drawings each), a class's FID is mostly sample noise, and the floor, on
+    half as many a side, is noisier still (a model can score below it).
+    None under 2 drawings. Overall: ``value`` and ``floor`` are means over
+    classes, as everywhere in the report; ``pooled`` and ``pooled_floor``
+    are one FID over all classes' drawings together, each class weighing
+    the same on both sides. The pooled one rests on every test drawing, so
+    it is the steadier number. Neither can be set beside papers' FIDs
+    (Inception features of images, 10,000+ samples): compare models
+    measured with the same classifier, data and ``--n``.
+  - ``precision_recall`` (Kynkäänniemi et al. 2019, k-NN manifolds with
+    ``k`` = 3): ``precision``, the share of generated drawings that fall
+    within the real drawings' manifold (realistic), and ``recall``, the
+    share of real drawings within the generated ones' (the variety
+    covered). A model that memorises a few training drawings has high
+    recognisability and precision but low recall. With n test drawings,
+    ``k`` is lowered to n - 1 where n <= 3 (the k used is given); None
+    under 2 drawings.
+  - ``copying``: every generated drawing's distance to the nearest
+    training drawing of its class (``per_drawing``, in order; their mean
+    ``nearest_train``), beside the same for the real test drawings
+    (``test_nearest_train``), and ``closer_than_test``, the share of
+    generated drawings nearer a training drawing than the median test
+    drawing is: about 50% means as novel as real drawings, near 100%
+    copying. Measured as the L2 distance between the 28 x 28 renderings
+    (ink in [0, 1], so from 0 to 28), not in the classifier's features:
+    those are trained to put every eye in one place, so a new eye and a
+    copied one look alike there, while pixels tell a stroke-for-stroke
+    copy (distance ~0) from another drawing of the class. Rendering fits
+    each drawing to the frame, so a copy moved or scaled is still a copy.
+    ``n_train`` and ``n_test`` are the drawings compared with.
 
 Every number is given per class; "overall" is the unweighted mean over the
 classes (counts are sums), so a class of 5,000 drawings does not drown one of
@@ -30,16 +73,19 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sketchgen import models, render, sample, strokes
+from sketchgen import metrics, models, render, sample, strokes
 from sketchgen.data import SPLITS, Prepared
 from sketchgen.fileio import atomic_write
+from sketchgen.models.base import setting
+from sketchgen.models.checkpoint import check_class_names, check_settings, check_weights
+from sketchgen.models.registry import MAX_CLASSES
 from sketchgen.training import TrainConfig, dataset_loss, usable
 from sketchgen.training.batching import augment
 
@@ -49,6 +95,10 @@ AUGMENT_DROP = 0.10
 # Small batches: with 25 drawings in a class, an epoch must still be many steps.
 CLASSIFIER_BATCH = 16
 SHAPES = ("strokes", "points", "length")
+# The classifier's penultimate layer: the features FID and precision/recall are measured in.
+FEATURES = 128
+# Drawings rasterised and classified at once: memory stays bounded however many are judged.
+BATCH = 1000
 # A classifier's file is a checkpoint dict like the models', told apart by its "kind".
 CLASSIFIER_FILE = "classifier"
 
@@ -62,10 +112,10 @@ class EvaluationError(Exception):
 
 @dataclass
 class ClassifierConfig:
-    n_classes: int
-    size: int = 28
-    channels: int = 32
-    dropout: float = 0.3
+    n_classes: int = setting(MISSING, low=1, high=MAX_CLASSES)
+    size: int = setting(28, low=8, high=256)  # pixels a side
+    channels: int = setting(32, low=1, high=512)
+    dropout: float = setting(0.3, low=0.0, high=0.99)
 
 
 class Classifier(nn.Module):
@@ -80,10 +130,15 @@ class Classifier(nn.Module):
         for c_in, c_out in [(1, c), (c, 2 * c), (2 * c, 4 * c)]:
             blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
         self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(2), nn.Flatten())
-        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(16 * c, 128), nn.ReLU(), nn.Linear(128, cfg.n_classes))
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(16 * c, FEATURES), nn.ReLU(),
+                                  nn.Linear(FEATURES, cfg.n_classes))
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """The penultimate layer: the ReLU output the class logits are a linear function of."""
+        return self.head[:-1](self.features(images[:, None]))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images[:, None]))
+        return self.head[-1](self.embed(images))
 
 
 def _images(drawings, size: int) -> torch.Tensor:
@@ -155,11 +210,21 @@ def train_classifier(data: Prepared, epochs: int = 20, seed: int = 0, size: int 
 
 
 @torch.no_grad()
+def _outputs(clf: Classifier, drawings: list[list[np.ndarray]], layer) -> torch.Tensor:
+    """``layer`` (the classifier or a part of it) on the drawings, rasterised a batch at a time, in eval mode."""
+    clf.eval()
+    return torch.cat([layer(_images(drawings[i : i + BATCH], clf.cfg.size))
+                      for i in range(0, max(1, len(drawings)), BATCH)])
+
+
 def predict(clf: Classifier, drawings: list[list[np.ndarray]]) -> np.ndarray:
     """Class index per drawing (strokes format, any coordinate frame; an empty drawing is a blank image)."""
-    clf.eval()
-    out = [clf(_images(drawings[i : i + 1000], clf.cfg.size)).argmax(-1) for i in range(0, len(drawings), 1000)]
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
+    return _outputs(clf, drawings, clf).argmax(-1).numpy()
+
+
+def features(clf: Classifier, drawings: list[list[np.ndarray]]) -> np.ndarray:
+    """The classifier's penultimate-layer features, ``(n, FEATURES)`` float32: this project's Inception pool3."""
+    return _outputs(clf, drawings, clf.embed).numpy()
 
 
 def recognisability(clf: Classifier, drawings: list[list[np.ndarray]], labels) -> float:
@@ -179,14 +244,21 @@ def load_classifier(path: str | os.PathLike) -> tuple[Classifier, list[str]]:
     ckpt = models.read_file(path, "classifier")
     if ckpt.get("kind") != CLASSIFIER_FILE:
         raise models.CheckpointError(f"{path}: not a sketchgen classifier (a model checkpoint? pass it as --checkpoint)")
-    try:
-        clf = Classifier(ClassifierConfig(**ckpt["config"]))
-        clf.load_state_dict(ckpt["state_dict"])
-        classes = list(ckpt["classes"])
-    except (TypeError, ValueError, RuntimeError, KeyError) as e:
-        raise models.CheckpointError(f"{path}: classifier does not match its config ({str(e).splitlines()[0]})") from None
-    clf.eval()
-    return clf, classes
+
+    def fail(message: str):
+        raise models.CheckpointError(f"{path}: {message}")
+
+    for key, t in (("config", dict), ("classes", list), ("state_dict", dict)):
+        if not isinstance(ckpt.get(key), t):
+            fail(f"no {key} (a {t.__name__}): not a complete classifier")
+    config = check_settings(ClassifierConfig, ckpt["config"], fail, "config")
+    check_class_names(ckpt["classes"], config["n_classes"], fail)
+    check_weights(lambda: Classifier(ClassifierConfig(**config)), ckpt["state_dict"], fail)
+    if any(float(v.min()) < 0 for k, v in ckpt["state_dict"].items() if k.endswith("running_var")):
+        fail("a batch norm's running variance is negative")
+    clf = Classifier(ClassifierConfig(**config))
+    clf.load_state_dict(ckpt["state_dict"])
+    return clf.eval(), list(ckpt["classes"])
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -202,6 +274,37 @@ def shape_stats(drawings: list[list[np.ndarray]]) -> dict:
         values["length"].append(sum(float(np.linalg.norm(np.diff(s, axis=0), axis=1).sum()) for s in fitted))
     return {k: {"mean": float(np.mean(v)), "std": float(np.std(v))} if v else {"mean": None, "std": None}
             for k, v in values.items()}
+
+
+def against_real(clf: Classifier, data: Prepared, generated: list[list[np.ndarray]], n_per_class: int
+                 ) -> tuple[list[dict], dict]:
+    """FID with its real-vs-real floor, precision and recall, and copying per class; the pooled FIDs.
+
+    ``generated`` runs class by class, ``n_per_class`` each. Real drawings are the test split's; copying
+    compares 28 x 28 renderings with the class's training drawings (the module docstring says why).
+    """
+    test, train = data.indices("test"), data.indices("train")
+    entries, pools = [], {"generated": [], "real": [], "half_a": [], "half_b": []}
+    for c in range(len(data.classes)):
+        gen = generated[c * n_per_class : (c + 1) * n_per_class]
+        real = _real(data, test[data.labels[test] == c])
+        gen_features, real_features = features(clf, gen), features(clf, real)
+        half_a, half_b = metrics.halves(real_features)
+        precision, recall, k = metrics.precision_recall(real_features, gen_features)
+        pixels = [render.rasterize(d, clf.cfg.size).reshape(len(d), clf.cfg.size ** 2)
+                  for d in (gen, real, _real(data, train[data.labels[train] == c]))]
+        entries.append({
+            "fid": {"value": metrics.frechet_distance(gen_features, real_features),
+                    "floor": metrics.frechet_distance(half_a, half_b),
+                    "n_generated": len(gen), "n_real": len(real), "n_floor": [len(half_a), len(half_b)]},
+            "precision_recall": {"precision": precision, "recall": recall, "k": k,
+                                 "n_generated": len(gen), "n_real": len(real)},
+            "copying": {**metrics.copying(*pixels), "n_train": len(pixels[2]), "n_test": len(real)},
+        })
+        for key, rows in zip(pools, (gen_features, real_features, half_a, half_b)):
+            pools[key].append(rows)
+    return entries, {"pooled": metrics.pooled_frechet(pools["generated"], pools["real"]),
+                     "pooled_floor": metrics.pooled_frechet(pools["half_a"], pools["half_b"])}
 
 
 def _classifier(classifier, classes: list[str]) -> tuple[Classifier, list[str]]:
@@ -266,6 +369,9 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     if len(names) > 1:  # a loss of several terms: each one per drawing (or per counted unit), beside the total
         for name, terms in class_terms.items():
             per_class[name]["test_terms"] = {n: terms.get(n) for n in names}
+    compared, pooled = against_real(clf, data, generated, n_per_class)
+    for entry, numbers in zip(per_class.values(), compared):
+        entry.update(numbers)
     return {
         "model": net.name,
         "checkpoint": str(model) if isinstance(model, (str, os.PathLike)) else None,
@@ -274,7 +380,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
         "seed": seed,
         "loss": net.loss_description,
         "classes": per_class,
-        "overall": _overall(list(per_class.values())),
+        "overall": {**_overall(list(per_class.values())), **_overall_against_real(list(per_class.values()), pooled)},
     }
 
 
@@ -295,6 +401,23 @@ def _overall(entries: list[dict]) -> dict:
         overall["reconstruction"] = _mean(e["reconstruction"] for e in entries)
     if "test_terms" in entries[0]:
         overall["test_terms"] = {n: _mean(e["test_terms"][n] for e in entries) for n in entries[0]["test_terms"]}
+    return overall
+
+
+# against_real's numbers that "overall" averages over classes; its other numbers are counts, summed.
+AGAINST_REAL_MEANS = {"fid": ("value", "floor"), "precision_recall": ("precision", "recall"),
+                      "copying": ("nearest_train", "test_nearest_train", "closer_than_test")}
+
+
+def _overall_against_real(entries: list[dict], pooled: dict) -> dict:
+    """Means over classes of FID, precision, recall and copying, sums of their counts; the pooled FIDs beside."""
+    overall = {}
+    for group, means in AGAINST_REAL_MEANS.items():
+        counts = [k for k in entries[0][group] if k.startswith("n_")]
+        overall[group] = {**{k: _mean(e[group][k] for e in entries) for k in means},
+                          **{k: np.sum([e[group][k] for e in entries], axis=0).tolist() for k in counts}}
+    overall["fid"].update(pooled)
+    overall["precision_recall"]["k"] = metrics.K
     return overall
 
 
@@ -347,4 +470,25 @@ def format_report(report: dict, markdown: bool = False) -> str:
              f"test loss is {report['loss']}{' (' + ' + '.join(terms) + ')' if terms else ''}; "
              + ("reconstructions: each real test drawing redrawn from its latent's mean; " if redrawn else "")
              + "overall = mean over classes")
+    return title + "\n\n" + table(header, rows, markdown) + "\n\n" + format_against_real(report, markdown)
+
+
+def format_against_real(report: dict, markdown: bool = False) -> str:
+    """against_real's numbers as a second table, the pooled FID as a last row."""
+    header = ["class", "FID", "floor", "real n", "precision", "recall", "k", "nearest train gen/test",
+              "closer than test"]
+    rows = []
+    for name, e in [*report["classes"].items(), ("overall", report["overall"])]:
+        fid, pr, near = e["fid"], e["precision_recall"], e["copying"]
+        rows.append([name, number(fid["value"]), number(fid["floor"]), str(fid["n_real"]), percent(pr["precision"]),
+                     percent(pr["recall"]), str(pr["k"]),
+                     f"{number(near['nearest_train'], 2)} / {number(near['test_nearest_train'], 2)}",
+                     percent(near["closer_than_test"])])
+    fid = report["overall"]["fid"]
+    rows.append(["pooled", number(fid["pooled"]), number(fid["pooled_floor"]), str(fid["n_real"])] + ["-"] * 5)
+    title = ("Against the real test drawings (real n: how many; floor: one half of them against the other; overall = "
+             "mean over classes, pooled = all classes together, each weighing the same).\n"
+             "FID, precision and recall (k nearest neighbours) in the classifier's features. Copying: distance between "
+             "28x28 renderings and the nearest training drawing, generated / real test;\ncloser than test = the share "
+             "of generated drawings nearer a training drawing than the median test drawing is (real drawings: 50%).")
     return title + "\n\n" + table(header, rows, markdown)

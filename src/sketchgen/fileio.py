@@ -1,10 +1,11 @@
-"""Writing files so that nothing is ever half-written or lost.
+"""Writing files so that nothing is ever half-written or lost, and reading lines with bounded memory.
 
 Every artefact sketchgen writes (downloads, prepared caches, checkpoints) goes
 through ``atomic_write``: the bytes land in a temporary file beside the target,
 are flushed to disk, and only then renamed over it. A crash or a full disk
 leaves the previous file intact; a reader never sees a partial one.
-``locked`` serialises two processes building the same artefact.
+``locked`` serialises two processes building the same artefact. ``read_lines``
+reads a file line by line without ever holding more than one bounded line.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+_SKIP_CHUNK = 1 << 20
 
 
 @contextlib.contextmanager
@@ -61,6 +64,21 @@ def locked(path: str | os.PathLike) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def read_lines(f: BinaryIO, max_bytes: int) -> Iterator[bytes | None]:
+    """The lines of a binary file, each with its newline; None for a line of more than ``max_bytes``.
+
+    A longer line is passed over a megabyte at a time, so a file without newlines (or a 4 GB
+    line) costs ``max_bytes`` of memory, not its size, and the lines after it are still read.
+    """
+    while line := f.readline(max_bytes + 1):
+        if len(line) > max_bytes and not line.endswith(b"\n"):
+            while (rest := f.readline(_SKIP_CHUNK)) and not rest.endswith(b"\n"):
+                pass
+            yield None
+        else:
+            yield line
 
 
 def safe_name(text: str, most: int = 80) -> str:

@@ -15,14 +15,16 @@ __all__ = ["SEED_CLASSES", "SHIPPED_CHECKPOINT", "build_parser", "main"]
 
 
 def _add_data_flags(p) -> None:
-    p.add_argument("--classes", nargs="+", metavar="C",
+    p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList,
                    help="class names (quote names with spaces), 'all', or @FILE with one name per line "
                         f"(default: {' '.join(SEED_CLASSES)})")
-    p.add_argument("--data-dir", help="folder of <class>.ndjson or Sketch-RNN <class>.npz files (default: "
+    p.add_argument("--data-dir", type=V.path, help="folder of <class>.ndjson or Sketch-RNN <class>.npz files (default: "
                                       "$SKETCHGEN_DATA, the download cache, ../shared/quickdraw, or a small downloaded slice)")
     p.add_argument("--max-per-class", type=V.MAX_PER_CLASS,
                    help=f"recognized drawings kept per class (default {C.DEFAULT_MAX_PER_CLASS})")
     p.add_argument("--seed", type=V.SEED, help="seed for the split, shuffling, initialisation and sampling (default 0)")
+    p.add_argument("--workers", type=V.POSITIVE, help="processes preparing classes not yet cached (default: the cores "
+                                                      "this process may use; under torchrun local rank 0 prepares)")
 
 
 def _model_defaults(name: str) -> str:
@@ -37,31 +39,36 @@ def _model_defaults(name: str) -> str:
 
 
 def _add_train_flags(p) -> None:
+    from sketchgen.training import TrainConfig
+
     d = _model_defaults
-    p.add_argument("--epochs", type=V.POSITIVE, help="an epoch budget: at most this many passes, validating after each "
-                                                     f"(default: {d('epochs')} unless --steps)")
-    p.add_argument("--steps", type=V.POSITIVE, help=f"a step budget instead of epochs (default: {d('steps')}; 0: epochs)")
-    p.add_argument("--eval-every", type=V.POSITIVE, help=f"steps between validations under --steps (default {d('eval_every')}; "
-                                                         "0: one epoch's worth)")
-    p.add_argument("--batch-size", type=V.BATCH, help=f"drawings per batch, across all processes (default {d('batch_size')})")
-    p.add_argument("--lr", type=V.LEARNING_RATE, help=f"Adam learning rate (default {d('lr')})")
-    p.add_argument("--early-stop", type=V.POSITIVE, help="stop after this many validations without improvement "
-                                                         f"(default {d('early_stop')})")
+    t = lambda name: V.of(TrainConfig, name)  # noqa: E731 - the bounds a resumed run's saved value is held to
+    p.add_argument("--epochs", type=t("epochs"), help="an epoch budget: at most this many passes, validating after each "
+                                                      f"(default: {d('epochs')} unless --steps)")
+    p.add_argument("--steps", type=t("steps"), help=f"a step budget instead of epochs (default: {d('steps')}; 0: epochs)")
+    p.add_argument("--eval-every", type=t("eval_every"), help="steps between validations under --steps (default "
+                                                              f"{d('eval_every')}; 0: one epoch's worth)")
+    p.add_argument("--batch-size", type=t("batch_size"),
+                   help=f"drawings per batch, across all processes (default {d('batch_size')})")
+    p.add_argument("--lr", type=t("lr"), help=f"Adam learning rate (default {d('lr')})")
+    p.add_argument("--early-stop", type=t("early_stop"), help="stop after this many validations without improvement "
+                                                              f"(default {d('early_stop')})")
     p.add_argument("--balance", choices=["none", "classes"], help="classes: draw every class equally often; none: as the "
                                                                   f"data comes (default {d('balance')})")
-    p.add_argument("--max-len", type=V.LENGTH, help=f"drop drawings with more points than this (default {d('max_len')})")
+    p.add_argument("--max-len", type=t("max_len"), help=f"drop drawings with more points than this (default {d('max_len')})")
     p.add_argument("--device", type=V.device, help="torch device, e.g. cpu or cuda (default cpu; under torchrun, cuda means "
                                                    "each process's own GPU)")
     p.add_argument("--amp", action="store_true", default=None,
                    help="bf16 mixed precision (autocast) for the model on a GPU (default off)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the model; pays off on a GPU for long runs (default off)")
-    p.add_argument("--prefetch", type=V.integer(0, 64), help="batches built ahead on a background thread (default 2; 0: none)")
-    p.add_argument("--out", help="run folder for checkpoints, log and loss curve (default runs/<command>-<time>; "
-                                 "give it under torchrun so that all processes agree)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint, "
-                                                         "with its own settings unless flags change them")
-    p.add_argument("--overwrite", action="store_true", help="replace the run --out holds, if any, instead of refusing")
+    p.add_argument("--prefetch", type=t("prefetch"), help="batches built ahead on a background thread (default 2; 0: none)")
+    p.add_argument("--out", type=V.path, help="run folder for checkpoints, log and loss curve (default "
+                                              "runs/<command>-<time>; give it under torchrun so that all processes agree)")
+    again = p.add_mutually_exclusive_group()  # continuing a run and replacing it cannot both be meant
+    again.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint, "
+                                                             "with its own settings unless flags change them")
+    again.add_argument("--overwrite", action="store_true", help="replace the run --out holds, if any, instead of refusing")
 
 
 def _add_model_flags(p) -> None:
@@ -104,38 +111,48 @@ def build_parser() -> V.Parser:
     p.set_defaults(func=C.cmd_classes)
 
     p = sub.add_parser("download", help="download QuickDraw simplified ndjson files into the cache")
-    p.add_argument("classes", nargs="+", metavar="CLASS", help="class names, e.g. cat 'The Eiffel Tower'")
-    p.add_argument("--data-dir", help="where to store the files (default: the download cache)")
+    p.add_argument("classes", nargs="+", metavar="CLASS", action=V.ClassList,
+                   help="class names, e.g. cat 'The Eiffel Tower', 'all', or @FILE with one name per line")
+    p.add_argument("--data-dir", type=V.path, help="where to store the files (default: the download cache)")
     p.add_argument("--base-url", default=None, help="where the <class>.ndjson files are served (default: Google's bucket)")
     p.set_defaults(func=C.cmd_download)
 
     p = sub.add_parser("prepare", help="filter, cap, split and cache drawings as arrays (train does this itself)")
     _add_data_flags(p)
+    p.add_argument("--verify", action="store_true",
+                   help="check every byte of each class's cache against its SHA-256 and rebuild any that fail "
+                        "(opening checks only sizes and sampled blocks)")
     p.set_defaults(func=C.cmd_prepare)
 
     p = sub.add_parser("train", help="train a model")
     _add_data_flags(p)
     _add_model_flags(p)
     _add_train_flags(p)
+    p.add_argument("--init", type=V.path, metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights (one of train's, or an imported model) where they fit, "
+                        "with the settings its weights were trained for (the mixture model's offset scale too); says "
+                        "what it could not take over. --model defaults to its kind")
     p.set_defaults(func=C.cmd_train)
 
     p = sub.add_parser("sample", help="generate drawings (ndjson, PNG, SVG) from a checkpoint")
-    p.add_argument("--checkpoint", required=True, help="a .pt file written by train")
-    p.add_argument("--classes", nargs="+", metavar="C", help="classes to draw (default: all the model knows)")
+    p.add_argument("--checkpoint", type=V.path, help="a .pt file written by train (default: the shipped mdn model, "
+                                                     f"{C.SHIPPED_MODEL.name})")
+    p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList, known=False,
+                   help="classes to draw, or @FILE with one name per line (default: all the model knows)")
     p.add_argument("--n", type=V.DRAWINGS, default=1, help="drawings per class (default 1)")
     p.add_argument("--seed", type=V.SEED, default=0, help="random seed (default 0)")
     p.add_argument("--temperature", type=V.TEMPERATURE, default=0.4, help="sampling temperature (default 0.4)")
     p.add_argument("--max-len", type=V.LENGTH,
                    help="most points generated per drawing, after any prefix (default: the model's own)")
-    p.add_argument("--prefix", help="ndjson file of partial drawings to complete, or 'test' for the model's own test "
+    p.add_argument("--prefix", type=V.path, help="ndjson file of partial drawings to complete, or 'test' for the model's own test "
                                     "drawings of each class")
     p.add_argument("--prefix-strokes", type=V.LENGTH, help="keep only the first N strokes of each prefix drawing")
-    p.add_argument("--around", metavar="DRAWINGS.ndjson",
+    p.add_argument("--around", type=V.path, metavar="DRAWINGS.ndjson",
                    help="a model that encodes drawings (vae): --n variations of each drawing of this file, its latent "
                         "drawn from the drawing's posterior, its class the drawing's word (default: latents from the prior)")
-    p.add_argument("--data-dir", help="with --prefix test: where the model's classes are read from "
+    p.add_argument("--data-dir", type=V.path, help="with --prefix test: where the model's classes are read from "
                                       "(default: where it was trained from)")
-    p.add_argument("--out", help="output folder (default runs/samples-<time>)")
+    p.add_argument("--out", type=V.path, help="output folder (default runs/samples-<time>)")
     p.set_defaults(func=C.cmd_sample)
 
     p = sub.add_parser("reconstruct", help="a model that encodes drawings (vae): redraw each drawing of a file")
@@ -153,25 +170,42 @@ def build_parser() -> V.Parser:
     _add_data_flags(p)
     p.add_argument("--to", choices=["npz"], required=True,
                    help="npz: Sketch-RNN's format (train/valid/test object arrays of int16 stroke-3)")
-    p.add_argument("--out", required=True, help="folder to write the <class>.npz files into")
+    p.add_argument("--out", type=V.path, required=True, help="folder to write the <class>.npz files into")
     p.set_defaults(func=C.cmd_convert)
 
     p = sub.add_parser("export", help="write one class of an mdn checkpoint as a model file for @magenta/sketch")
-    p.add_argument("--checkpoint", required=True, help="a .pt file of an mdn model written by train")
+    p.add_argument("--checkpoint", type=V.path, required=True, help="a .pt file of an mdn model written by train")
     p.add_argument("--format", choices=["magenta"], required=True,
                    help="magenta: the .gen.json that @magenta/sketch's SketchRNN loads")
     p.add_argument("--class", dest="class_name", required=True, metavar="CLASS",
                    help="the class to export (the library draws one class per model file)")
-    p.add_argument("--out", help="file to write (default <CLASS>.gen.json)")
+    p.add_argument("--out", type=V.path, help="file to write (default <CLASS>.gen.json)")
     p.set_defaults(func=C.cmd_export)
 
+    p = sub.add_parser("import", help="write another tool's model file as a sketchgen checkpoint (Magenta's Sketch-RNN "
+                                      "zoo); sample, serve, evaluate and train --init then use it")
+    p.add_argument("file", type=V.path, metavar="FILE", help="the model file, e.g. sheep.gen.json from Magenta's zoo")
+    p.add_argument("--format", choices=["magenta"], required=True,
+                   help="magenta: a decoder-only Sketch-RNN .gen.json as @magenta/sketch loads it")
+    p.add_argument("--class", dest="class_name", metavar="CLASS",
+                   help="the class it draws (default: its info.name, with _ read as a space where that names a "
+                        "Quick, Draw! class: palm_tree is 'palm tree')")
+    p.add_argument("--out", type=V.path, help="the checkpoint to write (default: FILE's name without .gen.json, plus .pt)")
+    p.set_defaults(func=C.cmd_import)
+
     p = sub.add_parser("serve", help="a local web page: watch the model draw, or start a drawing and let it finish")
-    p.add_argument("--checkpoint", help="a .pt file written by train (an mdn model draws best)")
-    p.add_argument("--host", default="127.0.0.1",
+    p.add_argument("--checkpoint", action="append", metavar="PATH", type=V.path,
+                   help="a .pt file written by train (an mdn model draws best), or a folder: every model checkpoint "
+                        f"in it; repeat it to serve several models on one page (default: the shipped mdn model, "
+                        f"{C.SHIPPED_MODEL.name})")
+    p.add_argument("--host", type=V.host, default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME", type=V.HOST_NAME,
+                   help="another name the page may be reached by (the Host header; default: only the --host address "
+                        "and localhost, against DNS rebinding; '*' allows any); repeatable")
     p.add_argument("--port", type=V.PORT, default=8000, help="TCP port (default 8000; 0 picks a free one)")
     p.add_argument("--workers", type=V.integer(1, 64), default=1,
-                   help="batches generated at once, one core each; more requests wait their turn (default 1)")
+                   help="batches generated at once per model, one core each; more requests wait their turn (default 1)")
     p.add_argument("--batch", type=V.integer(1, 4096), default=64,
                    help="the most requests generated together as one batch (default 64; 1 generates one at a time)")
     p.set_defaults(func=C.cmd_serve)
@@ -182,20 +216,22 @@ def build_parser() -> V.Parser:
     _add_data_flags(p)
     p.add_argument("--epochs", type=V.integer(1, 10_000), default=20,
                    help="training epochs; the best on validation is kept (default 20)")
-    p.add_argument("--out", required=True, help="the classifier file to write (.pt)")
+    p.add_argument("--out", type=V.path, required=True, help="the classifier file to write (.pt)")
     p.set_defaults(func=C.cmd_classifier_train)
 
-    p = sub.add_parser("evaluate", help="measure a model: recognisability by the classifier, test loss, shape statistics")
-    p.add_argument("--checkpoint", required=True, help="a .pt file written by train")
-    p.add_argument("--classifier", required=True, help="a .pt file written by `sketchgen classifier train`")
+    p = sub.add_parser("evaluate", help="measure a model: recognisability by the classifier, test loss, shape statistics, "
+                                       "FID, precision/recall, copying")
+    p.add_argument("--checkpoint", type=V.path, required=True, help="a .pt file written by train")
+    p.add_argument("--classifier", type=V.path, required=True, help="a .pt file written by `sketchgen classifier train`")
     p.add_argument("--n", type=V.DRAWINGS, default=500, help="generated drawings per class (default 500)")
     p.add_argument("--temperature", type=V.TEMPERATURE, default=0.4, help="sampling temperature (default 0.4)")
     p.add_argument("--seed", type=V.SEED, default=0, help="sampling seed (default 0); the split is the checkpoint's own")
-    p.add_argument("--data-dir", help="where the checkpoint's classes are read from (default: where it was trained from)")
+    p.add_argument("--data-dir", type=V.path,
+                   help="where the checkpoint's classes are read from (default: where it was trained from)")
     p.add_argument("--max-per-class", type=V.MAX_PER_CLASS,
                    help="only for checkpoints of sketchgen 0.1.0, which do not record it: the --max-per-class the model "
                         f"was trained with (default {C.DEFAULT_MAX_PER_CLASS})")
-    p.add_argument("--json", metavar="OUT.json", help="also write the report as JSON to this file")
+    p.add_argument("--json", type=V.path, metavar="OUT.json", help="also write the report as JSON to this file")
     p.set_defaults(func=C.cmd_evaluate)
     return parser
 
@@ -212,13 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except Interrupted as e:
-        say(f"sketchgen: {e}")
+        say(V.one_line(f"sketchgen: {e}"))
         return 130
     except KeyboardInterrupt:  # Ctrl-C outside training's own handler: nothing half-written to save
         say("sketchgen: interrupted")
         return 130
     except (DataError, DownloadError, CheckpointError, ModelError, EvaluationError, StrokeError, TrainingError,
             UsageError, OSError) as e:
-        say(f"sketchgen: error: {e}")
+        say(V.one_line(f"sketchgen: error: {e}"))
         return 1
     return 0

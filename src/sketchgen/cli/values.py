@@ -2,16 +2,24 @@
 
 Every numeric flag has a type here that refuses what would fail later inside
 torch or NumPy, allocate without bound, or mean nothing (NaN, inf, a negative
-rate, a seed beyond 64 bits); ``--device`` must name a device this machine
-has. ``Parser`` prints argparse's refusals as one line, without the usage
-block.
+rate, a seed beyond 64 bits); a training flag's bounds are its TrainConfig
+field's (``setting``), the ones a resumed run's saved value is checked
+against. ``--device`` must name a device this machine has; a path is never
+empty or holds a NUL; ``--classes`` lists (names, ``all``, ``@FILE``) are read
+and checked as they are parsed. ``Parser`` prints argparse's refusals as one
+line, without the usage block.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import stat
 import sys
+from dataclasses import fields
+
+from sketchgen.models.registry import MAX_POINTS
 
 SEED_MAX = 2**63 - 1  # every seed becomes an int64 somewhere (torch, NumPy)
 
@@ -19,9 +27,21 @@ SEED_MAX = 2**63 - 1  # every seed becomes an int64 somewhere (torch, NumPy)
 class Parser(argparse.ArgumentParser):
     """argparse, with a refusal as one line naming the flag (the usage is a ``--help`` away)."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else [str(a) for a in args]
+        for arg in args:  # argparse drops an explicit "--" value and hands the flag's type a list instead
+            if arg.startswith("--") and arg.endswith("=--"):
+                self.error(f"argument {arg[:-3]}: expected one argument, not '--'")
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):
-        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.stderr.write(one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
         sys.exit(2)
+
+
+def one_line(text: str) -> str:
+    """``text`` with every newline or other unprintable character escaped (a path may hold any of them)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _typed(name: str, parse):
@@ -60,6 +80,29 @@ def real(low: float, high: float, above: bool = False, below: bool = False):
     return _typed("float", parse)
 
 
+def of(cls, name: str):
+    """The type of a flag for the dataclass field ``cls.name``: its ``setting`` bounds."""
+    f = next(f for f in fields(cls) if f.name == name)
+    low, high = f.metadata["low"], f.metadata["high"]
+    if isinstance(f.default, float):
+        return real(low, high, above=f.metadata.get("above", False))
+    return integer(int(low), int(high))
+
+
+def path(text: str) -> str:
+    """A file or folder name: not empty, no NUL (which no file system allows)."""
+    if not text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a path")
+    return text
+
+
+def host(text: str) -> str:
+    """An address to listen on: a name or an IP, never empty (which would mean every interface)."""
+    if not text or not text.isprintable() or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a host name or address (0.0.0.0 opens all)")
+    return text
+
+
 def device(text: str) -> str:
     """A torch device this machine has: cpu, cuda or cuda:N (N below the GPU count), mps."""
     import torch
@@ -76,19 +119,89 @@ def device(text: str) -> str:
     elif parsed.type == "mps":
         if not torch.backends.mps.is_available():
             raise argparse.ArgumentTypeError("mps asked for, but this machine has no usable Apple GPU")
-    elif parsed.type != "cpu":
+    elif parsed.type != "cpu" or parsed.index not in (None, 0):
         raise argparse.ArgumentTypeError(f"{text[:40]!r}: sketchgen trains on cpu, cuda or mps")
     return text
 
 
+MAX_LIST_BYTES = 16 * 2**20  # an @FILE of class names: 100,000 names of 100 characters, and more
+
+
+class ClassList(argparse.Action):
+    """``--classes``: names, ``all`` alone (``known``: the QuickDraw classes), or @FILE with one name a line.
+
+    Expanded and checked as parsed: an @FILE that is unreadable, not a regular file (a folder, a FIFO that
+    would block, /dev/zero that never ends), larger than MAX_LIST_BYTES, not UTF-8 or empty, a class named
+    twice, an unknown class: each one line, exit 2.
+    """
+
+    def __init__(self, *args, known: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.known = known
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from sketchgen.data import DataError, categories, check_classes
+
+        where = f"argument {option_string or self.metavar}"
+        if self.known and "all" in values:
+            if len(values) > 1:
+                parser.error(f"{where}: 'all' stands alone, without other names")
+            return setattr(namespace, self.dest, categories())
+        names = []
+        for value in values:
+            names += _listed(value[1:], parser, where) if value.startswith("@") else [value]
+        bad = next((n for n in names if not n or not n.isprintable()), None)
+        if bad is not None:
+            parser.error(f"{where}: {bad[:40]!r} is not a class name")
+        seen = set()
+        twice = next((n for n in names if n in seen or seen.add(n)), None)
+        if twice is not None:
+            parser.error(f"{where}: class {twice[:40]!r} is named twice")
+        if self.known:
+            try:
+                check_classes(names)
+            except DataError as e:
+                parser.error(f"{where}: {e}")
+        setattr(namespace, self.dest, names)
+
+
+def _listed(name: str, parser, where: str) -> list[str]:
+    """The names an @FILE lists, one a line, read at a bounded cost."""
+    try:
+        path(name)
+        info = os.stat(name)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > MAX_LIST_BYTES:
+            raise ValueError(f"more than {MAX_LIST_BYTES // 2**20} MB")
+        with open(name, "rb") as f:
+            text = f.read(MAX_LIST_BYTES + 1).decode("utf-8")
+    except (OSError, ValueError, argparse.ArgumentTypeError) as e:
+        reason = getattr(e, "strerror", None) or (e.reason if isinstance(e, UnicodeDecodeError) else e)
+        parser.error(f"{where}: @{name[:200]}: cannot read class names ({reason})")
+    listed = [line.strip() for line in text.splitlines() if line.strip()]
+    if not listed:
+        parser.error(f"{where}: @{name[:200]} lists no class names (one per line)")
+    return listed
+
+
+def host_name(text: str) -> str:
+    """A name a server may be reached by, as a Host header gives it: a host name, an IP address ([...] for IPv6),
+    '*.domain' for its subdomains, or '*' for any."""
+    name = text.lower()
+    bare = name.removeprefix("*.") if name != "*" else "x"
+    if bare.startswith("[") and bare.endswith("]"):
+        bare = bare[1:-1].replace(":", "")
+    if not bare or len(name) > 253 or not all(c.isascii() and (c.isalnum() or c in ".-") for c in bare):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a host name, an address, '*.domain' or '*'")
+    return name
+
+
+HOST_NAME = _typed("host name", host_name)
 POSITIVE = integer(1, 10**9)
-COUNT = integer(0, 10**9)
 SEED = integer(0, SEED_MAX)
 PORT = integer(0, 65535)
-BATCH = integer(1, 65536)
-LENGTH = integer(1, 10_000)  # points per drawing: far beyond any real one (the longest QuickDraw drawings have ~1,000)
+LENGTH = integer(1, MAX_POINTS)  # points per drawing: far beyond any real one (the longest QuickDraw drawings have ~1,000)
 DRAWINGS = integer(0, 100_000)  # drawings per class in one command
 MAX_PER_CLASS = integer(1, 10**7)
-RATE = real(0.0, 1.0, below=True)  # dropout and such
-LEARNING_RATE = real(0.0, 10.0, above=True)
 TEMPERATURE = real(0.0, 10.0, above=True)

@@ -1,4 +1,4 @@
-"""Magenta's Sketch-RNN model files (``.gen.json``) for its browser library ``@magenta/sketch``.
+"""Magenta's Sketch-RNN model files (``.gen.json``): written for its browser library, read from its model zoo.
 
 The library (npm ``@magenta/sketch`` 0.2.0, ``es5/sketch_rnn/model.js``) runs Sketch-RNN's decoder
 on its own: stroke-5 input -> TensorFlow's basic LSTM cell -> a linear layer to 3 pen logits and
@@ -13,25 +13,39 @@ little-endian base64, as the library reads it back into an ``Int16Array``.
 
 This module knows the file; the model knows its weights (``SketchModel.magenta_weights``: the
 mixture decoder folds its class embedding into the bias and reorders its gates; a model the
-library cannot run says so). ``info.scale_factor`` is the model's offset scale: the library
+library cannot run says so; ``from_magenta`` is the way back, asked of the model the registry
+names as the importer of Magenta's files). ``info.scale_factor`` is the model's offset scale: the library
 divides pixel offsets by ``scale_factor / pixelFactor``, so one of its pixels is ``pixelFactor``
 QuickDraw units (2 unless the page calls ``setPixelFactor``). What the file cannot express is
 refused: an export is exact up to the int16 rounding or not written. (Our mixture bounds log sigma
-at +-10 and the library does not; they part only where a sigma would exceed e^10 times the offset
-scale, which no trained model produces.)
+at +-10 and the library does not; they part only where a sigma would pass e^+-10 times the offset
+scale, which no model sketchgen trains produces. Magenta's own models do, down to e^-15: their imports
+are bounded at +-20 instead, see ``heads.IMPORTED_LOG_SIGMA_LIMIT``.)
+
+Reading (``import_magenta``) takes what Magenta's zoo published: about a hundred decoder-only models,
+one class each. Their ``info`` differs from file to file: ``mode`` is 2 or ``"gen"`` (or absent),
+and ``version``, ``max_seq_len`` or ``training_size`` may be missing; only ``scale_factor`` is
+needed, and ``name`` names the class unless the caller does. A file is untrusted input: it is
+checked whole, every shape against the LSTM size the output kernel declares and every base64
+string's length against its shape, before any weight is decoded; a VAE (17 weights: an encoder
+too) or anything else is refused in one line saying what it is.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from sketchgen import models
+from sketchgen import data, models
 from sketchgen.fileio import atomic_write
+from sketchgen.models.checkpoint import MAX_NAME, validate
 
 MAX_WEIGHT = 10.0  # model.js: maxWeight; int16 32767 stands for it
 INT16_MAX = 32767
@@ -42,10 +56,13 @@ class ExportError(models.CheckpointError):
     """A checkpoint that cannot be exported exactly; one line saying why."""
 
 
+def _int16(w: np.ndarray) -> np.ndarray:
+    return np.rint(np.asarray(w) / MAX_WEIGHT * INT16_MAX).astype("<i2")
+
+
 def quantise(w: np.ndarray) -> str:
     """Weights within +-MAX_WEIGHT -> the library's base64 of little-endian int16."""
-    q = np.rint(np.asarray(w) / MAX_WEIGHT * INT16_MAX).astype("<i2")
-    return base64.b64encode(q.tobytes()).decode("ascii")
+    return base64.b64encode(_int16(w).tobytes()).decode("ascii")
 
 
 def magenta_model(checkpoint: str | os.PathLike, class_name: str) -> list:
@@ -53,7 +70,7 @@ def magenta_model(checkpoint: str | os.PathLike, class_name: str) -> list:
     net, ckpt = models.load(checkpoint)
     classes = ckpt["classes"]
     if class_name not in classes:
-        raise ExportError(f"{checkpoint} was not trained on {class_name!r}; it knows: {', '.join(classes)}")
+        raise ExportError(f"{checkpoint} was not trained on {class_name!r}; it knows: {models.listing(classes)}")
     try:
         info, weights = net.magenta_weights(classes.index(class_name))
     except models.ModelError as e:
@@ -63,6 +80,9 @@ def magenta_model(checkpoint: str | os.PathLike, class_name: str) -> list:
         if peak > MAX_WEIGHT:
             raise ExportError(f"{checkpoint}: cannot export {class_name!r} exactly: its {name} reaches {peak:.2f}, "
                               f"beyond the +-{MAX_WEIGHT:g} the library's int16 weights can hold")
+        if name.endswith("kernel") and not _int16(w).any():
+            raise ExportError(f"{checkpoint}: cannot export {class_name!r}: its {name} rounds to zero everywhere in "
+                              "the library's int16 weights, so the export would draw nothing")
     # mode 2: a decoder-only ("gen") model in Sketch-RNN's JavaScript format; 0.2.0 itself reads only scale_factor.
     return [{"name": class_name, **info}, [list(w.shape) for w in weights], [quantise(w) for w in weights]]
 
@@ -73,3 +93,155 @@ def export_magenta(checkpoint: str | os.PathLike, class_name: str, out: str | os
     with atomic_write(out) as f:
         f.write(text.encode())
     return Path(out)
+
+
+# --- reading: a zoo file into a sketchgen checkpoint ------------------------------------------
+
+# The zoo's LSTM-512 files are 3 MB; a 2,048-unit model would be 48 MB. A file beyond this is refused unread.
+MAX_FILE = 256 << 20
+NMIXTURE = 20  # model.js: NMIXTURE, the mixture components the library reads from the output layer
+OUTPUT_WIDTH = 3 + 6 * NMIXTURE  # 3 pen logits, then (pi, mu_x, mu_y, sigma_x, sigma_y, rho) x NMIXTURE
+STROKE_WIDTH = 5  # a stroke-5 step: the decoder-only model's whole input
+# sketch-rnn-js (model.js of the older library): "0 or 1 - vae, 2 - gen"; a VAE file holds 17 weights
+# (two encoder LSTMs, mu, sigma, the latent-to-state layer, then the decoder's five).
+DECODER_MODES = (2, "gen")
+VAE_MODES = (0, 1, "vae")
+VAE_WEIGHTS = 17
+
+
+class MagentaFileError(models.CheckpointError):
+    """A file that is not a decoder-only Sketch-RNN model sketchgen can import; one line saying what it is."""
+
+
+@dataclass
+class MagentaFile:
+    """A checked ``.gen.json``: its info (``name`` str or None, ``scale_factor`` a positive float, ``max_seq_len``
+    a positive int or None, then the rest as read) and its five weights as float64 arrays, in the file's order."""
+
+    info: dict
+    weights: list[np.ndarray]
+
+
+def read_magenta(path: str | os.PathLike) -> MagentaFile:
+    """Read and check a model file completely: structure, info, every shape against the LSTM size, the base64 and
+    its byte count, before a weight is decoded (a declared shape never allocates: the text must hold it)."""
+    path = Path(path)
+
+    def fail(message: str):
+        raise MagentaFileError(f"{path}: {message}")
+
+    try:
+        if path.stat().st_size > MAX_FILE:
+            fail(f"{path.stat().st_size} bytes, more than any Sketch-RNN model file ({MAX_FILE >> 20} MiB at most)")
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        fail("a folder, not a model file")
+    except FileNotFoundError:
+        fail("no such file")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError; deep nesting a RecursionError
+        fail(f"not JSON ({type(e).__name__}: {str(e).splitlines()[0][:80]}); a Sketch-RNN model is a .gen.json file")
+    if not isinstance(doc, list) or len(doc) != 3:
+        fail("not a Sketch-RNN model: a .gen.json is a JSON array [info, shapes, weights]")
+    info, shapes, strings = doc
+    if not isinstance(info, dict):
+        fail(f"info (the array's first entry) is a {type(info).__name__}, not an object")
+    if not isinstance(shapes, list) or not isinstance(strings, list):
+        fail("the shapes and weights (the array's second and third entries) are not lists")
+    mode = info.get("mode")
+    if mode is not None and (type(mode) not in (int, float, str) or mode not in DECODER_MODES + VAE_MODES):
+        fail(f"info.mode {str(mode)[:40]!r} is not a Sketch-RNN model type (2 or 'gen' for a decoder-only model)")
+    if len(strings) == VAE_WEIGHTS or mode in VAE_MODES:
+        said = f"mode {mode!r}, " if mode is not None else ""
+        fail(f"a Sketch-RNN VAE ({said}{len(strings)} weights: an encoder and a decoder); sketchgen imports "
+             "decoder-only models, the zoo's .gen.json files")
+    if len(shapes) != len(strings):
+        fail(f"{len(shapes)} shapes for {len(strings)} weights")
+    if len(strings) != len(WEIGHT_NAMES):
+        fail(f"{len(strings)} weights; a decoder-only Sketch-RNN model has {len(WEIGHT_NAMES)} "
+             f"({', '.join(WEIGHT_NAMES)})")
+    _check_shapes(shapes, fail)
+    return MagentaFile(_info(info, fail), [_weight(name, shape, text, fail)
+                                           for name, shape, text in zip(WEIGHT_NAMES, shapes, strings)])
+
+
+def _check_shapes(shapes: list, fail) -> None:
+    """Each shape as the library reads it: ``[[H, 123], [123], [5, 4H], [H, 4H], [4H]]``, H the LSTM size."""
+    for name, shape in zip(WEIGHT_NAMES, shapes):
+        if not isinstance(shape, list) or not 1 <= len(shape) <= 2 or any(type(d) is not int or d < 1 for d in shape):
+            fail(f"the {name}'s shape {str(shape)[:40]} is not one or two positive integers")
+    h = shapes[0][0]
+    if shapes[0][1:] != [OUTPUT_WIDTH]:
+        fail(f"the output kernel gives {shapes[0][1:]} outputs; the library reads {OUTPUT_WIDTH} "
+             f"(3 pen logits, then 6 x {NMIXTURE} mixture parameters)")
+    inputs = shapes[2][0]
+    if len(shapes[2]) == 2 and inputs > STROKE_WIDTH and shapes[2][1] == 4 * h:
+        fail(f"the LSTM takes {inputs} inputs, a stroke-5 step and {inputs - STROKE_WIDTH} more: a decoder conditioned "
+             "on a latent vector (a VAE's); sketchgen imports unconditional, decoder-only models")
+    expected = [[h, OUTPUT_WIDTH], [OUTPUT_WIDTH], [STROKE_WIDTH, 4 * h], [h, 4 * h], [4 * h]]
+    for name, shape, want in zip(WEIGHT_NAMES, shapes, expected):
+        if shape != want:
+            fail(f"the {name} has shape {shape}; a model of {h} LSTM units (the output kernel's rows) needs {want}")
+
+
+def _weight(name: str, shape: list[int], text, fail) -> np.ndarray:
+    """One weight: its base64 checked for length against its shape before it is decoded, then int16 -> float."""
+    n = math.prod(shape)
+    want = 4 * math.ceil(2 * n / 3)  # base64 of 2n bytes, padded
+    if not isinstance(text, str):
+        fail(f"the {name} is a {type(text).__name__}, not a base64 string")
+    if len(text) != want:
+        fail(f"the {name} holds {len(text)} base64 characters; {n} int16 values of shape {shape} take {want}")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        fail(f"the {name} is not valid base64")
+    if len(data) != 2 * n:
+        fail(f"the {name} decodes to {len(data)} bytes; {n} int16 values take {2 * n}")
+    return (np.frombuffer(data, "<i2").astype(np.float64) * (MAX_WEIGHT / INT16_MAX)).reshape(shape)
+
+
+def _number(value) -> bool:
+    return type(value) in (int, float)
+
+
+def _info(info: dict, fail) -> dict:
+    """``name``, ``scale_factor`` and ``max_seq_len`` checked (the other keys are the zoo's notes and stay unread)."""
+    name, scale, length = info.get("name"), info.get("scale_factor"), info.get("max_seq_len")
+    if name is not None and not isinstance(name, str):
+        fail(f"info.name is a {type(name).__name__}, not a string")
+    if not _number(scale) or not math.isfinite(scale) or scale <= 0:
+        fail(f"info.scale_factor {str(scale)[:40]} is not a positive number (the std of the offsets it was trained on)")
+    if length is not None and (not _number(length) or not math.isfinite(length) or length != int(length) or length < 1):
+        fail(f"info.max_seq_len {str(length)[:40]} is not a positive whole number of steps")
+    return {**info, "name": name, "scale_factor": float(scale), "max_seq_len": None if length is None else int(length)}
+
+
+def zoo_class(name: str) -> str:
+    """The Quick, Draw! class a zoo name stands for (``palm_tree`` is ``palm tree``), else the name as it is."""
+    known = {c.lower(): c for c in data.categories()}
+    return known.get(name.lower()) or known.get(name.replace("_", " ").lower()) or name
+
+
+def import_magenta(path: str | os.PathLike, out: str | os.PathLike, class_name: str | None = None) -> dict:
+    """Write a zoo file as a one-class sketchgen checkpoint of the model that reads Magenta's files; its dict.
+
+    The class is ``class_name``, else the one ``info.name`` stands for. The
+    checkpoint is checked like any read one before it is written.
+    """
+    model = read_magenta(path)
+    name = class_name
+    if name is None and model.info["name"] is not None:
+        name = zoo_class(model.info["name"])
+    if not name:
+        raise MagentaFileError(f"{path}: info has no name: say which class it draws with --class")
+    cls = models.importer("magenta")
+    try:
+        net = cls.from_magenta(model.info, model.weights)
+    except models.ModelError as e:
+        raise MagentaFileError(f"{path}: {e}") from None
+    ckpt = models.checkpoint_dict(net, [name], imported={"format": "magenta", "file": Path(path).name[:MAX_NAME]})
+    validate(ckpt, path)  # bounds of every setting, the class name: what any reader of the checkpoint checks
+    models.save(out, ckpt)
+    return ckpt

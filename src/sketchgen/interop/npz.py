@@ -27,6 +27,10 @@ NPZ_ARRAYS = ("train", "valid", "test")
 # Some mirrors of Sketch-RNN's data name the files sketchrnn_<class>.npz.
 NPZ_PREFIX = "sketchrnn_"
 
+# A Sketch-RNN class holds ~75,000 drawings of ~70 points: some 40 MB per array unpacked. An array that
+# says it unpacks to more is refused unread: a small compressed file could otherwise fill the memory.
+MAX_ARRAY_BYTES = 1 << 30
+
 # The one function NumPy pickles every array with: numpy.core.multiarray._reconstruct before NumPy 2
 # (and in Sketch-RNN's published files), numpy._core.multiarray._reconstruct since. Taken from an
 # array's own pickle recipe so that it is the real function under either NumPy.
@@ -44,34 +48,76 @@ class NpzError(ValueError):
 
 
 class _ArraysOnly(pickle.Unpickler):
-    """An unpickler that builds NumPy arrays and dtypes and refuses every other global."""
+    """An unpickler that builds NumPy arrays and dtypes and refuses every other global.
+
+    Every array it builds counts the bytes it is made from against ``budget`` (what the member
+    holds) before NumPy takes them: a pickle can name one string of bytes thousands of times, and
+    NumPy copies a string (a Python 2 ``str``, as Sketch-RNN's files hold) into each array.
+    """
+
+    def __init__(self, f, budget: int):
+        # encoding="latin1": Python 2 wrote Sketch-RNN's files, and NumPy reads their byte strings so.
+        super().__init__(f, encoding="latin1")
+        self.budget = budget
+        unpickler = self
+
+        class Counted(np.ndarray):
+            def __setstate__(self, state):
+                data = state[-1]
+                if isinstance(data, (bytes, str)):
+                    unpickler.budget -= len(data)
+                    if unpickler.budget < 0:
+                        raise pickle.UnpicklingError(f"its arrays are built from more than the {budget} bytes it "
+                                                     "holds: it repeats drawings by reference")
+                super().__setstate__(state)
+
+        self.allowed = {**_ALLOWED, ("numpy", "ndarray"): Counted}
 
     def find_class(self, module: str, name: str):
         try:
-            return _ALLOWED[(module, name)]
+            return self.allowed[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(f"it asks for {module}.{name}, which a NumPy array never needs") from None
 
 
-def _read_member(archive: zipfile.ZipFile, member: str) -> np.ndarray:
-    """One ``.npy`` member: plain arrays as NumPy reads them, object arrays through ``_ArraysOnly``."""
+def _read_member(archive: zipfile.ZipFile, member: str) -> list[np.ndarray]:
+    """One ``.npy`` member's drawings as int16 stroke-3: plain arrays as NumPy reads them, object arrays
+    through ``_ArraysOnly``.
+
+    The member's size bounds everything: zipfile unpacks no more than it declares, and the drawings
+    may add up to no more than that, since each must be stored in it. A pickle can name one array,
+    or one string of bytes, thousands of times by reference, and copying each would take memory
+    and cache space without bound; such a file is refused before anything is copied.
+    """
+    size = archive.getinfo(member).file_size
+    if size > MAX_ARRAY_BYTES:
+        raise ValueError(f"it unpacks to {size} bytes, more than a class's drawings need ({MAX_ARRAY_BYTES})")
     with archive.open(member) as f:
         version = np.lib.format.read_magic(f)
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, _, dtype = read_header(f)
-        if not dtype.hasobject:
+        if dtype.hasobject:
+            array = _ArraysOnly(f, size).load()
+        else:
             f.seek(0)
-            return np.lib.format.read_array(f, allow_pickle=False)
-        # encoding="latin1": Python 2 wrote Sketch-RNN's files, and NumPy reads their byte strings so.
-        array = _ArraysOnly(f, encoding="latin1").load()
+            array = np.lib.format.read_array(f, allow_pickle=False)
     if not isinstance(array, np.ndarray) or array.shape != shape:
         raise ValueError(f"its pickle is not the {shape} array its header announces")
-    return array
+    items = list(np.asarray(array))
+    for i, item in enumerate(items):
+        if not isinstance(item, np.ndarray):
+            raise ValueError(f"drawing {i} is a {type(item).__name__}, not an array")
+    # Built once but named many times, an array costs nothing until each name is copied into the cache.
+    items = [np.asarray(item) for item in items]
+    total = sum(item.nbytes for item in items)
+    if total > size:
+        raise ValueError(f"its drawings add up to more than the {size} bytes it holds ({total}): "
+                         "it repeats drawings by reference")
+    return [_drawing(i, item) for i, item in enumerate(items)]
 
 
-def _drawing(i: int, item: object) -> np.ndarray:
+def _drawing(i: int, a: np.ndarray) -> np.ndarray:
     """Drawing ``i`` of an array as int16 stroke-3; ValueError naming it if it is not one."""
-    a = np.asarray(item)
     if a.ndim != 2 or a.shape[1] != 3 or not len(a) or a.dtype.kind not in "iu":
         raise ValueError(f"drawing {i} holds a {a.dtype} array of shape {a.shape}, not integer stroke-3 (n, 3)")
     if np.abs(a).max() > np.iinfo(np.int16).max:
@@ -95,13 +141,15 @@ def read_npz(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
             splits = {}
             for name in NPZ_ARRAYS:
                 try:
-                    splits[name] = [_drawing(i, item) for i, item in enumerate(_read_member(archive, f"{name}.npy"))]
+                    splits[name] = _read_member(archive, f"{name}.npy")
                 except (pickle.UnpicklingError, ValueError) as e:
                     raise NpzError(f"{path}: refused array {name!r}: {' '.join(str(e).split())}") from None
                 except Exception as e:  # a truncated or mangled member: any decoding error means "not a dataset"
                     raise NpzError(f"{path}: array {name!r} is unreadable ({type(e).__name__})") from None
     except (zipfile.BadZipFile, EOFError) as e:
         raise NpzError(f"{path}: not a readable .npz file ({e})") from None
+    except OSError as e:  # permissions, a failing disk: a read error names no file of its own
+        raise NpzError(f"{path}: cannot be read ({e.strerror or e})") from None
     return splits
 
 

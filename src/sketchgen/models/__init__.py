@@ -10,11 +10,11 @@ import importlib
 import pkgutil
 
 from sketchgen.models.base import Batch, ModelError, SketchModel, Term
-from sketchgen.models.checkpoint import CheckpointError, checkpoint_dict, load, read, read_file, save
-from sketchgen.models.registry import build, get, names
+from sketchgen.models.checkpoint import CheckpointError, checkpoint_dict, listing, load, read, read_file, save
+from sketchgen.models.registry import build, get, importer, names
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["Batch", "CheckpointError", "ModelError", "SketchModel", "Term", "build", "checkpoint_dict", "get",
-           "load", "names", "read", "read_file", "save"]
+           "importer", "listing", "load", "names", "read", "read_file", "save"]

@@ -16,6 +16,10 @@ every checkpoint. Its fields with ``flag`` metadata become ``sketchgen train``
 flags (with ``help``), shared by every model that has them; ``from_data``
 fills the fields that come from the data (class count, scales, lengths).
 ``train_defaults`` are the training settings it prefers to the loop's own.
+A run started from another checkpoint (``train --init``) takes that
+checkpoint's ``weight_settings`` and copies its tensors, ``class_weights``
+row by row by class name; ``imports`` names other tools' model files the
+model can be built from (``from_magenta``, the inverse of ``magenta_weights``).
 
 **Training.** ``forward(batch)`` gives its outputs and ``losses(outputs,
 batch, step)`` names its loss terms; the objective is their weighted sum, and
@@ -87,13 +91,15 @@ class Term:
 
 
 def setting(default, help: str | None = None, low: float | None = None, high: float | None = None,
-            choices: tuple | None = None, per_class: bool = False):
+            choices=None, per_class: bool | str = False, above: bool = False):
     """A config field with the bounds a checkpoint's value is checked against; with ``help``, also a train flag.
 
     ``default`` may be a callable (a default factory, for lists); ``per_class``
-    lists hold one value per class.
+    lists hold one value per class ("optional": or none at all); ``above``:
+    ``low`` itself is excluded; ``choices`` may be a callable giving them
+    (known only once models register).
     """
-    metadata = {"low": low, "high": high, "choices": choices, "help": help, "per_class": per_class}
+    metadata = {"low": low, "high": high, "choices": choices, "help": help, "per_class": per_class, "above": above}
     if callable(default):
         return field(default_factory=default, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -118,6 +124,11 @@ class SketchModel(nn.Module, abc.ABC):
     loss_per_drawing: ClassVar[bool] = False  # report test loss per drawing (else per counted unit)
     train_defaults: ClassVar[dict] = {}  # TrainConfig fields it sets differently from the loop's defaults
     legacy: ClassVar[dict] = {}  # config values that checkpoints older than a setting were trained with
+    # Config fields that give its weights their meaning (their shapes, how inputs are scaled): a model fine-tuned
+    # from another checkpoint (`train --init`) takes these from it, not from the new data.
+    weight_settings: ClassVar[tuple[str, ...]] = ()
+    class_weights: ClassVar[tuple[str, ...]] = ()  # state_dict entries with one row per class, in class order
+    imports: ClassVar[tuple[str, ...]] = ()  # other tools' model files it can be built from ("magenta": from_magenta)
 
     cfg: object
 
@@ -198,6 +209,12 @@ class SketchModel(nn.Module, abc.ABC):
         """(info, the five float64 arrays) of one class as @magenta/sketch's model file holds them."""
         raise ModelError(f"a {self.name} model cannot be exported: @magenta/sketch runs decoder-only models, "
                          "Sketch-RNN's mixture decoder without an encoder or latent (train with --model mdn)")
+
+    @classmethod
+    def from_magenta(cls, info: dict, weights: list[np.ndarray]) -> "SketchModel":
+        """The one-class model of a checked Magenta file (``interop.magenta.MagentaFile``): the inverse of
+        ``magenta_weights``, for the models that list "magenta" in ``imports``."""
+        raise ModelError(f"a {cls.name} model cannot be built from a Magenta model file")
 
 
 def class_embedding(embed: nn.Embedding, classes: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,8 @@ from sketchgen.models.base import Batch, SketchModel, class_embedding
 class ConditionalDecoder(SketchModel):
     """context + previous step -> cell -> dropout -> head, for training (whole sequences) and generation."""
 
+    class_weights = ("embed.weight",)
+
     def context(self, classes: torch.Tensor, latent: torch.Tensor | None = None) -> torch.Tensor:
         """What conditions every step of a drawing: its class embedding (or a mix of them)."""
         return class_embedding(self.embed, classes)

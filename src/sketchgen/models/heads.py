@@ -21,8 +21,12 @@ from torch import nn
 
 LOG_2PI = math.log(2 * math.pi)
 # Bound on the mixture's log sigma: exp() of it never overflows, so the NLL stays finite for any head
-# output; real offsets (normalised to unit std) need sigmas far inside e^-10 .. e^10.
+# output; real offsets (normalised to unit std) need sigmas far inside e^-10 .. e^10. Magenta's zoo models,
+# trained without a bound, put much of their mass on spikes down to e^-15 (at dx or dy = 0, measured on
+# their four shared files): a model imported from one is built with the wider IMPORTED_LOG_SIGMA_LIMIT, at which
+# an offset a thousand units off a spike still squares to a finite float32.
 LOG_SIGMA_LIMIT = 10.0
+IMPORTED_LOG_SIGMA_LIMIT = 20.0
 
 
 class RowwiseLinear(nn.Linear):
@@ -87,27 +91,39 @@ class MixtureHead(RowwiseLinear):
 
     draws = 4  # the component, two for the Gaussian, the pen
 
-    def __init__(self, hidden: int, n_mixtures: int):
+    def __init__(self, hidden: int, n_mixtures: int, log_sigma_limit: float = LOG_SIGMA_LIMIT, soft_pen: bool = False):
         super().__init__(hidden, 3 + 6 * n_mixtures)
+        self.log_sigma_limit, self.soft_pen = log_sigma_limit, soft_pen
 
-    @staticmethod
-    def mixture(out: torch.Tensor, temperature: float = 1.0):
+    def pen_temperature(self, temperature: float) -> float:
+        """The pen's temperature when sampling at ``temperature``: the same, or softened to (1 + T) / 2.
+
+        Dividing the pen logits by a low T sharpens them towards the commonest
+        state, pen down: strokes run on, and a drawing whose end is not certain
+        never ends (an eye's pupil scribbled round until the length cap).
+        Softened, as @magenta/sketch's getPDF does by default, generated drawings
+        lift and end about as often as real ones, while the offsets keep T.
+        """
+        return (1 + temperature) / 2 if self.soft_pen else temperature
+
+    def mixture(self, out: torch.Tensor, temperature: float = 1.0, pen_temperature: float | None = None):
         """Raw output -> (pen logits, log pi, mu_x, mu_y, log sigma_x, log sigma_y, rho), tempered.
 
-        Temperature divides the logits and scales sigma by sqrt(T).
+        Temperature divides the logits (the pen's by ``pen_temperature`` if given) and scales sigma by sqrt(T).
         """
         pen, rest = out[..., :3], out[..., 3:]
         pi, mux, muy, lsx, lsy, rho = rest.chunk(6, dim=-1)
-        lsx, lsy = lsx.clamp(-LOG_SIGMA_LIMIT, LOG_SIGMA_LIMIT), lsy.clamp(-LOG_SIGMA_LIMIT, LOG_SIGMA_LIMIT)
+        limit = self.log_sigma_limit
+        lsx, lsy = lsx.clamp(-limit, limit), lsy.clamp(-limit, limit)
         t = max(temperature, 1e-6)
         log_pi = F.log_softmax(pi / t, dim=-1)
         half_log_t = 0.5 * math.log(t)
-        return pen / t, log_pi, mux, muy, lsx + half_log_t, lsy + half_log_t, torch.tanh(rho)
+        pen_t = t if pen_temperature is None else max(pen_temperature, 1e-6)
+        return pen / pen_t, log_pi, mux, muy, lsx + half_log_t, lsy + half_log_t, torch.tanh(rho)
 
-    @classmethod
-    def offset_log_prob(cls, out: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    def offset_log_prob(self, out: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
         """log p(dx, dy) under the mixture, in log space throughout."""
-        _, log_pi, mux, muy, lsx, lsy, rho = cls.mixture(out)
+        _, log_pi, mux, muy, lsx, lsy, rho = self.mixture(out)
         zx = (dx[..., None] - mux) * torch.exp(-lsx)
         zy = (dy[..., None] - muy) * torch.exp(-lsy)
         one_minus = (1 - rho**2).clamp_min(1e-6)
@@ -115,21 +131,19 @@ class MixtureHead(RowwiseLinear):
         log_n = -LOG_2PI - lsx - lsy - 0.5 * torch.log(one_minus) - z / (2 * one_minus)
         return torch.logsumexp(log_pi + log_n, dim=-1)
 
-    @classmethod
-    def nll(cls, out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def nll(self, out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed NLL of stroke-5 targets: offsets over real steps, pen over real steps plus the end step.
 
         Returns the sum and the number of steps it covers.
         """
-        offsets = -cls.offset_log_prob(out, target[..., 0], target[..., 1]) * mask
+        offsets = -self.offset_log_prob(out, target[..., 0], target[..., 1]) * mask
         pen_mask = mask + F.pad(mask, (1, 0))[..., :-1] * (1 - mask)  # real steps and the first end step
         pen = F.cross_entropy(out[..., :3].transpose(1, 2), target[..., 2:].argmax(-1), reduction="none")
         return offsets.sum() + (pen * pen_mask).sum(), pen_mask.sum()
 
-    @classmethod
-    def sample(cls, out: torch.Tensor, temperature: float, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, out: torch.Tensor, temperature: float, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Next stroke-5 step (B, 1, 5) and whether it ends the drawing, from each row's four uniforms ``u``."""
-        pen, log_pi, mux, muy, lsx, lsy, rho = cls.mixture(out[:, -1], temperature)
+        pen, log_pi, mux, muy, lsx, lsy, rho = self.mixture(out[:, -1], temperature, self.pen_temperature(temperature))
         k = categorical(log_pi.exp(), u[:, 0])[:, None]
         pick = lambda t: t.gather(-1, k).squeeze(-1)  # noqa: E731
         mx, my, sx, sy, r = pick(mux), pick(muy), pick(lsx).exp(), pick(lsy).exp(), pick(rho)

@@ -17,14 +17,17 @@ import torch
 from torch import nn
 
 from sketchgen import data, strokes
-from sketchgen.models import cells
-from sketchgen.models.base import ModelError, Term, default_embed_dim, setting
+from sketchgen.models import cells, heads
+from sketchgen.models.base import ModelError, Term, default_embed_dim, hard_labels, setting
 from sketchgen.models.decoder import ConditionalDecoder
 from sketchgen.models.heads import MixtureHead
-from sketchgen.models.registry import MAX_CLASSES, register
+from sketchgen.models.registry import MAX_CLASSES, MAX_POINTS, register
 
 # @magenta/sketch reads exactly this many mixture components (es5/sketch_rnn/model.js: NMIXTURE).
 MAGENTA_MIXTURES = 20
+# A class's drawings are generated up to this percentile of its training lengths: a model unsure of the end
+# at a low temperature otherwise goes on (an eye's pupil scribbled round and round) to max_len.
+LENGTH_PERCENTILE = 98
 
 
 @dataclass
@@ -39,7 +42,14 @@ class MDNConfig:
     recurrent_dropout: float = setting(0.1, "dropout on the layernorm cell's candidate update", 0.0, 0.99)
     # Offsets are divided by this (their std over the training set) before the model sees them.
     scale: float = setting(1.0, low=1e-6, high=1e6)
-    max_len: int = setting(250, low=1, high=100_000)
+    max_len: int = setting(250, low=1, high=MAX_POINTS)
+    # The most points generated for each class: a high percentile of its training drawings' lengths (empty: max_len).
+    lengths: list[int] = setting(list, low=1, high=MAX_POINTS, per_class="optional")
+    # The mixture's bound on log sigma (heads.LOG_SIGMA_LIMIT; wider for models imported from Magenta's zoo).
+    log_sigma_limit: float = setting(heads.LOG_SIGMA_LIMIT, low=1.0, high=heads.IMPORTED_LOG_SIGMA_LIMIT)
+    # How sampling tempers the pen state: "softened" to (1 + T) / 2 (heads.MixtureHead.pen_temperature), or the
+    # "same" T as the offsets (0.1.0's).
+    pen_temperature: str = setting("softened", choices=("softened", "same"))
 
     def __post_init__(self):
         if not self.embed_dim:
@@ -58,8 +68,15 @@ class MDN(ConditionalDecoder):
     draws = MixtureHead.draws
     loss_description = "NLL, nats per drawing"
     loss_per_drawing = True
-    train_defaults = {"grad_clip": 1.0, "augment_scale": 0.15, "augment_drop": 0.10}
-    legacy = {"cell": "lstm"}  # 0.1.0 had no other
+    # Sketch-RNN's schedule on a step budget, every class drawn equally often: with a few hundred drawings a
+    # class the best validation comes within 1,000-2,000 steps, and 3,000 train in ~20 minutes on a CPU core
+    # (docs/quality.md measures the choice).
+    train_defaults = {"grad_clip": 1.0, "augment_scale": 0.15, "augment_drop": 0.10, "steps": 3000, "eval_every": 250,
+                      "early_stop": 4, "batch_size": 100, "lr_schedule": "decay", "lr_decay": 0.9999, "min_lr": 1e-5,
+                      "balance": "classes"}
+    legacy = {"cell": "lstm", "lengths": [], "pen_temperature": "same"}  # 0.1.0: one cell, no caps, pen at T
+    weight_settings = ("embed_dim", "hidden", "n_mixtures", "cell", "scale", "log_sigma_limit")
+    imports = ("magenta",)
 
     def __init__(self, cfg: MDNConfig):
         super().__init__()
@@ -68,7 +85,7 @@ class MDN(ConditionalDecoder):
         self.lstm = cells.make(cfg.cell, self.context_size(cfg) + self.step_dim, cfg.hidden,
                                recurrent_dropout=cfg.recurrent_dropout)
         self.drop = nn.Dropout(cfg.dropout)
-        self.head = MixtureHead(cfg.hidden, cfg.n_mixtures)
+        self.head = MixtureHead(cfg.hidden, cfg.n_mixtures, cfg.log_sigma_limit, cfg.pen_temperature == "softened")
 
     @staticmethod
     def context_size(cfg: MDNConfig) -> int:
@@ -79,6 +96,7 @@ class MDN(ConditionalDecoder):
     def from_data(cls, prepared, train_idx, max_len, **settings):
         settings.setdefault("scale", data.offset_std(prepared, train_idx))
         settings.setdefault("max_len", max_len)
+        settings.setdefault("lengths", data.length_percentiles(prepared, train_idx, LENGTH_PERCENTILE, max_len))
         return cls(cls.Config(n_classes=len(prepared.classes), **settings))
 
     def encode(self, s3: np.ndarray) -> np.ndarray:
@@ -105,8 +123,16 @@ class MDN(ConditionalDecoder):
         return self.head.sample(out, temperature, u)
 
     def steps_allowed(self, classes, drawn):
-        """Up to ``max_len`` after any prefix; the model's end state usually stops it sooner."""
-        return torch.full((len(classes),), self.cfg.max_len, dtype=torch.long)
+        """The rest of the class's length cap after any prefix (at least a quarter of it), or ``max_len`` where
+        the model has no caps (0.1.0's); the model's end state usually stops it sooner."""
+        if not self.cfg.lengths:
+            return torch.full((len(classes),), self.cfg.max_len, dtype=torch.long)
+        caps = torch.tensor(self.cfg.lengths, dtype=torch.long)[hard_labels(classes)]
+        return torch.maximum(caps - drawn, caps // 4)
+
+    def max_steps(self) -> int:
+        """A caller may ask for drawings as long as the longest trained on, beyond the classes' caps."""
+        return self.cfg.max_len
 
     def magenta_weights(self, label: int) -> tuple[dict, list[np.ndarray]]:
         """One class as @magenta/sketch's five weights (see ``interop.magenta`` for the layout).
@@ -132,3 +158,35 @@ class MDN(ConditionalDecoder):
         bias[2 * h : 3 * h] -= cells.FORGET_BIAS
         info = {"mode": 2, "scale_factor": float(self.cfg.scale), "max_seq_len": int(self.cfg.max_len)}
         return info, [sd["head.weight"].T, sd["head.bias"], w_ih[tf_order, e:].T, w_hh[tf_order].T, bias]
+
+    @classmethod
+    def from_magenta(cls, info, weights):
+        """The inverse of ``magenta_weights``: one class, whose embedding contributes nothing.
+
+        The embedding is one wide and zero, and so are the LSTM's input weights
+        from it (training keeps both zero: their gradients are products with
+        each other). TensorFlow's gates (i, j, f, o) become PyTorch's (i, f, g,
+        o) with g = j, and its forget bias of 1.0 joins the f gate's bias; the
+        output layer already has the mixture head's layout. ``scale_factor`` is
+        the offset scale; ``max_seq_len``, where the file has one, the
+        generation limit after any prefix (no per-class caps: the library
+        has none), else the 250 points sketchgen trains on. The
+        library bounds no sigma, and the zoo's models need sigmas far below
+        ours: the import's bound is the wider ``IMPORTED_LOG_SIGMA_LIMIT``.
+        """
+        out_w, out_b, w_xh, w_hh, bias = (np.asarray(w, dtype=np.float64) for w in weights)
+        h = w_hh.shape[0]
+        cfg = MDNConfig(n_classes=1, embed_dim=1, hidden=h, n_mixtures=(out_w.shape[1] - 3) // 6, cell="lstm",
+                        scale=float(info["scale_factor"]), max_len=info.get("max_seq_len") or MDNConfig.max_len,
+                        log_sigma_limit=heads.IMPORTED_LOG_SIGMA_LIMIT)
+        i, j, f, o = np.split(np.arange(4 * h), 4)
+        torch_order = np.concatenate([i, f, j, o])
+        gate_bias = bias.copy()
+        gate_bias[f] += cells.FORGET_BIAS
+        w_ih = np.concatenate([np.zeros((4 * h, cfg.embed_dim)), w_xh.T[torch_order]], axis=1)
+        state = {"embed.weight": np.zeros((1, cfg.embed_dim)), "lstm.weight_ih_l0": w_ih,
+                 "lstm.weight_hh_l0": w_hh.T[torch_order], "lstm.bias_ih_l0": gate_bias[torch_order],
+                 "lstm.bias_hh_l0": np.zeros(4 * h), "head.weight": out_w.T, "head.bias": out_b}
+        net = cls(cfg)
+        net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)).float() for k, v in state.items()})
+        return net.eval()

@@ -6,6 +6,8 @@ from sketchgen.models.base import ModelError, SketchModel
 
 # The most classes a model may have: far above QuickDraw's 345, far below what would allocate gigabytes.
 MAX_CLASSES = 100_000
+# The most points in one drawing a model may be built for or asked to generate: ten times the longest QuickDraw drawing.
+MAX_POINTS = 10_000
 
 _MODELS: dict[str, type[SketchModel]] = {}
 
@@ -32,3 +34,11 @@ def get(name: str) -> type[SketchModel]:
 def build(name: str, **config) -> SketchModel:
     cls = get(name)
     return cls(cls.Config(**config))
+
+
+def importer(fmt: str) -> type[SketchModel]:
+    """The model that builds itself from another tool's model files of ``fmt`` (the first in ``order``)."""
+    for name in names():
+        if fmt in _MODELS[name].imports:
+            return _MODELS[name]
+    raise ModelError(f"no model here reads {fmt} model files")

@@ -21,7 +21,7 @@ from sketchgen.models.base import Term, hard_labels, setting
 from sketchgen.models.cells import LSTM
 from sketchgen.models.decoder import ConditionalDecoder
 from sketchgen.models.heads import PointHead
-from sketchgen.models.registry import MAX_CLASSES, register
+from sketchgen.models.registry import MAX_CLASSES, MAX_POINTS, register
 
 # Simplified QuickDraw coordinates are 0-255; the model sees them in [-1, 1].
 COORD_HALF = 127.5
@@ -35,7 +35,7 @@ class SeedConfig:
     layers: int = setting(2, "LSTM layers", 1, 8)
     dropout: float = setting(0.3, "dropout rate", 0.0, 0.99)
     # Points per generated drawing for each class (the median in training); the seed has no end token.
-    lengths: list[int] = setting(list, low=1, high=100_000, per_class=True)
+    lengths: list[int] = setting(list, low=1, high=MAX_POINTS, per_class=True)
 
 
 @register
@@ -50,6 +50,7 @@ class Seed(ConditionalDecoder):
     draws = PointHead.draws
     uses_temperature = False  # it regresses one point per step: nothing to temper
     loss_description = "MSE per value"
+    weight_settings = ("embed_dim", "hidden", "layers")
 
     def __init__(self, cfg: SeedConfig):
         super().__init__()

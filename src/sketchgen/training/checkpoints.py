@@ -1,4 +1,5 @@
-"""A run folder and what training keeps in it: the lock, ``best.pt``, ``last.pt``, ``log.jsonl``.
+"""A run folder and what training keeps in it: the lock, ``best.pt``, ``last.pt``, ``log.jsonl``; and the
+checkpoint a run starts from (``--init``).
 
 ``last.pt`` is a model checkpoint plus what resuming needs: the optimizer's
 and the schedule's state and the loop's progress. Reading one for
@@ -6,6 +7,14 @@ and the schedule's state and the loop's progress. Reading one for
 it is used. A folder is one run: training into a folder that holds a run
 refuses unless told to continue it (``resume``) or replace it
 (``overwrite``), and a lock keeps two trainings out of one folder.
+
+A run started from another checkpoint (fine-tuning, an imported model
+included) is built with that checkpoint's ``weight_settings`` - the sizes
+and the input scaling its weights were trained for, the mixture model's
+offset scale among them - where the new data would otherwise decide them,
+unless a flag sets one; then it takes over every tensor that fits, the
+class embedding row by row for the classes both know, and says in one line
+what it could not take over.
 """
 
 from __future__ import annotations
@@ -22,7 +31,9 @@ from pathlib import Path
 import torch
 
 from sketchgen import models
-from sketchgen.training.config import LEGACY, RESUMABLE_CHANGES, TrainConfig, TrainingError
+from sketchgen.fileio import atomic_write
+from sketchgen.models.checkpoint import MAX_COUNT, check_history, check_settings, check_tensor, printable, stored_apart
+from sketchgen.training.config import LEGACY, MAX_BAD_STEPS, RESUMABLE_CHANGES, TrainConfig, TrainingError
 
 RUN_FILES = ("best.pt", "last.pt", "log.jsonl", "loss_curve.png")
 LOCK = ".sketchgen-train.lock"
@@ -54,6 +65,9 @@ def run_folder(out: Path, resume: bool, overwrite: bool, log, owner: bool = True
         for tmp in out.glob(".*.tmp"):  # what a killed run was writing when it died
             tmp.unlink(missing_ok=True)
         present = [name for name in RUN_FILES if (out / name).exists()]
+        if present and resume and "last.pt" not in present:
+            raise TrainingError(f"{out} holds a run ({', '.join(present)}) but no last.pt to resume it from: pass "
+                                "--overwrite to start again, or another --out")
         if present and not resume:
             if not overwrite:
                 raise TrainingError(f"{out} holds a run ({', '.join(present)}): pass --resume to continue it, "
@@ -67,11 +81,33 @@ def run_folder(out: Path, resume: bool, overwrite: bool, log, owner: bool = True
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def append_log(path: Path, record: dict) -> None:
-    """One line of strict JSON per validation (a NaN loss is written as null)."""
+def _json_line(record: dict) -> bytes:
+    """A record as one line of strict JSON (a NaN loss is written as null)."""
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-    with open(path, "a") as f:
-        f.write(json.dumps(clean, allow_nan=False) + "\n")
+    return (json.dumps(clean, allow_nan=False) + "\n").encode()
+
+
+def append_log(path: Path, record: dict) -> None:
+    """Add one validation's line to log.jsonl in one write; a write that fails (a full disk) is taken back."""
+    line = _json_line(record)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            while line:  # a disk that fills mid-line writes part, then says why on the next write
+                line = line[os.write(fd, line):]
+        except OSError as e:
+            os.ftruncate(fd, size)
+            raise OSError(e.errno, f"{e.strerror}: could not write {path}; its earlier lines are intact") from None
+    finally:
+        os.close(fd)
+
+
+def rewrite_log(path: Path, history: list[dict]) -> None:
+    """log.jsonl as the resumed ``last.pt``'s history has it: a run killed between writing last.pt and its log
+    line, or mid-line, loses nothing and repeats nothing."""
+    with atomic_write(path) as f:
+        f.write(b"".join(_json_line(record) for record in history))
 
 
 def read_last(path: Path) -> dict:
@@ -84,40 +120,73 @@ def read_last(path: Path) -> dict:
     return {**ckpt, "train": _train_settings(ckpt["train"], path), "progress": _progress(ckpt, path)}
 
 
+def _damaged(path: Path, what: str):
+    """A ``fail`` for the checks: one line naming the file and the field, and what to do."""
+    def fail(message: str):
+        raise TrainingError(f"{path}: {what}{message}; train again with --overwrite")
+    return fail
+
+
 def _train_settings(saved: dict, path: Path) -> dict:
-    """The saved TrainConfig fields, each of its type (settings added since 0.1.0 as 0.1.0 ran)."""
-    saved = {**LEGACY, **saved}
-    for f in fields(TrainConfig):
-        if f.name not in saved:
-            raise TrainingError(f"{path}: training settings lack {f.name}; train without --resume")
-        value, default = saved[f.name], getattr(TrainConfig(), f.name)
-        if type(default) is float and type(value) is int:
-            value = float(value)
-        if type(value) is not type(default) or (isinstance(value, float) and not math.isfinite(value)):
-            raise TrainingError(f"{path}: training setting {f.name} is not a valid {type(default).__name__}; "
-                                "train without --resume")
-        saved[f.name] = value
-    return saved
+    """The saved TrainConfig fields, each of its type and bounds (settings added since 0.1.0 as 0.1.0 ran)."""
+    fail = _damaged(path, "")
+    missing = [f.name for f in fields(TrainConfig) if f.name not in {**LEGACY, **saved}]
+    if missing:
+        fail(f"training settings lack {missing[0]}")
+    settings = check_settings(TrainConfig, saved, fail, "training setting", LEGACY)
+    if not settings["device"] or not printable(settings["device"], 40):
+        fail("training setting device is not a device name")
+    cls = models.get(settings["model"])
+    config = settings["model_config"]
+    alien = [k for k in config if k not in cls.flags() and k not in cls.weight_settings]  # flags, or an --init's
+    if alien:
+        fail(f"training setting model_config has {str(alien[0])[:40]!r}, which is not a setting of a {cls.name} model")
+    settings["model_config"] = check_settings(cls.Config, config, fail, "training setting model_config", partial=True)
+    return settings
 
 
 def _progress(ckpt: dict, path: Path) -> dict:
+    """The loop's counters, each a count within what the history and MAX_BAD_STEPS allow."""
+    fail = _damaged(path, "training progress ")
     progress = ckpt["progress"]
     if not isinstance(progress, dict):
-        raise TrainingError(f"{path}: training progress is damaged; train again with --overwrite")
+        fail("is not a dict")
     if "epoch" in progress and "round" not in progress:  # 0.1.0's names for the same numbers
         progress = {"round": progress["epoch"], "step": progress.get("step"), "global_step": 0,
                     "best": progress.get("best"), "bad_rounds": progress.get("bad_epochs"),
                     "history": progress.get("history"), "skipped": progress.get("skipped"),
                     "bad_run": progress.get("bad_run"), "sums": {}}  # the epoch's running loss restarts
+    unknown = [k for k in progress if k not in PROGRESS]
+    if unknown:
+        fail(f"has {str(unknown[0])[:40]!r}, which the loop does not keep")
+    progress = dict(progress)
     for key, t in PROGRESS.items():
         value = progress.get(key)
         if t is float and type(value) is int:
             value = progress[key] = float(value)
-        if type(value) is not t or (t is int and value < 0):
-            raise TrainingError(f"{path}: training progress field {key} is damaged; train again with --overwrite")
-    sums = progress["sums"]
-    if not all(isinstance(v, list) and len(v) == 2 and all(type(x) is float for x in v) for v in sums.values()):
-        raise TrainingError(f"{path}: training progress sums are damaged; train again with --overwrite")
+        if type(value) is not t or (t is int and not 0 <= value <= MAX_COUNT):
+            fail(f"field {key} is damaged")
+    history = progress["history"]
+    check_history(history, fail, "history")
+    if len(history) != progress["round"]:
+        fail(f"history has {len(history)} validations for {progress['round']} rounds")
+    # best is the lowest finite validation loss so far, and bad_rounds the validations since it was reached.
+    losses = [r["val_loss"] if isinstance(r["val_loss"], float) and math.isfinite(r["val_loss"]) else math.inf
+              for r in history]
+    best = min(losses, default=math.inf)
+    since = len(losses) - (losses.index(best) + 1) if math.isfinite(best) else len(losses)
+    if progress["best"] != best or progress["bad_rounds"] != since:
+        fail(f"best {progress['best']} or bad_rounds {progress['bad_rounds']} contradicts the history "
+             f"(best {best}, {since} since)")
+    done = history[-1]["step"] if history and "step" in history[-1] else None  # the global step of the last validation
+    if progress["bad_run"] >= MAX_BAD_STEPS or progress["skipped"] > progress["step"] or \
+            progress["step"] > progress["global_step"] or \
+            (done is not None and progress["global_step"] != done + progress["step"]):
+        fail("step counts contradict each other")
+    for name, pair in progress["sums"].items():  # a loss term's running (sum, count) this round
+        if not (printable(name, 100) and isinstance(pair, list) and len(pair) == 2
+                and all(type(x) is float and math.isfinite(x) for x in pair) and pair[1] >= 0):
+            fail(f"sums of {str(name)[:40]!r} are damaged")
     return progress
 
 
@@ -138,20 +207,137 @@ def check_same_run(ckpt: dict, cfg: TrainConfig, net: models.SketchModel, data, 
                             "with --resume, or --overwrite to start over")
 
 
-def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sched, path: Path) -> None:
-    """Load the weights and the optimizer's and schedule's state; damaged state is one line, not a traceback."""
+def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sched, terms: set[str], path: Path) -> None:
+    """Load the weights and the optimizer's and schedule's state, each checked against the run's own first.
+
+    ``terms`` are the model's loss terms: the only names the round's running sums may have.
+    """
+    fail = _damaged(path, "")
+    unknown = [name for name in ckpt["progress"]["sums"] if name not in terms]
+    if unknown:
+        fail(f"training progress sums a loss term {unknown[0][:40]!r} the model does not have")
+    _check_optimizer(ckpt["optimizer"], opt, _damaged(path, "optimizer state "))
+    if sched is not None:
+        _check_scheduler(ckpt["scheduler"], sched, _damaged(path, "schedule state "))
     net.load_state_dict({k: v.to(next(net.parameters()).dtype) for k, v in ckpt["state_dict"].items()})
-    try:
-        opt.load_state_dict(ckpt["optimizer"])
-        if sched is not None:
-            sched.load_state_dict(ckpt["scheduler"])
-    except (KeyError, ValueError, TypeError, RuntimeError, AttributeError) as e:
-        raise TrainingError(f"{path}: optimizer or schedule state is damaged ({type(e).__name__}); "
-                            "train again with --overwrite") from None
-    for p in net.parameters():
-        for key, value in opt.state.get(p, {}).items():
-            if not isinstance(value, torch.Tensor):
-                continue
-            if (value.dim() and value.shape != p.shape) or not torch.isfinite(value).all():
-                raise TrainingError(f"{path}: optimizer state {key} does not fit the model or is not finite; "
-                                    "train again with --overwrite")
+    opt.load_state_dict(ckpt["optimizer"])
+    if sched is not None:
+        sched.load_state_dict(ckpt["scheduler"])
+
+
+def _check_optimizer(saved, opt: torch.optim.Optimizer, fail) -> None:
+    """Adam's state as ``opt.state_dict()`` would give it for this model: its groups' settings and each moment.
+
+    Settings other than the learning rate must be this run's own (a ``capturable`` or ``betas`` of 2 would fail
+    or diverge mid-run); each parameter's ``step`` a positive count and its moments finite tensors of its shape.
+    """
+    fresh = opt.state_dict()
+    if not isinstance(saved, dict) or set(saved) != {"state", "param_groups"} or not isinstance(saved["state"], dict) \
+            or not isinstance(saved["param_groups"], list) or len(saved["param_groups"]) != len(fresh["param_groups"]):
+        fail("is not Adam's state for this model")
+    params = [p for group in opt.param_groups for p in group["params"]]
+    for group, mine in zip(saved["param_groups"], fresh["param_groups"]):
+        if not isinstance(group, dict) or group.get("params") != mine["params"]:
+            fail("names other parameters than the model's")
+        for key, value in group.items():
+            if key == "lr":
+                if type(value) not in (int, float) or not 0 <= value <= 10:
+                    fail(f"learning rate {str(value)[:20]} is not a rate")
+            elif key in mine and (type(value) is not type(mine[key]) or value != mine[key]):
+                fail(f"setting {key} is {str(value)[:20]}, not this run's {mine[key]}")
+    moments = {"exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if opt.defaults.get("amsgrad") else set())
+    tensors = []
+    for index, state in saved["state"].items():
+        if type(index) is not int or not 0 <= index < len(params) or not isinstance(state, dict) \
+                or set(state) != moments | {"step"}:
+            fail(f"of parameter {str(index)[:20]} is not Adam's (step and moments)")
+        step = state["step"]
+        if isinstance(step, torch.Tensor):
+            step = float(step) if step.dim() == 0 and step.is_floating_point() and step.device.type == "cpu" else None
+        if type(step) not in (int, float) or not (1 <= step <= 2**53 and step == int(step)):
+            fail(f"of parameter {index}: step is not a positive count")
+        for key in sorted(moments):
+            check_tensor(state[key], fail, f"of parameter {index}: {key}", params[index].shape)
+            if key != "exp_avg" and float(state[key].min()) < 0:
+                fail(f"of parameter {index}: {key} is negative, which a mean of squares never is")
+            tensors.append(state[key])
+    stored_apart(tensors, fail, "moments")
+
+
+def _check_scheduler(saved, sched, fail) -> None:
+    """ReduceLROnPlateau's state: the keys it has (it sets every key as an attribute), each of its type, sane."""
+    fresh = sched.state_dict()
+    if not isinstance(saved, dict):
+        fail("is not a dict")
+    unknown = [k for k in saved if k not in fresh]
+    if unknown:
+        fail(f"has {str(unknown[0])[:40]!r}, which ReduceLROnPlateau does not")
+    for key, value in saved.items():
+        mine = fresh[key]
+        if isinstance(mine, str):
+            ok = value == mine
+        elif isinstance(mine, list):
+            ok = isinstance(value, list) and len(value) == len(mine) and all(_rate(v) for v in value)
+        else:
+            ok = type(value) is type(mine) or (type(mine) is float and type(value) is int)
+            ok = ok and not math.isnan(value) and (key == "best" or value >= 0) and (key != "factor" or 0 < value < 1)
+        if not ok:
+            fail(f"{key} is {str(value)[:20]}")
+
+
+def _rate(value) -> bool:
+    return type(value) in (int, float) and math.isfinite(value) and value >= 0
+
+
+# --- starting from another checkpoint ---------------------------------------------------------
+
+
+def read_init(path: str, kind: str) -> dict:
+    """The checkpoint a run of a ``kind`` model starts from: checked whole, and of that kind."""
+    ckpt = models.read(path)
+    if ckpt["kind"] != kind:
+        raise TrainingError(f"--init {path} holds a {ckpt['kind']} model; a {kind} model cannot start from its "
+                            f"weights (pass --model {ckpt['kind']}, or leave --model out)")
+    return ckpt
+
+
+def init_settings(ckpt: dict, given: dict) -> dict:
+    """A run's model settings when it starts from ``ckpt``: the settings its weights mean something under, then
+    those ``given`` (flags), which win."""
+    kept = models.get(ckpt["kind"]).weight_settings
+    return {**{k: ckpt["config"][k] for k in kept if k in ckpt["config"]}, **given}
+
+
+def take_over(net: models.SketchModel, classes: list[str], ckpt: dict, path: str) -> str:
+    """Copy into ``net`` every tensor of ``ckpt`` of the same name and shape, class rows by class name; one line
+    saying what it took and what starts from scratch. Refused where nothing fits."""
+    theirs, their_classes = ckpt["state_dict"], ckpt["classes"]
+    state = net.state_dict()
+    taken, missed = 0, []
+    with torch.no_grad():
+        for name, mine in state.items():
+            have = theirs.get(name)
+            if have is None:
+                missed.append(f"{name} (not in it)")
+            elif have.shape[1:] != mine.shape[1:] or (have.shape != mine.shape and name not in net.class_weights):
+                missed.append(f"{name} ({_shape(have)} there, {_shape(mine)} here)")
+            elif name in net.class_weights:
+                known = [c for c in classes if c in their_classes]
+                for c in known:
+                    mine[classes.index(c)] = have[their_classes.index(c)]
+                taken += bool(known)
+                new = [c for c in classes if c not in their_classes]
+                if new:
+                    missed.append(f"the {name} rows of {', '.join(new)} (classes it was not trained on)")
+            else:
+                mine.copy_(have)
+                taken += 1
+    if not taken:
+        raise TrainingError(f"--init {path}: none of its weights fit this model ({missed[0]}, ...); "
+                            "leave out the flags that change the model's size")
+    return (f"--init {path}: started from {taken} of the model's {len(state)} weight tensors"
+            + (f"; from scratch: {'; '.join(missed)}" if missed else ""))
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "x".join(map(str, t.shape))

@@ -5,11 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sketchgen import models
+from sketchgen.models.base import setting
+from sketchgen.models.registry import MAX_POINTS
 
 SCHEDULES = ("plateau", "decay")
+MAX_ROUNDS = 10**9  # epochs, steps, validations: any budget a run could finish
+# Drawings per batch: 40 times Sketch-RNN's 100; memory grows with batch x length x hidden.
+MAX_BATCH = 4096
+# NaN/inf losses tolerated in a row before training gives up.
+MAX_BAD_STEPS = 20
 BALANCES = ("none", "classes")
 # What a run of 0.1.0 did for settings added since: resuming one of its runs continues it as it was.
-LEGACY = {"steps": 0, "eval_every": 0, "lr_schedule": "plateau", "lr_decay": 1.0, "min_lr": 0.0, "balance": "none"}
+LEGACY = {"steps": 0, "eval_every": 0, "lr_schedule": "plateau", "lr_decay": 1.0, "min_lr": 0.0, "balance": "none",
+          "init": ""}
 # Settings a resumed run may change; a change to any other would make it a different run.
 RESUMABLE_CHANGES = ("epochs", "steps", "lr", "lr_patience", "early_stop", "device", "amp", "compile", "prefetch")
 
@@ -24,30 +32,34 @@ class TrainConfig:
     ``steps`` > 0 sets a budget of steps instead, with validation every
     ``eval_every`` steps, as Sketch-RNN trains; ``lr_schedule`` "decay"
     multiplies the rate by ``lr_decay`` every step, down to ``min_lr``.
-    ``balance`` "classes" draws every class equally often.
+    ``balance`` "classes" draws every class equally often. ``init`` names a
+    checkpoint whose weights a new run starts from, where they fit
+    (``checkpoints.take_over``). Each field's bounds are what a resumed
+    ``last.pt`` is checked against and what the ``sketchgen train`` flags accept.
     """
 
-    model: str = "seed"
-    epochs: int = 30
-    steps: int = 0
-    eval_every: int = 0
-    batch_size: int = 64
-    lr: float = 1e-3
-    lr_schedule: str = "plateau"
-    lr_patience: int = 2
-    lr_decay: float = 1.0
-    min_lr: float = 0.0
-    early_stop: int = 3
-    balance: str = "none"
-    seed: int = 0
-    max_len: int = 250
-    grad_clip: float = 0.0  # 0: no clipping
-    augment_scale: float = 0.0  # Sketch-RNN: 0.15
-    augment_drop: float = 0.0  # Sketch-RNN: 0.10
-    device: str = "cpu"
+    model: str = setting("seed", choices=models.names)
+    epochs: int = setting(30, low=1, high=MAX_ROUNDS)
+    steps: int = setting(0, low=0, high=MAX_ROUNDS)
+    eval_every: int = setting(0, low=0, high=MAX_ROUNDS)
+    batch_size: int = setting(64, low=1, high=MAX_BATCH)
+    lr: float = setting(1e-3, low=0.0, high=10.0, above=True)
+    lr_schedule: str = setting("plateau", choices=SCHEDULES)
+    lr_patience: int = setting(2, low=0, high=MAX_ROUNDS)
+    lr_decay: float = setting(1.0, low=0.0, high=1.0)
+    min_lr: float = setting(0.0, low=0.0, high=10.0)
+    early_stop: int = setting(3, low=1, high=MAX_ROUNDS)
+    balance: str = setting("none", choices=BALANCES)
+    seed: int = setting(0, low=0, high=2**63 - 1)
+    max_len: int = setting(250, low=1, high=MAX_POINTS)
+    grad_clip: float = setting(0.0, low=0.0, high=1e6)  # 0: no clipping
+    augment_scale: float = setting(0.0, low=0.0, high=0.99)  # Sketch-RNN: 0.15
+    augment_drop: float = setting(0.0, low=0.0, high=0.99)  # Sketch-RNN: 0.10
+    device: str = "cpu"  # checked where it is used: whether this machine has it
     amp: bool = False  # bf16 autocast of the model's forward pass (the loss stays float32)
     compile: bool = False  # torch.compile the model: worth it on a GPU for long runs, not on CPU
-    prefetch: int = 2  # batches built ahead on a background thread (0: on the training thread)
+    prefetch: int = setting(2, low=0, high=64)  # batches built ahead on a background thread (0: on the training thread)
+    init: str = ""  # a checkpoint to start from instead of random weights ("": none)
     model_config: dict = field(default_factory=dict)
 
     @classmethod

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import signal
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +27,11 @@ from tqdm import tqdm
 
 from sketchgen import models
 from sketchgen.data import Prepared
+from sketchgen.models.checkpoint import MAX_FILE_BYTES
 from sketchgen.training import batching, checkpoints
-from sketchgen.training.config import Interrupted, TrainConfig, TrainingError
+from sketchgen.training.config import MAX_BAD_STEPS, Interrupted, TrainConfig, TrainingError
 from sketchgen.training.distributed import from_rank0, join, step_seed, wrap
 from sketchgen.training.step import objective, term_sums, train_step
-
-# NaN/inf losses tolerated in a row before training gives up.
-MAX_BAD_STEPS = 20
 
 
 def usable(data: Prepared, split: str, max_len: int) -> np.ndarray:
@@ -110,6 +108,27 @@ class Schedule:
         return (cfg.lr - cfg.min_lr) * cfg.lr_decay**step + cfg.min_lr if cfg.lr_schedule == "decay" else None
 
 
+def _check_size(cfg: TrainConfig, data: Prepared, train_idx: np.ndarray) -> None:
+    """Refuse, before allocating it, a model whose last.pt (weights and Adam's two moments) could not be read back."""
+    with torch.device("meta"):
+        probe = models.get(cfg.model).from_data(data, train_idx, cfg.max_len, **cfg.model_config)
+    size = 3 * sum(p.numel() * 4 for p in probe.parameters())
+    if size > MAX_FILE_BYTES:
+        raise TrainingError(f"a {cfg.model} model of {sum(p.numel() for p in probe.parameters()):,} parameters needs "
+                            f"{size / 2**30:.1f} GiB per checkpoint, more than sketchgen reads back "
+                            f"({MAX_FILE_BYTES // 2**30} GiB): use a smaller --hidden or --layers")
+
+
+def _term_names(net: models.SketchModel, data: Prepared, idx: np.ndarray, device: str) -> set[str]:
+    """The model's loss terms (the names a round's running sums may have), from one training drawing."""
+    batch = batching.collate(net, data.gather(idx[:1]), data.labels[idx[:1]]).to(device)
+    net.eval()
+    with torch.no_grad():
+        names = set(net.losses(net(batch), batch, None))
+    net.train()
+    return names
+
+
 def _fresh_progress() -> dict:
     return {"round": 0, "step": 0, "global_step": 0, "best": math.inf, "bad_rounds": 0, "history": [], "sums": {},
             "skipped": 0, "bad_run": 0}
@@ -138,7 +157,6 @@ def _silent(*args) -> None:
 
 
 def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
-    torch.manual_seed(cfg.seed)
     train_idx = usable(data, "train", cfg.max_len)
     valid_idx = usable(data, "valid", cfg.max_len)
     dropped = len(data.indices("train")) - len(train_idx)
@@ -147,19 +165,32 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
     if not len(train_idx) or not len(valid_idx):
         raise TrainingError("no training or validation drawings: use more data or a larger --max-per-class")
 
-    net = models.get(cfg.model).from_data(data, train_idx, cfg.max_len, **cfg.model_config).to(device)
+    last = out / "last.pt"
+    ckpt = from_rank0(checkpoints.read_last(last) if resume and rank == 0 and last.exists() else None)
+    init = None
+    if ckpt is None and cfg.init:  # a resumed run has its weights, and the init's settings in its model_config
+        init = from_rank0(checkpoints.read_init(cfg.init, cfg.model) if rank == 0 else None)
+        cfg = replace(cfg, model_config=checkpoints.init_settings(init, cfg.model_config))
+    _check_size(cfg, data, train_idx)
+    torch.manual_seed(cfg.seed)
+    net = models.get(cfg.model).from_data(data, train_idx, cfg.max_len, **cfg.model_config)
+    if init is not None:
+        log(checkpoints.take_over(net, list(data.classes), init, cfg.init))
+    net = net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "min", patience=cfg.lr_patience) \
         if cfg.lr_schedule == "plateau" else None
     schedule = Schedule(cfg, data.labels[train_idx], data.lengths()[train_idx], len(data.classes))
     progress = _fresh_progress()
-    last = out / "last.pt"
-    ckpt = checkpoints.read_last(last) if resume and rank == 0 and last.exists() else None
-    ckpt = from_rank0(ckpt)
     if ckpt is not None:
         checkpoints.check_same_run(ckpt, cfg, net, data, last)
-        checkpoints.restore(ckpt, net, opt, sched, last)
+        checkpoints.restore(ckpt, net, opt, sched, _term_names(net, data, train_idx, device), last)
         progress = ckpt["progress"]
+        if progress["round"] < schedule.rounds and progress["step"] > len(schedule.plan(progress["round"])):
+            raise TrainingError(f"{last}: training progress is at step {progress['step']} of a {schedule.unit} of "
+                                f"{len(schedule.plan(progress['round']))}; train again with --overwrite")
+        if rank == 0:
+            checkpoints.rewrite_log(out / "log.jsonl", progress["history"])
         log(f"resumed from {last} at {schedule.unit} {progress['round'] + 1}, step {progress['step']}")
         if cfg.lr != ckpt["train"]["lr"]:  # e.g. lowered after the loss went NaN
             for group in opt.param_groups:

@@ -19,6 +19,10 @@ const ui = {
   status: $("status"), model: $("model"), buttons: [...document.querySelectorAll("button")],
 };
 
+// The classes offered: the select's value -> the model that draws it and the class's name in that model.
+const entries = new Map();
+let models = new Map(); // model id -> its description from /api/classes
+
 // What is on the canvas: strokes of [x, y] points in the 0-255 frame; the first `mine` are the user's.
 let strokes = [];
 let mine = 0;
@@ -139,7 +143,8 @@ function request() {
   let seed = parseInt(ui.seed.value, 10);
   seed = Number.isFinite(seed) ? Math.min(Math.max(seed, 0), MAX_SEED) : 0;
   ui.seed.value = seed;
-  return { class: ui.cls.value, temperature: Number(ui.temperature.value), seed };
+  const entry = entries.get(ui.cls.value);
+  return { class: entry.name, model: entry.model, temperature: Number(ui.temperature.value), seed };
 }
 
 // --- what the buttons do -------------------------------------------------------------------
@@ -172,13 +177,13 @@ async function run(task) {
 
 async function draw() {
   const req = request();
-  say(`Drawing ${a(req.class)}…`);
+  say(`Drawing ${a(ui.cls.value)}…`);
   const reply = await api("/api/sample", req);
   strokes = reply.strokes.map(toPoints);
   mine = 0;
   view = strokes.length ? fitView(strokes) : IDENTITY;
   await animate(strokes, 0);
-  const what = a(req.class);
+  const what = a(ui.cls.value);
   const temperature = ui.temperature.disabled ? "" : `, temperature ${req.temperature}`;
   say(`${what[0].toUpperCase()}${what.slice(1)}: seed ${req.seed}${temperature}, ${count(strokes.length, "stroke")}.`);
 }
@@ -213,7 +218,7 @@ function save(ext) {
     say("Nothing to download yet: press Draw or draw something.", true);
     return;
   }
-  const name = `sketchgen-${ui.cls.value.replace(/\W+/g, "_")}-${ui.seed.value}.${ext}`;
+  const name = `sketchgen-${entries.get(ui.cls.value).name.replace(/\W+/g, "_")}-${ui.seed.value}.${ext}`;
   const deliver = (blob) => {
     const a = document.createElement("a");
     a.href = URL.createObjectURL(blob);
@@ -298,21 +303,42 @@ window.addEventListener("resize", () => {
   if (!busy) show();
 });
 
-run(async () => {
-  const info = await api("/api/classes");
-  for (const name of info.classes) ui.cls.add(new Option(name, name));
-  const m = info.model;
+function showModel() {
+  // The temperature slider and the model line follow the model of the chosen class.
+  const m = models.get(entries.get(ui.cls.value).model);
   if (m.temperature === null) {
     ui.temperature.disabled = true;
-    ui.temperature.title = "The seed model has no sampling temperature";
-    ui.temperatureValue.textContent = "(not used by the seed model)";
+    ui.temperature.title = `The ${m.kind} model has no sampling temperature`;
+    ui.temperatureValue.textContent = `(not used by the ${m.kind} model)`;
   } else {
-    ui.temperatureValue.textContent = Number(m.temperature).toFixed(2);
-    ui.temperature.value = m.temperature;
-    ui.temperature.max = info.limits.temperature[1];
+    ui.temperature.disabled = false;
+    ui.temperature.title = "";
+    ui.temperatureValue.textContent = Number(ui.temperature.value).toFixed(2);
   }
-  ui.model.textContent = `${m.kind} model, hidden size ${m.hidden}, ${info.classes.length} classes` +
-    (m.epoch ? `, epoch ${m.epoch}` : "") + ` · ${m.checkpoint}`;
+  const hidden = m.hidden === null ? "" : `, hidden size ${m.hidden}`;
+  const others = models.size > 1 ? ` (1 of ${models.size} models)` : "";
+  ui.model.textContent = `${m.kind} model${hidden}, ${m.classes.length} classes` +
+    (m.epoch ? `, epoch ${m.epoch}` : "") + ` · ${m.id}${others}`;
+}
+
+ui.cls.addEventListener("change", showModel);
+
+run(async () => {
+  const info = await api("/api/classes");
+  models = new Map(info.models.map((m) => [m.id, m]));
+  const owners = new Map(); // class name -> how many models draw it
+  for (const m of info.models) for (const name of m.classes) owners.set(name, (owners.get(name) || 0) + 1);
+  for (const m of info.models) {
+    for (const name of m.classes) {
+      const label = owners.get(name) > 1 ? `${name} (${m.id})` : name;
+      entries.set(label, { name, model: m.id });
+      ui.cls.add(new Option(label, label));
+    }
+  }
+  const first = info.models.find((m) => m.temperature !== null);
+  if (first) ui.temperature.value = first.temperature;
+  ui.temperature.max = info.limits.temperature[1];
+  showModel();
   show();
   say("Pick a class and press Draw, or draw the start of one on the canvas.");
 });

@@ -1,0 +1,157 @@
+"""One class's prepared drawings on disk, as plain ``.npy`` arrays that every process maps instead of copying.
+
+A class's cache is a folder ``<name>-<key>/`` holding
+
+* ``points.npy``: (total points, 3) int16 stroke-3 rows of all its drawings, end to end;
+* ``offsets.npy``: (drawings + 1,) int64, drawing j being ``points[offsets[j]:offsets[j + 1]]``;
+* ``split.npy``: (drawings,) int8, an index into the splits;
+* ``meta.json``: what the cache was built from, and each array file's size, SHA-256 and sample digest.
+
+The key hashes everything that could change the arrays, so a class's cache serves any class list
+that holds the class. The arrays are opened with ``mmap_mode="r"``: however many processes read a
+class, the machine holds one copy of its pages. ``meta.json`` is removed first and written last, so
+a folder without it is unfinished and gets rebuilt; the caller holds the class's lock meanwhile.
+Files are only ever replaced whole (``atomic_write``), never changed in place, so a process that
+maps a cache keeps seeing the version it opened.
+
+Checking costs what it must. Writing maps every file back and compares it with the array it holds
+(a full check, once), then records its size, SHA-256 and sampled digest. Opening compares each
+file's size and the digest of 17 blocks of 4 KiB spread through it (``sampled_blocks``, the .npy
+header among them), which finds truncation and most damage in microseconds; ``full=True``
+(``sketchgen prepare --verify``) hashes every byte again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sketchgen.fileio import atomic_write, safe_name
+
+# Version 1 was one prepared-<key>.npz for a whole class list; it is no longer read.
+VERSION = 2
+ARRAYS = {"points": np.int16, "offsets": np.int64, "split": np.int8}
+BLOCK = 4096
+
+
+@dataclass
+class ClassArrays:
+    """One class's arrays, mapped read-only from its cache folder."""
+
+    points: np.ndarray  # (total points, 3) int16
+    offsets: np.ndarray  # (n + 1,) int64
+    split: np.ndarray  # (n,) int8
+    folder: Path
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+
+def folder(cache_dir: str | os.PathLike, name: str, identity: dict) -> Path:
+    """The cache folder of class ``name`` built from ``identity`` (source file, settings): readable name, hashed key."""
+    key = hashlib.sha256(json.dumps({"version": VERSION, "class": name, **identity}, sort_keys=True).encode())
+    return Path(cache_dir) / f"{safe_name(name)}-{key.hexdigest()[:16]}"
+
+
+def write(where: Path, arrays: dict[str, np.ndarray], identity: dict) -> None:
+    """Write the arrays as ``.npy`` files, check every byte written, then commit with ``meta.json``."""
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "meta.json").unlink(missing_ok=True)  # unfinished from here until the new one is written
+    files = {}
+    for name, dtype in ARRAYS.items():
+        path = where / f"{name}.npy"
+        array = np.ascontiguousarray(arrays[name], dtype=dtype)
+        with atomic_write(path) as f:
+            np.save(f, array)
+        back = np.load(path, mmap_mode="r", allow_pickle=False)
+        if back.dtype != array.dtype or back.shape != array.shape or not np.array_equal(back, array):
+            raise OSError(f"{path}: the file read back differs from the array written; check the disk")
+        del back
+        files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path), "sample": sample_digest(path)}
+    meta = {"version": VERSION, "drawings": len(arrays["split"]), "points": len(arrays["points"]),
+            "identity": identity, "files": files}
+    with atomic_write(where / "meta.json") as f:
+        f.write(json.dumps(meta, indent=1).encode())
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 16):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sampled_blocks(size: int) -> list[int]:
+    """Where the blocks of ``BLOCK`` bytes that opening checks start: the first (the .npy header), the last, and
+    15 spread between them; damage elsewhere is found by a full check."""
+    return sorted({0, max(size - BLOCK, 0), *(size * k // 16 for k in range(1, 16))})
+
+
+def sample_digest(path: Path) -> str:
+    """SHA-256 of the file's size and its sampled blocks."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        for at in sampled_blocks(size):
+            h.update(os.pread(f.fileno(), BLOCK, at))
+    return h.hexdigest()
+
+
+def open_class(where: Path, full: bool = False, quiet: bool = False) -> ClassArrays | None:
+    """The mapped arrays, or None if the cache is missing or (with a note, unless ``quiet``) damaged."""
+    meta_path = where / "meta.json"
+    if not meta_path.exists():
+        return None
+    problem = _problem(where, meta_path, full)
+    if problem is None:
+        try:
+            # Plain ndarray views of the maps: slices of an np.memmap would each be a memmap too.
+            loaded = {name: np.asarray(np.load(where / f"{name}.npy", mmap_mode="r", allow_pickle=False))
+                      for name in ARRAYS}
+            problem = _shape_problem(loaded)
+        except Exception as e:  # a foreign .npy behind a matching digest: any reader error means "rebuild"
+            problem = f"unreadable prepared cache ({type(e).__name__})"
+    if problem is None:
+        return ClassArrays(folder=where, **loaded)
+    if not quiet:
+        print(f"{where}: {problem}; rebuilding", file=sys.stderr)
+    return None
+
+
+def _problem(where: Path, meta_path: Path, full: bool) -> str | None:
+    """Why the folder's files do not match its meta.json, or None."""
+    try:
+        meta = json.loads(meta_path.read_bytes())
+    except (OSError, ValueError) as e:
+        return f"unreadable prepared cache ({type(e).__name__})"
+    if not isinstance(meta, dict) or meta.get("version") != VERSION or not isinstance(meta.get("files"), dict):
+        return "prepared cache from another version"
+    for name in ARRAYS:
+        path, want = where / f"{name}.npy", meta["files"].get(f"{name}.npy")
+        if not isinstance(want, dict):
+            return "prepared cache from another version"
+        try:
+            if path.stat().st_size != want.get("bytes"):
+                return f"prepared cache fails its checksum ({path.name} has another size)"
+            if sample_digest(path) != want.get("sample") or (full and _sha256(path) != want.get("sha256")):
+                return f"prepared cache fails its checksum ({path.name})"
+        except OSError as e:
+            return f"unreadable prepared cache ({type(e).__name__})"
+    return None
+
+
+def _shape_problem(a: dict[str, np.ndarray]) -> str | None:
+    """Whether the arrays fit together: what the digests cannot promise if meta.json itself was rewritten."""
+    points, offsets, split = a["points"], a["offsets"], a["split"]
+    if (points.ndim != 2 or points.shape[1] != 3 or offsets.ndim != 1 or split.ndim != 1
+            or len(offsets) != len(split) + 1 or offsets[0] != 0 or offsets[-1] != len(points)
+            or any(a[k].dtype != np.dtype(t) for k, t in ARRAYS.items())):
+        return "unreadable prepared cache (arrays that do not fit together)"
+    return None

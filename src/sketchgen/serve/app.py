@@ -1,0 +1,261 @@
+"""HTTP: the Starlette application and the uvicorn server that runs it.
+
+Starlette routes the requests and uvicorn's h11 protocol parses them: well-kept
+libraries whose request parsing, Content-Length framing and Host checks have
+met far more hostile clients than a hand-written handler would. Every answer,
+refusals of theirs included, is one line of JSON; a body over the limit is
+refused from its Content-Length before any of it is read, and a body that stops
+arriving is refused after ``BODY_WAIT`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from http import HTTPStatus
+from pathlib import Path
+
+import h11
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from sketchgen.serve.batcher import DrawingFailed
+from sketchgen.serve.sketcher import MAX_BODY, BadRequest, Sketcher
+
+# Seconds a request body may stop arriving: on loopback or a LAN a 1 MB body takes milliseconds, so a body
+# shorter than its Content-Length is answered promptly (408), and a stalled client holds no batch back.
+BODY_WAIT = 2.0
+IDLE = 5  # seconds a connection may wait for its next request (or its first) before it is closed
+LOOPBACK = ["localhost", "127.0.0.1", "[::1]"]  # Host values always served: names of this machine only
+ANY_ADDRESS = {"", "0.0.0.0", "::"}  # --host values that listen on every interface
+WEB = Path(__file__).parents[1] / "web"
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".css": "text/css; charset=utf-8"}
+# The page loads nothing from elsewhere; the policy makes the browser hold it to that.
+PAGE_POLICY = "default-src 'self'; img-src 'self' data: blob:; base-uri 'none'; form-action 'none'"
+
+
+def _json(status: int, payload: dict, *, close: bool = False, headers: dict | None = None) -> Response:
+    """One line of strict JSON (``allow_nan=False``: a NaN is a bug to catch here, not a reply a parser refuses)."""
+    return _send(status, json.dumps(payload, allow_nan=False).encode(), "application/json", close=close,
+                 headers=headers)
+
+
+def _send(status: int, body: bytes, content_type: str, *, close: bool = False, headers: dict | None = None) -> Response:
+    extra = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", **(headers or {})}
+    if close:  # the body was not read: the connection cannot carry another request
+        extra["Connection"] = "close"
+    return Response(body, status, extra, content_type)
+
+
+async def _read_json(request: Request) -> dict:
+    """The request body as a JSON object; refused by its declared size before reading it.
+
+    h11 has refused a Content-Length that is not one decimal number (or several equal ones) with a 400 already.
+    """
+    length = request.headers.get("content-length")
+    if length is None or "transfer-encoding" in request.headers:
+        raise BadRequest(411, "send the JSON body with a Content-Length header (and no Transfer-Encoding)")
+    if int(length) > MAX_BODY:
+        raise BadRequest(413, f"body of {int(length)} bytes is over the limit of {MAX_BODY}")
+    body, chunks = b"", request.stream()
+    while len(body) < int(length):
+        try:
+            body += await asyncio.wait_for(anext(chunks), BODY_WAIT)
+        except (asyncio.TimeoutError, StopAsyncIteration, ClientDisconnect):
+            raise BadRequest(408, f"the body stopped after {len(body)} of the {length} bytes its Content-Length "
+                                  f"declares (waited {BODY_WAIT:g} s)") from None
+    # Only JSON: a cross-site form or "simple" fetch cannot send it without the browser asking us first.
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise BadRequest(415, "send the body as Content-Type: application/json")
+    try:
+        req = json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:
+        raise BadRequest(400, f"malformed JSON: {str(e).splitlines()[0][:100]}") from None
+    if not isinstance(req, dict):
+        raise BadRequest(400, "the body must be a JSON object")
+    return req
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _route(sketcher: Sketcher, route: str):
+    async def endpoint(request: Request) -> Response:
+        try:
+            return _json(200, await sketcher.answer(route, await _read_json(request)))
+        except BadRequest as e:
+            return _json(e.status, {"error": str(e)}, close=e.status in (408, 411, 413))
+        except DrawingFailed as e:
+            if e.__cause__ is not None:  # a bug, not only bad numbers: its traceback belongs in the log
+                traceback.print_exception(e.__cause__)
+            return _json(500, {"error": str(e)})
+        except Exception as e:  # a bug must cost one request, never the server
+            traceback.print_exc()
+            return _json(500, {"error": f"internal error ({type(e).__name__}); see the server's log"})
+
+    return endpoint
+
+
+async def _refused(request: Request, exc: HTTPException) -> Response:
+    """Starlette's 404 and 405, as today's one-line JSON."""
+    path = request.url.path[:100]
+    if request.method == "POST":
+        return _json(exc.status_code, {"error": f"no POST route {path}"}, close=True)
+    if exc.status_code == 405:
+        return _json(405, {"error": f"{path} takes {exc.headers['Allow']}"}, headers={"Allow": exc.headers["Allow"]},
+                     close=request.method not in ("GET", "HEAD"))
+    return _json(exc.status_code, {"error": f"no such page: {path}"}, close=request.method not in ("GET", "HEAD"))
+
+
+class HostCheck:
+    """Starlette's TrustedHostMiddleware, its plain-text refusal turned into our one line of JSON.
+
+    A page on another site whose name a DNS rebinding points at 127.0.0.1 reaches
+    this server from the user's own browser, with its own name as the Host:
+    answering only this server's own names and addresses closes that door, as
+    Jupyter does. Every response the app itself sends is JSON or a page, so a
+    plain-text 400 can only be the check's.
+    """
+
+    def __init__(self, app, allowed_hosts: list[str]):
+        self.allowed = allowed_hosts
+        self.check = TrustedHostMiddleware(app, allowed_hosts=allowed_hosts, www_redirect=False)
+
+    async def __call__(self, scope, receive, send) -> None:
+        refused = False
+
+        async def send_json(message: dict) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start":
+                kind = dict(message["headers"]).get(b"content-type", b"")
+                refused = message["status"] == 400 and kind.startswith(b"text/plain")
+                if refused:
+                    host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")[:100]
+                    response = _json(400, {"error": f"refused: Host {host!r} is not a name of this server "
+                                                    f"({', '.join(self.allowed)}); to reach it by another name, start "
+                                                    "serve with --allow-host NAME"}, close=True)
+                    await send({"type": "http.response.start", "status": 400, "headers": response.raw_headers})
+                    await send({"type": "http.response.body", "body": response.body})
+            if not refused:
+                await send(message)
+
+        await self.check(scope, receive, send_json)
+
+
+def app(sketcher: Sketcher, allowed_hosts: list[str]) -> Starlette:
+    """The ASGI application: the JSON routes, the page, the Host check."""
+    pages = {"/": WEB / "index.html", **{f"/{p.name}": p for p in WEB.iterdir() if p.suffix in CONTENT_TYPES}}
+    info = json.dumps(sketcher.info, allow_nan=False).encode()  # strict, once: a NaN would fail here, at start
+
+    def page(path: Path):
+        body, kind = path.read_bytes(), CONTENT_TYPES[path.suffix]
+
+        async def endpoint(request: Request) -> Response:
+            return _send(200, body, kind, headers={"Content-Security-Policy": PAGE_POLICY})
+
+        return endpoint
+
+    async def classes(request: Request) -> Response:
+        return _send(200, info, "application/json")
+
+    routes = [Route("/api/classes", classes, methods=["GET"]),
+              *(Route(f"/api/{name}", _route(sketcher, name), methods=["POST"]) for name in sketcher.routes),
+              *(Route(url, page(path), methods=["GET"]) for url, path in pages.items())]
+    return Starlette(routes=routes, middleware=[Middleware(HostCheck, allowed_hosts=allowed_hosts)],
+                     exception_handlers={HTTPException: _refused})
+
+
+class Protocol(H11Protocol):
+    """uvicorn's h11 protocol, answering a request it cannot parse with one line of JSON (and h11's reason), and
+    closing a connection that sends nothing at all after ``IDLE`` seconds, as one idle between requests is."""
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+
+    def send_400_response(self, msg: str) -> None:
+        error = sys.exc_info()[1]  # uvicorn calls this while handling h11's RemoteProtocolError
+        status = getattr(error, "error_status_hint", 400)
+        body = json.dumps({"error": f"malformed HTTP request: {str(error or msg)[:200]}"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]
+        for event in (h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase.encode()),
+                      h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
+
+
+def allowed_hosts(host: str, extra: Sequence[str] = ()) -> list[str]:
+    """The Host values served: loopback names, the address listened on, ``--allow-host``'s; all on every interface."""
+    if host in ANY_ADDRESS or "*" in extra:
+        return ["*"]
+    own = f"[{host}]" if ":" in host else host
+    return list(dict.fromkeys([*LOOPBACK, own.lower(), *(e.lower() for e in extra)]))
+
+
+class SketchServer:
+    """The HTTP server: uvicorn serving ``app`` on a socket bound at once (so the port is known before it runs).
+
+    ``serve_forever`` runs it in the calling thread (in the main thread, Ctrl-C
+    stops it: uvicorn finishes the requests in flight first); ``shutdown``
+    stops it from another thread.
+    """
+
+    def __init__(self, sketcher: Sketcher, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False,
+                 allow_hosts: Sequence[str] = ()):
+        self.sketcher = sketcher
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            # 256: 200 clients connecting at once must queue, not be refused
+            self.socket = socket.create_server((host, port), family=family, backlog=256)
+        except OSError as e:
+            raise OSError(f"cannot listen on {host}:{port} ({e.strerror}); pick another --port or --host") from None
+        self.server_address = self.socket.getsockname()[:2]
+        config = uvicorn.Config(app(sketcher, allowed_hosts(host, allow_hosts)), http=Protocol, lifespan="off",
+                                log_config=_logging(quiet), server_header=False, timeout_keep_alive=IDLE,
+                                timeout_graceful_shutdown=5)
+        self._server = uvicorn.Server(config)
+        self._stopped = threading.Event()
+
+    def serve_forever(self) -> None:
+        try:
+            self._server.run(sockets=[self.socket])
+        finally:
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        self._server.should_exit = True
+        self._stopped.wait()
+
+    def server_close(self) -> None:
+        self.socket.close()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
+def _logging(quiet: bool) -> dict:
+    """uvicorn's log on stderr (stdout's first line is the URL): requests one a line, unless quiet; warnings."""
+    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "plain"}
+    return {"version": 1, "disable_existing_loggers": False,
+            "formatters": {"plain": {"format": "%(asctime)s %(message)s"}}, "handlers": {"stderr": handler},
+            "loggers": {"uvicorn.error": {"handlers": ["stderr"], "level": "ERROR" if quiet else "WARNING",
+                                          "propagate": False},
+                        "uvicorn.access": {"handlers": ["stderr"], "level": "WARNING" if quiet else "INFO",
+                                           "propagate": False}}}
