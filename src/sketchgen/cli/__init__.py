@@ -89,11 +89,13 @@ def _add_model_flags(p) -> None:
 
 def _add_encoding_flags(p, metavar: str, what: str, seed: str) -> None:
     """What the commands of a model that encodes drawings share: the checkpoint, the drawings, how to draw."""
-    p.add_argument("--checkpoint", required=True, help="a .pt file of a model that encodes drawings (--model vae)")
-    p.add_argument("--input", required=True, metavar=metavar, help=f"QuickDraw ndjson, simplified or raw: {what}")
+    p.add_argument("--checkpoint", type=V.path, required=True,
+                   help="a .pt file of a model that encodes drawings (--model vae)")
+    p.add_argument("--input", type=V.path, required=True, metavar=metavar,
+                   help=f"QuickDraw ndjson, simplified or raw: {what}")
     p.add_argument("--temperature", type=V.TEMPERATURE, default=0.4, help="sampling temperature (default 0.4)")
     p.add_argument("--seed", type=V.SEED, default=0, help=f"{seed} (default 0)")
-    p.add_argument("--out", help=f"output folder (default runs/{p.prog.split()[-1]}-<time>)")
+    p.add_argument("--out", type=V.path, help=f"output folder (default runs/{p.prog.split()[-1]}-<time>)")
 
 
 def build_parser() -> V.Parser:
