@@ -15,6 +15,13 @@ real drawings (eye, mouth, monkey):
    against built on the training thread between steps (``--prefetch 0``);
 3. the mdn on the layer-normalised LSTM (``--cell layernorm``) against the
    plain LSTM: what the cell costs per step;
+4. the vae (bidirectional encoder 256 each way, z 128, the mdn's decoder)
+   against the mdn at the same decoder size (LSTM 512): what the encoder and
+   the latent cost per drawing;
+5. the vae's encoder as it runs (two one-way LSTMs over the padded batch, the
+   backward one over each drawing reversed in place) against PyTorch's
+   bidirectional LSTM over a ``pack_padded_sequence``, forward and backward on
+   the same real batches: why it is not packed;
 
     .venv/bin/python bench/bench_train.py                  # a few minutes on 2 shared cores
     .venv/bin/python bench/bench_train.py --device cuda --amp
@@ -160,27 +167,72 @@ def bench_pair(title: str, contenders: dict, drawings: int, repeats: int) -> flo
     return first / second
 
 
+def bench_encoder(t: Trainer, plan, repeats: int) -> float:
+    """5: the vae's encoder against a bidirectional LSTM on packed sequences (same weights), forward and
+    backward over the batches of ``plan``; returns the packed time over the vae's."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    net = t.net
+    packed = torch.nn.LSTM(net.step_dim, net.cfg.encoder_hidden, batch_first=True, bidirectional=True).to(t.device)
+    packed.load_state_dict({**net.encoder_forward.state_dict(),
+                            **{f"{k}_reverse": v for k, v in net.encoder_backward.state_dict().items()}})
+    build = builder(net, t.prepared, t.idx, plan, t.cfg, 0)
+    batches = [build(i)[0].to(t.device) for i in range(len(plan))]
+
+    def ours():
+        for b in batches:
+            torch.cat(net.encode_latent(b), -1).sum().backward()
+
+    def bidirectional():
+        for b in batches:
+            _, (h, _) = packed(pack_padded_sequence(b.targets, b.lengths.cpu(), batch_first=True, enforce_sorted=False))
+            torch.cat(net.to_latent(torch.cat([h[0], h[1]], -1)).chunk(2, -1), -1).sum().backward()
+
+    ours(), bidirectional()  # warm-up
+    best = side_by_side({"two one-way LSTMs": ours, "packed bidirectional": bidirectional}, repeats)
+    drawings = sum(len(b) for b in batches)
+    print("5: the vae's encoder (256 each way), forward and backward")
+    for name, seconds in best.items():
+        print(f"  {name:28s} {drawings / seconds:8.1f} drawings/s")
+    return best["packed bidirectional"] / best["two one-way LSTMs"]
+
+
 def main() -> None:
     parser = arguments(__doc__, 2)
     parser.add_argument("--drawings", type=int, default=640, help="real training drawings per pass (default 640)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast, as train --amp (default off)")
+    parser.add_argument("--only", type=int, nargs="+", choices=range(1, 6), default=range(1, 6), metavar="N",
+                        help="run only these comparisons, by number (default all five)")
     args = begin(parser)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         prepared = sgdata.prepare(CLASSES, quickdraw() / "simplified", max_per_class=5000, cache_dir=tmp)
-    ratios = {f"bucketed / padded, {kind}": bench_bucketing(kind, prepared, args) for kind in ("seed", "mdn")}
+    ratios = {}
+    if 1 in args.only:
+        ratios = {f"bucketed / padded, {kind}": bench_bucketing(kind, prepared, args) for kind in ("seed", "mdn")}
 
     mdn = Trainer("mdn", prepared, args)
     plan, _ = plans(mdn, args.drawings)
     n = sum(map(len, plan))
-    ratios["prefetch 2 / prefetch 0, mdn"] = bench_pair(
-        "2: batches built ahead on a thread, or between steps (mdn, augmentation on)",
-        {"prefetch 2 (background thread)": (mdn, plan, 2), "prefetch 0 (between steps)": (mdn, plan, 0)}, n, args.repeats)
-    layernorm = Trainer("mdn", prepared, args, cell="layernorm")
-    ratios["lstm / layernorm, mdn"] = bench_pair(
-        "3: the mdn's cell, plain LSTM (oneDNN/cuDNN) or layer-normalised with recurrent dropout",
-        {"cell lstm": (mdn, plan, 2), "cell layernorm": (layernorm, plan, 2)}, n, args.repeats)
+    if 2 in args.only:
+        ratios["prefetch 2 / prefetch 0, mdn"] = bench_pair(
+            "2: batches built ahead on a thread, or between steps (mdn, augmentation on)",
+            {"prefetch 2 (background thread)": (mdn, plan, 2), "prefetch 0 (between steps)": (mdn, plan, 0)}, n,
+            args.repeats)
+    if 3 in args.only:
+        layernorm = Trainer("mdn", prepared, args, cell="layernorm")
+        ratios["lstm / layernorm, mdn"] = bench_pair(
+            "3: the mdn's cell, plain LSTM (oneDNN/cuDNN) or layer-normalised with recurrent dropout",
+            {"cell lstm": (mdn, plan, 2), "cell layernorm": (layernorm, plan, 2)}, n, args.repeats)
+    vae = Trainer("vae", prepared, args)
+    if 4 in args.only:
+        ratios["mdn / vae"] = bench_pair(
+            "4: the vae (encoder, latent and the same decoder, LSTM 512) against the mdn (the decoder alone)",
+            {"mdn": (mdn, plan, 2), "vae": (vae, plan, 2)}, n, args.repeats)
+    if 5 in args.only:
+        ratios["packed / two one-way, vae encoder"] = bench_encoder(vae, plan, args.repeats)
     print("ratios: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+
 
 
 if __name__ == "__main__":

@@ -196,3 +196,67 @@ def test_two_checkpoints_offer_each_class_once_per_model_each_drawn_by_its_own(t
     page.wait_for_selector(IDLE, timeout=30_000)
     assert sampled.value.request.post_data_json["model"] == mdn and sampled.value.json()["model"] == mdn
     assert not page.problems
+
+
+@pytest.fixture(scope="module")
+def vae_page(browser, seed_data, tmp_path_factory):
+    """The page of a small vae trained for seconds on the seed classes, beside the tiny mdn."""
+    import torch
+
+    from sketchgen.training import TrainConfig, train
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("tiny_vae")
+    cfg = TrainConfig.for_model("vae", steps=60, eval_every=30, batch_size=32, lr=5e-3,
+                                model_config={"hidden": 64, "encoder_hidden": 32, "latent_size": 16})
+    train(cfg, seed_data, out, log=lambda msg: None)
+    with serving(out / "best.pt") as url:
+        page = open_page(browser, url)
+        yield page
+        page.context.close()
+
+
+def test_a_vae_redraws_the_canvas_and_morphs_one_drawing_into_another(vae_page):
+    page = vae_page
+    assert page.is_visible("#redraw") and page.is_visible("#morph-to")
+    box = page.locator("#canvas").bounding_box()
+    x0, y0, side = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3, box["width"] * 0.4
+
+    def draw_by_hand(corners):
+        page.click("#clear")
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        for x, y in corners:
+            page.mouse.move(x0 + x * side, y0 + y * side, steps=8)
+        page.mouse.up()
+
+    page.select_option("#class", "triangle")
+    draw_by_hand([(1, 0), (0.5, 1), (0, 0)])
+    page.click("#morph-from")
+    assert "Kept this triangle as the start" in page.inner_text("#status")
+
+    page.select_option("#class", "square")
+    draw_by_hand([(1, 0), (1, 1), (0, 1), (0, 0)])
+    with page.expect_response("**/api/reconstruct") as redrawn:
+        page.click("#redraw")
+    page.wait_for_selector(IDLE, timeout=30_000)
+    sent, reply = redrawn.value.request.post_data_json, redrawn.value.json()
+    assert redrawn.value.status == 200 and sent["class"] == "square" and len(sent["strokes"]) == 1
+    assert (ink(page) > 0) == bool(reply["strokes"])  # the canvas shows the reply, not the hand-drawn square
+    assert page.inner_text("#status").startswith(f"The model's own version of that square: seed 0, "
+                                                 f"{len(reply['strokes'])} stroke")
+
+    with page.expect_response("**/api/interpolate") as morphed:
+        page.click("#morph-to")
+    page.wait_for_selector(IDLE, timeout=30_000)
+    sent, reply = morphed.value.request.post_data_json, morphed.value.json()
+    assert morphed.value.status == 200 and (sent["class"], sent["to_class"]) == ("triangle", "square")
+    assert sent["to_strokes"] == [[[round(v, 1) for v in xs], [round(v, 1) for v in ys]]
+                                  for xs, ys in redrawn.value.json()["strokes"]]  # what was on the canvas
+    assert len(reply["drawings"]) == 9 and (ink(page) > 0) == bool(reply["drawings"][-1]["strokes"])
+    assert page.inner_text("#status").startswith("A triangle into a square: 9 drawings")
+    assert not page.problems
+
+
+def test_a_model_without_a_latent_offers_no_redraw(page):
+    assert page.is_hidden("#latent")

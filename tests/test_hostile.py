@@ -533,7 +533,7 @@ def test_resume_from_the_command_line_refuses_a_spoiled_last_pt_in_one_line(tiny
     done = subprocess.run([sys.executable, "-m", "sketchgen", "train", "--resume", "--out", str(out),
                            "--data-dir", str(SIMPLIFIED)], capture_output=True, text=True, env=env(), timeout=300)
     assert done.returncode == 1 and "Traceback" not in done.stderr and not done.stdout
-    assert done.stderr.splitlines()[-1] == (f"sketchgen: error: {out / 'last.pt'}: optimizer state learning rate fast "
+    assert done.stderr.splitlines()[-1] == (f"sketchgen: error: {out / 'last.pt'}: optimizer state learning rate 'fast' "
                                             "is not a rate; train again with --overwrite")
 
 
@@ -571,7 +571,9 @@ def sandbox(tmp_path_factory):
             "export": ["--checkpoint", missing, "--format", "magenta", "--class", "cat"],
             "serve": ["--checkpoint", missing], "classifier train": ["--data-dir", empty, "--out", "c.pt"],
             "evaluate": ["--checkpoint", missing, "--classifier", missing],
-            "import": [str(root / "missing.gen.json"), "--format", "magenta"]}
+            "import": [str(root / "missing.gen.json"), "--format", "magenta"],
+            "reconstruct": ["--checkpoint", missing, "--input", str(root / "missing.ndjson")],
+            "interpolate": ["--checkpoint", missing, "--input", str(root / "missing.ndjson")]}
     assert set(base) == set(COMMANDS)
     return root, base
 

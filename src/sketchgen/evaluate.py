@@ -12,6 +12,12 @@
 * **Shape statistics** of generated vs real drawings - strokes, points and
   pen-down length in QuickDraw's 0-255 frame - which catch what a classifier
   forgives (a circle of 200 points, a drawing that never lifts the pen).
+* **Reconstructions**, for a model that encodes drawings: the share of the
+  class's test drawings - never seen in training - that the classifier still
+  recognises once the model has redrawn them from the mean of their latent,
+  beside the same ceiling; and each term of its test loss per drawing (for
+  the VAE: reconstruction NLL and KL, whose sum, the test loss, is the
+  negative ELBO at the latent's mean).
 * **As papers measure it** (``against_real``; the maths is in ``metrics``),
   in the classifier's penultimate-layer features (``features``: 128 ReLU
   units, the role Inception's pool layer plays for images), generated
@@ -334,23 +340,35 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     test = data.indices("test")
     real_hits = predict(clf, _real(data, test)) == target[data.labels[test]]
     loss_idx = usable(data, "test", ckpt.get("train", {}).get("max_len", TrainConfig.max_len))
+    if net.latent_dim:
+        redrawn = sample.reconstruct(net, [data.stroke3(i) for i in test], data.labels[test], temperature, seed)
+        redrawn_hits = predict(clf, [strokes.quickdraw_strokes(s3) for s3 in redrawn]) == target[data.labels[test]]
 
-    per_class = {}
+    per_class, class_terms = {}, {}
     for c, name in enumerate(classes):
         idx = loss_idx[data.labels[loss_idx] == c]
         mine = data.labels[test] == c
         gen_shape = shape_stats(generated[c * n_per_class : (c + 1) * n_per_class])  # labels run class by class
         real_shape = shape_stats(_real(data, np.flatnonzero(data.labels == c)))
+        loss, terms = dataset_loss(net, data, idx, TrainConfig.batch_size, per_drawing=net.loss_per_drawing) \
+            if len(idx) else (None, {})
         per_class[name] = {
             "recognisability": float(hits[labels == c].mean()) if n_per_class else None,
             "ceiling": float(real_hits[mine].mean()) if mine.any() else None,
             "n_generated": int(n_per_class),
             "n_real_test": int(mine.sum()),
-            "test_loss": dataset_loss(net, data, idx, TrainConfig.batch_size, per_drawing=net.loss_per_drawing)[0]
-                         if len(idx) else None,
+            # Per drawing, the terms are nats that add up; per counted unit, the objective is what training minimised.
+            "test_loss": (sum(terms.values()) if terms else None) if net.loss_per_drawing else loss,
             "n_test_loss": len(idx),
             "shape": {k: {"generated": gen_shape[k], "real": real_shape[k]} for k in SHAPES},
         }
+        class_terms[name] = terms
+        if net.latent_dim:
+            per_class[name]["reconstruction"] = float(redrawn_hits[mine].mean()) if mine.any() else None
+    names = sorted({n for terms in class_terms.values() for n in terms})
+    if len(names) > 1:  # a loss of several terms: each one per drawing (or per counted unit), beside the total
+        for name, terms in class_terms.items():
+            per_class[name]["test_terms"] = {n: terms.get(n) for n in names}
     compared, pooled = against_real(clf, data, generated, n_per_class)
     for entry, numbers in zip(per_class.values(), compared):
         entry.update(numbers)
@@ -373,12 +391,17 @@ def _mean(values) -> float | None:
 
 def _overall(entries: list[dict]) -> dict:
     """Unweighted means over classes of every number; sums of the counts."""
-    return {
+    overall = {
         **{k: _mean(e[k] for e in entries) for k in ("recognisability", "ceiling", "test_loss")},
         **{k: int(sum(e[k] for e in entries)) for k in ("n_generated", "n_real_test", "n_test_loss")},
         "shape": {k: {src: {m: _mean(e["shape"][k][src][m] for e in entries) for m in ("mean", "std")}
                       for src in ("generated", "real")} for k in SHAPES},
     }
+    if "reconstruction" in entries[0]:
+        overall["reconstruction"] = _mean(e["reconstruction"] for e in entries)
+    if "test_terms" in entries[0]:
+        overall["test_terms"] = {n: _mean(e["test_terms"][n] for e in entries) for n in entries[0]["test_terms"]}
+    return overall
 
 
 # against_real's numbers that "overall" averages over classes; its other numbers are counts, summed.
@@ -430,15 +453,23 @@ def pair(shape: dict, key: str) -> str:
 
 
 def format_report(report: dict, markdown: bool = False) -> str:
-    """The report as a table: one row per class and an overall row."""
-    header = ["class", "recognised", "ceiling", "real test n", "test loss", "strokes gen/real", "points gen/real",
-              "length gen/real"]
-    rows = [[name, percent(e["recognisability"]), percent(e["ceiling"]), str(e["n_real_test"]), number(e["test_loss"], 3),
+    """The report as a table: one row per class and an overall row (with reconstructions and loss terms where
+    the model has them)."""
+    entries = [*report["classes"].items(), ("overall", report["overall"])]
+    redrawn = "reconstruction" in report["overall"]
+    terms = list(report["overall"].get("test_terms", {}))
+    header = ["class", "recognised", *(["reconstructions recognised"] if redrawn else []), "ceiling", "real test n",
+              "test loss", *terms, "strokes gen/real", "points gen/real", "length gen/real"]
+    rows = [[name, percent(e["recognisability"]), *([percent(e["reconstruction"])] if redrawn else []),
+             percent(e["ceiling"]), str(e["n_real_test"]), number(e["test_loss"], 3),
+             *(number(e["test_terms"][t], 3) for t in terms),
              pair(e["shape"], "strokes"), pair(e["shape"], "points"), pair(e["shape"], "length")]
-            for name, e in [*report["classes"].items(), ("overall", report["overall"])]]
+            for name, e in entries]
     title = (f"{report['model']} model{' ' + report['checkpoint'] if report['checkpoint'] else ''}: "
              f"{report['n_per_class']} drawings per class at temperature {report['temperature']}, seed {report['seed']}; "
-             f"test loss is {report['loss']}; overall = mean over classes")
+             f"test loss is {report['loss']}{' (' + ' + '.join(terms) + ')' if terms else ''}; "
+             + ("reconstructions: each real test drawing redrawn from its latent's mean; " if redrawn else "")
+             + "overall = mean over classes")
     return title + "\n\n" + table(header, rows, markdown) + "\n\n" + format_against_real(report, markdown)
 
 

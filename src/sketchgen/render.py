@@ -156,21 +156,51 @@ def _centred_text(draw: ImageDraw.ImageDraw, centre_x: float, top: float, height
               fill="black", font=font)
 
 
-def side_by_side(generated: Strokes, real: Strokes, title: str, path: str | os.PathLike, size: int = 256) -> None:
-    """One PNG comparing a generated drawing (left) with a real one (right).
+def side_by_side(left: Strokes, right: Strokes, title: str, path: str | os.PathLike, size: int = 256,
+                 labels: tuple[str, str] = ("generated", "real")) -> None:
+    """One PNG comparing two drawings: by default a generated one (left) with a real one (right).
 
     The image is ``2 * size`` wide and ``size + 2 * (size // 8)`` high: ``title``
-    in a band on top, the two drawings, and "generated" / "real" under them.
+    in a band on top, the two drawings, and ``labels`` under them.
     """
     band = size // 8
     sheet = Image.new("RGB", (2 * size, size + 2 * band), "white")
     draw = ImageDraw.Draw(sheet)
     _centred_text(draw, size, 0, band, title, _font(band * 0.6))
-    for column, (label, strokes) in enumerate([("generated", generated), ("real", real)]):
+    for column, (label, strokes) in enumerate(zip(labels, (left, right))):
         sheet.paste(to_image(strokes, size), (column * size, band))
         _centred_text(draw, column * size + size / 2, band + size, band, label, _font(band * 0.45))
     draw.line([(size, band), (size, band + size)], fill=GREY, width=1)
     _save(sheet, path)
+
+
+def strip(drawings: Sequence[Strokes], path: str | os.PathLike, captions: Sequence[str] = (), cell: int = 128) -> None:
+    """One row of drawings, each in a ``cell`` square with its caption (if any) in a band under it."""
+    if not drawings:
+        raise ValueError("strip needs at least one drawing")
+    band = cell // 6 if captions else 0
+    sheet = Image.new("RGB", (len(drawings) * cell, cell + band), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, strokes in enumerate(drawings):
+        sheet.paste(to_image(strokes, cell, line_width=2), (c * cell, 0))
+        if c:
+            draw.line([(c * cell, 0), (c * cell, cell + band)], fill=GREY, width=1)
+    for c, caption in enumerate(captions):
+        _centred_text(draw, c * cell + cell / 2, cell, band, caption, _font(band * 0.7))
+    _save(sheet, path)
+
+
+def morph_gif(drawings: Sequence[Strokes], path: str | os.PathLike, size: int = 256, frame_ms: int = 4 * FRAME_MS,
+              line_width: float = 3) -> None:
+    """An endlessly looping GIF showing each finished drawing in turn: one frame each, the first and last held
+    for ``HOLD_MS``, so that a sequence of drawings (an interpolation) morphs from its first to its last."""
+    if not drawings:
+        raise ValueError("morph_gif needs at least one drawing")
+    frames = [to_image(strokes, size, line_width).convert("RGB") for strokes in drawings]
+    durations = [frame_ms] * len(frames)
+    durations[0] = durations[-1] = HOLD_MS
+    with atomic_write(path) as f:
+        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
 
 
 def grid(rows: Sequence[tuple[str, Sequence[Strokes]]], path: str | os.PathLike, cell: int = 96) -> None:
@@ -199,21 +229,31 @@ def grid(rows: Sequence[tuple[str, Sequence[Strokes]]], path: str | os.PathLike,
 
 
 def loss_curve(history: Sequence[dict], path: str | os.PathLike) -> None:
-    """Train and validation loss per epoch as a PNG (epochs without a ``val_loss`` are left out of that line)."""
+    """Train and validation loss per epoch as a PNG, with a panel beside it for each term of a loss of several.
+
+    Terms are the ``train_<name>`` / ``val_<name>`` entries the training log
+    has for a loss of more than one term; each gets its own panel and scale
+    (a reconstruction NLL and a KL per dimension differ by orders of
+    magnitude). Epochs without a value are left out of that line.
+    """
     if not history:
         raise ValueError("loss_curve needs at least one epoch of history")
     from matplotlib.figure import Figure  # slow to import and only this plot needs it; Figure alone renders with Agg
 
-    fig = Figure(figsize=(6, 4), dpi=100)
-    ax = fig.add_subplot()
-    for key, label in [("train_loss", "train"), ("val_loss", "validation")]:
-        epochs = [h["epoch"] for h in history if h.get(key) is not None]
-        ax.plot(epochs, [h[key] for h in history if h.get(key) is not None], marker="o", markersize=3, label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_title("Training and validation loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    terms = sorted({k[4:] for h in history for k in h if k.startswith("val_") and k != "val_loss"})
+    panels = [("loss", "Training and validation loss")] + [(t, f"term: {t}") for t in terms]
+    fig = Figure(figsize=(6 + 4.5 * len(terms), 4), dpi=100)
+    for i, (name, title) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        for split, label in (("train", "train"), ("val", "validation")):
+            key = f"{split}_{name}"
+            epochs = [h["epoch"] for h in history if h.get(key) is not None]
+            ax.plot(epochs, [h[key] for h in history if h.get(key) is not None], marker="o", markersize=3, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss" if name == "loss" else name)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
     fig.tight_layout()
     with atomic_write(path) as f:
         fig.savefig(f, format="png")

@@ -1,4 +1,4 @@
-"""Generating drawings from a trained model: many at once, or finishing a started one.
+"""Generating drawings from a trained model: many at once, finishing started ones, or from given drawings.
 
 Generation asks only the model interface (``models.SketchModel``): it runs
 the whole batch one step at a time, feeding each drawing its own previous
@@ -6,7 +6,9 @@ output, and a drawing leaves the batch as soon as it ends (the model's end
 state, or its length limit). Completion first runs each partial drawing
 through the model to get its state, then generates the rest of all of them
 together. A model with a latent decodes given latents, or draws one from the
-prior for each drawing.
+prior for each drawing; and it encodes drawings, so that it can redraw them
+(``reconstruct``), vary them (``variations``) and morph one into another
+(``interpolate``), each decoding all its latents as one batch.
 
 Every drawing has its own seed and takes its random numbers from a
 counter-based generator, a hash of (seed, step, draw), never from a stream
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+from sketchgen.training.batching import collate
 
 # Drawing i of a call with seed s has seed s + i * DRAWING_STRIDE: a lone drawing's seed is the call's, and calls
 # with nearby seeds share no drawing unless one makes a million.
@@ -156,3 +160,84 @@ def _prime(net, labels, prefixes, latents):
         states.append(state)
         xs.append(inputs[:, -1:])
     return heads, torch.cat(xs), net.cat_states(states)
+
+
+# --- from given drawings: a latent model's encoder -------------------------------------------
+
+
+def require_encoder(net) -> None:
+    """Refuse a model that cannot encode drawings before any work, in the model's own words (its ModelError)."""
+    if not net.latent_dim:
+        net.encode_latent(None)
+
+
+@torch.no_grad()
+def encode(net, drawings: list[np.ndarray], labels) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mu, log variance) of the latent of each stroke-3 drawing; a model without an encoder says so (ModelError).
+
+    Each drawing is encoded on its own: the LSTM's kernels move the last bit
+    of a row with the batch around it, and a drawing's latent, like its
+    drawing, must not depend on its neighbours. (Packed batches were no faster
+    on a CPU: docs/vae.md.)
+    """
+    net.eval()
+    labels = np.asarray(labels)
+    parts = [net.encode_latent(collate(net, [d], labels[i : i + 1])) for i, d in enumerate(drawings)]
+    if not parts:
+        return torch.zeros(0, net.latent_dim), torch.zeros(0, net.latent_dim)
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def reconstruct(net, drawings: list[np.ndarray], labels, temperature: float = 0.4, seed: int = 0,
+                max_len: int | None = None, batch_size: int = 500, seeds: list[int] | None = None) -> list[np.ndarray]:
+    """Each drawing redrawn by the model: decoded from the mean of its latent, as its class (``labels``)."""
+    mu, _ = encode(net, drawings, labels)
+    return generate(net, labels, temperature, seed, max_len, batch_size=batch_size, seeds=seeds, latents=mu)
+
+
+def variations(net, drawings: list[np.ndarray], labels, n: int, temperature: float = 0.4,
+               seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    """``n`` drawings from the posterior of each drawing (z = mu + sigma * eps, eps from each one's seed), and
+    which drawing each varies."""
+    mu, logvar = encode(net, drawings, labels)
+    rows = np.repeat(np.arange(len(drawings)), n)
+    seeds = drawing_seeds(seed, len(rows))
+    z = mu[rows] + torch.exp(0.5 * logvar[rows]) * latent_normals(stream_keys(seeds), net.latent_dim)
+    return generate(net, np.asarray(labels)[rows], temperature, seeds=seeds, latents=z), rows
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation from ``a`` (t = 0, exactly) to ``b`` (t = 1, exactly), in float64.
+
+    Prior samples of a high-dimensional Gaussian lie near a sphere, and slerp
+    stays near it where a straight line would cut through the low-norm middle
+    (Ha & Eck 2017, after White 2016). Nearly parallel vectors fall back to the line.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-300)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if omega < 1e-6:
+        return (1 - t) * a + t * b
+    return np.sin((1 - t) * omega) / np.sin(omega) * a + np.sin(t * omega) / np.sin(omega) * b
+
+
+def interpolate(net, drawings: list[np.ndarray], labels, steps: int, temperature: float = 0.4,
+                seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    """``steps`` drawings from the first of two drawings to the second, and the t (0 to 1) of each.
+
+    The latents are spherically interpolated between the two means; when the
+    classes differ, the class is mixed the same way (rows of class weights,
+    1 - t and t). Every frame decodes with the same seed, so the latent and
+    the class are all that change from frame to frame, and the ends are the
+    two drawings' reconstructions with that seed.
+    """
+    labels = np.asarray(labels)[:2]
+    mu, _ = encode(net, drawings[:2], labels)
+    t = np.linspace(0.0, 1.0, steps)
+    z = torch.from_numpy(np.stack([slerp(mu[0].numpy(), mu[1].numpy(), ti) for ti in t]).astype(np.float32))
+    if labels[0] == labels[1]:
+        rows = np.full(steps, labels[0])
+    else:
+        rows = np.zeros((steps, net.cfg.n_classes), dtype=np.float32)
+        rows[:, labels[0]], rows[:, labels[1]] = 1 - t, t
+    return generate(net, rows, temperature, seeds=[seed] * steps, latents=z), t

@@ -89,6 +89,17 @@ def _add_model_flags(p) -> None:
         p.add_argument(f"--{name.replace('_', '-')}", **kind, help=f"{meta['help']} (default: {defaults})")
 
 
+def _add_encoding_flags(p, metavar: str, what: str, seed: str) -> None:
+    """What the commands of a model that encodes drawings share: the checkpoint, the drawings, how to draw."""
+    p.add_argument("--checkpoint", type=V.path, required=True,
+                   help="a .pt file of a model that encodes drawings (--model vae)")
+    p.add_argument("--input", type=V.path, required=True, metavar=metavar,
+                   help=f"QuickDraw ndjson, simplified or raw: {what}")
+    p.add_argument("--temperature", type=V.TEMPERATURE, default=0.4, help="sampling temperature (default 0.4)")
+    p.add_argument("--seed", type=V.SEED, default=0, help=f"{seed} (default 0)")
+    p.add_argument("--out", type=V.path, help=f"output folder (default runs/{p.prog.split()[-1]}-<time>)")
+
+
 def build_parser() -> V.Parser:
     parser = V.Parser(prog="sketchgen", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -140,10 +151,24 @@ def build_parser() -> V.Parser:
     p.add_argument("--prefix", type=V.path, help="ndjson file of partial drawings to complete, or 'test' for the model's own test "
                                     "drawings of each class")
     p.add_argument("--prefix-strokes", type=V.LENGTH, help="keep only the first N strokes of each prefix drawing")
+    p.add_argument("--around", type=V.path, metavar="DRAWINGS.ndjson",
+                   help="a model that encodes drawings (vae): --n variations of each drawing of this file, its latent "
+                        "drawn from the drawing's posterior, its class the drawing's word (default: latents from the prior)")
     p.add_argument("--data-dir", type=V.path, help="with --prefix test: where the model's classes are read from "
                                       "(default: where it was trained from)")
     p.add_argument("--out", type=V.path, help="output folder (default runs/samples-<time>)")
     p.set_defaults(func=C.cmd_sample)
+
+    p = sub.add_parser("reconstruct", help="a model that encodes drawings (vae): redraw each drawing of a file")
+    _add_encoding_flags(p, "DRAWINGS.ndjson", "each drawing's word must be a class the model knows", "random seed")
+    p.set_defaults(func=C.cmd_reconstruct)
+
+    p = sub.add_parser("interpolate", help="a model that encodes drawings (vae): morph one drawing into another")
+    _add_encoding_flags(p, "TWO.ndjson", "its first two drawings are the ends (classes the model knows)",
+                        "random seed, the same for every step")
+    p.add_argument("--steps", type=V.integer(2, 1000), default=10,
+                   help="drawings from the first to the second, both ends included (default 10)")
+    p.set_defaults(func=C.cmd_interpolate)
 
     p = sub.add_parser("convert", help="write prepared drawings as Sketch-RNN's .npz dataset files, one per class")
     _add_data_flags(p)

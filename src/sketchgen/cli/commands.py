@@ -252,13 +252,47 @@ def shipped_model(command: str) -> Path:
     return SHIPPED_MODEL
 
 
+def known_drawings(path, checkpoint, ckpt: dict) -> tuple[list, list[np.ndarray], np.ndarray]:
+    """The valid drawings of an ndjson file (bad lines reported and skipped), their stroke-3 and labels; a class
+    the checkpoint does not know, or no drawing at all, is one line."""
+    from sketchgen.data import DataError, read_ndjson
+    from sketchgen.models.checkpoint import listing
+    from sketchgen.strokes import strokes_to_stroke3
+
+    drawings = list(read_ndjson(path))
+    if not drawings:
+        raise DataError(f"{path}: no valid drawing")
+    classes = ckpt["classes"]
+    for i, d in enumerate(drawings):
+        if d.word not in classes:
+            raise DataError(f"{path}: drawing {i + 1} is a {d.word[:40]!r}, a class {checkpoint} was not trained on; "
+                            f"it knows: {listing(classes)}")
+    return drawings, [strokes_to_stroke3(d.strokes) for d in drawings], np.array([classes.index(d.word) for d in drawings])
+
+
 def cmd_sample(args) -> None:
     from sketchgen import models
     from sketchgen.data import DataError, read_stroke3
+    from sketchgen.sample import require_encoder, variations
 
     if args.checkpoint is None:
         args.checkpoint = shipped_model("sample")
     net, ckpt = models.load(args.checkpoint)
+    if args.around:
+        if args.classes or args.prefix:
+            raise UsageError("--around takes each drawing's class from its word and draws it whole: "
+                             "leave out --classes and --prefix")
+        require_encoder(net)
+        _, given, labels = known_drawings(args.around, args.checkpoint, ckpt)
+        if len(given) * args.n > MAX_DRAWINGS:
+            raise UsageError(f"--n {args.n} around {len(given):,} drawings is {len(given) * args.n:,} drawings, "
+                             f"more than {MAX_DRAWINGS:,} in one command: ask for fewer --n or give fewer drawings")
+        drawings, rows = variations(net, given, labels, args.n, args.temperature, args.seed)
+        out = run_dir(args.out, "samples")
+        write_drawings(out, net, ckpt["classes"], labels[rows], drawings, "", temperature=args.temperature,
+                       seed=args.seed)
+        print(out)
+        return
     labels = np.repeat(known_labels(args.checkpoint, ckpt, args.classes), args.n)
     if len(labels) > MAX_DRAWINGS:
         raise UsageError(f"--n {args.n} for {len(labels) // max(args.n, 1)} classes is {len(labels):,} drawings, "
@@ -299,6 +333,53 @@ def test_split_starts(args, ckpt: dict, labels: np.ndarray) -> list[np.ndarray]:
             cut[i] = strokes.strokes_to_stroke3(strokes.stroke3_to_strokes(data.stroke3(i))[: args.prefix_strokes])
         starts.append(cut[i])
     return starts
+
+
+def cmd_reconstruct(args) -> None:
+    from sketchgen import models, render
+    from sketchgen.data import ndjson_record, write_ndjson
+    from sketchgen.fileio import safe_name
+    from sketchgen.sample import reconstruct, require_encoder
+    from sketchgen.strokes import quickdraw_strokes
+
+    net, ckpt = models.load(args.checkpoint)
+    require_encoder(net)
+    inputs, given, labels = known_drawings(args.input, args.checkpoint, ckpt)
+    redrawn = reconstruct(net, given, labels, args.temperature, args.seed)
+    out = run_dir(args.out, "reconstruct")
+    records = []
+    for i, (d, s3, r) in enumerate(zip(inputs, given, redrawn)):
+        picture = quickdraw_strokes(r)
+        render.side_by_side(quickdraw_strokes(s3), picture, d.word, out / f"{safe_name(d.word)}-{i:03d}.png",
+                            labels=("input", "reconstruction"))
+        records.append(ndjson_record(d.word, picture, key_id=d.key_id or str(i), model=net.name,
+                                     temperature=args.temperature, seed=args.seed))
+    write_ndjson(records, out / "reconstructions.ndjson")
+    print(out)
+
+
+def cmd_interpolate(args) -> None:
+    from sketchgen import models, render
+    from sketchgen.data import DataError, ndjson_record, write_ndjson
+    from sketchgen.sample import interpolate, require_encoder
+    from sketchgen.strokes import quickdraw_strokes
+
+    net, ckpt = models.load(args.checkpoint)
+    require_encoder(net)
+    inputs, given, labels = known_drawings(args.input, args.checkpoint, ckpt)
+    if len(inputs) < 2:
+        raise DataError(f"{args.input}: 1 valid drawing; interpolate needs two, the first two of the file")
+    frames, ts = interpolate(net, given, labels, args.steps, args.temperature, args.seed)
+    pictures = [quickdraw_strokes(f) for f in frames]
+    a, b = inputs[0].word, inputs[1].word
+    out = run_dir(args.out, "interpolate")
+    write_ndjson([ndjson_record(a if t < 0.5 else b, p, key_id=str(i), model=net.name, t=round(float(t), 6),
+                                temperature=args.temperature, seed=args.seed)
+                  for i, (p, t) in enumerate(zip(pictures, ts))], out / "interpolation.ndjson")
+    render.strip([quickdraw_strokes(given[0]), *pictures, quickdraw_strokes(given[1])], out / "interpolation.png",
+                 [f"A: {a}", *(f"{t:.2f}" for t in ts), f"B: {b}"])
+    render.morph_gif(pictures, out / "interpolation.gif")
+    print(out)
 
 
 def cmd_convert(args) -> None:

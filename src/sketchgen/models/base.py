@@ -58,15 +58,18 @@ class Batch:
     targets: torch.Tensor  # (B, T, step_dim)
     mask: torch.Tensor  # (B, T) float: 1 on each drawing's own points
     lengths: torch.Tensor  # (B,) long: points per drawing
+    # (B, latent_dim) standard normals for a latent model's training sample of z, one row per drawing, drawn
+    # from where the drawing is in the run (``batching.builder``): no process or resume changes them.
+    noise: torch.Tensor | None = None
 
     def to(self, device, non_blocking: bool = False) -> "Batch":
-        return Batch(*(t.to(device, non_blocking=non_blocking) for t in self.tensors()))
+        return Batch(*(t if t is None else t.to(device, non_blocking=non_blocking) for t in self.tensors()))
 
     def pin_memory(self) -> "Batch":
-        return Batch(*(t.pin_memory() for t in self.tensors()))
+        return Batch(*(t if t is None else t.pin_memory() for t in self.tensors()))
 
-    def tensors(self) -> tuple[torch.Tensor, ...]:
-        return self.labels, self.inputs, self.targets, self.mask, self.lengths
+    def tensors(self) -> tuple[torch.Tensor | None, ...]:
+        return self.labels, self.inputs, self.targets, self.mask, self.lengths, self.noise
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -204,8 +207,8 @@ class SketchModel(nn.Module, abc.ABC):
 
     def magenta_weights(self, label: int) -> tuple[dict, list[np.ndarray]]:
         """(info, the five float64 arrays) of one class as @magenta/sketch's model file holds them."""
-        raise ModelError(f"a {self.name} model cannot be exported: @magenta/sketch runs Sketch-RNN's mixture "
-                         "decoder only (train with --model mdn)")
+        raise ModelError(f"a {self.name} model cannot be exported: @magenta/sketch runs decoder-only models, "
+                         "Sketch-RNN's mixture decoder without an encoder or latent (train with --model mdn)")
 
     @classmethod
     def from_magenta(cls, info: dict, weights: list[np.ndarray]) -> "SketchModel":

@@ -82,17 +82,22 @@ class MDN(ConditionalDecoder):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.n_classes, cfg.embed_dim)
-        self.lstm = cells.make(cfg.cell, cfg.embed_dim + self.step_dim, cfg.hidden,
+        self.lstm = cells.make(cfg.cell, self.context_size(cfg) + self.step_dim, cfg.hidden,
                                recurrent_dropout=cfg.recurrent_dropout)
         self.drop = nn.Dropout(cfg.dropout)
         self.head = MixtureHead(cfg.hidden, cfg.n_mixtures, cfg.log_sigma_limit, cfg.pen_temperature == "softened")
+
+    @staticmethod
+    def context_size(cfg: MDNConfig) -> int:
+        """Width of what conditions every step (``context``): the class embedding."""
+        return cfg.embed_dim
 
     @classmethod
     def from_data(cls, prepared, train_idx, max_len, **settings):
         settings.setdefault("scale", data.offset_std(prepared, train_idx))
         settings.setdefault("max_len", max_len)
         settings.setdefault("lengths", data.length_percentiles(prepared, train_idx, LENGTH_PERCENTILE, max_len))
-        return cls(MDNConfig(n_classes=len(prepared.classes), **settings))
+        return cls(cls.Config(n_classes=len(prepared.classes), **settings))
 
     def encode(self, s3: np.ndarray) -> np.ndarray:
         """Stroke-3 -> stroke-5 with offsets divided by the training scale (one end row)."""

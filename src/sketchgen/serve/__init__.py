@@ -28,7 +28,8 @@ strokes as ``[[xs], [ys]]``.
   ``POST /api/reconstruct`` ``{"class", "model"?, "strokes", "temperature"?, "seed"?, "max_len"?}`` -> the
   drawing decoded from the latent of the user's, fitted to 0-255; and
   ``POST /api/interpolate`` ``{"class", "strokes", "to_class"?, "to_strokes", "steps"?, ...}`` -> ``{"drawings":
-  [...]}``: ``steps`` drawings decoded along the line between the two latents, the classes mixed alike.
+  [...]}``: ``steps`` drawings decoded along the great circle between the two latents (spherical
+  interpolation), the classes mixed alike.
 
 ``model`` may be left out where only one model knows the class. A bad request
 gets a 4xx and one line of JSON, ``{"error": "..."}``; a body over the limit is

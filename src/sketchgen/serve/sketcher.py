@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sketchgen import models, strokes
+from sketchgen import models, sample, strokes
 from sketchgen.serve.batcher import BATCH, Batcher, DrawingFailed, Job
 
 MAX_BODY = 1 << 20  # bytes; a drawing of MAX_POINTS points is well under 100 kB
@@ -180,7 +180,8 @@ class Sketcher:
         return _fitted(s3, {"class": req["class"], "model": served.id, "temperature": temperature, "seed": seed})
 
     async def _interpolate(self, req: dict) -> dict:
-        """``steps`` drawings from the latent of one drawing to another's, the classes mixed in the same shares."""
+        """``steps`` drawings along the great circle from one drawing's latent to another's (as ``sample.interpolate``
+        goes), the classes mixed in the same shares."""
         _only(req, "class", "model", "temperature", "seed", "strokes", "to_class", "to_strokes", "steps", "max_len")
         served, label, temperature, seed = self._common(req)
         served.needs_latent("interpolate")
@@ -199,7 +200,7 @@ class Sketcher:
             weights[label] += 1 - t
             weights[to_label] += t
             frames.append(served.make(Job(weights, temperature, seed, max_len,
-                                          latent=((1 - t) * ends[0] + t * ends[1]).astype(np.float32))))
+                                          latent=sample.slerp(ends[0], ends[1], t).astype(np.float32))))
         drawn = await asyncio.gather(*frames)
         return {"class": req["class"], "to_class": to_class, "model": served.id, "temperature": temperature,
                 "seed": seed, "drawings": [_fitted(s3, {}) for s3 in drawn]}

@@ -22,6 +22,9 @@ from sketchgen.models import Batch, SketchModel
 from sketchgen.training.distributed import share
 
 WINDOW = 50  # batches whose drawings are sorted by length together: mixing within, similar lengths in each
+# Keeps a batch's latent noise stream, seeded [seed, round, step, NOISE_STREAM], apart from its drawings'
+# augmentation streams, seeded [seed, round, step, place]: no batch holds 2^31 drawings.
+NOISE_STREAM = 2**31
 
 
 def augment(s3: np.ndarray, rng: np.random.Generator, scale: float, drop: float) -> np.ndarray:
@@ -92,7 +95,8 @@ def collate(net: SketchModel, drawings: list[np.ndarray], labels: np.ndarray) ->
 def builder(net: SketchModel, data, train_idx: np.ndarray, plan: list[np.ndarray], cfg, round_: int, rank: int = 0,
             world: int = 1, pin: bool = False) -> Callable[[int], tuple[Batch, float]]:
     """``build(i)``: batch ``i`` of a round's plan as this rank trains on it - its share of the drawings,
-    augmented as ``cfg`` says from (seed, round, step, place in the global batch), padded - and its weight."""
+    augmented as ``cfg`` says from (seed, round, step, place in the global batch), padded, with a latent
+    model's noise drawn for the whole global batch from (seed, round, step) - and its weight."""
     def build(i: int) -> tuple[Batch, float]:
         mine, weight = share(np.arange(len(plan[i])), rank, world)
         idx = train_idx[plan[i][mine]]
@@ -101,6 +105,10 @@ def builder(net: SketchModel, data, train_idx: np.ndarray, plan: list[np.ndarray
             drawings = [augment(d, np.random.default_rng([cfg.seed, round_, i, int(k)]), cfg.augment_scale,
                                 cfg.augment_drop) for d, k in zip(drawings, mine)]
         batch = collate(net, drawings, data.labels[idx])
+        if net.latent_dim:
+            noise = np.random.default_rng([cfg.seed, round_, i, NOISE_STREAM]).standard_normal(
+                (len(plan[i]), net.latent_dim), dtype=np.float32)
+            batch.noise = torch.from_numpy(noise[mine])
         return (batch.pin_memory() if pin else batch), weight
 
     return build

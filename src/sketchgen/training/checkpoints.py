@@ -242,9 +242,9 @@ def _check_optimizer(saved, opt: torch.optim.Optimizer, fail) -> None:
         for key, value in group.items():
             if key == "lr":
                 if type(value) not in (int, float) or not 0 <= value <= 10:
-                    fail(f"learning rate {str(value)[:20]} is not a rate")
+                    fail(f"learning rate {value!r:.20} is not a rate")
             elif key in mine and (type(value) is not type(mine[key]) or value != mine[key]):
-                fail(f"setting {key} is {str(value)[:20]}, not this run's {mine[key]}")
+                fail(f"setting {key} is {value!r:.20}, not this run's {mine[key]}")
     moments = {"exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if opt.defaults.get("amsgrad") else set())
     tensors = []
     for index, state in saved["state"].items():
@@ -282,7 +282,7 @@ def _check_scheduler(saved, sched, fail) -> None:
             ok = type(value) is type(mine) or (type(mine) is float and type(value) is int)
             ok = ok and not math.isnan(value) and (key == "best" or value >= 0) and (key != "factor" or 0 < value < 1)
         if not ok:
-            fail(f"{key} is {str(value)[:20]}")
+            fail(f"{key} is {value!r:.20}")
 
 
 def _rate(value) -> bool:

@@ -231,7 +231,8 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
                     _count(progress, result, f"{schedule.unit} {r + 1}")
                     weights.update(result.weights)
                     bar.update()
-                    bar.set_postfix(loss=f"{_running(progress, weights)[0]:.4f}")
+                    loss, terms = _running(progress, weights)
+                    bar.set_postfix(loss=f"{loss:.4f}", **(_terms(terms) if len(terms) > 1 else {}))
                     if result.stopping:
                         save_last()
                         by = signal.Signals(stop.signal).name if stop.signal else "a signal to another rank"
@@ -264,8 +265,9 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
             if rank == 0:
                 checkpoints.append_log(out / "log.jsonl", record)
             at = f"step {progress['global_step']}" if cfg.steps else f"epoch {r + 1}"
-            log(f"{at}: train {record['train_loss']:.4f}  valid {record['val_loss']:.4f}  lr {record['lr']:.2e}"
-                + ("  (best)" if improved else ""))
+            log(f"{at}: train {record['train_loss']:.4f}  valid {record['val_loss']:.4f}"
+                + (f" ({', '.join(f'{n} {v}' for n, v in _terms(val_terms).items())})" if len(val_terms) > 1 else "")
+                + f"  lr {record['lr']:.2e}" + ("  (best)" if improved else ""))
     if not math.isfinite(progress["best"]):
         raise TrainingError("no validation loss was finite, so no best.pt was written: lower --lr or check the data")
     if progress["bad_rounds"] >= cfg.early_stop:
@@ -295,6 +297,11 @@ def _running(progress: dict, weights: dict) -> tuple[float, dict[str, float]]:
     """The round's training loss so far (with the terms' latest weights), and each term's mean."""
     means = {n: s / max(c, 1.0) for n, (s, c) in progress["sums"].items()}
     return objective(means, {n: weights.get(n, (1.0, None)) for n in means}), means
+
+
+def _terms(means: dict[str, float]) -> dict[str, str]:
+    """Each term's mean as the progress bar and the log show it."""
+    return {n: f"{v:.4f}" for n, v in sorted(means.items())}
 
 
 def _per_term(train_terms: dict, val_terms: dict) -> dict:

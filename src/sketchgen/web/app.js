@@ -1,5 +1,6 @@
 // sketchgen's page: asks the local server for drawings and animates them stroke by stroke;
-// what the user draws on the canvas goes to /api/complete for the model to finish.
+// what the user draws on the canvas goes to /api/complete for the model to finish; a model with a latent
+// also redraws what is on the canvas (/api/reconstruct) and morphs one drawing into another (/api/interpolate).
 "use strict";
 
 const FRAME = 255; // the API's coordinates: QuickDraw's 0-255 frame, y down
@@ -11,6 +12,8 @@ const EXPORT_SIZE = 512; // pixels of a downloaded picture
 const INK = "#1d1d1f";
 const PEN = "#d62828";
 const MAX_SEED = 2147483647;
+const MORPH_STEPS = 9; // drawings from the kept one to the one on the canvas, both ends included
+const MORPH_FRAME = 0.35; // seconds each drawing of a morph is shown
 
 const $ = (id) => document.getElementById(id);
 const canvas = $("canvas");
@@ -28,6 +31,7 @@ let strokes = [];
 let mine = 0;
 let pen = null; // the stroke the user is drawing now
 let busy = false;
+let morphFrom = null; // the start of a morph: { strokes, label } (the select's value it was kept under)
 // Frame -> canvas, as fractions of the canvas side: u = x * k + ox. The user draws in the identity view.
 const IDENTITY = { k: 1 / FRAME, ox: 0, oy: 0 };
 let view = IDENTITY;
@@ -205,6 +209,64 @@ async function finish() {
     : `The model thinks your ${req.class} is already finished (seed ${req.seed}); try another seed.`);
 }
 
+// --- a model with a latent: redraw, morph ------------------------------------------------------
+
+const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+
+function canvasHolds(what) {
+  if (strokes.length) return true;
+  say(`Nothing to ${what} yet: draw something, or press Draw.`, true);
+  return false;
+}
+
+async function redraw() {
+  const req = request();
+  if (!canvasHolds("redraw")) return;
+  say(`Redrawing this ${req.class}…`);
+  const reply = await api("/api/reconstruct", { ...req, strokes: strokes.map(toField) });
+  strokes = reply.strokes.map(toPoints);
+  mine = 0;
+  view = strokes.length ? fitView(strokes) : IDENTITY;
+  await animate(strokes, 0);
+  say(`The model's own version of that ${req.class}: seed ${req.seed}, ${count(strokes.length, "stroke")}.`);
+}
+
+function keepForMorph() {
+  if (!canvasHolds("morph from")) return;
+  morphFrom = { strokes: strokes.map((s) => s.slice()), label: ui.cls.value };
+  say(`Kept this ${entries.get(ui.cls.value).name} as the start: now draw or generate another (any class of ` +
+    "this model), then press “Morph into this”.");
+}
+
+async function morph() {
+  const req = request();
+  if (!morphFrom) {
+    say("First press “Morph from this” with the drawing to start from on the canvas.", true);
+    return;
+  }
+  if (!canvasHolds("morph into")) return;
+  const from = entries.get(morphFrom.label);
+  if (from.model !== req.model) {
+    say(`The kept ${from.name} belongs to another model (${from.model}): a morph stays within one model.`, true);
+    return;
+  }
+  say(`Morphing ${a(from.name)} into ${a(req.class)}…`);
+  const reply = await api("/api/interpolate", {
+    ...req, class: from.name, strokes: morphFrom.strokes.map(toField), to_class: req.class,
+    to_strokes: strokes.map(toField), steps: MORPH_STEPS,
+  });
+  const frames = reply.drawings.map((d) => d.strokes.map(toPoints));
+  for (const frame of frames) {
+    view = frame.length ? fitView(frame) : IDENTITY;
+    show(frame);
+    await sleep(MORPH_FRAME);
+  }
+  strokes = frames[frames.length - 1];
+  mine = 0;
+  const what = `${a(from.name)} into ${a(req.class)}`;
+  say(`${what[0].toUpperCase()}${what.slice(1)}: ${count(frames.length, "drawing")}, seed ${req.seed}.`);
+}
+
 function clear() {
   strokes = [];
   mine = 0;
@@ -294,6 +356,9 @@ $("again").addEventListener("click", () => {
 });
 $("finish").addEventListener("click", () => run(finish));
 $("clear").addEventListener("click", () => run(async () => clear()));
+$("redraw").addEventListener("click", () => run(redraw));
+$("morph-from").addEventListener("click", keepForMorph);
+$("morph-to").addEventListener("click", () => run(morph));
 $("svg").addEventListener("click", () => save("svg"));
 $("png").addEventListener("click", () => save("png"));
 ui.temperature.addEventListener("input", () => {
@@ -315,6 +380,7 @@ function showModel() {
     ui.temperature.title = "";
     ui.temperatureValue.textContent = Number(ui.temperature.value).toFixed(2);
   }
+  $("latent").hidden = !m.latent_dim;
   const hidden = m.hidden === null ? "" : `, hidden size ${m.hidden}`;
   const others = models.size > 1 ? ` (1 of ${models.size} models)` : "";
   ui.model.textContent = `${m.kind} model${hidden}, ${m.classes.length} classes` +
