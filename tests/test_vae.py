@@ -15,9 +15,9 @@ from PIL import Image
 from torch.distributions import Normal, kl_divergence
 
 from sketchgen import cli, data, models, render, sample, strokes
-from sketchgen.serve import Sketcher
 from sketchgen import evaluate as E
 from sketchgen.data import prepare
+from sketchgen.serve import Sketcher
 from sketchgen.training import TrainConfig, train
 from sketchgen.training.batching import augment, collate
 from sketchgen.training.step import train_step
