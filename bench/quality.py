@@ -214,7 +214,7 @@ Softening the mixture weights as well made offsets vaguer and recognition worse.
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 0)) or min(2, os.cpu_count() or 1))
     work, docs = Path(args.work), Path(args.docs)
     command = shlex.join([".venv/bin/python", "bench/quality.py", *(sys.argv[1:] if argv is None else argv)])
     lines = ["# Sketch quality, measured with every default", "",

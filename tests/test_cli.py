@@ -91,6 +91,19 @@ def test_demo_without_data_draws_from_the_shipped_checkpoint(tmp_path, capsys, m
     assert len(list(run.glob("*.png"))) == len(list(run.glob("*.svg"))) == len(SEED_CLASSES)
 
 
+def test_sample_without_a_checkpoint_draws_with_the_shipped_mdn(tmp_path, capsys):
+    from sketchgen import models
+    from sketchgen.cli.commands import SHIPPED_MODEL
+
+    net, ckpt = models.load(SHIPPED_MODEL)
+    assert net.name == "mdn" and len(ckpt["classes"]) == 26 and SHIPPED_MODEL.stat().st_size < 16 * 2**20
+    assert all(v.dtype == torch.float16 for v in models.read(SHIPPED_MODEL)["state_dict"].values())
+    code, out, err = run_cli(capsys, "sample", "--classes", "eye", "zigzag", "--n", 3, "--out", tmp_path / "s")
+    assert code == 0 and "drawing with the shipped model mdn-quickdraw26.pt" in err
+    drawn = list(data.read_ndjson(tmp_path / "s" / "samples.ndjson"))
+    assert [d.word for d in drawn] == ["eye"] * 3 + ["zigzag"] * 3
+
+
 def one_error_line(err: str) -> str:
     assert "Traceback" not in err
     (line,) = err.strip().splitlines()

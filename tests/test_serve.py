@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -655,8 +656,23 @@ def test_latent_routes_are_refused_where_they_cannot_work(latent_server, server,
 # --- the command -----------------------------------------------------------------------------
 
 
-def test_serve_without_a_checkpoint_says_how_to_get_one(capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_serve_without_a_checkpoint_serves_the_shipped_mdn(capsys, tmp_path, monkeypatch):
+    proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        line = proc.stdout.readline()
+        assert "at http://127.0.0.1:" in line, proc.stderr.read()
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/api/classes")
+        info = json.loads(conn.getresponse().read())
+        assert info["models"][0]["id"] == "mdn-quickdraw26.pt" and len(info["classes"]) == 26
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "no --checkpoint given; drawing with the shipped model mdn-quickdraw26.pt" in proc.stderr.read()
+    # Without the shipped model (a checkout that lacks it), one line says how to get a checkpoint.
+    monkeypatch.setattr("sketchgen.cli.commands.SHIPPED_MODEL", tmp_path / "missing.pt")
     assert cli.main(["serve"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--checkpoint" in err and "sketchgen train --model mdn" in err

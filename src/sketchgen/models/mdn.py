@@ -68,12 +68,11 @@ class MDN(ConditionalDecoder):
     draws = MixtureHead.draws
     loss_description = "NLL, nats per drawing"
     loss_per_drawing = True
-    # Sketch-RNN's schedule on a step budget, every class drawn equally often: with a few hundred drawings a
-    # class the best validation comes within 1,000-2,000 steps, and 3,000 train in ~20 minutes on a CPU core
-    # (docs/quality.md measures the choice).
+    # Sketch-RNN's schedule on a step budget, each class drawn as the square root of its size says: 3,000 steps
+    # train in ~20-25 minutes on 2 CPU cores (docs/quality.md measures the choice).
     train_defaults = {"grad_clip": 1.0, "augment_scale": 0.15, "augment_drop": 0.10, "steps": 3000, "eval_every": 250,
                       "early_stop": 4, "batch_size": 100, "lr_schedule": "decay", "lr_decay": 0.9999, "min_lr": 1e-5,
-                      "balance": "classes"}
+                      "balance": "sqrt"}
     legacy = {"cell": "lstm", "lengths": [], "pen_temperature": "same"}  # 0.1.0: one cell, no caps, pen at T
     weight_settings = ("embed_dim", "hidden", "n_mixtures", "cell", "scale", "log_sigma_limit")
     imports = ("magenta",)
@@ -156,7 +155,8 @@ class MDN(ConditionalDecoder):
         tf_order = np.concatenate([i, g, f, o])
         bias = bias[tf_order]
         bias[2 * h : 3 * h] -= cells.FORGET_BIAS
-        info = {"mode": 2, "scale_factor": float(self.cfg.scale), "max_seq_len": int(self.cfg.max_len)}
+        longest = self.cfg.lengths[label] if self.cfg.lengths else self.cfg.max_len  # the class's cap, as sample's
+        info = {"mode": 2, "scale_factor": float(self.cfg.scale), "max_seq_len": int(longest)}
         return info, [sd["head.weight"].T, sd["head.bias"], w_ih[tf_order, e:].T, w_hh[tf_order].T, bias]
 
     @classmethod

@@ -73,7 +73,8 @@ class VAE(MDN):
     loss_description = "the negative ELBO at z = mu, nats per drawing"
     # Sketch-RNN's recipe, on a step budget that trains in about 35 minutes on one idle CPU core (under the 45 asked
     # for on 2 cores) on the 26 classes of ../shared/quickdraw with ~150 drawings or more (docs/vae.md measures it).
-    train_defaults = {**MDN.train_defaults, "steps": 4000, "eval_every": 400, "early_stop": 4, "batch_size": 64}
+    train_defaults = {**MDN.train_defaults, "steps": 4000, "eval_every": 400, "early_stop": 4, "batch_size": 64,
+                      "balance": "classes"}
     legacy = {}  # no checkpoint predates it
     # The library runs decoder-only models; this decoder needs its encoder's z. (The base class refuses.)
     magenta_weights = SketchModel.magenta_weights
