@@ -65,8 +65,8 @@ class Handler(BaseHTTPRequestHandler):
         payload = body[start : end + 1]
         if fault in ("drop", "stall"):
             self.wfile.write(payload[: len(payload) // 2])
-            if fault == "stall":  # hold the connection open until the test is over
-                server.released.wait(10)
+            if fault == "stall":  # hold the connection open until the test is over (or server.stall_for s)
+                server.released.wait(getattr(server, "stall_for", 10))
             self.close_connection = True
             return
         self.wfile.write(payload)

@@ -370,6 +370,7 @@ def test_ctrl_c_mid_download_while_another_process_waits(tmp_path):
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.lock, httpd.requests, httpd.faults, httpd.bodies = threading.Lock(), [], ["stall"], {}
     httpd.ignore_range, httpd.released = False, threading.Event()
+    httpd.stall_for = 120  # until Ctrl-C, however long a loaded machine takes to start the second process
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     url = f"http://127.0.0.1:{httpd.server_address[1]}/simplified/"
     command = [sys.executable, "-m", "sketchgen", "download", "monkey", "--data-dir", str(tmp_path), "--base-url", url]
