@@ -656,16 +656,22 @@ def test_latent_routes_are_refused_where_they_cannot_work(latent_server, server,
 # --- the command -----------------------------------------------------------------------------
 
 
-def test_serve_without_a_checkpoint_serves_the_shipped_mdn(capsys, tmp_path, monkeypatch):
-    proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--port", "0"], stdout=subprocess.PIPE,
+def serve_command(*flags) -> tuple[subprocess.Popen, dict]:
+    """`sketchgen serve` on a free port, as a user starts it, and its answer to GET /api/classes."""
+    proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", *flags, "--port", "0"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    line = proc.stdout.readline()
+    assert "at http://127.0.0.1:" in line, proc.stderr.read()
+    conn = http.client.HTTPConnection("127.0.0.1", int(line.split("http://127.0.0.1:")[1].split("/")[0]), timeout=30)
+    conn.request("GET", "/api/classes")
+    info = json.loads(conn.getresponse().read())
+    conn.close()
+    return proc, info
+
+
+def test_serve_without_a_checkpoint_serves_the_shipped_mdn(capsys, tmp_path, monkeypatch):
+    proc, info = serve_command()
     try:
-        line = proc.stdout.readline()
-        assert "at http://127.0.0.1:" in line, proc.stderr.read()
-        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("GET", "/api/classes")
-        info = json.loads(conn.getresponse().read())
         assert info["models"][0]["id"] == "mdn-quickdraw26.pt" and len(info["classes"]) == 26
     finally:
         proc.terminate()
@@ -679,16 +685,9 @@ def test_serve_without_a_checkpoint_serves_the_shipped_mdn(capsys, tmp_path, mon
 
 
 def test_serve_command_listens_on_loopback_and_stops_on_interrupt(checkpoint):
-    proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--checkpoint", str(checkpoint), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, info = serve_command("--checkpoint", str(checkpoint))
     try:
-        line = proc.stdout.readline()
-        assert "at http://127.0.0.1:" in line, proc.stderr.read()
-        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("GET", "/api/classes")
-        assert json.loads(conn.getresponse().read())["classes"] == SEED_CLASSES
-        conn.close()
+        assert info["classes"] == SEED_CLASSES
         proc.send_signal(2)  # Ctrl-C
         assert proc.wait(timeout=30) == 0
         assert "Traceback" not in proc.stderr.read()
