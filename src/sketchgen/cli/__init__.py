@@ -32,7 +32,7 @@ def _model_defaults(name: str) -> str:
     from sketchgen import models
     from sketchgen.training import TrainConfig
 
-    values = {kind: TrainConfig.for_model(kind).__dict__[name] for kind in models.names()}
+    values = {m.name: TrainConfig.for_model(m.name).__dict__[name] for m in models.registered()}
     if len(set(map(str, values.values()))) == 1:
         return str(next(iter(values.values())))
     return ", ".join(f"{kind} {v}" for kind, v in values.items())
@@ -77,7 +77,8 @@ def _add_model_flags(p) -> None:
     from sketchgen import models
 
     p.add_argument("--model", choices=models.names(),
-                   help="; ".join(f"{k}: {models.get(k).summary}" for k in models.names()) + " (default seed)")
+                   help="; ".join(f"{m.name}: {m.summary}" for m in models.registered())
+                   + f" (default {models.default()})")
     for name, meta in model_flags().items():
         defaults = ", ".join(f"{kind} {v}" for kind, v in meta["defaults"].items())
         if meta["choices"]:

@@ -124,7 +124,8 @@ def train_config(args, saved: dict | None, seed: int):
     from sketchgen.training import TrainConfig
     from sketchgen.training.config import with_budget
 
-    kind = args.model or (saved["model"] if saved else None) or init_kind(getattr(args, "init", None)) or "seed"
+    kind = args.model or (saved["model"] if saved else None) or init_kind(getattr(args, "init", None)) \
+        or models.default()
     model_cls = models.get(kind)
     base = {k: v for k, v in saved.items()} if saved else {**model_cls.train_defaults}
     model_config = dict(base.get("model_config", {}))
@@ -483,8 +484,8 @@ def model_flags() -> dict[str, dict]:
     from sketchgen import models
 
     merged: dict[str, dict] = {}
-    for kind in models.names():
-        for name, meta in models.get(kind).flags().items():
+    for model in models.registered():
+        for name, meta in model.flags().items():
             entry = merged.setdefault(name, {**meta, "defaults": {}})
-            entry["defaults"][kind] = meta["default"]
+            entry["defaults"][model.name] = meta["default"]
     return merged

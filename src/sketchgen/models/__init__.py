@@ -11,10 +11,10 @@ import pkgutil
 
 from sketchgen.models.base import Batch, ModelError, SketchModel, Term
 from sketchgen.models.checkpoint import CheckpointError, checkpoint_dict, listing, load, read, read_file, save
-from sketchgen.models.registry import build, get, importer, names
+from sketchgen.models.registry import build, default, get, importer, names, registered
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["Batch", "CheckpointError", "ModelError", "SketchModel", "Term", "build", "checkpoint_dict", "get",
-           "importer", "listing", "load", "names", "read", "read_file", "save"]
+__all__ = ["Batch", "CheckpointError", "ModelError", "SketchModel", "Term", "build", "checkpoint_dict", "default",
+           "get", "importer", "listing", "load", "names", "read", "read_file", "registered", "save"]

@@ -19,9 +19,18 @@ def register(cls: type[SketchModel]) -> type[SketchModel]:
     return cls
 
 
-def names() -> list[str]:
+def registered() -> list[type[SketchModel]]:
     """The registered models, in their ``order`` (the simplest first)."""
-    return sorted(_MODELS, key=lambda name: (_MODELS[name].order, name))
+    return sorted(_MODELS.values(), key=lambda cls: (cls.order, cls.name))
+
+
+def names() -> list[str]:
+    return [cls.name for cls in registered()]
+
+
+def default() -> str:
+    """The model trained when none is asked for: the first in ``order`` (the course report's seed model)."""
+    return registered()[0].name
 
 
 def get(name: str) -> type[SketchModel]:
@@ -38,7 +47,7 @@ def build(name: str, **config) -> SketchModel:
 
 def importer(fmt: str) -> type[SketchModel]:
     """The model that builds itself from another tool's model files of ``fmt`` (the first in ``order``)."""
-    for name in names():
-        if fmt in _MODELS[name].imports:
-            return _MODELS[name]
+    for cls in registered():
+        if fmt in cls.imports:
+            return cls
     raise ModelError(f"no model here reads {fmt} model files")

@@ -38,7 +38,7 @@ class TrainConfig:
     ``last.pt`` is checked against and what the ``sketchgen train`` flags accept.
     """
 
-    model: str = setting("seed", choices=models.names)
+    model: str = setting(models.default, choices=models.names)
     epochs: int = setting(30, low=1, high=MAX_ROUNDS)
     steps: int = setting(0, low=0, high=MAX_ROUNDS)
     eval_every: int = setting(0, low=0, high=MAX_ROUNDS)
