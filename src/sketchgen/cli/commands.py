@@ -263,12 +263,12 @@ def known_drawings(path, checkpoint, ckpt: dict) -> tuple[list, list[np.ndarray]
     drawings = list(read_ndjson(path))
     if not drawings:
         raise DataError(f"{path}: no valid drawing")
-    classes = ckpt["classes"]
+    label = {c: i for i, c in enumerate(ckpt["classes"])}
     for i, d in enumerate(drawings):
-        if d.word not in classes:
+        if d.word not in label:
             raise DataError(f"{path}: drawing {i + 1} is a {d.word[:40]!r}, a class {checkpoint} was not trained on; "
-                            f"it knows: {listing(classes)}")
-    return drawings, [strokes_to_stroke3(d.strokes) for d in drawings], np.array([classes.index(d.word) for d in drawings])
+                            f"it knows: {listing(ckpt['classes'])}")
+    return drawings, [strokes_to_stroke3(d.strokes) for d in drawings], np.array([label[d.word] for d in drawings])
 
 
 def cmd_sample(args) -> None:

@@ -111,8 +111,9 @@ class Schedule:
         return (cfg.lr - cfg.min_lr) * cfg.lr_decay**step + cfg.min_lr if cfg.lr_schedule == "decay" else None
 
 
-def _check_size(cfg: TrainConfig, data: Prepared, train_idx: np.ndarray) -> None:
-    """Refuse, before allocating it, a model whose last.pt (weights and Adam's two moments) could not be read back."""
+def _model_config(cfg: TrainConfig, data: Prepared, train_idx: np.ndarray):
+    """The model's config derived from the data, once; a model whose last.pt (weights and Adam's two moments)
+    could not be read back is refused first, built on the meta device so that nothing is allocated."""
     with torch.device("meta"):
         probe = models.get(cfg.model).from_data(data, train_idx, cfg.max_len, **cfg.model_config)
     size = 3 * sum(p.numel() * 4 for p in probe.parameters())
@@ -120,6 +121,7 @@ def _check_size(cfg: TrainConfig, data: Prepared, train_idx: np.ndarray) -> None
         raise TrainingError(f"a {cfg.model} model of {sum(p.numel() for p in probe.parameters()):,} parameters needs "
                             f"{size / 2**30:.1f} GiB per checkpoint, more than sketchgen reads back "
                             f"({MAX_FILE_BYTES // 2**30} GiB): use a smaller --hidden or --layers")
+    return probe.cfg
 
 
 def _term_names(net: models.SketchModel, data: Prepared, idx: np.ndarray, device: str) -> set[str]:
@@ -174,9 +176,9 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
     if ckpt is None and cfg.init:  # a resumed run has its weights, and the init's settings in its model_config
         init = from_rank0(checkpoints.read_init(cfg.init, cfg.model) if rank == 0 else None)
         cfg = replace(cfg, model_config=checkpoints.init_settings(init, cfg.model_config))
-    _check_size(cfg, data, train_idx)
+    model_cfg = _model_config(cfg, data, train_idx)
     torch.manual_seed(cfg.seed)
-    net = models.get(cfg.model).from_data(data, train_idx, cfg.max_len, **cfg.model_config)
+    net = models.get(cfg.model)(model_cfg)
     if init is not None:
         log(checkpoints.take_over(net, list(data.classes), init, cfg.init))
     net = net.to(device)
