@@ -11,7 +11,7 @@ from torch import distributions as D
 
 from sketchgen import models, strokes
 from sketchgen.sample import generate, stream_keys, uniforms
-from sketchgen.training.batching import collate
+from sketchgen.models import collate
 
 M = 20
 

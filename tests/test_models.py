@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-from sketchgen import cli, data, models, strokes
+from sketchgen import cli, data, models, sample, strokes
 from sketchgen.models import registry
-from sketchgen.models.base import Batch, SketchModel, Term, class_embedding, hard_labels, setting
+from sketchgen.models.base import Batch, SketchModel, State, Term, class_embedding, hard_labels, setting
 from sketchgen.models.cells import FORGET_BIAS, LN_EPSILON, LayerNormLSTM
 from sketchgen.models.heads import PointHead
 from sketchgen.sample import generate
@@ -27,6 +27,25 @@ class OffsetConfig:
     n_classes: int = setting(1, low=1, high=1000)
     hidden: int = setting(16, "LSTM hidden size", 1, 8192)
     lengths: list[int] = setting(list, low=1, high=10_000, per_class=True)
+
+
+@dataclass
+class OffsetState(State):
+    """nn.LSTM's (h, c), layers first, and the class embedding: a state that says itself how rows are kept."""
+
+    h: torch.Tensor  # (1, B, hidden)
+    c: torch.Tensor
+    emb: torch.Tensor  # (B, 4)
+
+    def __len__(self):
+        return len(self.emb)
+
+    def keep(self, rows):
+        return OffsetState(self.h[:, rows], self.c[:, rows], self.emb[rows])
+
+    @classmethod
+    def join(cls, states):
+        return cls(*(torch.cat([getattr(s, k) for s in states], dim=int(k != "emb")) for k in ("h", "c", "emb")))
 
 
 class OffsetRegressor(SketchModel):
@@ -68,14 +87,13 @@ class OffsetRegressor(SketchModel):
         return {"mse": Term(*self.head.loss(outputs, batch.targets, batch.mask))}
 
     def initial_state(self, classes, latent=None):
-        zeros = torch.zeros(len(classes), 1, self.cfg.hidden)
-        return zeros, zeros.clone(), class_embedding(self.embed, classes)
+        zeros = torch.zeros(1, len(classes), self.cfg.hidden)
+        return OffsetState(zeros, zeros.clone(), class_embedding(self.embed, classes))
 
     def step(self, x, state):
-        h, c, emb = state
-        out, (h, c) = self.lstm(torch.cat([emb[:, None].expand(-1, x.shape[1], -1), x], -1),
-                                (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous()))
-        return self.head.rowwise(out), (h.transpose(0, 1), c.transpose(0, 1), emb)
+        # Its own state layout, layers first as nn.LSTM has it: keep and join are its to say.
+        out, (h, c) = self.lstm(torch.cat([state.emb[:, None].expand(-1, x.shape[1], -1), x], -1), (state.h, state.c))
+        return self.head.rowwise(out), OffsetState(h, c, state.emb)
 
     def sample_step(self, out, temperature, u):
         return self.head.sample(out, u), torch.zeros(len(out), dtype=torch.bool)
@@ -189,9 +207,12 @@ def test_models_describe_themselves_to_the_rest():
     with pytest.raises(models.ModelError, match="no model named 'gan'"):
         models.get("gan")
     seed = models.build("seed", n_classes=2, lengths=[5, 7])
-    with pytest.raises(models.ModelError, match="a seed model cannot be exported"):
-        seed.magenta_weights(0)
-    with pytest.raises(models.ModelError, match="has no encoder"):
-        seed.encode_latent(None)
+    # What only some models can do is a capability, asked of the model and refused in one line naming who can.
+    assert not models.capable(seed, models.MagentaExport) and models.capable(models.get("mdn"), models.MagentaExport)
+    with pytest.raises(models.ModelError, match="a seed model cannot be exported.*train a mdn model"):
+        models.require(seed, models.MagentaExport, "cannot be exported")
+    with pytest.raises(models.ModelError, match="has no encoder.*train a vae model"):
+        sample.require_encoder(seed)
+    assert models.importer("magenta") is models.get("mdn")
     s3 = strokes.strokes_to_stroke3([np.array([[0.0, 0.0], [10.0, 5.0]]), np.array([[20.0, 20.0]])])
     np.testing.assert_allclose(seed.decode(seed.encode(s3)), s3, atol=1e-4)

@@ -19,7 +19,8 @@ from sketchgen import evaluate as E
 from sketchgen.data import prepare
 from sketchgen.serve import Sketcher
 from sketchgen.training import TrainConfig, train
-from sketchgen.training.batching import augment, collate
+from sketchgen.models import collate
+from sketchgen.training.batching import augment
 from sketchgen.training.step import train_step
 
 CLASSES = ["bear", "zigzag"]  # in both the simplified and the raw folder

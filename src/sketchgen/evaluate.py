@@ -315,7 +315,7 @@ def _classifier(classifier, classes: list[str]) -> tuple[Classifier, list[str]]:
     return classifier, classes
 
 
-def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, temperature: float = 0.4,
+def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, temperature: float = sample.TEMPERATURE,
                    seed: int = 0) -> dict:
     """The report for one model: per class and overall, recognisability vs ceiling, test loss, shapes.
 
@@ -340,7 +340,8 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     test = data.indices("test")
     real_hits = predict(clf, _real(data, test)) == target[data.labels[test]]
     loss_idx = usable(data, "test", ckpt.get("train", {}).get("max_len", TrainConfig.max_len))
-    if net.latent_dim:
+    encodes = models.capable(net, models.Encodes)
+    if encodes:
         redrawn = sample.reconstruct(net, [data.stroke3(i) for i in test], data.labels[test], temperature, seed)
         redrawn_hits = predict(clf, [strokes.quickdraw_strokes(s3) for s3 in redrawn]) == target[data.labels[test]]
 
@@ -363,7 +364,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
             "shape": {k: {"generated": gen_shape[k], "real": real_shape[k]} for k in SHAPES},
         }
         class_terms[name] = terms
-        if net.latent_dim:
+        if encodes:
             per_class[name]["reconstruction"] = float(redrawn_hits[mine].mean()) if mine.any() else None
     names = sorted({n for terms in class_terms.values() for n in terms})
     if len(names) > 1:  # a loss of several terms: each one per drawing (or per counted unit), beside the total

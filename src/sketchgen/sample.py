@@ -3,18 +3,20 @@
 Generation asks only the model interface (``models.SketchModel``): it runs
 the whole batch one step at a time, feeding each drawing its own previous
 output, and a drawing leaves the batch as soon as it ends (the model's end
-state, or its length limit). Completion first runs each partial drawing
-through the model to get its state, then generates the rest of all of them
-together. A model with a latent decodes given latents, or draws one from the
+state, its length limit, or the model's context), keeping only its rows of the
+state (``State.keep``). Completion first runs all the partial drawings through
+the model together, a step at a time, each leaving as its prefix ends and all
+joined again (``State.join``), then generates the rest of all of them together. A model with a latent decodes given latents, or draws one from the
 prior for each drawing; and it encodes drawings, so that it can redraw them
 (``reconstruct``), vary them (``variations``) and morph one into another
 (``interpolate``), each decoding all its latents as one batch.
 
 Every drawing has its own seed and takes its random numbers from a
 counter-based generator, a hash of (seed, step, draw), never from a stream
-that the batch shares: the same (class, seed) gives the same drawing alone,
-in a batch of 500, or beside other callers' drawings (``serve`` batches
-concurrent requests on that promise).
+that the batch shares, and every model computes each row of a step as if it
+were alone (``models.base``): the same (class, seed) gives the same drawing
+alone, in a batch of 500, or beside other callers' drawings (``serve``
+batches concurrent requests on that promise).
 """
 
 from __future__ import annotations
@@ -22,8 +24,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sketchgen.training.batching import collate
+from sketchgen.models.base import Encodes, ModelError, collate
+from sketchgen.models.registry import capable, require
 
+# Sampling temperature: what every command and the server draw at unless told otherwise, and the most they take.
+TEMPERATURE = 0.4
+MAX_TEMPERATURE = 10.0
 # Drawing i of a call with seed s has seed s + i * DRAWING_STRIDE: a lone drawing's seed is the call's, and calls
 # with nearby seeds share no drawing unless one makes a million.
 DRAWING_STRIDE = 1_000_003
@@ -69,18 +75,25 @@ def latent_normals(keys: np.ndarray, dim: int) -> torch.Tensor:
 
 
 def _limits(net, labels: torch.Tensor, max_len: int | None, prefixes: list[np.ndarray] | None) -> torch.Tensor:
-    """How many steps each drawing may take after its prefix: ``max_len`` or the model's own default."""
-    if max_len is not None:
-        return torch.full((len(labels),), max_len, dtype=torch.long)
+    """How many steps each drawing may take after its prefix: ``max_len`` or the model's own default, and never
+    beyond the model's context (a prefix that fills it is refused)."""
     drawn = torch.tensor([len(p) for p in prefixes] if prefixes is not None else [0] * len(labels), dtype=torch.long)
-    return net.steps_allowed(labels, drawn)
+    limits = torch.full((len(labels),), max_len, dtype=torch.long) if max_len is not None \
+        else net.steps_allowed(labels, drawn)
+    context = net.context()
+    if context is not None and len(drawn):
+        if int(drawn.max()) >= context:
+            raise ModelError(f"a prefix of {int(drawn.max())} points leaves no room in the model's context of "
+                             f"{context} steps: give a shorter prefix (e.g. fewer strokes)")
+        limits = torch.minimum(limits, context - drawn)
+    return limits
 
 
 @torch.no_grad()
 def generate(
     net,
     labels,
-    temperature: float = 0.4,
+    temperature: float = TEMPERATURE,
     seed: int = 0,
     max_len: int | None = None,
     prefixes: list[np.ndarray] | None = None,
@@ -106,7 +119,7 @@ def generate(
         if given is not None and len(given) != len(labels):
             raise ValueError(f"{len(given)} {name} for {len(labels)} drawings: give one per drawing")
     keys = stream_keys(seeds)
-    if net.latent_dim and latents is None:
+    if capable(net, Encodes) and latents is None:
         latents = latent_normals(keys, net.latent_dim)
     results = []
     for start in range(0, len(labels), batch_size):
@@ -120,11 +133,12 @@ def generate(
 
 def _generate_batch(net, labels, temperature, keys, limits, prefixes, latents):
     n = len(labels)
+    state = net.initial_state(labels, latents)
     if prefixes is None:
         heads = [np.zeros((0, net.step_dim), dtype=np.float32)] * n
-        x, state = net.start(n), net.initial_state(labels, latents)
+        x = net.start(n)
     else:
-        heads, x, state = _prime(net, labels, prefixes, latents)
+        heads, x, state = _prime(net, prefixes, state)
     width = int(limits.max())
     seqs = torch.zeros(n, width, net.step_dim)
     lengths = torch.full((n,), width, dtype=torch.long)
@@ -138,7 +152,7 @@ def _generate_batch(net, labels, temperature, keys, limits, prefixes, latents):
         if finished.any():
             lengths[active[finished]] = t + 1
             going = ~finished
-            active, x, state = active[going], x[going], net.select(state, going)
+            active, x, state = active[going], x[going], state.keep(going)
             if not len(active):
                 break
     seqs = seqs.numpy()
@@ -148,38 +162,52 @@ def _generate_batch(net, labels, temperature, keys, limits, prefixes, latents):
     return drawings
 
 
-def _prime(net, labels, prefixes, latents):
-    """Run each prefix through the model on its own; its rows, the next inputs and the batched state."""
-    heads, states, xs = [], [], []
-    for i, prefix in enumerate(prefixes):
-        seq = torch.from_numpy(net.encode(prefix)[: len(prefix)]).float()[None]
-        inputs = torch.cat([net.start(1), seq], dim=1)
-        # All but the last input build the state; the last is fed as the first generation step.
-        _, state = net.step(inputs[:, :-1], net.initial_state(labels[i : i + 1], None if latents is None else latents[i : i + 1]))
-        heads.append(seq[0].numpy())
-        states.append(state)
-        xs.append(inputs[:, -1:])
-    return heads, torch.cat(xs), net.cat_states(states)
+def _prime(net, prefixes: list[np.ndarray], state):
+    """Run the prefixes through the model from ``state``, all together a step at a time; each drawing's rows of
+    the model's sequence, its next input, and the state, in order.
+
+    A drawing's rows leave the batch once its prefix is in, and all are joined again in order at the end,
+    so each is primed exactly as it would be alone. All but the last input build the state; the last is fed
+    as the first generation step.
+    """
+    seqs = [torch.from_numpy(net.encode(p)[: len(p)]).float() for p in prefixes]
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    inputs = torch.zeros(len(seqs), int(lengths.max()) + 1, net.step_dim)
+    inputs[:, :1] = net.start(len(seqs))
+    for i, seq in enumerate(seqs):
+        inputs[i, 1 : len(seq) + 1] = seq
+    active, parts, rows = torch.arange(len(seqs)), [], []
+    for t in range(inputs.shape[1]):
+        primed = lengths[active] == t
+        if primed.any():
+            parts.append(state.keep(primed))
+            rows.append(active[primed])
+            active, state = active[~primed], state.keep(~primed)
+        if not len(active):
+            break
+        _, state = net.step(inputs[active, t : t + 1], state)
+    state = type(parts[0]).join(parts).keep(torch.argsort(torch.cat(rows)))
+    return [s.numpy() for s in seqs], inputs[torch.arange(len(seqs)), lengths][:, None], state
 
 
 # --- from given drawings: a latent model's encoder -------------------------------------------
 
 
 def require_encoder(net) -> None:
-    """Refuse a model that cannot encode drawings before any work, in the model's own words (its ModelError)."""
-    if not net.latent_dim:
-        net.encode_latent(None)
+    """Refuse a model that cannot encode drawings before any work, in one line naming the models that can."""
+    require(net, Encodes, "has no encoder: it cannot reconstruct, vary or interpolate drawings")
 
 
 @torch.no_grad()
 def encode(net, drawings: list[np.ndarray], labels) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mu, log variance) of the latent of each stroke-3 drawing; a model without an encoder says so (ModelError).
+    """(mu, log variance) of the latent of each stroke-3 drawing; a model without an encoder is refused (ModelError).
 
     Each drawing is encoded on its own: the LSTM's kernels move the last bit
     of a row with the batch around it, and a drawing's latent, like its
     drawing, must not depend on its neighbours. (Packed batches were no faster
     on a CPU: docs/vae.md.)
     """
+    require_encoder(net)
     net.eval()
     labels = np.asarray(labels)
     parts = [net.encode_latent(collate(net, [d], labels[i : i + 1])) for i, d in enumerate(drawings)]
@@ -188,14 +216,14 @@ def encode(net, drawings: list[np.ndarray], labels) -> tuple[torch.Tensor, torch
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
-def reconstruct(net, drawings: list[np.ndarray], labels, temperature: float = 0.4, seed: int = 0,
+def reconstruct(net, drawings: list[np.ndarray], labels, temperature: float = TEMPERATURE, seed: int = 0,
                 max_len: int | None = None, batch_size: int = 500, seeds: list[int] | None = None) -> list[np.ndarray]:
     """Each drawing redrawn by the model: decoded from the mean of its latent, as its class (``labels``)."""
     mu, _ = encode(net, drawings, labels)
     return generate(net, labels, temperature, seed, max_len, batch_size=batch_size, seeds=seeds, latents=mu)
 
 
-def variations(net, drawings: list[np.ndarray], labels, n: int, temperature: float = 0.4,
+def variations(net, drawings: list[np.ndarray], labels, n: int, temperature: float = TEMPERATURE,
                seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
     """``n`` drawings from the posterior of each drawing (z = mu + sigma * eps, eps from each one's seed), and
     which drawing each varies."""
@@ -221,7 +249,7 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return np.sin((1 - t) * omega) / np.sin(omega) * a + np.sin(t * omega) / np.sin(omega) * b
 
 
-def interpolate(net, drawings: list[np.ndarray], labels, steps: int, temperature: float = 0.4,
+def interpolate(net, drawings: list[np.ndarray], labels, steps: int, temperature: float = TEMPERATURE,
                 seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
     """``steps`` drawings from the first of two drawings to the second, and the t (0 to 1) of each.
 

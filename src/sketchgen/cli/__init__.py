@@ -10,8 +10,14 @@ from __future__ import annotations
 from sketchgen.cli import commands as C
 from sketchgen.cli import values as V
 from sketchgen.cli.commands import SEED_CLASSES, SHIPPED_CHECKPOINT, UsageError, model_flags, say
+from sketchgen.sample import MAX_TEMPERATURE, TEMPERATURE
 
 __all__ = ["SEED_CLASSES", "SHIPPED_CHECKPOINT", "build_parser", "main"]
+
+
+def _add_temperature(p) -> None:
+    p.add_argument("--temperature", type=V.TEMPERATURE, default=TEMPERATURE,
+                   help=f"sampling temperature, above 0, at most {MAX_TEMPERATURE:g} (default {TEMPERATURE})")
 
 
 def _add_data_flags(p) -> None:
@@ -96,7 +102,7 @@ def _add_encoding_flags(p, metavar: str, what: str, seed: str) -> None:
                    help="a .pt file of a model that encodes drawings (--model vae)")
     p.add_argument("--input", type=V.path, required=True, metavar=metavar,
                    help=f"QuickDraw ndjson, simplified or raw: {what}")
-    p.add_argument("--temperature", type=V.TEMPERATURE, default=0.4, help="sampling temperature (default 0.4)")
+    _add_temperature(p)
     p.add_argument("--seed", type=V.SEED, default=0, help=f"{seed} (default 0)")
     p.add_argument("--out", type=V.path, help=f"output folder (default runs/{p.prog.split()[-1]}-<time>)")
 
@@ -108,7 +114,7 @@ def build_parser() -> V.Parser:
     p = sub.add_parser("demo", help="train the seed model on the 5 seed classes and draw (or draw from the shipped model)")
     _add_data_flags(p)
     _add_train_flags(p)
-    p.add_argument("--temperature", type=V.TEMPERATURE, default=0.4, help="sampling temperature (default 0.4)")
+    _add_temperature(p)
     # A few minutes on 2 cores: eye alone has ~5,000 drawings in ../shared/quickdraw.
     p.set_defaults(func=C.cmd_demo, max_per_class=1000, model=None)
 
@@ -146,7 +152,7 @@ def build_parser() -> V.Parser:
                    help="classes to draw, or @FILE with one name per line (default: all the model knows)")
     p.add_argument("--n", type=V.DRAWINGS, default=1, help="drawings per class (default 1)")
     p.add_argument("--seed", type=V.SEED, default=0, help="random seed (default 0)")
-    p.add_argument("--temperature", type=V.TEMPERATURE, default=0.4, help="sampling temperature (default 0.4)")
+    _add_temperature(p)
     p.add_argument("--max-len", type=V.LENGTH,
                    help="most points generated per drawing, after any prefix (default: the model's own)")
     p.add_argument("--prefix", type=V.path, help="ndjson file of partial drawings to complete, or 'test' for the model's own test "
@@ -229,7 +235,7 @@ def build_parser() -> V.Parser:
     p.add_argument("--checkpoint", type=V.path, required=True, help="a .pt file written by train")
     p.add_argument("--classifier", type=V.path, required=True, help="a .pt file written by `sketchgen classifier train`")
     p.add_argument("--n", type=V.DRAWINGS, default=500, help="generated drawings per class (default 500)")
-    p.add_argument("--temperature", type=V.TEMPERATURE, default=0.4, help="sampling temperature (default 0.4)")
+    _add_temperature(p)
     p.add_argument("--seed", type=V.SEED, default=0, help="sampling seed (default 0); the split is the checkpoint's own")
     p.add_argument("--data-dir", type=V.path,
                    help="where the checkpoint's classes are read from (default: where it was trained from)")

@@ -20,6 +20,7 @@ import sys
 from dataclasses import fields
 
 from sketchgen.models.registry import MAX_POINTS
+from sketchgen.sample import MAX_TEMPERATURE
 
 SEED_MAX = 2**63 - 1  # every seed becomes an int64 somewhere (torch, NumPy)
 
@@ -204,4 +205,4 @@ PORT = integer(0, 65535)
 LENGTH = integer(1, MAX_POINTS)  # points per drawing: far beyond any real one (the longest QuickDraw drawings have ~1,000)
 DRAWINGS = integer(0, 100_000)  # drawings per class in one command
 MAX_PER_CLASS = integer(1, 10**7)
-TEMPERATURE = real(0.0, 10.0, above=True)
+TEMPERATURE = real(0.0, MAX_TEMPERATURE, above=True)

@@ -9,12 +9,14 @@ and export offer it.
 import importlib
 import pkgutil
 
-from sketchgen.models.base import Batch, ModelError, SketchModel, Term
+from sketchgen.models.base import (Batch, Encodes, MagentaExport, MagentaImport, ModelError, SketchModel, State, Term,
+                                   collate)
 from sketchgen.models.checkpoint import CheckpointError, checkpoint_dict, listing, load, read, read_file, save
-from sketchgen.models.registry import build, default, get, importer, names, registered
+from sketchgen.models.registry import build, capable, default, get, importer, names, registered, require
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["Batch", "CheckpointError", "ModelError", "SketchModel", "Term", "build", "checkpoint_dict", "default",
-           "get", "importer", "listing", "load", "names", "read", "read_file", "registered", "save"]
+__all__ = ["Batch", "CheckpointError", "Encodes", "MagentaExport", "MagentaImport", "ModelError", "SketchModel", "State",
+           "Term", "build", "capable", "checkpoint_dict", "collate", "default", "get", "importer", "listing", "load",
+           "names", "read", "read_file", "registered", "require", "save"]

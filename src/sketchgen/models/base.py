@@ -8,45 +8,61 @@ the model through the methods below.
 **Its data.** A model sees a drawing as its own sequence of steps
 (``encode`` from stroke-3, ``decode`` back), each ``step_dim`` wide, and starts
 every sequence with ``start``. Training batches are padded sequences of those
-steps (``Batch``): ``inputs`` is ``start`` then the targets shifted by one
-(teacher forcing), ``mask`` marks each drawing's own points.
+steps (``Batch``, made by ``collate``): ``inputs`` is ``start`` then the
+targets shifted by one (teacher forcing), ``mask`` marks each drawing's own points.
 
 **Building it.** ``Config`` is a dataclass of its settings, stored whole in
-every checkpoint. Its fields with ``flag`` metadata become ``sketchgen train``
-flags (with ``help``), shared by every model that has them; ``from_data``
-fills the fields that come from the data (class count, scales, lengths).
-``train_defaults`` are the training settings it prefers to the loop's own.
-A run started from another checkpoint (``train --init``) takes that
-checkpoint's ``weight_settings`` and copies its tensors, ``class_weights``
-row by row by class name; ``imports`` names other tools' model files the
-model can be built from (``from_magenta``, the inverse of ``magenta_weights``).
+every checkpoint; its fields with ``help`` become this model's ``sketchgen
+train`` flags, checked against the field's own bounds. ``from_data`` fills the
+fields that come from the data (class count, scales, lengths).
+``train_defaults`` are the training settings it prefers to the loop's own
+(its optimiser and learning-rate schedule among them), ``tiny`` the settings
+of a model of the same design that trains in seconds (examples, and the
+contract tests that every registered model must pass). A run started from
+another checkpoint (``train --init``) takes that checkpoint's
+``weight_settings`` and copies its tensors, ``class_weights`` row by row by class name.
 
 **Training.** ``forward(batch)`` gives its outputs and ``losses(outputs,
 batch, step)`` names its loss terms; the objective is their weighted sum, and
 each term is logged. ``step`` is the global training step (``None`` when
 validating), for schedules such as KL annealing.
 
-**Generating.** ``initial_state`` gives the state of a batch of drawings
-(their classes, optionally a latent); ``step`` runs one or more input steps
-through it; ``sample_step`` turns one output into the next input from the
-drawing's own uniforms and says which drawings ended; ``select`` keeps only
-some drawings' rows of a state and ``cat_states`` joins states. A state is a
-tuple of tensors whose first dimension is the drawing, unless a model says
-otherwise by overriding ``select`` and ``cat_states``.
+**Generating.** ``initial_state`` gives a ``State`` for a batch of drawings
+(their classes, optionally a latent); ``step`` runs one input step of every
+drawing through it and grows it; ``sample_step`` turns an output into the next
+input from the drawing's own uniforms and says which drawings ended. A
+``State`` owns its rows: generation keeps those of the drawings still going
+(``State.keep``) and joins the states of drawings started apart
+(``State.join``), whatever the state is - an RNN's (h, c), a Transformer's
+key-value cache whose rows hold different numbers of steps.
+
+**A drawing never depends on the other rows of its batch.** ``step`` must
+compute every row with operations whose result for that row does not change
+with the rows beside it (``rowwise.linear`` for every product), so that a
+(class, seed) gives one drawing bit for bit alone, in a batch of 500, or beside
+other users' drawings (``serve`` batches requests on that promise). The
+contract tests check it for every registered model.
+
+**What only some models can do** is declared by the capabilities below, which
+a model lists among its bases: ``Encodes`` (drawings to a latent vector:
+reconstruct, interpolate, variations), ``MagentaExport`` (runs in
+@magenta/sketch) and ``MagentaImport`` (built from its model files). Anything
+else asks ``registry.capable(model, Capability)``, never the model's name.
 """
 
 from __future__ import annotations
 
 import abc
 import math
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-State = tuple
+from sketchgen.models import rowwise
 
 
 @dataclass
@@ -75,6 +91,21 @@ class Batch:
         return len(self.labels)
 
 
+def collate(net: "SketchModel", drawings: list[np.ndarray], labels) -> Batch:
+    """Stroke-3 drawings -> a padded ``Batch`` of the model's sequences, for teacher forcing or encoding."""
+    seqs = [net.encode(d) for d in drawings]
+    width = max(len(s) for s in seqs)
+    targets = np.zeros((len(seqs), width, net.step_dim), dtype=np.float32)
+    mask = np.zeros((len(seqs), width), dtype=np.float32)
+    for i, (s, d) in enumerate(zip(seqs, drawings)):
+        targets[i, : len(s)] = s
+        mask[i, : len(d)] = 1
+    targets = torch.from_numpy(targets)
+    inputs = torch.cat([net.start(len(seqs)), targets[:, :-1]], dim=1)
+    lengths = torch.tensor([len(d) for d in drawings], dtype=torch.long)
+    return Batch(torch.as_tensor(np.asarray(labels)), inputs, targets, torch.from_numpy(mask), lengths)
+
+
 @dataclass
 class Term:
     """One named part of a loss: a sum over this batch (or rank's share), what it counts, and how it enters.
@@ -88,6 +119,51 @@ class Term:
     count: float
     weight: float = 1.0
     floor: float | None = None
+
+
+# --- generation state --------------------------------------------------------------------------
+
+
+class State(abc.ABC):
+    """The generation state of a batch of drawings, one row per drawing, carried from step to step.
+
+    It owns its rows: ``keep`` the rows of the drawings still going, ``join``
+    the states of drawings started apart. The model grows it at each ``step``.
+    """
+
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """How many drawings."""
+
+    @abc.abstractmethod
+    def keep(self, rows: torch.Tensor) -> "State":
+        """The state of the drawings at ``rows`` only (indices, or a boolean mask), in that order."""
+
+    @classmethod
+    @abc.abstractmethod
+    def join(cls, states: Sequence["State"]) -> "State":
+        """One state of all the drawings of ``states``, in order."""
+
+
+@dataclass
+class TensorState(State):
+    """A state whose fields are all tensors with the drawing first: keeping and joining index and concatenate.
+
+    Subclass it as a dataclass of tensors (an RNN's h, c and context).
+    """
+
+    def __len__(self) -> int:
+        return len(getattr(self, fields(self)[0].name))
+
+    def keep(self, rows):
+        return replace(self, **{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+    @classmethod
+    def join(cls, states):
+        return cls(**{f.name: torch.cat([getattr(s, f.name) for s in states]) for f in fields(cls)})
+
+
+# --- settings ----------------------------------------------------------------------------------
 
 
 def setting(default, help: str | None = None, low: float | None = None, high: float | None = None,
@@ -109,6 +185,9 @@ class ModelError(ValueError):
     """A model asked for something it cannot do (export, encode, a setting it does not have); one line."""
 
 
+# --- the interface -----------------------------------------------------------------------------
+
+
 class SketchModel(nn.Module, abc.ABC):
     """The interface every sketch model provides; see the module docstring."""
 
@@ -118,17 +197,16 @@ class SketchModel(nn.Module, abc.ABC):
     Config: ClassVar[type]
     step_dim: ClassVar[int]  # width of one step of its sequences
     draws: ClassVar[int]  # uniforms one generation step takes per drawing
-    latent_dim: ClassVar[int] = 0  # above 0: it encodes drawings to a latent vector (reconstruct, interpolate)
     uses_temperature: ClassVar[bool] = True  # whether sampling temperature changes what it draws
     loss_description: ClassVar[str] = "loss"
     loss_per_drawing: ClassVar[bool] = False  # report test loss per drawing (else per counted unit)
     train_defaults: ClassVar[dict] = {}  # TrainConfig fields it sets differently from the loop's defaults
+    tiny: ClassVar[dict] = {}  # Config fields of a model of this design that trains in seconds on one core
     legacy: ClassVar[dict] = {}  # config values that checkpoints older than a setting were trained with
     # Config fields that give its weights their meaning (their shapes, how inputs are scaled): a model fine-tuned
     # from another checkpoint (`train --init`) takes these from it, not from the new data.
     weight_settings: ClassVar[tuple[str, ...]] = ()
     class_weights: ClassVar[tuple[str, ...]] = ()  # state_dict entries with one row per class, in class order
-    imports: ClassVar[tuple[str, ...]] = ()  # other tools' model files it can be built from ("magenta": from_magenta)
 
     cfg: object
 
@@ -142,7 +220,7 @@ class SketchModel(nn.Module, abc.ABC):
     @classmethod
     def flags(cls) -> dict[str, dict]:
         """Config fields that are `sketchgen train` flags: their help, bounds, choices and default."""
-        return {f.name: {**f.metadata, "default": f.default if f.default is not MISSING else None}
+        return {f.name: {**f.metadata, "default": f.default if f.default is not MISSING else f.default_factory()}
                 for f in fields(cls.Config) if f.metadata.get("help")}
 
     # --- data ---------------------------------------------------------------------------------
@@ -173,7 +251,8 @@ class SketchModel(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """Run inputs ``x`` (B, T, step_dim) from ``state``; the outputs of every step, and the state after."""
+        """Run one input step ``x`` (B, 1, step_dim) of every drawing of ``state``: the output (B, 1, ...) and the
+        state grown by that step. Each row computed as if it were alone (see the module docstring)."""
 
     @abc.abstractmethod
     def sample_step(self, out: torch.Tensor, temperature: float, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,45 +260,59 @@ class SketchModel(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def steps_allowed(self, labels: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
-        """How many steps each drawing may take after ``drawn`` given points (its class's limit)."""
+        """How many steps each drawing may take by default after ``drawn`` given points (its class's limit)."""
 
     def max_steps(self) -> int:
         """The most steps a caller may ask of one drawing."""
         return int(self.steps_allowed(torch.arange(self.cfg.n_classes), torch.zeros(self.cfg.n_classes, dtype=torch.long)).max())
 
-    @staticmethod
-    def select(state: State, rows: torch.Tensor) -> State:
-        """The state of the drawings at ``rows`` only."""
-        return tuple(s[rows] for s in state)
+    def context(self) -> int | None:
+        """The most steps one drawing can hold, its prefix included (a Transformer's positions); None: no limit."""
+        return None
 
-    @staticmethod
-    def cat_states(states: list[State]) -> State:
-        return tuple(torch.cat(parts) for parts in zip(*states))
 
-    # --- latent models ------------------------------------------------------------------------
+# --- capabilities ------------------------------------------------------------------------------
 
+
+class Encodes(abc.ABC):
+    """A model that encodes a drawing to a latent vector: it can redraw, vary and morph drawings.
+
+    Its ``initial_state`` takes the latent (one row per drawing) and decodes it.
+    """
+
+    latent_dim: int
+
+    @abc.abstractmethod
     def encode_latent(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, log variance) of the latent of each drawing of ``batch``."""
-        raise ModelError(f"a {self.name} model has no encoder: it cannot reconstruct or interpolate drawings "
-                         "(train a model that encodes drawings, e.g. --model vae)")
 
-    # --- export -------------------------------------------------------------------------------
 
+class MagentaExport(abc.ABC):
+    """A model that @magenta/sketch can run, one class at a time (``sketchgen export --format magenta``)."""
+
+    @abc.abstractmethod
     def magenta_weights(self, label: int) -> tuple[dict, list[np.ndarray]]:
-        """(info, the five float64 arrays) of one class as @magenta/sketch's model file holds them."""
-        raise ModelError(f"a {self.name} model cannot be exported: @magenta/sketch runs decoder-only models, "
-                         "Sketch-RNN's mixture decoder without an encoder or latent (train with --model mdn)")
+        """(info, the five float64 arrays) of one class as @magenta/sketch's model file holds them; a ModelError
+        where this model's settings cannot be written exactly."""
+
+
+class MagentaImport(abc.ABC):
+    """A model that can be built from a decoder-only Magenta model file (``sketchgen import --format magenta``)."""
 
     @classmethod
+    @abc.abstractmethod
     def from_magenta(cls, info: dict, weights: list[np.ndarray]) -> "SketchModel":
-        """The one-class model of a checked Magenta file (``interop.magenta.MagentaFile``): the inverse of
-        ``magenta_weights``, for the models that list "magenta" in ``imports``."""
-        raise ModelError(f"a {cls.name} model cannot be built from a Magenta model file")
+        """The one-class model of a checked Magenta file (``interop.magenta.MagentaFile``)."""
+
+
+# --- helpers the models share ------------------------------------------------------------------
 
 
 def class_embedding(embed: nn.Embedding, classes: torch.Tensor) -> torch.Tensor:
-    """Embeddings of labels, or the mix of embeddings that class weights (B, n_classes) ask for."""
-    return embed(classes) if classes.dtype == torch.long else classes.to(embed.weight.dtype) @ embed.weight
+    """Embeddings of labels, or the mix of embeddings that class weights (B, n_classes) ask for (row by row)."""
+    if classes.dtype == torch.long:
+        return embed(classes)
+    return rowwise.linear(classes.to(embed.weight.dtype), embed.weight.T)
 
 
 def hard_labels(classes: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,10 @@
 """Recurrent cells a model can be built on, each with the same face.
 
-``cell(x, state) -> (out, state)``: ``x`` is (B, T, input), ``out`` (B, T,
-hidden), and ``state`` a pair (h, c) of (B, layers, hidden) tensors, batch
-first like every generation state, so that ``SketchModel.select`` can keep
-rows of it. ``None`` starts from zeros.
+``cell(x, state, rowwise=False) -> (out, state)``: ``x`` is (B, T, input),
+``out`` (B, T, hidden), and ``state`` a pair (h, c) of (B, layers, hidden)
+tensors, batch first like every generation state (``zeros(B)`` is the first).
+``rowwise`` asks for each row computed as if it were alone, as a generation
+step must be (``rowwise``).
 
 * ``lstm`` - PyTorch's ``nn.LSTM`` (its oneDNN / cuDNN kernels), any number of
   layers, dropout between layers.
@@ -31,7 +32,11 @@ class LSTM(nn.LSTM):
     def __init__(self, input_size: int, hidden: int, layers: int = 1, dropout: float = 0.0, recurrent_dropout: float = 0.0):
         super().__init__(input_size, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0, batch_first=True)
 
-    def forward(self, x, state=None):
+    def zeros(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        zeros = torch.zeros(batch, self.num_layers, self.hidden_size)
+        return zeros, zeros.clone()
+
+    def forward(self, x, state=None, rowwise: bool = False):
         hx = None if state is None else tuple(s.transpose(0, 1).contiguous() for s in state)
         out, (h, c) = super().forward(x, hx)
         return out, (h.transpose(0, 1), c.transpose(0, 1))
@@ -43,9 +48,9 @@ class LayerNormLSTM(nn.Module):
     The input projection of all steps is one matrix product; the recurrence
     runs step by step in eager PyTorch (TorchScript was slower here, and its
     fused kernels change the last bits between the first calls and later ones,
-    which would break reproducible sampling). Outside training, every product
+    which would break reproducible sampling). With ``rowwise``, every product
     is a batched product of one-row matrices, so a drawing's numbers never
-    depend on the rows beside it (see ``heads.RowwiseLinear``).
+    depend on the rows beside it (see ``rowwise``).
     """
 
     def __init__(self, input_size: int, hidden: int, layers: int = 1, dropout: float = 0.0, recurrent_dropout: float = 0.1):
@@ -63,13 +68,17 @@ class LayerNormLSTM(nn.Module):
         for block in self.weight_hh.data.chunk(4):  # Magenta's lstm_ortho_initializer: each gate's block orthogonal
             nn.init.orthogonal_(block)
 
-    def forward(self, x, state=None):
+    def zeros(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        zeros = torch.zeros(batch, 1, self.hidden)
+        return zeros, zeros.clone()
+
+    def forward(self, x, state=None, rowwise: bool = False):
         b = len(x)
         if state is None:
             h = c = x.new_zeros(b, self.hidden)
         else:
             h, c = state[0][:, 0], state[1][:, 0]
-        if self.training:
+        if not rowwise:
             xw = x @ self.weight_ih.T
         else:
             xw = torch.bmm(x, self.weight_ih.T.expand(b, -1, -1))
@@ -77,7 +86,7 @@ class LayerNormLSTM(nn.Module):
         w = self.weight_hh.T
         outs = []
         for t in range(x.shape[1]):
-            recurrent = h @ w if self.training else torch.bmm(h[:, None], w.expand(b, -1, -1))[:, 0]
+            recurrent = torch.bmm(h[:, None], w.expand(b, -1, -1))[:, 0] if rowwise else h @ w
             gates = F.layer_norm((xw[:, t] + recurrent).view(b, 4, self.hidden), [self.hidden], eps=LN_EPSILON)
             i, j, f, o = (gates.reshape(b, -1) * self.gate_gamma + self.gate_beta).chunk(4, 1)
             g = F.dropout(torch.tanh(j), rate, self.training) if rate else torch.tanh(j)

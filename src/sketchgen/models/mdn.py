@@ -16,122 +16,58 @@ import numpy as np
 import torch
 from torch import nn
 
-from sketchgen import data, strokes
 from sketchgen.models import cells, heads
-from sketchgen.models.base import ModelError, Term, default_embed_dim, hard_labels, setting
-from sketchgen.models.decoder import ConditionalDecoder
-from sketchgen.models.heads import MixtureHead
-from sketchgen.models.registry import MAX_CLASSES, MAX_POINTS, register
+from sketchgen.models.base import MagentaExport, MagentaImport, ModelError, setting
+from sketchgen.models.decoder import RecurrentDecoder
+from sketchgen.models.mixture import MixtureConfig, Stroke5Mixture
+from sketchgen.models.registry import register
 
 # @magenta/sketch reads exactly this many mixture components (es5/sketch_rnn/model.js: NMIXTURE).
 MAGENTA_MIXTURES = 20
-# A class's drawings are generated up to this percentile of its training lengths: a model unsure of the end
-# at a low temperature otherwise goes on (an eye's pupil scribbled round and round) to max_len.
-LENGTH_PERCENTILE = 98
 
 
 @dataclass
-class MDNConfig:
-    n_classes: int = setting(1, low=1, high=MAX_CLASSES)
-    embed_dim: int = setting(0, "class embedding size (0: grows with the class count, 18 for 5 classes)", 0, 4096)
+class MDNConfig(MixtureConfig):
     hidden: int = setting(512, "LSTM hidden size", 1, 8192)
-    n_mixtures: int = setting(20, "Gaussians in the offset mixture", 1, 100)
     dropout: float = setting(0.1, "dropout rate on the cell's output", 0.0, 0.99)
     cell: str = setting("lstm", "recurrent cell: lstm (PyTorch's) or layernorm (Sketch-RNN's, with recurrent dropout)",
                         choices=cells.CELLS)
     recurrent_dropout: float = setting(0.1, "dropout on the layernorm cell's candidate update", 0.0, 0.99)
-    # Offsets are divided by this (their std over the training set) before the model sees them.
-    scale: float = setting(1.0, low=1e-6, high=1e6)
-    max_len: int = setting(250, low=1, high=MAX_POINTS)
-    # The most points generated for each class: a high percentile of its training drawings' lengths (empty: max_len).
-    lengths: list[int] = setting(list, low=1, high=MAX_POINTS, per_class="optional")
-    # The mixture's bound on log sigma (heads.LOG_SIGMA_LIMIT; wider for models imported from Magenta's zoo).
-    log_sigma_limit: float = setting(heads.LOG_SIGMA_LIMIT, low=1.0, high=heads.IMPORTED_LOG_SIGMA_LIMIT)
-    # How sampling tempers the pen state: "softened" to (1 + T) / 2 (heads.MixtureHead.pen_temperature), or the
-    # "same" T as the offsets (0.1.0's).
-    pen_temperature: str = setting("softened", choices=("softened", "same"))
-
-    def __post_init__(self):
-        if not self.embed_dim:
-            self.embed_dim = default_embed_dim(self.n_classes)
 
 
 @register
-class MDN(ConditionalDecoder):
+class MDN(Stroke5Mixture, RecurrentDecoder, MagentaExport, MagentaImport):
     """Sketch-RNN's mixture-density decoder, class-conditional."""
 
     name = "mdn"
     summary = "Sketch-RNN's mixture-density decoder"
     order = 1
     Config = MDNConfig
-    step_dim = 5
-    draws = MixtureHead.draws
-    loss_description = "NLL, nats per drawing"
-    loss_per_drawing = True
     # Sketch-RNN's schedule on a step budget, each class drawn as the square root of its size says: 3,000 steps
     # train in ~20-25 minutes on 2 CPU cores (docs/quality.md measures the choice).
     train_defaults = {"grad_clip": 1.0, "augment_scale": 0.15, "augment_drop": 0.10, "steps": 3000, "eval_every": 250,
                       "early_stop": 4, "batch_size": 100, "lr_schedule": "decay", "lr_decay": 0.9999, "min_lr": 1e-5,
                       "balance": "sqrt"}
+    tiny = {"hidden": 64, "n_mixtures": 5}
     legacy = {"cell": "lstm", "lengths": [], "pen_temperature": "same"}  # 0.1.0: one cell, no caps, pen at T
     weight_settings = ("embed_dim", "hidden", "n_mixtures", "cell", "scale", "log_sigma_limit")
-    imports = ("magenta",)
 
     def __init__(self, cfg: MDNConfig):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.n_classes, cfg.embed_dim)
-        self.lstm = cells.make(cfg.cell, self.context_size(cfg) + self.step_dim, cfg.hidden,
+        self.lstm = cells.make(cfg.cell, self.condition_size(cfg) + self.step_dim, cfg.hidden,
                                recurrent_dropout=cfg.recurrent_dropout)
         self.drop = nn.Dropout(cfg.dropout)
-        self.head = MixtureHead(cfg.hidden, cfg.n_mixtures, cfg.log_sigma_limit, cfg.pen_temperature == "softened")
+        self.head = self.mixture_head(cfg, cfg.hidden)
 
     @staticmethod
-    def context_size(cfg: MDNConfig) -> int:
-        """Width of what conditions every step (``context``): the class embedding."""
+    def condition_size(cfg: MDNConfig) -> int:
+        """Width of what conditions every step (``condition``): the class embedding."""
         return cfg.embed_dim
 
-    @classmethod
-    def from_data(cls, prepared, train_idx, max_len, **settings):
-        settings.setdefault("scale", data.offset_std(prepared, train_idx))
-        settings.setdefault("max_len", max_len)
-        settings.setdefault("lengths", data.length_percentiles(prepared, train_idx, LENGTH_PERCENTILE, max_len))
-        return cls(cls.Config(n_classes=len(prepared.classes), **settings))
-
-    def encode(self, s3: np.ndarray) -> np.ndarray:
-        """Stroke-3 -> stroke-5 with offsets divided by the training scale (one end row)."""
-        s5 = strokes.stroke3_to_stroke5(s3)
-        s5[:, :2] /= self.cfg.scale
-        return s5
-
-    def decode(self, seq: np.ndarray) -> np.ndarray:
-        s3 = strokes.stroke5_to_stroke3(np.asarray(seq, dtype=np.float64))
-        s3[:, :2] *= self.cfg.scale
-        return s3
-
-    def start(self, n: int) -> torch.Tensor:
-        s = torch.zeros(n, 1, 5)
-        s[..., 2] = 1  # Sketch-RNN's start token: (0, 0, 1, 0, 0)
-        return s
-
     def losses(self, outputs, batch, step):
-        total, count = self.head.nll(outputs, batch.targets, batch.mask)
-        return {"nll": Term(total, count)}
-
-    def sample_step(self, out, temperature, u):
-        return self.head.sample(out, temperature, u)
-
-    def steps_allowed(self, classes, drawn):
-        """The rest of the class's length cap after any prefix (at least a quarter of it), or ``max_len`` where
-        the model has no caps (0.1.0's); the model's end state usually stops it sooner."""
-        if not self.cfg.lengths:
-            return torch.full((len(classes),), self.cfg.max_len, dtype=torch.long)
-        caps = torch.tensor(self.cfg.lengths, dtype=torch.long)[hard_labels(classes)]
-        return torch.maximum(caps - drawn, caps // 4)
-
-    def max_steps(self) -> int:
-        """A caller may ask for drawings as long as the longest trained on, beyond the classes' caps."""
-        return self.cfg.max_len
+        return self.mixture_losses(outputs, batch)
 
     def magenta_weights(self, label: int) -> tuple[dict, list[np.ndarray]]:
         """One class as @magenta/sketch's five weights (see ``interop.magenta`` for the layout).

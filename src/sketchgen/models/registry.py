@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sketchgen.models.base import ModelError, SketchModel
+from sketchgen.models.base import MagentaImport, ModelError, SketchModel
 
 # The most classes a model may have: far above QuickDraw's 345, far below what would allocate gigabytes.
 MAX_CLASSES = 100_000
@@ -45,9 +45,26 @@ def build(name: str, **config) -> SketchModel:
     return cls(cls.Config(**config))
 
 
+def capable(model, capability: type) -> bool:
+    """Whether a model (or model class) has a capability of ``base`` (``Encodes``, ``MagentaExport``, ...)."""
+    return issubclass(model if isinstance(model, type) else type(model), capability)
+
+
+def require(model, capability: type, why: str) -> None:
+    """Refuse, in one line, to ask a model for what its kind cannot do: "a seed model ``why``", and the kinds that
+    can."""
+    if not capable(model, capability):
+        can = [cls.name for cls in registered() if capable(cls, capability)]
+        raise ModelError(f"a {model.name} model {why}" + (f" (train a {' or '.join(can)} model)" if can else ""))
+
+
+# Other tools' model files, and the capability of building a model from them.
+IMPORTS = {"magenta": MagentaImport}
+
+
 def importer(fmt: str) -> type[SketchModel]:
     """The model that builds itself from another tool's model files of ``fmt`` (the first in ``order``)."""
     for cls in registered():
-        if fmt in cls.imports:
+        if capable(cls, IMPORTS.get(fmt, type(None))):
             return cls
     raise ModelError(f"no model here reads {fmt} model files")

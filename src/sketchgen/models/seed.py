@@ -19,7 +19,7 @@ from torch import nn
 from sketchgen import data, strokes
 from sketchgen.models.base import Term, hard_labels, setting
 from sketchgen.models.cells import LSTM
-from sketchgen.models.decoder import ConditionalDecoder
+from sketchgen.models.decoder import RecurrentDecoder
 from sketchgen.models.heads import PointHead
 from sketchgen.models.registry import MAX_CLASSES, MAX_POINTS, register
 
@@ -39,7 +39,7 @@ class SeedConfig:
 
 
 @register
-class Seed(ConditionalDecoder):
+class Seed(RecurrentDecoder):
     """The seed model, exactly as the course report describes it."""
 
     name = "seed"
@@ -51,6 +51,7 @@ class Seed(ConditionalDecoder):
     uses_temperature = False  # it regresses one point per step: nothing to temper
     loss_description = "MSE per value"
     weight_settings = ("embed_dim", "hidden", "layers")
+    tiny = {"hidden": 64, "embed_dim": 8}
 
     def __init__(self, cfg: SeedConfig):
         super().__init__()

@@ -45,14 +45,19 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from sketchgen.models.base import SketchModel, Term, class_embedding, setting
+from sketchgen.models import cells
+from sketchgen.models.base import Encodes, Term, class_embedding, setting
+from sketchgen.models.decoder import RecurrentDecoder, RecurrentState
 from sketchgen.models.heads import RowwiseLinear
 from sketchgen.models.mdn import MDN, MDNConfig
+from sketchgen.models.mixture import Stroke5Mixture
 from sketchgen.models.registry import register
 
 
 @dataclass
 class VAEConfig(MDNConfig):
+    """The decoder's settings (the mdn's), and the encoder's and the latent's."""
+
     encoder_hidden: int = setting(256, "encoder LSTM hidden size, each way of the bidirectional LSTM", 1, 8192)
     latent_size: int = setting(128, "size of the latent vector z", 1, 4096)
     kl_weight: float = setting(0.5, "w_KL: the KL term's weight once annealed, as in Sketch-RNN", 0.0, 1000.0)
@@ -63,7 +68,7 @@ class VAEConfig(MDNConfig):
 
 
 @register
-class VAE(MDN):
+class VAE(Stroke5Mixture, RecurrentDecoder, Encodes):
     """Sketch-RNN's variational autoencoder: encoder, latent z, mixture decoder; class-conditional."""
 
     name = "vae"
@@ -75,20 +80,21 @@ class VAE(MDN):
     # for on 2 cores) on the 26 classes of ../shared/quickdraw with ~150 drawings or more (docs/vae.md measures it).
     train_defaults = {**MDN.train_defaults, "steps": 4000, "eval_every": 400, "early_stop": 4, "batch_size": 64,
                       "balance": "classes"}
-    legacy = {}  # no checkpoint predates it
-    # The library runs decoder-only models; this decoder needs its encoder's z. (The base class refuses.)
-    magenta_weights = SketchModel.magenta_weights
+    tiny = {"hidden": 64, "n_mixtures": 5, "encoder_hidden": 32, "latent_size": 8}
+    weight_settings = (*MDN.weight_settings, "encoder_hidden", "latent_size")
 
     def __init__(self, cfg: VAEConfig):
-        super().__init__(cfg)
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.n_classes, cfg.embed_dim)
+        self.lstm = cells.make(cfg.cell, cfg.embed_dim + cfg.latent_size + self.step_dim, cfg.hidden,
+                               recurrent_dropout=cfg.recurrent_dropout)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = self.mixture_head(cfg, cfg.hidden)
         self.encoder_forward = nn.LSTM(self.step_dim, cfg.encoder_hidden, batch_first=True)
         self.encoder_backward = nn.LSTM(self.step_dim, cfg.encoder_hidden, batch_first=True)
         self.to_latent = nn.Linear(2 * cfg.encoder_hidden, 2 * cfg.latent_size)
-        self.to_state = RowwiseLinear(cfg.latent_size, 2 * cfg.hidden)  # row by row: see heads.RowwiseLinear
-
-    @staticmethod
-    def context_size(cfg: VAEConfig) -> int:
-        return cfg.embed_dim + cfg.latent_size
+        self.to_state = RowwiseLinear(cfg.latent_size, 2 * cfg.hidden)  # row by row when generating
 
     @property
     def latent_dim(self) -> int:
@@ -116,17 +122,14 @@ class VAE(MDN):
 
     # --- decoding -----------------------------------------------------------------------------
 
-    def context(self, classes, latent=None):
+    def condition(self, classes, latent=None):
         return torch.cat([class_embedding(self.embed, classes), latent], dim=-1)
 
-    def _start_state(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(h, c) = tanh(W z + b), each (B, 1, hidden)."""
-        return torch.tanh(self.to_state.rowwise(z[:, None])).chunk(2, dim=-1)
-
     def initial_state(self, classes, latent=None):
-        """The decoder's state for z = ``latent`` (default: 0, the prior's mean)."""
+        """The decoder's state for z = ``latent`` (default: 0, the prior's mean): (h, c) = tanh(W z + b)."""
         z = latent if latent is not None else torch.zeros(len(classes), self.cfg.latent_size)
-        return *self._start_state(z), self.context(classes, z)
+        h, c = torch.tanh(self.to_state.rowwise(z[:, None])).chunk(2, dim=-1)
+        return RecurrentState(h, c, self.condition(classes, z))
 
     def forward(self, batch):
         mu, logvar = self.encode_latent(batch)
@@ -134,7 +137,8 @@ class VAE(MDN):
         if self.training:
             noise = batch.noise if batch.noise is not None else torch.randn_like(mu)
             z = mu + torch.exp(0.5 * logvar) * noise
-        out, _ = self.run(self.context(batch.labels, z), batch.inputs, self._start_state(z))
+        out, _ = self.run(self.condition(batch.labels, z), batch.inputs,
+                          torch.tanh(self.to_state(z[:, None])).chunk(2, dim=-1))
         return self.head(out), mu, logvar
 
     # --- training -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from sketchgen import sample
-from sketchgen.training.batching import collate
+from sketchgen.models import collate
 
 BATCH = 64  # the most requests generated together: a burst of 200 takes a few batches (docs/performance.md)
 BATCH_WAIT = 0.005  # seconds a batch's first request waits for others (a burst's requests arrive within milliseconds)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from sketchgen import models, sample, strokes
+from sketchgen.sample import MAX_TEMPERATURE, TEMPERATURE
 from sketchgen.serve.batcher import BATCH, Batcher, DrawingFailed, Job
 
 MAX_BODY = 1 << 20  # bytes; a drawing of MAX_POINTS points is well under 100 kB
@@ -30,8 +31,6 @@ MAX_LEN = 1000  # the most steps a request may ask the model for
 # what one starts with. Measured on an outline and an arc, completions then land inside the outline.
 MIN_SPAN = 128
 MAX_SEED = 2**31 - 1
-TEMPERATURE = 0.4  # the default, as for `sketchgen sample`
-TEMPERATURE_MAX = 2.0  # (0, 2]: above 2 the mixture is noise
 STEPS = 5  # drawings of an interpolation, both ends included
 MAX_STEPS = 16  # the most a request may ask for: one batch of drawings
 
@@ -85,13 +84,15 @@ class Served:
     def __init__(self, id: str, path: Path, workers: int, batch: int):
         self.id, self.path = id, path
         self.net, ckpt = models.load(path)
+        self.encodes = models.capable(self.net, models.Encodes)
         self.classes: list[str] = list(ckpt["classes"])
         self.max_len = min(MAX_LEN, self.net.max_steps())
         self.info = {
-            "id": id, "checkpoint": path.name, "kind": self.net.name, "hidden": getattr(self.net.cfg, "hidden", None),
+            "id": id, "checkpoint": path.name, "kind": self.net.name,
+            "parameters": sum(p.numel() for p in self.net.parameters()),
             "epoch": ckpt.get("epoch"), "val_loss": ckpt.get("val_loss"),
             "temperature": TEMPERATURE if self.net.uses_temperature else None, "max_len": self.max_len,
-            "latent_dim": self.net.latent_dim, "classes": self.classes,
+            "latent_dim": self.net.latent_dim if self.encodes else 0, "classes": self.classes,
         }
         self.batcher = Batcher(self.net, workers, batch)
 
@@ -107,7 +108,7 @@ class Served:
                                 "unaffected") from e
 
     def needs_latent(self, route: str) -> None:
-        if not self.net.latent_dim:
+        if not self.encodes:
             raise BadRequest(400, f"model {self.id!r} ({self.net.name}) encodes no drawings, so it cannot {route} one: "
                                   "name a model with a latent (GET /api/classes gives each model's latent_dim)")
 
@@ -129,12 +130,12 @@ class Sketcher:
             for name in served.classes:
                 self.by_class[name].append(served)
         self.routes = ["sample", "complete"]
-        if any(m.net.latent_dim for m in self.models.values()):
+        if any(m.encodes for m in self.models.values()):
             self.routes += ["reconstruct", "interpolate"]
         listed = [m.info for m in self.models.values()]
         self.info = {
             "classes": list(self.by_class), "model": listed[0], "models": listed, "routes": self.routes,
-            "limits": {"temperature": [0, TEMPERATURE_MAX], "max_len": max(m.max_len for m in self.models.values()),
+            "limits": {"temperature": [0, MAX_TEMPERATURE], "max_len": max(m.max_len for m in self.models.values()),
                        "max_points": MAX_POINTS, "max_body": MAX_BODY, "seed": [0, MAX_SEED], "steps": [2, MAX_STEPS]},
         }
 
@@ -213,8 +214,8 @@ class Sketcher:
         served = self._model(req.get("model", None), name)
         temperature = req.get("temperature", TEMPERATURE)
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
-                or not 0 < temperature <= TEMPERATURE_MAX:
-            raise BadRequest(400, f"'temperature' must be a number in (0, {TEMPERATURE_MAX:g}]")
+                or not 0 < temperature <= MAX_TEMPERATURE:
+            raise BadRequest(400, f"'temperature' must be a number in (0, {MAX_TEMPERATURE:g}]")
         return served, served.classes.index(name), float(temperature), _integer(req, "seed", 0, 0, MAX_SEED)
 
     def _model(self, model_id: object, name: str) -> Served:

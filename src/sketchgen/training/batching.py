@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from sketchgen import strokes
-from sketchgen.models import Batch, SketchModel
+from sketchgen.models import Batch, Encodes, SketchModel, capable, collate
 from sketchgen.training.distributed import share
 
 WINDOW = 50  # batches whose drawings are sorted by length together: mixing within, similar lengths in each
@@ -77,21 +77,6 @@ def sampled_plan(labels: np.ndarray, lengths: np.ndarray, shares: np.ndarray, n_
     return bucketed(positions, lengths, batch_size, rng)
 
 
-def collate(net: SketchModel, drawings: list[np.ndarray], labels: np.ndarray) -> Batch:
-    """Stroke-3 drawings -> a padded ``Batch`` of the model's sequences, for teacher forcing."""
-    seqs = [net.encode(d) for d in drawings]
-    width = max(len(s) for s in seqs)
-    targets = np.zeros((len(seqs), width, net.step_dim), dtype=np.float32)
-    mask = np.zeros((len(seqs), width), dtype=np.float32)
-    for i, (s, d) in enumerate(zip(seqs, drawings)):
-        targets[i, : len(s)] = s
-        mask[i, : len(d)] = 1
-    targets = torch.from_numpy(targets)
-    inputs = torch.cat([net.start(len(seqs)), targets[:, :-1]], dim=1)
-    lengths = torch.tensor([len(d) for d in drawings], dtype=torch.long)
-    return Batch(torch.as_tensor(labels), inputs, targets, torch.from_numpy(mask), lengths)
-
-
 def builder(net: SketchModel, data, train_idx: np.ndarray, plan: list[np.ndarray], cfg, round_: int, rank: int = 0,
             world: int = 1, pin: bool = False) -> Callable[[int], tuple[Batch, float]]:
     """``build(i)``: batch ``i`` of a round's plan as this rank trains on it - its share of the drawings,
@@ -105,7 +90,7 @@ def builder(net: SketchModel, data, train_idx: np.ndarray, plan: list[np.ndarray
             drawings = [augment(d, np.random.default_rng([cfg.seed, round_, i, int(k)]), cfg.augment_scale,
                                 cfg.augment_drop) for d, k in zip(drawings, mine)]
         batch = collate(net, drawings, data.labels[idx])
-        if net.latent_dim:
+        if capable(net, Encodes):
             noise = np.random.default_rng([cfg.seed, round_, i, NOISE_STREAM]).standard_normal(
                 (len(plan[i]), net.latent_dim), dtype=np.float32)
             batch.noise = torch.from_numpy(noise[mine])

@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from sketchgen import models
+from sketchgen.models import collate
 from sketchgen.data import Prepared
 from sketchgen.models.checkpoint import MAX_FILE_BYTES
 from sketchgen.training import batching, checkpoints
@@ -57,7 +58,7 @@ def dataset_loss(net: models.SketchModel, data: Prepared, idx: np.ndarray, batch
     for group in groups:
         mine = group[rank::world]
         pairs = [(mine[i : i + batch_size], 1.0) for i in range(0, len(mine), batch_size)] or [(group[:1], 0.0)]
-        batches = ((batching.collate(net, data.gather(b), data.labels[b]), w) for b, w in pairs)
+        batches = ((collate(net, data.gather(b), data.labels[b]), w) for b, w in pairs)
         sums, weights, drawings = term_sums(net, batches, device)
         means.append({n: s / max(drawings if per_drawing else c, 1) for n, (s, c) in sums.items()})
     averaged = {n: float(np.average([m[n] for m in means], weights=share)) for n in means[0]}
@@ -126,7 +127,7 @@ def _model_config(cfg: TrainConfig, data: Prepared, train_idx: np.ndarray):
 
 def _term_names(net: models.SketchModel, data: Prepared, idx: np.ndarray, device: str) -> set[str]:
     """The model's loss terms (the names a round's running sums may have), from one training drawing."""
-    batch = batching.collate(net, data.gather(idx[:1]), data.labels[idx[:1]]).to(device)
+    batch = collate(net, data.gather(idx[:1]), data.labels[idx[:1]]).to(device)
     net.eval()
     with torch.no_grad():
         names = set(net.losses(net(batch), batch, None))

@@ -381,9 +381,9 @@ function showModel() {
     ui.temperatureValue.textContent = Number(ui.temperature.value).toFixed(2);
   }
   $("latent").hidden = !m.latent_dim;
-  const hidden = m.hidden === null ? "" : `, hidden size ${m.hidden}`;
+  const size = `, ${(m.parameters / 1e6).toFixed(1)}M parameters`;
   const others = models.size > 1 ? ` (1 of ${models.size} models)` : "";
-  ui.model.textContent = `${m.kind} model${hidden}, ${m.classes.length} classes` +
+  ui.model.textContent = `${m.kind} model${size}, ${m.classes.length} classes` +
     (m.epoch ? `, epoch ${m.epoch}` : "") + ` · ${m.id}${others}`;
 }
 
@@ -403,7 +403,7 @@ run(async () => {
   }
   const first = info.models.find((m) => m.temperature !== null);
   if (first) ui.temperature.value = first.temperature;
-  ui.temperature.max = info.limits.temperature[1];
+  // The slider spans what the page's own range offers (index.html); the server takes up to its limit.
   showModel();
   show();
   say("Pick a class and press Draw, or draw the start of one on the canvas.");
