@@ -138,3 +138,21 @@ def test_bad_data_dir_is_one_line(tmp_path, capsys):
                              "--out", tmp_path / "run")
     assert code == 1 and not out
     assert "no circle.ndjson" in one_error_line(err) and str(tmp_path / "nowhere") in err
+
+
+def test_each_model_reads_its_own_flags_and_every_training_setting_is_one():
+    """--embed-dim 0 means "grow with the class count" to the mixture models; each training setting has a flag."""
+    from dataclasses import fields
+
+    from sketchgen.cli.commands import train_config
+    from sketchgen.training import TrainConfig
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "--model", "mdn", "--embed-dim", "0", "--optimizer", "adamw",
+                              "--weight-decay", "0.1", "--lr-schedule", "cosine", "--warmup", "50", "--grad-clip", "2"])
+    cfg = train_config(args, None, 0)
+    assert cfg.model_config == {"embed_dim": 0} and (cfg.optimizer, cfg.weight_decay) == ("adamw", 0.1)
+    assert (cfg.lr_schedule, cfg.warmup, cfg.grad_clip, cfg.lr_decay) == ("cosine", 50, 2.0, 0.9999)  # mdn's decay
+    flags = {a.dest for a in parser._subparsers._group_actions[0].choices["train"]._actions}
+    assert {f.name for f in fields(TrainConfig) if f.metadata.get("help")} <= flags
+    assert {"lr_schedule", "lr_patience", "lr_decay", "min_lr", "grad_clip", "augment_scale", "augment_drop"} <= flags

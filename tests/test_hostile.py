@@ -623,6 +623,10 @@ def test_any_value_on_any_flag_is_one_line_never_a_traceback(sandbox, monkeypatc
     (["train", "--lr", "nan"], "argument --lr: must be a finite number in (0, 10], not nan"),
     (["train", "--lr", "0"], "argument --lr: must be a finite number in (0, 10]"),
     (["train", "--dropout", "inf"], "argument --dropout: must be a finite number"),
+    # A setting several models share is checked against the chosen model's own bounds, once it is known.
+    (["train", "--embed-dim", "0"], "argument --embed-dim: must be from 1 to 4096, not 0 (for --model seed)"),
+    (["train", "--model", "mdn", "--embed-dim", "-1"], "argument --embed-dim: must be from 0 to 4096"),
+    (["train", "--lr-schedule", "linear"], "argument --lr-schedule: 'linear' is not one of plateau, decay, cosine"),
     (["sample", "--checkpoint", "x", "--temperature", "-1"], "argument --temperature: must be a finite number"),
     (["sample", "--checkpoint", "x", "--temperature", "0"], "argument --temperature: must be a finite number"),
     (["sample", "--checkpoint", "x", "--seed", str(2**64)], "argument --seed: must be from 0 to 9223372036854775807"),

@@ -164,3 +164,37 @@ def test_a_run_whose_validation_is_never_finite_fails(small_data, tmp_path):
         train(tiny_config(epochs=1, lr=1e30, model_config={"hidden": 8, "embed_dim": 4}), small_data, tmp_path,
               log=quiet)
     assert not (tmp_path / "best.pt").exists()
+
+
+def test_the_learning_rate_follows_the_schedule_asked_for():
+    """decay is Sketch-RNN's from step 0 unless warmed up; cosine falls from lr to min_lr over the run's steps."""
+    from sketchgen.training import TrainConfig
+    from sketchgen.training.optim import learning_rate
+
+    decay = TrainConfig(lr_schedule="decay", lr=1e-3, lr_decay=0.9, min_lr=1e-5)
+    assert [learning_rate(decay, s, 100) for s in (0, 2)] == [1e-3, pytest.approx((1e-3 - 1e-5) * 0.81 + 1e-5)]
+    cosine = TrainConfig(lr_schedule="cosine", lr=1e-3, min_lr=1e-5, warmup=10)
+    rates = [learning_rate(cosine, s, 110) for s in range(111)]
+    assert rates[0] == pytest.approx(1e-4) and rates[9] == rates[10] == pytest.approx(1e-3)
+    assert rates[60] == pytest.approx((1e-3 + 1e-5) / 2) and rates[110] == pytest.approx(1e-5)
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert learning_rate(TrainConfig(), 5, 100) is None  # plateau follows validation instead
+
+
+def test_adamw_decays_weight_matrices_only(small_data, tmp_path):
+    """Biases, gains and the class embedding keep their values under weight decay; a run with it resumes exactly."""
+    from sketchgen.training.optim import optimizer
+
+    cfg = tiny_config(epochs=2, optimizer="adamw", weight_decay=0.5, lr_schedule="cosine", warmup=3,
+                      model_config={"hidden": 16, "embed_dim": 4})
+    net = model.build("seed", n_classes=2, hidden=16, embed_dim=4, lengths=[5, 5])
+    decayed, kept = optimizer(cfg, net).param_groups
+    names = {id(p): n for n, p in net.named_parameters()}
+    assert decayed["weight_decay"] == 0.5 and kept["weight_decay"] == 0.0
+    assert {names[id(p)] for p in kept["params"]} == {n for n, p in net.named_parameters()
+                                                       if p.dim() < 2 or n.startswith("embed")}
+    whole = train(cfg, small_data, tmp_path / "whole", log=quiet)
+    assert whole[0]["lr"] != whole[1]["lr"]
+    train(cfg, small_data, tmp_path / "split", log=quiet)
+    again = train(cfg, small_data, tmp_path / "split", resume=True, log=quiet)  # nothing left to train: the same run
+    assert [r["val_loss"] for r in again] == [r["val_loss"] for r in whole]

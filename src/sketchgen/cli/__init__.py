@@ -7,9 +7,11 @@ flags come from the registered models (``sketchgen.models``).
 
 from __future__ import annotations
 
+from dataclasses import MISSING, fields
+
 from sketchgen.cli import commands as C
 from sketchgen.cli import values as V
-from sketchgen.cli.commands import SEED_CLASSES, SHIPPED_CHECKPOINT, UsageError, model_flags, say
+from sketchgen.cli.commands import SEED_CLASSES, SHIPPED_CHECKPOINT, FlagError, UsageError, model_flags, say
 from sketchgen.sample import MAX_TEMPERATURE, TEMPERATURE
 
 __all__ = ["SEED_CLASSES", "SHIPPED_CHECKPOINT", "build_parser", "main"]
@@ -44,33 +46,25 @@ def _model_defaults(name: str) -> str:
     return ", ".join(f"{kind} {v}" for kind, v in values.items())
 
 
-def _add_train_flags(p) -> None:
-    from sketchgen.training import TrainConfig
-    from sketchgen.training.config import BALANCES
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
-    d = _model_defaults
-    t = lambda name: V.of(TrainConfig, name)  # noqa: E731 - the bounds a resumed run's saved value is held to
-    p.add_argument("--epochs", type=t("epochs"), help="an epoch budget: at most this many passes, validating after each "
-                                                      f"(default: {d('epochs')} unless --steps)")
-    p.add_argument("--steps", type=t("steps"), help=f"a step budget instead of epochs (default: {d('steps')}; 0: epochs)")
-    p.add_argument("--eval-every", type=t("eval_every"), help="steps between validations under --steps (default "
-                                                              f"{d('eval_every')}; 0: one epoch's worth)")
-    p.add_argument("--batch-size", type=t("batch_size"),
-                   help=f"drawings per batch, across all processes (default {d('batch_size')})")
-    p.add_argument("--lr", type=t("lr"), help=f"Adam learning rate (default {d('lr')})")
-    p.add_argument("--early-stop", type=t("early_stop"), help="stop after this many validations without improvement "
-                                                              f"(default {d('early_stop')})")
-    p.add_argument("--balance", choices=BALANCES,
-                   help="how often each class is drawn: classes: equally; sqrt: in proportion to the square root of "
-                        f"its drawings; none: as the data comes (default {d('balance')})")
-    p.add_argument("--max-len", type=t("max_len"), help=f"drop drawings with more points than this (default {d('max_len')})")
+
+def _add_train_flags(p) -> None:
+    """Every training setting with help is a flag, taking what the setting's bounds allow (the bounds a resumed
+    run's saved value is held to), its default each model's own."""
+    from sketchgen.training import TrainConfig
+
+    for f in fields(TrainConfig):
+        if f.metadata.get("help"):
+            p.add_argument(_flag(f.name), type=V.of_field(f), metavar=V.metavar(f),
+                           help=f"{f.metadata['help']} (default: {_model_defaults(f.name)})")
     p.add_argument("--device", type=V.device, help="torch device, e.g. cpu or cuda (default cpu; under torchrun, cuda means "
                                                    "each process's own GPU)")
     p.add_argument("--amp", action="store_true", default=None,
                    help="bf16 mixed precision (autocast) for the model on a GPU (default off)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the model; pays off on a GPU for long runs (default off)")
-    p.add_argument("--prefetch", type=t("prefetch"), help="batches built ahead on a background thread (default 2; 0: none)")
     p.add_argument("--out", type=V.path, help="run folder for checkpoints, log and loss curve (default "
                                               "runs/<command>-<time>; give it under torchrun so that all processes agree)")
     again = p.add_mutually_exclusive_group()  # continuing a run and replacing it cannot both be meant
@@ -80,20 +74,21 @@ def _add_train_flags(p) -> None:
 
 
 def _add_model_flags(p) -> None:
+    """--model, and each model's own settings as flags: a name several models share is one flag, whose value is
+    checked against the chosen model's setting once the model is known (``commands.model_settings``)."""
     from sketchgen import models
 
     p.add_argument("--model", choices=models.names(),
                    help="; ".join(f"{m.name}: {m.summary}" for m in models.registered())
                    + f" (default {models.default()})")
-    for name, meta in model_flags().items():
-        defaults = ", ".join(f"{kind} {v}" for kind, v in meta["defaults"].items())
-        if meta["choices"]:
-            kind = {"choices": list(meta["choices"])}
-        elif isinstance(meta["default"], float):
-            kind = {"type": V.real(meta["low"], meta["high"])}
-        else:
-            kind = {"type": V.integer(int(meta["low"]), int(meta["high"]))}
-        p.add_argument(f"--{name.replace('_', '-')}", **kind, help=f"{meta['help']} (default: {defaults})")
+    for name, owners in model_flags().items():
+        by_help: dict[str, list[str]] = {}  # one help text, and each model that has it with its default
+        for kind, f in owners.items():
+            default = f.default if f.default is not MISSING else f.default_factory()
+            by_help.setdefault(f.metadata["help"], []).append(f"{kind} {default}")
+        text = "; ".join(f"{help} (default: {', '.join(defaults)})" for help, defaults in by_help.items())
+        p.add_argument(_flag(name), type=V.of_fields(list(owners.values())),
+                       metavar=V.metavar(next(iter(owners.values()))), help=text)
 
 
 def _add_encoding_flags(p, metavar: str, what: str, seed: str) -> None:
@@ -258,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+    except FlagError as e:  # a flag's value the chosen model does not take: as argparse refuses one
+        say(V.one_line(f"sketchgen {args.command}: error: {e}"))
+        return 2
     except Interrupted as e:
         say(V.one_line(f"sketchgen: {e}"))
         return 130

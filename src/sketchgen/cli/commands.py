@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sketchgen.cli.values import device
+from sketchgen.cli.values import device, of_field
 
 SEED_CLASSES = ["apple", "eye", "square", "triangle", "circle"]
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -29,6 +29,10 @@ MAX_EVALUATED = 200_000  # drawings evaluate generates and keeps (~5 KB each): 5
 
 class UsageError(Exception):
     """Flags that contradict each other or a checkpoint; one line."""
+
+
+class FlagError(UsageError):
+    """A flag's value that the chosen model's setting does not take: refused as argparse refuses one (status 2)."""
 
 
 def say(msg: str) -> None:
@@ -126,16 +130,8 @@ def train_config(args, saved: dict | None, seed: int):
 
     kind = args.model or (saved["model"] if saved else None) or init_kind(getattr(args, "init", None)) \
         or models.default()
-    model_cls = models.get(kind)
-    base = {k: v for k, v in saved.items()} if saved else {**model_cls.train_defaults}
-    model_config = dict(base.get("model_config", {}))
-    for name in model_flags():
-        value = getattr(args, name, None)
-        if value is None:
-            continue
-        if name not in model_cls.flags():
-            raise UsageError(f"--{name.replace('_', '-')} does not apply to --model {kind}")
-        model_config[name] = value
+    base = {k: v for k, v in saved.items()} if saved else {**models.get(kind).train_defaults}
+    model_config = {**base.get("model_config", {}), **model_settings(args, kind)}
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if f.name not in ("model", "model_config", "seed") and getattr(args, f.name, None) is not None}
     cfg = TrainConfig(**{**with_budget(base, overrides), "model": kind, "seed": seed, "model_config": model_config})
@@ -480,12 +476,32 @@ def cmd_demo(args) -> None:
 
 
 def model_flags() -> dict[str, dict]:
-    """Every registered model's config flags, merged: name -> metadata with each model's default."""
+    """Every registered model's flag settings: name -> {model kind: its dataclass field}."""
     from sketchgen import models
 
     merged: dict[str, dict] = {}
     for model in models.registered():
-        for name, meta in model.flags().items():
-            entry = merged.setdefault(name, {**meta, "defaults": {}})
-            entry["defaults"][model.name] = meta["default"]
+        for f in fields(model.Config):
+            if f.metadata.get("help"):
+                merged.setdefault(f.name, {})[model.name] = f
     return merged
+
+
+def model_settings(args, kind: str) -> dict:
+    """The model settings given as flags, each parsed and checked as the ``kind`` model's own setting."""
+    from sketchgen import models
+
+    own = {f.name: f for f in fields(models.get(kind).Config)}
+    settings = {}
+    for name in model_flags():
+        text = getattr(args, name, None)
+        if text is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if name not in own or not own[name].metadata.get("help"):
+            raise UsageError(f"{flag} does not apply to --model {kind}")
+        try:
+            settings[name] = of_field(own[name])(text)
+        except ArgumentTypeError as e:
+            raise FlagError(f"argument {flag}: {e} (for --model {kind})") from None
+    return settings

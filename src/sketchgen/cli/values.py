@@ -17,7 +17,7 @@ import math
 import os
 import stat
 import sys
-from dataclasses import fields
+from dataclasses import MISSING, Field, fields
 
 from sketchgen.models.registry import MAX_POINTS
 from sketchgen.sample import MAX_TEMPERATURE
@@ -81,13 +81,58 @@ def real(low: float, high: float, above: bool = False, below: bool = False):
     return _typed("float", parse)
 
 
-def of(cls, name: str):
-    """The type of a flag for the dataclass field ``cls.name``: its ``setting`` bounds."""
-    f = next(f for f in fields(cls) if f.name == name)
+def choice(options) -> callable:
+    """One of ``options``."""
+
+    def parse(text: str) -> str:
+        if text not in options:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not one of {', '.join(options)}")
+        return text
+
+    return _typed("choice", parse)
+
+
+def of_field(f: Field):
+    """The type of a flag for a settings dataclass field (``models.base.setting``): its choices, or its bounds."""
+    choices = f.metadata.get("choices")
+    if choices:
+        return choice(list(choices() if callable(choices) else choices))
     low, high = f.metadata["low"], f.metadata["high"]
-    if isinstance(f.default, float):
+    default = f.default if f.default is not MISSING else f.default_factory()
+    if isinstance(default, float):
         return real(low, high, above=f.metadata.get("above", False))
     return integer(int(low), int(high))
+
+
+def metavar(f: Field) -> str:
+    """How the help shows a setting's value: its choices, or its name."""
+    choices = f.metadata.get("choices")
+    return "{" + ",".join(choices() if callable(choices) else choices) + "}" if choices else f.name.upper()
+
+
+def of(cls, name: str):
+    """The type of a flag for the dataclass field ``cls.name``."""
+    return of_field(next(f for f in fields(cls) if f.name == name))
+
+
+def of_fields(owners: list[Field]):
+    """A value that one of several models' settings of one name could take (the loosest bounds, every choice),
+    kept as its text: whose setting it is, and so its own bounds, is known once the model is (``of_field``)."""
+    values = [f.metadata for f in owners]
+    choices = [c for m in values if m.get("choices") for c in (m["choices"]() if callable(m["choices"]) else m["choices"])]
+    if choices:
+        check = choice(list(dict.fromkeys(choices)))
+    else:
+        low, high = min(m["low"] for m in values), max(m["high"] for m in values)
+        default = owners[0].default if owners[0].default is not MISSING else owners[0].default_factory()
+        check = real(low, high, above=all(m.get("above") for m in values)) if isinstance(default, float) \
+            else integer(int(low), int(high))
+
+    def parse(text: str) -> str:
+        check(text)
+        return text
+
+    return _typed(check.__name__, parse)
 
 
 def path(text: str) -> str:

@@ -226,7 +226,8 @@ def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sch
 
 
 def _check_optimizer(saved, opt: torch.optim.Optimizer, fail) -> None:
-    """Adam's state as ``opt.state_dict()`` would give it for this model: its groups' settings and each moment.
+    """The optimiser's state (Adam's or AdamW's) as ``opt.state_dict()`` would give it for this model: its groups'
+    settings and each moment.
 
     Settings other than the learning rate must be this run's own (a ``capturable`` or ``betas`` of 2 would fail
     or diverge mid-run); each parameter's ``step`` a positive count and its moments finite tensors of its shape.
@@ -234,7 +235,7 @@ def _check_optimizer(saved, opt: torch.optim.Optimizer, fail) -> None:
     fresh = opt.state_dict()
     if not isinstance(saved, dict) or set(saved) != {"state", "param_groups"} or not isinstance(saved["state"], dict) \
             or not isinstance(saved["param_groups"], list) or len(saved["param_groups"]) != len(fresh["param_groups"]):
-        fail("is not Adam's state for this model")
+        fail("is not this run's optimiser state for this model")
     params = [p for group in opt.param_groups for p in group["params"]]
     for group, mine in zip(saved["param_groups"], fresh["param_groups"]):
         if not isinstance(group, dict) or group.get("params") != mine["params"]:
@@ -250,7 +251,7 @@ def _check_optimizer(saved, opt: torch.optim.Optimizer, fail) -> None:
     for index, state in saved["state"].items():
         if type(index) is not int or not 0 <= index < len(params) or not isinstance(state, dict) \
                 or set(state) != moments | {"step"}:
-            fail(f"of parameter {str(index)[:20]} is not Adam's (step and moments)")
+            fail(f"of parameter {str(index)[:20]} is not the optimiser's (step and moments)")
         step = state["step"]
         if isinstance(step, torch.Tensor):
             step = float(step) if step.dim() == 0 and step.is_floating_point() and step.device.type == "cpu" else None

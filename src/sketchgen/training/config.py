@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from sketchgen import models
 from sketchgen.models.base import setting
 from sketchgen.models.registry import MAX_POINTS
+from sketchgen.training.optim import OPTIMIZERS, SCHEDULES
 
-SCHEDULES = ("plateau", "decay")
 MAX_ROUNDS = 10**9  # epochs, steps, validations: any budget a run could finish
 # Drawings per batch: 40 times Sketch-RNN's 100; memory grows with batch x length x hidden.
 MAX_BATCH = 4096
@@ -17,7 +17,7 @@ MAX_BAD_STEPS = 20
 BALANCES = ("none", "classes", "sqrt")
 # What a run of 0.1.0 did for settings added since: resuming one of its runs continues it as it was.
 LEGACY = {"steps": 0, "eval_every": 0, "lr_schedule": "plateau", "lr_decay": 1.0, "min_lr": 0.0, "balance": "none",
-          "init": ""}
+          "init": "", "optimizer": "adam", "weight_decay": 0.0, "warmup": 0}
 # Settings a resumed run may change; a change to any other would make it a different run.
 RESUMABLE_CHANGES = ("epochs", "steps", "lr", "lr_patience", "early_stop", "device", "amp", "compile", "prefetch")
 
@@ -27,38 +27,49 @@ class TrainConfig:
     """How to train; each model changes some of these (``SketchModel.train_defaults``).
 
     The defaults are the course report's: at most ``epochs`` passes over the
-    data, validation after each, ReduceLROnPlateau on it, early stop after
-    ``early_stop`` validations without improvement, the best weights kept.
-    ``steps`` > 0 sets a budget of steps instead, with validation every
-    ``eval_every`` steps, as Sketch-RNN trains; ``lr_schedule`` "decay"
-    multiplies the rate by ``lr_decay`` every step, down to ``min_lr``.
-    ``balance`` "classes" draws every class equally often. ``init`` names a
-    checkpoint whose weights a new run starts from, where they fit
-    (``checkpoints.take_over``). Each field's bounds are what a resumed
-    ``last.pt`` is checked against and what the ``sketchgen train`` flags accept.
+    data, validation after each, Adam and ReduceLROnPlateau on it, early stop
+    after ``early_stop`` validations without improvement, the best weights
+    kept. ``steps`` > 0 sets a budget of steps instead, with validation every
+    ``eval_every`` steps, as Sketch-RNN trains; the optimiser and the
+    learning-rate schedule are ``optim``'s. ``balance`` "classes" draws every
+    class equally often. ``init`` names a checkpoint whose weights a new run
+    starts from, where they fit (``checkpoints.take_over``). Each field's
+    bounds are what a resumed ``last.pt`` is checked against, and a field with
+    ``help`` is a ``sketchgen train`` flag that accepts what they allow.
     """
 
     model: str = setting(models.default, choices=models.names)
-    epochs: int = setting(30, low=1, high=MAX_ROUNDS)
-    steps: int = setting(0, low=0, high=MAX_ROUNDS)
-    eval_every: int = setting(0, low=0, high=MAX_ROUNDS)
-    batch_size: int = setting(64, low=1, high=MAX_BATCH)
-    lr: float = setting(1e-3, low=0.0, high=10.0, above=True)
-    lr_schedule: str = setting("plateau", choices=SCHEDULES)
-    lr_patience: int = setting(2, low=0, high=MAX_ROUNDS)
-    lr_decay: float = setting(1.0, low=0.0, high=1.0)
-    min_lr: float = setting(0.0, low=0.0, high=10.0)
-    early_stop: int = setting(3, low=1, high=MAX_ROUNDS)
-    balance: str = setting("none", choices=BALANCES)
+    epochs: int = setting(30, "an epoch budget: at most this many passes, validating after each (unless --steps)",
+                          low=1, high=MAX_ROUNDS)
+    steps: int = setting(0, "a step budget instead of epochs (0: epochs)", low=0, high=MAX_ROUNDS)
+    eval_every: int = setting(0, "steps between validations under --steps (0: one epoch's worth)", low=0,
+                              high=MAX_ROUNDS)
+    batch_size: int = setting(64, "drawings per batch, across all processes", low=1, high=MAX_BATCH)
+    optimizer: str = setting("adam", "adam, or adamw (decoupled weight decay on weight matrices)", choices=OPTIMIZERS)
+    weight_decay: float = setting(0.0, "adamw's weight decay", low=0.0, high=10.0)
+    lr: float = setting(1e-3, "learning rate", low=0.0, high=10.0, above=True)
+    lr_schedule: str = setting("plateau", "plateau: lowered when validation stops improving; decay: times --lr-decay "
+                               "every step; cosine: down to --min-lr over the run", choices=SCHEDULES)
+    warmup: int = setting(0, "steps over which the rate rises linearly to --lr first (decay and cosine)", low=0,
+                          high=MAX_ROUNDS)
+    lr_patience: int = setting(2, "validations without improvement before plateau lowers the rate", low=0,
+                               high=MAX_ROUNDS)
+    lr_decay: float = setting(1.0, "the decay schedule's factor per step", low=0.0, high=1.0)
+    min_lr: float = setting(0.0, "the lowest rate decay and cosine reach", low=0.0, high=10.0)
+    early_stop: int = setting(3, "stop after this many validations without improvement", low=1, high=MAX_ROUNDS)
+    balance: str = setting("none", "how often each class is drawn: classes: equally; sqrt: in proportion to the square "
+                           "root of its drawings; none: as the data comes", choices=BALANCES)
     seed: int = setting(0, low=0, high=2**63 - 1)
-    max_len: int = setting(250, low=1, high=MAX_POINTS)
-    grad_clip: float = setting(0.0, low=0.0, high=1e6)  # 0: no clipping
-    augment_scale: float = setting(0.0, low=0.0, high=0.99)  # Sketch-RNN: 0.15
-    augment_drop: float = setting(0.0, low=0.0, high=0.99)  # Sketch-RNN: 0.10
+    max_len: int = setting(250, "drop drawings with more points than this", low=1, high=MAX_POINTS)
+    grad_clip: float = setting(0.0, "clip the gradient's norm to this (0: no clipping)", low=0.0, high=1e6)
+    augment_scale: float = setting(0.0, "stretch x and y by up to this fraction, each drawing anew (Sketch-RNN: 0.15)",
+                                   low=0.0, high=0.99)
+    augment_drop: float = setting(0.0, "drop this share of a drawing's interior points (Sketch-RNN: 0.10)", low=0.0,
+                                  high=0.99)
     device: str = "cpu"  # checked where it is used: whether this machine has it
     amp: bool = False  # bf16 autocast of the model's forward pass (the loss stays float32)
     compile: bool = False  # torch.compile the model: worth it on a GPU for long runs, not on CPU
-    prefetch: int = setting(2, low=0, high=64)  # batches built ahead on a background thread (0: on the training thread)
+    prefetch: int = setting(2, "batches built ahead on a background thread (0: none)", low=0, high=64)
     init: str = ""  # a checkpoint to start from instead of random weights ("": none)
     model_config: dict = field(default_factory=dict)
 

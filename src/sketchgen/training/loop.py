@@ -29,7 +29,7 @@ from sketchgen import models
 from sketchgen.models import collate
 from sketchgen.data import Prepared
 from sketchgen.models.checkpoint import MAX_FILE_BYTES
-from sketchgen.training import batching, checkpoints
+from sketchgen.training import batching, checkpoints, optim
 from sketchgen.training.config import MAX_BAD_STEPS, Interrupted, TrainConfig, TrainingError
 from sketchgen.training.distributed import from_rank0, join, step_seed, wrap
 from sketchgen.training.step import objective, term_sums, train_step
@@ -98,6 +98,7 @@ class Schedule:
         self.round_steps = cfg.eval_every or self.per_epoch
         self.rounds = cfg.epochs if not cfg.steps else math.ceil(cfg.steps / self.round_steps)
         self.unit = "epoch" if not cfg.steps else "round"  # what the log calls a round
+        self.total_steps = cfg.steps or self.rounds * self.per_epoch
 
     def plan(self, r: int) -> list[np.ndarray]:
         cfg, rng = self.cfg, np.random.default_rng([self.cfg.seed, r])
@@ -107,13 +108,12 @@ class Schedule:
         return batching.sampled_plan(self.labels, self.lengths, self.shares, n, cfg.batch_size, rng)
 
     def lr(self, step: int) -> float | None:
-        """Sketch-RNN's per-step decay, (lr - min) * decay^step + min; None under the plateau schedule."""
-        cfg = self.cfg
-        return (cfg.lr - cfg.min_lr) * cfg.lr_decay**step + cfg.min_lr if cfg.lr_schedule == "decay" else None
+        """The learning rate at a global step (``optim.learning_rate``); None under the plateau schedule."""
+        return optim.learning_rate(self.cfg, step, self.total_steps)
 
 
 def _model_config(cfg: TrainConfig, data: Prepared, train_idx: np.ndarray):
-    """The model's config derived from the data, once; a model whose last.pt (weights and Adam's two moments)
+    """The model's config derived from the data, once; a model whose last.pt (weights and the optimiser's two moments)
     could not be read back is refused first, built on the meta device so that nothing is allocated."""
     with torch.device("meta"):
         probe = models.get(cfg.model).from_data(data, train_idx, cfg.max_len, **cfg.model_config)
@@ -183,9 +183,8 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
     if init is not None:
         log(checkpoints.take_over(net, list(data.classes), init, cfg.init))
     net = net.to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "min", patience=cfg.lr_patience) \
-        if cfg.lr_schedule == "plateau" else None
+    opt = optim.optimizer(cfg, net)
+    sched = optim.plateau(cfg, opt)
     schedule = Schedule(cfg, data.labels[train_idx], data.lengths()[train_idx], len(data.classes))
     progress = _fresh_progress()
     if ckpt is not None:
