@@ -18,9 +18,9 @@ import numpy as np
 from benchlib import arguments, begin, quickdraw, side_by_side
 
 from sketchgen import models, render
+from sketchgen.classifier import predict, train_classifier
 from sketchgen.cli import SEED_CLASSES, SHIPPED_CHECKPOINT
 from sketchgen.data import prepare
-from sketchgen.evaluate import predict, train_classifier
 from sketchgen.sample import generate
 from sketchgen.strokes import quickdraw_strokes as to_strokes
 

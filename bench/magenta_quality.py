@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from benchlib import machine
 
+from sketchgen import classifier as C
 from sketchgen import cli, models, strokes
-from sketchgen import evaluate as E
+from sketchgen import report as R
 from sketchgen.sample import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +39,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     net, ckpt = models.load(args.checkpoint)
-    clf, clf_classes = E.load_classifier(args.classifier)
+    clf, clf_classes = C.load_classifier(args.classifier)
     rows = []
     with tempfile.TemporaryDirectory() as work:
         jobs = []
@@ -58,10 +59,10 @@ def main() -> None:
         theirs = [strokes.quickdraw_strokes(strokes.stroke5_to_stroke3(np.array(d))) for d in r["drawings"]]
         ours = [strokes.quickdraw_strokes(s) for s in generate(net, [label] * args.n, args.temperature, seed=0)]
         target = [clf_classes.index(name)] * args.n
-        rows.append([name, E.recognisability(clf, theirs, target), E.recognisability(clf, ours, target)])
+        rows.append([name, C.recognisability(clf, theirs, target), C.recognisability(clf, ours, target)])
     rows.append(["**overall**", np.mean([r[1] for r in rows]), np.mean([r[2] for r in rows])])
     print(f"Machine: {machine()}. {args.n} drawings per class at temperature {args.temperature}.\n")
-    print(E.table(["class", "@magenta/sketch", "sketchgen"], [[r[0], E.percent(r[1]), E.percent(r[2])] for r in rows],
+    print(R.table(["class", "@magenta/sketch", "sketchgen"], [[r[0], R.percent(r[1]), R.percent(r[2])] for r in rows],
                   markdown=True))
 
 

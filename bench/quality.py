@@ -34,7 +34,7 @@ import torch
 from benchlib import machine, shared_classes
 
 from sketchgen import cli, models, render, sample, strokes
-from sketchgen import evaluate as E
+from sketchgen import report as R
 from sketchgen.cli import SEED_CLASSES
 from sketchgen.data import prepare
 from sketchgen.fileio import atomic_write
@@ -120,13 +120,13 @@ def comparison(result: dict) -> str:
         o = m["report"]["overall"]
         fid = o.get("fid", {})
         pr = o.get("precision_recall", {})
-        rows.append([kind, E.percent(o["recognisability"]), E.percent(o["ceiling"]),
-                     f"{E.number(fid.get('pooled'))} ({E.number(fid.get('pooled_floor'))})",
-                     f"{E.percent(pr.get('precision'))} / {E.percent(pr.get('recall'))}",
-                     E.percent(o.get("copying", {}).get("closer_than_test")),
-                     E.pair(o["shape"], "points"),
+        rows.append([kind, R.percent(o["recognisability"]), R.percent(o["ceiling"]),
+                     f"{R.number(fid.get('pooled'))} ({R.number(fid.get('pooled_floor'))})",
+                     f"{R.percent(pr.get('precision'))} / {R.percent(pr.get('recall'))}",
+                     R.percent(o.get("copying", {}).get("closer_than_test")),
+                     R.pair(o["shape"], "points"),
                      f"{m['seconds'] / 60:.0f} min, {m['history'][-1]['step']:,} steps" if m["seconds"] else "-"])
-    return E.table(header, rows, markdown=True)
+    return R.table(header, rows, markdown=True)
 
 
 def limits(result: dict, kind: str, train_counts: dict[str, int]) -> list[str]:
@@ -137,17 +137,17 @@ def limits(result: dict, kind: str, train_counts: dict[str, int]) -> list[str]:
         copying = e.get("copying", {}).get("closer_than_test")
         recall = e.get("precision_recall", {}).get("recall")
         if ceiling is not None and ceiling < JUDGE_FLOOR:
-            why = (f"data: the judge recognises only {E.percent(ceiling)} of the {e['n_real_test']} real test "
+            why = (f"data: the judge recognises only {R.percent(ceiling)} of the {e['n_real_test']} real test "
                    f"drawings, so it cannot vouch for generated ones either")
         elif ceiling is not None and rec >= 0.9 * ceiling:
             why = "nothing measurable: at the ceiling"
         elif n < 50:
-            why = (f"data: {n} training drawings" + (f"; {E.percent(copying)} of its drawings are nearer a training "
+            why = (f"data: {n} training drawings" + (f"; {R.percent(copying)} of its drawings are nearer a training "
                                                        f"drawing than a typical real one is" if copying is not None else "")
-                   + (f", recall {E.percent(recall)}" if recall is not None else ""))
+                   + (f", recall {R.percent(recall)}" if recall is not None else ""))
         else:
-            why = f"model or recipe: {n} training drawings, recognised {E.percent(rec)} against {E.percent(ceiling)}"
-        lines.append(f"- {cls} ({E.percent(rec)}): {why}.")
+            why = f"model or recipe: {n} training drawings, recognised {R.percent(rec)} against {R.percent(ceiling)}"
+        lines.append(f"- {cls} ({R.percent(rec)}): {why}.")
     return lines
 
 
@@ -172,7 +172,7 @@ def section(name: str, result: dict, work: Path) -> list[str]:
     ]
     for kind in result["models"]:
         lines += [f"### {kind}: what limits each class", "", *limits(result, kind, train_counts), "",
-                  E.format_report(result["models"][kind]["report"], markdown=True), ""]
+                  R.format_report(result["models"][kind]["report"], markdown=True), ""]
     return lines
 
 

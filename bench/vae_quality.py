@@ -31,8 +31,10 @@ import numpy as np
 import torch
 from benchlib import machine, quickdraw
 
+from sketchgen import classifier as C
 from sketchgen import evaluate as E
 from sketchgen import models, render, sample, strokes
+from sketchgen import report as R
 from sketchgen.data import read_ndjson
 from sketchgen.fileio import atomic_write
 from sketchgen.training import usable
@@ -101,13 +103,13 @@ def main(argv=None) -> None:
 
     data = prepare_for(classes, data_settings({}, ckpt["data"], str(run)))
     if args.classifier:
-        clf, clf_classes = E.load_classifier(args.classifier)
+        clf, clf_classes = C.load_classifier(args.classifier)
         test = data.indices("test")
-        clf_accuracy = E.recognisability(clf, [strokes.stroke3_to_strokes(data.stroke3(i)) for i in test],
+        clf_accuracy = C.recognisability(clf, [strokes.stroke3_to_strokes(data.stroke3(i)) for i in test],
                                          [clf_classes.index(classes[c]) for c in data.labels[test]])
     else:
-        clf, clf_accuracy = E.train_classifier(data, epochs=20, seed=0, log=say)
-        E.save_classifier(clf, classes, work / "classifier.pt")
+        clf, clf_accuracy = C.train_classifier(data, epochs=20, seed=0, log=say)
+        C.save_classifier(clf, classes, work / "classifier.pt")
         clf_classes = classes
     report = E.evaluate_model(run / "best.pt", (clf, clf_classes), data, args.n, args.temperature, seed=0)
     E.write_report(report, work / "report.json")
@@ -155,10 +157,10 @@ def write_doc(path: Path, report: dict, ckpt: dict, history: list[dict], timing,
                    "with torch's two threads on two idle cores.")
     else:
         trained = "The run was given (`--run`); its training time is not known to this script."
-    rows = [[name, E.percent(e["reconstruction"]), E.percent(e["ceiling"]), E.percent(e["recognisability"]),
-             E.number(e["test_terms"]["nll"]), E.number(e["test_terms"]["kl"]), str(e["n_real_test"])]
+    rows = [[name, R.percent(e["reconstruction"]), R.percent(e["ceiling"]), R.percent(e["recognisability"]),
+             R.number(e["test_terms"]["nll"]), R.number(e["test_terms"]["kl"]), str(e["n_real_test"])]
             for name, e in [*report["classes"].items(), ("**overall**", o)]]
-    table = E.table(["class", "reconstructions recognised", "ceiling", "prior drawings recognised",
+    table = R.table(["class", "reconstructions recognised", "ceiling", "prior drawings recognised",
                      "reconstruction NLL / drawing", "KL / drawing", "real test n"], rows, markdown=True)
     kl_per_dim = o["test_terms"]["kl"] / cfg["latent_size"]
     text = f"""# The VAE (`--model vae`), measured with its defaults
@@ -187,14 +189,14 @@ Machine: {machine()}.
 
 Every real test drawing of a class (drawings the model never saw) encoded to the mean of its latent and redrawn at
 temperature {report['temperature']} (seed 0), then judged by the classifier (20 epochs on the same training
-drawings, `sketchgen classifier train`; test accuracy {E.percent(clf_accuracy)}) beside its accuracy on the real drawings themselves (the ceiling);
+drawings, `sketchgen classifier train`; test accuracy {R.percent(clf_accuracy)}) beside its accuracy on the real drawings themselves (the ceiling);
 {report['n_per_class']} drawings per class from the prior (z ~ N(0, I)) judged the same way; the model's test
 reconstruction NLL (offsets in units of the scale factor) and KL per drawing, in nats.
 
 {table}
 
-Overall, the classifier recognises **{E.percent(o['reconstruction'])}** of the reconstructions against
-**{E.percent(o['ceiling'])}** of the real test drawings, and {E.percent(o['recognisability'])} of drawings from the
+Overall, the classifier recognises **{R.percent(o['reconstruction'])}** of the reconstructions against
+**{R.percent(o['ceiling'])}** of the real test drawings, and {R.percent(o['recognisability'])} of drawings from the
 prior. The latent holds {o['test_terms']['kl']:.1f} nats per drawing ({kl_per_dim:.2f} per dimension; the free bits
 leave {cfg['kl_tolerance']} per dimension, {cfg['kl_tolerance'] * cfg['latent_size']:.1f} nats, unpenalised).
 
@@ -248,7 +250,7 @@ its length) instead of a bidirectional LSTM over a `pack_padded_sequence`: the s
 
 ## The full report (`sketchgen evaluate` output)
 
-{E.format_report(report, markdown=True)}
+{R.format_report(report, markdown=True)}
 """
     with atomic_write(path) as f:
         f.write(text.encode())

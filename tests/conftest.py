@@ -154,7 +154,7 @@ def zoo_classifier(zoo_data, tmp_path_factory) -> Path:
     """
     import torch
 
-    from sketchgen.evaluate import save_classifier, train_classifier
+    from sketchgen.classifier import save_classifier, train_classifier
 
     torch.set_num_threads(1)
     clf, _ = train_classifier(zoo_data, epochs=20, seed=0, log=lambda msg: None)

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from sketchgen import classifier as C
 from sketchgen import evaluate as E
+from sketchgen import report as R
 from sketchgen.cli import main
 from sketchgen.models import CheckpointError
 from sketchgen.strokes import stroke3_to_strokes
@@ -23,7 +25,7 @@ AGAINST_REAL_KEYS = {"fid": {"value", "floor", "n_generated", "n_real", "n_floor
 @pytest.fixture(scope="module")
 def classifier(seed_data):
     torch.set_num_threads(1)
-    return E.train_classifier(seed_data, epochs=8, seed=0, log=lambda msg: None)
+    return C.train_classifier(seed_data, epochs=8, seed=0, log=lambda msg: None)
 
 
 def test_classifier_beats_chance_clearly(classifier, seed_data):
@@ -31,15 +33,15 @@ def test_classifier_beats_chance_clearly(classifier, seed_data):
     assert accuracy > 0.8  # 5 classes: chance is 0.2, always "eye" or "circle" about 0.3
     test = seed_data.indices("test")
     drawings = [stroke3_to_strokes(seed_data.stroke3(i)) for i in test]
-    assert E.recognisability(clf, drawings, seed_data.labels[test]) == pytest.approx(accuracy)
+    assert C.recognisability(clf, drawings, seed_data.labels[test]) == pytest.approx(accuracy)
     # Any coordinate frame: the same drawings shifted and enlarged are classified the same.
     moved = [[s * 3.5 + 1000 for s in d] for d in drawings]
-    assert np.array_equal(E.predict(clf, moved), E.predict(clf, drawings))
+    assert np.array_equal(C.predict(clf, moved), C.predict(clf, drawings))
 
 
 def test_classifier_training_is_deterministic(classifier, seed_data):
     clf, accuracy = classifier
-    again, accuracy_again = E.train_classifier(seed_data, epochs=8, seed=0, log=lambda msg: None)
+    again, accuracy_again = C.train_classifier(seed_data, epochs=8, seed=0, log=lambda msg: None)
     assert accuracy_again == accuracy
     for a, b in zip(clf.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
@@ -48,17 +50,17 @@ def test_classifier_training_is_deterministic(classifier, seed_data):
 def test_classifier_file_round_trip(classifier, seed_data, tmp_path):
     clf, _ = classifier
     path = tmp_path / "clf.pt"
-    E.save_classifier(clf, seed_data.classes, path)
+    C.save_classifier(clf, seed_data.classes, path)
     assert [p.name for p in tmp_path.iterdir()] == ["clf.pt"]  # atomic: no temporary file left
     assert torch.load(path, weights_only=True)["classes"] == seed_data.classes
-    loaded, classes = E.load_classifier(path)
+    loaded, classes = C.load_classifier(path)
     assert classes == seed_data.classes
     drawings = [stroke3_to_strokes(seed_data.stroke3(i)) for i in range(0, len(seed_data), 7)]
-    assert np.array_equal(E.predict(loaded, drawings), E.predict(clf, drawings))
+    assert np.array_equal(C.predict(loaded, drawings), C.predict(clf, drawings))
     (tmp_path / "junk.pt").write_bytes(b"\x00junk")
     for bad in (tmp_path / "junk.pt", tmp_path / "missing.pt"):
         with pytest.raises(CheckpointError, match=bad.name):
-            E.load_classifier(bad)
+            C.load_classifier(bad)
 
 
 @pytest.mark.parametrize("kind", ["seed", "mdn"])
@@ -108,13 +110,13 @@ def test_report_refuses_a_classifier_without_the_models_classes(tiny_models, cla
 def test_tables_render(tiny_models, classifier, seed_data):
     clf, _ = classifier
     report = E.evaluate_model(tiny_models["mdn"], (clf, seed_data.classes), seed_data, n_per_class=4)
-    title, first, note, second = E.format_report(report).split("\n\n")
+    title, first, note, second = R.format_report(report).split("\n\n")
     assert "mdn model" in title and "temperature 0.4" in title and "FID" in note
     for lines, last in ((first.splitlines(), "overall"), (second.splitlines(), "pooled")):
         for name in [*seed_data.classes, last]:
             assert any(line.startswith(name) for line in lines)
         assert len({len(line) for line in lines}) == 1  # aligned columns
-    markdown = E.format_report(report, markdown=True).split("\n\n")
+    markdown = R.format_report(report, markdown=True).split("\n\n")
     for rows, table in ((1, markdown[1]), (2, markdown[3])):  # overall; overall and pooled
         lines = table.splitlines()
         assert len(lines) == 2 + len(seed_data.classes) + rows
@@ -141,7 +143,7 @@ def test_classifier_and_evaluate_commands(tiny_models, quickdraw, tmp_path, caps
 def test_evaluate_takes_the_split_the_model_was_trained_on(tiny_models, classifier, seed_data, tmp_path, capsys):
     """The checkpoint records its data settings: no flag needed, and one that contradicts them is refused."""
     clf_path = tmp_path / "clf.pt"
-    E.save_classifier(classifier[0], seed_data.classes, clf_path)
+    C.save_classifier(classifier[0], seed_data.classes, clf_path)
     report_path = tmp_path / "r.json"
     assert main(["evaluate", "--checkpoint", str(tiny_models["seed"]), "--classifier", str(clf_path), "--n", "2",
                  "--json", str(report_path)]) == 0

@@ -11,8 +11,8 @@ from sketchgen import models
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sketchgen"
 # The flow, earliest first: a module may import modules of earlier layers, and of its own layer
 # (a package) without a cycle. Names are dotted paths below sketchgen; a package stands for all its modules.
-FLOW = ["strokes", "fileio", "download", "interop", "interop.npz", "cache", "data", "models", "training", "sample", "render",
-        "metrics", "interop.magenta", "evaluate", "serve", "cli", "__main__"]
+FLOW = ["strokes", "fileio", "download", "npz", "cache", "data", "models", "training", "sample", "render", "metrics",
+        "classifier", "interop", "evaluate", "report", "serve", "cli", "__main__"]
 
 
 def module_name(path: Path) -> str:

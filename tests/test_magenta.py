@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 import torch
 
-from sketchgen import evaluate, models, strokes
+from sketchgen import classifier as C
+from sketchgen import models, strokes
 from sketchgen.cli import main
 from sketchgen.data import prepare
 from sketchgen.fileio import locked
@@ -148,13 +149,13 @@ def test_the_library_draws_as_recognisably_as_sketchgen(mdn, exported, magenta_s
              "samples": SAMPLES, "max_len": net.cfg.max_len} for name in CLASSES]
     results = run_node(magenta_sketch, jobs, tmp_path)
     assert all(r["pixel_factor"] == 2.0 for r in results)
-    clf, _ = evaluate.train_classifier(data, epochs=8, seed=0, log=lambda msg: None)
+    clf, _ = C.train_classifier(data, epochs=8, seed=0, log=lambda msg: None)
     rates, sizes = {}, {}
     for label, (name, result) in enumerate(zip(CLASSES, results)):
         theirs = [strokes.stroke5_to_stroke3(np.array(d)) for d in result["drawings"]]
         ours = generate(net, [label] * SAMPLES, TEMPERATURE, seed=0)
         labels = [label] * SAMPLES
-        rates[name] = [evaluate.recognisability(clf, [to_strokes(d) for d in side], labels) for side in (theirs, ours)]
+        rates[name] = [C.recognisability(clf, [to_strokes(d) for d in side], labels) for side in (theirs, ours)]
         # The library's pixels times its pixelFactor are QuickDraw units: drawings come out the same size.
         sizes[name] = [np.median([np.ptp(strokes.stroke3_to_absolute(d)[:, :2], axis=0).max() for d in side if len(d)])
                        for side in (theirs, ours)]
@@ -259,7 +260,7 @@ def test_sketchgen_draws_an_imported_zoo_model_as_recognisably_as_the_library(zo
     recognises 58-65% of the time - but weak the same way for the library's drawings and sketchgen's of the
     same model, which are what is compared, class by class and overall (measured: 87.5% and 85.5%). The
     drawings' median size, points and strokes are compared too, which need no judge."""
-    clf, clf_classes = evaluate.load_classifier(zoo_classifier)
+    clf, clf_classes = C.load_classifier(zoo_classifier)
     rates, stats = {}, {}
     for name, case in zoo_library.items():
         net, _ = models.load(zoo_models[name])
@@ -267,7 +268,7 @@ def test_sketchgen_draws_an_imported_zoo_model_as_recognisably_as_the_library(zo
         theirs = [strokes.stroke5_to_stroke3(np.array(d)) for d in case["results"][2]["drawings"]]
         ours = generate(net, [0] * OUR_SAMPLES, TEMPERATURE, seed=0)
         target = clf_classes.index(name)
-        rates[name] = [evaluate.recognisability(clf, [to_strokes(d) for d in side], [target] * len(side))
+        rates[name] = [C.recognisability(clf, [to_strokes(d) for d in side], [target] * len(side))
                        for side in (theirs, ours)]
         stats[name] = [(np.median([np.ptp(strokes.stroke3_to_absolute(d)[:, :2], axis=0).max() for d in side]),
                         np.median([len(d) for d in side]), np.median([d[:, 2].sum() for d in side]))

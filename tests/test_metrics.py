@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from sketchgen import classifier as C
 from sketchgen import evaluate as E
 from sketchgen import metrics as M
 from sketchgen.cli import SEED_CLASSES
@@ -19,7 +20,7 @@ from sketchgen.strokes import stroke3_to_strokes
 @pytest.fixture(scope="module")
 def classifier(seed_data):
     torch.set_num_threads(1)
-    return E.train_classifier(seed_data, epochs=8, seed=0, log=lambda msg: None)[0]
+    return C.train_classifier(seed_data, epochs=8, seed=0, log=lambda msg: None)[0]
 
 
 def drawings(data, split, c):
@@ -41,8 +42,8 @@ def random_cov(dim, seed):
 
 
 def test_frechet_distance_of_a_set_with_itself_is_zero(classifier, seed_data):
-    eyes = E.features(classifier, drawings(seed_data, "train", SEED_CLASSES.index("eye")))
-    assert eyes.shape == (42, E.FEATURES) and eyes.dtype == np.float32
+    eyes = C.features(classifier, drawings(seed_data, "train", SEED_CLASSES.index("eye")))
+    assert eyes.shape == (42, C.FEATURES) and eyes.dtype == np.float32
     for rows in (eyes, eyes[:5], with_moments(np.zeros(6), random_cov(6, 1))):  # 5 drawings: rank 4 of 128
         scale = np.trace(np.cov(rows, rowvar=False))
         assert M.frechet_distance(rows, rows) == pytest.approx(0, abs=1e-6 * scale)
@@ -68,7 +69,7 @@ def test_frechet_distance_matches_closed_forms():
 
 
 def test_frechet_distance_is_symmetric_and_refuses_too_few_drawings(classifier, seed_data):
-    apples, circles = (E.features(classifier, drawings(seed_data, "test", SEED_CLASSES.index(c)))
+    apples, circles = (C.features(classifier, drawings(seed_data, "test", SEED_CLASSES.index(c)))
                        for c in ("apple", "circle"))
     forward = M.frechet_distance(apples, circles)
     assert forward > 1 and M.frechet_distance(circles, apples) == pytest.approx(forward, rel=1e-9)
@@ -102,8 +103,8 @@ def test_precision_and_recall_on_synthetic_manifolds():
 
 def test_precision_and_recall_on_real_drawings(classifier, seed_data):
     eye, circle = SEED_CLASSES.index("eye"), SEED_CLASSES.index("circle")
-    eyes = E.features(classifier, drawings(seed_data, "train", eye))
-    circles = E.features(classifier, drawings(seed_data, "train", circle))
+    eyes = C.features(classifier, drawings(seed_data, "train", eye))
+    circles = C.features(classifier, drawings(seed_data, "train", circle))
     assert M.precision_recall(eyes, eyes) == (1.0, 1.0, M.K)
     precision, recall, _ = M.precision_recall(eyes, np.repeat(eyes[:2], 20, axis=0))
     assert precision == 1.0 and recall < 0.2

@@ -10,8 +10,8 @@ import torch
 from torch import distributions as D
 
 from sketchgen import models, strokes
-from sketchgen.sample import generate, stream_keys, uniforms
 from sketchgen.models import collate
+from sketchgen.sample import generate, stream_keys, uniforms
 
 M = 20
 

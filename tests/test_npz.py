@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sketchgen import npz
 from sketchgen.cli import main
 from sketchgen.data import SPLITS, DataError, find_class_file, prepare
-from sketchgen.interop import npz
 
 CLASSES = ["circle", "zigzag"]
 CAP = 60

@@ -29,12 +29,11 @@ from torch import nn
 from sketchgen import cli, sample, serve, strokes
 from sketchgen import models as model
 from sketchgen.cli import SEED_CLASSES
-from sketchgen.models import registry
+from sketchgen.models import collate, registry
 from sketchgen.models.base import Encodes, class_embedding
 from sketchgen.models.mdn import MDN
 from sketchgen.serve import BODY_WAIT, LOOPBACK, MAX_BODY, MAX_POINTS, Batcher, Sketcher, SketchServer
 from sketchgen.serve.app import IDLE
-from sketchgen.models import collate
 
 
 @pytest.fixture(scope="module")

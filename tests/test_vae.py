@@ -14,12 +14,14 @@ from conftest import FIXTURES, RAW, SIMPLIFIED
 from PIL import Image
 from torch.distributions import Normal, kl_divergence
 
+from sketchgen import classifier as C
 from sketchgen import cli, data, models, render, sample, strokes
 from sketchgen import evaluate as E
+from sketchgen import report as R
 from sketchgen.data import prepare
+from sketchgen.models import collate
 from sketchgen.serve import Sketcher
 from sketchgen.training import TrainConfig, train
-from sketchgen.models import collate
 from sketchgen.training.batching import augment
 from sketchgen.training.step import train_step
 
@@ -341,7 +343,7 @@ def test_the_web_server_redraws_and_morphs_as_the_commands_do(vae_run):
 
 
 def test_evaluate_reports_reconstructions_of_test_drawings(vae_run, vae_data, tmp_path):
-    classifier = E.train_classifier(vae_data, epochs=2, seed=0, log=quiet)[0]
+    classifier = C.train_classifier(vae_data, epochs=2, seed=0, log=quiet)[0]
     report = E.evaluate_model(vae_run / "best.pt", classifier, vae_data, n_per_class=4, temperature=0.4, seed=0)
     test = vae_data.indices("test")
     for c, entry in enumerate(report["classes"].values()):
@@ -350,10 +352,10 @@ def test_evaluate_reports_reconstructions_of_test_drawings(vae_run, vae_data, tm
         assert entry["test_loss"] == pytest.approx(entry["test_terms"]["kl"] + entry["test_terms"]["nll"])
     net, _ = models.load(vae_run / "best.pt")
     redrawn = sample.reconstruct(net, [vae_data.stroke3(i) for i in test], vae_data.labels[test], 0.4, 0)
-    hits = E.predict(classifier, [strokes.quickdraw_strokes(r) for r in redrawn]) == vae_data.labels[test]
+    hits = C.predict(classifier, [strokes.quickdraw_strokes(r) for r in redrawn]) == vae_data.labels[test]
     assert report["overall"]["reconstruction"] == pytest.approx(np.mean([hits[vae_data.labels[test] == c].mean()
                                                                           for c in range(2)]))
-    table = E.format_report(report)
+    table = R.format_report(report)
     assert "reconstructions recognised" in table and " kl " in table.splitlines()[2] + " "
 
 

@@ -8,7 +8,7 @@ shuffle, a 70/15/15 split - and caches each class on its own as int16 stroke-3
 arrays (see ``cache``), keyed by everything that could change it; classes not
 yet cached are prepared by a pool of processes, and a class list is assembled
 from the caches' memory maps without copying them. Sketch-RNN's ``.npz`` files
-(see ``interop.npz``) are accepted beside ndjson and keep their own split.
+(see ``npz``) are accepted beside ndjson and keep their own split.
 """
 
 from __future__ import annotations
@@ -32,9 +32,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sketchgen import cache, download, strokes
+from sketchgen import cache, download, npz, strokes
 from sketchgen.fileio import atomic_write, locked, read_lines
-from sketchgen.interop import npz
 
 # Our splits are Sketch-RNN's, by name and order: an .npz file's arrays map onto them one to one.
 SPLITS = npz.NPZ_ARRAYS

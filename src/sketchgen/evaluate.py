@@ -1,8 +1,8 @@
 """Measuring how good generated sketches are: numbers instead of impressions.
 
-* **Recognisability.** A small CNN, trained on real drawings rasterised to
-  28 x 28, judges generated ones: the share it assigns to the requested class,
-  read against its accuracy on real test drawings of that class - the ceiling,
+* **Recognisability.** The judge (``classifier``), trained on real drawings,
+  judges generated ones: the share it assigns to the requested class, read
+  against its accuracy on real test drawings of that class - the ceiling,
   since to this judge a generator cannot look more like a class than real
   drawings of it do.
 * **Test loss.** The model's own loss on the test split: negative
@@ -64,201 +64,25 @@
 
 Every number is given per class; "overall" is the unweighted mean over the
 classes (counts are sums), so a class of 5,000 drawings does not drown one of
-25. For the same reason the classifier weighs each class's loss by the inverse
-of its share of the training drawings.
+25. ``report`` turns a report into tables.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-from dataclasses import MISSING, asdict, dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from sketchgen import metrics, models, render, sample, strokes
-from sketchgen.data import SPLITS, Prepared
+from sketchgen.classifier import Classifier, EvaluationError, features, load_classifier, predict, real_drawings
+from sketchgen.data import Prepared
 from sketchgen.fileio import atomic_write
-from sketchgen.models.base import setting
-from sketchgen.models.checkpoint import check_class_names, check_settings, check_weights
-from sketchgen.models.registry import MAX_CLASSES
 from sketchgen.training import TrainConfig, dataset_loss, usable
-from sketchgen.training.batching import augment
 
-# The classifier sees each training drawing freshly augmented every epoch, as the mixture model does.
-AUGMENT_SCALE = 0.15
-AUGMENT_DROP = 0.10
-# Small batches: with 25 drawings in a class, an epoch must still be many steps.
-CLASSIFIER_BATCH = 16
 SHAPES = ("strokes", "points", "length")
-# The classifier's penultimate layer: the features FID and precision/recall are measured in.
-FEATURES = 128
-# Drawings rasterised and classified at once: memory stays bounded however many are judged.
-BATCH = 1000
-# A classifier's file is a checkpoint dict like the models', told apart by its "kind".
-CLASSIFIER_FILE = "classifier"
 
-
-class EvaluationError(Exception):
-    """A model, classifier and data that cannot be evaluated together; one line saying why."""
-
-
-# --- the classifier ---------------------------------------------------------------------------
-
-
-@dataclass
-class ClassifierConfig:
-    n_classes: int = setting(MISSING, low=1, high=MAX_CLASSES)
-    size: int = setting(28, low=8, high=256)  # pixels a side
-    channels: int = setting(32, low=1, high=512)
-    dropout: float = setting(0.3, low=0.0, high=0.99)
-
-
-class Classifier(nn.Module):
-    """Three conv-ReLU-pool blocks and a small linear head: enough for 28 x 28 sketches."""
-
-
-    def __init__(self, cfg: ClassifierConfig):
-        super().__init__()
-        self.cfg = cfg
-        c = cfg.channels
-        blocks = []
-        for c_in, c_out in [(1, c), (c, 2 * c), (2 * c, 4 * c)]:
-            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
-        self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(2), nn.Flatten())
-        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(16 * c, FEATURES), nn.ReLU(),
-                                  nn.Linear(FEATURES, cfg.n_classes))
-
-    def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """The penultimate layer: the ReLU output the class logits are a linear function of."""
-        return self.head[:-1](self.features(images[:, None]))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head[-1](self.embed(images))
-
-
-def _images(drawings, size: int) -> torch.Tensor:
-    return torch.from_numpy(render.rasterize(drawings, size))
-
-
-def _real(data: Prepared, idx) -> list[list[np.ndarray]]:
-    return [strokes.stroke3_to_strokes(data.stroke3(i)) for i in idx]
-
-
-def _balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)]))
-
-
-def train_classifier(data: Prepared, epochs: int = 20, seed: int = 0, size: int = 28,
-                     log=print) -> tuple[Classifier, float]:
-    """Train on the train split, keep the epoch best on validation (balanced accuracy, then loss).
-
-    Returns the classifier and its accuracy on the test split.
-    """
-    if epochs < 1:
-        raise EvaluationError(f"the classifier needs at least 1 epoch, not {epochs}")
-    splits = {s: data.indices(s) for s in SPLITS}
-    empty = [s for s, idx in splits.items() if not len(idx)]
-    if empty:
-        raise EvaluationError(f"no {', '.join(empty)} drawings to train the classifier on: use more data")
-    n = len(data.classes)
-    counts = np.bincount(data.labels[splits["train"]], minlength=n)
-    if not counts.all():
-        missing = [data.classes[c] for c in np.flatnonzero(counts == 0)]
-        raise EvaluationError(f"no training drawings of {', '.join(missing)}: use more data")
-    torch.manual_seed(seed)
-    clf = Classifier(ClassifierConfig(n_classes=n, size=size))
-    opt = torch.optim.Adam(clf.parameters(), lr=1e-3)
-    weights = torch.tensor(counts.sum() / (n * counts), dtype=torch.float32)
-    train_idx, train_labels = splits["train"], torch.from_numpy(data.labels[splits["train"]])
-    valid_images = _images(_real(data, splits["valid"]), size)
-    valid_labels = torch.from_numpy(data.labels[splits["valid"]])
-    best, best_state = (-1.0, 0.0), None
-    for epoch in range(epochs):
-        rng = np.random.default_rng([seed, epoch])
-        augmented = [strokes.stroke3_to_strokes(augment(data.stroke3(i), rng, AUGMENT_SCALE, AUGMENT_DROP))
-                     for i in train_idx]
-        images = _images(augmented, size)
-        clf.train()
-        total = 0.0
-        for b in np.array_split(rng.permutation(len(train_idx)), max(1, len(train_idx) // CLASSIFIER_BATCH)):
-            loss = F.cross_entropy(clf(images[b]), train_labels[b], weight=weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(b)
-        clf.eval()
-        with torch.no_grad():
-            logits = clf(valid_images)
-        # A small validation split ties on accuracy often; the (class-weighted) loss breaks the tie.
-        score = (_balanced_accuracy(logits.argmax(-1).numpy(), valid_labels.numpy()),
-                 -F.cross_entropy(logits, valid_labels, weight=weights).item())
-        improved = score > best
-        if improved:
-            best, best_state = score, copy.deepcopy(clf.state_dict())
-        log(f"classifier epoch {epoch + 1}/{epochs}: train loss {total / len(train_idx):.3f}  valid balanced "
-            f"accuracy {score[0]:.3f}, loss {-score[1]:.3f}" + ("  (best)" if improved else ""))
-    clf.load_state_dict(best_state)
-    clf.eval()
-    accuracy = float(np.mean(predict(clf, _real(data, splits["test"])) == data.labels[splits["test"]]))
-    log(f"classifier test accuracy {accuracy:.3f} on {len(splits['test'])} real drawings")
-    return clf, accuracy
-
-
-@torch.no_grad()
-def _outputs(clf: Classifier, drawings: list[list[np.ndarray]], layer) -> torch.Tensor:
-    """``layer`` (the classifier or a part of it) on the drawings, rasterised a batch at a time, in eval mode."""
-    clf.eval()
-    return torch.cat([layer(_images(drawings[i : i + BATCH], clf.cfg.size))
-                      for i in range(0, max(1, len(drawings)), BATCH)])
-
-
-def predict(clf: Classifier, drawings: list[list[np.ndarray]]) -> np.ndarray:
-    """Class index per drawing (strokes format, any coordinate frame; an empty drawing is a blank image)."""
-    return _outputs(clf, drawings, clf).argmax(-1).numpy()
-
-
-def features(clf: Classifier, drawings: list[list[np.ndarray]]) -> np.ndarray:
-    """The classifier's penultimate-layer features, ``(n, FEATURES)`` float32: this project's Inception pool3."""
-    return _outputs(clf, drawings, clf.embed).numpy()
-
-
-def recognisability(clf: Classifier, drawings: list[list[np.ndarray]], labels) -> float:
-    """The share of drawings the classifier assigns to their label."""
-    return float(np.mean(predict(clf, drawings) == np.asarray(labels)))
-
-
-def save_classifier(clf: Classifier, classes: list[str], path: str | os.PathLike) -> None:
-    models.save(path, {"kind": CLASSIFIER_FILE, "config": asdict(clf.cfg), "classes": list(classes),
-                       "state_dict": clf.state_dict()})
-
-
-def load_classifier(path: str | os.PathLike) -> tuple[Classifier, list[str]]:
-    """The classifier and its class names, read without executing anything in the file."""
-    if not os.path.exists(path):
-        raise models.CheckpointError(f"{path}: no such classifier; train one with `sketchgen classifier train`")
-    ckpt = models.read_file(path, "classifier")
-    if ckpt.get("kind") != CLASSIFIER_FILE:
-        raise models.CheckpointError(f"{path}: not a sketchgen classifier (a model checkpoint? pass it as --checkpoint)")
-
-    def fail(message: str):
-        raise models.CheckpointError(f"{path}: {message}")
-
-    for key, t in (("config", dict), ("classes", list), ("state_dict", dict)):
-        if not isinstance(ckpt.get(key), t):
-            fail(f"no {key} (a {t.__name__}): not a complete classifier")
-    config = check_settings(ClassifierConfig, ckpt["config"], fail, "config")
-    check_class_names(ckpt["classes"], config["n_classes"], fail)
-    check_weights(lambda: Classifier(ClassifierConfig(**config)), ckpt["state_dict"], fail)
-    if any(float(v.min()) < 0 for k, v in ckpt["state_dict"].items() if k.endswith("running_var")):
-        fail("a batch norm's running variance is negative")
-    clf = Classifier(ClassifierConfig(**config))
-    clf.load_state_dict(ckpt["state_dict"])
-    return clf.eval(), list(ckpt["classes"])
+__all__ = ["EvaluationError", "against_real", "evaluate_model", "shape_stats", "write_report"]
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -287,12 +111,12 @@ def against_real(clf: Classifier, data: Prepared, generated: list[list[np.ndarra
     entries, pools = [], {"generated": [], "real": [], "half_a": [], "half_b": []}
     for c in range(len(data.classes)):
         gen = generated[c * n_per_class : (c + 1) * n_per_class]
-        real = _real(data, test[data.labels[test] == c])
+        real = real_drawings(data, test[data.labels[test] == c])
         gen_features, real_features = features(clf, gen), features(clf, real)
         half_a, half_b = metrics.halves(real_features)
         precision, recall, k = metrics.precision_recall(real_features, gen_features)
         pixels = [render.rasterize(d, clf.cfg.size).reshape(len(d), clf.cfg.size ** 2)
-                  for d in (gen, real, _real(data, train[data.labels[train] == c]))]
+                  for d in (gen, real, real_drawings(data, train[data.labels[train] == c]))]
         entries.append({
             "fid": {"value": metrics.frechet_distance(gen_features, real_features),
                     "floor": metrics.frechet_distance(half_a, half_b),
@@ -338,7 +162,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     generated = [strokes.quickdraw_strokes(s3) for s3 in sample.generate(net, labels, temperature, seed)]
     hits = predict(clf, generated) == target[labels]
     test = data.indices("test")
-    real_hits = predict(clf, _real(data, test)) == target[data.labels[test]]
+    real_hits = predict(clf, real_drawings(data, test)) == target[data.labels[test]]
     loss_idx = usable(data, "test", ckpt.get("train", {}).get("max_len", TrainConfig.max_len))
     encodes = models.capable(net, models.Encodes)
     if encodes:
@@ -350,7 +174,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
         idx = loss_idx[data.labels[loss_idx] == c]
         mine = data.labels[test] == c
         gen_shape = shape_stats(generated[c * n_per_class : (c + 1) * n_per_class])  # labels run class by class
-        real_shape = shape_stats(_real(data, np.flatnonzero(data.labels == c)))
+        real_shape = shape_stats(real_drawings(data, np.flatnonzero(data.labels == c)))
         loss, terms = dataset_loss(net, data, idx, TrainConfig.batch_size, per_drawing=net.loss_per_drawing) \
             if len(idx) else (None, {})
         per_class[name] = {
@@ -425,71 +249,3 @@ def _overall_against_real(entries: list[dict], pooled: dict) -> dict:
 def write_report(report: dict, path: str | os.PathLike) -> None:
     with atomic_write(path) as f:
         f.write((json.dumps(report, indent=2) + "\n").encode())
-
-
-# --- tables -----------------------------------------------------------------------------------
-
-
-def table(header: list[str], rows: list[list[str]], markdown: bool = False) -> str:
-    """Rows as an aligned text table (first column left, the rest right) or a Markdown table."""
-    if markdown:
-        lines = [header, [":--"] + ["--:"] * (len(header) - 1), *rows]
-        return "\n".join("| " + " | ".join(r) + " |" for r in lines)
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-                     for r in [header, *rows])
-
-
-def percent(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
-
-
-def number(x: float | None, digits: int = 1) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
-def pair(shape: dict, key: str) -> str:
-    """'generated / real' means of one shape statistic."""
-    return f"{number(shape[key]['generated']['mean'])} / {number(shape[key]['real']['mean'])}"
-
-
-def format_report(report: dict, markdown: bool = False) -> str:
-    """The report as a table: one row per class and an overall row (with reconstructions and loss terms where
-    the model has them)."""
-    entries = [*report["classes"].items(), ("overall", report["overall"])]
-    redrawn = "reconstruction" in report["overall"]
-    terms = list(report["overall"].get("test_terms", {}))
-    header = ["class", "recognised", *(["reconstructions recognised"] if redrawn else []), "ceiling", "real test n",
-              "test loss", *terms, "strokes gen/real", "points gen/real", "length gen/real"]
-    rows = [[name, percent(e["recognisability"]), *([percent(e["reconstruction"])] if redrawn else []),
-             percent(e["ceiling"]), str(e["n_real_test"]), number(e["test_loss"], 3),
-             *(number(e["test_terms"][t], 3) for t in terms),
-             pair(e["shape"], "strokes"), pair(e["shape"], "points"), pair(e["shape"], "length")]
-            for name, e in entries]
-    title = (f"{report['model']} model{' ' + report['checkpoint'] if report['checkpoint'] else ''}: "
-             f"{report['n_per_class']} drawings per class at temperature {report['temperature']}, seed {report['seed']}; "
-             f"test loss is {report['loss']}{' (' + ' + '.join(terms) + ')' if terms else ''}; "
-             + ("reconstructions: each real test drawing redrawn from its latent's mean; " if redrawn else "")
-             + "overall = mean over classes")
-    return title + "\n\n" + table(header, rows, markdown) + "\n\n" + format_against_real(report, markdown)
-
-
-def format_against_real(report: dict, markdown: bool = False) -> str:
-    """against_real's numbers as a second table, the pooled FID as a last row."""
-    header = ["class", "FID", "floor", "real n", "precision", "recall", "k", "nearest train gen/test",
-              "closer than test"]
-    rows = []
-    for name, e in [*report["classes"].items(), ("overall", report["overall"])]:
-        fid, pr, near = e["fid"], e["precision_recall"], e["copying"]
-        rows.append([name, number(fid["value"]), number(fid["floor"]), str(fid["n_real"]), percent(pr["precision"]),
-                     percent(pr["recall"]), str(pr["k"]),
-                     f"{number(near['nearest_train'], 2)} / {number(near['test_nearest_train'], 2)}",
-                     percent(near["closer_than_test"])])
-    fid = report["overall"]["fid"]
-    rows.append(["pooled", number(fid["pooled"]), number(fid["pooled_floor"]), str(fid["n_real"])] + ["-"] * 5)
-    title = ("Against the real test drawings (real n: how many; floor: one half of them against the other; overall = "
-             "mean over classes, pooled = all classes together, each weighing the same).\n"
-             "FID, precision and recall (k nearest neighbours) in the classifier's features. Copying: distance between "
-             "28x28 renderings and the nearest training drawing, generated / real test;\ncloser than test = the share "
-             "of generated drawings nearer a training drawing than the median test drawing is (real drawings: 50%).")
-    return title + "\n\n" + table(header, rows, markdown)

@@ -243,9 +243,9 @@ def build_parser() -> V.Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sketchgen.classifier import EvaluationError
     from sketchgen.data import DataError
     from sketchgen.download import DownloadError
-    from sketchgen.evaluate import EvaluationError
     from sketchgen.models import CheckpointError, ModelError
     from sketchgen.strokes import StrokeError
     from sketchgen.training import Interrupted, TrainingError

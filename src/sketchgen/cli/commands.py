@@ -380,7 +380,7 @@ def cmd_interpolate(args) -> None:
 
 
 def cmd_convert(args) -> None:
-    from sketchgen.interop.npz import write_classes
+    from sketchgen.npz import write_classes
 
     data = prepare_for(args.classes or SEED_CLASSES, data_settings(given_data(args)), args.workers)
     for path in write_classes(data, args.out):
@@ -413,7 +413,7 @@ def cmd_serve(args) -> None:
 
 
 def cmd_classifier_train(args) -> None:
-    from sketchgen.evaluate import save_classifier, train_classifier
+    from sketchgen.classifier import save_classifier, train_classifier
 
     classes = args.classes or SEED_CLASSES
     settings = data_settings(given_data(args))
@@ -425,7 +425,8 @@ def cmd_classifier_train(args) -> None:
 
 def cmd_evaluate(args) -> None:
     from sketchgen import models
-    from sketchgen.evaluate import evaluate_model, format_report, write_report
+    from sketchgen.evaluate import evaluate_model, write_report
+    from sketchgen.report import format_report
 
     ckpt = models.read(args.checkpoint)
     if args.n * len(ckpt["classes"]) > MAX_EVALUATED:  # every drawing is kept for FID, precision/recall, copying

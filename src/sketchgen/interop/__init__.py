@@ -1,3 +1,2 @@
-"""Other tools' files: Sketch-RNN's ``.npz`` datasets (``npz``, read by ``data``) and Magenta's model files
-(``magenta``, after ``models``). Nothing is imported here, so that ``data`` can read npz files without
-pulling in the models."""
+"""Other tools' model files: Magenta's Sketch-RNN ``.gen.json`` (``magenta``), imported and exported through the
+models' capabilities. (Sketch-RNN's ``.npz`` datasets are data: ``sketchgen.npz``, read by ``data``.)"""

@@ -9,8 +9,17 @@ and export offer it.
 import importlib
 import pkgutil
 
-from sketchgen.models.base import (Batch, Encodes, MagentaExport, MagentaImport, ModelError, SketchModel, State, Term,
-                                   collate)
+from sketchgen.models.base import (
+    Batch,
+    Encodes,
+    MagentaExport,
+    MagentaImport,
+    ModelError,
+    SketchModel,
+    State,
+    Term,
+    collate,
+)
 from sketchgen.models.checkpoint import CheckpointError, checkpoint_dict, listing, load, read, read_file, save
 from sketchgen.models.registry import build, capable, default, get, importer, names, registered, require
 

@@ -174,17 +174,25 @@ def validate(ckpt: dict, path) -> dict:
     kind = ckpt.get("kind")
     if not isinstance(kind, str) or kind not in names():
         fail(f"not a sketchgen model checkpoint (kind {str(kind)[:40]!r}; the models are {', '.join(names())})")
-    for key, t in (("config", dict), ("classes", list), ("state_dict", dict)):
-        if not isinstance(ckpt.get(key), t):
-            fail(f"no {key} (a {t.__name__}): not a complete sketchgen checkpoint")
     cls = get(kind)
-    config = check_settings(cls.Config, ckpt["config"], fail, "config", cls.legacy if fmt < FORMAT else {})
-    check_class_names(ckpt["classes"], config["n_classes"], fail)
-    check_weights(lambda: cls(cls.Config(**config)), ckpt["state_dict"], fail)
+    config = check_module(ckpt, cls.Config, lambda cfg: cls(cls.Config(**cfg)), fail, "sketchgen checkpoint",
+                          cls.legacy if fmt < FORMAT else {})
     if fmt < FORMAT:  # 0.1.0 recorded no data settings; its shipped checkpoint's free-form "data" is provenance
         ckpt = {k: v for k, v in ckpt.items() if k != "data"}
     _metadata(ckpt, fail)
     return {**ckpt, "format": fmt, "config": config}
+
+
+def check_module(ckpt: dict, config_cls: type, make, fail, what: str, legacy: dict | None = None) -> dict:
+    """What every file of a module holds, checked: its ``config`` of ``config_cls`` (filled in and returned), its
+    ``classes``, and a ``state_dict`` of exactly the tensors ``make(config)`` has. Models and the classifier."""
+    for key, t in (("config", dict), ("classes", list), ("state_dict", dict)):
+        if not isinstance(ckpt.get(key), t):
+            fail(f"no {key} (a {t.__name__}): not a complete {what}")
+    config = check_settings(config_cls, ckpt["config"], fail, "config", legacy)
+    check_class_names(ckpt["classes"], config["n_classes"], fail)
+    check_weights(lambda: make(config), ckpt["state_dict"], fail)
+    return config
 
 
 # --- settings ------------------------------------------------------------------------------------

@@ -26,8 +26,8 @@ import torch
 from tqdm import tqdm
 
 from sketchgen import models
-from sketchgen.models import collate
 from sketchgen.data import Prepared
+from sketchgen.models import collate
 from sketchgen.models.checkpoint import MAX_FILE_BYTES
 from sketchgen.training import batching, checkpoints, optim
 from sketchgen.training.config import MAX_BAD_STEPS, Interrupted, TrainConfig, TrainingError

@@ -1,0 +1,191 @@
+"""The judge: a small CNN trained on real drawings, which says what class a drawing looks like.
+
+It sees drawings rasterised to 28 x 28 (``render.rasterize``), each training
+drawing freshly augmented every epoch as the mixture model's are, and weighs
+each class's loss by the inverse of its share of the training drawings, so a
+class of 5,000 drawings does not drown one of 25. Its penultimate layer (128
+ReLU units) is where ``evaluate`` measures FID and precision/recall: the role
+Inception's pool layer plays for images. Its file is a checkpoint dict like
+the models' (``kind`` "classifier"), read with the same bounded, complete checks.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import MISSING, asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sketchgen import models, render, strokes
+from sketchgen.data import SPLITS, Prepared
+from sketchgen.models.base import setting
+from sketchgen.models.checkpoint import check_module
+from sketchgen.models.registry import MAX_CLASSES
+from sketchgen.training.batching import augment
+
+# The classifier sees each training drawing freshly augmented every epoch, as the mixture model does.
+AUGMENT_SCALE = 0.15
+AUGMENT_DROP = 0.10
+# Small batches: with 25 drawings in a class, an epoch must still be many steps.
+CLASSIFIER_BATCH = 16
+# The classifier's penultimate layer: the features FID and precision/recall are measured in.
+FEATURES = 128
+# Drawings rasterised and classified at once: memory stays bounded however many are judged.
+BATCH = 1000
+# A classifier's file is a checkpoint dict like the models', told apart by its "kind".
+CLASSIFIER_FILE = "classifier"
+
+
+class EvaluationError(Exception):
+    """A model, classifier and data that cannot be evaluated together; one line saying why."""
+
+
+@dataclass
+class ClassifierConfig:
+    n_classes: int = setting(MISSING, low=1, high=MAX_CLASSES)
+    size: int = setting(28, low=8, high=256)  # pixels a side
+    channels: int = setting(32, low=1, high=512)
+    dropout: float = setting(0.3, low=0.0, high=0.99)
+
+
+class Classifier(nn.Module):
+    """Three conv-ReLU-pool blocks and a small linear head: enough for 28 x 28 sketches."""
+
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        self.cfg = cfg
+        c = cfg.channels
+        blocks = []
+        for c_in, c_out in [(1, c), (c, 2 * c), (2 * c, 4 * c)]:
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
+        self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(2), nn.Flatten())
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(16 * c, FEATURES), nn.ReLU(),
+                                  nn.Linear(FEATURES, cfg.n_classes))
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """The penultimate layer: the ReLU output the class logits are a linear function of."""
+        return self.head[:-1](self.features(images[:, None]))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head[-1](self.embed(images))
+
+
+def _images(drawings, size: int) -> torch.Tensor:
+    return torch.from_numpy(render.rasterize(drawings, size))
+
+
+def real_drawings(data: Prepared, idx) -> list[list[np.ndarray]]:
+    """The drawings at ``idx`` in the strokes format the judge takes."""
+    return [strokes.stroke3_to_strokes(data.stroke3(i)) for i in idx]
+
+
+def _balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)]))
+
+
+def train_classifier(data: Prepared, epochs: int = 20, seed: int = 0, size: int = 28,
+                     log=print) -> tuple[Classifier, float]:
+    """Train on the train split, keep the epoch best on validation (balanced accuracy, then loss).
+
+    Returns the classifier and its accuracy on the test split.
+    """
+    if epochs < 1:
+        raise EvaluationError(f"the classifier needs at least 1 epoch, not {epochs}")
+    splits = {s: data.indices(s) for s in SPLITS}
+    empty = [s for s, idx in splits.items() if not len(idx)]
+    if empty:
+        raise EvaluationError(f"no {', '.join(empty)} drawings to train the classifier on: use more data")
+    n = len(data.classes)
+    counts = np.bincount(data.labels[splits["train"]], minlength=n)
+    if not counts.all():
+        missing = [data.classes[c] for c in np.flatnonzero(counts == 0)]
+        raise EvaluationError(f"no training drawings of {', '.join(missing)}: use more data")
+    torch.manual_seed(seed)
+    clf = Classifier(ClassifierConfig(n_classes=n, size=size))
+    opt = torch.optim.Adam(clf.parameters(), lr=1e-3)
+    weights = torch.tensor(counts.sum() / (n * counts), dtype=torch.float32)
+    train_idx, train_labels = splits["train"], torch.from_numpy(data.labels[splits["train"]])
+    valid_images = _images(real_drawings(data, splits["valid"]), size)
+    valid_labels = torch.from_numpy(data.labels[splits["valid"]])
+    best, best_state = (-1.0, 0.0), None
+    for epoch in range(epochs):
+        rng = np.random.default_rng([seed, epoch])
+        augmented = [strokes.stroke3_to_strokes(augment(data.stroke3(i), rng, AUGMENT_SCALE, AUGMENT_DROP))
+                     for i in train_idx]
+        images = _images(augmented, size)
+        clf.train()
+        total = 0.0
+        for b in np.array_split(rng.permutation(len(train_idx)), max(1, len(train_idx) // CLASSIFIER_BATCH)):
+            loss = F.cross_entropy(clf(images[b]), train_labels[b], weight=weights)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(b)
+        clf.eval()
+        with torch.no_grad():
+            logits = clf(valid_images)
+        # A small validation split ties on accuracy often; the (class-weighted) loss breaks the tie.
+        score = (_balanced_accuracy(logits.argmax(-1).numpy(), valid_labels.numpy()),
+                 -F.cross_entropy(logits, valid_labels, weight=weights).item())
+        improved = score > best
+        if improved:
+            best, best_state = score, copy.deepcopy(clf.state_dict())
+        log(f"classifier epoch {epoch + 1}/{epochs}: train loss {total / len(train_idx):.3f}  valid balanced "
+            f"accuracy {score[0]:.3f}, loss {-score[1]:.3f}" + ("  (best)" if improved else ""))
+    clf.load_state_dict(best_state)
+    clf.eval()
+    accuracy = float(np.mean(predict(clf, real_drawings(data, splits["test"])) == data.labels[splits["test"]]))
+    log(f"classifier test accuracy {accuracy:.3f} on {len(splits['test'])} real drawings")
+    return clf, accuracy
+
+
+@torch.no_grad()
+def _outputs(clf: Classifier, drawings: list[list[np.ndarray]], layer) -> torch.Tensor:
+    """``layer`` (the classifier or a part of it) on the drawings, rasterised a batch at a time, in eval mode."""
+    clf.eval()
+    return torch.cat([layer(_images(drawings[i : i + BATCH], clf.cfg.size))
+                      for i in range(0, max(1, len(drawings)), BATCH)])
+
+
+def predict(clf: Classifier, drawings: list[list[np.ndarray]]) -> np.ndarray:
+    """Class index per drawing (strokes format, any coordinate frame; an empty drawing is a blank image)."""
+    return _outputs(clf, drawings, clf).argmax(-1).numpy()
+
+
+def features(clf: Classifier, drawings: list[list[np.ndarray]]) -> np.ndarray:
+    """The classifier's penultimate-layer features, ``(n, FEATURES)`` float32: this project's Inception pool3."""
+    return _outputs(clf, drawings, clf.embed).numpy()
+
+
+def recognisability(clf: Classifier, drawings: list[list[np.ndarray]], labels) -> float:
+    """The share of drawings the classifier assigns to their label."""
+    return float(np.mean(predict(clf, drawings) == np.asarray(labels)))
+
+
+def save_classifier(clf: Classifier, classes: list[str], path: str | os.PathLike) -> None:
+    models.save(path, {"kind": CLASSIFIER_FILE, "config": asdict(clf.cfg), "classes": list(classes),
+                       "state_dict": clf.state_dict()})
+
+
+def load_classifier(path: str | os.PathLike) -> tuple[Classifier, list[str]]:
+    """The classifier and its class names, read without executing anything in the file."""
+    if not os.path.exists(path):
+        raise models.CheckpointError(f"{path}: no such classifier; train one with `sketchgen classifier train`")
+    ckpt = models.read_file(path, "classifier")
+    if ckpt.get("kind") != CLASSIFIER_FILE:
+        raise models.CheckpointError(f"{path}: not a sketchgen classifier (a model checkpoint? pass it as --checkpoint)")
+
+    def fail(message: str):
+        raise models.CheckpointError(f"{path}: {message}")
+
+    config = check_module(ckpt, ClassifierConfig, lambda cfg: Classifier(ClassifierConfig(**cfg)), fail, "classifier")
+    if any(float(v.min()) < 0 for k, v in ckpt["state_dict"].items() if k.endswith("running_var")):
+        fail("a batch norm's running variance is negative")
+    clf = Classifier(ClassifierConfig(**config))
+    clf.load_state_dict(ckpt["state_dict"])
+    return clf.eval(), list(ckpt["classes"])
