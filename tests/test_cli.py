@@ -51,10 +51,10 @@ def test_train_then_sample(quickdraw, tmp_path, capsys):
     assert not problems.counts
     assert [d.word for d in drawings] == ["circle"] * 6 + ["eye"] * 6
     for d in drawings:
-        points = np.vstack(d.strokes)
+        points = np.vstack(d.points)
         assert (points == np.rint(points)).all() and points.min() >= 0 and points.max() <= 255
     # The pen lifts between strokes: 6 of 12 with this split (8 with the split before classes were seeded by name).
-    assert sum(len(d.strokes) > 1 for d in drawings) >= 6
+    assert sum(len(d.points) > 1 for d in drawings) >= 6
     for stem in [f"circle-{i:03d}" for i in range(6)] + [f"eye-{i:03d}" for i in range(6, 12)]:
         assert Image.open(samples / f"{stem}.png").format == "PNG"
         assert (samples / f"{stem}.svg").read_text().lstrip().startswith(("<svg", "<?xml"))
@@ -93,7 +93,7 @@ def test_demo_without_data_draws_from_the_shipped_checkpoint(tmp_path, capsys, m
 
 def test_sample_without_a_checkpoint_draws_with_the_shipped_mdn(tmp_path, capsys):
     from sketchgen import models
-    from sketchgen.cli.commands import SHIPPED_MODEL
+    from sketchgen.api import SHIPPED_MODEL
 
     net, ckpt = models.load(SHIPPED_MODEL)
     assert net.name == "mdn" and len(ckpt["classes"]) == 26 and SHIPPED_MODEL.stat().st_size < 16 * 2**20
@@ -144,13 +144,14 @@ def test_each_model_reads_its_own_flags_and_every_training_setting_is_one():
     """--embed-dim 0 means "grow with the class count" to the mixture models; each training setting has a flag."""
     from dataclasses import fields
 
-    from sketchgen.cli.commands import train_config
+    from sketchgen.api import train_config
+    from sketchgen.cli.commands import model_settings, training_settings
     from sketchgen.training import TrainConfig
 
     parser = cli.build_parser()
     args = parser.parse_args(["train", "--model", "mdn", "--embed-dim", "0", "--optimizer", "adamw",
                               "--weight-decay", "0.1", "--lr-schedule", "cosine", "--warmup", "50", "--grad-clip", "2"])
-    cfg = train_config(args, None, 0)
+    cfg = train_config("mdn", None, 0, **training_settings(args), **model_settings(args, "mdn"))
     assert cfg.model_config == {"embed_dim": 0} and (cfg.optimizer, cfg.weight_decay) == ("adamw", 0.1)
     assert (cfg.lr_schedule, cfg.warmup, cfg.grad_clip, cfg.lr_decay) == ("cosine", 50, 2.0, 0.9999)  # mdn's decay
     flags = {a.dest for a in parser._subparsers._group_actions[0].choices["train"]._actions}

@@ -74,7 +74,7 @@ def test_reads_a_simplified_file_whole(quickdraw):
     assert [d.recognized for d in drawings] == [r["recognized"] for r in records]
     assert not all(d.recognized for d in drawings)  # the file has unrecognized drawings to filter
     for d, r in zip(drawings, records):
-        assert strokes.drawing_field(d.strokes) == r["drawing"]
+        assert strokes.drawing_field(d.points) == r["drawing"]
 
 
 def test_reads_a_raw_file_as_is_or_simplified(quickdraw):
@@ -83,10 +83,10 @@ def test_reads_a_raw_file_as_is_or_simplified(quickdraw):
     raw = list(data.read_ndjson(path, "cat", simplify_raw=False))
     assert len(raw) == len(records) > 20
     for d, r in zip(raw, records):
-        assert [len(s) for s in d.strokes] == [len(xs) for xs, _, _ in r["drawing"]]
-        np.testing.assert_array_equal(d.strokes[0][:, 1], r["drawing"][0][1])
+        assert [len(s) for s in d.points] == [len(xs) for xs, _, _ in r["drawing"]]
+        np.testing.assert_array_equal(d.points[0][:, 1], r["drawing"][0][1])
     # In QuickDraw's 0-255 frame; RDP may drop an extreme point, as in Google's own files.
-    simplified = np.vstack([np.vstack(d.strokes) for d in data.read_ndjson(path, "cat")])
+    simplified = np.vstack([np.vstack(d.points) for d in data.read_ndjson(path, "cat")])
     assert (simplified == np.rint(simplified)).all() and simplified.min() == 0 and simplified.max() == 255
 
 
@@ -116,11 +116,11 @@ def test_simplify_agrees_with_googles_own_simplification(quickdraw):
             theirs = google.get(ours.key_id)
             if theirs is None:
                 continue
-            same_strokes.append(len(ours.strokes) == len(theirs.strokes))
-            pairs = list(zip(ours.strokes, theirs.strokes))
+            same_strokes.append(len(ours.points) == len(theirs.points))
+            pairs = list(zip(ours.points, theirs.points))
             dist = np.concatenate([vertex_to_polyline(a, b) for a, b in pairs] + [vertex_to_polyline(b, a) for a, b in pairs])
             mean_dist.append(dist.mean())
-            n_ours, n_theirs = sum(map(len, ours.strokes)), sum(map(len, theirs.strokes))
+            n_ours, n_theirs = sum(map(len, ours.points)), sum(map(len, theirs.points))
             point_diff.append(abs(n_ours - n_theirs) / n_theirs)
     assert len(same_strokes) > 800
     assert np.mean(same_strokes) > 0.99
@@ -133,7 +133,7 @@ def test_each_bad_line_is_reported_once_and_the_good_ones_kept(capsys):
     kept = list(data.read_ndjson(BAD_LINES, "circle", problems))
     assert [d.key_id for d in kept] == ["good-1", "good-2", "good-3"]
     assert [d.recognized for d in kept] == [True, False, True]
-    assert kept[0].countrycode == "NZ" and [len(s) for s in kept[0].strokes] == [5, 1]
+    assert kept[0].countrycode == "NZ" and [len(s) for s in kept[0].points] == [5, 1]
     reported = capsys.readouterr().err.splitlines()
     assert len(reported) == len(BAD) == sum(problems.counts.values())
     for line, (lineno, reason) in zip(reported, BAD.items()):
@@ -150,7 +150,7 @@ def test_prepare_skips_bad_lines_but_keeps_the_rest_of_the_file(quickdraw, tmp_p
     p = data.prepare(["circle"], tmp_path, seed=0, cache_dir=tmp_path / "cache", problems=problems)
     assert sum(problems.counts.values()) == len(BAD)
     expected = recognized_fingerprints(quickdraw / "simplified" / "circle.ndjson")
-    good = [strokes.strokes_to_stroke3(d.strokes) for d in data.read_ndjson(BAD_LINES, "circle") if d.recognized]
+    good = [strokes.strokes_to_stroke3(d.points) for d in data.read_ndjson(BAD_LINES, "circle") if d.recognized]
     assert prepared_fingerprints(p) == sorted(expected + [fingerprint(s) for s in good])
     assert f"{len(BAD)} bad lines skipped" in capsys.readouterr().err
 

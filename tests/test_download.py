@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from sketchgen.download import DownloadError, download_class, download_slice, validate_ndjson
+from sketchgen.download import (
+    DownloadError,
+    download_class,
+    download_slice,
+    validate_ndjson,
+)
 
 QUICKDRAW = Path(__file__).resolve().parents[2] / "shared" / "quickdraw"
 SIMPLIFIED = QUICKDRAW / "simplified"

@@ -220,7 +220,7 @@ def test_damaged_files_keep_every_good_line_and_name_every_bad_one(fmt, tmp_path
         if bad:
             assert problems.summary().startswith(f"{len(bad)} bad lines skipped: ")
         for d in drawings:
-            assert all(np.isfinite(s).all() and np.abs(s).max() <= data.MAX_COORD for s in d.strokes)
+            assert all(np.isfinite(s).all() and np.abs(s).max() <= data.MAX_COORD for s in d.points)
 
     check()
 
@@ -238,7 +238,7 @@ def test_arbitrary_bytes_are_a_drawing_or_a_value_error(text):
     except ValueError as e:
         assert str(e) and "\n" not in str(e)
         return
-    assert all(np.isfinite(s).all() and np.abs(s).max() <= data.MAX_COORD for s in drawing.strokes)
+    assert all(np.isfinite(s).all() and np.abs(s).max() <= data.MAX_COORD for s in drawing.points)
 
 
 # --- values mean what they say ------------------------------------------------------------------
@@ -287,11 +287,11 @@ float_strokes = st.integers(1, 12).flatmap(
 def test_float_coordinates_are_rounded_not_truncated(field):
     drawing = data.parse_line(json.dumps({"word": "bear", "drawing": field}))
     expected = [np.rint(np.array(stroke, dtype=np.float64).T) for stroke in field]
-    assert len(drawing.strokes) == len(expected)
-    for got, want in zip(drawing.strokes, expected):
+    assert len(drawing.points) == len(expected)
+    for got, want in zip(drawing.points, expected):
         np.testing.assert_array_equal(got, want)
     # What the cache stores (int16 stroke-3) adds back up to exactly those points.
-    s3 = strokes.strokes_to_stroke3(drawing.strokes).astype(np.int16)
+    s3 = strokes.strokes_to_stroke3(drawing.points).astype(np.int16)
     np.testing.assert_array_equal(np.cumsum(s3[:, :2], axis=0), np.concatenate(expected))
 
 
@@ -309,7 +309,7 @@ def test_raw_drawings_without_extent_are_refused_never_nan(base, step, ks):
     except ValueError as e:
         assert re.fullmatch(r"raw drawing has no extent to scale: it spans \S+ units", str(e)), e
         return
-    points = np.concatenate(drawing.strokes)
+    points = np.concatenate(drawing.points)
     assert np.isfinite(points).all() and points.min() >= 0 and points.max() <= 255 and (points == np.rint(points)).all()
 
 
@@ -473,9 +473,9 @@ def poisoned_kind(base):
     class Poisoned(base):
         name = f"poisoned-{base.name}"
 
-        def context(self, classes, latent=None):
-            context = super().context(classes, latent)
-            return torch.where((hard_labels(classes) == self.cfg.n_classes - 1)[:, None], float("nan"), context)
+        def condition(self, classes, latent=None):
+            condition = super().condition(classes, latent)
+            return torch.where((hard_labels(classes) == self.cfg.n_classes - 1)[:, None], float("nan"), condition)
 
     return Poisoned
 

@@ -413,7 +413,12 @@ def test_an_export_is_never_all_zeros(tmp_path):
 
 
 def test_a_hostile_classifier_is_refused_in_one_line(tmp_path):
-    from sketchgen.classifier import Classifier, ClassifierConfig, load_classifier, save_classifier
+    from sketchgen.classifier import (
+        Classifier,
+        ClassifierConfig,
+        load_classifier,
+        save_classifier,
+    )
 
     path = tmp_path / "clf.pt"
     save_classifier(Classifier(ClassifierConfig(n_classes=2)), ["circle", "eye"], path)

@@ -11,8 +11,8 @@ from sketchgen import models
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sketchgen"
 # The flow, earliest first: a module may import modules of earlier layers, and of its own layer
 # (a package) without a cycle. Names are dotted paths below sketchgen; a package stands for all its modules.
-FLOW = ["strokes", "fileio", "download", "npz", "cache", "data", "models", "training", "sample", "render", "metrics",
-        "classifier", "interop", "evaluate", "report", "serve", "cli", "__main__"]
+FLOW = ["errors", "strokes", "fileio", "render", "drawing", "download", "npz", "cache", "data", "models", "training",
+        "sample", "metrics", "classifier", "interop", "evaluate", "report", "api", "serve", "cli", "__main__"]
 
 
 def module_name(path: Path) -> str:
@@ -57,6 +57,16 @@ def test_every_module_is_placed_in_the_flow():
 
 def test_strokes_imports_nothing_of_ours():
     assert graph()["strokes"] == set()
+
+
+def test_sampling_and_serving_never_import_training_nor_the_command_line():
+    """What draws needs no training loop; the library never reaches up into its shells."""
+    edges = graph()
+    for name, imported in edges.items():
+        if name == "sample" or name.startswith("serve"):
+            assert not any(i.startswith("training") for i in imported), f"sketchgen.{name} imports training"
+        if not name.startswith("cli") and name != "__main__":
+            assert not any(i.startswith("cli") for i in imported), f"sketchgen.{name} imports the command line"
 
 
 def test_imports_only_point_backwards_in_the_flow():

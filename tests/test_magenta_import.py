@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from sketchgen import models, strokes
 from sketchgen.cli import main
-from sketchgen.data import ndjson_record, prepare, write_ndjson
+from sketchgen.data import prepare, write_ndjson
+from sketchgen.drawing import Drawing
 from sketchgen.interop.magenta import import_magenta, magenta_model, read_magenta
 from sketchgen.sample import generate
 from sketchgen.serve import Sketcher, SketchServer
@@ -111,7 +112,7 @@ def test_imported_models_finish_a_started_drawing(zoo_models, zoo_data, tmp_path
     for done in generate(net, [0, 0], 0.4, seed=0, prefixes=[start, start]):
         assert np.array_equal(done[: len(start)], start) and len(done) > len(start)
     prefix = tmp_path / "start.ndjson"
-    write_ndjson([ndjson_record("sheep", strokes.stroke3_to_strokes(start), key_id="start")], prefix)
+    write_ndjson([Drawing.from_points(strokes.stroke3_to_strokes(start), "sheep", key_id="start")], prefix)
     assert main(["sample", "--checkpoint", str(zoo_models["sheep"]), "--prefix", str(prefix), "--n", "2",
                  "--out", str(tmp_path / "file")]) == 0
     # Its own test drawings: an import records no split of ours, so the data rule's drawings are split as usual.

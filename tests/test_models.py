@@ -16,7 +16,15 @@ from torch import nn
 
 from sketchgen import cli, data, models, sample, strokes
 from sketchgen.models import registry
-from sketchgen.models.base import Batch, SketchModel, State, Term, class_embedding, hard_labels, setting
+from sketchgen.models.base import (
+    Batch,
+    SketchModel,
+    State,
+    Term,
+    class_embedding,
+    hard_labels,
+    setting,
+)
 from sketchgen.models.cells import FORGET_BIAS, LN_EPSILON, LayerNormLSTM
 from sketchgen.models.heads import PointHead
 from sketchgen.sample import generate
@@ -126,7 +134,7 @@ def test_a_new_model_is_one_class_and_every_command_offers_it(plugged_in, quickd
                      "--prefix", "test", "--prefix-strokes", "1"]) == 0
     drawings = list(data.read_ndjson(tmp_path / "s" / "samples.ndjson"))
     assert [d.word for d in drawings] == ["circle"] * 2 + ["zigzag"] * 2
-    assert all(d.strokes and np.isfinite(np.vstack(d.strokes)).all() for d in drawings)
+    assert all(d.points and np.isfinite(np.vstack(d.points)).all() for d in drawings)
     from sketchgen.serve import Sketcher
     sketcher = Sketcher(run / "best.pt")
     assert sketcher.info["model"]["kind"] == plugged_in and sketcher.info["model"]["temperature"] is None

@@ -32,7 +32,15 @@ from sketchgen.cli import SEED_CLASSES
 from sketchgen.models import collate, registry
 from sketchgen.models.base import Encodes, class_embedding
 from sketchgen.models.mdn import MDN
-from sketchgen.serve import BODY_WAIT, LOOPBACK, MAX_BODY, MAX_POINTS, Batcher, Sketcher, SketchServer
+from sketchgen.serve import (
+    BODY_WAIT,
+    LOOPBACK,
+    MAX_BODY,
+    MAX_POINTS,
+    Batcher,
+    Sketcher,
+    SketchServer,
+)
 from sketchgen.serve.app import IDLE
 
 

@@ -54,7 +54,7 @@ def vae_run(vae_data, tmp_path_factory):
 
 def drawings_of(cls: str, n: int, start: int = 0) -> list[np.ndarray]:
     lines = (SIMPLIFIED / f"{cls}.ndjson").read_text().splitlines()[start : start + n]
-    return [strokes.strokes_to_stroke3(data.parse_line(line).strokes) for line in lines]
+    return [strokes.strokes_to_stroke3(data.parse_line(line).points) for line in lines]
 
 
 def tiny_vae(**settings) -> models.SketchModel:
@@ -179,7 +179,7 @@ def test_a_vae_overfit_on_a_handful_of_drawings_redraws_them(quickdraw):
     for cls, shortest, longest in picked:  # the first recognized drawing of this many points
         lines = (SIMPLIFIED / f"{cls}.ndjson").read_text().splitlines()
         given.append(next(d for d in map(data.parse_line, lines)
-                          if d.recognized and shortest <= sum(map(len, d.strokes)) <= longest).strokes)
+                          if d.recognized and shortest <= sum(map(len, d.points)) <= longest).points)
     s3 = [strokes.strokes_to_stroke3(d) for d in given]
     labels = np.zeros(3, dtype=np.int64)
     torch.manual_seed(0)
@@ -284,7 +284,7 @@ def test_reconstruct_writes_one_line_per_valid_input_in_order(vae_run, tmp_path,
     inputs = list(data.read_ndjson(given, problems=data.Problems(quiet=True)))
     assert [d.word for d in written] == ["zigzag", "zigzag", "bear", "bear", "bear"] == [d.word for d in inputs]
     assert [d.key_id for d in written] == [d.key_id for d in inputs]
-    points = np.concatenate([np.concatenate(d.strokes) for d in written])
+    points = np.concatenate([np.concatenate(d.points) for d in written])
     assert points.min() >= 0 and points.max() <= 255 and np.array_equal(points, np.rint(points))
     pictures = sorted(p.name for p in (tmp_path / "r").glob("*.png"))
     assert pictures == ["bear-002.png", "bear-003.png", "bear-004.png", "zigzag-000.png", "zigzag-001.png"]
@@ -319,7 +319,7 @@ def test_sample_on_a_vae_draws_from_the_prior_or_around_given_drawings(vae_run, 
                    "--out", tmp_path / "around")[0] == 0
     varied = list(data.read_ndjson(tmp_path / "around" / "samples.ndjson"))
     assert [d.word for d in varied] == ["zigzag"] * 3 + ["bear"] * 3
-    assert len({json.dumps(strokes.drawing_field(d.strokes)) for d in varied}) == 6
+    assert len({json.dumps(strokes.drawing_field(d.points)) for d in varied}) == 6
 
 
 def test_the_web_server_redraws_and_morphs_as_the_commands_do(vae_run):
@@ -327,7 +327,7 @@ def test_the_web_server_redraws_and_morphs_as_the_commands_do(vae_run):
     sample.interpolate (the same latent means, spherical path, seed), for drawings sent in any frame."""
     sketcher = Sketcher(vae_run / "best.pt", say=quiet)
     net = sketcher.models["best.pt"].net
-    bear, zigzag = (data.parse_line((SIMPLIFIED / f"{c}.ndjson").read_text().splitlines()[3]).strokes for c in CLASSES)
+    bear, zigzag = (data.parse_line((SIMPLIFIED / f"{c}.ndjson").read_text().splitlines()[3]).points for c in CLASSES)
     sent = {"bear": strokes.drawing_field([s * 0.5 + 40 for s in bear]), "zigzag": strokes.drawing_field(zigzag)}
     s3 = [strokes.strokes_to_stroke3(strokes.simplify(strokes.parse_drawing(sent[c]))) for c in CLASSES]
     req = {"class": "bear", "strokes": sent["bear"], "temperature": 0.3, "seed": 4}

@@ -22,6 +22,7 @@ from torch import nn
 
 from sketchgen import models, render, strokes
 from sketchgen.data import SPLITS, Prepared
+from sketchgen.errors import SketchgenError
 from sketchgen.models.base import setting
 from sketchgen.models.checkpoint import check_module
 from sketchgen.models.registry import MAX_CLASSES
@@ -40,7 +41,7 @@ BATCH = 1000
 CLASSIFIER_FILE = "classifier"
 
 
-class EvaluationError(Exception):
+class EvaluationError(SketchgenError):
     """A model, classifier and data that cannot be evaluated together; one line saying why."""
 
 

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,8 @@ import numpy as np
 from tqdm import tqdm
 
 from sketchgen import cache, download, npz, strokes
+from sketchgen.drawing import Drawing
+from sketchgen.errors import SketchgenError
 from sketchgen.fileio import atomic_write, locked, read_lines
 
 # Our splits are Sketch-RNN's, by name and order: an .npz file's arrays map onto them one to one.
@@ -44,7 +46,7 @@ MAX_COORD = 2**14 - 1
 SHOWN_PER_FILE = 20
 
 
-class DataError(Exception):
+class DataError(SketchgenError):
     """A problem with the data as a whole (no file for a class, unknown class); one line for the user."""
 
 
@@ -66,15 +68,6 @@ def check_classes(names: list[str]) -> list[str]:
 
 
 # --- reading -----------------------------------------------------------------------------
-
-
-@dataclass
-class Drawing:
-    word: str
-    strokes: list[np.ndarray]
-    recognized: bool = True
-    key_id: str = ""
-    countrycode: str = ""
 
 
 @dataclass
@@ -143,13 +136,7 @@ def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = 
         parsed = strokes.simplify(_scalable(parsed))
     elif not raw:
         parsed = [np.rint(s, out=s) for s in parsed]
-    return Drawing(
-        word=got or "",
-        strokes=parsed,
-        recognized=recognized,
-        key_id=str(obj.get("key_id", "")),
-        countrycode=str(obj.get("countrycode", "")),
-    )
+    return Drawing(got or "", parsed, recognized, str(obj.get("key_id", "")), str(obj.get("countrycode", "")))
 
 
 def _scalable(raw: list[np.ndarray]) -> list[np.ndarray]:
@@ -187,21 +174,16 @@ def read_ndjson(
         raise DataError(f"{path}: cannot be read ({e.strerror or e})") from None
 
 
-def ndjson_record(word: str, drawing: list[np.ndarray], key_id: str, **info) -> dict:
-    """A drawing (strokes in the 0-255 frame) as a line of QuickDraw's simplified ndjson, with any extra fields."""
-    return {"word": word, "countrycode": "", "recognized": True, "key_id": key_id,
-            "drawing": strokes.drawing_field(drawing), **info}
-
-
-def write_ndjson(records: list[dict], path: str | os.PathLike) -> None:
+def write_ndjson(drawings: Iterable[Drawing], path: str | os.PathLike) -> None:
+    """Drawings as QuickDraw's simplified ndjson, one line each, written atomically (``drawings`` may be lazy)."""
     with atomic_write(path) as f:
-        for r in records:
-            f.write((json.dumps(r) + "\n").encode())
+        for d in drawings:
+            f.write((d.to_ndjson() + "\n").encode())
 
 
 def read_stroke3(path: str | os.PathLike, n_strokes: int | None = None) -> list[np.ndarray]:
     """The drawings of an ndjson file as stroke-3, optionally cut to their first ``n_strokes`` strokes."""
-    return [strokes.strokes_to_stroke3(d.strokes[:n_strokes] if n_strokes else d.strokes) for d in read_ndjson(path)]
+    return [strokes.strokes_to_stroke3(d.points[:n_strokes] if n_strokes else d.points) for d in read_ndjson(path)]
 
 
 # --- where the data is ----------------------------------------------------------------------
@@ -339,7 +321,7 @@ def _class_stroke3(path: Path, name: str, problems: Problems, chunk: int = 32) -
     pending = []
     for d in read_ndjson(path, name, problems):
         if d.recognized:
-            pending.append(d.strokes)
+            pending.append(d.points)
         if len(pending) == chunk:
             yield from _int16_stroke3(pending)
             pending = []

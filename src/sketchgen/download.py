@@ -27,6 +27,7 @@ from typing import BinaryIO, TypeVar
 
 from tqdm import tqdm
 
+from sketchgen.errors import SketchgenError
 from sketchgen.fileio import atomic_write, locked, read_lines
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/simplified/"
@@ -45,7 +46,7 @@ _TRANSIENT = (http.client.HTTPException, ConnectionError, TimeoutError, urllib.e
 _T = TypeVar("_T")
 
 
-class DownloadError(Exception):
+class DownloadError(SketchgenError):
     """A download or its data went wrong; the message is one line naming class, source and reason."""
 
 

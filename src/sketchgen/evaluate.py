@@ -75,7 +75,14 @@ import os
 import numpy as np
 
 from sketchgen import metrics, models, render, sample, strokes
-from sketchgen.classifier import Classifier, EvaluationError, features, load_classifier, predict, real_drawings
+from sketchgen.classifier import (
+    Classifier,
+    EvaluationError,
+    features,
+    load_classifier,
+    predict,
+    real_drawings,
+)
 from sketchgen.data import Prepared
 from sketchgen.fileio import atomic_write
 from sketchgen.training import TrainConfig, dataset_loss, usable

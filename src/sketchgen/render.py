@@ -12,6 +12,7 @@ crash never leaves half an image.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 
@@ -203,8 +204,8 @@ def morph_gif(drawings: Sequence[Strokes], path: str | os.PathLike, size: int = 
         frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
 
 
-def grid(rows: Sequence[tuple[str, Sequence[Strokes]]], path: str | os.PathLike, cell: int = 96) -> None:
-    """A PNG grid for reports: one row per (label, drawings), the label on the left, one ``cell`` square per drawing.
+def grid_image(rows: Sequence[tuple[str, Sequence[Strokes]]], cell: int = 96) -> Image.Image:
+    """A grid for reports: one row per (label, drawings), the label on the left, one ``cell`` square per drawing.
 
     The image is ``len(rows) * cell`` high; it is as wide as the longest label
     plus the longest row of cells.
@@ -225,11 +226,45 @@ def grid(rows: Sequence[tuple[str, Sequence[Strokes]]], path: str | os.PathLike,
             sheet.paste(to_image(strokes, cell, line_width=2), (label_width + c * cell, top))
         if r:
             draw.line([(0, top), (sheet.width, top)], fill=GREY, width=1)
-    _save(sheet, path)
+    return sheet
+
+
+def grid(rows: Sequence[tuple[str, Sequence[Strokes]]], path: str | os.PathLike, cell: int = 96) -> None:
+    """``grid_image`` as a PNG file."""
+    _save(grid_image(rows, cell), path)
+
+
+def grid_png(rows: Sequence[tuple[str, Sequence[Strokes]]], cell: int = 96) -> bytes:
+    """``grid_image`` as PNG bytes (what a notebook displays)."""
+    buffer = io.BytesIO()
+    grid_image(rows, cell).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def animate_many(drawings: Sequence[Strokes], path: str | os.PathLike, columns: int = 4, cell: int = 192,
+                 points_per_frame: int = 3, line_width: float = 3) -> None:
+    """One looping GIF of several drawings side by side, ``columns`` to a row, all drawn at once stroke by stroke
+    (each at its own pace, ``points_per_frame`` a frame), the finished sheet held for ``HOLD_MS``."""
+    if not drawings:
+        raise ValueError("animate needs at least one drawing")
+    fitted = [fit(d, cell, _default_margin(cell, line_width), centre=True) for d in drawings]
+    longest = max(sum(len(s) for s in f) for f in fitted)
+    columns = max(1, min(columns, len(fitted)))
+    rows = -(-len(fitted) // columns)
+    frames = []
+    for n in [*range(1, longest, points_per_frame), longest]:
+        sheet = Image.new("RGB", (columns * cell, rows * cell), "white")
+        for i, f in enumerate(fitted):
+            sheet.paste(_canvas(_prefix(f, n), cell, line_width).convert("RGB"), ((i % columns) * cell, (i // columns) * cell))
+        frames.append(sheet)
+    durations = [FRAME_MS] * (len(frames) - 1) + [HOLD_MS]
+    with atomic_write(path) as f:
+        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
 
 
 def loss_curve(history: Sequence[dict], path: str | os.PathLike) -> None:
-    """Train and validation loss per epoch as a PNG, with a panel beside it for each term of a loss of several.
+    """Train and validation loss per epoch (per step for a step budget) as a PNG, with a panel beside it for each
+    term of a loss of several.
 
     Terms are the ``train_<name>`` / ``val_<name>`` entries the training log
     has for a loss of more than one term; each gets its own panel and scale
@@ -238,18 +273,22 @@ def loss_curve(history: Sequence[dict], path: str | os.PathLike) -> None:
     """
     if not history:
         raise ValueError("loss_curve needs at least one epoch of history")
-    from matplotlib.figure import Figure  # slow to import and only this plot needs it; Figure alone renders with Agg
+    from matplotlib.figure import (
+        Figure,  # slow to import and only this plot needs it; Figure alone renders with Agg
+    )
 
     terms = sorted({k[4:] for h in history for k in h if k.startswith("val_") and k != "val_loss"})
+    # A step budget logs fractional epochs and validates every so many steps: its axis is the step.
+    axis = "step" if any(type(h["epoch"]) is float for h in history) and all("step" in h for h in history) else "epoch"
     panels = [("loss", "Training and validation loss")] + [(t, f"term: {t}") for t in terms]
     fig = Figure(figsize=(6 + 4.5 * len(terms), 4), dpi=100)
     for i, (name, title) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         for split, label in (("train", "train"), ("val", "validation")):
             key = f"{split}_{name}"
-            epochs = [h["epoch"] for h in history if h.get(key) is not None]
-            ax.plot(epochs, [h[key] for h in history if h.get(key) is not None], marker="o", markersize=3, label=label)
-        ax.set_xlabel("epoch")
+            at = [h[axis] for h in history if h.get(key) is not None]
+            ax.plot(at, [h[key] for h in history if h.get(key) is not None], marker="o", markersize=3, label=label)
+        ax.set_xlabel(axis)
         ax.set_ylabel("loss" if name == "loss" else name)
         ax.set_title(title)
         ax.grid(alpha=0.3)

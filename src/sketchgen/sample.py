@@ -80,7 +80,7 @@ def _limits(net, labels: torch.Tensor, max_len: int | None, prefixes: list[np.nd
     drawn = torch.tensor([len(p) for p in prefixes] if prefixes is not None else [0] * len(labels), dtype=torch.long)
     limits = torch.full((len(labels),), max_len, dtype=torch.long) if max_len is not None \
         else net.steps_allowed(labels, drawn)
-    context = net.context()
+    context = net.context_length()
     if context is not None and len(drawn):
         if int(drawn.max()) >= context:
             raise ModelError(f"a prefix of {int(drawn.max())} points leaves no room in the model's context of "

@@ -7,11 +7,15 @@ flags come from the registered models (``sketchgen.models``).
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import MISSING, fields
 
+from sketchgen import api
+from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT
 from sketchgen.cli import commands as C
 from sketchgen.cli import values as V
-from sketchgen.cli.commands import SEED_CLASSES, SHIPPED_CHECKPOINT, FlagError, UsageError, model_flags, say
+from sketchgen.cli.commands import FlagError, model_flags, say
 from sketchgen.sample import MAX_TEMPERATURE, TEMPERATURE
 
 __all__ = ["SEED_CLASSES", "SHIPPED_CHECKPOINT", "build_parser", "main"]
@@ -29,7 +33,7 @@ def _add_data_flags(p) -> None:
     p.add_argument("--data-dir", type=V.path, help="folder of <class>.ndjson or Sketch-RNN <class>.npz files (default: "
                                       "$SKETCHGEN_DATA, the download cache, ../shared/quickdraw, or a small downloaded slice)")
     p.add_argument("--max-per-class", type=V.MAX_PER_CLASS,
-                   help=f"recognized drawings kept per class (default {C.DEFAULT_MAX_PER_CLASS})")
+                   help=f"recognized drawings kept per class (default {api.DEFAULT_MAX_PER_CLASS})")
     p.add_argument("--seed", type=V.SEED, help="seed for the split, shuffling, initialisation and sampling (default 0)")
     p.add_argument("--workers", type=V.POSITIVE, help="processes preparing classes not yet cached (default: the cores "
                                                       "this process may use; under torchrun local rank 0 prepares)")
@@ -113,7 +117,8 @@ def build_parser() -> V.Parser:
     # A few minutes on 2 cores: eye alone has ~5,000 drawings in ../shared/quickdraw.
     p.set_defaults(func=C.cmd_demo, max_per_class=1000, model=None)
 
-    p = sub.add_parser("classes", help="list the 345 QuickDraw class names")
+    p = sub.add_parser("classes", help="list the 345 QuickDraw class names, or the classes a checkpoint knows")
+    p.add_argument("--checkpoint", type=V.path, help="list the classes this checkpoint (or Magenta .gen.json) draws")
     p.set_defaults(func=C.cmd_classes)
 
     p = sub.add_parser("download", help="download QuickDraw simplified ndjson files into the cache")
@@ -142,10 +147,10 @@ def build_parser() -> V.Parser:
 
     p = sub.add_parser("sample", help="generate drawings (ndjson, PNG, SVG) from a checkpoint")
     p.add_argument("--checkpoint", type=V.path, help="a .pt file written by train (default: the shipped mdn model, "
-                                                     f"{C.SHIPPED_MODEL.name})")
+                                                     f"{api.SHIPPED_MODEL.name})")
     p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList, known=False,
                    help="classes to draw, or @FILE with one name per line (default: all the model knows)")
-    p.add_argument("--n", type=V.DRAWINGS, default=1, help="drawings per class (default 1)")
+    p.add_argument("--n", type=V.integer(1, V.DRAWINGS_MAX), default=1, help="drawings per class (default 1)")
     p.add_argument("--seed", type=V.SEED, default=0, help="random seed (default 0)")
     _add_temperature(p)
     p.add_argument("--max-len", type=V.LENGTH,
@@ -203,7 +208,7 @@ def build_parser() -> V.Parser:
     p.add_argument("--checkpoint", action="append", metavar="PATH", type=V.path,
                    help="a .pt file written by train (an mdn model draws best), or a folder: every model checkpoint "
                         f"in it; repeat it to serve several models on one page (default: the shipped mdn model, "
-                        f"{C.SHIPPED_MODEL.name})")
+                        f"{api.SHIPPED_MODEL.name})")
     p.add_argument("--host", type=V.host, default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME", type=V.HOST_NAME,
@@ -236,19 +241,16 @@ def build_parser() -> V.Parser:
                    help="where the checkpoint's classes are read from (default: where it was trained from)")
     p.add_argument("--max-per-class", type=V.MAX_PER_CLASS,
                    help="only for checkpoints of sketchgen 0.1.0, which do not record it: the --max-per-class the model "
-                        f"was trained with (default {C.DEFAULT_MAX_PER_CLASS})")
+                        f"was trained with (default {api.DEFAULT_MAX_PER_CLASS})")
     p.add_argument("--json", type=V.path, metavar="OUT.json", help="also write the report as JSON to this file")
     p.set_defaults(func=C.cmd_evaluate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sketchgen.classifier import EvaluationError
-    from sketchgen.data import DataError
-    from sketchgen.download import DownloadError
-    from sketchgen.models import CheckpointError, ModelError
+    from sketchgen.errors import SketchgenError
     from sketchgen.strokes import StrokeError
-    from sketchgen.training import Interrupted, TrainingError
+    from sketchgen.training import Interrupted
 
     args = build_parser().parse_args(argv)
     try:
@@ -262,8 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C outside training's own handler: nothing half-written to save
         say("sketchgen: interrupted")
         return 130
-    except (DataError, DownloadError, CheckpointError, ModelError, EvaluationError, StrokeError, TrainingError,
-            UsageError, OSError) as e:
+    except BrokenPipeError:  # the reader stopped reading (`sketchgen classes | head`): nothing left to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so that exit's flush of stdout does not fail again
+        return 0
+    except (SketchgenError, StrokeError, OSError) as e:
         say(V.one_line(f"sketchgen: error: {e}"))
         return 1
     return 0

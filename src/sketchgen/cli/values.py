@@ -150,24 +150,13 @@ def host(text: str) -> str:
 
 
 def device(text: str) -> str:
-    """A torch device this machine has: cpu, cuda or cuda:N (N below the GPU count), mps."""
-    import torch
+    """A torch device this machine has (``training.distributed.check_device``)."""
+    from sketchgen.training.distributed import check_device
 
     try:
-        parsed = torch.device(text)
-    except (RuntimeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a torch device (cpu, cuda, cuda:1, mps)") from None
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise argparse.ArgumentTypeError(f"{text} asked for, but this machine has no usable CUDA GPU")
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise argparse.ArgumentTypeError(f"{text} asked for, but this machine has {torch.cuda.device_count()} GPU(s)")
-    elif parsed.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise argparse.ArgumentTypeError("mps asked for, but this machine has no usable Apple GPU")
-    elif parsed.type != "cpu" or parsed.index not in (None, 0):
-        raise argparse.ArgumentTypeError(f"{text[:40]!r}: sketchgen trains on cpu, cuda or mps")
-    return text
+        return check_device(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 MAX_LIST_BYTES = 16 * 2**20  # an @FILE of class names: 100,000 names of 100 characters, and more
@@ -248,6 +237,7 @@ POSITIVE = integer(1, 10**9)
 SEED = integer(0, SEED_MAX)
 PORT = integer(0, 65535)
 LENGTH = integer(1, MAX_POINTS)  # points per drawing: far beyond any real one (the longest QuickDraw drawings have ~1,000)
-DRAWINGS = integer(0, 100_000)  # drawings per class in one command
+DRAWINGS_MAX = 100_000  # drawings per class in one command
+DRAWINGS = integer(0, DRAWINGS_MAX)
 MAX_PER_CLASS = integer(1, 10**7)
 TEMPERATURE = real(0.0, MAX_TEMPERATURE, above=True)

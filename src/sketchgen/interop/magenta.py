@@ -226,12 +226,9 @@ def zoo_class(name: str) -> str:
     return known.get(name.lower()) or known.get(name.replace("_", " ").lower()) or name
 
 
-def import_magenta(path: str | os.PathLike, out: str | os.PathLike, class_name: str | None = None) -> dict:
-    """Write a zoo file as a one-class sketchgen checkpoint of the model that reads Magenta's files; its dict.
-
-    The class is ``class_name``, else the one ``info.name`` stands for. The
-    checkpoint is checked like any read one before it is written.
-    """
+def magenta_checkpoint(path: str | os.PathLike, class_name: str | None = None) -> dict:
+    """A zoo file as a one-class sketchgen checkpoint dict of the model that reads Magenta's files, checked like
+    any read one. The class is ``class_name``, else the one ``info.name`` stands for."""
     model = read_magenta(path)
     name = class_name
     if name is None and model.info["name"] is not None:
@@ -244,6 +241,11 @@ def import_magenta(path: str | os.PathLike, out: str | os.PathLike, class_name: 
     except models.ModelError as e:
         raise MagentaFileError(f"{path}: {e}") from None
     ckpt = models.checkpoint_dict(net, [name], imported={"format": "magenta", "file": Path(path).name[:MAX_NAME]})
-    validate(ckpt, path)  # bounds of every setting, the class name: what any reader of the checkpoint checks
+    return validate(ckpt, path)  # bounds of every setting, the class name: what any reader of a checkpoint checks
+
+
+def import_magenta(path: str | os.PathLike, out: str | os.PathLike, class_name: str | None = None) -> dict:
+    """Write a zoo file as a one-class sketchgen checkpoint (``magenta_checkpoint``); its dict."""
+    ckpt = magenta_checkpoint(path, class_name)
     models.save(out, ckpt)
     return ckpt

@@ -20,8 +20,25 @@ from sketchgen.models.base import (
     Term,
     collate,
 )
-from sketchgen.models.checkpoint import CheckpointError, checkpoint_dict, listing, load, read, read_file, save
-from sketchgen.models.registry import build, capable, default, get, importer, names, registered, require
+from sketchgen.models.checkpoint import (
+    CheckpointError,
+    checkpoint_dict,
+    listing,
+    load,
+    read,
+    read_file,
+    save,
+)
+from sketchgen.models.registry import (
+    build,
+    capable,
+    default,
+    get,
+    importer,
+    names,
+    registered,
+    require,
+)
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")

@@ -62,6 +62,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sketchgen.errors import SketchgenError
 from sketchgen.models import rowwise
 
 
@@ -181,7 +182,7 @@ def setting(default, help: str | None = None, low: float | None = None, high: fl
     return field(default=default, metadata=metadata)
 
 
-class ModelError(ValueError):
+class ModelError(SketchgenError, ValueError):
     """A model asked for something it cannot do (export, encode, a setting it does not have); one line."""
 
 
@@ -266,7 +267,7 @@ class SketchModel(nn.Module, abc.ABC):
         """The most steps a caller may ask of one drawing."""
         return int(self.steps_allowed(torch.arange(self.cfg.n_classes), torch.zeros(self.cfg.n_classes, dtype=torch.long)).max())
 
-    def context(self) -> int | None:
+    def context_length(self) -> int | None:
         """The most steps one drawing can hold, its prefix included (a Transformer's positions); None: no limit."""
         return None
 

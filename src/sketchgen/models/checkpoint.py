@@ -37,6 +37,7 @@ from dataclasses import MISSING, asdict, fields
 
 import torch
 
+from sketchgen.errors import SketchgenError
 from sketchgen.fileio import atomic_write
 from sketchgen.models.base import SketchModel
 from sketchgen.models.registry import get, names
@@ -57,7 +58,7 @@ DATA_KEYS = {"data_dir": (str, type(None)), "max_per_class": int, "seed": int, "
 COUNTS = ("epoch", "round", "step")
 
 
-class CheckpointError(Exception):
+class CheckpointError(SketchgenError):
     """A checkpoint that cannot be used; one line saying why and what to do."""
 
 

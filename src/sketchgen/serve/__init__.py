@@ -51,7 +51,13 @@ import torch
 
 from sketchgen.serve.app import BODY_WAIT, LOOPBACK, SketchServer, allowed_hosts
 from sketchgen.serve.batcher import BATCH, Batcher, DrawingFailed, Job
-from sketchgen.serve.sketcher import MAX_BODY, MAX_POINTS, BadRequest, Sketcher, model_ids
+from sketchgen.serve.sketcher import (
+    MAX_BODY,
+    MAX_POINTS,
+    BadRequest,
+    Sketcher,
+    model_ids,
+)
 
 __all__ = ["BATCH", "BODY_WAIT", "LOOPBACK", "MAX_BODY", "MAX_POINTS", "BadRequest", "Batcher", "DrawingFailed", "Job",
            "SketchServer", "Sketcher", "allowed_hosts", "model_ids", "serve"]

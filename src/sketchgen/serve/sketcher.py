@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sketchgen import models, sample, strokes
+from sketchgen import api, models, sample, strokes
 from sketchgen.sample import MAX_TEMPERATURE, TEMPERATURE
 from sketchgen.serve.batcher import BATCH, Batcher, DrawingFailed, Job
 
@@ -83,8 +83,9 @@ class Served:
 
     def __init__(self, id: str, path: Path, workers: int, batch: int):
         self.id, self.path = id, path
-        self.net, ckpt = models.load(path)
-        self.encodes = models.capable(self.net, models.Encodes)
+        model = api.load(path)  # a checkpoint, or a Magenta .gen.json file served as it is
+        self.net, ckpt = model.net, model.checkpoint
+        self.encodes = model.encodes
         self.classes: list[str] = list(ckpt["classes"])
         self.max_len = min(MAX_LEN, self.net.max_steps())
         self.info = {

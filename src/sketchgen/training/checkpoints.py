@@ -32,8 +32,21 @@ import torch
 
 from sketchgen import models
 from sketchgen.fileio import atomic_write
-from sketchgen.models.checkpoint import MAX_COUNT, check_history, check_settings, check_tensor, printable, stored_apart
-from sketchgen.training.config import LEGACY, MAX_BAD_STEPS, RESUMABLE_CHANGES, TrainConfig, TrainingError
+from sketchgen.models.checkpoint import (
+    MAX_COUNT,
+    check_history,
+    check_settings,
+    check_tensor,
+    printable,
+    stored_apart,
+)
+from sketchgen.training.config import (
+    LEGACY,
+    MAX_BAD_STEPS,
+    RESUMABLE_CHANGES,
+    TrainConfig,
+    TrainingError,
+)
 
 RUN_FILES = ("best.pt", "last.pt", "log.jsonl", "loss_curve.png")
 LOCK = ".sketchgen-train.lock"

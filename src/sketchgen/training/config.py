@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sketchgen import models
+from sketchgen.errors import SketchgenError
 from sketchgen.models.base import setting
 from sketchgen.models.registry import MAX_POINTS
 from sketchgen.training.optim import OPTIMIZERS, SCHEDULES
@@ -87,9 +88,9 @@ def with_budget(base: dict, overrides: dict) -> dict:
     return merged
 
 
-class TrainingError(Exception):
+class TrainingError(SketchgenError):
     """Training cannot go on (e.g. the loss keeps being NaN); the message says what to try."""
 
 
-class Interrupted(Exception):
+class Interrupted(SketchgenError):
     """SIGINT/SIGTERM arrived; a consistent checkpoint was written before this was raised."""

@@ -18,6 +18,26 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 
+def check_device(text: str) -> str:
+    """``text`` if it names a torch device this machine has - cpu, cuda or cuda:N (N below the GPU count), mps -
+    else a ValueError saying why."""
+    try:
+        parsed = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"{str(text)[:40]!r} is not a torch device (cpu, cuda, cuda:1, mps)") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{text} asked for, but this machine has no usable CUDA GPU")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"{text} asked for, but this machine has {torch.cuda.device_count()} GPU(s)")
+    elif parsed.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError("mps asked for, but this machine has no usable Apple GPU")
+    elif parsed.type != "cpu" or parsed.index not in (None, 0):
+        raise ValueError(f"{str(text)[:40]!r}: sketchgen trains on cpu, cuda or mps")
+    return text
+
+
 def is_main_process() -> bool:
     """False in torchrun's workers other than rank 0, which train silently and write nothing."""
     return int(os.environ.get("RANK", "0")) == 0

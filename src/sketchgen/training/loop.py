@@ -30,7 +30,12 @@ from sketchgen.data import Prepared
 from sketchgen.models import collate
 from sketchgen.models.checkpoint import MAX_FILE_BYTES
 from sketchgen.training import batching, checkpoints, optim
-from sketchgen.training.config import MAX_BAD_STEPS, Interrupted, TrainConfig, TrainingError
+from sketchgen.training.config import (
+    MAX_BAD_STEPS,
+    Interrupted,
+    TrainConfig,
+    TrainingError,
+)
 from sketchgen.training.distributed import from_rank0, join, step_seed, wrap
 from sketchgen.training.step import objective, term_sums, train_step
 

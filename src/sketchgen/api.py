@@ -1,0 +1,465 @@
+"""sketchgen as a library: load a model, draw, finish, redraw and morph drawings, read and show them, train.
+
+    import sketchgen
+    model = sketchgen.load()                      # the shipped model; or a checkpoint, or a Magenta .gen.json
+    cats = model.sample("cat", n=4, seed=0)       # list of sketchgen.Drawing, shown inline by a notebook
+    sketchgen.grid(cats)
+    run = sketchgen.train(classes=["cat", "dog"], model="mdn", out="runs/pets")
+
+The command line (``cli``) and the web server (``serve``) are shells over
+this module: the same seeds give the same drawings here as there, and what
+the library decides - where data comes from and how a checkpoint's split is
+reproduced, how a resumed run's settings merge with new ones, which model is
+shipped - is decided here once. Every refusal is a ``SketchgenError`` (one
+line saying what is wrong and what to do); files that cannot be read or
+written raise ``OSError`` as Python's own functions do.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from sketchgen import data, models, render, strokes
+from sketchgen import sample as sampling
+from sketchgen.data import DataError, Prepared
+from sketchgen.drawing import Drawing, Grid
+from sketchgen.errors import SketchgenError
+from sketchgen.sample import TEMPERATURE
+
+SEED_CLASSES = ["apple", "eye", "square", "triangle", "circle"]
+ASSETS = Path(__file__).resolve().parent / "assets"
+# The course report's seed model, trained on the 5 seed classes: what `make demo` draws with when it finds no data.
+SHIPPED_CHECKPOINT = ASSETS / "seed-quickdraw5.pt"
+# The model that draws well, shipped: what `load()`, `sample` and `serve` draw with when given no checkpoint.
+SHIPPED_MODEL = ASSETS / "mdn-quickdraw26.pt"
+SHIPPED_DESCRIPTION = "an mdn trained on 26 Quick, Draw! classes"
+DEFAULT_MAX_PER_CLASS = 100_000
+CHUNK = 500  # drawings generated at a time: memory stays one chunk's, whatever is asked for
+MAX_DRAWINGS = 1_000_000  # drawings one call makes
+
+
+class UsageError(SketchgenError):
+    """Requests that contradict each other or a checkpoint (a flag, a setting, a class it lacks); one line."""
+
+
+class SettingError(UsageError):
+    """A setting the model or the training does not have, or a value outside what it takes."""
+
+
+def classes() -> list[str]:
+    """The 345 Quick, Draw! class names."""
+    return data.categories()
+
+
+# --- drawings ----------------------------------------------------------------------------------
+
+
+def read_ndjson(path: str | os.PathLike) -> Iterator[Drawing]:
+    """The drawings of a QuickDraw ndjson file, simplified or raw (raw converted with Google's simplification);
+    each bad line is reported once on stderr as ``file:line: reason`` and skipped."""
+    return data.read_ndjson(path)
+
+
+def write_ndjson(drawings: Iterable[Drawing], path: str | os.PathLike) -> None:
+    """Drawings as QuickDraw's simplified ndjson, one per line."""
+    data.write_ndjson(drawings, path)
+
+
+def grid(drawings: Sequence[Drawing], columns: int = 8) -> Grid:
+    """Drawings side by side, ``columns`` a row: a notebook shows it; ``.save(path)`` writes a PNG."""
+    return Grid(drawings, columns)
+
+
+def animate(drawings: Drawing | Sequence[Drawing], path: str | os.PathLike, columns: int = 4) -> Path:
+    """A GIF of the drawings drawn stroke by stroke, side by side (``columns`` a row); the path written."""
+    drawings = [drawings] if isinstance(drawings, Drawing) else list(drawings)
+    render.animate_many([d.points for d in drawings], path, columns)
+    return Path(path)
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+def load(source: str | os.PathLike | None = None, device: str = "cpu") -> "Model":
+    """A model ready to draw: ``source`` a checkpoint written by ``train`` (or ``sketchgen train``), a Magenta
+    ``.gen.json`` model file, or None for the shipped model. Checked whole before anything in it is used."""
+    from sketchgen.interop.magenta import magenta_checkpoint
+
+    path = Path(source) if source is not None else shipped_model()
+    if path.name.endswith(".json"):
+        ckpt = magenta_checkpoint(path)
+    else:
+        ckpt = models.read(path)
+    return Model(models.checkpoint.build(ckpt).to(device), ckpt, path)
+
+
+def shipped_model() -> Path:
+    """The shipped model's file, or one line saying there is none."""
+    if not SHIPPED_MODEL.is_file():
+        raise models.CheckpointError(f"no checkpoint given and no shipped model at {SHIPPED_MODEL}: pass a best.pt "
+                                     "written by train, or train one: sketchgen train --model mdn --out runs/mdn")
+    return SHIPPED_MODEL
+
+
+class Model:
+    """A trained sketch model (``load``): its ``classes``, its ``kind`` and what it draws.
+
+    Each drawing has its own seed (``seed`` + its place times
+    ``sampling.DRAWING_STRIDE``), so a drawing is the same whatever else is
+    drawn with it, here or on the command line.
+    """
+
+    def __init__(self, net: models.SketchModel, ckpt: dict, path: Path):
+        self.net, self.checkpoint, self.path = net.eval(), ckpt, Path(path)
+        self.classes: list[str] = list(ckpt["classes"])
+        self.kind: str = net.name
+
+    def __repr__(self) -> str:
+        return f"<sketchgen {self.kind} model, {len(self.classes)} classes, from {self.path.name}>"
+
+    @property
+    def encodes(self) -> bool:
+        """Whether it encodes drawings to a latent (``reconstruct``, ``variations``, ``interpolate``)."""
+        return models.capable(self.net, models.Encodes)
+
+    @property
+    def latent_dim(self) -> int:
+        """The size of its latent vector; 0 for a model that encodes no drawings."""
+        return self.net.latent_dim if self.encodes else 0
+
+    def labels(self, wanted: str | Sequence[str] | None = None) -> list[int]:
+        """The class indices of ``wanted`` (default all), or one line naming those it was not trained on."""
+        wanted = [wanted] if isinstance(wanted, str) else wanted
+        index = {c: i for i, c in enumerate(self.classes)}
+        unknown = [c for c in (wanted or []) if c not in index]
+        if unknown:
+            raise models.CheckpointError(f"{self.path} was not trained on {models.listing(unknown)}; it knows: "
+                                         f"{models.listing(self.classes)}")
+        return [index[c] for c in (wanted or self.classes)]
+
+    # --- drawing -------------------------------------------------------------------------------
+
+    def generate(self, labels: Sequence[int], temperature: float = TEMPERATURE, seed: int = 0,
+                 max_len: int | None = None, prefix: Callable[[int], np.ndarray] | None = None) -> Iterator[np.ndarray]:
+        """Stroke-3 drawings of ``labels`` (drawing i from prefix(i), stroke-3, if given), made ``CHUNK`` at a
+        time: memory stays one chunk's however many are asked for."""
+        if len(labels) > MAX_DRAWINGS:
+            raise UsageError(f"{len(labels):,} drawings asked for, more than {MAX_DRAWINGS:,} in one call: ask for fewer")
+        _check_temperature(temperature)
+        labels = np.asarray(labels, dtype=np.int64)
+        for a in range(0, len(labels), CHUNK):
+            part = labels[a : a + CHUNK]
+            prefixes = [prefix(i) for i in range(a, a + len(part))] if prefix else None
+            yield from sampling.generate(self.net, part, temperature, seed + a * sampling.DRAWING_STRIDE, max_len, prefixes)
+
+    def _drawings(self, labels, s3s: Iterable[np.ndarray], **info) -> list[Drawing]:
+        return [Drawing.from_stroke3(s3, self.classes[label], model=self.kind, **info) for label, s3 in zip(labels, s3s)]
+
+    def sample(self, classes: str | Sequence[str] | None = None, n: int = 1, temperature: float = TEMPERATURE,
+               seed: int = 0, max_len: int | None = None) -> list[Drawing]:
+        """``n`` drawings of each class (default every class it knows), class by class."""
+        labels = np.repeat(self.labels(classes), _count(n))
+        return self._drawings(labels, self.generate(labels, temperature, seed, max_len), temperature=temperature,
+                              seed=seed)
+
+    def complete(self, drawings: Drawing | Sequence[Drawing], n: int = 1, temperature: float = TEMPERATURE,
+                 seed: int = 0, max_len: int | None = None, strokes: int | None = None,
+                 classes: str | Sequence[str] | None = None) -> list[Drawing]:
+        """``n`` completions of each started drawing (cut to its first ``strokes`` strokes if given), as its own
+        class (its word) or as ``classes`` (one for all, or one each); each keeps its start exactly."""
+        drawings = [drawings] if isinstance(drawings, Drawing) else list(drawings)
+        starts = [_cut(d, strokes) for d in drawings]
+        words = [classes] * len(drawings) if classes is None or isinstance(classes, str) else list(classes)
+        labels = self._labels_of(drawings, words)
+        rows = np.repeat(np.arange(len(drawings)), _count(n))
+        return self._drawings(labels[rows], self.generate(labels[rows], temperature, seed, max_len,
+                                                          prefix=lambda i: starts[rows[i]]),
+                              temperature=temperature, seed=seed)
+
+    def reconstruct(self, drawings: Drawing | Sequence[Drawing], temperature: float = TEMPERATURE,
+                    seed: int = 0) -> list[Drawing]:
+        """Each drawing redrawn from the mean of its latent, as its class (its word): a model that encodes."""
+        drawings = [drawings] if isinstance(drawings, Drawing) else list(drawings)
+        sampling.require_encoder(self.net)
+        labels = self._labels_of(drawings)
+        return self._drawings(labels, sampling.reconstruct(self.net, [d.stroke3 for d in drawings], labels,
+                                                         _check_temperature(temperature), seed),
+                              temperature=temperature, seed=seed)
+
+    def variations(self, drawings: Drawing | Sequence[Drawing], n: int = 4, temperature: float = TEMPERATURE,
+                   seed: int = 0) -> list[Drawing]:
+        """``n`` drawings from the posterior of each drawing's latent, drawing by drawing: a model that encodes."""
+        return list(self.iter_variations(drawings, n, temperature, seed))
+
+    def iter_variations(self, drawings: Drawing | Sequence[Drawing], n: int = 4,
+                        temperature: float = TEMPERATURE, seed: int = 0) -> Iterator[Drawing]:
+        """``variations``, made and yielded about ``CHUNK`` at a time: memory stays a chunk's, whatever ``n``."""
+        drawings = [drawings] if isinstance(drawings, Drawing) else list(drawings)
+        sampling.require_encoder(self.net)
+        labels, n = self._labels_of(drawings), _count(n)
+        if len(drawings) * n > MAX_DRAWINGS:
+            raise UsageError(f"{n:,} variations of {len(drawings):,} drawings is more than {MAX_DRAWINGS:,} in one "
+                             "call: ask for fewer")
+        _check_temperature(temperature)
+        step = max(1, CHUNK // max(n, 1))  # drawings whose variations make a chunk
+        for a in range(0, len(drawings), step):
+            # Drawing i's variations are rows i * n ... of one call: this chunk's start at a * n.
+            made, rows = sampling.variations(self.net, [d.stroke3 for d in drawings[a : a + step]], labels[a : a + step],
+                                           n, temperature, seed + a * n * sampling.DRAWING_STRIDE)
+            yield from self._drawings(labels[a + rows], made, temperature=temperature, seed=seed)
+
+    def interpolate(self, a: Drawing, b: Drawing, steps: int = 10, temperature: float = TEMPERATURE,
+                    seed: int = 0) -> list[Drawing]:
+        """``steps`` drawings morphing ``a`` into ``b`` (both ends included): a model that encodes."""
+        sampling.require_encoder(self.net)
+        if not 2 <= steps <= 1000:
+            raise UsageError(f"interpolate takes 2 to 1,000 steps, not {steps}")
+        labels = self._labels_of([a, b])
+        frames, ts = sampling.interpolate(self.net, [a.stroke3, b.stroke3], labels, steps,
+                                        _check_temperature(temperature), seed)
+        return [Drawing.from_stroke3(f, a.word if t < 0.5 else b.word, model=self.kind, t=round(float(t), 6),
+                                     temperature=temperature, seed=seed) for f, t in zip(frames, ts)]
+
+    def _labels_of(self, drawings: Sequence[Drawing], words: Sequence[str | None] | None = None) -> np.ndarray:
+        """The class of each drawing, its word unless ``words`` says otherwise; one line for a class it lacks."""
+        if not drawings:
+            raise UsageError("no drawings given")
+        index = {c: i for i, c in enumerate(self.classes)}
+        labels = []
+        for i, d in enumerate(drawings):
+            word = (words[i] if words is not None else None) or d.word
+            if word not in index:
+                raise UsageError(f"drawing {i + 1} is a {str(word)[:40]!r}, a class {self.path.name} was not trained "
+                                 f"on; it knows: {models.listing(self.classes)}")
+            labels.append(index[word])
+        return np.array(labels, dtype=np.int64)
+
+
+def _count(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= MAX_DRAWINGS:
+        raise UsageError(f"n must be a whole number from 0 to {MAX_DRAWINGS:,}, not {n!r:.40}")
+    return int(n)
+
+
+def _check_temperature(t: float) -> float:
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= sampling.MAX_TEMPERATURE:
+        raise UsageError(f"temperature must be a number above 0 and at most {sampling.MAX_TEMPERATURE:g}, not {t!r:.40}")
+    return float(t)
+
+
+def _cut(d: Drawing, n_strokes: int | None) -> np.ndarray:
+    """A started drawing's stroke-3, cut to its first ``n_strokes`` strokes."""
+    if n_strokes is not None and n_strokes < 1:
+        raise UsageError(f"strokes must be at least 1, not {n_strokes}")
+    points = d.points[:n_strokes] if n_strokes else d.points
+    if not points:
+        raise UsageError(f"a {d.word!r} drawing with no strokes cannot be completed")
+    return strokes.strokes_to_stroke3(points)
+
+
+# --- data: where drawings come from, and which split a model saw -------------------------------
+
+
+def data_settings(data_dir=None, max_per_class: int | None = None, seed: int | None = None,
+                  recorded: dict | None = None, where: str = "") -> dict:
+    """What to prepare (data_dir, max_per_class, seed): as given, else what ``recorded`` (a checkpoint's or a
+    run's data settings) holds, else the defaults. A value that contradicts ``recorded`` is refused: the split
+    would not be the one the model saw."""
+    if recorded is None:
+        return {"data_dir": data_dir, "max_per_class": max_per_class or DEFAULT_MAX_PER_CLASS, "seed": seed or 0}
+    for key, given in (("max_per_class", max_per_class), ("seed", seed)):
+        if given is not None and given != recorded[key]:
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(f"{flag} {given} contradicts {where}, which was trained with {flag} {recorded[key]}; "
+                             f"leave {flag} out to use the model's own split")
+    return {"data_dir": data_dir if data_dir is not None else recorded["data_dir"],
+            "max_per_class": recorded["max_per_class"], "seed": recorded["seed"]}
+
+
+def own_split(path, ckpt: dict, data_dir=None, max_per_class: int | None = None, say=None) -> dict:
+    """The data settings of a checkpoint's own split: those it records, else (a checkpoint of 0.1.0, or one
+    imported from another tool's file, trained on none of our drawings) those given and the defaults."""
+    say = say or _say
+    recorded = ckpt.get("data")
+    if recorded is None:
+        imported = ckpt.get("imported")
+        if imported:
+            say(f"{path} was imported from {imported['file']} ({imported['format']}): it learnt from that model's own "
+                "drawings, none of ours, so its test drawings are the test split of those the data rule finds "
+                "(Quick, Draw! drawings it may have seen in training)")
+        else:
+            say(f"{path} records no data settings (sketchgen 0.1.0): using --max-per-class and the seed its "
+                "training used, as given")
+        recorded = {"data_dir": None, "max_per_class": max_per_class or DEFAULT_MAX_PER_CLASS,
+                    "seed": ckpt.get("train", {}).get("seed", 0)}
+    return data_settings(data_dir, max_per_class, None, recorded, str(path))
+
+
+def prepare(classes: Sequence[str], settings: dict, workers: int | None = None, verify: bool = False) -> Prepared:
+    """The drawings of ``classes`` as ``data_settings`` say; ``workers`` and ``verify`` change how, never what."""
+    return data.prepare(list(classes), settings["data_dir"], settings["max_per_class"], settings["seed"],
+                        workers=workers, verify=verify)
+
+
+def test_starts(model: Model, labels: Sequence[int], n_strokes: int | None, data_dir=None) -> list[np.ndarray]:
+    """The model's own test drawings of each label's class in turn (cut to ``n_strokes`` strokes), to complete."""
+    ckpt = model.checkpoint
+    if ckpt.get("data") is None and not ckpt.get("imported"):
+        raise DataError(f"{model.path} records no data settings (written by sketchgen 0.1.0): "
+                        "give drawings to complete instead of its test drawings")
+    prepared = prepare(model.classes, own_split(model.path, ckpt, data_dir))
+    test = prepared.indices("test")
+    starts, used, cut = [], {}, {}
+    for label in labels:
+        mine = test[prepared.labels[test] == label]
+        if not len(mine):
+            raise DataError(f"no test drawing of {model.classes[label]!r} to complete")
+        k = used.get(int(label), 0)
+        used[int(label)] = k + 1
+        i = int(mine[k % len(mine)])
+        if i not in cut:  # each test drawing cut once, however many drawings start from it
+            cut[i] = strokes.strokes_to_stroke3(strokes.stroke3_to_strokes(prepared.stroke3(i))[:n_strokes])
+        starts.append(cut[i])
+    return starts
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """A finished training run: its folder, ``best`` and ``last`` checkpoints, and one record per validation."""
+
+    out: Path
+    history: list[dict]
+    data: Prepared
+
+    @property
+    def best(self) -> Path:
+        return self.out / "best.pt"
+
+    @property
+    def last(self) -> Path:
+        return self.out / "last.pt"
+
+    def load(self, device: str = "cpu") -> Model:
+        """The best weights, ready to draw."""
+        return load(self.best, device)
+
+
+def model_kind(model: str | None = None, out: str | os.PathLike | None = None, resume: bool = False,
+               init: str | None = None) -> str:
+    """The model a training trains: the one asked for, else a resumed run's, else ``init``'s, else the default."""
+    from sketchgen.training.checkpoints import read_last
+
+    last = Path(out) / "last.pt" if out is not None else None
+    if model is not None:
+        return models.get(model).name
+    if resume and last is not None and last.is_file():
+        return read_last(last)["train"]["model"]
+    if init:
+        return models.read(init)["kind"]
+    return models.default()
+
+
+def train(classes: Sequence[str] | None = None, model: str | None = None, out: str | os.PathLike | None = None, *,
+          data_dir: str | os.PathLike | None = None, max_per_class: int | None = None, seed: int | None = None,
+          workers: int | None = None, init: str | os.PathLike | None = None, resume: bool = False,
+          overwrite: bool = False, log: Callable[[str], None] | None = None, **settings) -> Run:
+    """Train a model as ``sketchgen train`` does, with its defaults and checks; the finished ``Run``.
+
+    ``classes`` default to the 5 seed classes (a resumed run's own);
+    ``model`` to the seed model (a resumed run's, or ``init``'s kind).
+    ``settings`` are training settings (``training.TrainConfig``'s: ``steps``,
+    ``lr``, ``batch_size``, ...) and the model's own (``hidden``, ``dropout``,
+    ...), each checked against its bounds. ``out`` defaults to
+    runs/train-<time>; a folder holding a run is refused unless ``resume``
+    (continue it with its own settings) or ``overwrite``. Progress goes to
+    ``log`` (default: stderr) and a progress bar.
+    """
+    from sketchgen import training
+    from sketchgen.training.checkpoints import read_last
+
+    log = log or _say
+    out = Path(out) if out is not None else run_dir(None, "train")
+    last = read_last(out / "last.pt") if resume and (out / "last.pt").is_file() else None
+    if last is not None and classes is not None and list(classes) != last["classes"]:
+        raise UsageError(f"--classes differ from the run in {out} ({', '.join(last['classes'][:5])}...); "
+                         "leave --classes out to resume it, or pass --overwrite to start again")
+    classes = list(classes or (last["classes"] if last else SEED_CLASSES))
+    settings_ = data_settings(data_dir, max_per_class, seed, last and last.get("data"), f"the run in {out}")
+    prepared = prepare(classes, settings_, workers)
+    cfg = train_config(model, last and last["train"], settings_["seed"], init=None if init is None else str(init),
+                       **settings)
+    if training.is_main_process():
+        log(f"training {cfg.model} on {len(prepared.indices('train'))} drawings of {len(classes)} classes -> {out}")
+    history = training.train(cfg, prepared, out, resume=resume, overwrite=overwrite, log=log)
+    if training.is_main_process():
+        render.loss_curve(history, out / "loss_curve.png")
+    return Run(out, history, prepared)
+
+
+def train_config(model: str | None, saved: dict | None, seed: int, init: str | None = None, **settings):
+    """The ``TrainConfig`` of a run: the model's defaults (or a resumed run's saved settings), then ``settings``.
+
+    Each setting is the training's or the model's own, checked against its bounds (``SettingError``).
+    """
+    from sketchgen.models.checkpoint import check_settings
+    from sketchgen.training import TrainConfig
+    from sketchgen.training.config import with_budget
+    from sketchgen.training.distributed import check_device
+
+    kind = model or (saved["model"] if saved else None) or (models.read(init)["kind"] if init else None) \
+        or models.default()
+    cls = models.get(kind)
+    own = {f.name for f in fields(cls.Config) if f.metadata.get("help")}
+    loop = {f.name for f in fields(TrainConfig)} - {"model", "model_config", "seed", "init"}
+    unknown = [k for k in settings if k not in own and k not in loop]
+    if unknown:
+        raise SettingError(f"{unknown[0]} is not a setting of a {kind} model or of its training")
+
+    def fail(message: str):
+        raise SettingError(message)
+
+    given = {k: v for k, v in settings.items() if v is not None}
+    model_settings = check_settings(cls.Config, {k: v for k, v in given.items() if k in own}, fail,
+                                    f"{kind} setting", partial=True)
+    overrides = check_settings(TrainConfig, {k: v for k, v in given.items() if k in loop}, fail,
+                               "training setting", partial=True)
+    if init is not None:
+        overrides["init"] = init
+    base = dict(saved) if saved else {**cls.train_defaults}
+    cfg = TrainConfig(**{**with_budget(base, overrides), "model": kind, "seed": seed,
+                         "model_config": {**base.get("model_config", {}), **model_settings}})
+    if saved and "device" not in overrides:  # the run's own device: one this machine may not have
+        try:
+            check_device(cfg.device)
+        except ValueError as e:
+            raise UsageError(f"the run trained on {cfg.device[:40]}: {e}; pass --device cpu to continue it here") from None
+    return cfg
+
+
+# --- small shared things -----------------------------------------------------------------------
+
+
+def run_dir(out: str | os.PathLike | None, prefix: str) -> Path:
+    """``out``, or runs/<prefix>-<time>; made if missing."""
+    import time
+
+    path = Path(out) if out else Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+__all__ = ["Drawing", "Grid", "Model", "Run", "SettingError", "SketchgenError", "UsageError", "animate", "classes",
+           "grid", "load", "read_ndjson", "train", "write_ndjson"]

@@ -1,0 +1,126 @@
+"""A drawing: its class word and its strokes, as QuickDraw holds them - and as a notebook shows it.
+
+``strokes`` is a list of ``(xs, ys)`` pairs of coordinates, one pair per
+pen-down stroke, in the drawing's own frame: QuickDraw's simplified drawings
+and every generated one are in the 0-255 frame, top-left aligned. A drawing
+converts to the formats the models see (``stroke3``), to SVG, PNG and a line
+of QuickDraw's ndjson, and a notebook displays it (``_repr_svg_``); ``Grid``
+shows several. Drawings read from files are made by ``data.read_ndjson``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sketchgen import render, strokes
+from sketchgen.errors import DrawingError
+
+Stroke = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(eq=False)
+class Drawing:
+    """A drawing of ``word``: ``strokes`` are ``(xs, ys)`` pairs, one per pen-down stroke.
+
+    It holds them as ``points``, one ``(n, 2)`` array of (x, y) rows per stroke, the form every conversion
+    takes; ``strokes`` are views of those.
+    """
+
+    word: str
+    points: list[np.ndarray]
+    recognized: bool = True
+    key_id: str = ""
+    countrycode: str = ""
+    info: dict = field(default_factory=dict)  # what else a file or a model says of it (model, seed, temperature)
+
+    @classmethod
+    def from_strokes(cls, strokes_: Sequence, word: str = "", **info) -> "Drawing":
+        """A drawing from ``[(xs, ys), ...]`` (lists or arrays; QuickDraw's ``drawing`` field, whose raw form's
+        third list of times is ignored), checked: a bad one is a ``DrawingError`` saying why."""
+        try:
+            points = strokes.parse_drawing([[list(np.asarray(axis).tolist()) for axis in s] for s in strokes_])
+        except (strokes.StrokeError, TypeError, ValueError) as e:
+            raise DrawingError(f"not a drawing: {e}") from None
+        return cls.from_points(points, word, **info)
+
+    @classmethod
+    def from_points(cls, points: Sequence[np.ndarray], word: str = "", **info) -> "Drawing":
+        """A drawing from strokes as ``(n, 2)`` arrays of (x, y) rows; ``recognized``, ``key_id`` and
+        ``countrycode`` among ``info`` are its fields, the rest its ``info``."""
+        fields_ = {k: info.pop(k) for k in ("recognized", "key_id", "countrycode") if k in info}
+        return cls(word, [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in points], **fields_, info=info)
+
+    @classmethod
+    def from_stroke3(cls, s3: np.ndarray, word: str = "", **info) -> "Drawing":
+        """A generated drawing (stroke-3, any scale), fitted into QuickDraw's 0-255 frame with integer points."""
+        return cls.from_points(strokes.quickdraw_strokes(s3), word, **info)
+
+    # --- views ---------------------------------------------------------------------------------
+
+    @property
+    def strokes(self) -> list[Stroke]:
+        """``(xs, ys)`` per stroke (views of ``points``)."""
+        return [(p[:, 0], p[:, 1]) for p in self.points]
+
+    @property
+    def stroke3(self) -> np.ndarray:
+        """Stroke-3 (dx, dy, pen lifted): the format the models learn from."""
+        return strokes.strokes_to_stroke3(self.points) if self.points else np.zeros((0, 3))
+
+    def __len__(self) -> int:
+        """Points in all its strokes."""
+        return sum(len(p) for p in self.points)
+
+    def __repr__(self) -> str:
+        return f"Drawing({self.word!r}, {len(self.points)} strokes, {len(self)} points)"
+
+    # --- output --------------------------------------------------------------------------------
+
+    def to_record(self, **extra) -> dict:
+        """The drawing as a line of QuickDraw's simplified ndjson holds it (integer coordinates)."""
+        return {"word": self.word, "countrycode": self.countrycode, "recognized": self.recognized,
+                "key_id": self.key_id, "drawing": strokes.drawing_field(self.points), **self.info, **extra}
+
+    def to_ndjson(self, **extra) -> str:
+        """One line of QuickDraw's simplified ndjson, without its newline."""
+        return json.dumps(self.to_record(**extra))
+
+    def to_svg(self, size: int = 256) -> str:
+        """An SVG document of the drawing fitted to a ``size`` square."""
+        return render.to_svg(self.points, size)
+
+    def to_png(self, path: str | os.PathLike, size: int = 256) -> None:
+        render.save_png(self.points, path, size)
+
+    def animate(self, path: str | os.PathLike, size: int = 256) -> None:
+        """A GIF drawing it stroke by stroke, as it was drawn."""
+        render.animate_gif(self.points, path, size)
+
+    def _repr_svg_(self) -> str:
+        return self.to_svg(160)
+
+
+class Grid:
+    """Several drawings side by side, ``columns`` to a row, each captioned with its word: a notebook shows it."""
+
+    def __init__(self, drawings: Sequence[Drawing], columns: int = 8, size: int = 128):
+        self.drawings, self.columns, self.size = list(drawings), max(1, columns), size
+
+    def __repr__(self) -> str:
+        return f"Grid of {len(self.drawings)} drawings"
+
+    def _rows(self) -> list[tuple[str, list[list[np.ndarray]]]]:
+        rows = [self.drawings[i : i + self.columns] for i in range(0, len(self.drawings), self.columns)]
+        return [(", ".join(dict.fromkeys(d.word for d in row)), [d.points for d in row]) for row in rows]
+
+    def save(self, path: str | os.PathLike) -> None:
+        """The grid as a PNG file."""
+        render.grid(self._rows(), path, self.size)
+
+    def _repr_png_(self) -> bytes:
+        return render.grid_png(self._rows(), self.size)

@@ -1,0 +1,17 @@
+"""The one exception type of sketchgen's refusals: ``except SketchgenError`` catches every one of them.
+
+Each says in one line what is wrong - the file and line, the field, the flag,
+the setting - and what to do; the command line prints it as ``sketchgen:
+error: ...``. Each module raises a kind of its own (``DataError``,
+``CheckpointError``, ``ModelError``, ``TrainingError``, ...), all subclasses
+of this one. (``strokes`` imports nothing of ours: its ``StrokeError`` reaches
+users as a ``DrawingError``.)
+"""
+
+
+class SketchgenError(Exception):
+    """Something sketchgen was asked to do that it will not or cannot do; one line saying why."""
+
+
+class DrawingError(SketchgenError, ValueError):
+    """Strokes that are not a drawing (empty, of mismatched lengths, not numbers); one line saying which."""
