@@ -95,23 +95,26 @@ def seed_data(quickdraw):
     return prepare(SEED_CLASSES, quickdraw / "simplified", max_per_class=60, seed=0)
 
 
+# Variants of registered models that tests of a part need beside the models themselves: kind and its settings.
+VARIANTS = {"layernorm": ("mdn", {"cell": "layernorm", "epochs": 15, "early_stop": 15})}
+
+
 @pytest.fixture(scope="session")
 def tiny_models(seed_data, tmp_path_factory) -> dict[str, Path]:
-    """``best.pt`` of a small seed model, a small mdn and a small mdn on the layer-norm cell ("layernorm"), each
-    trained for seconds on ``seed_data``."""
+    """``best.pt`` of every registered model at its ``tiny`` size and training, by kind, and of each variant
+    (the mdn on the layer-norm cell as "layernorm"), each trained for seconds on ``seed_data``."""
     import torch
 
-    from sketchgen.training import TrainConfig, train
+    from sketchgen import models
+    from sketchgen.api import train_config
+    from sketchgen.training import train
 
     torch.set_num_threads(1)
+    runs = {kind: (kind, {}) for kind in models.names()} | VARIANTS
     paths = {}
-    # The mdn needs more epochs than the seed before its pen and end predictions mean something.
-    for name, kind, epochs, extra in (("seed", "seed", 5, {}), ("mdn", "mdn", 40, {}),
-                                      ("layernorm", "mdn", 15, {"cell": "layernorm"})):
+    for name, (kind, extra) in runs.items():
         out = tmp_path_factory.mktemp(f"tiny_{name}")
-        cfg = TrainConfig.for_model(kind, epochs=epochs, early_stop=epochs, batch_size=32, lr=5e-3,
-                                    model_config={"hidden": 64, **extra})
-        train(cfg, seed_data, out, log=lambda msg: None)
+        train(train_config(kind, None, 0, **{**models.get(kind).tiny, **extra}), seed_data, out, log=lambda msg: None)
         paths[name] = out / "best.pt"
     return paths
 

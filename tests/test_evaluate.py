@@ -10,6 +10,7 @@ import torch
 
 from sketchgen import classifier as C
 from sketchgen import evaluate as E
+from sketchgen import models
 from sketchgen import report as R
 from sketchgen.cli import main
 from sketchgen.models import CheckpointError
@@ -63,15 +64,19 @@ def test_classifier_file_round_trip(classifier, seed_data, tmp_path):
             C.load_classifier(bad)
 
 
-@pytest.mark.parametrize("kind", ["seed", "mdn"])
+@pytest.mark.parametrize("kind", models.names())
 def test_report_has_the_documented_numbers(tiny_models, classifier, seed_data, kind, tmp_path):
     clf, _ = classifier
     report = E.evaluate_model(tiny_models[kind], (clf, seed_data.classes), seed_data, n_per_class=8, seed=0)
     assert report["model"] == kind and report["n_per_class"] == 8 and report["temperature"] == 0.4
-    assert report["loss"] == ("NLL, nats per drawing" if kind == "mdn" else "MSE per value")
+    cls = models.get(kind)
+    assert report["loss"] == cls.loss_description
+    # A model that encodes also reports its reconstructions, and a loss of several terms each term.
+    extra = {"reconstruction"} if models.capable(cls, models.Encodes) else set()
+    extra |= {"test_terms"} if "test_terms" in report["overall"] else set()
     assert list(report["classes"]) == seed_data.classes
     for entry in [*report["classes"].values(), report["overall"]]:
-        assert set(entry) == ENTRY_KEYS
+        assert set(entry) == ENTRY_KEYS | extra
         assert 0 <= entry["recognisability"] <= 1 and 0 <= entry["ceiling"] <= 1
         assert np.isfinite(entry["test_loss"]) and entry["n_test_loss"] > 0
         for stat in E.SHAPES:
@@ -95,7 +100,7 @@ def test_report_has_the_documented_numbers(tiny_models, classifier, seed_data, k
     assert report["overall"]["n_real_test"] == len(seed_data.indices("test"))
     real_points = np.mean([report["classes"][c]["shape"]["points"]["real"]["mean"] for c in seed_data.classes])
     assert report["overall"]["shape"]["points"]["real"]["mean"] == pytest.approx(real_points)
-    if kind == "mdn":  # per drawing: tens of steps of about a nat or two each
+    if cls.loss_per_drawing:  # per drawing: tens of steps of about a nat or two each
         assert report["overall"]["test_loss"] > 10
     E.write_report(report, tmp_path / "r.json")
     assert json.loads((tmp_path / "r.json").read_text()) == report

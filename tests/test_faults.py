@@ -110,9 +110,11 @@ def records(run: Path) -> list[dict]:
 # --- interrupted training -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "sig"), [("mdn", signal.SIGINT), ("seed", signal.SIGTERM)])
+@pytest.mark.parametrize(("kind", "sig"), [(kind, (signal.SIGTERM, signal.SIGINT)[i % 2])
+                                           for i, kind in enumerate(model.names())])
 def test_signal_mid_epoch_then_resume_reaches_the_uninterrupted_weights(kind, sig, reference, tmp_path):
-    """mdn: dropout and per-batch augmentation; seed: dropout between two LSTM layers."""
+    """Every registered model, with its own dropout, augmentation, optimiser and schedule (the seed model: dropout
+    between two LSTM layers; the mdn: per-batch augmentation; the vae: per-drawing latent noise)."""
     out = tmp_path / "run"
     proc = subprocess.Popen(
         [sys.executable, "-m", "sketchgen", "train", "--model", kind, *TRAIN, "--out", str(out)],

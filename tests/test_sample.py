@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import VARIANTS
 
 from sketchgen import models
 from sketchgen.cli import main
@@ -29,7 +30,7 @@ def assert_valid(drawing: np.ndarray, limit: int) -> None:
         assert points.min() >= 0 and points.max() <= 255
 
 
-@pytest.mark.parametrize("kind", ["seed", "mdn", "layernorm"])
+@pytest.mark.parametrize("kind", [*models.names(), *VARIANTS])
 def test_batched_generation_gives_valid_drawings(tiny_models, kind):
     net, ckpt = models.load(tiny_models[kind])
     labels = np.repeat(np.arange(len(ckpt["classes"])), 6)
@@ -55,7 +56,7 @@ def test_uniforms_are_uniform_uncorrelated_and_a_function_of_seed_step_and_draw(
     assert torch.equal(uniforms(keys[[7, 3]], 5, 4), torch.from_numpy(u[[7, 3], :4]))  # a row's numbers are its own
 
 
-@pytest.mark.parametrize("kind", ["seed", "mdn", "layernorm"])
+@pytest.mark.parametrize("kind", [*models.names(), *VARIANTS])
 def test_a_drawing_is_the_same_alone_and_in_any_batch(tiny_models, eye_starts, kind):
     """(class, seed) gives one drawing, bit for bit, whatever is generated beside it: what lets serve batch requests."""
     net, ckpt = models.load(tiny_models[kind])

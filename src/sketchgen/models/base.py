@@ -17,8 +17,8 @@ train`` flags, checked against the field's own bounds. ``from_data`` fills the
 fields that come from the data (class count, scales, lengths).
 ``train_defaults`` are the training settings it prefers to the loop's own
 (its optimiser and learning-rate schedule among them), ``tiny`` the settings
-of a model of the same design that trains in seconds (examples, and the
-contract tests that every registered model must pass). A run started from
+of a model of the same design that trains in seconds (examples, and
+tests/test_contract.py, which every registered model must pass). A run started from
 another checkpoint (``train --init``) takes that checkpoint's
 ``weight_settings`` and copies its tensors, ``class_weights`` row by row by class name.
 
@@ -202,7 +202,9 @@ class SketchModel(nn.Module, abc.ABC):
     loss_description: ClassVar[str] = "loss"
     loss_per_drawing: ClassVar[bool] = False  # report test loss per drawing (else per counted unit)
     train_defaults: ClassVar[dict] = {}  # TrainConfig fields it sets differently from the loop's defaults
-    tiny: ClassVar[dict] = {}  # Config fields of a model of this design that trains in seconds on one core
+    # Settings (its own and training's, as ``sketchgen.train`` takes them) of a model of this design that trains in
+    # seconds on one core and has learnt to lift its pen and end: for examples, and the contract tests.
+    tiny: ClassVar[dict] = {}
     legacy: ClassVar[dict] = {}  # config values that checkpoints older than a setting were trained with
     # Config fields that give its weights their meaning (their shapes, how inputs are scaled): a model fine-tuned
     # from another checkpoint (`train --init`) takes these from it, not from the new data.

@@ -48,7 +48,7 @@ class MDN(Stroke5Mixture, RecurrentDecoder, MagentaExport, MagentaImport):
     train_defaults = {"grad_clip": 1.0, "augment_scale": 0.15, "augment_drop": 0.10, "steps": 3000, "eval_every": 250,
                       "early_stop": 4, "batch_size": 100, "lr_schedule": "decay", "lr_decay": 0.9999, "min_lr": 1e-5,
                       "balance": "sqrt"}
-    tiny = {"hidden": 64, "n_mixtures": 5}
+    tiny = {"hidden": 64, "epochs": 40, "early_stop": 40, "batch_size": 32, "lr": 5e-3}
     legacy = {"cell": "lstm", "lengths": [], "pen_temperature": "same"}  # 0.1.0: one cell, no caps, pen at T
     weight_settings = ("embed_dim", "hidden", "n_mixtures", "cell", "scale", "log_sigma_limit")
 

@@ -51,7 +51,7 @@ class Seed(RecurrentDecoder):
     uses_temperature = False  # it regresses one point per step: nothing to temper
     loss_description = "MSE per value"
     weight_settings = ("embed_dim", "hidden", "layers")
-    tiny = {"hidden": 64, "embed_dim": 8}
+    tiny = {"hidden": 64, "embed_dim": 8, "epochs": 5, "batch_size": 32, "lr": 5e-3}
 
     def __init__(self, cfg: SeedConfig):
         super().__init__()

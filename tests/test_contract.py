@@ -1,0 +1,109 @@
+"""The model contract: what every registered model must do, checked for each one without naming any.
+
+A model added as one file in ``models/`` is picked up here (and by the other tests parametrized over
+``models.names()``: generation alone and in batches and completion in test_sample, resume after a signal in
+test_faults, the evaluation report in test_evaluate) with no test edited. Each trains at its own ``tiny``
+settings (conftest's ``tiny_models``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sketchgen import models, sample, strokes
+from sketchgen.api import train_config
+from sketchgen.models import collate
+from sketchgen.serve import Sketcher
+from sketchgen.training import TrainConfig
+from sketchgen.training.optim import optimizer
+from sketchgen.training.step import train_step
+
+KINDS = models.names()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_it_describes_itself_and_its_tiny_settings_are_valid(kind):
+    cls = models.get(kind)
+    assert cls.summary and cls.step_dim > 0 and cls.draws > 0 and cls.tiny
+    for name, meta in cls.flags().items():
+        assert meta["help"], f"{kind}.{name} is a flag without help"
+    cfg = train_config(kind, None, 0, **cls.tiny)  # every tiny setting is the model's or its training's, in bounds
+    assert cfg.model == kind and set(cfg.model_config) <= {f for f in cls.flags()}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_training_steps_lower_the_loss_on_a_batch(kind, seed_data):
+    """The objective it names is what training minimises: a few steps on one batch of real drawings lower it."""
+    cls = models.get(kind)
+    cfg = train_config(kind, None, 0, **cls.tiny)
+    train_idx = seed_data.indices("train")
+    torch.manual_seed(0)
+    net = cls.from_data(seed_data, train_idx, cfg.max_len, **cfg.model_config)
+    idx = train_idx[:: max(1, len(train_idx) // 16)][:16]
+    batch = collate(net, seed_data.gather(idx), seed_data.labels[idx])
+    if models.capable(net, models.Encodes):
+        batch.noise = torch.zeros(len(idx), net.latent_dim)
+    opt = optimizer(TrainConfig(**{**vars(cfg), "lr": 3e-3}), net)
+    net.train()
+    losses = []
+    for step in range(30):
+        result = train_step(net, net, opt, batch, step)
+        losses.append(sum(w * s / c for (s, c), (w, _) in zip(result.sums.values(), result.weights.values())))
+        assert not result.skipped
+    assert np.isfinite(losses).all() and losses[-1] < 0.8 * losses[0], losses
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_its_state_keeps_and_joins_rows_as_if_each_drawing_were_alone(kind, tiny_models):
+    """Stepping all drawings, or some of them after keeping their rows, or joined again: the same outputs."""
+    net, _ = models.load(tiny_models[kind])
+    labels = torch.tensor([0, 1, 2, 3, 4, 0])
+    latents = sample.latent_normals(sample.stream_keys(range(6)), net.latent_dim) \
+        if models.capable(net, models.Encodes) else None
+    x = net.start(6)
+    state = net.initial_state(labels, latents)
+    with torch.no_grad():
+        for _ in range(3):  # a few steps, so that the state holds some history
+            out, state = net.step(x, state)
+            x = torch.tanh(out[..., : net.step_dim]) if out.shape[-1] >= net.step_dim else x
+        whole, _ = net.step(x, state)
+        odd, even = torch.tensor([1, 3, 5]), torch.tensor([0, 2, 4])
+        joined = type(state).join([state.keep(odd), state.keep(even)])
+        again, _ = net.step(x[torch.cat([odd, even])], joined)
+        alone = torch.cat([net.step(x[i : i + 1], state.keep(torch.tensor([i])))[0] for i in range(6)])
+    assert len(joined) == 6 and torch.equal(again, whole[torch.cat([odd, even])]) and torch.equal(alone, whole)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_its_checkpoint_round_trips_and_draws_the_same(kind, tiny_models, tmp_path):
+    net, ckpt = models.load(tiny_models[kind])
+    path = tmp_path / "copy.pt"
+    models.save(path, models.checkpoint_dict(net, ckpt["classes"]))
+    again, copy = models.load(path)
+    assert copy["kind"] == kind and copy["config"] == ckpt["config"]
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values()))
+    labels = np.arange(len(ckpt["classes"]))
+    assert all(np.array_equal(a, b) for a, b in zip(sample.generate(net, labels, seed=4),
+                                                    sample.generate(again, labels, seed=4)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_it_serves_what_it_draws(kind, tiny_models):
+    """The server's drawing for (class, seed) is the library's, and a drawing started on the page is finished."""
+    sketcher = Sketcher(tiny_models[kind])
+    served = sketcher.models["best.pt"]
+    name = served.classes[1]
+    got = sketcher.sample({"class": name, "seed": 3})
+    expected = sample.generate(served.net, [1], seeds=[3])[0]
+    assert got["class"] == name and got["points"] == len(expected)
+    assert got["strokes"] == strokes.drawing_field(strokes.quickdraw_strokes(expected))
+    started = [[[10, 60, 120], [40, 90, 40]], [[60, 60], [10, 90]]]  # in the 0-255 frame: its own frame too
+    done = sketcher.complete({"class": name, "seed": 3, "strokes": started})
+    assert done["n_prefix"] == 2 and done["strokes"][:2] == started, done["strokes"][:2]
