@@ -286,6 +286,58 @@ def test_foreign_and_corrupt_checkpoints_are_refused_without_running_them(refere
     assert not (tmp_path / "executed").exists()
 
 
+SPECIAL_FILES = """
+import contextlib, io, json, sys
+import torch
+from sketchgen import cli, models
+from sketchgen.cli import SHIPPED_CHECKPOINT
+from sketchgen.interop.npz import NpzError, read_npz
+vae, out, specials = sys.argv[1], sys.argv[2], sys.argv[3:]
+torch.manual_seed(0)
+net = models.build("vae", n_classes=1, scale=30.0, hidden=16, encoder_hidden=8, latent_size=4, embed_dim=4)
+models.save(vae, models.checkpoint_dict(net, ["bear"]))
+for special in specials:
+    for argv in (["reconstruct", "--checkpoint", vae, "--input", special, "--out", out],
+                 ["interpolate", "--checkpoint", vae, "--input", special, "--out", out],
+                 ["sample", "--checkpoint", vae, "--around", special, "--out", out],
+                 ["sample", "--checkpoint", str(SHIPPED_CHECKPOINT), "--classes", "eye", "--prefix", special,
+                  "--out", out],
+                 ["import", "--format", "magenta", special, "--out", out + ".pt"]):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = cli.main(argv)
+        print(json.dumps([argv[0], code, err.getvalue()]), flush=True)
+    try:
+        read_npz(special)
+    except NpzError as e:
+        print(json.dumps(["read_npz", 1, f"sketchgen: error: {e}\\n"]), flush=True)
+peak = next(l for l in open("/proc/self/status") if l.startswith("VmHWM"))
+print(json.dumps(["peak MB", int(peak.split()[1]) // 1024, ""]))
+"""
+
+
+def test_files_that_are_not_regular_are_refused_at_once_by_every_reader(tmp_path):
+    """A FIFO with no writer, /dev/zero, /dev/urandom and a folder given to every command that reads a file of
+    drawings or a model (and to the .npz reader): each a one-line error naming the file, at once and in bounded
+    memory, in one real process. Before, the FIFO hung each command, /dev/zero and /dev/urandom never ended (the
+    line reader skipping megabyte after megabyte), and ``import``'s 256 MiB cap read /dev/zero's size as 0."""
+    fifo = tmp_path / "drawings.ndjson"
+    os.mkfifo(fifo)
+    specials = {str(fifo): "not a regular file (a FIFO)", "/dev/zero": "not a regular file (a device)",
+                "/dev/urandom": "not a regular file (a device)", str(tmp_path): "a folder, not a"}
+    run = subprocess.run([sys.executable, "-c", SPECIAL_FILES, tmp_path / "vae.pt", tmp_path / "out", *specials],
+                         capture_output=True, text=True, env=env(), timeout=120)
+    assert run.returncode == 0, run.stderr
+    results = [json.loads(line) for line in run.stdout.splitlines()]
+    assert len(results) == 6 * len(specials) + 1
+    for (special, why), row in zip(specials.items(), range(0, 6 * len(specials), 6)):
+        for what, code, err in results[row : row + 6]:
+            assert code == 1 and err.startswith(f"sketchgen: error: {special}: {why}") and err.count("\n") == 1, \
+                (what, special, err)
+    assert results[-1][0] == "peak MB" and results[-1][1] < 1000  # torch itself is ~300 MB; /dev/zero took 2.5 GB
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.pt").exists()
+
+
 def rewrite_meta(folder: Path, change) -> None:
     meta = folder / "meta.json"
     meta.write_text(json.dumps(change(json.loads(meta.read_text()))))

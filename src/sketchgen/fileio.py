@@ -1,4 +1,4 @@
-"""Writing files so that nothing is ever half-written or lost, and reading lines with bounded memory.
+"""Opening, reading and writing files so that nothing hangs, grows without bound, is half-written or lost.
 
 Every artefact sketchgen writes (downloads, prepared caches, checkpoints) goes
 through ``atomic_write``: the bytes land in a temporary file beside the target,
@@ -6,6 +6,10 @@ are flushed to disk, and only then renamed over it. A crash or a full disk
 leaves the previous file intact; a reader never sees a partial one.
 ``locked`` serialises two processes building the same artefact. ``read_lines``
 reads a file line by line without ever holding more than one bounded line.
+
+Every file sketchgen reads is opened by ``open_regular`` (or ``read_bytes``):
+a FIFO, a device such as ``/dev/zero`` or a folder is refused before a byte is
+read, as is a file over the reader's bound.
 """
 
 from __future__ import annotations
@@ -13,12 +17,69 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 _SKIP_CHUNK = 1 << 20
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}
+
+
+class FileRefused(OSError):
+    """A file sketchgen will not read or write as asked; the message is one line naming it and saying why."""
+
+
+def open_regular(path: str | os.PathLike, most: int | None = None, what: str = "file") -> BinaryIO:
+    """``path`` opened for reading if it is a regular file of at most ``most`` bytes; FileRefused if not.
+
+    It is opened with O_NONBLOCK, so that a FIFO without a writer answers at once rather than
+    blocking for ever, and then checked with ``fstat`` on what was opened (not on the name, which
+    could change in between): a FIFO, a device (``/dev/zero`` never ends, and says its size is 0)
+    or a folder is refused, and so is a file larger than the reader allows, before a byte is read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise FileRefused(f"{path}: no such file") from None
+    except OSError as e:  # no permission; a socket (ENXIO); a name too long
+        raise FileRefused(f"{path}: cannot be read ({e.strerror})") from None
+    try:
+        size = _regular_size(fd, path, what)
+        if most is not None and size > most:
+            raise FileRefused(f"{path}: {size:,} bytes, more than any {what} ({_amount(most)} at most); refused unread")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_bytes(path: str | os.PathLike, most: int, what: str = "file") -> bytes:
+    """The whole of a regular file of at most ``most`` bytes (``open_regular``), read with that bound."""
+    with open_regular(path, most, what) as f:
+        size = os.fstat(f.fileno()).st_size
+        data = f.read(size + 1)  # not f.read(most + 1), which would allocate all of ``most`` first
+        if len(data) > size:  # it grew after it was measured
+            data += f.read(most + 1 - len(data))
+    if len(data) > most:
+        raise FileRefused(f"{path}: more than any {what} ({_amount(most)} at most); refused")
+    return data
+
+
+def _regular_size(fd: int, path, what: str) -> int:
+    """The size of the open file ``fd``; FileRefused if it is not a regular file."""
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):
+        raise FileRefused(f"{path}: a folder, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise FileRefused(f"{path}: not a regular file ({_KINDS.get(stat.S_IFMT(info.st_mode), 'special')})")
+    return info.st_size
+
+
+def _amount(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and not n % (1 << 20) else f"{n:,} bytes"
 
 
 @contextlib.contextmanager
