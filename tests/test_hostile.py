@@ -46,7 +46,7 @@ from sketchgen.models import CheckpointError
 from sketchgen.sample import generate
 from sketchgen.strokes import quickdraw_strokes
 from sketchgen.training import TrainingError, train
-from sketchgen.training.checkpoints import append_log
+from sketchgen.training.checkpoints import append_log, run_folder
 
 HOSTILE = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -750,6 +750,31 @@ def test_a_second_training_into_a_running_folder_is_told_who_holds_it(tmp_path):
     models.load(out / "last.pt")
     again = sketchgen("train", *TINY, "--hidden", "16", "--epochs", "1", "--out", out, "--overwrite")
     assert again.returncode == 0, again.stderr  # the lock went with the process that held it
+
+
+def test_a_link_planted_as_a_run_folder_s_lock_or_log_is_refused_never_written_through(tmp_path):
+    """The lock was opened with "a+" and truncated, then given the holder's name: a link there had the file it
+    points at emptied and overwritten (or, dangling, created). Now a real ``sketchgen train`` refuses it in one
+    line; so do the lock and ``append_log`` (log.jsonl) for a dangling link."""
+    victim, absent = tmp_path / "precious.txt", tmp_path / "absent.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".sketchgen-train.lock").symlink_to(victim)
+    run = sketchgen("train", *TINY, "--hidden", "16", "--epochs", "1", "--out", out)
+    assert run.returncode == 1 and not run.stdout and "Traceback" not in run.stderr
+    assert run.stderr.splitlines()[-1] == (f"sketchgen: error: {out / '.sketchgen-train.lock'}: a symbolic link where "
+                                           "sketchgen keeps its own file; refused: remove the link")
+    assert victim.read_text() == "precious\n" and sorted(p.name for p in out.iterdir()) == [".sketchgen-train.lock"]
+    (out / ".sketchgen-train.lock").unlink()
+    (out / ".sketchgen-train.lock").symlink_to(absent)
+    with pytest.raises(OSError, match="a symbolic link where sketchgen keeps its own file"):
+        with run_folder(out, resume=False, overwrite=False, log=quiet):
+            pass
+    (out / "log.jsonl").symlink_to(absent)
+    with pytest.raises(OSError, match=f"^{re.escape(str(out / 'log.jsonl'))}: a symbolic link where sketchgen"):
+        append_log(out / "log.jsonl", {"epoch": 1})
+    assert not absent.exists()
 
 
 def test_kill_9_mid_write_leaves_only_a_temporary_file_which_the_next_run_removes(tmp_path):

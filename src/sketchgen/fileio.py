@@ -9,12 +9,16 @@ reads a file line by line without ever holding more than one bounded line.
 
 Every file sketchgen reads is opened by ``open_regular`` (or ``read_bytes``):
 a FIFO, a device such as ``/dev/zero`` or a folder is refused before a byte is
-read, as is a file over the reader's bound.
+read, as is a file over the reader's bound. sketchgen's own files and folders
+(locks, logs, partial downloads, a class's cache folder) are opened by
+``open_own`` and ``own_folder``, which never follow a symbolic link: a link
+planted there would have us truncate or write whatever it points at.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import stat
@@ -24,6 +28,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 _SKIP_CHUNK = 1 << 20
+# What open() with O_CREAT and O_NONBLOCK met instead of a file: a folder, or a FIFO (writing) with no reader.
+_NOT_FILES = {errno.EISDIR: "a folder", errno.ENXIO: "not a regular file (a FIFO)"}
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}
 
 
@@ -66,6 +72,51 @@ def read_bytes(path: str | os.PathLike, most: int, what: str = "file") -> bytes:
     if len(data) > most:
         raise FileRefused(f"{path}: more than any {what} ({_amount(most)} at most); refused")
     return data
+
+
+def open_own(path: str | os.PathLike, flags: int = os.O_RDWR) -> int:
+    """A file descriptor on one of sketchgen's own files (a lock, a log, a partial download), made if missing.
+
+    Never through a symbolic link (O_NOFOLLOW): one planted there would have us truncate, append to
+    or overwrite the file it points at, wherever that is. Never blocking, and a regular file only.
+    """
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise _linked(path, "file") from None
+        if e.errno in _NOT_FILES:
+            raise FileRefused(f"{path}: {_NOT_FILES[e.errno]} where sketchgen keeps its own file; remove it") from None
+        raise
+    try:
+        _regular_size(fd, path, "file")
+        os.set_blocking(fd, True)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def own_folder(path: str | os.PathLike, create: bool = True) -> bool:
+    """Whether sketchgen's own folder ``path`` is there (made, with its parents, if ``create``); FileRefused if it
+    is a symbolic link or not a folder: writing into a link would write wherever it points."""
+    path = Path(path)
+    if create:
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(parents=True)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(info.st_mode):
+        raise _linked(path, "folder")
+    if not stat.S_ISDIR(info.st_mode):
+        raise FileRefused(f"{path}: not a folder, where sketchgen keeps its own folder; remove it")
+    return True
+
+
+def _linked(path, what: str) -> FileRefused:
+    return FileRefused(f"{path}: a symbolic link where sketchgen keeps its own {what}; refused: remove the link")
 
 
 def _regular_size(fd: int, path, what: str) -> int:
@@ -116,10 +167,10 @@ _UMASK = _read_umask()
 
 @contextlib.contextmanager
 def locked(path: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path + '.lock'`` for the block."""
+    """Hold an exclusive advisory lock on ``path + '.lock'`` (``open_own``: never a link's target) for the block."""
     lock = Path(f"{path}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as f:
+    with os.fdopen(open_own(lock, os.O_RDONLY), "rb") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
