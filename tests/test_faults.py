@@ -351,12 +351,26 @@ def forge(folder: Path, name: str, array: np.ndarray) -> None:
         "bytes": path.stat().st_size, "sha256": "0" * 64, "sample": cache.sample_digest(path)}}})
 
 
+def edit(folder: Path, name: str, change) -> None:
+    """Change one array in place (``change(array)``, e.g. ``np.put``) and make meta.json vouch for it."""
+    array = np.load(folder / f"{name}.npy")
+    change(array)
+    forge(folder, name, array)
+
+
+def plant(path: Path, make) -> None:
+    """Put something else (``make(path)``: a FIFO, a link) where one of the cache's files was."""
+    path.unlink()
+    make(path)
+
+
 def sampled_wrong(m: dict) -> dict:
     return {**m, "files": {**m["files"], "points.npy": {**m["files"]["points.npy"], "sample": "0" * 64}}}
 
 
 OTHER_VERSION, NO_CHECKSUM = "prepared cache from another version", "prepared cache fails its checksum"
-UNREADABLE = "unreadable prepared cache"
+UNREADABLE, DAMAGED = "unreadable prepared cache", "damaged prepared cache"
+NO_POINTS_FILE = {"bytes": 0, "sha256": "", "sample": ""}  # what an empty points.npy would be, as meta.json says
 CACHE_FAULTS = {
     "truncated": (lambda f: (f / "points.npy").write_bytes((f / "points.npy").read_bytes()[:3000]), NO_CHECKSUM),
     "random bytes": (lambda f: (f / "meta.json").write_bytes(random.Random(1).randbytes(3000)), UNREADABLE),
@@ -364,7 +378,36 @@ CACHE_FAULTS = {
     "meta not an object": (lambda f: rewrite_meta(f, lambda m: [m]), OTHER_VERSION),
     "wrong digest": (lambda f: rewrite_meta(f, sampled_wrong), NO_CHECKSUM),
     "changed drawing": (lambda f: np.save(f / "points.npy", np.load(f / "points.npy") + 1), NO_CHECKSUM),
-    "arrays that do not fit": (lambda f: forge(f, "split", np.zeros(3, np.int8)), UNREADABLE),
+    "arrays that do not fit": (lambda f: forge(f, "split", np.zeros(3, np.int8)), DAMAGED),
+    # Arrays of the right shapes and a meta.json vouching for them, saying what cannot be: each was used as is.
+    "offsets going back": (lambda f: edit(f, "offsets", lambda o: np.put(o, [1, 2], o[[2, 1]])),
+                           rf"{DAMAGED} \(drawing 1 has offsets going back\)"),
+    "a drawing of no points": (lambda f: edit(f, "offsets", lambda o: np.put(o, 2, o[1])),
+                               rf"{DAMAGED} \(drawing 1 has no points\)"),
+    "an offset past the points": (lambda f: edit(f, "offsets", lambda o: np.put(o, 5, o[-1] + 1000)),
+                                  rf"{DAMAGED} \(drawing 5 has offsets going back\)"),
+    "the last offset past the points": (lambda f: edit(f, "offsets", lambda o: np.put(o, -1, o[-1] + 1000)),
+                                        rf"{DAMAGED} \(its offsets do not span its points\)"),
+    "split 3": (lambda f: edit(f, "split", lambda s: np.put(s, 7, 3)),
+                rf"{DAMAGED} \(drawing 7 is in split 3, not 0 to 2\)"),
+    "split -1": (lambda f: edit(f, "split", lambda s: np.put(s, 0, -1)),
+                 rf"{DAMAGED} \(drawing 0 is in split -1, not 0 to 2\)"),
+    "meta counting other drawings": (lambda f: rewrite_meta(f, lambda m: {**m, "drawings": m["drawings"] + 1}),
+                                     rf"{DAMAGED} \(meta.json counts other drawings or points"),
+    # meta.json itself hostile: each hung, ate memory or was a RecursionError traceback.
+    "meta nested 100,000 deep": (lambda f: (f / "meta.json").write_bytes(b"[" * 100_000),
+                                 rf"{UNREADABLE} \(RecursionError\)"),
+    "meta of 2 MB": (lambda f: rewrite_meta(f, lambda m: {**m, "pad": "x" * (2 << 20)}),
+                     rf"{UNREADABLE} \(.*meta.json: 2,097,.* bytes, more than any prepared cache's meta.json "
+                     r"\(1 MiB at most\); refused unread\)"),
+    "meta a FIFO": (lambda f: plant(f / "meta.json", os.mkfifo),
+                    rf"{UNREADABLE} \(.*meta.json: not a regular file \(a FIFO\)\)"),
+    "meta a link to /dev/zero": (lambda f: plant(f / "meta.json", lambda p: p.symlink_to("/dev/zero")),
+                                 rf"{UNREADABLE} \(.*meta.json: not a regular file \(a device\)\)"),
+    "points a FIFO meta.json calls empty": (
+        lambda f: (plant(f / "points.npy", os.mkfifo),
+                   rewrite_meta(f, lambda m: {**m, "files": {**m["files"], "points.npy": NO_POINTS_FILE}})),
+        rf"{UNREADABLE} \(.*points.npy: not a regular file \(a FIFO\)\)"),
     "pickled object": (lambda f: forge(f, "split", np.array([Exploit(f.parent / "executed")], dtype=object)),
                        UNREADABLE),
 }
@@ -387,6 +430,36 @@ def test_bad_prepared_cache_is_rebuilt_with_a_note(fault, tmp_path, capsys):
     prepare(["circle"], SIMPLIFIED, cache_dir=tmp_path / "cache")
     assert capsys.readouterr().err == ""  # the rebuilt cache is whole
     assert not (tmp_path / "executed").exists()
+
+
+@pytest.mark.parametrize("planted", ["cache folder", "lock", "dangling lock"])
+def test_a_link_planted_in_the_prepared_cache_is_refused_never_written_through(tmp_path, planted):
+    """A class's cache folder that is a symbolic link had the rebuilt cache written wherever it pointed; a lock that
+    is one was opened (or, dangling, created) through it. A real ``sketchgen prepare`` refuses either in one line."""
+    cache_dir, elsewhere, victim = tmp_path / "cache", tmp_path / "elsewhere", tmp_path / "precious.txt"
+    folder = prepare(["circle"], SIMPLIFIED, cache_dir=cache_dir).parts[0].folder
+    elsewhere.mkdir()
+    victim.write_text("precious")
+    link = folder if planted == "cache folder" else Path(f"{folder}.lock")
+    shutil.rmtree(link) if link.is_dir() else link.unlink()
+    link.symlink_to({"cache folder": elsewhere, "lock": victim, "dangling lock": elsewhere / "new"}[planted])
+    run = subprocess.run([sys.executable, "-m", "sketchgen", "prepare", "--classes", "circle", "--data-dir",
+                          SIMPLIFIED], capture_output=True, text=True, env=env(SKETCHGEN_PREPARED=str(cache_dir)), timeout=300)
+    what = "folder" if planted == "cache folder" else "file"
+    assert one_error_line(run) == (f"sketchgen: error: {link}: a symbolic link where sketchgen keeps its own {what}; "
+                                   "refused: remove the link")
+    assert victim.read_text() == "precious" and list(elsewhere.iterdir()) == []
+
+
+def test_atomic_write_replaces_a_link_never_writes_through_it(tmp_path):
+    """The file written is the one named: a link there is replaced, and what it points at is untouched (the
+    temporary file is made with O_EXCL and O_NOFOLLOW by mkstemp, so no link can stand in for it either)."""
+    victim, path = tmp_path / "precious.txt", tmp_path / "best.pt"
+    victim.write_text("precious")
+    path.symlink_to(victim)
+    with atomic_write(path) as f:
+        f.write(b"new")
+    assert not path.is_symlink() and path.read_bytes() == b"new" and victim.read_text() == "precious"
 
 
 # --- concurrent use ------------------------------------------------------------------------------
