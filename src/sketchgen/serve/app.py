@@ -220,50 +220,50 @@ def capacity() -> tuple[int, int]:
 class Protocol(H11Protocol):
     """uvicorn's h11 protocol, with what a server facing slow or malformed clients needs.
 
-    A request it cannot parse is answered with one line of JSON (and h11's reason), logged as one line; a
-    connection that sends nothing is closed after ``IDLE`` seconds, as one idle between requests is, and one
-    whose request head is not whole after ``HEAD_WAIT`` seconds is closed too; past ``most`` open connections,
-    the one waiting longest for its head makes room.
+    A request it cannot parse is answered with one line of JSON (and h11's reason), logged as one line. A
+    connection that sends nothing is closed after ``IDLE`` seconds, as one idle between requests is (quietly: a
+    browser opens such connections ahead of need); one that has begun a request head and not finished it
+    ``HEAD_WAIT`` seconds after it began waiting for one (opened, or answered) is closed with a log line. Past
+    ``most`` open connections, the one waiting longest for a request head makes room.
     """
 
     def __init__(self, *args, most: int = CONNECTIONS, **kwargs):
         super().__init__(*args, **kwargs)
         self.most = most
-        self.head_deadline: asyncio.TimerHandle | None = None  # while a request head is awaited
-        self.head_since = 0.0
+        self.waiting_since: float | None = None  # when it began waiting for a request head, while it waits
+        self.head_deadline: asyncio.TimerHandle | None = None  # once a head has begun to arrive
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
-        self._await_head()
+        self.waiting_since = self.loop.time()
         if len(self.connections) > self.most:  # closed ones stay in it until the loop's next turn: count the open
             live = [c for c in self.connections if not c.transport.is_closing()]
             if len(live) > self.most:
-                oldest = min((c for c in live if c.head_deadline is not None), key=lambda c: c.head_since, default=self)
-                oldest._close(f"{self.most} connections open, the most served at once; its request head was not "
-                              f"whole after {self.loop.time() - oldest.head_since:.1f} s")
+                oldest = min((c for c in live if c.waiting_since is not None), key=lambda c: c.waiting_since,
+                             default=self)
+                oldest._close(f"{self.most} connections open, the most served at once; it had sent no whole request "
+                              f"head in {self.loop.time() - oldest.waiting_since:.1f} s")
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:  # a whole request head, or bytes h11 refused
             self._stop_waiting()
+        elif self.head_deadline is None and self.waiting_since is not None:  # a head has begun
+            self.head_deadline = self.loop.call_at(self.waiting_since + HEAD_WAIT, self._close,
+                                                   f"its request head was not whole after {HEAD_WAIT:g} s")
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
-            self._await_head()  # the next request on this connection
+            self.waiting_since = self.loop.time()  # for the next request on this connection
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self._stop_waiting()
 
-    def _await_head(self) -> None:
-        self._stop_waiting()
-        self.head_since = self.loop.time()
-        self.head_deadline = self.loop.call_later(HEAD_WAIT, self._close,
-                                                  f"its request head was not whole after {HEAD_WAIT:g} s")
-
     def _stop_waiting(self) -> None:
+        self.waiting_since = None
         if self.head_deadline is not None:
             self.head_deadline.cancel()
             self.head_deadline = None
