@@ -7,20 +7,19 @@ or serve the wrong bytes.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from sketchgen.download import (
-    DownloadError,
-    download_class,
-    download_slice,
-    validate_ndjson,
-)
+from sketchgen.download import MAX_DOWNLOAD_BYTES, DownloadError, download_class, download_slice, validate_ndjson
+from sketchgen.fileio import FileRefused
 
 QUICKDRAW = Path(__file__).resolve().parents[2] / "shared" / "quickdraw"
 SIMPLIFIED = QUICKDRAW / "simplified"
@@ -35,8 +34,9 @@ def source(name: str) -> bytes:
 class Handler(BaseHTTPRequestHandler):
     """Serves SIMPLIFIED/<class>.ndjson with Range support, misbehaving as ``server.faults`` says.
 
-    faults: a list of one-shot faults used up by successive requests ("drop", "stall", "503");
-    server.ignore_range answers every request 200; server.bodies overrides a file's bytes.
+    faults: a list of one-shot faults used up by successive requests ("drop", "stall", "503", "endless": the file
+    again and again with no Content-Length, "trickle": a byte every ``server.trickle_s`` seconds, "huge": a
+    Content-Length of 5 GB); server.ignore_range answers every request 200; server.bodies overrides a file's bytes.
     """
 
     def do_GET(self) -> None:
@@ -50,6 +50,16 @@ class Handler(BaseHTTPRequestHandler):
             body = source(name)
         if fault == "503" or body is None:
             self.send_error(503 if fault == "503" else 404)
+            return
+        if fault in ("endless", "huge"):
+            self.send_response(200)
+            if fault == "huge":
+                self.send_header("Content-Length", str(5 << 30))
+            self.end_headers()
+            with contextlib.suppress(OSError):  # until the client hangs up
+                while not server.released.is_set():
+                    self.wfile.write(body)
+            self.close_connection = True
             return
         start, end = 0, len(body) - 1
         ranged = self.headers.get("Range") and not server.ignore_range
@@ -68,6 +78,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(end + 1 - start))
         self.end_headers()
         payload = body[start : end + 1]
+        if fault == "trickle":
+            with contextlib.suppress(OSError):
+                for i in range(len(payload)):
+                    if server.released.wait(server.trickle_s):
+                        break
+                    self.wfile.write(payload[i : i + 1])
+            self.close_connection = True
+            return
         if fault in ("drop", "stall"):
             self.wfile.write(payload[: len(payload) // 2])
             if fault == "stall":  # hold the connection open until the test is over (or server.stall_for s)
@@ -262,3 +280,70 @@ def test_validate_names_file_and_line(tmp_path):
         validate_ndjson(path, "dog")
     path.write_bytes(source("dog"))
     assert validate_ndjson(path, "dog") == source("dog").count(b"\n")
+
+
+# --- downloads that never end ---------------------------------------------------------------------
+
+
+def test_a_server_streaming_for_ever_is_cut_off_at_the_size_bound(server, tmp_path):
+    """Without a Content-Length, a body past ``max_bytes`` is refused and nothing of it kept (it filled a disk at
+    400 MB/s); with one past the bound, it is refused before a byte is read. The default bound is far above
+    any class file (``MAX_DOWNLOAD_BYTES``, 1 GiB, against ~350 MB at most), so the test tightens it."""
+    assert MAX_DOWNLOAD_BYTES == 1 << 30
+    server.faults = ["endless"]
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"^class 'circle' from http://\S+: more than 1,000,000 bytes, more than "
+                                            r"any class file; refused, nothing kept$"):
+        fetch(server, "circle", tmp_path, max_bytes=1_000_000)
+    assert time.monotonic() - started < 5
+    server.faults = ["huge"]
+    with pytest.raises(DownloadError, match=r"it announces 5,368,709,120 bytes, more than any class file "
+                                            r"\(1,073,741,824 at most\); refused unread$"):
+        fetch(server, "circle", tmp_path)
+    assert len(server.requests) == 2  # neither was retried
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["circle.ndjson.lock"]
+
+
+def test_a_server_sending_a_byte_at_a_time_is_dropped_and_resumed(server, tmp_path):
+    """A byte every 50 ms (20 bytes/s) is under a limit of 1,000 bytes/s for 0.5 s: each attempt is dropped
+    after about half a second, and the next resumes from what the last one kept (curl's --speed-limit and
+    --speed-time; the defaults are 1 KiB/s for 30 s, see ``download.SPEED_LIMIT``)."""
+    server.faults, server.trickle_s = ["trickle", "trickle"], 0.05
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"gave up after 2 attempts: slower than 1000 bytes/s for 0.5 s$"):
+        fetch(server, "circle", tmp_path, retries=1, speed_limit=1000, speed_time=0.5)
+    assert time.monotonic() - started < 5  # two attempts of ~0.5 s and a 0.5 s pause
+    kept = (tmp_path / ".circle.ndjson.part").read_bytes()
+    assert 10 < len(kept) < 100 and source("circle").startswith(kept)
+    assert server.requests[1][1].startswith("bytes=") and server.requests[1][1] != "bytes=0-"
+    assert fetch(server, "circle", tmp_path).read_bytes() == source("circle")  # and a later one finishes it
+
+
+# --- links and special files planted in the download cache ----------------------------------------
+
+
+@pytest.mark.parametrize("planted", [".circle.ndjson.part", "circle.ndjson.lock"])
+def test_a_link_planted_in_the_cache_is_refused_never_written_through(server, tmp_path, planted):
+    """The partial file was opened with "wb": a link there had the file it points at truncated and overwritten."""
+    victim, absent = tmp_path / "precious.txt", tmp_path / "absent.txt"
+    victim.write_bytes(b"precious")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for target in (victim, absent):
+        (cache / planted).unlink(missing_ok=True)
+        (cache / planted).symlink_to(target)
+        with pytest.raises(FileRefused, match=rf"^{re.escape(str(cache / planted))}: a symbolic link where sketchgen "
+                                              "keeps its own file; refused: remove the link$"):
+            fetch(server, "circle", cache)
+    assert victim.read_bytes() == b"precious" and not absent.exists()
+    assert not (cache / "circle.ndjson").exists()
+
+
+def test_special_files_in_the_cache_never_block(server, tmp_path):
+    """A FIFO where the class file should be is no valid copy: it is fetched and replaced (reading it would block
+    for ever). A FIFO as the partial file is refused in one line."""
+    os.mkfifo(tmp_path / "circle.ndjson")
+    assert fetch(server, "circle", tmp_path).read_bytes() == source("circle")
+    os.mkfifo(tmp_path / ".dog.ndjson.part")
+    with pytest.raises(FileRefused, match=r"\.dog\.ndjson\.part: not a regular file \(a FIFO\) where sketchgen keeps"):
+        fetch(server, "dog", tmp_path)

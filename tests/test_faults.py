@@ -288,6 +288,58 @@ def test_foreign_and_corrupt_checkpoints_are_refused_without_running_them(refere
     assert not (tmp_path / "executed").exists()
 
 
+SPECIAL_FILES = """
+import contextlib, io, json, sys
+import torch
+from sketchgen import cli, models
+from sketchgen.cli import SHIPPED_CHECKPOINT
+from sketchgen.npz import NpzError, read_npz
+vae, out, specials = sys.argv[1], sys.argv[2], sys.argv[3:]
+torch.manual_seed(0)
+net = models.build("vae", n_classes=1, scale=30.0, hidden=16, encoder_hidden=8, latent_size=4, embed_dim=4)
+models.save(vae, models.checkpoint_dict(net, ["bear"]))
+for special in specials:
+    for argv in (["reconstruct", "--checkpoint", vae, "--input", special, "--out", out],
+                 ["interpolate", "--checkpoint", vae, "--input", special, "--out", out],
+                 ["sample", "--checkpoint", vae, "--around", special, "--out", out],
+                 ["sample", "--checkpoint", str(SHIPPED_CHECKPOINT), "--classes", "eye", "--prefix", special,
+                  "--out", out],
+                 ["import", "--format", "magenta", special, "--out", out + ".pt"]):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = cli.main(argv)
+        print(json.dumps([argv[0], code, err.getvalue()]), flush=True)
+    try:
+        read_npz(special)
+    except NpzError as e:
+        print(json.dumps(["read_npz", 1, f"sketchgen: error: {e}\\n"]), flush=True)
+peak = next(l for l in open("/proc/self/status") if l.startswith("VmHWM"))
+print(json.dumps(["peak MB", int(peak.split()[1]) // 1024, ""]))
+"""
+
+
+def test_files_that_are_not_regular_are_refused_at_once_by_every_reader(tmp_path):
+    """A FIFO with no writer, /dev/zero, /dev/urandom and a folder given to every command that reads a file of
+    drawings or a model (and to the .npz reader): each a one-line error naming the file, at once and in bounded
+    memory, in one real process. Before, the FIFO hung each command, /dev/zero and /dev/urandom never ended (the
+    line reader skipping megabyte after megabyte), and ``import``'s 256 MiB cap read /dev/zero's size as 0."""
+    fifo = tmp_path / "drawings.ndjson"
+    os.mkfifo(fifo)
+    specials = {str(fifo): "not a regular file (a FIFO)", "/dev/zero": "not a regular file (a device)",
+                "/dev/urandom": "not a regular file (a device)", str(tmp_path): "a folder, not a"}
+    run = subprocess.run([sys.executable, "-c", SPECIAL_FILES, tmp_path / "vae.pt", tmp_path / "out", *specials],
+                         capture_output=True, text=True, env=env(), timeout=120)
+    assert run.returncode == 0, run.stderr
+    results = [json.loads(line) for line in run.stdout.splitlines()]
+    assert len(results) == 6 * len(specials) + 1
+    for (special, why), row in zip(specials.items(), range(0, 6 * len(specials), 6)):
+        for what, code, err in results[row : row + 6]:
+            assert code == 1 and err.startswith(f"sketchgen: error: {special}: {why}") and err.count("\n") == 1, \
+                (what, special, err)
+    assert results[-1][0] == "peak MB" and results[-1][1] < 1000  # torch itself is ~300 MB; /dev/zero took 2.5 GB
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.pt").exists()
+
+
 def rewrite_meta(folder: Path, change) -> None:
     meta = folder / "meta.json"
     meta.write_text(json.dumps(change(json.loads(meta.read_text()))))
@@ -301,12 +353,26 @@ def forge(folder: Path, name: str, array: np.ndarray) -> None:
         "bytes": path.stat().st_size, "sha256": "0" * 64, "sample": cache.sample_digest(path)}}})
 
 
+def edit(folder: Path, name: str, change) -> None:
+    """Change one array in place (``change(array)``, e.g. ``np.put``) and make meta.json vouch for it."""
+    array = np.load(folder / f"{name}.npy")
+    change(array)
+    forge(folder, name, array)
+
+
+def plant(path: Path, make) -> None:
+    """Put something else (``make(path)``: a FIFO, a link) where one of the cache's files was."""
+    path.unlink()
+    make(path)
+
+
 def sampled_wrong(m: dict) -> dict:
     return {**m, "files": {**m["files"], "points.npy": {**m["files"]["points.npy"], "sample": "0" * 64}}}
 
 
 OTHER_VERSION, NO_CHECKSUM = "prepared cache from another version", "prepared cache fails its checksum"
-UNREADABLE = "unreadable prepared cache"
+UNREADABLE, DAMAGED = "unreadable prepared cache", "damaged prepared cache"
+NO_POINTS_FILE = {"bytes": 0, "sha256": "", "sample": ""}  # what an empty points.npy would be, as meta.json says
 CACHE_FAULTS = {
     "truncated": (lambda f: (f / "points.npy").write_bytes((f / "points.npy").read_bytes()[:3000]), NO_CHECKSUM),
     "random bytes": (lambda f: (f / "meta.json").write_bytes(random.Random(1).randbytes(3000)), UNREADABLE),
@@ -314,7 +380,36 @@ CACHE_FAULTS = {
     "meta not an object": (lambda f: rewrite_meta(f, lambda m: [m]), OTHER_VERSION),
     "wrong digest": (lambda f: rewrite_meta(f, sampled_wrong), NO_CHECKSUM),
     "changed drawing": (lambda f: np.save(f / "points.npy", np.load(f / "points.npy") + 1), NO_CHECKSUM),
-    "arrays that do not fit": (lambda f: forge(f, "split", np.zeros(3, np.int8)), UNREADABLE),
+    "arrays that do not fit": (lambda f: forge(f, "split", np.zeros(3, np.int8)), DAMAGED),
+    # Arrays of the right shapes and a meta.json vouching for them, saying what cannot be: each was used as is.
+    "offsets going back": (lambda f: edit(f, "offsets", lambda o: np.put(o, [1, 2], o[[2, 1]])),
+                           rf"{DAMAGED} \(drawing 1 has offsets going back\)"),
+    "a drawing of no points": (lambda f: edit(f, "offsets", lambda o: np.put(o, 2, o[1])),
+                               rf"{DAMAGED} \(drawing 1 has no points\)"),
+    "an offset past the points": (lambda f: edit(f, "offsets", lambda o: np.put(o, 5, o[-1] + 1000)),
+                                  rf"{DAMAGED} \(drawing 5 has offsets going back\)"),
+    "the last offset past the points": (lambda f: edit(f, "offsets", lambda o: np.put(o, -1, o[-1] + 1000)),
+                                        rf"{DAMAGED} \(its offsets do not span its points\)"),
+    "split 3": (lambda f: edit(f, "split", lambda s: np.put(s, 7, 3)),
+                rf"{DAMAGED} \(drawing 7 is in split 3, not 0 to 2\)"),
+    "split -1": (lambda f: edit(f, "split", lambda s: np.put(s, 0, -1)),
+                 rf"{DAMAGED} \(drawing 0 is in split -1, not 0 to 2\)"),
+    "meta counting other drawings": (lambda f: rewrite_meta(f, lambda m: {**m, "drawings": m["drawings"] + 1}),
+                                     rf"{DAMAGED} \(meta.json counts other drawings or points"),
+    # meta.json itself hostile: each hung, ate memory or was a RecursionError traceback.
+    "meta nested 100,000 deep": (lambda f: (f / "meta.json").write_bytes(b"[" * 100_000),
+                                 rf"{UNREADABLE} \(RecursionError\)"),
+    "meta of 2 MB": (lambda f: rewrite_meta(f, lambda m: {**m, "pad": "x" * (2 << 20)}),
+                     rf"{UNREADABLE} \(.*meta.json: 2,097,.* bytes, more than any prepared cache's meta.json "
+                     r"\(1 MiB at most\); refused unread\)"),
+    "meta a FIFO": (lambda f: plant(f / "meta.json", os.mkfifo),
+                    rf"{UNREADABLE} \(.*meta.json: not a regular file \(a FIFO\)\)"),
+    "meta a link to /dev/zero": (lambda f: plant(f / "meta.json", lambda p: p.symlink_to("/dev/zero")),
+                                 rf"{UNREADABLE} \(.*meta.json: not a regular file \(a device\)\)"),
+    "points a FIFO meta.json calls empty": (
+        lambda f: (plant(f / "points.npy", os.mkfifo),
+                   rewrite_meta(f, lambda m: {**m, "files": {**m["files"], "points.npy": NO_POINTS_FILE}})),
+        rf"{UNREADABLE} \(.*points.npy: not a regular file \(a FIFO\)\)"),
     "pickled object": (lambda f: forge(f, "split", np.array([Exploit(f.parent / "executed")], dtype=object)),
                        UNREADABLE),
 }
@@ -337,6 +432,36 @@ def test_bad_prepared_cache_is_rebuilt_with_a_note(fault, tmp_path, capsys):
     prepare(["circle"], SIMPLIFIED, cache_dir=tmp_path / "cache")
     assert capsys.readouterr().err == ""  # the rebuilt cache is whole
     assert not (tmp_path / "executed").exists()
+
+
+@pytest.mark.parametrize("planted", ["cache folder", "lock", "dangling lock"])
+def test_a_link_planted_in_the_prepared_cache_is_refused_never_written_through(tmp_path, planted):
+    """A class's cache folder that is a symbolic link had the rebuilt cache written wherever it pointed; a lock that
+    is one was opened (or, dangling, created) through it. A real ``sketchgen prepare`` refuses either in one line."""
+    cache_dir, elsewhere, victim = tmp_path / "cache", tmp_path / "elsewhere", tmp_path / "precious.txt"
+    folder = prepare(["circle"], SIMPLIFIED, cache_dir=cache_dir).parts[0].folder
+    elsewhere.mkdir()
+    victim.write_text("precious")
+    link = folder if planted == "cache folder" else Path(f"{folder}.lock")
+    shutil.rmtree(link) if link.is_dir() else link.unlink()
+    link.symlink_to({"cache folder": elsewhere, "lock": victim, "dangling lock": elsewhere / "new"}[planted])
+    run = subprocess.run([sys.executable, "-m", "sketchgen", "prepare", "--classes", "circle", "--data-dir",
+                          SIMPLIFIED], capture_output=True, text=True, env=env(SKETCHGEN_PREPARED=str(cache_dir)), timeout=300)
+    what = "folder" if planted == "cache folder" else "file"
+    assert one_error_line(run) == (f"sketchgen: error: {link}: a symbolic link where sketchgen keeps its own {what}; "
+                                   "refused: remove the link")
+    assert victim.read_text() == "precious" and list(elsewhere.iterdir()) == []
+
+
+def test_atomic_write_replaces_a_link_never_writes_through_it(tmp_path):
+    """The file written is the one named: a link there is replaced, and what it points at is untouched (the
+    temporary file is made with O_EXCL and O_NOFOLLOW by mkstemp, so no link can stand in for it either)."""
+    victim, path = tmp_path / "precious.txt", tmp_path / "best.pt"
+    victim.write_text("precious")
+    path.symlink_to(victim)
+    with atomic_write(path) as f:
+        f.write(b"new")
+    assert not path.is_symlink() and path.read_bytes() == b"new" and victim.read_text() == "precious"
 
 
 # --- concurrent use ------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from sketchgen.models import CheckpointError
 from sketchgen.sample import generate
 from sketchgen.strokes import quickdraw_strokes
 from sketchgen.training import TrainingError, train
-from sketchgen.training.checkpoints import append_log
+from sketchgen.training.checkpoints import append_log, run_folder
 
 HOSTILE = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -355,8 +355,8 @@ def test_files_that_cannot_be_read_at_a_bounded_cost_are_refused_unread(tmp_path
     sparse = tmp_path / "sparse.pt"
     with open(sparse, "wb") as f:
         f.truncate(3 * 2**30)  # 3 GB that take no disk
-    for path, why in ((fifo, "not a regular file"), (Path("/dev/zero"), "not a regular file"),
-                      (sparse, "3.0 GiB, more than any sketchgen checkpoint"), (tmp_path, "a folder")):
+    for path, why in ((fifo, "not a regular file"), (Path("/dev/zero"), "not a regular file"), (tmp_path, "a folder"),
+                      (sparse, "3,221,225,472 bytes, more than any checkpoint (2,048 MiB at most); refused unread")):
         with pytest.raises(CheckpointError, match=re.escape(why)) as error:
             models.load(path)
         refused_in_one_line(error.value, path)
@@ -651,7 +651,7 @@ def test_any_value_on_any_flag_is_one_line_never_a_traceback(sandbox, monkeypatc
     (["train", "--classes", "cat", "cat"], "argument --classes: class 'cat' is named twice"),
     (["train", "--classes", "all", "all"], "argument --classes: 'all' stands alone"),
     (["train", "--classes", "@/dev/zero"], "argument --classes: @/dev/zero: cannot read class names (not a regular"),
-    (["train", "--classes", "@/nonexistent"], "argument --classes: @/nonexistent: cannot read class names (No such"),
+    (["train", "--classes", "@/nonexistent"], "argument --classes: @/nonexistent: cannot read class names (no such file"),
     (["train", "--resume", "--overwrite"], "argument --overwrite: not allowed with argument --resume"),
     (["train", "--out", ""], "argument --out: '' is not a path"),
     (["export", "--checkpoint", "x", "--format", "magenta", "--class=--"], "argument --class: expected one argument"),
@@ -759,6 +759,31 @@ def test_a_second_training_into_a_running_folder_is_told_who_holds_it(tmp_path):
     models.load(out / "last.pt")
     again = sketchgen("train", *TINY, "--hidden", "16", "--epochs", "1", "--out", out, "--overwrite")
     assert again.returncode == 0, again.stderr  # the lock went with the process that held it
+
+
+def test_a_link_planted_as_a_run_folder_s_lock_or_log_is_refused_never_written_through(tmp_path):
+    """The lock was opened with "a+" and truncated, then given the holder's name: a link there had the file it
+    points at emptied and overwritten (or, dangling, created). Now a real ``sketchgen train`` refuses it in one
+    line; so do the lock and ``append_log`` (log.jsonl) for a dangling link."""
+    victim, absent = tmp_path / "precious.txt", tmp_path / "absent.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".sketchgen-train.lock").symlink_to(victim)
+    run = sketchgen("train", *TINY, "--hidden", "16", "--epochs", "1", "--out", out)
+    assert run.returncode == 1 and not run.stdout and "Traceback" not in run.stderr
+    assert run.stderr.splitlines()[-1] == (f"sketchgen: error: {out / '.sketchgen-train.lock'}: a symbolic link where "
+                                           "sketchgen keeps its own file; refused: remove the link")
+    assert victim.read_text() == "precious\n" and sorted(p.name for p in out.iterdir()) == [".sketchgen-train.lock"]
+    (out / ".sketchgen-train.lock").unlink()
+    (out / ".sketchgen-train.lock").symlink_to(absent)
+    with pytest.raises(OSError, match="a symbolic link where sketchgen keeps its own file"):
+        with run_folder(out, resume=False, overwrite=False, log=quiet):
+            pass
+    (out / "log.jsonl").symlink_to(absent)
+    with pytest.raises(OSError, match=f"^{re.escape(str(out / 'log.jsonl'))}: a symbolic link where sketchgen"):
+        append_log(out / "log.jsonl", {"epoch": 1})
+    assert not absent.exists()
 
 
 def test_kill_9_mid_write_leaves_only_a_temporary_file_which_the_next_run_removes(tmp_path):

@@ -12,14 +12,18 @@ import contextlib
 import http.client
 import json
 import os
+import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -32,16 +36,8 @@ from sketchgen.cli import SEED_CLASSES
 from sketchgen.models import collate, registry
 from sketchgen.models.base import Encodes, class_embedding
 from sketchgen.models.mdn import MDN
-from sketchgen.serve import (
-    BODY_WAIT,
-    LOOPBACK,
-    MAX_BODY,
-    MAX_POINTS,
-    Batcher,
-    Sketcher,
-    SketchServer,
-)
-from sketchgen.serve.app import IDLE
+from sketchgen.serve import BODY_WAIT, LOOPBACK, MAX_BODY, MAX_POINTS, Batcher, Sketcher, SketchServer
+from sketchgen.serve.app import HEAD_WAIT, IDLE
 
 
 @pytest.fixture(scope="module")
@@ -391,6 +387,56 @@ def test_two_equal_content_lengths_are_one(server):
     reply = raw_exchange(server, JSON_POST + b"Content-Length: 19\r\nContent-Length: 19\r\nConnection: close\r\n\r\n"
                          + b'{"class": "circle"}')
     assert reply.startswith(b"HTTP/1.1 200 ")
+
+
+def test_slow_and_malformed_clients_cost_a_log_line_each_never_the_server(checkpoint):
+    """A real `sketchgen serve` allowed 128 file descriptors, so at most 32 connections and a backlog of 8
+    (``capacity``): 48 clients send their request heads a byte every 0.4 s, and three send malformed chunked
+    bodies. Before, the slow ones were never closed, took every descriptor, starved good requests and logged
+    an accept() traceback for each retry (99 MB in 45 s); each malformed body was answered but left an h11
+    traceback. Now good requests are answered all along (a new connection closes the one waiting longest for
+    its head), every slow connection is closed within HEAD_WAIT, and the log holds one line per fault."""
+    limit, clients = 128, 48
+
+    def few_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--checkpoint", str(checkpoint), "--port",
+                             "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=few_descriptors,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    slow = []
+    try:
+        port = int(proc.stdout.readline().split("http://127.0.0.1:")[1].split("/")[0])
+        server = SimpleNamespace(server_address=("127.0.0.1", port))
+        for _ in range(clients):
+            slow.append(socket.create_connection(server.server_address, timeout=5))
+            slow[-1].sendall(b"G")
+        statuses, most_fds, ends = [], 0, time.monotonic() + HEAD_WAIT + 1
+        while time.monotonic() < ends:
+            for s in slow:
+                with contextlib.suppress(OSError):  # closed by the server
+                    s.send(b"E")
+            statuses.append(call(server, "GET", "/api/classes")[0])
+            most_fds = max(most_fds, len(os.listdir(f"/proc/{proc.pid}/fd")))
+            time.sleep(0.4)
+        for s in slow:  # every one closed by the server, none still waiting
+            with contextlib.suppress(ConnectionResetError):
+                assert s.recv(100) == b""
+        for body in (b"zz\r\n", b"5\r\nabc\r\n0\r\n\r\n", b"q\r\n\r\n"):
+            reply = raw_exchange(server, JSON_POST + b"Transfer-Encoding: chunked\r\n\r\n" + body)
+            assert reply.startswith(b"HTTP/1.1 400 ") and b"malformed HTTP request" in reply
+        assert_still_serving(server)
+    finally:
+        for s in slow:
+            s.close()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert statuses == [200] * len(statuses) and len(statuses) >= HEAD_WAIT / 1.5
+    assert most_fds <= limit
+    assert "Traceback" not in err and "Exception" not in err
+    lines = Counter("connection closed" if "connection closed" in line else "malformed" if "malformed HTTP" in line
+                    else "answered" if '"GET /api/classes HTTP/1.1" 200' in line else line for line in err.splitlines())
+    assert lines == {"connection closed": clients, "malformed": 3, "answered": len(statuses) + 1}, lines
 
 
 def on_host(server, host: str) -> tuple[int, dict]:

@@ -18,7 +18,13 @@ Checking costs what it must. Writing maps every file back and compares it with t
 (a full check, once), then records its size, SHA-256 and sampled digest. Opening compares each
 file's size and the digest of 17 blocks of 4 KiB spread through it (``sampled_blocks``, the .npy
 header among them), which finds truncation and most damage in microseconds; ``full=True``
-(``sketchgen prepare --verify``) hashes every byte again.
+(``sketchgen prepare --verify``) hashes every byte again. Opening also holds what the arrays say
+against each other (``_shape_problem``, vectorised over the maps: offsets from 0 to the last point,
+every drawing at least one point, every split 0, 1 or 2): a meta.json rewritten to match damaged or
+hostile arrays still cannot make training read overlapping, empty or missing drawings.
+
+The folder is sketchgen's own (``fileio.own_folder``): a symbolic link there is refused, never
+written through, and meta.json is read only as a regular file of at most ``MAX_META`` bytes.
 """
 
 from __future__ import annotations
@@ -32,12 +38,15 @@ from pathlib import Path
 
 import numpy as np
 
-from sketchgen.fileio import atomic_write, safe_name
+from sketchgen.fileio import atomic_write, open_regular, own_folder, read_bytes, safe_name
+from sketchgen.npz import NPZ_ARRAYS
 
 # Version 1 was one prepared-<key>.npz for a whole class list; it is no longer read.
 VERSION = 2
 ARRAYS = {"points": np.int16, "offsets": np.int64, "split": np.int8}
 BLOCK = 4096
+# A meta.json is about 1 KB (its longest field is the source's path); one of more than this is not ours.
+MAX_META = 1 << 20
 
 
 @dataclass
@@ -61,7 +70,7 @@ def folder(cache_dir: str | os.PathLike, name: str, identity: dict) -> Path:
 
 def write(where: Path, arrays: dict[str, np.ndarray], identity: dict) -> None:
     """Write the arrays as ``.npy`` files, check every byte written, then commit with ``meta.json``."""
-    where.mkdir(parents=True, exist_ok=True)
+    own_folder(where)
     (where / "meta.json").unlink(missing_ok=True)  # unfinished from here until the new one is written
     files = {}
     for name, dtype in ARRAYS.items():
@@ -82,7 +91,7 @@ def write(where: Path, arrays: dict[str, np.ndarray], identity: dict) -> None:
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         while chunk := f.read(1 << 16):
             h.update(chunk)
     return h.hexdigest()
@@ -96,26 +105,31 @@ def sampled_blocks(size: int) -> list[int]:
 
 def sample_digest(path: Path) -> str:
     """SHA-256 of the file's size and its sampled blocks."""
-    size = path.stat().st_size
-    h = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        h = hashlib.sha256(str(size).encode())
         for at in sampled_blocks(size):
             h.update(os.pread(f.fileno(), BLOCK, at))
     return h.hexdigest()
 
 
 def open_class(where: Path, full: bool = False, quiet: bool = False) -> ClassArrays | None:
-    """The mapped arrays, or None if the cache is missing or (with a note, unless ``quiet``) damaged."""
+    """The mapped arrays, or None if the cache is missing or (with a note, unless ``quiet``) damaged.
+
+    A folder that is a symbolic link is refused (FileRefused): a rebuild would write wherever it points.
+    """
     meta_path = where / "meta.json"
-    if not meta_path.exists():
+    if not own_folder(where, create=False) or not meta_path.exists():
         return None
-    problem = _problem(where, meta_path, full)
+    meta, problem = _read_meta(meta_path)
+    if problem is None:
+        problem = _problem(where, meta, full)
     if problem is None:
         try:
             # Plain ndarray views of the maps: slices of an np.memmap would each be a memmap too.
             loaded = {name: np.asarray(np.load(where / f"{name}.npy", mmap_mode="r", allow_pickle=False))
                       for name in ARRAYS}
-            problem = _shape_problem(loaded)
+            problem = _shape_problem(loaded, meta)
         except Exception as e:  # a foreign .npy behind a matching digest: any reader error means "rebuild"
             problem = f"unreadable prepared cache ({type(e).__name__})"
     if problem is None:
@@ -125,14 +139,21 @@ def open_class(where: Path, full: bool = False, quiet: bool = False) -> ClassArr
     return None
 
 
-def _problem(where: Path, meta_path: Path, full: bool) -> str | None:
-    """Why the folder's files do not match its meta.json, or None."""
+def _read_meta(path: Path) -> tuple[dict | None, str | None]:
+    """meta.json as a dict of this version, or why not: read as a regular file of at most ``MAX_META`` bytes."""
     try:
-        meta = json.loads(meta_path.read_bytes())
-    except (OSError, ValueError) as e:
-        return f"unreadable prepared cache ({type(e).__name__})"
+        meta = json.loads(read_bytes(path, MAX_META, "prepared cache's meta.json"))
+    except OSError as e:  # a FIFO, a device, more than MAX_META bytes, a read error
+        return None, f"unreadable prepared cache ({e})"
+    except (ValueError, RecursionError) as e:  # RecursionError: [[[[... nested too deep for the parser
+        return None, f"unreadable prepared cache ({type(e).__name__})"
     if not isinstance(meta, dict) or meta.get("version") != VERSION or not isinstance(meta.get("files"), dict):
-        return "prepared cache from another version"
+        return None, "prepared cache from another version"
+    return meta, None
+
+
+def _problem(where: Path, meta: dict, full: bool) -> str | None:
+    """Why the folder's files do not match its meta.json, or None."""
     for name in ARRAYS:
         path, want = where / f"{name}.npy", meta["files"].get(f"{name}.npy")
         if not isinstance(want, dict):
@@ -143,15 +164,26 @@ def _problem(where: Path, meta_path: Path, full: bool) -> str | None:
             if sample_digest(path) != want.get("sample") or (full and _sha256(path) != want.get("sha256")):
                 return f"prepared cache fails its checksum ({path.name})"
         except OSError as e:
-            return f"unreadable prepared cache ({type(e).__name__})"
+            return f"unreadable prepared cache ({e})"
     return None
 
 
-def _shape_problem(a: dict[str, np.ndarray]) -> str | None:
-    """Whether the arrays fit together: what the digests cannot promise if meta.json itself was rewritten."""
+def _shape_problem(a: dict[str, np.ndarray], meta: dict) -> str | None:
+    """Whether the arrays fit together and agree with meta.json: what the digests cannot promise if meta.json
+    itself was rewritten. Vectorised over the maps: it reads the offsets and the split, never the points."""
     points, offsets, split = a["points"], a["offsets"], a["split"]
     if (points.ndim != 2 or points.shape[1] != 3 or offsets.ndim != 1 or split.ndim != 1
-            or len(offsets) != len(split) + 1 or offsets[0] != 0 or offsets[-1] != len(points)
             or any(a[k].dtype != np.dtype(t) for k, t in ARRAYS.items())):
-        return "unreadable prepared cache (arrays that do not fit together)"
+        return "unreadable prepared cache (arrays of other shapes or types)"
+    if not len(split) or len(offsets) != len(split) + 1 or offsets[0] != 0 or offsets[-1] != len(points):
+        return "damaged prepared cache (its offsets do not span its points)"
+    if meta.get("drawings") != len(split) or meta.get("points") != len(points):
+        return "damaged prepared cache (meta.json counts other drawings or points than its arrays hold)"
+    sizes = np.diff(offsets)
+    if (sizes <= 0).any():
+        j = int(np.argmax(sizes <= 0))
+        return f"damaged prepared cache (drawing {j} has {'no points' if sizes[j] == 0 else 'offsets going back'})"
+    if split.min() < 0 or split.max() >= len(NPZ_ARRAYS):
+        j = int(np.argmax((split < 0) | (split >= len(NPZ_ARRAYS))))
+        return f"damaged prepared cache (drawing {j} is in split {split[j]}, not 0 to {len(NPZ_ARRAYS) - 1})"
     return None

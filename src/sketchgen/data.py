@@ -35,7 +35,7 @@ from tqdm import tqdm
 from sketchgen import cache, download, npz, strokes
 from sketchgen.drawing import Drawing
 from sketchgen.errors import SketchgenError
-from sketchgen.fileio import atomic_write, locked, read_lines
+from sketchgen.fileio import FileRefused, atomic_write, locked, open_regular, read_lines
 
 # Our splits are Sketch-RNN's, by name and order: an .npz file's arrays map onto them one to one.
 SPLITS = npz.NPZ_ARRAYS
@@ -154,12 +154,13 @@ def read_ndjson(
 ) -> Iterator[Drawing]:
     """Stream the valid drawings of a simplified or raw ndjson file, reporting bad lines.
 
-    Lines are read with bounded memory (``download.MAX_LINE_BYTES``): a longer one is no drawing.
+    Lines are read with bounded memory (``download.MAX_LINE_BYTES``): a longer one is no drawing. Only a
+    regular file is read (``open_regular``): a FIFO would block for ever, ``/dev/zero`` never end.
     """
     path = Path(path)
     problems = problems if problems is not None else Problems()
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             for lineno, line in enumerate(read_lines(f, download.MAX_LINE_BYTES), 1):
                 if line is None:
                     problems.report(path, lineno, f"longer than {download.MAX_LINE_BYTES} bytes, not a drawing")
@@ -170,7 +171,9 @@ def read_ndjson(
                     yield parse_line(line, word, simplify_raw)
                 except ValueError as e:
                     problems.report(path, lineno, str(e))
-    except OSError as e:  # permissions, a failing disk: a read error names no file of its own
+    except FileRefused as e:
+        raise DataError(str(e)) from None
+    except OSError as e:  # a failing disk: a read error names no file of its own
         raise DataError(f"{path}: cannot be read ({e.strerror or e})") from None
 
 

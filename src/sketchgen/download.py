@@ -5,6 +5,11 @@ Class files run to tens of megabytes over connections that drop, so the body is 
 reaches the cache until every line has been checked, and then only by an atomic rename: the
 cache holds whole, valid files or nothing. A lock per class keeps two processes from fetching
 the same file at once.
+
+Every transfer ends: a body larger than any class file (``MAX_DOWNLOAD_BYTES``) is refused, from
+its Content-Length when it has one, and one that comes slower than ``SPEED_LIMIT`` bytes a second
+for ``SPEED_TIME`` seconds is dropped and retried, as curl's ``--speed-limit``/``--speed-time``
+do; the socket's ``timeout`` bounds one read that gets nothing at all.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import BinaryIO, TypeVar
 from tqdm import tqdm
 
 from sketchgen.errors import SketchgenError
-from sketchgen.fileio import atomic_write, locked, read_lines
+from sketchgen.fileio import atomic_write, locked, open_own, open_regular, read_lines
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/simplified/"
 # No drawing is a line this long: the longest in ../shared/quickdraw is 3.7 KB (simplified) and 37 KB (raw,
@@ -37,6 +42,16 @@ MAX_LINE_BYTES = 4 << 20
 # A field's value as shown in a one-line message: short, however long or deep the value is.
 _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 1, 3, 3, 24, 20
+
+# QuickDraw's largest classes hold about 340,000 drawings (snowman) and its heaviest lines average about 1 KB
+# (blackberry, in ../shared/quickdraw), so no class file reaches 350 MB; 1 GiB leaves three times that. A
+# body beyond it is no class file: a server streaming for ever would otherwise fill the disk.
+MAX_DOWNLOAD_BYTES = 1 << 30
+# A transfer averaging under SPEED_LIMIT bytes a second over SPEED_TIME seconds is dropped (and retried,
+# resuming): a 100 MB class at 1 KiB/s would take a day, and a server sending a byte every 5 s would
+# hold the download for ever, since each read gets something before the socket's timeout.
+SPEED_LIMIT = 1024
+SPEED_TIME = 30.0
 
 _CHUNK = 1 << 16
 _BACKOFF_S = 0.5
@@ -50,6 +65,10 @@ class DownloadError(SketchgenError):
     """A download or its data went wrong; the message is one line naming class, source and reason."""
 
 
+class _TooLarge(Exception):
+    """A body larger than any class file: no retry mends that."""
+
+
 def default_cache_dir() -> Path:
     """Where downloads live unless told otherwise: ``$SKETCHGEN_CACHE``, else the XDG cache."""
     if os.environ.get("SKETCHGEN_CACHE"):
@@ -60,7 +79,7 @@ def default_cache_dir() -> Path:
 
 def validate_ndjson(path: str | os.PathLike, name: str) -> int:
     """Check that every line of ``path`` is a drawing of class ``name``; return the line count."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         return _check_lines(f, name, source=str(path))
 
 
@@ -103,10 +122,15 @@ def download_class(
     progress: bool = True,
     timeout: float = 30,
     retries: int = 3,
+    speed_limit: float = SPEED_LIMIT,
+    speed_time: float = SPEED_TIME,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
 ) -> Path:
     """Fetch a class's whole file into ``dest_dir/<name>.ndjson`` unless a valid copy is there.
 
-    A dropped connection is retried up to ``retries`` more times, resuming where it stopped.
+    A dropped connection, or one slower than ``speed_limit`` bytes/s for ``speed_time`` s, is retried
+    up to ``retries`` more times, resuming where it stopped. A body over ``max_bytes`` is refused and
+    nothing of it kept. The partial file is sketchgen's own (``open_own``): never a link's target.
     """
     dest, part, url = _locations(name, dest_dir, base_url)
     with locked(dest):
@@ -115,14 +139,21 @@ def download_class(
 
         def fetch() -> None:
             response, offset = _open(url, part.stat().st_size if part.exists() else 0, timeout)
-            with response, open(part, "ab" if offset else "wb") as out:
-                _copy(response, out, start=offset, desc=name, progress=progress)
+            with response, os.fdopen(open_own(part, os.O_WRONLY), "wb") as out:
+                out.seek(offset)
+                out.truncate()  # to where the answer starts: 0 if the server ignored the Range
+                _copy(response, out, start=offset, most=max_bytes, speed=(speed_limit, speed_time), desc=name,
+                      progress=progress)
                 out.flush()
                 os.fsync(out.fileno())
 
-        _retrying(fetch, name, url, retries)
         try:
-            with open(part, "rb") as f:
+            _retrying(fetch, name, url, retries)
+        except _TooLarge as e:  # nothing of it is a class file: keep none of it
+            part.unlink(missing_ok=True)
+            raise DownloadError(f"class {name!r} from {url}: {e}") from None
+        try:
+            with open_regular(part) as f:
                 _check_lines(f, name, source=url)
         except DownloadError:
             part.unlink()
@@ -140,11 +171,14 @@ def download_slice(
     progress: bool = True,
     timeout: float = 30,
     retries: int = 3,
+    speed_limit: float = SPEED_LIMIT,
+    speed_time: float = SPEED_TIME,
 ) -> Path:
     """Fetch only the whole lines within the first ``max_bytes`` of a class's file.
 
     A few megabytes give a few thousand real drawings, enough to try things without the full
-    download. A valid file already at the destination (full or slice) is kept.
+    download. A valid file already at the destination (full or slice) is kept. Slow transfers are
+    retried as ``download_class``'s are.
     """
     dest, _, url = _locations(name, dest_dir, base_url)
     with locked(dest):
@@ -156,7 +190,7 @@ def download_slice(
             body = io.BytesIO()
             # A server without Range support answers 200 with everything: read only the start.
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                _copy(response, body, limit=max_bytes, desc=name, progress=progress)
+                _copy(response, body, limit=max_bytes, speed=(speed_limit, speed_time), desc=name, progress=progress)
             return body.getvalue()
 
         head = _retrying(fetch, name, url, retries)
@@ -182,7 +216,7 @@ def _locations(name: str, dest_dir: str | os.PathLike, base_url: str) -> tuple[P
 def _is_valid(path: Path, name: str) -> bool:
     try:
         validate_ndjson(path, name)
-    except (DownloadError, FileNotFoundError):
+    except (DownloadError, OSError):  # missing, unreadable, or not a regular file (a FIFO): fetched anew
         return False
     return True
 
@@ -218,26 +252,42 @@ def _copy(
     progress: bool,
     start: int = 0,
     limit: float = math.inf,
+    most: float = math.inf,
+    speed: tuple[float, float] = (SPEED_LIMIT, SPEED_TIME),
 ) -> None:
     """Stream at most ``limit`` body bytes to ``out`` with a progress bar on stderr.
 
     http.client reports a connection closed early as a plain end of data, so the byte count is
     checked against Content-Length here, and a short body raises ConnectionError to be retried.
+    A file (``start`` bytes, then the body) of more than ``most`` bytes raises _TooLarge, before
+    reading when the Content-Length says so; a body averaging under ``speed`` = (bytes/s, s) over a
+    span of that many seconds raises TimeoutError, to be retried.
     """
-    length = response.headers.get("Content-Length")
-    promised = int(length) if length is not None else None
+    promised = response.length  # http.client's reading of Content-Length: None if absent or not a count
+    if promised is not None and start + min(promised, limit) > most:
+        raise _TooLarge(f"it announces {start + promised:,} bytes, more than any class file "
+                        f"({most:,.0f} at most); refused unread")
     want = limit if promised is None else min(promised, limit)
     got = 0
     total = start + want if want < math.inf else None
+    speed_limit, speed_time = speed
+    since, recent = time.monotonic(), 0
     with tqdm(total=total, initial=start, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
               file=sys.stderr, disable=None if progress else True, leave=False) as bar:
         while got < want:
             chunk = response.read1(int(min(_CHUNK, want - got)))  # what has arrived: kept if it stalls
             if not chunk:
                 break
+            if start + got + len(chunk) > most:
+                raise _TooLarge(f"more than {most:,.0f} bytes, more than any class file; refused, nothing kept")
             out.write(chunk)
             got += len(chunk)
             bar.update(len(chunk))
+            recent += len(chunk)
+            if (spent := time.monotonic() - since) >= speed_time:
+                if recent < speed_limit * spent:
+                    raise TimeoutError(f"slower than {speed_limit:g} bytes/s for {speed_time:g} s")
+                since, recent = time.monotonic(), 0
     if promised is not None and got < want:
         raise ConnectionError(f"connection closed with {want - got} of {want} bytes still to come")
 

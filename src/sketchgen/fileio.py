@@ -1,4 +1,4 @@
-"""Writing files so that nothing is ever half-written or lost, and reading lines with bounded memory.
+"""Opening, reading and writing files so that nothing hangs, grows without bound, is half-written or lost.
 
 Every artefact sketchgen writes (downloads, prepared caches, checkpoints) goes
 through ``atomic_write``: the bytes land in a temporary file beside the target,
@@ -6,19 +6,133 @@ are flushed to disk, and only then renamed over it. A crash or a full disk
 leaves the previous file intact; a reader never sees a partial one.
 ``locked`` serialises two processes building the same artefact. ``read_lines``
 reads a file line by line without ever holding more than one bounded line.
+
+Every file sketchgen reads is opened by ``open_regular`` (or ``read_bytes``):
+a FIFO, a device such as ``/dev/zero`` or a folder is refused before a byte is
+read, as is a file over the reader's bound. sketchgen's own files and folders
+(locks, logs, partial downloads, a class's cache folder) are opened by
+``open_own`` and ``own_folder``, which never follow a symbolic link: a link
+planted there would have us truncate or write whatever it points at.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from sketchgen.errors import SketchgenError
+
 _SKIP_CHUNK = 1 << 20
+# What open() with O_CREAT and O_NONBLOCK met instead of a file: a folder, or a FIFO (writing) with no reader.
+_NOT_FILES = {errno.EISDIR: "a folder", errno.ENXIO: "not a regular file (a FIFO)"}
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}
+
+
+class FileRefused(SketchgenError, OSError):
+    """A file sketchgen will not read or write as asked; the message is one line naming it and saying why."""
+
+
+def open_regular(path: str | os.PathLike, most: int | None = None, what: str = "file") -> BinaryIO:
+    """``path`` opened for reading if it is a regular file of at most ``most`` bytes; FileRefused if not.
+
+    It is opened with O_NONBLOCK, so that a FIFO without a writer answers at once rather than
+    blocking for ever, and then checked with ``fstat`` on what was opened (not on the name, which
+    could change in between): a FIFO, a device (``/dev/zero`` never ends, and says its size is 0)
+    or a folder is refused, and so is a file larger than the reader allows, before a byte is read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise FileRefused(f"{path}: no such {what}") from None
+    except OSError as e:  # no permission; a socket (ENXIO); a name too long
+        raise FileRefused(f"{path}: cannot be read ({e.strerror})") from None
+    try:
+        size = _regular_size(fd, path, what)
+        if most is not None and size > most:
+            raise FileRefused(f"{path}: {size:,} bytes, more than any {what} ({_amount(most)} at most); refused unread")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_bytes(path: str | os.PathLike, most: int, what: str = "file") -> bytes:
+    """The whole of a regular file of at most ``most`` bytes (``open_regular``), read with that bound."""
+    with open_regular(path, most, what) as f:
+        size = os.fstat(f.fileno()).st_size
+        data = f.read(size + 1)  # not f.read(most + 1), which would allocate all of ``most`` first
+        if len(data) > size:  # it grew after it was measured
+            data += f.read(most + 1 - len(data))
+    if len(data) > most:
+        raise FileRefused(f"{path}: more than any {what} ({_amount(most)} at most); refused")
+    return data
+
+
+def open_own(path: str | os.PathLike, flags: int = os.O_RDWR) -> int:
+    """A file descriptor on one of sketchgen's own files (a lock, a log, a partial download), made if missing.
+
+    Never through a symbolic link (O_NOFOLLOW): one planted there would have us truncate, append to
+    or overwrite the file it points at, wherever that is. Never blocking, and a regular file only.
+    """
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise _linked(path, "file") from None
+        if e.errno in _NOT_FILES:
+            raise FileRefused(f"{path}: {_NOT_FILES[e.errno]} where sketchgen keeps its own file; remove it") from None
+        raise
+    try:
+        _regular_size(fd, path, "file")
+        os.set_blocking(fd, True)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def own_folder(path: str | os.PathLike, create: bool = True) -> bool:
+    """Whether sketchgen's own folder ``path`` is there (made, with its parents, if ``create``); FileRefused if it
+    is a symbolic link or not a folder: writing into a link would write wherever it points."""
+    path = Path(path)
+    if create:
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(parents=True)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(info.st_mode):
+        raise _linked(path, "folder")
+    if not stat.S_ISDIR(info.st_mode):
+        raise FileRefused(f"{path}: not a folder, where sketchgen keeps its own folder; remove it")
+    return True
+
+
+def _linked(path, what: str) -> FileRefused:
+    return FileRefused(f"{path}: a symbolic link where sketchgen keeps its own {what}; refused: remove the link")
+
+
+def _regular_size(fd: int, path, what: str) -> int:
+    """The size of the open file ``fd``; FileRefused if it is not a regular file."""
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):
+        raise FileRefused(f"{path}: a folder, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise FileRefused(f"{path}: not a regular file ({_KINDS.get(stat.S_IFMT(info.st_mode), 'special')})")
+    return info.st_size
+
+
+def _amount(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and not n % (1 << 20) else f"{n:,} bytes"
 
 
 @contextlib.contextmanager
@@ -55,10 +169,10 @@ _UMASK = _read_umask()
 
 @contextlib.contextmanager
 def locked(path: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path + '.lock'`` for the block."""
+    """Hold an exclusive advisory lock on ``path + '.lock'`` (``open_own``: never a link's target) for the block."""
     lock = Path(f"{path}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as f:
+    with os.fdopen(open_own(lock, os.O_RDONLY), "rb") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

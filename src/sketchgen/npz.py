@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sketchgen.fileio import atomic_write
+from sketchgen.fileio import FileRefused, atomic_write, open_regular
 
 # The arrays of a Sketch-RNN file, in Sketch-RNN's own names and order.
 NPZ_ARRAYS = ("train", "valid", "test")
@@ -133,7 +133,7 @@ def read_npz(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
     """
     path = Path(path)
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_regular(path) as f, zipfile.ZipFile(f) as archive:
             names = set(archive.namelist())
             missing = [a for a in NPZ_ARRAYS if f"{a}.npy" not in names]
             if missing:
@@ -148,7 +148,9 @@ def read_npz(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
                     raise NpzError(f"{path}: array {name!r} is unreadable ({type(e).__name__})") from None
     except (zipfile.BadZipFile, EOFError) as e:
         raise NpzError(f"{path}: not a readable .npz file ({e})") from None
-    except OSError as e:  # permissions, a failing disk: a read error names no file of its own
+    except FileRefused as e:  # a FIFO, a device, a folder, a missing file
+        raise NpzError(str(e)) from None
+    except OSError as e:  # a failing disk: a read error names no file of its own
         raise NpzError(f"{path}: cannot be read ({e.strerror or e})") from None
     return splits
 

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import stat
 import sys
 from dataclasses import MISSING, Field, fields
 
+from sketchgen.fileio import read_bytes
 from sketchgen.models.registry import MAX_POINTS
 from sketchgen.sample import MAX_TEMPERATURE
 
@@ -204,15 +203,9 @@ def _listed(name: str, parser, where: str) -> list[str]:
     """The names an @FILE lists, one a line, read at a bounded cost."""
     try:
         path(name)
-        info = os.stat(name)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("not a regular file")
-        if info.st_size > MAX_LIST_BYTES:
-            raise ValueError(f"more than {MAX_LIST_BYTES // 2**20} MB")
-        with open(name, "rb") as f:
-            text = f.read(MAX_LIST_BYTES + 1).decode("utf-8")
+        text = read_bytes(name, MAX_LIST_BYTES, "file").decode("utf-8")
     except (OSError, ValueError, argparse.ArgumentTypeError) as e:
-        reason = getattr(e, "strerror", None) or (e.reason if isinstance(e, UnicodeDecodeError) else e)
+        reason = e.reason if isinstance(e, UnicodeDecodeError) else str(e).removeprefix(f"{name}: ")
         parser.error(f"{where}: @{name[:200]}: cannot read class names ({reason})")
     listed = [line.strip() for line in text.splitlines() if line.strip()]
     if not listed:

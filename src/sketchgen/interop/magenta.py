@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from sketchgen import data, models
-from sketchgen.fileio import atomic_write
+from sketchgen.fileio import FileRefused, atomic_write, read_bytes
 from sketchgen.models.checkpoint import MAX_NAME, validate
 
 MAX_WEIGHT = 10.0  # model.js: maxWeight; int16 32767 stands for it
@@ -133,13 +133,11 @@ def read_magenta(path: str | os.PathLike) -> MagentaFile:
         raise MagentaFileError(f"{path}: {message}")
 
     try:
-        if path.stat().st_size > MAX_FILE:
-            fail(f"{path.stat().st_size} bytes, more than any Sketch-RNN model file ({MAX_FILE >> 20} MiB at most)")
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        fail("a folder, not a model file")
-    except FileNotFoundError:
-        fail("no such file")
+        raw = read_bytes(path, MAX_FILE, "Sketch-RNN model file")  # a FIFO, /dev/zero, a folder: refused unread
+    except FileRefused as e:
+        raise MagentaFileError(str(e)) from None
+    except OSError as e:  # a failing disk: a read error names no file of its own
+        fail(f"cannot be read ({e.strerror or e})")
     try:
         doc = json.loads(raw)
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError; deep nesting a RecursionError

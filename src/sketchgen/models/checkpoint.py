@@ -30,7 +30,6 @@ import io
 import math
 import os
 import pickletools
-import stat
 import typing
 import zipfile
 from dataclasses import MISSING, asdict, fields
@@ -38,7 +37,7 @@ from dataclasses import MISSING, asdict, fields
 import torch
 
 from sketchgen.errors import SketchgenError
-from sketchgen.fileio import atomic_write
+from sketchgen.fileio import FileRefused, atomic_write, open_regular
 from sketchgen.models.base import SketchModel
 from sketchgen.models.registry import get, names
 
@@ -79,41 +78,33 @@ def save(path: str | os.PathLike, payload: dict) -> None:
 def read_file(path: str | os.PathLike, what: str = "checkpoint") -> dict:
     """A file's plain dict, read at a cost bounded by its size, executing nothing in it; nothing checked yet."""
     try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such {what}") from None
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: cannot be read ({getattr(e, 'strerror', None) or e})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise CheckpointError(f"{path}: a folder, not a {what} file")
-    if not stat.S_ISREG(info.st_mode):
-        raise CheckpointError(f"{path}: not a regular file, so not a {what}")
-    if info.st_size > MAX_FILE_BYTES:
-        raise CheckpointError(f"{path}: {info.st_size / 2**30:.1f} GiB, more than any sketchgen {what} "
-                              f"(at most {MAX_FILE_BYTES // 2**30} GiB); refused unread")
-    fault = _archive_fault(path, info.st_size)
-    try:
-        if fault:
-            raise ValueError(fault)
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, foreign pickle, wrong format: all mean "not ours"
-        reason = fault or type(e).__name__
-        raise CheckpointError(f"{path}: not a readable sketchgen {what} ({reason}); retrain or pass another") from None
+        f = open_regular(path, MAX_FILE_BYTES, what)
+    except FileRefused as e:
+        raise CheckpointError(str(e)) from None
+    with f:
+        fault = _archive_fault(f, os.fstat(f.fileno()).st_size)
+        try:
+            if fault:
+                raise ValueError(fault)
+            f.seek(0)
+            ckpt = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as e:  # truncated zip, foreign pickle, wrong format: all mean "not ours"
+            reason = fault or type(e).__name__
+            raise CheckpointError(f"{path}: not a readable sketchgen {what} ({reason}); retrain or pass another") from None
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: not a sketchgen {what} (a {type(ckpt).__name__}, not a dict)")
     return ckpt
 
 
-def _archive_fault(path, size: int) -> str | None:
-    """Why ``path`` is not a torch.save archive whose loading stays within its size, or None."""
+def _archive_fault(f, size: int) -> str | None:
+    """Why the open file ``f`` is not a torch.save archive whose loading stays within its size, or None."""
     try:
-        with open(path, "rb") as f:
-            end = zipfile._EndRecData(f)  # the counts ZipFile itself would trust (zip64 included), read first
+        end = zipfile._EndRecData(f)  # the counts ZipFile itself would trust (zip64 included), read first
         if end is None:
             return "not torch's zip format"
         if end[zipfile._ECD_ENTRIES_TOTAL] > MAX_RECORDS or end[zipfile._ECD_SIZE] > MAX_RECORDS * 1024:
             return f"more than {MAX_RECORDS:,} records"
-        with zipfile.ZipFile(path) as z:
+        with zipfile.ZipFile(f) as z:
             entries = z.infolist()
             if len(entries) > MAX_RECORDS:
                 return f"more than {MAX_RECORDS:,} records"

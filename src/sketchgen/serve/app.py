@@ -6,17 +6,31 @@ met far more hostile clients than a hand-written handler would. Every answer,
 refusals of theirs included, is one line of JSON; a body over the limit is
 refused from its Content-Length before any of it is read, and a body that stops
 arriving is refused after ``BODY_WAIT`` seconds.
+
+Slow and malformed clients cost a bounded share of the server and one log line
+each, never a traceback. A request head (request line and headers) must be whole
+within ``HEAD_WAIT`` seconds, or the connection is closed. Connections are
+bounded so that the process never reaches its file-descriptor limit
+(``capacity``): there, asyncio's accept() loop logs a traceback and schedules a
+retry for each of its backlog of attempts, again and again, and the server
+serves no one. Past the bound, the connection waiting longest for its head is
+closed to make room, so clients trickling headers cannot keep a good request
+out. uvicorn's ``limit_concurrency`` would not do: it counts requests once their
+heads are whole, which a trickling client's never is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import resource
 import socket
 import sys
 import threading
 import traceback
 from collections.abc import Sequence
+from functools import partial
 from http import HTTPStatus
 from pathlib import Path
 
@@ -38,6 +52,14 @@ from sketchgen.serve.sketcher import MAX_BODY, BadRequest, Sketcher
 # shorter than its Content-Length is answered promptly (408), and a stalled client holds no batch back.
 BODY_WAIT = 2.0
 IDLE = 5  # seconds a connection may wait for its next request (or its first) before it is closed
+# Seconds from a connection's start (or its last answer) to a whole request head: a browser sends one in a single
+# packet, and a head that trickles in a byte at a time held its connection (and a file descriptor) for ever.
+HEAD_WAIT = 5.0
+# Connections the kernel queues for accept() (200 clients connecting at once must queue, not be refused), and
+# open at once; fewer where the file-descriptor limit is low (``capacity``).
+BACKLOG = 256
+CONNECTIONS = 4 * BACKLOG
+FD_RESERVE = 64  # descriptors kept for the server's own files, sockets and threads (fewer than 10 at rest)
 LOOPBACK = ["localhost", "127.0.0.1", "[::1]"]  # Host values always served: names of this machine only
 ANY_ADDRESS = {"", "0.0.0.0", "::"}  # --host values that listen on every interface
 WEB = Path(__file__).parents[1] / "web"
@@ -179,24 +201,107 @@ def app(sketcher: Sketcher, allowed_hosts: list[str]) -> Starlette:
                      exception_handlers={HTTPException: _refused})
 
 
+def capacity() -> tuple[int, int]:
+    """The backlog and the most connections open at once that keep the process below its file-descriptor limit,
+    which is raised first (up to its hard limit) to fit ``BACKLOG`` and ``CONNECTIONS``.
+
+    One accept() batch takes up to a backlog of descriptors before any connection can be closed, and a few
+    batches can follow before the first closes land: connections take half the room, batches an eighth each.
+    """
+    want = FD_RESERVE + 2 * CONNECTIONS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        soft = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    room = (want if soft == resource.RLIM_INFINITY else soft) - FD_RESERVE
+    return max(1, min(BACKLOG, room // 8)), max(1, min(CONNECTIONS, room // 2))
+
+
 class Protocol(H11Protocol):
-    """uvicorn's h11 protocol, answering a request it cannot parse with one line of JSON (and h11's reason), and
-    closing a connection that sends nothing at all after ``IDLE`` seconds, as one idle between requests is."""
+    """uvicorn's h11 protocol, with what a server facing slow or malformed clients needs.
+
+    A request it cannot parse is answered with one line of JSON (and h11's reason), logged as one line. A
+    connection that sends nothing is closed after ``IDLE`` seconds, as one idle between requests is (quietly: a
+    browser opens such connections ahead of need); one that has begun a request head and not finished it
+    ``HEAD_WAIT`` seconds after it began waiting for one (opened, or answered) is closed with a log line. Past
+    ``most`` open connections, the one waiting longest for a request head makes room.
+    """
+
+    def __init__(self, *args, most: int = CONNECTIONS, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.most = most
+        self.waiting_since: float | None = None  # when it began waiting for a request head, while it waits
+        self.head_deadline: asyncio.TimerHandle | None = None  # once a head has begun to arrive
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+        self.waiting_since = self.loop.time()
+        if len(self.connections) > self.most:  # closed ones stay in it until the loop's next turn: count the open
+            live = [c for c in self.connections if not c.transport.is_closing()]
+            if len(live) > self.most:
+                oldest = min((c for c in live if c.waiting_since is not None), key=lambda c: c.waiting_since,
+                             default=self)
+                oldest._close(f"{self.most} connections open, the most served at once; it had sent no whole request "
+                              f"head in {self.loop.time() - oldest.waiting_since:.1f} s")
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # a whole request head, or bytes h11 refused
+            self._stop_waiting()
+        elif self.head_deadline is None and self.waiting_since is not None:  # a head has begun
+            self.head_deadline = self.loop.call_at(self.waiting_since + HEAD_WAIT, self._close,
+                                                   f"its request head was not whole after {HEAD_WAIT:g} s")
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self.waiting_since = self.loop.time()  # for the next request on this connection
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._stop_waiting()
+
+    def _stop_waiting(self) -> None:
+        self.waiting_since = None
+        if self.head_deadline is not None:
+            self.head_deadline.cancel()
+            self.head_deadline = None
+
+    def _close(self, why: str) -> None:
+        self._stop_waiting()
+        self.logger.warning("%s - connection closed: %s", _peer(self.client), why)
+        self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
+        """Answer bytes h11 refused: our JSON 400 if no answer has begun, and the request before them (a valid head
+        then a malformed chunked body) gets no other, so the app's own answer cannot fail with a traceback."""
         error = sys.exc_info()[1]  # uvicorn calls this while handling h11's RemoteProtocolError
-        status = getattr(error, "error_status_hint", 400)
-        body = json.dumps({"error": f"malformed HTTP request: {str(error or msg)[:200]}"}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                   (b"connection", b"close")]
-        for event in (h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase.encode()),
-                      h11.Data(data=body), h11.EndOfMessage()):
-            self.transport.write(self.conn.send(event))
+        reason = str(error or msg)[:200]
+        self.logger.warning("%s - malformed HTTP request: %s", _peer(self.client), reason)
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True  # what the app sends for it now goes nowhere, as to a client gone
+            self.cycle.message_event.set()
+        if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            status = getattr(error, "error_status_hint", 400)
+            body = json.dumps({"error": f"malformed HTTP request: {reason}"}).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                       (b"connection", b"close")]
+            for event in (h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase.encode()),
+                          h11.Data(data=body), h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event))
         self.transport.close()
+
+
+def _peer(client: tuple | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else "a client"
+
+
+class _SaidBetter(logging.Filter):
+    """Drops uvicorn's "Invalid HTTP request received.": ``Protocol`` logs the client and h11's reason instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Invalid HTTP request received."
 
 
 def allowed_hosts(host: str, extra: Sequence[str] = ()) -> list[str]:
@@ -219,15 +324,16 @@ class SketchServer:
                  allow_hosts: Sequence[str] = ()):
         self.sketcher = sketcher
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        backlog, most = capacity()
         try:
-            # 256: 200 clients connecting at once must queue, not be refused
-            self.socket = socket.create_server((host, port), family=family, backlog=256)
+            self.socket = socket.create_server((host, port), family=family, backlog=backlog)
         except OSError as e:
             raise OSError(f"cannot listen on {host}:{port} ({e.strerror}); pick another --port or --host") from None
         self.server_address = self.socket.getsockname()[:2]
-        config = uvicorn.Config(app(sketcher, allowed_hosts(host, allow_hosts)), http=Protocol, lifespan="off",
-                                log_config=_logging(quiet), server_header=False, timeout_keep_alive=IDLE,
-                                timeout_graceful_shutdown=5)
+        # uvicorn listens again with its own backlog (2,048 unless told), which is also how many accept() takes at once
+        config = uvicorn.Config(app(sketcher, allowed_hosts(host, allow_hosts)), http=partial(Protocol, most=most),
+                                lifespan="off", log_config=_logging(quiet), server_header=False, backlog=backlog,
+                                timeout_keep_alive=IDLE, timeout_graceful_shutdown=5)
         self._server = uvicorn.Server(config)
         self._stopped = threading.Event()
 
@@ -252,8 +358,9 @@ class SketchServer:
 
 def _logging(quiet: bool) -> dict:
     """uvicorn's log on stderr (stdout's first line is the URL): requests one a line, unless quiet; warnings."""
-    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "plain"}
-    return {"version": 1, "disable_existing_loggers": False,
+    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "plain",
+               "filters": ["said_better"]}
+    return {"version": 1, "disable_existing_loggers": False, "filters": {"said_better": {"()": _SaidBetter}},
             "formatters": {"plain": {"format": "%(asctime)s %(message)s"}}, "handlers": {"stderr": handler},
             "loggers": {"uvicorn.error": {"handlers": ["stderr"], "level": "ERROR" if quiet else "WARNING",
                                           "propagate": False},

@@ -31,22 +31,9 @@ from pathlib import Path
 import torch
 
 from sketchgen import models
-from sketchgen.fileio import atomic_write
-from sketchgen.models.checkpoint import (
-    MAX_COUNT,
-    check_history,
-    check_settings,
-    check_tensor,
-    printable,
-    stored_apart,
-)
-from sketchgen.training.config import (
-    LEGACY,
-    MAX_BAD_STEPS,
-    RESUMABLE_CHANGES,
-    TrainConfig,
-    TrainingError,
-)
+from sketchgen.fileio import atomic_write, open_own
+from sketchgen.models.checkpoint import MAX_COUNT, check_history, check_settings, check_tensor, printable, stored_apart
+from sketchgen.training.config import LEGACY, MAX_BAD_STEPS, RESUMABLE_CHANGES, TrainConfig, TrainingError
 
 RUN_FILES = ("best.pt", "last.pt", "log.jsonl", "loss_curve.png")
 LOCK = ".sketchgen-train.lock"
@@ -64,7 +51,7 @@ def run_folder(out: Path, resume: bool, overwrite: bool, log, owner: bool = True
         yield
         return
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / LOCK, "a+") as lock:
+    with os.fdopen(open_own(out / LOCK), "r+") as lock:  # never a link's target, which it would overwrite
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -103,7 +90,7 @@ def _json_line(record: dict) -> bytes:
 def append_log(path: Path, record: dict) -> None:
     """Add one validation's line to log.jsonl in one write; a write that fails (a full disk) is taken back."""
     line = _json_line(record)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    fd = open_own(path, os.O_WRONLY | os.O_APPEND)
     try:
         size = os.fstat(fd).st_size
         try:
