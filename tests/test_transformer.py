@@ -1,0 +1,92 @@
+"""The Transformer decoder: its KV cache computes what the whole sequence does, completes prefixes of any lengths
+together exactly, never runs past its context, and refuses what it cannot do in one line.
+
+What every model must do (training, batch independence, resume, checkpoints, serving) is checked for it by the
+contract tests; these are what a cache adds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sketchgen import models, sample
+from sketchgen.models import collate
+from sketchgen.models.attention import BLOCK, causal_block_attention
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def net(tiny_models):
+    return models.load(tiny_models["transformer"])[0]
+
+
+def test_block_attention_is_softmax_attention_over_the_positions_so_far():
+    """Read BLOCK positions at a time with a running max and sum, the result is plain causal attention."""
+    torch.manual_seed(0)
+    b, h, d, capacity = 5, 2, 8, 3 * BLOCK
+    keys, values = torch.randn(b, h, capacity, d), torch.randn(b, h, capacity, d)
+    q = torch.randn(b, h, 1, d)
+    length = torch.tensor([0, 1, BLOCK - 1, BLOCK, 2 * BLOCK + 7])
+    got = causal_block_attention(q, keys, values, length)
+    for i, n in enumerate(length.tolist()):
+        weights = torch.softmax((q[i] @ keys[i, :, : n + 1].transpose(1, 2)) / d**0.5, dim=-1)
+        torch.testing.assert_close(got[i], weights @ values[i, :, : n + 1], rtol=1e-5, atol=1e-6)
+
+
+def test_the_cache_computes_what_the_whole_sequence_does(net, seed_data):
+    """Fed a drawing's steps one at a time through its cache, the model gives the outputs of the whole sequence."""
+    idx = seed_data.indices("test")[:4]
+    batch = collate(net, seed_data.gather(idx), seed_data.labels[idx])
+    with torch.no_grad():
+        whole = net(batch)
+        state = net.initial_state(batch.labels)
+        steps = []
+        for t in range(batch.inputs.shape[1]):
+            out, state = net.step(batch.inputs[:, t : t + 1], state)
+            steps.append(out)
+    by_step = torch.cat(steps, dim=1)
+    mask = batch.mask.bool()
+    torch.testing.assert_close(by_step[mask], whole[mask], rtol=1e-4, atol=1e-4)
+
+
+def test_prefixes_of_any_lengths_complete_together_exactly(net, seed_data):
+    """Prefixes of 1 to over two cache blocks of points, each kept exactly and finished as it is alone."""
+    test = seed_data.indices("test")
+    longest = [int(i) for i in sorted(test, key=lambda i: -len(seed_data.stroke3(i)))[:3]]
+    prefixes = [seed_data.stroke3(i)[:n] for i, n in zip(longest + [longest[0]], (2 * BLOCK + 5, BLOCK, 1, 17))]
+    labels = seed_data.labels[longest + [longest[0]]]
+    together = sample.generate(net, labels, 1.0, seeds=[3, 4, 5, 6], prefixes=prefixes)
+    for prefix, label, s, done in zip(prefixes, labels, (3, 4, 5, 6), together):
+        assert np.array_equal(done[: len(prefix)], prefix)
+        assert np.array_equal(done, sample.generate(net, [label], 1.0, seeds=[s], prefixes=[prefix])[0])
+
+
+def test_it_never_draws_past_its_context(net, seed_data):
+    context = net.context_length()
+    drawings = sample.generate(net, [0, 1], 1.0, seed=0, max_len=10 * context)  # asked for more than it can hold
+    assert all(len(d) <= context for d in drawings)
+    long = seed_data.stroke3(int(seed_data.indices("train")[0]))
+    too_long = np.concatenate([long] * (context // len(long) + 1))[:context]
+    with pytest.raises(models.ModelError, match=f"leaves no room in the model's context of {context} steps"):
+        sample.generate(net, [0], prefixes=[too_long])
+
+
+def test_what_it_cannot_do_is_one_line(net, tiny_models, tmp_path, capsys):
+    from sketchgen.cli import main
+
+    assert main(["export", "--checkpoint", str(tiny_models["transformer"]), "--format", "magenta", "--class", "eye",
+                 "--out", str(tmp_path / "eye.gen.json")]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "a transformer model cannot be exported" in line and not (tmp_path / "eye.gen.json").exists()
+    with pytest.raises(models.ModelError, match="has no encoder"):
+        sample.reconstruct(net, [np.array([[1.0, 2.0, 1.0]])], [0])
+    with pytest.raises(models.ModelError, match="--hidden 30 is not a multiple of --heads 4"):
+        models.build("transformer", hidden=30, heads=4)
+    assert main(["train", "--model", "transformer", "--hidden", "30", "--heads", "4", "--out", str(tmp_path / "r")]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("each head is hidden / heads wide")
