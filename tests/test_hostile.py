@@ -882,3 +882,39 @@ def test_a_run_whose_validation_is_never_finite_exits_non_zero_and_prints_no_pat
                                             "written: lower --lr or check the data")
     assert not (out / "best.pt").exists()
     assert all(json.loads(line)["val_loss"] is None for line in (out / "log.jsonl").read_text().splitlines())
+
+
+def test_outputs_aimed_at_a_run_never_replace_it_nor_mix_with_it(tiny_models, zoo_files, tmp_path, capsys):
+    """import, export and evaluate --json refuse to write over a checkpoint or their own input; a folder holding
+    an earlier sample's drawings is refused, or with --overwrite cleared of exactly those files first."""
+    from sketchgen.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    last = run / "last.pt"
+    last.write_bytes(tiny_models["mdn"].read_bytes())
+    before = last.read_bytes()
+
+    def refused(argv, says):
+        assert main([str(a) for a in argv]) == 1
+        err = capsys.readouterr().err
+        (line,) = err.strip().splitlines()[-1:]
+        assert says in line and len(err.strip().splitlines()) == 1, err
+
+    refused(["import", "--format", "magenta", zoo_files["sheep"], "--out", last], "holds a model checkpoint")
+    refused(["export", "--checkpoint", last, "--format", "magenta", "--class", "eye", "--out", last],
+            "is the file this command reads")
+    refused(["evaluate", "--checkpoint", last, "--classifier", last, "--json", last], "is the file this command reads")
+    refused(["evaluate", "--checkpoint", last, "--classifier", last, "--json", tiny_models["seed"]],
+            "holds a model checkpoint")
+    assert last.read_bytes() == before
+    imported = tmp_path / "sheep.pt"  # an earlier import is what an import may replace
+    for _ in range(2):
+        assert main(["import", "--format", "magenta", str(zoo_files["sheep"]), "--out", str(imported)]) == 0
+    out = tmp_path / "drawn"
+    assert main(["sample", "--checkpoint", str(last), "--classes", "eye", "--n", "3", "--out", str(out)]) == 0
+    capsys.readouterr()
+    (out / "mine.txt").write_text("not sketchgen's")
+    refused(["sample", "--checkpoint", last, "--classes", "circle", "--out", out], "holds the drawings of an earlier")
+    assert main(["sample", "--checkpoint", str(last), "--classes", "circle", "--out", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["circle-000.png", "circle-000.svg", "mine.txt", "samples.ndjson"]

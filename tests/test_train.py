@@ -198,3 +198,24 @@ def test_adamw_decays_weight_matrices_only(small_data, tmp_path):
     train(cfg, small_data, tmp_path / "split", log=quiet)
     again = train(cfg, small_data, tmp_path / "split", resume=True, log=quiet)  # nothing left to train: the same run
     assert [r["val_loss"] for r in again] == [r["val_loss"] for r in whole]
+
+
+def test_a_class_left_without_a_training_drawing_is_named_in_one_line(quickdraw, tmp_path):
+    """All of a class's drawings longer than --max-len, or a Sketch-RNN file with an empty train array: refused
+    before anything is built from the classes' statistics, naming the class and why."""
+    from sketchgen.data import prepare
+    from sketchgen.npz import write_npz
+
+    data = prepare(["circle", "The Mona Lisa"], quickdraw / "simplified", seed=0)
+    train_idx = data.indices("train")
+    shortest = int(data.lengths()[train_idx][data.labels[train_idx] == 1].min())
+    cfg = tiny_config(max_len=shortest - 1, model_config={"hidden": 8, "embed_dim": 4})
+    with pytest.raises(TrainingError, match=r"^no training drawing of 1 of the classes: 'The Mona Lisa' \(its \d+ are "
+                                            rf"all longer than {shortest - 1} points\); raise --max-len"):
+        train(cfg, data, tmp_path / "long", log=quiet)
+    circles = [data.stroke3(i) for i in train_idx[data.labels[train_idx] == 0]]
+    write_npz(tmp_path / "npz" / "zigzag.npz", {"train": [], "valid": circles[:3], "test": circles[3:6]})
+    write_npz(tmp_path / "npz" / "circle.npz", {"train": circles[:10], "valid": circles[10:13], "test": circles[13:16]})
+    empty = prepare(["circle", "zigzag"], tmp_path / "npz", seed=0)
+    with pytest.raises(TrainingError, match="'zigzag' \\(none in its training split\\)"):
+        train(tiny_config(model_config={"hidden": 8, "embed_dim": 4}), empty, tmp_path / "empty", log=quiet)

@@ -164,10 +164,14 @@ def build_parser() -> V.Parser:
     p.add_argument("--data-dir", type=V.path, help="with --prefix test: where the model's classes are read from "
                                       "(default: where it was trained from)")
     p.add_argument("--out", type=V.path, help="output folder (default runs/samples-<time>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the drawings an earlier sample wrote in --out (refused without it)")
     p.set_defaults(func=C.cmd_sample)
 
     p = sub.add_parser("reconstruct", help="a model that encodes drawings (vae): redraw each drawing of a file")
     _add_encoding_flags(p, "DRAWINGS.ndjson", "each drawing's word must be a class the model knows", "random seed")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the reconstructions an earlier reconstruct wrote in --out (refused without it)")
     p.set_defaults(func=C.cmd_reconstruct)
 
     p = sub.add_parser("interpolate", help="a model that encodes drawings (vae): morph one drawing into another")

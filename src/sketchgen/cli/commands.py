@@ -17,6 +17,7 @@ import numpy as np
 
 from sketchgen import api
 from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT, UsageError
+from sketchgen.cli.outputs import fresh_folder, writable
 from sketchgen.cli.values import of_field
 from sketchgen.sample import require_encoder
 
@@ -186,6 +187,7 @@ def cmd_sample(args) -> None:
                              "leave out --classes and --prefix")
         require_encoder(model.net)
     out = api.run_dir(args.out, "samples")
+    fresh_folder(out, "samples.ndjson", args.overwrite)
     if args.around:
         drawings = model.iter_variations(given_drawings(args.around, model), args.n, args.temperature, args.seed)
     else:
@@ -211,8 +213,9 @@ def cmd_reconstruct(args) -> None:
     model = api.load(args.checkpoint)
     require_encoder(model.net)
     given = given_drawings(args.input, model)
-    redrawn = model.reconstruct(given, args.temperature, args.seed)
     out = api.run_dir(args.out, "reconstruct")
+    fresh_folder(out, "reconstructions.ndjson", args.overwrite)
+    redrawn = model.reconstruct(given, args.temperature, args.seed)
     for i, (d, r) in enumerate(zip(given, redrawn)):
         render.side_by_side(d.points, r.points, d.word, out / f"{safe_name(d.word)}-{i:03d}.png",
                             labels=("input", "reconstruction"))
@@ -247,7 +250,9 @@ def cmd_export(args) -> None:
     from sketchgen.interop.magenta import export_magenta
 
     name = args.class_name if Path(args.class_name).name == args.class_name else safe_name(args.class_name)
-    print(export_magenta(args.checkpoint, args.class_name, args.out or f"{name}.gen.json"))  # in the working folder
+    out = args.out or f"{name}.gen.json"  # in the working folder
+    writable(out, "Magenta model file", "--out", reads=(args.checkpoint,), replaces=("json",))
+    print(export_magenta(args.checkpoint, args.class_name, out))
 
 
 def cmd_import(args) -> None:
@@ -255,6 +260,7 @@ def cmd_import(args) -> None:
 
     name = Path(args.file).name
     out = args.out or name.removesuffix(".json").removesuffix(".gen") + ".pt"
+    writable(out, "imported checkpoint", "--out", reads=(args.file,), replaces=("imported",))
     ckpt = import_magenta(args.file, out, args.class_name)
     say(f"imported {args.file} ({ckpt['kind']} model, class {ckpt['classes'][0]!r})")
     print(out)
@@ -274,6 +280,7 @@ def cmd_classifier_train(args) -> None:
     from sketchgen.classifier import save_classifier, train_classifier
 
     classes = args.classes or SEED_CLASSES
+    writable(args.out, "classifier", "--out", replaces=("classifier",))
     settings = api.data_settings(**data_flags(args))
     data = api.prepare(classes, settings, args.workers)
     clf, accuracy = train_classifier(data, epochs=args.epochs, seed=settings["seed"], log=say)
@@ -286,6 +293,8 @@ def cmd_evaluate(args) -> None:
     from sketchgen.report import format_report
 
     model = api.load(args.checkpoint)
+    if args.json:
+        writable(args.json, "report", "--json", reads=(args.checkpoint, args.classifier), replaces=("json",))
     if args.n * len(model.classes) > MAX_EVALUATED:  # every drawing is kept for FID, precision/recall, copying
         raise UsageError(f"--n {args.n} for {len(model.classes)} classes is {args.n * len(model.classes):,} "
                          f"drawings, more than the {MAX_EVALUATED:,} evaluate holds at once: ask for fewer --n")

@@ -140,6 +140,23 @@ def _term_names(net: models.SketchModel, data: Prepared, idx: np.ndarray, device
     return names
 
 
+def _every_class_trains(data: Prepared, train_idx: np.ndarray, max_len: int) -> None:
+    """Refuse, in one line naming them and why, classes left without a training drawing: every statistic a model
+    is built from (its lengths, its scale) is per class, and a class never drawn would be learnt from nothing."""
+    counts = np.bincount(data.labels[train_idx], minlength=len(data.classes))
+    empty = np.flatnonzero(counts == 0)
+    if not len(empty):
+        return
+    had = np.bincount(data.labels[data.indices("train")], minlength=len(data.classes))
+
+    def why(c: int) -> str:
+        return f"its {had[c]} are all longer than {max_len} points" if had[c] else "none in its training split"
+
+    named = ", ".join(f"{data.classes[c]!r} ({why(c)})" for c in empty[:3]) + (", ..." if len(empty) > 3 else "")
+    raise TrainingError(f"no training drawing of {len(empty)} of the classes: {named}; raise --max-len, give more "
+                        "drawings, or leave those classes out")
+
+
 def _fresh_progress() -> dict:
     return {"round": 0, "step": 0, "global_step": 0, "best": math.inf, "bad_rounds": 0, "history": [], "sums": {},
             "skipped": 0, "bad_run": 0}
@@ -175,6 +192,7 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
         log(f"dropped {dropped} training drawings longer than {cfg.max_len} points")
     if not len(train_idx) or not len(valid_idx):
         raise TrainingError("no training or validation drawings: use more data or a larger --max-per-class")
+    _every_class_trains(data, train_idx, cfg.max_len)
 
     last = out / "last.pt"
     ckpt = from_rank0(checkpoints.read_last(last) if resume and rank == 0 and last.exists() else None)
