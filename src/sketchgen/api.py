@@ -28,8 +28,9 @@ import numpy as np
 from sketchgen import data, models, render, strokes
 from sketchgen import sample as sampling
 from sketchgen.data import DataError, Prepared
-from sketchgen.drawing import Drawing, Grid
+from sketchgen.drawing import Drawing, Grid, as_drawings
 from sketchgen.errors import SketchgenError
+from sketchgen.models.registry import MAX_POINTS
 from sketchgen.sample import TEMPERATURE
 
 SEED_CLASSES = ["apple", "eye", "square", "triangle", "circle"]
@@ -40,6 +41,8 @@ SHIPPED_CHECKPOINT = ASSETS / "seed-quickdraw5.pt"
 SHIPPED_MODEL = ASSETS / "mdn-quickdraw26.pt"
 SHIPPED_DESCRIPTION = "an mdn trained on 26 Quick, Draw! classes"
 DEFAULT_MAX_PER_CLASS = 100_000
+MAX_PER_CLASS = 10**7
+SEED_MAX = 2**63 - 1  # every seed becomes an int64 somewhere (torch, NumPy)
 CHUNK = 500  # drawings generated at a time: memory stays one chunk's, whatever is asked for
 MAX_DRAWINGS = 1_000_000  # drawings one call makes
 
@@ -71,15 +74,14 @@ def write_ndjson(drawings: Iterable[Drawing], path: str | os.PathLike) -> None:
     data.write_ndjson(drawings, path)
 
 
-def grid(drawings: Sequence[Drawing], columns: int = 8) -> Grid:
+def grid(drawings: Iterable[Drawing], columns: int = 8) -> Grid:
     """Drawings side by side, ``columns`` a row: a notebook shows it; ``.save(path)`` writes a PNG."""
     return Grid(drawings, columns)
 
 
-def animate(drawings: Drawing | Sequence[Drawing], path: str | os.PathLike, columns: int = 4) -> Path:
+def animate(drawings: Drawing | Iterable[Drawing], path: str | os.PathLike, columns: int = 4) -> Path:
     """A GIF of the drawings drawn stroke by stroke, side by side (``columns`` a row); the path written."""
-    drawings = [drawings] if isinstance(drawings, Drawing) else list(drawings)
-    render.animate_many([d.points for d in drawings], path, columns)
+    render.animate_many([d.points for d in as_drawings(drawings)], path, columns)
     return Path(path)
 
 
@@ -91,12 +93,25 @@ def load(source: str | os.PathLike | None = None, device: str = "cpu") -> "Model
     ``.gen.json`` model file, or None for the shipped model. Checked whole before anything in it is used."""
     from sketchgen.interop.magenta import magenta_checkpoint
 
+    if source is not None and not isinstance(source, (str, os.PathLike)):
+        raise UsageError(f"load takes a path to a checkpoint or a Magenta .gen.json file, not {source!r:.40}")
+    device = _device(device)
     path = Path(source) if source is not None else shipped_model()
     if path.name.endswith(".json"):
         ckpt = magenta_checkpoint(path)
     else:
         ckpt = models.read(path)
     return Model(models.checkpoint.build(ckpt).to(device), ckpt, path)
+
+
+def _device(device: str) -> str:
+    """``device`` if this machine has it (cpu, cuda, cuda:1, mps), else one line saying why not."""
+    from sketchgen.training.distributed import check_device
+
+    try:
+        return check_device(device)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def shipped_model() -> Path:
@@ -135,13 +150,13 @@ class Model:
 
     def labels(self, wanted: str | Sequence[str] | None = None) -> list[int]:
         """The class indices of ``wanted`` (default all), or one line naming those it was not trained on."""
-        wanted = [wanted] if isinstance(wanted, str) else wanted
+        wanted = _names(wanted, "classes") if wanted is not None else self.classes
         index = {c: i for i, c in enumerate(self.classes)}
-        unknown = [c for c in (wanted or []) if c not in index]
+        unknown = [c for c in wanted if c not in index]
         if unknown:
             raise models.CheckpointError(f"{self.path} was not trained on {models.listing(unknown)}; it knows: "
                                          f"{models.listing(self.classes)}")
-        return [index[c] for c in (wanted or self.classes)]
+        return [index[c] for c in wanted]
 
     # --- drawing -------------------------------------------------------------------------------
 
@@ -152,6 +167,8 @@ class Model:
         if len(labels) > MAX_DRAWINGS:
             raise UsageError(f"{len(labels):,} drawings asked for, more than {MAX_DRAWINGS:,} in one call: ask for fewer")
         _check_temperature(temperature)
+        seed = _integer("seed", seed, 0, SEED_MAX)
+        max_len = None if max_len is None else _integer("max_len", max_len, 1, MAX_POINTS)
         labels = np.asarray(labels, dtype=np.int64)
         for a in range(0, len(labels), CHUNK):
             part = labels[a : a + CHUNK]
@@ -164,49 +181,53 @@ class Model:
     def sample(self, classes: str | Sequence[str] | None = None, n: int = 1, temperature: float = TEMPERATURE,
                seed: int = 0, max_len: int | None = None) -> list[Drawing]:
         """``n`` drawings of each class (default every class it knows), class by class."""
-        labels = np.repeat(self.labels(classes), _count(n))
+        labels = np.repeat(self.labels(classes), _integer("n", n, 0, MAX_DRAWINGS))
         return self._drawings(labels, self.generate(labels, temperature, seed, max_len), temperature=temperature,
                               seed=seed)
 
-    def complete(self, drawings: Drawing | Sequence[Drawing], n: int = 1, temperature: float = TEMPERATURE,
+    def complete(self, drawings: Drawing | Iterable[Drawing], n: int = 1, temperature: float = TEMPERATURE,
                  seed: int = 0, max_len: int | None = None, strokes: int | None = None,
                  classes: str | Sequence[str] | None = None) -> list[Drawing]:
         """``n`` completions of each started drawing (cut to its first ``strokes`` strokes if given), as its own
         class (its word) or as ``classes`` (one for all, or one each); each keeps its start exactly."""
-        drawings = [drawings] if isinstance(drawings, Drawing) else list(drawings)
+        drawings = as_drawings(drawings)
         starts = [_cut(d, strokes) for d in drawings]
-        words = [classes] * len(drawings) if classes is None or isinstance(classes, str) else list(classes)
+        words = [classes] * len(drawings) if classes is None or isinstance(classes, str) else _names(classes, "classes")
+        if len(words) != len(drawings):
+            raise UsageError(f"{len(words)} classes for {len(drawings)} drawings: give one class for all, or one each")
         labels = self._labels_of(drawings, words)
-        rows = np.repeat(np.arange(len(drawings)), _count(n))
+        rows = np.repeat(np.arange(len(drawings)), _integer("n", n, 0, MAX_DRAWINGS))
         return self._drawings(labels[rows], self.generate(labels[rows], temperature, seed, max_len,
                                                           prefix=lambda i: starts[rows[i]]),
                               temperature=temperature, seed=seed)
 
-    def reconstruct(self, drawings: Drawing | Sequence[Drawing], temperature: float = TEMPERATURE,
+    def reconstruct(self, drawings: Drawing | Iterable[Drawing], temperature: float = TEMPERATURE,
                     seed: int = 0) -> list[Drawing]:
         """Each drawing redrawn from the mean of its latent, as its class (its word): a model that encodes."""
-        drawings = [drawings] if isinstance(drawings, Drawing) else list(drawings)
+        drawings = as_drawings(drawings)
         sampling.require_encoder(self.net)
         labels = self._labels_of(drawings)
         return self._drawings(labels, sampling.reconstruct(self.net, [d.stroke3 for d in drawings], labels,
-                                                         _check_temperature(temperature), seed),
+                                                         _check_temperature(temperature),
+                                                         _integer("seed", seed, 0, SEED_MAX)),
                               temperature=temperature, seed=seed)
 
-    def variations(self, drawings: Drawing | Sequence[Drawing], n: int = 4, temperature: float = TEMPERATURE,
+    def variations(self, drawings: Drawing | Iterable[Drawing], n: int = 4, temperature: float = TEMPERATURE,
                    seed: int = 0) -> list[Drawing]:
         """``n`` drawings from the posterior of each drawing's latent, drawing by drawing: a model that encodes."""
         return list(self.iter_variations(drawings, n, temperature, seed))
 
-    def iter_variations(self, drawings: Drawing | Sequence[Drawing], n: int = 4,
+    def iter_variations(self, drawings: Drawing | Iterable[Drawing], n: int = 4,
                         temperature: float = TEMPERATURE, seed: int = 0) -> Iterator[Drawing]:
         """``variations``, made and yielded about ``CHUNK`` at a time: memory stays a chunk's, whatever ``n``."""
-        drawings = [drawings] if isinstance(drawings, Drawing) else list(drawings)
+        drawings = as_drawings(drawings)
         sampling.require_encoder(self.net)
-        labels, n = self._labels_of(drawings), _count(n)
+        labels, n = self._labels_of(drawings), _integer("n", n, 0, MAX_DRAWINGS)
         if len(drawings) * n > MAX_DRAWINGS:
             raise UsageError(f"{n:,} variations of {len(drawings):,} drawings is more than {MAX_DRAWINGS:,} in one "
                              "call: ask for fewer")
         _check_temperature(temperature)
+        seed = _integer("seed", seed, 0, SEED_MAX)
         step = max(1, CHUNK // max(n, 1))  # drawings whose variations make a chunk
         for a in range(0, len(drawings), step):
             # Drawing i's variations are rows i * n ... of one call: this chunk's start at a * n.
@@ -218,18 +239,16 @@ class Model:
                     seed: int = 0) -> list[Drawing]:
         """``steps`` drawings morphing ``a`` into ``b`` (both ends included): a model that encodes."""
         sampling.require_encoder(self.net)
-        if not 2 <= steps <= 1000:
-            raise UsageError(f"interpolate takes 2 to 1,000 steps, not {steps}")
+        steps = _integer("steps", steps, 2, 1000)
+        a, b = as_drawings([a, b])
         labels = self._labels_of([a, b])
         frames, ts = sampling.interpolate(self.net, [a.stroke3, b.stroke3], labels, steps,
-                                        _check_temperature(temperature), seed)
+                                        _check_temperature(temperature), _integer("seed", seed, 0, SEED_MAX))
         return [Drawing.from_stroke3(f, a.word if t < 0.5 else b.word, model=self.kind, t=round(float(t), 6),
                                      temperature=temperature, seed=seed) for f, t in zip(frames, ts)]
 
     def _labels_of(self, drawings: Sequence[Drawing], words: Sequence[str | None] | None = None) -> np.ndarray:
         """The class of each drawing, its word unless ``words`` says otherwise; one line for a class it lacks."""
-        if not drawings:
-            raise UsageError("no drawings given")
         index = {c: i for i, c in enumerate(self.classes)}
         labels = []
         for i, d in enumerate(drawings):
@@ -241,10 +260,19 @@ class Model:
         return np.array(labels, dtype=np.int64)
 
 
-def _count(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= MAX_DRAWINGS:
-        raise UsageError(f"n must be a whole number from 0 to {MAX_DRAWINGS:,}, not {n!r:.40}")
-    return int(n)
+def _integer(name: str, value: int, low: int, high: int) -> int:
+    """``value`` if it is a whole number from ``low`` to ``high``, else one line naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise UsageError(f"{name} must be a whole number from {low:,} to {high:,}, not {value!r:.40}")
+    return int(value)
+
+
+def _names(value: str | Sequence[str], name: str) -> list[str]:
+    """A name or a sequence of names as a list, or one line saying what ``name`` takes instead."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, Sequence) or not all(isinstance(c, str) for c in names):
+        raise UsageError(f"{name} must be a class name or a list of class names, not {value!r:.40}")
+    return list(names)
 
 
 def _check_temperature(t: float) -> float:
@@ -255,8 +283,8 @@ def _check_temperature(t: float) -> float:
 
 def _cut(d: Drawing, n_strokes: int | None) -> np.ndarray:
     """A started drawing's stroke-3, cut to its first ``n_strokes`` strokes."""
-    if n_strokes is not None and n_strokes < 1:
-        raise UsageError(f"strokes must be at least 1, not {n_strokes}")
+    if n_strokes is not None:
+        n_strokes = _integer("strokes", n_strokes, 1, MAX_POINTS)
     points = d.points[:n_strokes] if n_strokes else d.points
     if not points:
         raise UsageError(f"a {d.word!r} drawing with no strokes cannot be completed")
@@ -271,6 +299,10 @@ def data_settings(data_dir=None, max_per_class: int | None = None, seed: int | N
     """What to prepare (data_dir, max_per_class, seed): as given, else what ``recorded`` (a checkpoint's or a
     run's data settings) holds, else the defaults. A value that contradicts ``recorded`` is refused: the split
     would not be the one the model saw."""
+    if max_per_class is not None:
+        _integer("max_per_class", max_per_class, 1, MAX_PER_CLASS)
+    if seed is not None:
+        _integer("seed", seed, 0, SEED_MAX)
     if recorded is None:
         return {"data_dir": data_dir, "max_per_class": max_per_class or DEFAULT_MAX_PER_CLASS, "seed": seed or 0}
     for key, given in (("max_per_class", max_per_class), ("seed", seed)):
@@ -387,7 +419,12 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     from sketchgen.training.checkpoints import read_last
 
     log = log or _say
-    out = Path(out) if out is not None else run_dir(None, "train")
+    if resume and overwrite:
+        raise UsageError("resume continues the run in out, overwrite replaces it: pass one of them, not both")
+    if workers is not None:
+        _integer("workers", workers, 1, 10**9)
+    classes = None if classes is None else _names(classes, "classes")
+    out = run_dir(out, "train")
     last = read_last(out / "last.pt") if resume and (out / "last.pt").is_file() else None
     if last is not None and classes is not None and list(classes) != last["classes"]:
         raise UsageError(f"--classes differ from the run in {out} ({', '.join(last['classes'][:5])}...); "
@@ -437,11 +474,12 @@ def train_config(model: str | None, saved: dict | None, seed: int, init: str | N
     base = dict(saved) if saved else {**cls.train_defaults}
     cfg = TrainConfig(**{**with_budget(base, overrides), "model": kind, "seed": seed,
                          "model_config": {**base.get("model_config", {}), **model_settings}})
-    if saved and "device" not in overrides:  # the run's own device: one this machine may not have
-        try:
-            check_device(cfg.device)
-        except ValueError as e:
+    try:
+        check_device(cfg.device)
+    except ValueError as e:
+        if saved and "device" not in overrides:  # the run's own device: one this machine may not have
             raise UsageError(f"the run trained on {cfg.device[:40]}: {e}; pass --device cpu to continue it here") from None
+        raise UsageError(str(e)) from None
     return cfg
 
 
@@ -453,6 +491,8 @@ def run_dir(out: str | os.PathLike | None, prefix: str) -> Path:
     import time
 
     path = Path(out) if out else Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path} is a file, not a folder: give another path for the output")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +42,8 @@ class Drawing:
     def from_strokes(cls, strokes_: Sequence, word: str = "", **info) -> "Drawing":
         """A drawing from ``[(xs, ys), ...]`` (lists or arrays; QuickDraw's ``drawing`` field, whose raw form's
         third list of times is ignored), checked: a bad one is a ``DrawingError`` saying why."""
+        if not isinstance(word, str):
+            raise DrawingError(f"a drawing's word is its class name, a string, not {word!r:.40}")
         try:
             points = strokes.parse_drawing([[list(np.asarray(axis).tolist()) for axis in s] for s in strokes_])
         except (strokes.StrokeError, TypeError, ValueError) as e:
@@ -105,11 +107,24 @@ class Drawing:
         return self.to_svg(160)
 
 
+def as_drawings(drawings: Drawing | Iterable[Drawing]) -> list[Drawing]:
+    """One drawing or several, as a list; anything else, or none, is one line (``Drawing.from_strokes`` makes one)."""
+    if isinstance(drawings, Drawing):
+        return [drawings]
+    listed = list(drawings) if isinstance(drawings, Iterable) and not isinstance(drawings, (str, bytes)) else [drawings]
+    if not all(isinstance(d, Drawing) for d in listed):
+        raise DrawingError(f"expected a sketchgen.Drawing or a list of them (Drawing.from_strokes makes one), not "
+                           f"{drawings!r:.40}")
+    if not listed:
+        raise DrawingError("no drawings given")
+    return listed
+
+
 class Grid:
     """Several drawings side by side, ``columns`` to a row, each captioned with its word: a notebook shows it."""
 
-    def __init__(self, drawings: Sequence[Drawing], columns: int = 8, size: int = 128):
-        self.drawings, self.columns, self.size = list(drawings), max(1, columns), size
+    def __init__(self, drawings: Iterable[Drawing], columns: int = 8, size: int = 128):
+        self.drawings, self.columns, self.size = as_drawings(drawings), max(1, columns), size
 
     def __repr__(self) -> str:
         return f"Grid of {len(self.drawings)} drawings"

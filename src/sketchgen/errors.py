@@ -14,4 +14,5 @@ class SketchgenError(Exception):
 
 
 class DrawingError(SketchgenError, ValueError):
-    """Strokes that are not a drawing (empty, of mismatched lengths, not numbers); one line saying which."""
+    """Strokes that are not a drawing (empty, of mismatched lengths, not numbers), or no drawing where drawings are
+    needed; one line saying which."""

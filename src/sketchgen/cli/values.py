@@ -17,11 +17,10 @@ import math
 import sys
 from dataclasses import MISSING, Field, fields
 
+from sketchgen import api
 from sketchgen.fileio import read_bytes
 from sketchgen.models.registry import MAX_POINTS
 from sketchgen.sample import MAX_TEMPERATURE
-
-SEED_MAX = 2**63 - 1  # every seed becomes an int64 somewhere (torch, NumPy)
 
 
 class Parser(argparse.ArgumentParser):
@@ -227,10 +226,10 @@ def host_name(text: str) -> str:
 
 HOST_NAME = _typed("host name", host_name)
 POSITIVE = integer(1, 10**9)
-SEED = integer(0, SEED_MAX)
+SEED = integer(0, api.SEED_MAX)
 PORT = integer(0, 65535)
 LENGTH = integer(1, MAX_POINTS)  # points per drawing: far beyond any real one (the longest QuickDraw drawings have ~1,000)
 DRAWINGS_MAX = 100_000  # drawings per class in one command
 DRAWINGS = integer(0, DRAWINGS_MAX)
-MAX_PER_CLASS = integer(1, 10**7)
+MAX_PER_CLASS = integer(1, api.MAX_PER_CLASS)
 TEMPERATURE = real(0.0, MAX_TEMPERATURE, above=True)
