@@ -175,8 +175,9 @@ class Model:
             prefixes = [prefix(i) for i in range(a, a + len(part))] if prefix else None
             yield from sampling.generate(self.net, part, temperature, seed + a * sampling.DRAWING_STRIDE, max_len, prefixes)
 
-    def _drawings(self, labels, s3s: Iterable[np.ndarray], **info) -> list[Drawing]:
-        return [Drawing.from_stroke3(s3, self.classes[label], model=self.kind, **info) for label, s3 in zip(labels, s3s)]
+    def _drawings(self, labels, s3s: Iterable[np.ndarray], fit: bool = True, **info) -> list[Drawing]:
+        return [Drawing.from_stroke3(s3, self.classes[label], fit=fit, model=self.kind, **info)
+                for label, s3 in zip(labels, s3s)]
 
     def sample(self, classes: str | Sequence[str] | None = None, n: int = 1, temperature: float = TEMPERATURE,
                seed: int = 0, max_len: int | None = None) -> list[Drawing]:
@@ -189,7 +190,12 @@ class Model:
                  seed: int = 0, max_len: int | None = None, strokes: int | None = None,
                  classes: str | Sequence[str] | None = None) -> list[Drawing]:
         """``n`` completions of each started drawing (cut to its first ``strokes`` strokes if given), as its own
-        class (its word) or as ``classes`` (one for all, or one each); each keeps its start exactly."""
+        class (its word) or as ``classes`` (one for all, or one each).
+
+        Each stays in its start's frame, the start's strokes exactly as given
+        and the model's after them; ``Drawing.from_stroke3(d.stroke3)`` fits one
+        into the 0-255 frame, as ``sketchgen sample --prefix`` writes it.
+        """
         drawings = as_drawings(drawings)
         starts = [_cut(d, strokes) for d in drawings]
         words = [classes] * len(drawings) if classes is None or isinstance(classes, str) else _names(classes, "classes")
@@ -199,7 +205,7 @@ class Model:
         rows = np.repeat(np.arange(len(drawings)), _integer("n", n, 0, MAX_DRAWINGS))
         return self._drawings(labels[rows], self.generate(labels[rows], temperature, seed, max_len,
                                                           prefix=lambda i: starts[rows[i]]),
-                              temperature=temperature, seed=seed)
+                              fit=False, temperature=temperature, seed=seed)
 
     def reconstruct(self, drawings: Drawing | Iterable[Drawing], temperature: float = TEMPERATURE,
                     seed: int = 0) -> list[Drawing]:

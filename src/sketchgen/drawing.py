@@ -58,8 +58,11 @@ class Drawing:
         return cls(word, [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in points], **fields_, info=info)
 
     @classmethod
-    def from_stroke3(cls, s3: np.ndarray, word: str = "", **info) -> "Drawing":
-        """A generated drawing (stroke-3, any scale), fitted into QuickDraw's 0-255 frame with integer points."""
+    def from_stroke3(cls, s3: np.ndarray, word: str = "", *, fit: bool = True, **info: object) -> Drawing:
+        """A generated drawing (stroke-3, any scale), fitted into QuickDraw's 0-255 frame with integer points; with
+        ``fit=False``, where its offsets put it (a completion stays in the frame of the start it was given)."""
+        if not fit:
+            return cls.from_points(strokes.stroke3_to_strokes(s3) if len(s3) else [], word, **info)
         return cls.from_points(strokes.quickdraw_strokes(s3), word, **info)
 
     # --- views ---------------------------------------------------------------------------------
