@@ -430,16 +430,16 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     if workers is not None:
         _integer("workers", workers, 1, 10**9)
     classes = None if classes is None else _names(classes, "classes")
-    out = run_dir(out, "train")
+    out = run_path(out, "train")  # made by the training, once everything is checked
     last = read_last(out / "last.pt") if resume and (out / "last.pt").is_file() else None
     if last is not None and classes is not None and list(classes) != last["classes"]:
         raise UsageError(f"--classes differ from the run in {out} ({', '.join(last['classes'][:5])}...); "
                          "leave --classes out to resume it, or pass --overwrite to start again")
     classes = list(classes or (last["classes"] if last else SEED_CLASSES))
     settings_ = data_settings(data_dir, max_per_class, seed, last and last.get("data"), f"the run in {out}")
-    prepared = prepare(classes, settings_, workers)
     cfg = train_config(model, last and last["train"], settings_["seed"], init=None if init is None else str(init),
                        **settings)
+    prepared = prepare(classes, settings_, workers)
     if training.is_main_process():
         log(f"training {cfg.model} on {len(prepared.indices('train'))} drawings of {len(classes)} classes -> {out}")
     history = training.train(cfg, prepared, out, resume=resume, overwrite=overwrite, log=log)
@@ -492,13 +492,19 @@ def train_config(model: str | None, saved: dict | None, seed: int, init: str | N
 # --- small shared things -----------------------------------------------------------------------
 
 
-def run_dir(out: str | os.PathLike | None, prefix: str) -> Path:
-    """``out``, or runs/<prefix>-<time>; made if missing."""
+def run_path(out: str | os.PathLike | None, prefix: str) -> Path:
+    """``out``, or runs/<prefix>-<time>; one line if it names a file."""
     import time
 
     path = Path(out) if out else Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path} is a file, not a folder: give another path for the output")
+    return path
+
+
+def run_dir(out: str | os.PathLike | None, prefix: str) -> Path:
+    """``run_path``, made if missing."""
+    path = run_path(out, prefix)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
