@@ -1,0 +1,360 @@
+"""The library (``import sketchgen``) on real drawings: what it loads, that it draws what the command line draws for
+the same seeds, what a Drawing turns into, training, and that every bad input is one line of a SketchgenError."""
+
+from __future__ import annotations
+
+import io
+import json
+import pydoc
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES
+from PIL import Image
+
+import sketchgen
+from sketchgen import models
+from sketchgen.cli import SEED_CLASSES, main
+from sketchgen.sample import DRAWING_STRIDE
+
+
+def drawn(path: Path) -> list[tuple[str, list]]:
+    """(word, drawing field) of each line of an ndjson file the command line wrote."""
+    return [(r["word"], r["drawing"]) for r in map(json.loads, path.read_text().splitlines())]
+
+
+def fields(drawings) -> list[tuple[str, list]]:
+    return [(d.word, d.to_record()["drawing"]) for d in drawings]
+
+
+def in_frame(d: sketchgen.Drawing) -> bool:
+    """Integer points in QuickDraw's 0-255 frame, touching its top-left corner, as files hold them."""
+    points = np.concatenate(d.points)
+    return (np.array_equal(points, np.rint(points)) and points.min() >= 0 and points.max() <= 255
+            and np.array_equal(points.min(axis=0), [0, 0]))
+
+
+@pytest.fixture(scope="module")
+def shipped() -> sketchgen.Model:
+    return sketchgen.load()
+
+
+@pytest.fixture(scope="module")
+def eyes(quickdraw) -> list[sketchgen.Drawing]:
+    """The first four real eyes of ../shared/quickdraw, as read_ndjson gives them."""
+    return list(islice(sketchgen.read_ndjson(quickdraw / "simplified" / "eye.ndjson"), 4))
+
+
+@pytest.fixture(scope="module")
+def vae_run(quickdraw, tmp_path_factory):
+    """A tiny vae trained for seconds through the library on real circles and eyes, with the log it wrote."""
+    log = []
+    settings = {**models.get("vae").tiny, "steps": 60, "eval_every": 30}  # its tiny size, on a step budget
+    run = sketchgen.train(classes=["circle", "eye"], model="vae", out=tmp_path_factory.mktemp("vae"),
+                          data_dir=quickdraw, max_per_class=60, log=log.append, **settings)
+    return run, log
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def test_load_gives_the_shipped_model_by_default(shipped):
+    assert (shipped.kind, len(shipped.classes), shipped.latent_dim, shipped.encodes) == ("mdn", 26, 0, False)
+    assert {"eye", "wine glass", "face"} <= set(shipped.classes)
+
+
+def test_load_takes_a_checkpoint_of_every_model(tiny_models):
+    for kind in models.names():
+        model = sketchgen.load(tiny_models[kind])
+        assert (model.kind, model.classes) == (kind, SEED_CLASSES)
+        assert (model.latent_dim > 0) == model.encodes
+        drawings = model.sample(n=2)
+        assert [d.word for d in drawings] == [c for c in SEED_CLASSES for _ in range(2)]
+        assert all(in_frame(d) for d in drawings if d.points)
+
+
+def test_load_takes_a_magenta_model_file_directly(zoo_files, tmp_path):
+    model = sketchgen.load(zoo_files["sheep"])
+    assert (model.kind, model.classes, model.latent_dim) == ("mdn", ["sheep"], 0)
+    sheep = model.sample("sheep", n=2, seed=4)
+    assert main(["sample", "--checkpoint", str(zoo_files["sheep"]), "--n", "2", "--seed", "4", "--out",
+                 str(tmp_path)]) == 0
+    assert fields(sheep) == drawn(tmp_path / "samples.ndjson")
+    assert all(len(d.points) > 1 for d in sheep)
+
+
+def test_importing_sketchgen_waits_for_no_pytorch():
+    code = "import sys, sketchgen; sketchgen.Drawing; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_help_lists_every_public_name():
+    text = pydoc.render_doc(sketchgen, renderer=pydoc.plaintext)
+    missing = [name for name in sketchgen.__all__ if not re.search(rf"\b{name}\b\(", text)]
+    assert not missing, f"help(sketchgen) does not list {missing}"
+
+
+# --- drawing: the same drawings as the command line --------------------------------------------
+
+
+def test_sample_draws_what_the_command_line_draws_for_the_same_seed(shipped, tmp_path):
+    drawings = shipped.sample(["eye", "wine glass"], n=3, seed=7, temperature=0.5)
+    assert [d.word for d in drawings] == ["eye"] * 3 + ["wine glass"] * 3
+    assert main(["sample", "--classes", "eye", "wine glass", "--n", "3", "--seed", "7", "--temperature", "0.5",
+                 "--out", str(tmp_path)]) == 0
+    assert fields(drawings) == drawn(tmp_path / "samples.ndjson")
+    assert all(in_frame(d) for d in drawings)
+    assert len({json.dumps(f) for _, f in fields(drawings)}) == 6  # each drawing its own
+    again = shipped.sample("wine glass", n=1, seed=7 + 3 * DRAWING_STRIDE, temperature=0.5)  # drawing 3's own seed
+    assert fields(again) == fields(drawings[3:4])
+
+
+def test_complete_keeps_the_start_exactly_and_draws_what_sample_prefix_draws(shipped, eyes, tmp_path):
+    real = eyes[0]
+    done = shipped.complete(real, n=3, seed=5, strokes=2)
+    assert [d.word for d in done] == ["eye"] * 3
+    for d in done:
+        assert [(list(x), list(y)) for x, y in d.strokes[:2]] == [(list(x), list(y)) for x, y in real.strokes[:2]]
+    assert max(len(d.points) for d in done) > 2  # the model went on
+    sketchgen.write_ndjson([real], tmp_path / "start.ndjson")
+    assert main(["sample", "--classes", "eye", "--n", "3", "--seed", "5", "--prefix", str(tmp_path / "start.ndjson"),
+                 "--prefix-strokes", "2", "--out", str(tmp_path / "cli")]) == 0
+    fitted = [sketchgen.Drawing.from_stroke3(d.stroke3, d.word) for d in done]
+    assert fields(fitted) == drawn(tmp_path / "cli" / "samples.ndjson")
+
+
+def test_complete_draws_a_start_as_the_class_asked_for(shipped, eyes):
+    as_face = shipped.complete(eyes[:2], classes="face", seed=1)
+    each = shipped.complete(eyes[:2], classes=["face", "eye"], seed=1)
+    assert [d.word for d in as_face] == ["face", "face"] and [d.word for d in each] == ["face", "eye"]
+    assert fields(each[:1]) == fields(as_face[:1])
+
+
+# --- a model that encodes: the vae -------------------------------------------------------------
+
+
+def test_train_returns_the_run_and_its_best_checkpoint_loads(vae_run):
+    run, log = vae_run
+    assert run.best.is_file() and run.last.is_file() and (run.out / "loss_curve.png").is_file()
+    assert [r["step"] for r in run.history] == [30, 60] and all(np.isfinite(r["val_loss"]) for r in run.history)
+    assert log[0] == f"training vae on {len(run.data.indices('train'))} drawings of 2 classes -> {run.out}"
+    model = run.load()
+    tiny = models.get("vae").tiny
+    assert (model.kind, model.classes, model.encodes, model.latent_dim) == ("vae", ["circle", "eye"], True,
+                                                                              tiny["latent_size"])
+
+
+def test_reconstruct_variations_and_interpolate_draw_what_the_commands_draw(vae_run, eyes, tmp_path):
+    model = vae_run[0].load()
+    given = tmp_path / "given.ndjson"
+    sketchgen.write_ndjson(eyes[:2], given)
+
+    redrawn = model.reconstruct(eyes[:2], seed=2)
+    assert [d.word for d in redrawn] == ["eye", "eye"] and all(in_frame(d) for d in redrawn if d.points)
+    assert main(["reconstruct", "--checkpoint", str(vae_run[0].best), "--input", str(given), "--seed", "2",
+                 "--out", str(tmp_path / "r")]) == 0
+    assert fields(redrawn) == drawn(tmp_path / "r" / "reconstructions.ndjson")
+
+    varied = model.variations(eyes[:2], n=3, seed=4)
+    assert [d.word for d in varied] == ["eye"] * 6
+    assert main(["sample", "--checkpoint", str(vae_run[0].best), "--around", str(given), "--n", "3", "--seed", "4",
+                 "--out", str(tmp_path / "v")]) == 0
+    assert fields(varied) == drawn(tmp_path / "v" / "samples.ndjson")
+
+    frames = model.interpolate(eyes[0], eyes[1], steps=4, seed=3)
+    assert [d.info["t"] for d in frames] == pytest.approx([0, 1 / 3, 2 / 3, 1], abs=1e-6)
+    assert main(["interpolate", "--checkpoint", str(vae_run[0].best), "--input", str(given), "--steps", "4",
+                 "--seed", "3", "--out", str(tmp_path / "i")]) == 0
+    assert fields(frames) == drawn(tmp_path / "i" / "interpolation.ndjson")
+    assert sum(len(d.points) for d in redrawn + varied + frames) > 0  # the model drew, not only ended
+
+
+def test_a_model_without_an_encoder_refuses_to_encode(shipped, eyes):
+    for call in (lambda: shipped.reconstruct(eyes[0]), lambda: shipped.variations(eyes[0]),
+                 lambda: shipped.interpolate(eyes[0], eyes[1])):
+        with pytest.raises(sketchgen.SketchgenError, match=r"^a mdn model has no encoder: .*\(train a vae model\)$"):
+            call()
+
+
+# --- Drawing, grids, GIFs, files ---------------------------------------------------------------
+
+
+def test_drawing_from_strokes_round_trips_through_ndjson(tmp_path):
+    strokes = [([10, 80, 80], [20, 20, 90]), (np.array([5.0, 6.0]), np.array([7.0, 8.0]))]
+    d = sketchgen.Drawing.from_strokes(strokes, "square", key_id="k1")
+    assert (d.word, d.key_id, len(d), len(d.points)) == ("square", "k1", 5, 2)
+    assert [(list(x), list(y)) for x, y in d.strokes] == [([10, 80, 80], [20, 20, 90]), ([5, 6], [7, 8])]
+    record = json.loads(d.to_ndjson())
+    assert (record["word"], record["key_id"], record["drawing"]) == ("square", "k1", [[[10, 80, 80], [20, 20, 90]],
+                                                                                     [[5, 6], [7, 8]]])
+    sketchgen.write_ndjson([d, d], tmp_path / "two.ndjson")
+    back = list(sketchgen.read_ndjson(tmp_path / "two.ndjson"))
+    assert fields(back) == fields([d, d]) and back[0].key_id == "k1"
+    raw_form = sketchgen.Drawing.from_strokes([([1, 2], [3, 4], [0, 17])], "square")  # a raw stroke's times ignored
+    assert [(list(x), list(y)) for x, y in raw_form.strokes] == [([1, 2], [3, 4])]
+
+
+def test_a_drawing_shows_as_svg_and_png(eyes, tmp_path):
+    d = eyes[0]
+    for svg, size in ((d.to_svg(), "256"), (d._repr_svg_(), "160")):
+        root = ET.fromstring(svg)
+        assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("width") == size
+        assert len(root.findall(".//{http://www.w3.org/2000/svg}path")) == len(d.points)
+    d.to_png(tmp_path / "eye.png", size=64)
+    with Image.open(tmp_path / "eye.png") as im:
+        assert im.format == "PNG" and im.size == (64, 64)
+        assert np.asarray(im.convert("L")).min() < 100  # ink on white
+
+
+def test_a_grid_shows_as_png_and_saves(eyes, tmp_path):
+    square, row = sketchgen.grid(eyes, columns=2), sketchgen.grid(eyes, columns=4)
+    with Image.open(io.BytesIO(square._repr_png_())) as two, Image.open(io.BytesIO(row._repr_png_())) as four:
+        assert two.format == four.format == "PNG"
+        assert four.width > two.width and four.height < two.height  # 2 rows of 2 against 1 row of 4
+    square.save(tmp_path / "grid.png")
+    with Image.open(tmp_path / "grid.png") as saved, Image.open(io.BytesIO(square._repr_png_())) as shown:
+        assert saved.size == shown.size
+
+
+def test_animate_writes_a_gif_drawn_stroke_by_stroke(eyes, tmp_path):
+    assert sketchgen.animate(eyes[:2], tmp_path / "eyes.gif") == tmp_path / "eyes.gif"
+    eyes[0].animate(tmp_path / "one.gif")
+    for gif in ("eyes.gif", "one.gif"):
+        with Image.open(tmp_path / gif) as im:
+            assert im.format == "GIF" and im.n_frames > len(eyes[0].points)
+
+
+def test_read_ndjson_reads_raw_drawings_simplified_into_the_frame(quickdraw):
+    raw = list(islice(sketchgen.read_ndjson(quickdraw / "raw" / "face.ndjson"), 3))
+    assert len(raw) == 3 and all(d.word == "face" and in_frame(d) for d in raw)
+    with open(quickdraw / "raw" / "face.ndjson") as f:
+        source = json.loads(f.readline())["drawing"]
+    assert len(raw[0].points) == len(source)  # a stroke each, thinned
+    assert len(raw[0]) < sum(len(s[0]) for s in source)
+
+
+def test_read_ndjson_reports_each_bad_line_on_stderr_and_keeps_the_good(capsys):
+    good = list(sketchgen.read_ndjson(FIXTURES / "bad_lines.ndjson"))
+    assert [d.key_id for d in good] == ["good-1", "good-2", "wrong-word", "good-3"]  # any word: none was asked for
+    reported = capsys.readouterr().err.splitlines()
+    where = re.escape(str(FIXTURES / "bad_lines.ndjson"))
+    assert [int(re.fullmatch(rf"{where}:(\d+): [^:]+ \(skipped\)", line)[1]) for line in reported] == \
+        [2, 3, 5, 8, 9, 10, 11, 13]
+
+
+# --- bad input: one line, one exception type ---------------------------------------------------
+
+
+BAD_DRAWINGS = {
+    "no strokes": [],
+    "not a list": "abc",
+    "lengths differ": [([1, 2, 3], [1, 2])],
+    "a string coordinate": [(["a", "b"], [1, 2])],
+    "NaN": [([1, float("nan")], [1, 2])],
+    "None": None,
+}
+
+
+@pytest.mark.parametrize("strokes", BAD_DRAWINGS.values(), ids=BAD_DRAWINGS.keys())
+def test_garbage_strokes_are_a_drawing_error(strokes):
+    with pytest.raises(sketchgen.DrawingError, match=r"^not a drawing: [^\n]+$"):
+        sketchgen.Drawing.from_strokes(strokes, "eye")
+
+
+def refusals(shipped, tiny_models, vae, eyes, tmp_path) -> dict:
+    """Bad input through every door of the library, by what is wrong with it."""
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(tiny_models["mdn"].read_bytes()[:5000])
+    damaged_magenta = tmp_path / "damaged.gen.json"
+    damaged_magenta.write_text((FIXTURES / "v010-mdn-circle.gen.json").read_text()[:3000])
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    train = {"classes": ["eye"], "out": tmp_path / "run", "steps": 1}
+    eye = eyes[0]
+    return {
+        "an unknown class": lambda: shipped.sample("unicorn"),
+        "a class as a number": lambda: shipped.sample(5),
+        "n below 0": lambda: shipped.sample("eye", n=-1),
+        "n not whole": lambda: shipped.sample("eye", n=1.5),
+        "temperature 0": lambda: shipped.sample("eye", temperature=0),
+        "temperature NaN": lambda: shipped.sample("eye", temperature=float("nan")),
+        "temperature a word": lambda: shipped.sample("eye", temperature="hot"),
+        "a negative seed": lambda: shipped.sample("eye", seed=-1),
+        "a seed beyond 64 bits": lambda: shipped.sample("eye", seed=2**70),
+        "max_len 0": lambda: shipped.sample("eye", max_len=0),
+        "max_len a word": lambda: shipped.sample("eye", max_len="long"),
+        "strokes 0": lambda: shipped.complete(eye, strokes=0),
+        "strokes a word": lambda: shipped.complete(eye, strokes="two"),
+        "a word not a drawing": lambda: shipped.complete("eye"),
+        "no drawings": lambda: shipped.complete([]),
+        "a drawing of an unknown class": lambda: shipped.complete(sketchgen.Drawing.from_strokes([([1, 2], [1, 2])],
+                                                                                                "unicorn")),
+        "more classes than drawings": lambda: shipped.complete(eye, classes=["eye", "face"]),
+        "interpolate steps 1": lambda: vae.interpolate(eye, eye, steps=1),
+        "interpolate steps a word": lambda: vae.interpolate(eye, eye, steps="ten"),
+        "interpolate a non-drawing": lambda: vae.interpolate(eye, [eye]),
+        "variations n below 0": lambda: vae.variations(eye, n=-2),
+        "a word that is no string": lambda: sketchgen.Drawing.from_strokes([([1, 2], [1, 2])], 5),
+        "an empty grid": lambda: sketchgen.grid([]),
+        "a grid of numbers": lambda: sketchgen.grid([1, 2]),
+        "nothing to animate": lambda: sketchgen.animate([], tmp_path / "x.gif"),
+        "a missing checkpoint": lambda: sketchgen.load(tmp_path / "nowhere.pt"),
+        "a folder as checkpoint": lambda: sketchgen.load(tmp_path),
+        "a damaged checkpoint": lambda: sketchgen.load(damaged),
+        "a file that is no checkpoint": lambda: sketchgen.load(a_file),
+        "a damaged Magenta file": lambda: sketchgen.load(damaged_magenta),
+        "a number as path": lambda: sketchgen.load(5),
+        "an unknown device": lambda: sketchgen.load(tiny_models["seed"], device="gpu"),
+        "a folder to read": lambda: list(sketchgen.read_ndjson(tmp_path)),
+        "a missing file to read": lambda: list(sketchgen.read_ndjson(tmp_path / "nowhere.ndjson")),
+        "train an unknown class": lambda: sketchgen.train(**{**train, "classes": ["dragonfly"]}),
+        "train an unknown model": lambda: sketchgen.train(**train, model="gpt"),
+        "a setting no model has": lambda: sketchgen.train(**train, wings=2),
+        "a setting of another model": lambda: sketchgen.train(**train, model="seed", n_mixtures=3),
+        "steps below 0": lambda: sketchgen.train(**{**train, "steps": -1}),
+        "steps a word": lambda: sketchgen.train(**{**train, "steps": "many"}),
+        "hidden 0": lambda: sketchgen.train(**train, model="mdn", hidden=0),
+        "lr NaN": lambda: sketchgen.train(**train, lr=float("nan")),
+        "max_per_class 0": lambda: sketchgen.train(**train, max_per_class=0),
+        "a negative training seed": lambda: sketchgen.train(**train, seed=-1),
+        "a training device this machine lacks": lambda: sketchgen.train(**train, device="cuda:7"),
+        "resume and overwrite": lambda: sketchgen.train(**train, resume=True, overwrite=True),
+        "out is a file": lambda: sketchgen.train(**{**train, "out": a_file}),
+        "a missing init": lambda: sketchgen.train(**train, init=tmp_path / "nowhere.pt"),
+        "a missing data folder": lambda: sketchgen.train(**train, data_dir=tmp_path / "nowhere"),
+    }
+
+
+def test_every_bad_input_is_one_line_of_a_sketchgen_error(shipped, tiny_models, vae_run, eyes, tmp_path):
+    """Never another exception type, never a traceback's worth of text, and nothing trained or written."""
+    for what, call in refusals(shipped, tiny_models, vae_run[0].load(), eyes, tmp_path).items():
+        try:
+            call()
+        except sketchgen.SketchgenError as e:
+            message = str(e)
+            assert message and "\n" not in message and len(message) < 400, f"{what}: {message!r}"
+        except Exception as e:  # the point: any other type is the failure
+            raise AssertionError(f"{what}: {type(e).__module__}.{type(e).__name__}: {e}") from e
+        else:
+            raise AssertionError(f"{what}: accepted")
+    assert not (tmp_path / "run").exists()  # refused before the run's folder was made
+
+
+def test_refusals_name_what_is_wrong(shipped, eyes, tmp_path):
+    checks = [(lambda: shipped.sample("eye", n=-1), sketchgen.UsageError, "n must be a whole number from 0"),
+              (lambda: shipped.sample("eye", seed=1.5), sketchgen.UsageError, "seed must be a whole number"),
+              (lambda: shipped.sample("unicorn"), sketchgen.SketchgenError,
+               "was not trained on unicorn; it knows: bear"),
+              (lambda: sketchgen.train(classes=["eye"], model="mdn", out=tmp_path, wings=2), sketchgen.SettingError,
+               "wings is not a setting of a mdn model"),
+              (lambda: shipped.complete(eyes[0], classes=["eye", "face"]), sketchgen.UsageError,
+               "2 classes for 1 drawings")]
+    for call, kind, words in checks:
+        with pytest.raises(kind, match=re.escape(words)):
+            call()
