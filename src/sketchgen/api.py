@@ -88,7 +88,7 @@ def animate(drawings: Drawing | Iterable[Drawing], path: str | os.PathLike, colu
 # --- models ------------------------------------------------------------------------------------
 
 
-def load(source: str | os.PathLike | None = None, device: str = "cpu") -> "Model":
+def load(source: str | os.PathLike | None = None, device: str = "cpu") -> Model:
     """A model ready to draw: ``source`` a checkpoint written by ``train`` (or ``sketchgen train``), a Magenta
     ``.gen.json`` model file, or None for the shipped model. Checked whole before anything in it is used."""
     from sketchgen.interop.magenta import magenta_checkpoint
@@ -123,17 +123,25 @@ def shipped_model() -> Path:
 
 
 class Model:
-    """A trained sketch model (``load``): its ``classes``, its ``kind`` and what it draws.
+    """A trained sketch model, made by ``load``: the ``classes`` it draws (in the order of its class indices), its
+    ``kind`` (the model's name, as ``sketchgen train --model`` takes it), ``latent_dim``, the ``path`` it came
+    from, and what it draws.
 
     Each drawing has its own seed (``seed`` + its place times
     ``sampling.DRAWING_STRIDE``), so a drawing is the same whatever else is
     drawn with it, here or on the command line.
     """
 
+    classes: list[str]  # the classes it draws, in the order of its class indices
+    kind: str  # its model's name, as --model takes it
+    path: Path  # the file it was loaded from
+    net: models.SketchModel  # the PyTorch module
+    checkpoint: dict  # the checkpoint it was built from, checked
+
     def __init__(self, net: models.SketchModel, ckpt: dict, path: Path):
         self.net, self.checkpoint, self.path = net.eval(), ckpt, Path(path)
-        self.classes: list[str] = list(ckpt["classes"])
-        self.kind: str = net.name
+        self.classes = list(ckpt["classes"])
+        self.kind = net.name
 
     def __repr__(self) -> str:
         return f"<sketchgen {self.kind} model, {len(self.classes)} classes, from {self.path.name}>"
@@ -380,10 +388,12 @@ class Run:
 
     @property
     def best(self) -> Path:
+        """The checkpoint of the best validation loss: the one to draw with."""
         return self.out / "best.pt"
 
     @property
     def last(self) -> Path:
+        """The checkpoint of the latest step, with what ``train(..., resume=True)`` needs to continue."""
         return self.out / "last.pt"
 
     def load(self, device: str = "cpu") -> Model:
@@ -409,7 +419,7 @@ def model_kind(model: str | None = None, out: str | os.PathLike | None = None, r
 def train(classes: Sequence[str] | None = None, model: str | None = None, out: str | os.PathLike | None = None, *,
           data_dir: str | os.PathLike | None = None, max_per_class: int | None = None, seed: int | None = None,
           workers: int | None = None, init: str | os.PathLike | None = None, resume: bool = False,
-          overwrite: bool = False, log: Callable[[str], None] | None = None, **settings) -> Run:
+          overwrite: bool = False, log: Callable[[str], None] | None = None, **settings: object) -> Run:
     """Train a model as ``sketchgen train`` does, with its defaults and checks; the finished ``Run``.
 
     ``classes`` default to the 5 seed classes (a resumed run's own);

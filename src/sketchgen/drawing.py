@@ -19,16 +19,16 @@ import numpy as np
 
 from sketchgen import render, strokes
 from sketchgen.errors import DrawingError
-
-Stroke = tuple[np.ndarray, np.ndarray]
+from sketchgen.strokes import StrokeError, parse_drawing
 
 
 @dataclass(eq=False)
 class Drawing:
-    """A drawing of ``word``: ``strokes`` are ``(xs, ys)`` pairs, one per pen-down stroke.
+    """A drawing of ``word``: ``strokes`` are ``(xs, ys)`` pairs, one per pen-down stroke; a notebook shows it.
 
     It holds them as ``points``, one ``(n, 2)`` array of (x, y) rows per stroke, the form every conversion
-    takes; ``strokes`` are views of those.
+    takes; ``strokes`` are views of those. ``recognized``, ``key_id`` and ``countrycode`` are QuickDraw's
+    fields; ``info`` what else a file or a model says of it (the model, seed and temperature that drew it).
     """
 
     word: str
@@ -39,19 +39,19 @@ class Drawing:
     info: dict = field(default_factory=dict)  # what else a file or a model says of it (model, seed, temperature)
 
     @classmethod
-    def from_strokes(cls, strokes_: Sequence, word: str = "", **info) -> "Drawing":
+    def from_strokes(cls, strokes: Sequence, word: str = "", **info: object) -> Drawing:
         """A drawing from ``[(xs, ys), ...]`` (lists or arrays; QuickDraw's ``drawing`` field, whose raw form's
         third list of times is ignored), checked: a bad one is a ``DrawingError`` saying why."""
         if not isinstance(word, str):
             raise DrawingError(f"a drawing's word is its class name, a string, not {word!r:.40}")
         try:
-            points = strokes.parse_drawing([[list(np.asarray(axis).tolist()) for axis in s] for s in strokes_])
-        except (strokes.StrokeError, TypeError, ValueError) as e:
+            points = parse_drawing([[list(np.asarray(axis).tolist()) for axis in s] for s in strokes])
+        except (StrokeError, TypeError, ValueError) as e:
             raise DrawingError(f"not a drawing: {e}") from None
         return cls.from_points(points, word, **info)
 
     @classmethod
-    def from_points(cls, points: Sequence[np.ndarray], word: str = "", **info) -> "Drawing":
+    def from_points(cls, points: Sequence[np.ndarray], word: str = "", **info: object) -> Drawing:
         """A drawing from strokes as ``(n, 2)`` arrays of (x, y) rows; ``recognized``, ``key_id`` and
         ``countrycode`` among ``info`` are its fields, the rest its ``info``."""
         fields_ = {k: info.pop(k) for k in ("recognized", "key_id", "countrycode") if k in info}
@@ -68,7 +68,7 @@ class Drawing:
     # --- views ---------------------------------------------------------------------------------
 
     @property
-    def strokes(self) -> list[Stroke]:
+    def strokes(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(xs, ys)`` per stroke (views of ``points``)."""
         return [(p[:, 0], p[:, 1]) for p in self.points]
 
@@ -86,12 +86,12 @@ class Drawing:
 
     # --- output --------------------------------------------------------------------------------
 
-    def to_record(self, **extra) -> dict:
+    def to_record(self, **extra: object) -> dict:
         """The drawing as a line of QuickDraw's simplified ndjson holds it (integer coordinates)."""
         return {"word": self.word, "countrycode": self.countrycode, "recognized": self.recognized,
                 "key_id": self.key_id, "drawing": strokes.drawing_field(self.points), **self.info, **extra}
 
-    def to_ndjson(self, **extra) -> str:
+    def to_ndjson(self, **extra: object) -> str:
         """One line of QuickDraw's simplified ndjson, without its newline."""
         return json.dumps(self.to_record(**extra))
 
@@ -100,6 +100,7 @@ class Drawing:
         return render.to_svg(self.points, size)
 
     def to_png(self, path: str | os.PathLike, size: int = 256) -> None:
+        """A PNG file of the drawing fitted to a ``size`` square."""
         render.save_png(self.points, path, size)
 
     def animate(self, path: str | os.PathLike, size: int = 256) -> None:
@@ -124,7 +125,8 @@ def as_drawings(drawings: Drawing | Iterable[Drawing]) -> list[Drawing]:
 
 
 class Grid:
-    """Several drawings side by side, ``columns`` to a row, each captioned with its word: a notebook shows it."""
+    """Several drawings side by side, ``columns`` to a row, each row captioned with its words: a notebook shows it
+    (as a PNG), ``save`` writes it."""
 
     def __init__(self, drawings: Iterable[Drawing], columns: int = 8, size: int = 128):
         self.drawings, self.columns, self.size = as_drawings(drawings), max(1, columns), size

@@ -10,7 +10,13 @@ users as a ``DrawingError``.)
 
 
 class SketchgenError(Exception):
-    """Something sketchgen was asked to do that it will not or cannot do; one line saying why."""
+    """Something sketchgen was asked to do that it will not or cannot do; one line saying why.
+
+    The library raises nothing else for bad input: ``UsageError`` (values, and requests that contradict each
+    other), ``SettingError``, ``DrawingError``, and the data's, checkpoints', models' and training's own kinds
+    (``DataError``, ``CheckpointError``, ``ModelError``, ``TrainingError``). Files that cannot be written raise
+    ``OSError``, as Python's own functions do.
+    """
 
 
 class DrawingError(SketchgenError, ValueError):
