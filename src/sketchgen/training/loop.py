@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -241,8 +242,7 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
         while progress["round"] < schedule.rounds and progress["bad_rounds"] < cfg.early_stop:
             r, t0 = progress["round"], time.time()
             plan = schedule.plan(r)
-            bar = tqdm(total=len(plan), initial=progress["step"], desc=f"{schedule.unit} {r + 1}/{schedule.rounds}",
-                       leave=False, disable=None if rank == 0 else True)
+            bar = progress_bar(len(plan), progress["step"], f"{schedule.unit} {r + 1}/{schedule.rounds}", rank == 0)
             build = batching.builder(net, data, train_idx, plan, cfg, r, rank, world, pin=device.startswith("cuda"))
             with batching.Prefetcher(build, progress["step"], len(plan), cfg.prefetch) as batches:
                 for batch, weight in batches:
@@ -298,6 +298,15 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
     if progress["bad_rounds"] >= cfg.early_stop:
         log(f"early stop: no validation improvement for {cfg.early_stop} validations")
     return progress["history"]
+
+
+def progress_bar(total: int, initial: int, desc: str, show: bool) -> tqdm:
+    """A round's bar where ``show``: on a terminal but not into a redirected stderr (tqdm's ``disable=None``), and
+    in a Jupyter notebook, whose stderr is no terminal yet shows the bar."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    notebook = shell is not None and "IPKernelApp" in shell.config
+    disable = (False if notebook else None) if show else True
+    return tqdm(total=total, initial=initial, desc=desc, leave=False, disable=disable)
 
 
 def _count(progress: dict, result, where: str) -> None:
