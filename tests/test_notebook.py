@@ -1,11 +1,54 @@
-"""Notebooks: training's progress bar shows in Jupyter as on a terminal."""
+"""Notebooks: examples/quickstart.ipynb runs end to end in a real Jupyter kernel and shows what it should, and
+training's progress bar shows in Jupyter as on a terminal."""
 
 from __future__ import annotations
 
 import sys
+import time
 import types
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
 
 from sketchgen.training.loop import progress_bar
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "quickstart.ipynb"
+
+
+def test_the_quickstart_notebook_is_stored_without_outputs():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    assert all(c.outputs == [] and c.execution_count is None for c in nb.cells if c.cell_type == "code")
+
+
+def test_the_quickstart_notebook_runs_end_to_end(quickdraw, tmp_path, monkeypatch):
+    """Every cell runs in a fresh kernel in an empty folder, each showing what it made: the model, grids as PNG,
+    a drawing as SVG, training's log and progress bar, a GIF."""
+    monkeypatch.setenv("SKETCHGEN_DATA", str(quickdraw))  # where the notebook reads real drawings and trains
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    started = time.monotonic()
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    print(f"quickstart.ipynb ran in {time.monotonic() - started:.1f} s")
+
+    def outputs(snippet: str) -> list[dict]:
+        (cell,) = [c for c in nb.cells if c.cell_type == "code" and snippet in c.source]
+        return cell.outputs
+
+    def shown(snippet: str) -> set[str]:
+        return {kind for o in outputs(snippet) for kind in o.get("data", {})}
+
+    def stderr(snippet: str) -> str:
+        return "".join(o.text for o in outputs(snippet) if o.output_type == "stream" and o.name == "stderr")
+
+    assert "<sketchgen mdn model, 26 classes" in outputs("sketchgen.load()")[0]["data"]["text/plain"]
+    for grid in ("grid(drawings", "grid([start", "grid(faces", "grid(mine"):
+        assert "image/png" in shown(grid), grid
+    assert outputs("drawings[0]")[0]["data"]["image/svg+xml"].startswith("<svg")
+    log = stderr("sketchgen.train(")
+    assert "training mdn on" in log and "round 1/2:" in log  # the log, and the progress bar
+    assert (tmp_path / "runs" / "quickstart" / "best.pt").is_file()
+    assert "image/gif" in shown("animate(") and (tmp_path / "drawn.gif").is_file()
 
 
 def kernel(monkeypatch, config: dict) -> None:
