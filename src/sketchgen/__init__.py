@@ -2,9 +2,9 @@
 
     import sketchgen
     model = sketchgen.load()                     # the shipped model, a checkpoint, or a Magenta .gen.json
-    cats = model.sample("cat", n=4)              # sketchgen.Drawing objects; a notebook shows each one
-    done = model.complete(sketchgen.Drawing.from_strokes([([10, 80], [20, 20])], "cat"))
-    sketchgen.grid(cats + done)                  # several side by side
+    eyes = model.sample("eye", n=4)              # sketchgen.Drawing objects; a notebook shows each one
+    done = model.complete(sketchgen.Drawing.from_strokes([([10, 80], [20, 20])], "eye"))
+    sketchgen.grid(eyes + done)                  # several side by side
     run = sketchgen.train(classes=["cat", "dog"], model="mdn", out="runs/pets")
 
 Every refusal is a ``SketchgenError`` (one line saying what is wrong). The

@@ -2,8 +2,8 @@
 
     import sketchgen
     model = sketchgen.load()                      # the shipped model; or a checkpoint, or a Magenta .gen.json
-    cats = model.sample("cat", n=4, seed=0)       # list of sketchgen.Drawing, shown inline by a notebook
-    sketchgen.grid(cats)
+    eyes = model.sample("eye", n=4, seed=0)       # list of sketchgen.Drawing, shown inline by a notebook
+    sketchgen.grid(eyes)
     run = sketchgen.train(classes=["cat", "dog"], model="mdn", out="runs/pets")
 
 The command line (``cli``) and the web server (``serve``) are shells over
