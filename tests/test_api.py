@@ -358,3 +358,16 @@ def test_refusals_name_what_is_wrong(shipped, eyes, tmp_path):
     for call, kind, words in checks:
         with pytest.raises(kind, match=re.escape(words)):
             call()
+
+
+# --- the README's first lines ------------------------------------------------------------------
+
+
+def test_the_readme_opens_with_five_lines_of_python_that_run(tmp_path, monkeypatch):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert readme.index("```python") < readme.index("## The command line") and len(code.splitlines()) == 5
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    with Image.open(tmp_path / "eyes.png") as im:
+        assert im.format == "PNG"
