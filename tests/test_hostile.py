@@ -356,7 +356,7 @@ def test_files_that_cannot_be_read_at_a_bounded_cost_are_refused_unread(tmp_path
     with open(sparse, "wb") as f:
         f.truncate(3 * 2**30)  # 3 GB that take no disk
     for path, why in ((fifo, "not a regular file"), (Path("/dev/zero"), "not a regular file"), (tmp_path, "a folder"),
-                      (sparse, "3,221,225,472 bytes, more than any checkpoint (2,048 MiB at most); refused unread")):
+                      (sparse, "3,221,225,472 bytes, more than any checkpoint (2048 MiB at most); refused unread")):
         with pytest.raises(CheckpointError, match=re.escape(why)) as error:
             models.load(path)
         refused_in_one_line(error.value, path)
@@ -641,7 +641,8 @@ def test_any_value_on_any_flag_is_one_line_never_a_traceback(sandbox, monkeypatc
     (["train", "--max-len", "1000000"], "argument --max-len: must be from 1 to 10000"),
     (["train", "--batch-size", "100000"], "argument --batch-size: must be from 1 to 4096"),
     (["train", "--steps", "10000000000"], "argument --steps: must be from 0 to 1000000000"),
-    (["sample", "--checkpoint", "x", "--n", "1000000"], "argument --n: must be from 0 to 100000"),
+    (["sample", "--checkpoint", "x", "--n", "1000000"], "argument --n: must be from 1 to 100000"),
+    (["sample", "--checkpoint", "x", "--n", "0"], "argument --n: must be from 1 to 100000"),
     (["serve", "--allow-host", "a b"], "argument --allow-host: 'a b' is not a host name"),
     (["train", "--init", ""], "argument --init: '' is not a path"),
     (["sample", "--checkpoint", "x", "--prefix-strokes", "0"], "argument --prefix-strokes: must be from 1 to 10000"),
@@ -666,12 +667,13 @@ def test_bad_values_are_refused_as_parsed(argv, says, capsys):
 def test_drawings_made_in_chunks_are_the_drawings_of_one_call():
     """sample generates and writes chunk by chunk (memory one chunk's whatever --n); chunk k is a call with the
     seed its first drawing has in one call, so 1,100 drawings over three chunks are exactly one call's."""
-    from sketchgen.cli.commands import CHUNK, in_chunks
+    from sketchgen.api import CHUNK, Model
 
-    net = models.checkpoint.build(models.checkpoint.validate(GOOD["seed"], "good"))
+    ckpt = models.checkpoint.validate(GOOD["seed"], "good")
+    net = models.checkpoint.build(ckpt)
     labels = np.repeat([0, 1], 550)
     whole = generate(net, labels, 0.4, 7, max_len=5)
-    chunked = list(in_chunks(net, labels, 0.4, 7, 5))
+    chunked = list(Model(net, ckpt, "good").generate(labels, 0.4, 7, 5))
     assert len(labels) > 2 * CHUNK and len(chunked) == len(whole)
     assert all(np.array_equal(a, b) for a, b in zip(whole, chunked))
 
@@ -684,7 +686,7 @@ def test_class_list_files_are_read_at_a_bounded_cost(tmp_path):
     (tmp_path / "unreadable").write_text("cat\n")
     (tmp_path / "unreadable").chmod(0)
     cases = {"fifo": "not a regular file", "empty": "lists no class names", "latin1": "invalid continuation byte",
-             "twice": "class 'cat' is named twice", ".": "not a regular file"}
+             "twice": "class 'cat' is named twice", ".": "a folder, not a file"}
     if os.geteuid():  # root reads any file
         cases["unreadable"] = "Permission denied"
     for name, says in cases.items():
@@ -870,10 +872,10 @@ def test_a_log_line_that_cannot_be_written_is_taken_back(tiny_run, tmp_path):
 def test_a_run_whose_validation_is_never_finite_exits_non_zero_and_prints_no_path(tmp_path):
     """The CLI's --lr stops at 10, so the divergence (lr 1e30, as test_faults uses) is set in the library;
     the rest is the real command."""
-    code = ("import sys; from sketchgen.cli import commands, main\n"
-            "config = commands.train_config\n"
-            "def diverging(*a):\n    cfg = config(*a); cfg.lr = 1e30; return cfg\n"
-            "commands.train_config = diverging\nsys.exit(main(sys.argv[1:]))")
+    code = ("import sys; from sketchgen import api; from sketchgen.cli import main\n"
+            "config = api.train_config\n"
+            "def diverging(*a, **k):\n    cfg = config(*a, **k); cfg.lr = 1e30; return cfg\n"
+            "api.train_config = diverging\nsys.exit(main(sys.argv[1:]))")
     out = tmp_path / "run"
     done = subprocess.run([sys.executable, "-c", code, "train", *TINY, "--hidden", "8", "--epochs", "1",
                            "--out", str(out)], capture_output=True, text=True, env=env(), timeout=300)

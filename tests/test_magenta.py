@@ -106,8 +106,12 @@ def sketchgen_pdfs(net, label: int, s3: np.ndarray, temperature: float, discrete
     ``discrete`` is the temperature of pi and the pen, which the library sets apart from the rest.
     """
     inputs = torch.cat([net.start(1), torch.from_numpy(net.encode(s3)).float()[None, :-1]], dim=1)
+    state, outs = net.initial_state(torch.tensor([label])), []
     with torch.no_grad():
-        out, _ = net.step(inputs, net.initial_state(torch.tensor([label])))
+        for t in range(inputs.shape[1]):  # as generation runs it: a step at a time
+            step, state = net.step(inputs[:, t : t + 1], state)
+            outs.append(step)
+        out = torch.cat(outs, dim=1)
         _, _, mux, muy, lsx, lsy, rho = net.head.mixture(out[0], temperature)
         pen, log_pi = net.head.mixture(out[0], discrete)[:2]
     return {"pi": log_pi.exp(), "muX": mux, "muY": muy, "sigmaX": lsx.exp(), "sigmaY": lsy.exp(), "corr": rho,

@@ -333,7 +333,7 @@ def test_a_real_file_cut_short_or_missing_is_refused(zoo_files, tmp_path, capsys
     path = tmp_path / "cut.gen.json"
     path.write_bytes(zoo_files["sheep"].read_bytes()[:1_000_000])
     assert "not JSON" in refused(capsys, path, tmp_path / "a.pt")
-    assert "no such file" in refused(capsys, tmp_path / "absent.gen.json", tmp_path / "b.pt")
+    assert "no such Sketch-RNN model file" in refused(capsys, tmp_path / "absent.gen.json", tmp_path / "b.pt")
     assert "a folder, not a Sketch-RNN model file" in refused(capsys, tmp_path, tmp_path / "c.pt")
 
 

@@ -732,7 +732,7 @@ def test_serve_without_a_checkpoint_serves_the_shipped_mdn(capsys, tmp_path, mon
         proc.wait(timeout=30)
     assert "no --checkpoint given; drawing with the shipped model mdn-quickdraw26.pt" in proc.stderr.read()
     # Without the shipped model (a checkout that lacks it), one line says how to get a checkpoint.
-    monkeypatch.setattr("sketchgen.cli.commands.SHIPPED_MODEL", tmp_path / "missing.pt")
+    monkeypatch.setattr("sketchgen.api.SHIPPED_MODEL", tmp_path / "missing.pt")
     assert cli.main(["serve"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--checkpoint" in err and "sketchgen train --model mdn" in err

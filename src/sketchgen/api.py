@@ -117,8 +117,8 @@ def _device(device: str) -> str:
 def shipped_model() -> Path:
     """The shipped model's file, or one line saying there is none."""
     if not SHIPPED_MODEL.is_file():
-        raise models.CheckpointError(f"no checkpoint given and no shipped model at {SHIPPED_MODEL}: pass a best.pt "
-                                     "written by train, or train one: sketchgen train --model mdn --out runs/mdn")
+        raise models.CheckpointError(f"no checkpoint given and no shipped model at {SHIPPED_MODEL}: pass --checkpoint "
+                                     "(a best.pt written by train), or train one: sketchgen train --model mdn --out runs/mdn")
     return SHIPPED_MODEL
 
 

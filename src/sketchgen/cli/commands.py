@@ -161,7 +161,8 @@ def write_drawings(out: Path, drawings, tag: str = "") -> None:
 def loaded(path, command: str) -> api.Model:
     """The model a drawing command uses: ``path``, or the shipped model, said in one line."""
     if path is None:
-        say(f"{command}: no --checkpoint given; drawing with the shipped model {api.SHIPPED_MODEL.name} "
+        path = api.shipped_model()
+        say(f"{command}: no --checkpoint given; drawing with the shipped model {path.name} "
             f"({api.SHIPPED_DESCRIPTION}; `sketchgen classes` lists all 345)")
     return api.load(path)
 
@@ -181,14 +182,11 @@ def cmd_sample(args) -> None:
     from sketchgen.data import DataError, read_stroke3
 
     model = loaded(args.checkpoint, "sample")
-    if args.around:
+    if args.around:  # every input read and checked before anything is written
         if args.classes or args.prefix:
             raise UsageError("--around takes each drawing's class from its word and draws it whole: "
                              "leave out --classes and --prefix")
         require_encoder(model.net)
-    out = api.run_dir(args.out, "samples")
-    fresh_folder(out, "samples.ndjson", args.overwrite)
-    if args.around:
         drawings = model.iter_variations(given_drawings(args.around, model), args.n, args.temperature, args.seed)
     else:
         labels = np.repeat(model.labels(args.classes), args.n)
@@ -202,6 +200,8 @@ def cmd_sample(args) -> None:
         made = model.generate(labels, args.temperature, args.seed, args.max_len, prefix)
         drawings = (api.Drawing.from_stroke3(s3, model.classes[label], model=model.kind, temperature=args.temperature,
                                              seed=args.seed) for label, s3 in zip(labels, made))
+    out = api.run_dir(args.out, "samples")
+    fresh_folder(out, "samples.ndjson", args.overwrite)
     write_drawings(out, drawings)
     print(out)
 

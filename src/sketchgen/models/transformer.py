@@ -35,7 +35,7 @@ class TransformerConfig(MixtureConfig):
     hidden: int = setting(256, "width of the model: each position's vector in every block", 8, 4096)
     layers: int = setting(4, "Transformer blocks", 1, 64)
     heads: int = setting(4, "attention heads (each hidden / heads wide)", 1, 64)
-    dropout: float = setting(0.1, "dropout on each block's attention and MLP outputs", 0.0, 0.99)
+    dropout: float = setting(0.1, "dropout on the input and on each block's attention and MLP outputs", 0.0, 0.99)
 
     def __post_init__(self):
         super().__post_init__()
