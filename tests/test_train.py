@@ -219,3 +219,13 @@ def test_a_class_left_without_a_training_drawing_is_named_in_one_line(quickdraw,
     empty = prepare(["circle", "zigzag"], tmp_path / "npz", seed=0)
     with pytest.raises(TrainingError, match="'zigzag' \\(none in its training split\\)"):
         train(tiny_config(model_config={"hidden": 8, "embed_dim": 4}), empty, tmp_path / "empty", log=quiet)
+
+
+def test_a_finished_run_leaves_no_lock_naming_a_dead_process(tiny_run, small_data, tmp_path):
+    from sketchgen.training.checkpoints import LOCK
+
+    out, _ = tiny_run
+    assert not (out / LOCK).exists()
+    with pytest.raises(TrainingError):  # refused runs let go of it too
+        train(tiny_config(epochs=1), small_data, out, log=quiet)
+    assert not (out / LOCK).exists()

@@ -51,13 +51,7 @@ def run_folder(out: Path, resume: bool, overwrite: bool, log, owner: bool = True
         yield
         return
     out.mkdir(parents=True, exist_ok=True)
-    with os.fdopen(open_own(out / LOCK), "r+") as lock:  # never a link's target, which it would overwrite
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip() or "another process"
-            raise TrainingError(f"{out} is in use by {holder}: wait for it, or train into another --out") from None
+    with _held(out) as lock:
         lock.seek(0)
         lock.truncate()
         lock.write(f"sketchgen train (pid {os.getpid()} on {socket.gethostname()})\n")
@@ -75,10 +69,36 @@ def run_folder(out: Path, resume: bool, overwrite: bool, log, owner: bool = True
             log(f"--overwrite: replacing the run in {out} ({', '.join(present)})")
             for name in present:
                 (out / name).unlink()
+        yield
+
+
+@contextlib.contextmanager
+def _held(out: Path):
+    """The run folder's lock file, held exclusively, and removed when the run ends (a finished run names no
+    process). A process that opened the file just before another removed it finds, once it holds the lock, that
+    its file is no longer the folder's, and opens the folder's anew."""
+    path = out / LOCK
+    while True:
+        lock = os.fdopen(open_own(path), "r+")  # never a link's target, which it would overwrite
         try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            lock.close()
+            raise TrainingError(f"{out} is in use by {holder}: wait for it, or train into another --out") from None
+        try:
+            current = os.stat(path, follow_symlinks=False).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(lock.fileno()).st_ino:
+            break
+        lock.close()
+    try:
+        yield lock
+    finally:
+        path.unlink(missing_ok=True)  # while still held: no one can take a lock on it in between
+        lock.close()
 
 
 def _json_line(record: dict) -> bytes:

@@ -163,8 +163,12 @@ def _fresh_progress() -> dict:
             "skipped": 0, "bad_run": 0}
 
 
-def _shares_line(classes: list[str], shares: np.ndarray) -> str:
-    return ", ".join(f"{c} {100 * s:.1f}%" for c, s in sorted(zip(classes, shares), key=lambda x: -x[1]))
+def _shares_line(classes: list[str], shares: np.ndarray, most: int = 12) -> str:
+    """Each class's share, the largest first; past ``most`` classes, the range of the rest."""
+    ranked = sorted(zip(classes, shares), key=lambda x: -x[1])
+    shown = ", ".join(f"{c} {100 * s:.1f}%" for c, s in ranked[:most])
+    rest = [s for _, s in ranked[most:]]
+    return shown + (f", and {len(rest)} more classes of {100 * min(rest):.1f}% to {100 * max(rest):.1f}%" if rest else "")
 
 
 def train(cfg: TrainConfig, data: Prepared, out_dir: str | Path, resume: bool = False, overwrite: bool = False,
@@ -242,7 +246,9 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
         while progress["round"] < schedule.rounds and progress["bad_rounds"] < cfg.early_stop:
             r, t0 = progress["round"], time.time()
             plan = schedule.plan(r)
-            bar = progress_bar(len(plan), progress["step"], f"{schedule.unit} {r + 1}/{schedule.rounds}", rank == 0)
+            where = f"{schedule.unit} {r + 1}/{schedule.rounds}"
+            bar = progress_bar(len(plan), progress["step"], where, rank == 0)
+            told, first = time.time(), progress["step"]  # where no bar shows (a log file, a pipe): a line now and then
             build = batching.builder(net, data, train_idx, plan, cfg, r, rank, world, pin=device.startswith("cuda"))
             with batching.Prefetcher(build, progress["step"], len(plan), cfg.prefetch) as batches:
                 for batch, weight in batches:
@@ -258,6 +264,10 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
                     bar.update()
                     loss, terms = _running(progress, weights)
                     bar.set_postfix(loss=f"{loss:.4f}", **(_terms(terms) if len(terms) > 1 else {}))
+                    if bar.disable and rank == 0 and time.time() - told >= PROGRESS_SECONDS:
+                        told = time.time()
+                        log(f"{where}: step {progress['step']}/{len(plan)}, loss {loss:.4f}, "
+                            f"{(progress['step'] - first) / (told - t0):.2f} steps/s")
                     if result.stopping:
                         save_last()
                         by = signal.Signals(stop.signal).name if stop.signal else "a signal to another rank"
@@ -298,6 +308,10 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
     if progress["bad_rounds"] >= cfg.early_stop:
         log(f"early stop: no validation improvement for {cfg.early_stop} validations")
     return progress["history"]
+
+
+# Seconds between progress lines when no progress bar shows: a log file or pipe still hears of a long round.
+PROGRESS_SECONDS = 30
 
 
 def progress_bar(total: int, initial: int, desc: str, show: bool) -> tqdm:
