@@ -41,6 +41,7 @@ SHIPPED_CHECKPOINT = ASSETS / "seed-quickdraw5.pt"
 SHIPPED_MODEL = ASSETS / "mdn-quickdraw26.pt"
 SHIPPED_DESCRIPTION = "an mdn trained on 26 Quick, Draw! classes"
 DEFAULT_MAX_PER_CLASS = 100_000
+NO_INIT = "none"  # --init none: a new run from random weights, not from its model's shipped base
 MAX_PER_CLASS = 10**7
 SEED_MAX = 2**63 - 1  # every seed becomes an int64 somewhere (torch, NumPy)
 CHUNK = 500  # drawings generated at a time: memory stays one chunk's, whatever is asked for
@@ -411,7 +412,7 @@ def model_kind(model: str | None = None, out: str | os.PathLike | None = None, r
         return models.get(model).name
     if resume and last is not None and last.is_file():
         return read_last(last)["train"]["model"]
-    if init:
+    if init and init != NO_INIT:
         return models.read(init)["kind"]
     return models.default()
 
@@ -447,6 +448,10 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
                          "leave --classes out to resume it, or pass --overwrite to start again")
     classes = list(classes or (last["classes"] if last else SEED_CLASSES))
     settings_ = data_settings(data_dir, max_per_class, seed, last and last.get("data"), f"the run in {out}")
+    if last is None:
+        init, said = starting_point(model_kind(model, init=None if init in (None, NO_INIT) else init), init, settings)
+        if said and training.is_main_process():
+            log(said)
     cfg = train_config(model, last and last["train"], settings_["seed"], init=None if init is None else str(init),
                        **settings)
     prepared = prepare(classes, settings_, workers)
@@ -456,6 +461,31 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     if training.is_main_process():
         render.loss_curve(history, out / "loss_curve.png")
     return Run(out, history, prepared)
+
+
+def starting_point(kind: str, init: str | os.PathLike | None, settings: dict) -> tuple[str | None, str]:
+    """The checkpoint a new run of a ``kind`` model starts from, and the line that says so.
+
+    ``init`` as given; ``NO_INIT`` ("none") for random weights; by default the shipped base of its kind
+    (``SketchModel.base``, fine-tuned as detection and language models are), where the model has one and
+    no setting given changes what its weights mean (a ``--hidden`` of another size, another cell).
+    """
+    if init == NO_INIT:
+        return None, f"--init {NO_INIT}: training from random weights"
+    if init is not None:
+        return str(init), ""
+    base = models.get(kind).base
+    path = ASSETS / base if base else None
+    if path is None or not path.is_file():
+        return None, ""
+    config = models.read(path)["config"]
+    differ = [k for k in models.get(kind).weight_settings if k in settings and settings[k] != config[k]]
+    if differ:
+        return None, (f"training from random weights: --{differ[0].replace('_', '-')} {settings[differ[0]]} is not the "
+                      f"shipped base's {config[differ[0]]} ({base}; --init FILE starts from another checkpoint)")
+    return str(path), (f"starting from the shipped base {base} (pretrained on all {config['n_classes']} Quick, Draw! "
+                       "classes): the classes it knows keep what it learnt, new ones start fresh; --init none "
+                       "trains from random weights")
 
 
 def train_config(model: str | None, saved: dict | None, seed: int, init: str | None = None, **settings):

@@ -42,6 +42,8 @@ SPLITS = npz.NPZ_ARRAYS
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 # Stroke-3 offsets are cached as int16, so absolute coordinates must stay within half its range.
 MAX_COORD = 2**14 - 1
+# The longest class name: as a checkpoint's (models.checkpoint.MAX_NAME).
+MAX_CLASS_NAME = 100
 # Bad lines printed per file before the rest are only counted.
 SHOWN_PER_FILE = 20
 
@@ -56,15 +58,47 @@ def categories() -> list[str]:
     return [line for line in text.splitlines() if line]
 
 
-def check_classes(names: list[str]) -> list[str]:
-    """Refuse unknown class names, listing close matches and where the full list is."""
+def name_problem(name) -> str | None:
+    """Why ``name`` cannot name a class, or None. A class is found by its file, ``<name>.ndjson``, and names
+    files it is written to: any non-empty printable name that is not a path."""
+    if not isinstance(name, str) or not name.strip():
+        return "an empty name"
+    if len(name) > MAX_CLASS_NAME:
+        return f"longer than {MAX_CLASS_NAME} characters"
+    if not name.isprintable():
+        return "it holds a control character"
+    if "/" in name or "\\" in name or name.startswith("."):
+        return "a path, not a name"
+    return None
+
+
+def check_classes(names: list[str], data_dir: str | os.PathLike | None = None) -> list[str]:
+    """Refuse names that cannot name a class, and names that are neither one of Quick, Draw!'s 345 classes nor a
+    class the data provides (a ``<name>.ndjson`` where ``find_class_file`` looks): one line, with close matches."""
     known = set(categories())
     for name in names:
-        if name not in known:
+        problem = name_problem(name)
+        if problem:
+            raise DataError(f"{str(name)[:40]!r} is not a class name ({problem})")
+        if name in known:
+            continue
+        try:
+            find_class_file(name, data_dir, fetch=False)
+        except DataError:
             close = difflib.get_close_matches(name, known, n=3)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise DataError(f"unknown class {name!r}.{hint} `sketchgen classes` lists all {len(known)} valid names.")
+            raise DataError(f"unknown class {name!r}.{hint} `sketchgen classes` lists all {len(known)} Quick, Draw! "
+                            f"classes; a class of your own needs a {name}.ndjson where --data-dir points.") from None
     return list(names)
+
+
+def own_classes(data_dir: str | os.PathLike) -> list[str]:
+    """The classes a folder of ``<class>.ndjson`` or ``.npz`` files provides (its simplified/ folder too)."""
+    root = Path(data_dir)
+    names = {p.name.removesuffix(p.suffix).removeprefix(npz.NPZ_PREFIX)
+             for folder in (root, root / "simplified") if folder.is_dir()
+             for p in folder.iterdir() if p.suffix in (".ndjson", ".npz") and p.is_file()}
+    return sorted(n for n in names if name_problem(n) is None)
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -122,7 +156,7 @@ def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = 
     got = obj.get("word")
     if got is not None and not isinstance(got, str):
         raise ValueError(f"word is {download.shown(got)}, not a string")
-    if word is not None and got != word:
+    if word is not None and got is not None and got != word:  # a line without a word is its file's
         raise ValueError(f"word is {download.shown(got)}, expected {word!r}")
     # Only JSON's true counts: "false", 0 or {} are no answer, and a guess could let unrecognized drawings in.
     recognized = obj.get("recognized", True)
@@ -233,7 +267,7 @@ def find_class_file(name: str, data_dir: str | os.PathLike | None = None, fetch:
     for root in (cache, shared_quickdraw(), slices):
         if root is not None and (found := _class_file_in(root, name)) is not None:
             return found
-    if fetch:
+    if fetch and name in set(categories()):  # only Quick, Draw!'s own classes are in its bucket
         try:
             # Slices live apart so that a later `sketchgen download` still fetches the whole file.
             base_url = os.environ.get("SKETCHGEN_BASE_URL") or download.DEFAULT_BASE_URL
@@ -469,7 +503,7 @@ def prepare(
     one that fails is rebuilt with a note. Under torchrun (``WORLD_SIZE`` > 1) only local rank 0
     prepares; the other processes of the machine wait for its caches and map them.
     """
-    classes = check_classes(classes)
+    classes = check_classes(classes, data_dir)
     if not classes:
         raise DataError("no classes to prepare")
     cache_dir = Path(cache_dir or prepared_cache_dir())

@@ -28,8 +28,9 @@ def _add_temperature(p) -> None:
 
 def _add_data_flags(p) -> None:
     p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList,
-                   help="class names (quote names with spaces), 'all', or @FILE with one name per line "
-                        f"(default: {' '.join(SEED_CLASSES)})")
+                   help="class names (quote names with spaces): Quick, Draw!'s, or your own from --data-dir; 'all' "
+                        f"(the 345), or @FILE with one name per line (default: {' '.join(SEED_CLASSES)})")
+    p.set_defaults(known_classes=True)  # each a class the data has, checked once --data-dir is known
     p.add_argument("--data-dir", type=V.path, help="folder of <class>.ndjson or Sketch-RNN <class>.npz files (default: "
                                       "$SKETCHGEN_DATA, the download cache, ../shared/quickdraw, or a small downloaded slice)")
     p.add_argument("--max-per-class", type=V.MAX_PER_CLASS,
@@ -117,8 +118,11 @@ def build_parser() -> V.Parser:
     # A few minutes on 2 cores: eye alone has ~5,000 drawings in ../shared/quickdraw.
     p.set_defaults(func=C.cmd_demo, max_per_class=1000, model=None)
 
-    p = sub.add_parser("classes", help="list the 345 QuickDraw class names, or the classes a checkpoint knows")
-    p.add_argument("--checkpoint", type=V.path, help="list the classes this checkpoint (or Magenta .gen.json) draws")
+    p = sub.add_parser("classes", help="list the 345 QuickDraw class names, the classes a checkpoint knows, or those "
+                                       "a folder of your own drawings holds")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--checkpoint", type=V.path, help="list the classes this checkpoint (or Magenta .gen.json) draws")
+    where.add_argument("--data-dir", type=V.path, help="list the classes this folder's <class>.ndjson (or .npz) files hold")
     p.set_defaults(func=C.cmd_classes)
 
     p = sub.add_parser("download", help="download QuickDraw simplified ndjson files into the cache")
@@ -142,7 +146,8 @@ def build_parser() -> V.Parser:
     p.add_argument("--init", type=V.path, metavar="CHECKPOINT",
                    help="start from this checkpoint's weights (one of train's, or an imported model) where they fit, "
                         "with the settings its weights were trained for (the mixture model's offset scale too); says "
-                        "what it could not take over. --model defaults to its kind")
+                        "what it could not take over. --model defaults to its kind. 'none': random weights (default: "
+                        "a model with a shipped base, the mdn, starts from it)")
     p.set_defaults(func=C.cmd_train)
 
     p = sub.add_parser("sample", help="generate drawings (ndjson, PNG, SVG) from a checkpoint")
@@ -257,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     from sketchgen.training import Interrupted
 
     args = build_parser().parse_args(argv)
+    problem = V.check_known(args)
+    if problem:
+        say(V.one_line(f"sketchgen {args.command}: error: {problem} (see sketchgen {args.command} --help)"))
+        return 2
     try:
         args.func(args)
     except FlagError as e:  # a flag's value the chosen model does not take: as argparse refuses one

@@ -41,8 +41,12 @@ def data_flags(args) -> dict:
 
 
 def cmd_classes(args) -> None:
+    from sketchgen.data import own_classes
+
     if args.checkpoint:
         print("\n".join(api.load(args.checkpoint).classes))
+    elif args.data_dir:
+        print("\n".join(own_classes(args.data_dir)))
     else:
         print("\n".join(api.classes()))
 

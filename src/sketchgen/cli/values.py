@@ -165,7 +165,9 @@ class ClassList(argparse.Action):
 
     Expanded and checked as parsed: an @FILE that is unreadable, not a regular file (a folder, a FIFO that
     would block, /dev/zero that never ends), larger than MAX_LIST_BYTES, not UTF-8 or empty, a class named
-    twice, an unknown class: each one line, exit 2.
+    twice, a name that cannot name a class (a path, a control character): each one line, exit 2. Whether a
+    name is a class the data has (one of the 345, or a file of the user's own) is known once --data-dir is:
+    ``check_known``, after parsing.
     """
 
     def __init__(self, *args, known: bool = True, **kwargs):
@@ -173,7 +175,7 @@ class ClassList(argparse.Action):
         self.known = known
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from sketchgen.data import DataError, categories, check_classes
+        from sketchgen.data import categories, name_problem
 
         where = f"argument {option_string or self.metavar}"
         if self.known and "all" in values:
@@ -183,19 +185,28 @@ class ClassList(argparse.Action):
         names = []
         for value in values:
             names += _listed(value[1:], parser, where) if value.startswith("@") else [value]
-        bad = next((n for n in names if not n or not n.isprintable()), None)
+        bad = next((n for n in names if name_problem(n)), None)
         if bad is not None:
-            parser.error(f"{where}: {bad[:40]!r} is not a class name")
+            parser.error(f"{where}: {bad[:40]!r} is not a class name ({name_problem(bad)})")
         seen = set()
         twice = next((n for n in names if n in seen or seen.add(n)), None)
         if twice is not None:
             parser.error(f"{where}: class {twice[:40]!r} is named twice")
-        if self.known:
-            try:
-                check_classes(names)
-            except DataError as e:
-                parser.error(f"{where}: {e}")
         setattr(namespace, self.dest, names)
+
+
+def check_known(args) -> str | None:
+    """Why the --classes given are not all classes the data has (one line), or None: what ClassList defers
+    until --data-dir is known."""
+    from sketchgen.data import DataError, check_classes
+
+    if not getattr(args, "known_classes", False) or not args.classes:
+        return None
+    try:
+        check_classes(args.classes, args.data_dir)
+    except DataError as e:
+        return f"argument --classes: {e}"
+    return None
 
 
 def _listed(name: str, parser, where: str) -> list[str]:

@@ -210,6 +210,8 @@ class SketchModel(nn.Module, abc.ABC):
     # from another checkpoint (`train --init`) takes these from it, not from the new data.
     weight_settings: ClassVar[tuple[str, ...]] = ()
     class_weights: ClassVar[tuple[str, ...]] = ()  # state_dict entries with one row per class, in class order
+    # The shipped checkpoint (in sketchgen's assets) that a new run of this model starts from unless told otherwise.
+    base: ClassVar[str | None] = None
 
     cfg: object
 
