@@ -3,6 +3,8 @@ data, and one-line errors."""
 
 from __future__ import annotations
 
+import json
+
 import os
 import subprocess
 import sys
@@ -157,3 +159,29 @@ def test_each_model_reads_its_own_flags_and_every_training_setting_is_one():
     flags = {a.dest for a in parser._subparsers._group_actions[0].choices["train"]._actions}
     assert {f.name for f in fields(TrainConfig) if f.metadata.get("help")} <= flags
     assert {"lr_schedule", "lr_patience", "lr_decay", "min_lr", "grad_clip", "augment_scale", "augment_drop"} <= flags
+
+
+def test_a_class_of_your_own_trains_and_draws_like_any(quickdraw, tmp_path, capsys):
+    """A folder of your drawings under a name of your choosing: listed, trained, drawn; a name no data provides, or
+    one that is a path, is refused in one line."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    lines = (quickdraw / "simplified" / "teapot.ndjson").read_text().splitlines()[:25]
+    (mine / "teapot-sketches.ndjson").write_text("\n".join(line.replace('"teapot"', '"teapot-sketches"')
+                                                           for line in lines) + "\n")
+    (mine / "circle.ndjson").write_text((quickdraw / "simplified" / "circle.ndjson").read_text())
+    assert cli.main(["classes", "--data-dir", str(mine)]) == 0
+    assert capsys.readouterr().out.split("\n")[:2] == ["circle", "teapot-sketches"]
+    run = tmp_path / "run"
+    assert cli.main(["train", "--model", "mdn", "--init", "none", "--classes", "teapot-sketches", "circle",
+                     "--data-dir", str(mine), "--steps", "20", "--eval-every", "10", "--hidden", "16",
+                     "--out", str(run)]) == 0
+    assert cli.main(["sample", "--checkpoint", str(run / "best.pt"), "--classes", "teapot-sketches", "--n", "2",
+                     "--out", str(tmp_path / "drawn")]) == 0
+    drawn = [json.loads(line) for line in (tmp_path / "drawn" / "samples.ndjson").read_text().splitlines()]
+    assert [d["word"] for d in drawn] == ["teapot-sketches"] * 2  # (after 20 steps, a drawing may be empty)
+    capsys.readouterr()
+    for name, says in (("teapot-sketch", "unknown class 'teapot-sketch'. Did you mean"), ("../mine/circle", "a path")):
+        assert cli.main(["train", "--classes", name, "--data-dir", str(mine), "--out", str(tmp_path / "x")]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert says in line, line
