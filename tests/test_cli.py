@@ -14,7 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sketchgen import cli, data
+from sketchgen import cli, data, models
+from sketchgen.api import SHIPPED_MODEL
 
 SEED_CLASSES = cli.SEED_CLASSES
 
@@ -74,6 +75,12 @@ def test_demo_trains_on_real_drawings(quickdraw, tmp_path, capsys):
         with Image.open(run / f"{word}-side_by_side.png") as image:
             assert image.width > image.height  # two drawings beside each other
     assert len(list(data.read_ndjson(run / "generated-samples.ndjson"))) == len(SEED_CLASSES)
+    # The sheet of the seed model beside the shipped one: per class real drawings and the seed model's, and the
+    # shipped model's drawings of every class it knows.
+    shipped = set(models.read(SHIPPED_MODEL)["classes"])
+    rows = 2 * len(SEED_CLASSES) + len(shipped & set(SEED_CLASSES))
+    with Image.open(run / "seed_beside_shipped.png") as sheet:
+        assert sheet.height == 96 * rows and sheet.width > 6 * 96
 
 
 def test_demo_without_data_draws_from_the_shipped_checkpoint(tmp_path, capsys, monkeypatch):
@@ -90,7 +97,8 @@ def test_demo_without_data_draws_from_the_shipped_checkpoint(tmp_path, capsys, m
     assert "shipped checkpoint" in err and not (run / "loss_curve.png").exists()
     for word in SEED_CLASSES:
         assert frames(run / f"{word}-generated.gif") > 1
-    assert len(list(run.glob("*.png"))) == len(list(run.glob("*.svg"))) == len(SEED_CLASSES)
+    assert len(list(run.glob("*-generated-*.png"))) == len(list(run.glob("*.svg"))) == len(SEED_CLASSES)
+    assert (run / "seed_beside_shipped.png").is_file()
 
 
 def test_sample_without_a_checkpoint_draws_with_the_shipped_mdn(tmp_path, capsys):

@@ -337,6 +337,31 @@ def cmd_demo(args) -> None:
             continue
         real = api.Drawing.from_stroke3(data.stroke3(mine[0]), drawing.word)
         render.side_by_side(drawing.points, real.points, drawing.word, out / f"{drawing.word}-side_by_side.png")
+    sheet = showcase(model, data, out / "seed_beside_shipped.png", args.temperature)
     say(f"{'trained on real drawings' if data is not None else 'shipped checkpoint'}; "
-        f"GIFs, PNGs, SVGs{' and the loss curve' if data is not None else ''} are in:")
+        f"GIFs, PNGs, SVGs{' and the loss curve' if data is not None else ''}"
+        f"{', and ' + sheet.name + ' (the shipped model beside the seed model)' if sheet else ''} are in:")
     print(out)
+
+
+def showcase(seed: api.Model, data, path: Path, temperature: float, per_row: int = 6) -> Path | None:
+    """One sheet: per class, real test drawings, the seed model's and the shipped model's (where it knows the
+    class), so that the demo shows the report's system beside the tool's best. None without a shipped model."""
+    from sketchgen import render
+
+    try:
+        shipped = api.load()
+    except api.SketchgenError:
+        return None
+    rows = []
+    for label, word in enumerate(seed.classes):
+        if data is not None:
+            test = data.indices("test")
+            mine = test[data.labels[test] == label][:per_row]
+            rows.append((f"{word}: real", [api.Drawing.from_stroke3(data.stroke3(i)).points for i in mine]))
+        rows.append((f"{word}: seed model", [d.points for d in seed.sample(word, per_row, temperature)]))
+        if word in shipped.classes:
+            rows.append((f"{word}: shipped {shipped.kind}",
+                         [d.points for d in shipped.sample(word, per_row, temperature)]))
+    render.grid([row for row in rows if row[1]], path)
+    return path
