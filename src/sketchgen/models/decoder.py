@@ -22,9 +22,11 @@ class ConditionalDecoder(SketchModel):
         """What conditions every step of a drawing: its class embedding (or a mix of them)."""
         return class_embedding(self.embed, classes)
 
-    def run(self, context: torch.Tensor, x: torch.Tensor, state=None):
-        """The cell's dropped-out outputs over inputs ``x``, each step with the context beside it, and its state."""
-        out, state = self.lstm(torch.cat([context[:, None, :].expand(-1, x.shape[1], -1), x], dim=-1), state)
+    def run(self, context: torch.Tensor, x: torch.Tensor, state=None, rowwise: bool = False):
+        """The cell's dropped-out outputs over inputs ``x``, each step with the context beside it, and its state;
+        ``rowwise`` for generation (see ``cells``)."""
+        out, state = self.lstm(torch.cat([context[:, None, :].expand(-1, x.shape[1], -1), x], dim=-1), state,
+                               rowwise=rowwise)
         return self.drop(out), state
 
     def forward(self, batch: Batch) -> torch.Tensor:
@@ -37,5 +39,5 @@ class ConditionalDecoder(SketchModel):
 
     def step(self, x, state):
         h, c, context = state
-        out, (h, c) = self.run(context, x, (h, c))
+        out, (h, c) = self.run(context, x, (h, c), rowwise=True)
         return self.head.rowwise(out), (h, c, context)

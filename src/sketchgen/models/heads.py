@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sketchgen.models import rowwise
+
 LOG_2PI = math.log(2 * math.pi)
 # Bound on the mixture's log sigma: exp() of it never overflows, so the NLL stays finite for any head
 # output; real offsets (normalised to unit std) need sigmas far inside e^-10 .. e^10. Magenta's zoo models,
@@ -30,17 +32,16 @@ IMPORTED_LOG_SIGMA_LIMIT = 20.0
 
 
 class RowwiseLinear(nn.Linear):
-    """A linear layer that, when generating, computes each row on its own.
+    """A linear layer that, when generating, gives each row the same bits whatever the batch (``rowwise.linear``).
 
     ``nn.Linear`` takes another BLAS kernel for a batch of 1-3 rows than for
     more, which moves the last bit of the output; a drawing would then come
-    out differently alone than in a batch. A batched product of one-row
-    matrices runs the same kernel for every row, whatever the batch.
-    (tests/test_sample.py checks whole drawings alone and in mixed batches.)
+    out differently alone than in a batch. (tests/test_sample.py checks whole
+    drawings alone and in mixed batches.)
     """
 
     def rowwise(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias, x, self.weight.T.expand(len(x), -1, -1))
+        return rowwise.linear(x, self.weight, self.bias)
 
 
 def categorical(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
