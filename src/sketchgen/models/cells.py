@@ -20,7 +20,6 @@ Generation passes ``rowwise=True``: every product then goes through
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sketchgen.models import rowwise
@@ -78,10 +77,13 @@ def stacked(cache: dict, key, w_ih: torch.Tensor, w_hh: torch.Tensor) -> torch.T
 class LayerNormLSTM(nn.Module):
     """One layer of Sketch-RNN's layer-normalised LSTM with recurrent dropout.
 
-    The input projection of all steps is one matrix product; the recurrence
-    runs step by step in eager PyTorch (TorchScript was slower here, and its
-    fused kernels change the last bits between the first calls and later ones,
-    which would break reproducible sampling).
+    Layer norm inside the recurrence rules out PyTorch's fused LSTM kernels,
+    and run op by op under autograd it cost twice PyTorch's LSTM per training
+    step. So the recurrence is one ``autograd.Function``
+    (``_LayerNormRecurrence``) with a hand-written backward: the input
+    projection of all steps is one product, each step's element-wise part is
+    a handful of kernels, and the backward's weight gradients are products over
+    all steps at once (docs/performance.md measures it).
     """
 
     def __init__(self, input_size: int, hidden: int, layers: int = 1, dropout: float = 0.0, recurrent_dropout: float = 0.1):
@@ -108,28 +110,19 @@ class LayerNormLSTM(nn.Module):
         if rowwise:
             out, h, c = self._rowwise(x, h, c)
         else:
-            out, h, c = self._recurrence(x, h, c)
+            rate = self.recurrent_dropout if self.training else 0.0
+            # The candidate's dropout mask for every step at once, scaled as F.dropout scales it.
+            keep = x.new_empty(x.shape[1], len(x), self.hidden).bernoulli_(1 - rate).div_(1 - rate) if rate else None
+            out, h, c = _LayerNormRecurrence.apply(x, h, c, keep, self.weight_ih, self.weight_hh, self.gate_gamma,
+                                                   self.gate_beta, self.cell_gamma, self.cell_beta)
         return out, (h[:, None], c[:, None])
-
-    def _recurrence(self, x, h, c):
-        b, xw = len(x), x @ self.weight_ih.T
-        rate = self.recurrent_dropout if self.training else 0.0
-        outs = []
-        for t in range(x.shape[1]):
-            gates = F.layer_norm((xw[:, t] + h @ self.weight_hh.T).view(b, 4, self.hidden), [self.hidden], eps=LN_EPSILON)
-            i, j, f, o = (gates.reshape(b, -1) * self.gate_gamma + self.gate_beta).chunk(4, 1)
-            g = F.dropout(torch.tanh(j), rate, self.training) if rate else torch.tanh(j)
-            c = c * torch.sigmoid(f + FORGET_BIAS) + torch.sigmoid(i) * g
-            h = torch.tanh(F.layer_norm(c, [self.hidden], self.cell_gamma, self.cell_beta, LN_EPSILON)) * torch.sigmoid(o)
-            outs.append(h)
-        return torch.stack(outs, 1), h, c
 
     def _rowwise(self, x, h, c):
         """The recurrence with each step's gates one ``rowwise.linear`` (generation: no dropout, no gradient)."""
         w, shift, outs = stacked(self._stacked, 0, self.weight_ih, self.weight_hh), _gate_shift(self.gate_beta), []
         for t in range(x.shape[1]):
             h, c, _ = _step(rowwise.linear(torch.cat([x[:, t], h], 1), w), c, self.gate_gamma, shift,
-                            self.cell_gamma, self.cell_beta, None)
+                            self.cell_gamma, self.cell_beta, None, sigmoid_)
             outs.append(h)
         return torch.stack(outs, 1), h, c
 
@@ -141,21 +134,104 @@ def _gate_shift(gate_beta: torch.Tensor) -> torch.Tensor:
     return shift
 
 
-def _step(z, c, gate_gamma, shift, cell_gamma, cell_beta, keep):
+def _step(z, c, gate_gamma, shift, cell_gamma, cell_beta, keep, sigmoid_):
     """One step's element-wise part, from the gates' pre-activations ``z`` (B, 4H) and the cell state ``c``.
 
-    Returns the new h and c, and the step's intermediate values.
+    ``sigmoid_`` is ``torch.sigmoid_`` to train and ``rowwise.sigmoid_`` to
+    generate. Returns the new h and c, and what the backward pass needs besides
+    ``z`` and the states: the gates' sigmoids, the candidate tanh(j), and the
+    cell's layer-norm statistics and tanh.
     """
     b, hidden = c.shape
-    zn, _, rstd = torch.native_layer_norm(z.view(b, 4, hidden), [hidden], None, None, LN_EPSILON)
+    zn = torch.native_layer_norm(z.view(b, 4, hidden), [hidden], None, None, LN_EPSILON)[0]
     a = torch.addcmul(shift, zn.view(b, -1), gate_gamma)
     g = torch.tanh(a.chunk(4, 1)[1])
     s = sigmoid_(a)  # i, f and o's; j's quarter is unused, and one call beats three
     si, _, sf, so = s.chunk(4, 1)
-    c = torch.addcmul(c * sf, si, g if keep is None else g * keep)
-    cn, mean_c, rstd_c = torch.native_layer_norm(c, [hidden], cell_gamma, cell_beta, LN_EPSILON)
-    tn = torch.tanh(cn)
-    return tn * so, c, (zn, rstd, s, g, mean_c, rstd_c, tn)
+    gk = g if keep is None else g * keep
+    c = torch.addcmul(c * sf, si, gk)
+    tn, mean_c, rstd_c = torch.native_layer_norm(c, [hidden], cell_gamma, cell_beta, LN_EPSILON)
+    tn.tanh_()
+    return tn * so, c, (s, g, mean_c, rstd_c, tn)
+
+
+class _LayerNormRecurrence(torch.autograd.Function):
+    """The layer-normalised LSTM over all steps: forward step by step, backward by hand.
+
+    The backward runs the steps in reverse with only what must be sequential
+    in the loop (the element-wise chain rule, both layer norms' backward as
+    ATen's fused kernel, and dh = dz @ W_hh); the gradients of W_ih, W_hh and
+    the input are three products over all steps at once afterwards. Step
+    tensors are time-major, so that each step's slice is contiguous.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h, c, keep, w_ih, w_hh, gate_gamma, gate_beta, cell_gamma, cell_beta):
+        b, steps, _ = x.shape
+        # Every step's gates: the input's share for all steps in one product, the recurrent share added in place.
+        z = (x.transpose(0, 1).reshape(steps * b, -1) @ w_ih.T).view(steps, b, -1)
+        shift = _gate_shift(gate_beta)
+        hs, cs, saved = [h], [c], []
+        for t in range(steps):
+            torch.addmm(z[t], h, w_hh.T, out=z[t])
+            h, c, extra = _step(z[t], c, gate_gamma, shift, cell_gamma, cell_beta, None if keep is None else keep[t],
+                                torch.sigmoid_)
+            hs.append(h)
+            cs.append(c)
+            saved.append(extra)
+        ctx.save_for_backward(x, z, keep, w_ih, w_hh, gate_gamma, cell_gamma, cell_beta)
+        ctx.hs, ctx.cs, ctx.saved = hs, cs, saved
+        return torch.stack(hs[1:], 1), h, c
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_out, d_h, d_c):
+        x, z, keep, w_ih, w_hh, gate_gamma, cell_gamma, cell_beta = ctx.saved_tensors
+        hs, cs = ctx.hs, ctx.cs
+        b, steps, _ = x.shape
+        hidden = w_hh.shape[1]
+        dz = x.new_empty(steps, b, 4 * hidden)
+        da = x.new_empty(b, 4 * hidden)  # the gates' gradient before their layer norm's affine
+        d_i, d_j, d_f, d_o = da.chunk(4, 1)
+        gamma_sum, beta_sum = torch.zeros_like(da), torch.zeros_like(da)
+        d_cell_gamma, d_cell_beta = torch.zeros_like(cell_gamma), torch.zeros_like(cell_gamma)
+        zero, one = x.new_zeros(b, 4, 1), x.new_ones(b, 4, 1)
+        for t in reversed(range(steps)):
+            s, g, mean_c, rstd_c, tn = ctx.saved[t]
+            si, _, sf, so = s.chunk(4, 1)
+            d_h = d_h + d_out[:, t]
+            # h = tanh(LN(c)) * o, and sigmoid' = s - s^2, tanh' = 1 - tanh^2
+            u = d_h * so
+            v = u * tn
+            torch.addcmul(v, v, so, value=-1, out=d_o)
+            d_c_ln, d_cg, d_cb = torch.ops.aten.native_layer_norm_backward(
+                torch.addcmul(u, v, tn, value=-1), cs[t + 1], [hidden], mean_c, rstd_c, cell_gamma, cell_beta,
+                [True, True, True])
+            d_cell_gamma += d_cg
+            d_cell_beta += d_cb
+            d_c = d_c + d_c_ln
+            # c = c_prev * f + i * tanh(j) * keep
+            gk, q = (g, d_c * si) if keep is None else (g * keep[t], d_c * si * keep[t])
+            p = d_c * gk * si
+            torch.addcmul(p, p, si, value=-1, out=d_i)
+            torch.addcmul(q, q * g, g, value=-1, out=d_j)
+            r = d_c * cs[t] * sf
+            torch.addcmul(r, r, sf, value=-1, out=d_f)
+            d_c = d_c * sf
+            # a = LN(z) * gamma + shift, the layer norm per gate (recomputed, then given LN(z) with mean 0, 1/std 1)
+            zn, _, rstd = torch.native_layer_norm(z[t].view(b, 4, hidden), [hidden], None, None, LN_EPSILON)
+            gamma_sum.addcmul_(da, zn.view(b, -1))
+            beta_sum += da
+            d_zn = (da * gate_gamma).view(b, 4, hidden)
+            d_z = torch.ops.aten.native_layer_norm_backward(d_zn, zn, [hidden], zero, one, None, None,
+                                                            [True, False, False])[0]
+            torch.mul(d_z, rstd, out=dz[t].view(b, 4, hidden))
+            d_h = dz[t] @ w_hh
+        flat = dz.view(steps * b, -1)
+        d_w_hh = flat.T @ torch.stack(hs[:-1]).view(steps * b, hidden)
+        d_w_ih = flat.T @ x.transpose(0, 1).reshape(steps * b, -1)
+        d_x = (flat @ w_ih).view(steps, b, -1).transpose(0, 1) if ctx.needs_input_grad[0] else None
+        return (d_x, d_h, d_c, None, d_w_ih, d_w_hh, gamma_sum.sum(0), beta_sum.sum(0), d_cell_gamma, d_cell_beta)
 
 
 def make(name: str, input_size: int, hidden: int, layers: int = 1, dropout: float = 0.0,
