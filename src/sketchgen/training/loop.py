@@ -47,7 +47,8 @@ def dataset_loss(net: models.SketchModel, data: Prepared, idx: np.ndarray, batch
     Means are per counted unit, or per drawing; with ``class_weights``, the
     mean over classes of each class's own mean, weighted as training draws
     them, so that a class of 5,000 drawings does not drown one of 25 that
-    training sees as often. Under torchrun each rank scores its share.
+    training sees as often. Under torchrun each rank scores its share. Batches
+    hold drawings of similar length (sorted), so that little of them is padding.
     """
     rank, world = _rank_world()
     present = np.unique(data.labels[idx])
@@ -56,6 +57,7 @@ def dataset_loss(net: models.SketchModel, data: Prepared, idx: np.ndarray, batch
     means, weights = [], {}
     for group in groups:
         mine = group[rank::world]
+        mine = mine[np.argsort(data.lengths()[mine], kind="stable")]
         pairs = [(mine[i : i + batch_size], 1.0) for i in range(0, len(mine), batch_size)] or [(group[:1], 0.0)]
         batches = ((batching.collate(net, data.gather(b), data.labels[b]), w) for b, w in pairs)
         sums, weights, drawings = term_sums(net, batches, device)
