@@ -32,7 +32,13 @@ IMPORTED_LOG_SIGMA_LIMIT = 20.0
 
 
 class RowwiseLinear(nn.Linear):
-    """A linear layer that, when generating, computes each row as if it were alone (``rowwise.linear``)."""
+    """A linear layer that, when generating, gives each row the same bits whatever the batch (``rowwise.linear``).
+
+    ``nn.Linear`` takes another BLAS kernel for a batch of 1-3 rows than for
+    more, which moves the last bit of the output; a drawing would then come
+    out differently alone than in a batch. (tests/test_sample.py checks whole
+    drawings alone and in mixed batches.)
+    """
 
     def rowwise(self, x: torch.Tensor) -> torch.Tensor:
         return rowwise.linear(x, self.weight, self.bias)
