@@ -32,7 +32,9 @@ from sketchgen.models.registry import register
 
 @dataclass
 class TransformerConfig(MixtureConfig):
-    hidden: int = setting(256, "width of the model: each position's vector in every block", 8, 4096)
+    # 192: a step costs 1.6x the mdn's (256: 2.7x), which keeps the default training of the 26 classes within
+    # the 45-minute budget (docs/performance.md, bench/bench_models.py)
+    hidden: int = setting(192, "width of the model: each position's vector in every block", 8, 4096)
     layers: int = setting(4, "Transformer blocks", 1, 64)
     heads: int = setting(4, "attention heads (each hidden / heads wide)", 1, 64)
     dropout: float = setting(0.1, "dropout on the input and on each block's attention and MLP outputs", 0.0, 0.99)
