@@ -145,6 +145,26 @@ def test_classifier_and_evaluate_commands(tiny_models, quickdraw, tmp_path, caps
     assert err.startswith("sketchgen: error:") and len(err.strip().splitlines()) == 1
 
 
+def test_evaluate_measures_some_of_a_models_classes_as_the_whole_report_does(tiny_models, classifier, seed_data,
+                                                                             tmp_path, capsys):
+    """--classes: a model of many classes measured on a few; their test drawings and losses are the whole report's."""
+    clf_path = tmp_path / "clf.pt"
+    C.save_classifier(classifier[0], seed_data.classes, clf_path)
+    reports = {}
+    for name, extra in (("all", []), ("some", ["--classes", "square", "apple"])):
+        assert main(["evaluate", "--checkpoint", str(tiny_models["mdn"]), "--classifier", str(clf_path), "--n", "2",
+                     *extra, "--json", str(tmp_path / f"{name}.json")]) == 0
+        reports[name] = json.loads((tmp_path / f"{name}.json").read_text())["classes"]
+    assert list(reports["some"]) == ["square", "apple"]
+    for name, entry in reports["some"].items():
+        assert entry["n_real_test"] == reports["all"][name]["n_real_test"]
+        assert entry["test_loss"] == pytest.approx(reports["all"][name]["test_loss"], rel=1e-5)
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(tiny_models["mdn"]), "--classifier", str(clf_path),
+                 "--classes", "cat"]) == 1
+    assert capsys.readouterr().err.strip() == "sketchgen: error: the model was not trained on cat"
+
+
 def test_evaluate_takes_the_split_the_model_was_trained_on(tiny_models, classifier, seed_data, tmp_path, capsys):
     """The checkpoint records its data settings: no flag needed, and one that contradicts them is refused."""
     clf_path = tmp_path / "clf.pt"

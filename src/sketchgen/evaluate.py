@@ -147,14 +147,20 @@ def _classifier(classifier, classes: list[str]) -> tuple[Classifier, list[str]]:
 
 
 def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, temperature: float = sample.TEMPERATURE,
-                   seed: int = 0) -> dict:
+                   seed: int = 0, classes: list[str] | None = None) -> dict:
     """The report for one model: per class and overall, recognisability vs ceiling, test loss, shapes.
 
     ``model`` is a checkpoint path or a model; ``classifier`` a path, a
     ``(classifier, classes)`` pair, or a classifier over ``data.classes``.
-    ``data`` must hold the model's classes with the split it was trained on.
+    ``data`` must hold the model's classes (or ``classes``, some of a
+    checkpoint's, measured alone) with the split it was trained on.
     """
     net, ckpt = models.load(model) if isinstance(model, (str, os.PathLike)) else (model, {})
+    if classes is not None:
+        if not ckpt:
+            raise EvaluationError("measuring some of a model's classes needs its checkpoint file")
+        ckpt = models.restrict(ckpt, classes)
+        net = models.checkpoint.build(ckpt)
     classes = ckpt.get("classes", data.classes)
     if classes != data.classes:
         raise EvaluationError(f"the model was trained on {classes}, the data holds {data.classes}")

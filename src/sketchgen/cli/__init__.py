@@ -246,6 +246,9 @@ def build_parser() -> V.Parser:
     p.add_argument("--n", type=V.DRAWINGS, default=500, help="generated drawings per class (default 500)")
     _add_temperature(p)
     p.add_argument("--seed", type=V.SEED, default=0, help="sampling seed (default 0); the split is the checkpoint's own")
+    p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList, known=False,
+                   help="measure these of the model's classes only, or @FILE with one name per line (default: all "
+                        "it knows; a model of 345 classes is measured on a few so)")
     p.add_argument("--data-dir", type=V.path,
                    help="where the checkpoint's classes are read from (default: where it was trained from)")
     p.add_argument("--max-per-class", type=V.MAX_PER_CLASS,

@@ -297,14 +297,16 @@ def cmd_evaluate(args) -> None:
     from sketchgen.report import format_report
 
     model = api.load(args.checkpoint)
+    classes = args.classes or model.classes
     if args.json:
         writable(args.json, "report", "--json", reads=(args.checkpoint, args.classifier), replaces=("json",))
-    if args.n * len(model.classes) > MAX_EVALUATED:  # every drawing is kept for FID, precision/recall, copying
-        raise UsageError(f"--n {args.n} for {len(model.classes)} classes is {args.n * len(model.classes):,} "
-                         f"drawings, more than the {MAX_EVALUATED:,} evaluate holds at once: ask for fewer --n")
+    if args.n * len(classes) > MAX_EVALUATED:  # every drawing is kept for FID, precision/recall, copying
+        raise UsageError(f"--n {args.n} for {len(classes)} classes is {args.n * len(classes):,} "
+                         f"drawings, more than the {MAX_EVALUATED:,} evaluate holds at once: ask for fewer --n "
+                         "or --classes")
     settings = api.own_split(args.checkpoint, model.checkpoint, args.data_dir, args.max_per_class, say)
-    report = evaluate_model(args.checkpoint, args.classifier, api.prepare(model.classes, settings), args.n,
-                            args.temperature, args.seed)
+    report = evaluate_model(args.checkpoint, args.classifier, api.prepare(classes, settings), args.n,
+                            args.temperature, args.seed, classes=args.classes)
     print(format_report(report))
     if args.json:
         write_report(report, args.json)

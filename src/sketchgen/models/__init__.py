@@ -27,6 +27,7 @@ from sketchgen.models.checkpoint import (
     load,
     read,
     read_file,
+    restrict,
     save,
 )
 from sketchgen.models.registry import (
@@ -45,4 +46,4 @@ for _module in pkgutil.iter_modules(__path__):
 
 __all__ = ["Batch", "CheckpointError", "Encodes", "MagentaExport", "MagentaImport", "ModelError", "SketchModel", "State",
            "Term", "build", "capable", "checkpoint_dict", "collate", "default", "get", "importer", "listing", "load",
-           "names", "read", "read_file", "registered", "require", "save"]
+           "names", "read", "read_file", "registered", "require", "restrict", "save"]

@@ -149,6 +149,23 @@ def build(ckpt: dict) -> SketchModel:
     return model.eval()
 
 
+def restrict(ckpt: dict, classes: list[str]) -> dict:
+    """A checked checkpoint as a model of some of its classes alone, in the order given: each class's rows of
+    its weights (``class_weights``) and of its per-class settings taken by name, everything else shared. It
+    draws and scores those classes as the whole model does; a model of 345 classes is measured on a few so
+    (``evaluate --classes``)."""
+    missing = [c for c in classes if c not in ckpt["classes"]]
+    if missing:
+        raise CheckpointError(f"the model was not trained on {listing(missing)}")
+    cls, rows = get(ckpt["kind"]), [ckpt["classes"].index(c) for c in classes]
+    config = dict(ckpt["config"], n_classes=len(classes))
+    for f in fields(cls.Config):
+        if f.metadata.get("per_class") and config.get(f.name):
+            config[f.name] = [config[f.name][r] for r in rows]
+    state = {k: v[rows] if k in cls.class_weights else v for k, v in ckpt["state_dict"].items()}
+    return {**ckpt, "config": config, "classes": list(classes), "state_dict": state}
+
+
 def listing(items: list, most: int = 8) -> str:
     """Names for a one-line message: the first ``most``, then how many in all."""
     shown = ", ".join(str(c)[:40] for c in items[:most])
