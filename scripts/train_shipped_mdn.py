@@ -16,11 +16,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "bench"), str(Path(__file__).resolve().parent)]
 from benchlib import shared_classes  # noqa: E402  (the benchmark's class set: one rule, not two lists)
+from shipping import package  # noqa: E402
 
 from sketchgen import cli, models  # noqa: E402
-from sketchgen.cli.commands import SHIPPED_MODEL  # noqa: E402
+from sketchgen.api import SHIPPED_MODEL  # noqa: E402
 from sketchgen.training import TrainConfig  # noqa: E402
 
 
@@ -46,14 +47,7 @@ def main() -> None:
             if cli.main(argv + (["--resume"] if args.resume else [])) != 0:
                 raise SystemExit("training failed")
             ckpt = models.read(run / "best.pt")
-    keep = {k: v for k, v in ckpt.items() if k not in ("optimizer", "scheduler", "progress")}
-    keep["state_dict"] = {k: v.half() for k, v in ckpt["state_dict"].items()}
-    models.save(args.out, keep)
-    net, _ = models.load(args.out)  # it loads, checked whole, as users will load it
-    size = Path(args.out).stat().st_size
-    print(f"{args.out}: {net.name}, {len(ckpt['classes'])} classes, step {ckpt.get('step')}, validation loss "
-          f"{ckpt.get('val_loss'):.4f}, {size / 2**20:.1f} MiB")
-
+    package(ckpt, args.out)
 
 if __name__ == "__main__":
     main()

@@ -4,7 +4,6 @@ data, and one-line errors."""
 from __future__ import annotations
 
 import json
-
 import os
 import subprocess
 import sys
