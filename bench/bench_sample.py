@@ -17,6 +17,7 @@ step; the batch shrinks as drawings end) per second, as a fraction of
 
     .venv/bin/python bench/bench_sample.py                 # ~3 minutes on 2 shared cores
     .venv/bin/python bench/bench_sample.py --cell layernorm
+    .venv/bin/python bench/bench_sample.py --checkpoint runs/transformer/best.pt   # any model's checkpoint too
 """
 
 from __future__ import annotations
@@ -104,16 +105,18 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=100, help="drawings generated one at a time (default 100)")
     parser.add_argument("--mdn-epochs", type=int, default=3, help="training epochs of the mdn model (default 3)")
     parser.add_argument("--cell", default="lstm", choices=CELLS, help="the mdn's recurrent cell (default lstm)")
+    parser.add_argument("--checkpoint", action="append", default=[], type=Path,
+                        help="also measure batched against one at a time on this checkpoint (any model; repeatable)")
     args = begin(parser)
     with tempfile.TemporaryDirectory(prefix="bench-sample-") as tmp:
         nets = {"seed (shipped checkpoint)": models.load(SHIPPED_CHECKPOINT)[0],
                 f"mdn (trained {args.mdn_epochs} epochs here)": trained_mdn(Path(tmp), args.mdn_epochs, args.cell)}
+    nets.update({f"{ckpt['kind']} ({path})": net for path in args.checkpoint for net, ckpt in [models.load(path)]})
     ratios = {}
     for name, net in nets.items():
-        cfg = net.cfg
-        print(f"{name}: hidden {cfg.hidden}, embedding {cfg.embed_dim}, {cfg.n_classes} classes, "
-              f"cell {getattr(cfg, 'cell', 'lstm')}")
-        ratios[name.split()[0]] = bench_model(name.split()[0], net, args.n, args.single, args.repeats)
+        print(f"{name}: {sum(p.numel() for p in net.parameters()) / 1e6:.2f}M parameters, "
+              f"{net.cfg.n_classes} classes")
+        ratios[name] = bench_model(name.split()[0], net, args.n, args.single, args.repeats)
     print("ratio batched / one at a time drawings/s: " + ", ".join(f"{k} {v:.1f}x" for k, v in ratios.items()))
     fraction = bench_ceiling(nets[f"mdn (trained {args.mdn_epochs} epochs here)"], args.n, args.repeats)
     print(f"mdn batched drawing: {fraction:.2f} of the matmul ceiling")
