@@ -111,6 +111,14 @@ def test_sample_without_a_checkpoint_draws_with_the_shipped_mdn(tmp_path, capsys
     assert code == 0 and "drawing with the shipped model mdn-quickdraw26.pt" in err
     drawn = list(data.read_ndjson(tmp_path / "s" / "samples.ndjson"))
     assert [d.word for d in drawn] == ["eye"] * 3 + ["zigzag"] * 3
+    # A class the 26-class model does not know: the shipped model of all 345 classes draws it.
+    from sketchgen.api import BASE_MODEL
+
+    base = models.read(BASE_MODEL)
+    assert base["kind"] == "mdn" and len(base["classes"]) == 345 and BASE_MODEL.stat().st_size < 16 * 2**20
+    code, out, err = run_cli(capsys, "sample", "--classes", "cat", "eye", "--n", 2, "--out", tmp_path / "c")
+    assert code == 0 and "drawing with the shipped model mdn-quickdraw345.pt" in err
+    assert [d.word for d in data.read_ndjson(tmp_path / "c" / "samples.ndjson")] == ["cat"] * 2 + ["eye"] * 2
 
 
 def one_error_line(err: str) -> str:

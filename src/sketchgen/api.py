@@ -40,6 +40,9 @@ SHIPPED_CHECKPOINT = ASSETS / "seed-quickdraw5.pt"
 # The model that draws well, shipped: what `load()`, `sample` and `serve` draw with when given no checkpoint.
 SHIPPED_MODEL = ASSETS / "mdn-quickdraw26.pt"
 SHIPPED_DESCRIPTION = "an mdn trained on 26 Quick, Draw! classes"
+# The mdn of all 345 classes: what draws a class the 26-class model does not know (docs/quality.md measures both).
+BASE_MODEL = ASSETS / "mdn-quickdraw345.pt"
+BASE_DESCRIPTION = "an mdn trained on all 345 Quick, Draw! classes"
 DEFAULT_MAX_PER_CLASS = 100_000
 NO_INIT = "none"  # --init none: a new run from random weights, not from its model's shipped base
 MAX_PER_CLASS = 10**7
@@ -89,15 +92,16 @@ def animate(drawings: Drawing | Iterable[Drawing], path: str | os.PathLike, colu
 # --- models ------------------------------------------------------------------------------------
 
 
-def load(source: str | os.PathLike | None = None, device: str = "cpu") -> Model:
+def load(source: str | os.PathLike | None = None, device: str = "cpu", classes: Sequence[str] | None = None) -> Model:
     """A model ready to draw: ``source`` a checkpoint written by ``train`` (or ``sketchgen train``), a Magenta
-    ``.gen.json`` model file, or None for the shipped model. Checked whole before anything in it is used."""
+    ``.gen.json`` model file, or None for the shipped model that draws ``classes`` (see ``shipped_model``).
+    Checked whole before anything in it is used."""
     from sketchgen.interop.magenta import magenta_checkpoint
 
     if source is not None and not isinstance(source, (str, os.PathLike)):
         raise UsageError(f"load takes a path to a checkpoint or a Magenta .gen.json file, not {source!r:.40}")
     device = _device(device)
-    path = Path(source) if source is not None else shipped_model()
+    path = Path(source) if source is not None else shipped_model(classes)
     if path.name.endswith(".json"):
         ckpt = magenta_checkpoint(path)
     else:
@@ -115,8 +119,12 @@ def _device(device: str) -> str:
         raise UsageError(str(e)) from None
 
 
-def shipped_model() -> Path:
-    """The shipped model's file, or one line saying there is none."""
+def shipped_model(classes: Sequence[str] | None = None) -> Path:
+    """The shipped model that draws ``classes``: the 26-class mdn where it knows them all (it draws them better),
+    else the mdn of all 345 classes; or one line saying there is none."""
+    if classes and BASE_MODEL.is_file() and (not SHIPPED_MODEL.is_file() or
+                                             not set(classes) <= set(models.read(SHIPPED_MODEL)["classes"])):
+        return BASE_MODEL
     if not SHIPPED_MODEL.is_file():
         raise models.CheckpointError(f"no checkpoint given and no shipped model at {SHIPPED_MODEL}: pass --checkpoint "
                                      "(a best.pt written by train), or train one: sketchgen train --model mdn --out runs/mdn")

@@ -162,12 +162,13 @@ def write_drawings(out: Path, drawings, tag: str = "") -> None:
     api.write_ndjson(each(), out / f"{tag}samples.ndjson")
 
 
-def loaded(path, command: str) -> api.Model:
-    """The model a drawing command uses: ``path``, or the shipped model, said in one line."""
+def loaded(path, command: str, classes=None) -> api.Model:
+    """The model a drawing command uses: ``path``, or the shipped model that draws ``classes``, said in one line."""
     if path is None:
-        path = api.shipped_model()
+        path = api.shipped_model(classes)
+        what = api.BASE_DESCRIPTION if path == api.BASE_MODEL else api.SHIPPED_DESCRIPTION
         say(f"{command}: no --checkpoint given; drawing with the shipped model {path.name} "
-            f"({api.SHIPPED_DESCRIPTION}; `sketchgen classes` lists all 345)")
+            f"({what}; `sketchgen classes` lists all 345)")
     return api.load(path)
 
 
@@ -185,7 +186,7 @@ def given_drawings(path, model: api.Model) -> list:
 def cmd_sample(args) -> None:
     from sketchgen.data import DataError, read_stroke3
 
-    model = loaded(args.checkpoint, "sample")
+    model = loaded(args.checkpoint, "sample", args.classes)
     if args.around:  # every input read and checked before anything is written
         if args.classes or args.prefix:
             raise UsageError("--around takes each drawing's class from its word and draws it whole: "
@@ -273,8 +274,14 @@ def cmd_import(args) -> None:
 def cmd_serve(args) -> None:
     from sketchgen import serve
 
-    checkpoints = args.checkpoint or [loaded(None, "serve").path]
-    serve.serve(checkpoints, args.host, args.port, args.workers, args.batch, args.allow_host)
+    checkpoints = args.checkpoint
+    if not checkpoints:
+        checkpoints = [loaded(None, "serve").path]
+        if api.BASE_MODEL.is_file() and api.BASE_MODEL not in checkpoints:
+            checkpoints.append(api.BASE_MODEL)
+            say(f"serve: and {api.BASE_MODEL.name} ({api.BASE_DESCRIPTION}) for the classes that one does not know")
+    serve.serve(checkpoints, args.host, args.port, args.workers, args.batch, args.allow_host,
+                first_wins=not args.checkpoint)
 
 
 # --- measuring ---------------------------------------------------------------------------------

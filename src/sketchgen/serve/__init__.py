@@ -71,10 +71,11 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(checkpoints: Sequence[str | Path], host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
-          batch: int = BATCH, allow_hosts: Sequence[str] = ()) -> None:
-    """Load the checkpoints and serve the page until Ctrl-C; the first stdout line is the URL."""
+          batch: int = BATCH, allow_hosts: Sequence[str] = (), first_wins: bool = False) -> None:
+    """Load the checkpoints and serve the page until Ctrl-C; the first stdout line is the URL. ``first_wins``: a
+    class that several models draw is drawn by the first of them unless a request names one (else refused)."""
     torch.set_num_threads(1)
-    sketcher = Sketcher(checkpoints, workers, batch)
+    sketcher = Sketcher(checkpoints, workers, batch, first_wins=first_wins)
     server = SketchServer(sketcher, host, port, allow_hosts=allow_hosts)
     if not is_loopback(host):
         print(f"sketchgen: serving on {host}: anyone who can reach this machine can use the page", file=sys.stderr)

@@ -122,7 +122,8 @@ class Sketcher:
     """
 
     def __init__(self, checkpoints: str | Path | Sequence[str | Path], workers: int = 1, batch: int = BATCH,
-                 say: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)):
+                 say: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr), first_wins: bool = False):
+        self.first_wins = first_wins  # the shipped models together: the 26-class one draws its classes, the base the rest
         given = [checkpoints] if isinstance(checkpoints, (str, Path)) else list(checkpoints)
         files = checkpoint_files(given, say)
         self.models = {id: Served(id, path, workers, batch) for id, path in zip(model_ids(files), files)}
@@ -233,7 +234,7 @@ class Sketcher:
         if not owners:
             raise BadRequest(400, f"unknown class {name[:60]!r}: the models here know {len(self.by_class)} "
                                   "(GET /api/classes lists them)")
-        if len(owners) > 1:
+        if len(owners) > 1 and not self.first_wins:
             raise BadRequest(400, f"class {name[:60]!r} is drawn by {len(owners)} models here "
                                   f"({', '.join(m.id for m in owners)[:200]}): name one with 'model'")
         return owners[0]
