@@ -395,7 +395,7 @@ def test_evaluate_refuses_more_drawings_than_it_can_hold(tmp_path):
                              "--n", "100000")
     assert code == 1 and not out
     assert err.strip() == ("sketchgen: error: --n 100000 for 3 classes is 300,000 drawings, more than the 200,000 "
-                           "evaluate holds at once: ask for fewer --n")
+                           "evaluate holds at once: ask for fewer --n or --classes")
 
 
 def test_an_export_is_never_all_zeros(tmp_path):
