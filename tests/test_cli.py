@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sketchgen import cli, data, models
+from sketchgen import api, cli, data, models
 from sketchgen.api import SHIPPED_MODEL
 
 SEED_CLASSES = cli.SEED_CLASSES
@@ -76,7 +76,7 @@ def test_demo_trains_on_real_drawings(quickdraw, tmp_path, capsys):
     assert len(list(data.read_ndjson(run / "generated-samples.ndjson"))) == len(SEED_CLASSES)
     # The sheet of the seed model beside the shipped one: per class real drawings and the seed model's, and the
     # shipped model's drawings of every class it knows.
-    shipped = set(models.read(SHIPPED_MODEL)["classes"])
+    shipped = set(models.read(api.shipped_model(SEED_CLASSES))["classes"])
     rows = 2 * len(SEED_CLASSES) + len(shipped & set(SEED_CLASSES))
     with Image.open(run / "seed_beside_shipped.png") as sheet:
         assert sheet.height == 96 * rows and sheet.width > 6 * 96
@@ -102,7 +102,6 @@ def test_demo_without_data_draws_from_the_shipped_checkpoint(tmp_path, capsys, m
 
 def test_sample_without_a_checkpoint_draws_with_the_shipped_mdn(tmp_path, capsys):
     from sketchgen import models
-    from sketchgen.api import SHIPPED_MODEL
 
     net, ckpt = models.load(SHIPPED_MODEL)
     assert net.name == "mdn" and len(ckpt["classes"]) == 26 and SHIPPED_MODEL.stat().st_size < 16 * 2**20

@@ -359,7 +359,7 @@ def showcase(seed: api.Model, data, path: Path, temperature: float, per_row: int
     from sketchgen import render
 
     try:
-        shipped = api.load()
+        shipped = api.load(classes=seed.classes)  # the shipped model that draws them all, where one does
     except api.SketchgenError:
         return None
     rows = []
