@@ -34,7 +34,8 @@ def source(name: str) -> bytes:
 class Handler(BaseHTTPRequestHandler):
     """Serves SIMPLIFIED/<class>.ndjson with Range support, misbehaving as ``server.faults`` says.
 
-    faults: a list of one-shot faults used up by successive requests ("drop", "stall", "503", "endless": the file
+    faults: a list of one-shot faults used up by successive requests ("drop", "stall", "slow": half the file, then
+    2 KiB a second until the test is over, "503", "endless": the file
     again and again with no Content-Length, "trickle": a byte every ``server.trickle_s`` seconds, "huge": a
     Content-Length of 5 GB); server.ignore_range answers every request 200; server.bodies overrides a file's bytes.
     """
@@ -84,6 +85,15 @@ class Handler(BaseHTTPRequestHandler):
                     if server.released.wait(server.trickle_s):
                         break
                     self.wfile.write(payload[i : i + 1])
+            self.close_connection = True
+            return
+        if fault == "slow":  # half the file, then 2 KiB a second - above the low-speed limit - until released
+            at = len(payload) // 2
+            self.wfile.write(payload[:at])
+            while at < len(payload) and not server.released.wait(1.0):
+                self.wfile.write(payload[at : at + 2048])
+                self.wfile.flush()
+                at += 2048
             self.close_connection = True
             return
         if fault in ("drop", "stall"):

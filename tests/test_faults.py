@@ -488,16 +488,17 @@ def blocked_on_a_lock(pid: int) -> bool:
 def test_ctrl_c_mid_download_while_another_process_waits(tmp_path):
     """Two `sketchgen download monkey` at once; the first is stopped with Ctrl-C half way through.
 
-    The server (test_download's fault-injecting one) stalls the first download after half the
-    file; the second waits on the class's lock; Ctrl-C stops the first in one line, leaving only
+    The server (test_download's fault-injecting one) slows the first download to a trickle after half
+    the file; the second waits on the class's lock; Ctrl-C stops the first in one line, leaving only
     its .part file; the second then resumes it with a Range request and caches the whole file.
     """
     from test_download import Handler
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.lock, httpd.requests, httpd.faults, httpd.bodies = threading.Lock(), [], ["stall"], {}
+    # Half the file, then a trickle above the low-speed limit (a stall would be dropped and retried after 30 s,
+    # before the Ctrl-C on a loaded machine that takes that long to start the second process).
+    httpd.lock, httpd.requests, httpd.faults, httpd.bodies = threading.Lock(), [], ["slow"], {}
     httpd.ignore_range, httpd.released = False, threading.Event()
-    httpd.stall_for = 120  # until Ctrl-C, however long a loaded machine takes to start the second process
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     url = f"http://127.0.0.1:{httpd.server_address[1]}/simplified/"
     command = [sys.executable, "-m", "sketchgen", "download", "monkey", "--data-dir", str(tmp_path), "--base-url", url]
