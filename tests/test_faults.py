@@ -504,7 +504,10 @@ def test_ctrl_c_mid_download_while_another_process_waits(tmp_path):
     command = [sys.executable, "-m", "sketchgen", "download", "monkey", "--data-dir", str(tmp_path), "--base-url", url]
     part = tmp_path / ".monkey.ndjson.part"
     try:
-        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+        # Ctrl-C as a terminal sends it, whatever the suite's own SIGINT disposition (a shell ignores SIGINT for a
+        # job it runs in the background, and a Python started with SIGINT ignored never sees KeyboardInterrupt).
+        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 60
         while not (part.exists() and part.stat().st_size) and time.monotonic() < deadline:
             time.sleep(0.05)
