@@ -21,10 +21,11 @@ from sketchgen.fileio import FileRefused, open_regular, read_lines, safe_name
 MAX_LINE = 4 << 20  # one drawing's line, as data reads them
 
 
-def _kind(path: Path) -> str | None:
+def _contents(path: Path) -> str | None:
     """What ``path`` is, as far as sketchgen is concerned: None (nothing there), "checkpoint", "imported" (a
     checkpoint an import wrote), "classifier", "json", or "other"."""
     from sketchgen import models
+    from sketchgen.classifier import CLASSIFIER_FILE
 
     if not os.path.lexists(path):
         return None
@@ -37,22 +38,22 @@ def _kind(path: Path) -> str | None:
             return "json"
         except (FileRefused, ValueError, UnicodeDecodeError):
             return "other"
-    if ckpt.get("kind") == "classifier":
+    if ckpt.get("kind") == CLASSIFIER_FILE:
         return "classifier"
     return "imported" if ckpt.get("imported") and "train" not in ckpt else "checkpoint"
 
 
 def writable(out: str | os.PathLike, writes: str, flag: str, reads: tuple = (), replaces: tuple[str, ...] = ()) -> None:
     """Refuse, in one line, to write ``writes`` at ``out`` (given as ``flag``) over any of ``reads`` (the files
-    the command reads) or over an existing file unless it is of a kind in ``replaces``."""
+    the command reads) or over an existing file unless what it holds is in ``replaces`` (``_contents``)."""
     out = Path(out)
     if any(os.path.lexists(r) and os.path.lexists(out) and os.path.samefile(out, r) for r in reads):
         raise UsageError(f"{flag} {out} is the file this command reads: write the {writes} elsewhere")
-    kind = _kind(out)
-    if kind is not None and kind not in replaces:
+    holds = _contents(out)
+    if holds is not None and holds not in replaces:
         what = {"checkpoint": "a model checkpoint (a run's weights and training state)",
                 "imported": "an imported model checkpoint", "classifier": "a classifier",
-                "json": "another JSON file"}.get(kind, "another file")
+                "json": "another JSON file"}.get(holds, "another file")
         raise UsageError(f"{flag} {out} holds {what}; writing the {writes} there would lose it: give another {flag}")
 
 
