@@ -101,11 +101,11 @@ def load(source: str | os.PathLike | None = None, device: str = "cpu", classes: 
     if source is not None and not isinstance(source, (str, os.PathLike)):
         raise UsageError(f"load takes a path to a checkpoint or a Magenta .gen.json file, not {source!r:.40}")
     device = _device(device)
-    path = Path(source) if source is not None else shipped_model(classes)
-    if path.name.endswith(".json"):
-        ckpt = magenta_checkpoint(path)
+    if source is None:
+        ckpt, path = _shipped(classes)
     else:
-        ckpt = models.read(path)
+        path = Path(source)
+        ckpt = magenta_checkpoint(path) if path.name.endswith(".json") else models.read(path)
     return Model(models.checkpoint.build(ckpt).to(device), ckpt, path)
 
 
@@ -122,13 +122,19 @@ def _device(device: str) -> str:
 def shipped_model(classes: Sequence[str] | None = None) -> Path:
     """The shipped model that draws ``classes``: the 26-class mdn where it knows them all (it draws them better),
     else the mdn of all 345 classes; or one line saying there is none."""
-    if classes and BASE_MODEL.is_file() and (not SHIPPED_MODEL.is_file() or
-                                             not set(classes) <= set(models.read(SHIPPED_MODEL)["classes"])):
-        return BASE_MODEL
-    if not SHIPPED_MODEL.is_file():
+    return _shipped(classes)[1]
+
+
+def _shipped(classes: Sequence[str] | None) -> tuple[dict, Path]:
+    """``shipped_model``'s checkpoint, checked, and its file: each file read once."""
+    if SHIPPED_MODEL.is_file():
+        ckpt = models.read(SHIPPED_MODEL)
+        if not classes or set(classes) <= set(ckpt["classes"]) or not BASE_MODEL.is_file():
+            return ckpt, SHIPPED_MODEL
+    elif not (classes and BASE_MODEL.is_file()):
         raise models.CheckpointError(f"no checkpoint given and no shipped model at {SHIPPED_MODEL}: pass --checkpoint "
                                      "(a best.pt written by train), or train one: sketchgen train --model mdn --out runs/mdn")
-    return SHIPPED_MODEL
+    return models.read(BASE_MODEL), BASE_MODEL
 
 
 class Model:

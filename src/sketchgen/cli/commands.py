@@ -164,12 +164,13 @@ def write_drawings(out: Path, drawings, tag: str = "") -> None:
 
 def loaded(path, command: str, classes=None) -> api.Model:
     """The model a drawing command uses: ``path``, or the shipped model that draws ``classes``, said in one line."""
-    if path is None:
-        path = api.shipped_model(classes)
-        what = api.BASE_DESCRIPTION if path == api.BASE_MODEL else api.SHIPPED_DESCRIPTION
-        say(f"{command}: no --checkpoint given; drawing with the shipped model {path.name} "
-            f"({what}; `sketchgen classes` lists all 345)")
-    return api.load(path)
+    if path is not None:
+        return api.load(path)
+    model = api.load(classes=classes)
+    what = api.BASE_DESCRIPTION if model.path == api.BASE_MODEL else api.SHIPPED_DESCRIPTION
+    say(f"{command}: no --checkpoint given; drawing with the shipped model {model.path.name} "
+        f"({what}; `sketchgen classes` lists all 345)")
+    return model
 
 
 def given_drawings(path, model: api.Model) -> list:
@@ -363,9 +364,9 @@ def showcase(seed: api.Model, data, path: Path, temperature: float, per_row: int
     except api.SketchgenError:
         return None
     rows = []
+    test = data.indices("test") if data is not None else None
     for label, word in enumerate(seed.classes):
         if data is not None:
-            test = data.indices("test")
             mine = test[data.labels[test] == label][:per_row]
             rows.append((f"{word}: real", [api.Drawing.from_stroke3(data.stroke3(i)).points for i in mine]))
         rows.append((f"{word}: seed model", [d.points for d in seed.sample(word, per_row, temperature)]))
