@@ -1,9 +1,9 @@
 """Reproduce the shipped model src/sketchgen/assets/mdn-quickdraw26.pt, the one `sample` and `serve` use by default.
 
-`sketchgen train --model mdn` with its defaults on every class of ../shared/quickdraw with at least 150
-drawings (the 26 classes of bench/quality.py; eye and mouth capped at --max-per-class 1000 so that they
-do not drown the rest), seed 0; --steps gives it a longer budget. The best-validation weights are copied
-into the package as float16 (half the size; sampling runs in float32), with the checkpoint's data
+`sketchgen train --model mdn` with its defaults (so fine-tuned from the shipped base of 345 classes) on
+every class of ../shared/quickdraw with at least 150 drawings (the 26 classes of bench/quality.py; eye and
+mouth capped at --max-per-class 1000 so that they do not drown the rest), seed 0; --steps gives it a longer
+budget. The best-validation weights are copied into the package as float16 (half the size; sampling runs in float32), with the checkpoint's data
 settings and history, without the optimiser state. --from-run packages a finished run instead, such as
 the one bench/quality.py trains with the same command.
 
