@@ -3,11 +3,11 @@
 `sketchgen train --model mdn` with its defaults (so fine-tuned from the shipped base of 345 classes) on
 every class of ../shared/quickdraw with at least 150 drawings (the 26 classes of bench/quality.py; eye and
 mouth capped at --max-per-class 1000 so that they do not drown the rest), seed 0; --steps gives it a longer
-budget. The best-validation weights are copied into the package as float16 (half the size; sampling runs in float32), with the checkpoint's data
-settings and history, without the optimiser state. --from-run packages a finished run instead, such as
-the one bench/quality.py trains with the same command.
+budget. The best-validation weights are copied into the package as float16 (half the size; sampling runs
+in float32), with the checkpoint's data settings and history, without the optimiser state. --from-run
+packages a finished run instead, such as the one bench/quality.py trains with the same command.
 
-    .venv/bin/python scripts/train_shipped_mdn.py            # ~20 minutes on 2 cores
+    .venv/bin/python scripts/train_shipped_mdn.py            # ~25 minutes on 2 cores
     .venv/bin/python scripts/train_shipped_mdn.py --from-run runs/quality/set26/mdn
 """
 

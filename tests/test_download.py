@@ -98,8 +98,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         if fault in ("drop", "stall"):
             self.wfile.write(payload[: len(payload) // 2])
-            if fault == "stall":  # hold the connection open until the test is over (or server.stall_for s)
-                server.released.wait(getattr(server, "stall_for", 10))
+            if fault == "stall":  # hold the connection open until the test is over, or 10 s
+                server.released.wait(10)
             self.close_connection = True
             return
         self.wfile.write(payload)
