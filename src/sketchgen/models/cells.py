@@ -188,7 +188,9 @@ class _LayerNormRecurrence(torch.autograd.Function):
             saved.append(extra)
         ctx.save_for_backward(x, z, keep, w_ih, w_hh, gate_gamma, cell_gamma, cell_beta)
         ctx.hs, ctx.cs, ctx.saved = hs, cs, saved
-        return torch.stack(hs[1:], 1), h, c
+        # The last h and c are returned as copies: an output kept on ctx would hold its own graph node (the output's
+        # grad_fn is ctx), a cycle through C++ that is never freed - a whole batch's steps leaked per training step.
+        return torch.stack(hs[1:], 1), h.clone(), c.clone()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
