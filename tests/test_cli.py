@@ -200,6 +200,51 @@ def test_a_new_mdn_run_starts_from_the_shipped_base_unless_told_otherwise(quickd
     assert not torch.allclose(tuned[1].float(), apple, atol=1e-3)
 
 
+def test_fine_tuning_new_classes_only_leaves_what_the_init_draws_bit_for_bit(quickdraw, tmp_path, capsys):
+    """--fine-tune new-classes teaches a checkpoint a class without touching anything else: every other weight
+    and the known class's row stay bit for bit, through a resume too, so it draws that class exactly as before;
+    the new row learns from its own drawings alone. Nothing new to train, or nothing to start from, is refused."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    lines = (quickdraw / "simplified" / "teapot.ndjson").read_text().splitlines()[:25]
+    (mine / "teapot-sketches.ndjson").write_text("\n".join(line.replace('"teapot"', '"teapot-sketches"')
+                                                           for line in lines) + "\n")
+    (mine / "circle.ndjson").write_text((quickdraw / "simplified" / "circle.ndjson").read_text())
+    common = ["--model", "mdn", "--data-dir", str(mine), "--eval-every", "3"]
+    first, taught = tmp_path / "first", tmp_path / "taught"
+    assert cli.main(["train", *common, "--init", "none", "--classes", "circle", "--hidden", "16", "--steps", "6",
+                     "--out", str(first)]) == 0
+    teach = ["train", *common, "--init", str(first / "best.pt"), "--fine-tune", "new-classes", "--classes",
+             "teapot-sketches", "circle", "--out", str(taught)]
+    capsys.readouterr()
+    assert cli.main([*teach, "--steps", "3"]) == 0
+    said = capsys.readouterr().err
+    assert "--fine-tune new-classes: training only the class rows of teapot-sketches" in said
+    assert "class shares of training drawings: teapot-sketches 100.0%, circle 0.0%" in said
+    halfway = models.read(taught / "last.pt")["state_dict"]["embed.weight"][0]
+    assert cli.main([*teach, "--steps", "6", "--resume"]) == 0
+    before, after = (models.read(p / "last.pt") for p in (first, taught))
+    assert after["progress"]["global_step"] == 6 and after["classes"] == ["teapot-sketches", "circle"]
+    for name, weights in before["state_dict"].items():
+        if name == "embed.weight":
+            assert torch.equal(after["state_dict"][name][1], weights[0])
+            assert not torch.equal(after["state_dict"][name][0], halfway)  # the new row went on learning
+        else:
+            assert torch.equal(after["state_dict"][name], weights), name
+    for run in (first, taught):
+        assert cli.main(["sample", "--checkpoint", str(run / "best.pt"), "--classes", "circle", "--n", "3", "--seed",
+                         "5", "--out", str(tmp_path / f"drawn-{run.name}")]) == 0
+    assert (tmp_path / "drawn-first" / "samples.ndjson").read_bytes() == \
+        (tmp_path / "drawn-taught" / "samples.ndjson").read_bytes()
+    capsys.readouterr()
+    for init, classes, says in ((str(first / "best.pt"), ["circle"], "knows every class of this run"),
+                                ("none", ["circle"], "--fine-tune new-classes needs a checkpoint to start from")):
+        assert cli.main(["train", *common, "--init", init, "--fine-tune", "new-classes", "--classes", *classes,
+                         "--steps", "3", "--out", str(tmp_path / "refused")]) == 1
+        (line,) = capsys.readouterr().err.strip().splitlines()[-1:]
+        assert says in line, line
+
+
 def test_a_class_of_your_own_trains_and_draws_like_any(quickdraw, tmp_path, capsys):
     """A folder of your drawings under a name of your choosing: listed, trained, drawn; a name no data provides, or
     one that is a path, is refused in one line."""

@@ -360,5 +360,18 @@ def take_over(net: models.SketchModel, classes: list[str], ckpt: dict, path: str
             + (f"; from scratch: {'; '.join(missed)}" if missed else ""))
 
 
+def freeze_known(net: models.SketchModel, classes: list[str], known: list[str], path: str) -> list[str]:
+    """Leave only the class rows to train (``--fine-tune new-classes``); the classes ``known`` lacks, named. The
+    run then trains on those classes' drawings alone, so a known class's row never has a gradient: Adam's
+    moments for it stay zero and it stays bit for bit what --init holds, as every frozen tensor does."""
+    new = [c for c in classes if c not in known]
+    if not new:
+        raise TrainingError(f"--fine-tune new-classes: --init {path} knows every class of this run, so nothing "
+                            "would train; add a class it does not know, or leave --fine-tune out")
+    for name, p in net.named_parameters():
+        p.requires_grad_(name in net.class_weights)
+    return new
+
+
 def _shape(t: torch.Tensor) -> str:
     return "x".join(map(str, t.shape))

@@ -16,9 +16,10 @@ MAX_BATCH = 4096
 # NaN/inf losses tolerated in a row before training gives up.
 MAX_BAD_STEPS = 20
 BALANCES = ("none", "classes", "sqrt")
+FINE_TUNES = ("all", "new-classes")
 # What a run of 0.1.0 did for settings added since: resuming one of its runs continues it as it was.
 LEGACY = {"steps": 0, "eval_every": 0, "lr_schedule": "plateau", "lr_decay": 1.0, "min_lr": 0.0, "balance": "none",
-          "init": "", "optimizer": "adam", "weight_decay": 0.0, "warmup": 0}
+          "init": "", "optimizer": "adam", "weight_decay": 0.0, "warmup": 0, "fine_tune": "all"}
 # Settings a resumed run may change; a change to any other would make it a different run.
 RESUMABLE_CHANGES = ("epochs", "steps", "lr", "lr_patience", "early_stop", "device", "amp", "compile", "prefetch")
 
@@ -34,7 +35,9 @@ class TrainConfig:
     ``eval_every`` steps, as Sketch-RNN trains; the optimiser and the
     learning-rate schedule are ``optim``'s. ``balance`` "classes" draws every
     class equally often. ``init`` names a checkpoint whose weights a new run
-    starts from, where they fit (``checkpoints.take_over``). Each field's
+    starts from, where they fit (``checkpoints.take_over``); ``fine_tune``
+    "new-classes" trains only the rows of the classes it does not know,
+    on their drawings alone (``checkpoints.freeze_known``). Each field's
     bounds are what a resumed ``last.pt`` is checked against, and a field with
     ``help`` is a ``sketchgen train`` flag that accepts what they allow.
     """
@@ -72,6 +75,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model: worth it on a GPU for long runs, not on CPU
     prefetch: int = setting(2, "batches built ahead on a background thread (0: none)", low=0, high=64)
     init: str = ""  # a checkpoint to start from instead of random weights ("": none)
+    fine_tune: str = setting("all", "what a run that starts from a checkpoint trains: all its weights, or new-classes: "
+                             "only the class rows of the classes that checkpoint does not know, so that those it "
+                             "knows draw exactly as before", choices=FINE_TUNES)
     model_config: dict = field(default_factory=dict)
 
     @classmethod

@@ -161,6 +161,23 @@ def _every_class_trains(data: Prepared, train_idx: np.ndarray, max_len: int) -> 
                         "drawings, or leave those classes out")
 
 
+def _new_classes_only(cfg, net, data, train_idx, valid_idx, init, rank, log):
+    """``--fine-tune new-classes``: freeze all but the rows of the classes --init does not know (read again on
+    resume) and train and validate on their drawings alone, since no other class's loss can change."""
+    if not cfg.init:
+        raise TrainingError("--fine-tune new-classes needs a checkpoint to start from: give --init FILE")
+    if init is None:
+        init = from_rank0(checkpoints.read_init(cfg.init, cfg.model) if rank == 0 else None)
+    new = checkpoints.freeze_known(net, list(data.classes), init["classes"], cfg.init)
+    log(f"--fine-tune new-classes: training only the class rows of {', '.join(new)}; every other weight stays "
+        f"as in {cfg.init}")
+    labels = [data.classes.index(c) for c in new]
+    train_idx, valid_idx = (idx[np.isin(data.labels[idx], labels)] for idx in (train_idx, valid_idx))
+    if not len(valid_idx):
+        raise TrainingError(f"--fine-tune new-classes: no validation drawing of {', '.join(new)}; give more drawings")
+    return train_idx, valid_idx
+
+
 def _fresh_progress() -> dict:
     return {"round": 0, "step": 0, "global_step": 0, "best": math.inf, "bad_rounds": 0, "history": [], "sums": {},
             "skipped": 0, "bad_run": 0}
@@ -230,6 +247,8 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
     net = models.get(cfg.model)(model_cfg)
     if init is not None:
         log(checkpoints.take_over(net, list(data.classes), init, cfg.init))
+    if cfg.fine_tune == "new-classes":
+        train_idx, valid_idx = _new_classes_only(cfg, net, data, train_idx, valid_idx, init, rank, log)
     net = net.to(device)
     opt = optim.optimizer(cfg, net)
     sched = optim.plateau(cfg, opt)
