@@ -229,3 +229,21 @@ def test_a_finished_run_leaves_no_lock_naming_a_dead_process(tiny_run, small_dat
     with pytest.raises(TrainingError):  # refused runs let go of it too
         train(tiny_config(epochs=1), small_data, out, log=quiet)
     assert not (out / LOCK).exists()
+
+
+@pytest.mark.parametrize("val_weights", ["balance", "pooled"])
+def test_validation_weighs_the_classes_as_asked(small_data, tmp_path, val_weights):
+    """--val-weights balance: each class's mean loss, weighed as --balance draws the classes; pooled: every
+    validation drawing alike (the larger classes decide when to stop). The logged loss is the one asked for."""
+    import numpy as np
+
+    from sketchgen.training.loop import dataset_loss, usable
+
+    cfg = tiny_config(steps=2, eval_every=2, balance="classes", val_weights=val_weights)
+    history = train(cfg, small_data, tmp_path / "run", log=quiet)
+    net, _ = model.load(tmp_path / "run" / "best.pt")
+    valid = usable(small_data, "valid", cfg.max_len)
+    each = {w: dataset_loss(net, small_data, valid, cfg.batch_size, class_weights=weights)[0]
+            for w, weights in (("balance", np.ones(len(SMALL_CLASSES))), ("pooled", None))}
+    assert history[-1]["val_loss"] == pytest.approx(each[val_weights], rel=1e-6)
+    assert each["balance"] != pytest.approx(each["pooled"], rel=1e-3)

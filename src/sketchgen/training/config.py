@@ -17,9 +17,11 @@ MAX_BATCH = 4096
 MAX_BAD_STEPS = 20
 BALANCES = ("none", "classes", "sqrt")
 FINE_TUNES = ("all", "new-classes")
+VAL_WEIGHTS = ("balance", "pooled")
 # What a run of 0.1.0 did for settings added since: resuming one of its runs continues it as it was.
 LEGACY = {"steps": 0, "eval_every": 0, "lr_schedule": "plateau", "lr_decay": 1.0, "min_lr": 0.0, "balance": "none",
-          "init": "", "optimizer": "adam", "weight_decay": 0.0, "warmup": 0, "fine_tune": "all"}
+          "init": "", "optimizer": "adam", "weight_decay": 0.0, "warmup": 0, "fine_tune": "all",
+          "val_weights": "balance"}
 # Settings a resumed run may change; a change to any other would make it a different run.
 RESUMABLE_CHANGES = ("epochs", "steps", "lr", "lr_patience", "early_stop", "device", "amp", "compile", "prefetch")
 
@@ -63,6 +65,9 @@ class TrainConfig:
     early_stop: int = setting(3, "stop after this many validations without improvement", low=1, high=MAX_ROUNDS)
     balance: str = setting("none", "how often each class is drawn: classes: equally; sqrt: in proportion to the square "
                            "root of its drawings; none: as the data comes", choices=BALANCES)
+    val_weights: str = setting("balance", "how validation weighs the classes: balance: as --balance draws them; "
+                               "pooled: every validation drawing alike, so that the largest classes decide when "
+                               "to stop", choices=VAL_WEIGHTS)
     seed: int = setting(0, low=0, high=2**63 - 1)
     max_len: int = setting(250, "drop drawings with more points than this", low=1, high=MAX_POINTS)
     grad_clip: float = setting(0.0, "clip the gradient's norm to this (0: no clipping)", low=0.0, high=1e6)

@@ -178,6 +178,11 @@ def _new_classes_only(cfg, net, data, train_idx, valid_idx, init, rank, log):
     return train_idx, valid_idx
 
 
+def _val_weights(cfg: TrainConfig, schedule) -> np.ndarray | None:
+    """Each class's weight in the validation loss: as training draws the classes, or none (every drawing alike)."""
+    return None if cfg.balance == "none" or cfg.val_weights == "pooled" else schedule.shares
+
+
 def _fresh_progress() -> dict:
     return {"round": 0, "step": 0, "global_step": 0, "best": math.inf, "bad_rounds": 0, "history": [], "sums": {},
             "skipped": 0, "bad_run": 0}
@@ -314,7 +319,7 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
                                           f"resume with --resume (state in {last})")
             bar.close()
             val_loss, val_terms = dataset_loss(net, data, valid_idx, cfg.batch_size, device,
-                                               class_weights=None if cfg.balance == "none" else schedule.shares)
+                                               class_weights=_val_weights(cfg, schedule))
             train_loss, train_terms = _running(progress, weights)
             record = {
                 "epoch": r + 1 if not cfg.steps else round(progress["global_step"] * cfg.batch_size / len(train_idx), 3),
