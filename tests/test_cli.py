@@ -200,16 +200,22 @@ def test_a_new_mdn_run_starts_from_the_shipped_base_unless_told_otherwise(quickd
     assert not torch.allclose(tuned[1].float(), apple, atol=1e-3)
 
 
-def test_fine_tuning_new_classes_only_leaves_what_the_init_draws_bit_for_bit(quickdraw, tmp_path, capsys):
-    """--fine-tune new-classes teaches a checkpoint a class without touching anything else: every other weight
-    and the known class's row stay bit for bit, through a resume too, so it draws that class exactly as before;
-    the new row learns from its own drawings alone. Nothing new to train, or nothing to start from, is refused."""
+def own_classes(quickdraw, tmp_path):
+    """A folder of a user's own: 25 teapots under the name teapot-sketches, beside Quick, Draw!'s circles."""
     mine = tmp_path / "mine"
     mine.mkdir()
     lines = (quickdraw / "simplified" / "teapot.ndjson").read_text().splitlines()[:25]
     (mine / "teapot-sketches.ndjson").write_text("\n".join(line.replace('"teapot"', '"teapot-sketches"')
                                                            for line in lines) + "\n")
     (mine / "circle.ndjson").write_text((quickdraw / "simplified" / "circle.ndjson").read_text())
+    return mine
+
+
+def test_fine_tuning_new_classes_only_leaves_what_the_init_draws_bit_for_bit(quickdraw, tmp_path, capsys):
+    """--fine-tune new-classes teaches a checkpoint a class without touching anything else: every other weight
+    and the known class's row stay bit for bit, through a resume too, so it draws that class exactly as before;
+    the new row learns from its own drawings alone. Nothing new to train, or nothing to start from, is refused."""
+    mine = own_classes(quickdraw, tmp_path)
     common = ["--model", "mdn", "--data-dir", str(mine), "--eval-every", "3"]
     first, taught = tmp_path / "first", tmp_path / "taught"
     assert cli.main(["train", *common, "--init", "none", "--classes", "circle", "--hidden", "16", "--steps", "6",
@@ -248,12 +254,7 @@ def test_fine_tuning_new_classes_only_leaves_what_the_init_draws_bit_for_bit(qui
 def test_a_class_of_your_own_trains_and_draws_like_any(quickdraw, tmp_path, capsys):
     """A folder of your drawings under a name of your choosing: listed, trained, drawn; a name no data provides, or
     one that is a path, is refused in one line."""
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    lines = (quickdraw / "simplified" / "teapot.ndjson").read_text().splitlines()[:25]
-    (mine / "teapot-sketches.ndjson").write_text("\n".join(line.replace('"teapot"', '"teapot-sketches"')
-                                                           for line in lines) + "\n")
-    (mine / "circle.ndjson").write_text((quickdraw / "simplified" / "circle.ndjson").read_text())
+    mine = own_classes(quickdraw, tmp_path)
     assert cli.main(["classes", "--data-dir", str(mine)]) == 0
     assert capsys.readouterr().out.split("\n")[:2] == ["circle", "teapot-sketches"]
     run = tmp_path / "run"
