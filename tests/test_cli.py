@@ -176,28 +176,34 @@ def test_each_model_reads_its_own_flags_and_every_training_setting_is_one():
 
 
 def test_a_new_mdn_run_starts_from_the_shipped_base_unless_told_otherwise(quickdraw, tmp_path, capsys):
-    """The first line says where a run starts: the base of 345 classes by default (a class it never saw, such
-    as a class of your own, gets a new row), random weights with --init none or a size the base is not."""
-    from sketchgen.api import BASE_MODEL
+    """The first line says where a run starts: the plain LSTM's base of 345 classes by default (a class it never
+    saw, such as a class of your own, gets a new row), the layer-norm base with --cell layernorm, random weights
+    with --init none or a size no base is."""
+    from sketchgen.api import ASSETS
 
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "apple.ndjson").write_text((quickdraw / "simplified" / "apple.ndjson").read_text())
     teapots = (quickdraw / "simplified" / "teapot.ndjson").read_text().replace('"teapot"', '"my teapot"')
     (mine / "my teapot.ndjson").write_text(teapots)
-    base = models.read(BASE_MODEL)
     argv = ["train", "--model", "mdn", "--classes", "apple", "my teapot", "--data-dir", str(mine), "--steps", "1",
             "--eval-every", "1", "--lr", "1e-9"]
-    for name, extra, says in (("tuned", [], "starting from the shipped base mdn-quickdraw345.pt"),
+    for name, extra, says in (("tuned", [], "starting from the shipped base mdn-quickdraw345-lstm.pt"),
+                              ("layernorm", ["--cell", "layernorm"], "starting from the shipped base "
+                                                                     "mdn-quickdraw345.pt"),
                               ("none", ["--init", "none"], "--init none: training from random weights"),
                               ("small", ["--hidden", "64"], "training from random weights: --hidden 64 is not the "
                                                             "shipped base's 512")):
         assert cli.main([*argv, *extra, "--out", str(tmp_path / name)]) == 0
         assert says in capsys.readouterr().err.splitlines()[0]
-    tuned = models.read(tmp_path / "tuned" / "best.pt")["state_dict"]["embed.weight"]
-    apple = base["state_dict"]["embed.weight"][base["classes"].index("apple")].float()
-    assert torch.allclose(tuned[0].float(), apple, atol=1e-3)  # the class it knows keeps its row (one tiny step)
-    assert not torch.allclose(tuned[1].float(), apple, atol=1e-3)
+    for run, base in (("tuned", "mdn-quickdraw345-lstm.pt"), ("layernorm", "mdn-quickdraw345.pt")):
+        base = models.read(ASSETS / base)
+        tuned = models.read(tmp_path / run / "best.pt")
+        assert tuned["config"]["cell"] == base["config"]["cell"]
+        apple = base["state_dict"]["embed.weight"][base["classes"].index("apple")].float()
+        rows = tuned["state_dict"]["embed.weight"].float()
+        assert torch.allclose(rows[0], apple, atol=1e-3)  # the class it knows keeps its row (one tiny step)
+        assert not torch.allclose(rows[1], apple, atol=1e-3)
 
 
 def own_classes(quickdraw, tmp_path):

@@ -480,26 +480,29 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
 def starting_point(kind: str, init: str | os.PathLike | None, settings: dict) -> tuple[str | None, str]:
     """The checkpoint a new run of a ``kind`` model starts from, and the line that says so.
 
-    ``init`` as given; ``NO_INIT`` ("none") for random weights; by default the shipped base of its kind
-    (``SketchModel.base``, fine-tuned as detection and language models are), where the model has one and
-    no setting given changes what its weights mean (a ``--hidden`` of another size, another cell).
+    ``init`` as given; ``NO_INIT`` ("none") for random weights; by default a shipped base of its kind
+    (``SketchModel.bases``, fine-tuned as detection and language models are): the first whose weights mean
+    what the settings given ask for (a ``--hidden`` of another size, another cell), else random weights.
     """
     if init == NO_INIT:
         return None, f"--init {NO_INIT}: training from random weights"
     if init is not None:
         return str(init), ""
-    base = models.get(kind).base
-    path = ASSETS / base if base else None
-    if path is None or not path.is_file():
+    cls = models.get(kind)
+    refused = []  # (base, the first setting that rules it out, the base's value)
+    for path in (ASSETS / name for name in cls.bases if (ASSETS / name).is_file()):
+        config = models.read(path)["config"]
+        differ = [k for k in cls.weight_settings if k in settings and settings[k] != config[k]]
+        if not differ:
+            return str(path), (f"starting from the shipped base {path.name} (pretrained on all {config['n_classes']} "
+                               "Quick, Draw! classes): the classes it knows keep what it learnt, new ones start "
+                               "fresh; --init none trains from random weights")
+        refused.append((path.name, differ[0], config[differ[0]]))
+    if not refused:
         return None, ""
-    config = models.read(path)["config"]
-    differ = [k for k in models.get(kind).weight_settings if k in settings and settings[k] != config[k]]
-    if differ:
-        return None, (f"training from random weights: --{differ[0].replace('_', '-')} {settings[differ[0]]} is not the "
-                      f"shipped base's {config[differ[0]]} ({base}; --init FILE starts from another checkpoint)")
-    return str(path), (f"starting from the shipped base {base} (pretrained on all {config['n_classes']} Quick, Draw! "
-                       "classes): the classes it knows keep what it learnt, new ones start fresh; --init none "
-                       "trains from random weights")
+    name, key, theirs = refused[0]
+    return None, (f"training from random weights: --{key.replace('_', '-')} {settings[key]} is not the shipped base's "
+                  f"{theirs} ({name}; --init FILE starts from another checkpoint)")
 
 
 def train_config(model: str | None, saved: dict | None, seed: int, init: str | None = None, **settings):

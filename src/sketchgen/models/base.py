@@ -210,8 +210,9 @@ class SketchModel(nn.Module, abc.ABC):
     # from another checkpoint (`train --init`) takes these from it, not from the new data.
     weight_settings: ClassVar[tuple[str, ...]] = ()
     class_weights: ClassVar[tuple[str, ...]] = ()  # state_dict entries with one row per class, in class order
-    # The shipped checkpoint (in sketchgen's assets) that a new run of this model starts from unless told otherwise.
-    base: ClassVar[str | None] = None
+    # The shipped checkpoints (in sketchgen's assets) a new run of this model starts from unless told otherwise:
+    # the first whose weight settings the run's flags do not change (e.g. one of each cell), the first by default.
+    bases: ClassVar[tuple[str, ...]] = ()
 
     cfg: object
 

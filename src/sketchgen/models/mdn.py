@@ -51,9 +51,10 @@ class MDN(Stroke5Mixture, RecurrentDecoder, MagentaExport, MagentaImport):
     tiny = {"hidden": 64, "epochs": 40, "early_stop": 40, "batch_size": 32, "lr": 5e-3}
     legacy = {"cell": "lstm", "lengths": [], "pen_temperature": "same"}  # 0.1.0: one cell, no caps, pen at T
     weight_settings = ("embed_dim", "hidden", "n_mixtures", "cell", "scale", "log_sigma_limit")
-    # New runs fine-tune the mdn of all 345 classes (scripts/train_base.py): on the 5 seed classes its drawings were
-    # recognised 92% of the time against 83% from scratch, FID 9.6 against 17.9 (docs/quality.md).
-    base = "mdn-quickdraw345.pt"
+    # New runs fine-tune an mdn of all 345 classes (scripts/train_base.py): on the 5 seed classes its drawings were
+    # recognised 92% of the time against 83% from scratch, FID 9.6 against 17.9 (docs/quality.md). PyTorch's LSTM
+    # first, whose models @magenta/sketch runs; --cell layernorm takes the layer-norm one, which draws better alone.
+    bases = ("mdn-quickdraw345-lstm.pt", "mdn-quickdraw345.pt")
 
     def __init__(self, cfg: MDNConfig):
         super().__init__()
