@@ -196,8 +196,8 @@ def test_a_new_mdn_run_starts_from_the_shipped_base_unless_told_otherwise(quickd
                                                             "shipped base's 512")):
         assert cli.main([*argv, *extra, "--out", str(tmp_path / name)]) == 0
         assert says in capsys.readouterr().err.splitlines()[0]
-    for run, base in (("tuned", "mdn-quickdraw345-lstm.pt"), ("layernorm", "mdn-quickdraw345.pt")):
-        base = models.read(ASSETS / base)
+    for run, name in (("tuned", "mdn-quickdraw345-lstm.pt"), ("layernorm", "mdn-quickdraw345.pt")):
+        base = models.read(ASSETS / name)
         tuned = models.read(tmp_path / run / "best.pt")
         assert tuned["config"]["cell"] == base["config"]["cell"]
         apple = base["state_dict"]["embed.weight"][base["classes"].index("apple")].float()
