@@ -4,7 +4,8 @@
 //
 // PACKAGES is the folder whose node_modules holds @magenta/sketch@0.2.0. Each model file is served over
 // HTTP on 127.0.0.1 and loaded with `new SketchRNN(url)` and `initialize()`, exactly as a page does.
-// REQUEST: {seed, jobs: [{model, temperature, softmax_temperature, inputs, samples, max_len}]}
+// REQUEST: {jobs: [{model, seed, temperature, softmax_temperature, inputs, samples, max_len}]}
+//   seed: each job draws from its own seeded stream, so a job's drawings do not depend on the jobs run before it.
 //   softmax_temperature: passed to getPDF; null leaves the library's own, 0.5 + temperature / 2.
 //   inputs: stroke-5 rows [dx, dy, p_down, p_up, p_end] in QuickDraw units, fed after zeroInput();
 //           the job's pdfs[t] is getPDF after the t-th input (the first is zeroInput() itself).
@@ -19,8 +20,8 @@ const path = require('path');
 const [packages, requestPath, resultPath] = process.argv.slice(2);
 const request = JSON.parse(fs.readFileSync(requestPath, 'utf8'));
 
-// The library draws with Math.random; a seeded generator (mulberry32) makes a run repeatable.
-let seed = request.seed >>> 0;
+// The library draws with Math.random; a seeded generator (mulberry32), reseeded for each job, makes a run repeatable.
+let seed = 0;
 Math.random = () => {
   seed = (seed + 0x6d2b79f5) >>> 0;
   let t = seed;
@@ -56,6 +57,7 @@ function plain(pdf) {
 }
 
 async function run(job, url) {
+  seed = job.seed >>> 0;
   const model = new ms.SketchRNN(url);
   await model.initialize();
   const pf = model.pixelFactor;
