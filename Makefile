@@ -23,8 +23,10 @@ browser:
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
 		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
+# Two workers of one thread each, one per core of CI's 2; a test file stays on one worker, so its module's
+# fixtures (a trained model, the Node runs of @magenta/sketch) are built once.
 test: setup browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) runs
