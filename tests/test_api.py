@@ -65,7 +65,7 @@ def vae_run(quickdraw, tmp_path_factory):
 
 
 def test_load_gives_the_shipped_model_by_default(shipped):
-    assert (shipped.kind, len(shipped.classes), shipped.latent_dim, shipped.encodes) == ("mdn", 26, 0, False)
+    assert (shipped.kind, len(shipped.classes), shipped.latent_dim, shipped.encodes) == ("mdn", 29, 0, False)
     assert {"eye", "wine glass", "face"} <= set(shipped.classes)
 
 

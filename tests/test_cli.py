@@ -104,13 +104,13 @@ def test_sample_without_a_checkpoint_draws_with_the_shipped_mdn(tmp_path, capsys
     from sketchgen import models
 
     net, ckpt = models.load(SHIPPED_MODEL)
-    assert net.name == "mdn" and len(ckpt["classes"]) == 26 and SHIPPED_MODEL.stat().st_size < 16 * 2**20
+    assert net.name == "mdn" and len(ckpt["classes"]) == 29 and SHIPPED_MODEL.stat().st_size < 16 * 2**20
     assert all(v.dtype == torch.float16 for v in models.read(SHIPPED_MODEL)["state_dict"].values())
     code, out, err = run_cli(capsys, "sample", "--classes", "eye", "zigzag", "--n", 3, "--out", tmp_path / "s")
-    assert code == 0 and "drawing with the shipped model mdn-quickdraw26.pt" in err
+    assert code == 0 and f"drawing with the shipped model {SHIPPED_MODEL.name}" in err
     drawn = list(data.read_ndjson(tmp_path / "s" / "samples.ndjson"))
     assert [d.word for d in drawn] == ["eye"] * 3 + ["zigzag"] * 3
-    # A class the 26-class model does not know: the shipped model of all 345 classes draws it.
+    # A class the 29-class model does not know: the shipped model of all 345 classes draws it.
     from sketchgen.api import BASE_MODEL
 
     base = models.read(BASE_MODEL)

@@ -41,7 +41,7 @@ def test_the_quickstart_notebook_runs_end_to_end(quickdraw, tmp_path, monkeypatc
     def stderr(snippet: str) -> str:
         return "".join(o.text for o in outputs(snippet) if o.output_type == "stream" and o.name == "stderr")
 
-    assert "<sketchgen mdn model, 26 classes" in outputs("sketchgen.load()")[0]["data"]["text/plain"]
+    assert "<sketchgen mdn model, 29 classes" in outputs("sketchgen.load()")[0]["data"]["text/plain"]
     for grid in ("grid(drawings", "grid([start", "grid(faces", "grid(mine"):
         assert "image/png" in shown(grid), grid
     assert outputs("drawings[0]")[0]["data"]["image/svg+xml"].startswith("<svg")

@@ -726,18 +726,18 @@ def serve_command(*flags) -> tuple[subprocess.Popen, dict]:
 def test_serve_without_a_checkpoint_serves_the_shipped_mdn(capsys, tmp_path, monkeypatch):
     proc, info = serve_command()
     try:
-        assert [m["id"] for m in info["models"]] == ["mdn-quickdraw26.pt", "mdn-quickdraw345.pt"]
+        assert [m["id"] for m in info["models"]] == ["mdn-quickdraw29.pt", "mdn-quickdraw345.pt"]
         assert len(info["classes"]) == 345
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    assert "no --checkpoint given; drawing with the shipped model mdn-quickdraw26.pt" in proc.stderr.read()
+    assert "no --checkpoint given; drawing with the shipped model mdn-quickdraw29.pt" in proc.stderr.read()
     # Each class drawn by the first shipped model that knows it, as `sample` chooses.
     from sketchgen.api import BASE_MODEL, SHIPPED_MODEL
 
     both = Sketcher([SHIPPED_MODEL, BASE_MODEL], first_wins=True)
     assert [both.sample({"class": c, "seed": 1})["model"] for c in ("eye", "cat")] == \
-        ["mdn-quickdraw26.pt", "mdn-quickdraw345.pt"]
+        ["mdn-quickdraw29.pt", "mdn-quickdraw345.pt"]
     # Without the shipped model (a checkout that lacks it), one line says how to get a checkpoint.
     monkeypatch.setattr("sketchgen.api.SHIPPED_MODEL", tmp_path / "missing.pt")
     assert cli.main(["serve"]) == 1

@@ -123,7 +123,7 @@ class Sketcher:
 
     def __init__(self, checkpoints: str | Path | Sequence[str | Path], workers: int = 1, batch: int = BATCH,
                  say: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr), first_wins: bool = False):
-        self.first_wins = first_wins  # the shipped models together: the 26-class one draws its classes, the base the rest
+        self.first_wins = first_wins  # the shipped models together: the 29-class one draws its classes, the base the rest
         given = [checkpoints] if isinstance(checkpoints, (str, Path)) else list(checkpoints)
         files = checkpoint_files(given, say)
         self.models = {id: Served(id, path, workers, batch) for id, path in zip(model_ids(files), files)}
