@@ -5,6 +5,14 @@ from pathlib import Path
 from sketchgen import models
 
 
+def read_run(run: str | Path) -> dict:
+    """A run folder's best.pt, checked whole; a folder without a readable one stops the script in one line."""
+    try:
+        return models.read(Path(run) / "best.pt")
+    except models.CheckpointError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
 def package(ckpt: dict, out: str | Path) -> None:
     """Write ``ckpt`` (a run's best.pt, as read) to ``out`` as shipped: the weights in float16 (half the size;
     sampling runs in float32), the config, classes, data settings and history kept, the optimiser state dropped;

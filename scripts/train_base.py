@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shipping import package  # noqa: E402
+from shipping import package, read_run  # noqa: E402
 
-from sketchgen import cli, data, models  # noqa: E402
+from sketchgen import cli, data  # noqa: E402
 from sketchgen.api import ASSETS  # noqa: E402
 
 BASES = {"layernorm": ASSETS / "mdn-quickdraw345.pt", "lstm": ASSETS / "mdn-quickdraw345-lstm.pt"}
@@ -48,7 +48,7 @@ def main() -> None:
                 str(STEPS[args.cell]), "--cell", args.cell, "--seed", "0", "--out", str(run)]
         if cli.main(argv + (["--resume"] if args.resume else [])) != 0:
             raise SystemExit("training failed")
-    ckpt = models.read(run / "best.pt")
+    ckpt = read_run(run)
     if ckpt["kind"] != "mdn" or ckpt["classes"] != data.categories() or ckpt["config"]["cell"] != args.cell:
         raise SystemExit(f"{run}: not an mdn with the {args.cell} cell trained on all {len(data.categories())} classes")
     package(ckpt, args.out or BASES[args.cell])

@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "bench"), str(Path(__file__).resolve().parent)]
 from benchlib import shared_classes  # noqa: E402  (the benchmark's class set: one rule, not two lists)
-from shipping import package  # noqa: E402
+from shipping import package, read_run  # noqa: E402
 
-from sketchgen import cli, models  # noqa: E402
+from sketchgen import cli  # noqa: E402
 from sketchgen.api import ASSETS, SEED_CLASSES, SHIPPED_MODEL  # noqa: E402
 from sketchgen.training import TrainConfig  # noqa: E402
 
@@ -51,7 +51,7 @@ def main() -> None:
     args = p.parse_args()
     out, classes, flags = recipes()[args.model]
     if args.from_run:
-        ckpt = models.read(Path(args.from_run) / "best.pt")
+        ckpt = read_run(args.from_run)
         if ckpt["kind"] != "mdn" or ckpt["classes"] != classes:
             raise SystemExit(f"{args.from_run}: not an mdn trained on the {len(classes)} classes of model {args.model}")
     else:
@@ -61,7 +61,7 @@ def main() -> None:
                     "--steps", str(args.steps), *flags, "--seed", "0", "--out", str(run)]
             if cli.main(argv + (["--resume"] if args.resume else [])) != 0:
                 raise SystemExit("training failed")
-            ckpt = models.read(run / "best.pt")
+            ckpt = read_run(run)
     package(ckpt, args.out or out)
 
 
