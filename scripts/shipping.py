@@ -2,7 +2,23 @@
 
 from pathlib import Path
 
-from sketchgen import models
+from sketchgen import cli, models
+
+
+def trained(argv: list[str], run: str | Path, resume: bool) -> dict:
+    """``sketchgen train ARGV --out RUN`` (continued where it stopped with ``resume``), then RUN's best.pt; a run
+    that fails stops the script."""
+    if cli.main([*argv, "--out", str(run), *(["--resume"] if resume else [])]) != 0:
+        raise SystemExit("training failed")
+    return read_run(run)
+
+
+def checked(ckpt: dict, classes: list[str], cell: str, source: str | Path) -> dict:
+    """``ckpt`` if it is an mdn with ``cell`` trained on exactly ``classes``; else the script stops saying so, so
+    that no other run is packaged in its place."""
+    if ckpt["kind"] != "mdn" or ckpt["classes"] != classes or ckpt["config"]["cell"] != cell:
+        raise SystemExit(f"{source}: not an mdn with the {cell} cell trained on the {len(classes)} classes asked for")
+    return ckpt
 
 
 def read_run(run: str | Path) -> dict:

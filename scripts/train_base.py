@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shipping import package, read_run  # noqa: E402
+from shipping import checked, package, read_run, trained  # noqa: E402
 
-from sketchgen import cli, data  # noqa: E402
+from sketchgen import data  # noqa: E402
 from sketchgen.api import ASSETS  # noqa: E402
 
 BASES = {"layernorm": ASSETS / "mdn-quickdraw345.pt", "lstm": ASSETS / "mdn-quickdraw345-lstm.pt"}
@@ -42,15 +42,13 @@ def main() -> None:
     p.add_argument("--from-run", help="a finished run folder to package instead of training (its best.pt)")
     p.add_argument("--out", help="where to write the model (default: the shipped base of that cell)")
     args = p.parse_args()
-    run = Path(args.from_run or args.run)
-    if not args.from_run:
+    if args.from_run:
+        ckpt = read_run(args.from_run)
+    else:
         argv = ["train", "--model", "mdn", "--init", "none", "--classes", "all", *RECIPE, "--steps",
-                str(STEPS[args.cell]), "--cell", args.cell, "--seed", "0", "--out", str(run)]
-        if cli.main(argv + (["--resume"] if args.resume else [])) != 0:
-            raise SystemExit("training failed")
-    ckpt = read_run(run)
-    if ckpt["kind"] != "mdn" or ckpt["classes"] != data.categories() or ckpt["config"]["cell"] != args.cell:
-        raise SystemExit(f"{run}: not an mdn with the {args.cell} cell trained on all {len(data.categories())} classes")
+                str(STEPS[args.cell]), "--cell", args.cell, "--seed", "0"]
+        ckpt = trained(argv, args.run, args.resume)
+    checked(ckpt, data.categories(), args.cell, args.from_run or args.run)
     package(ckpt, args.out or BASES[args.cell])
 
 

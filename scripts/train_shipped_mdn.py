@@ -23,19 +23,18 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "bench"), str(Path(__file__).resolve().parent)]
 from benchlib import shared_classes  # noqa: E402  (the benchmark's class set: one rule, not two lists)
-from shipping import package, read_run  # noqa: E402
+from shipping import checked, package, read_run, trained  # noqa: E402
 
-from sketchgen import cli  # noqa: E402
 from sketchgen.api import ASSETS, SEED_CLASSES, SHIPPED_MODEL  # noqa: E402
 from sketchgen.training import TrainConfig  # noqa: E402
 
 
-def recipes() -> dict[str, tuple[Path, list[str], list[str]]]:
-    """By model: (its file, its classes, its flags beyond the defaults)."""
+def recipes() -> dict[str, tuple[Path, list[str], str, list[str]]]:
+    """By model: (its file, its classes, its cell, its other flags beyond the defaults)."""
     big = shared_classes()
-    return {"29": (SHIPPED_MODEL, big + [c for c in SEED_CLASSES if c not in big],
-                   ["--cell", "layernorm", "--val-weights", "pooled"]),
-            "26": (ASSETS / "mdn-quickdraw26.pt", big, [])}
+    return {"29": (SHIPPED_MODEL, big + [c for c in SEED_CLASSES if c not in big], "layernorm",
+                   ["--val-weights", "pooled"]),
+            "26": (ASSETS / "mdn-quickdraw26.pt", big, "lstm", [])}
 
 
 def main() -> None:
@@ -49,19 +48,15 @@ def main() -> None:
     p.add_argument("--from-run", help="a finished run folder to package instead of training (its best.pt)")
     p.add_argument("--out", help="where to write the model (default: the shipped file of that model)")
     args = p.parse_args()
-    out, classes, flags = recipes()[args.model]
+    out, classes, cell, flags = recipes()[args.model]
     if args.from_run:
         ckpt = read_run(args.from_run)
-        if ckpt["kind"] != "mdn" or ckpt["classes"] != classes:
-            raise SystemExit(f"{args.from_run}: not an mdn trained on the {len(classes)} classes of model {args.model}")
     else:
         with tempfile.TemporaryDirectory() as scratch:
-            run = Path(args.run or scratch)
             argv = ["train", "--model", "mdn", "--classes", *classes, "--max-per-class", str(args.max_per_class),
-                    "--steps", str(args.steps), *flags, "--seed", "0", "--out", str(run)]
-            if cli.main(argv + (["--resume"] if args.resume else [])) != 0:
-                raise SystemExit("training failed")
-            ckpt = read_run(run)
+                    "--steps", str(args.steps), "--cell", cell, *flags, "--seed", "0"]
+            ckpt = trained(argv, args.run or scratch, args.resume)
+    checked(ckpt, classes, cell, args.from_run or args.run or "the run")
     package(ckpt, args.out or out)
 
 
