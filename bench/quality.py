@@ -317,11 +317,76 @@ other default; 26-class classifier):
 | start | recognised | recognised / ceiling | below half | pooled FID (floor) | precision / recall | test NLL | best validation NLL (step) |
 | :-- | --: | --: | --: | --: | --: | --: | --: |
 | random weights (the shipped model until 2026-12-04) | 59.5% | 0.78 | 6 | 23.4 (7.0) | 83.8% / 62.7% | 42.0 | 0.908 (2,750) |
-| the base (**shipped now** as `mdn-quickdraw26.pt`) | **63.8%** | **0.83** | **4** (bear 12.0%, bird 26.5%, bowtie 38.5%, crab 3.0%) | **18.7** (7.0) | 82.9% / 64.2% | **36.3** | **0.763** (1,500; early stop at 2,500) |
+| the base (`mdn-quickdraw26.pt`, the shipped model until the 29-class one below) | **63.8%** | **0.83** | **4** (bear 12.0%, bird 26.5%, bowtie 38.5%, crab 3.0%) | **18.7** (7.0) | 82.9% / 64.2% | **36.3** | **0.763** (1,500; early stop at 2,500) |
 
 Fine-tuning wins here too, and the shipped 26-class model is now the fine-tuned run
 (`scripts/train_shipped_mdn.py` trains it with the default start). The target (0.9 of the ceiling, no class below
 half) is still not met: 0.83, four classes below half.
+
+**The shipped model since 2026-12-04: the layer-norm cell, and the report's 5 classes in it.** `sample` with no
+checkpoint draws a class with the 26-class model where it knows it and with the base of 345 otherwise, so apple,
+square and triangle came from the base. The shipped model's command (`--max-per-class 1000`, seed 0) was run with
+the layer-norm cell (`--cell layernorm`, so fine-tuned from the layer-norm base) on the 26 classes, and again on
+the 29 with apple, square and triangle added and validation over every drawing alike (`--val-weights pooled`;
+the 29-class attempt below stopped early when the three small classes were learnt by heart), each to the end of
+its 3,000 steps (no early stop came), 45-48 minutes on one core beside another training (the plain 26-class run:
+22-24 minutes on 2 cores). Judged by the classifiers of the next paragraph, 200 drawings a class, each model as
+packaged (float16) unless said:
+
+| model | 26 classes: recognised (/ ceiling 76.6%) | / ceiling | below half | pooled FID (floor 7.0) | precision / recall | test NLL | 5 seed classes: recognised (/ ceiling 88.4%) | apple / square / triangle | pooled FID 5 (floor 32.0) | best validation NLL (step) |
+| :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |
+| 26 classes, PyTorch's LSTM (shipped until now; still `mdn-quickdraw26.pt`) | 63.6% | 0.83 | 4 (bear, bird, bowtie, crab) | 18.9 | 82.9% / 65.7% | 36.3 | 73.6% (the base) | 45.0 / 77.0 / 49.0% | 53.7 | 0.763 (1,500) |
+| 26 classes, layer-norm | **65.7%** | **0.86** | **4** (bear, bird, crab, face) | 16.9 | 84.7% / 66.2% | **34.8** | 73.6% (the base) | 45.0 / 77.0 / 49.0% | 53.7 | 0.729 (2,250) |
+| 29 classes, PyTorch's LSTM, pooled validation (stopped at step 1,750; float32) | 60.1% | 0.78 | 5 | 21.3 | 82.4% / 66.8% | 36.1 | 83.1% | 34.0 / 88.0 / 93.5% | 20.0 | 0.666 (1,500) |
+| 29 classes, layer-norm, pooled validation (shipped as `mdn-quickdraw29.pt` until the annealed run below) | 64.2% | 0.84 | 5 (bear 13.0%, beard 22.5%, bird 22.0%, bowtie 45.0%, crab 8.0%) | **16.7** | **86.3%** / 65.2% | 35.0 | **87.1%** | **51.5 / 89.5 / 95.5%** | **16.9** | 0.622 (2,750) |
+
+(Validation NLL is comparable within a class set only: the 29-class runs validate over every drawing alike.)
+The layer-norm cell is what lifts the 26 classes (bowtie 39.0% to 69.0% on 26 classes; face 61.5% to 31.0% and
+monkey 77.5% to 51.0% down, against the plain model), and pooled validation with it keeps the three small classes
+without the early stop that cost the plain 29-class run 7 points. The 29-class layer-norm model gives up 1.5 points
+on the 26 classes against the 26-class layer-norm one (beard 66.5% to 22.5% against the plain model; dragon 27.5%
+to 50.0%, zigzag 70.0% to 84.5%) and gains 13.5 on the 5 seed classes; apple at 51.5% is what our apple judge
+gets on real apples (50%, 4 test drawings). It is what `sample`, `serve` and `sketchgen.load()` drew with until the annealed run below;
+the plain 26-class model ships beside it because only an LSTM without layer norm runs in `@magenta/sketch`. One
+run of each, seed 0. The shipped recipe again with `--seed 1` (which also draws another split, so only the
+recognition rates, judged by the same classifier files, compare; float32 weights): 89.3% on the 5 seed classes
+(apple 59.0%, square 95.0%, triangle 93.0%) and 66.4% on the 26, three classes below half of the seed-0
+ceilings - the seed-0 run shipped is within about 2 points of another seed, not a lucky one. The default training cell stays PyTorch's LSTM (from the layer-norm base the 5 seed classes
+came out worse, 88.2% against 92.4%, above, at 1.3-1.4x the time a step). Still short of the targets: 0.84 of the
+ceiling with five classes below half on the 26; 87.1% on the 5 with apple at 51.5%.
+
+**The shipped model annealed: cosine decay to the rate's floor** (2026-12-04, later; shipped as
+`mdn-quickdraw29.pt`). The mdn's schedule multiplies the rate by 0.9999 a step, so at the end of 3,000 steps it is
+still 7.4e-4: the shipped run's validation loss was still falling at its last validations (best at step 2,750). Two
+ways to give it more: a longer budget with the same schedule, and the same 3,000 steps with cosine decay down to
+`--min-lr` 1e-5 (`--lr-schedule cosine`, no warm-up: the weights start from the base). Both with the shipped
+recipe otherwise (29 classes, `--cell layernorm --val-weights pooled`, `--max-per-class 1000`, seed 0), side by
+side on one core each:
+
+| run | validation NLL at step 1,000 / 2,000 / 2,500 | best (step) |
+| :-- | --: | --: |
+| the shipped recipe, 5,000-step budget (stopped at 2,500 for time: no better validation after step 2,000) | 0.693 / 0.637 / 0.639 | 0.637 (2,000) |
+| the shipped recipe, 3,000 steps, cosine decay | 0.682 / 0.595 / 0.585 | **0.577** (2,750) |
+
+The cosine run, 55 minutes on one core shared with two other trainings for its last 20, packaged in float16 and
+judged as the table above (same classifier files, which give the model it replaces the same 64.2% and 87.1% as
+before):
+
+| model | 26 classes: recognised (/ ceiling 76.6%) | / ceiling | below half | pooled FID (floor 7.0) | precision / recall | test NLL | 5 seed classes: recognised (/ ceiling 88.4%) | apple / eye / square / triangle / circle | pooled FID 5 (floor 32.0) |
+| :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: |
+| 29 classes, layer-norm, pooled, lr x0.9999 a step (shipped until now) | 64.2% | 0.84 | 5 (bear, beard, bird, bowtie, crab) | 16.7 | 86.3% / 65.2% | 35.0 | 87.1% | 51.5 / 99.0 / 89.5 / 95.5 / 100 | 16.9 |
+| **the same with cosine decay (shipped)** | **69.6%** | **0.91** | **3** (bear 20.0%, bird 17.5%, crab 9.5%) | **14.6** | **87.2% / 66.7%** | **33.1** | **89.8%** | **71.0** / 99.0 / 88.5 / 90.5 / 100 | **8.6** |
+
+Annealing is worth 5.4 points on the 26 classes and 2.7 on the 5: beard 22.5% to 64.0% (it had been drawn as a
+balloon on a string), bowtie 45.0% to 68.0%, face 42.0% to 53.0%, cookie 86.0% to 97.0%, apple 51.5% to 71.0%;
+dragon (50.0% to 44.5%) and triangle (95.5% to 90.5%) lose a few. Its drawings are nearer their classes' real ones
+(FID 14.6 against 16.7, 8.6 against 16.9) without copying more on the 26 (51.4% of its drawings nearer a training
+drawing than the median real one is, against 49.1%; 66.5% against 62.4% on the 5, whose three small classes have
+16-18 training drawings). On the 26 classes it meets the target of 0.9 of the ceiling; three classes stay below
+half of what their real drawings get (bear, bird and crab, whose real drawings our judge recognises 45-68% of the
+time), and the 5 seed classes are 0.2 short of 90% overall with every class at 70% or more. One run, seed 0.
+`scripts/train_shipped_mdn.py` now trains with `--lr-schedule cosine` (and `--from-run` refuses a run trained with
+another schedule).
 
 **One shipped model for the 26 classes and the report's 5: tried, not shipped** (2026-12-04). `sample` with no
 checkpoint draws the 5 seed classes with the base (apple, square and triangle are not among the 26), so the
@@ -338,7 +403,7 @@ The three small classes are learnt by heart first, and the validation loss, a me
 1,000 while the larger classes are still learning: the best weights come 500 steps earlier, the 26 classes lose 7
 points (eye 82% to 50%, monkey 78% to 52%, beard 66% to 9%), and apple is still drawn badly. It is the failure of
 the mdn's defaults on all 345 classes again - classes of 17 drawings and of 130-700 in one early-stopped run - so
-the 26-class model stays. Stopping on a validation loss weighted by class size is still untried.
+the 26-class model stayed (until the layer-norm 29-class run above, with validation over every drawing alike).
 
 **Only the three new rows trained, the rest frozen: tried, not shipped** (2026-12-04). `sketchgen train --init
 src/sketchgen/assets/mdn-quickdraw26.pt --fine-tune new-classes --classes <the 26> apple square triangle

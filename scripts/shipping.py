@@ -13,11 +13,20 @@ def trained(argv: list[str], run: str | Path, resume: bool) -> dict:
     return read_run(run)
 
 
-def checked(ckpt: dict, classes: list[str], cell: str, source: str | Path) -> dict:
-    """``ckpt`` if it is an mdn with ``cell`` trained on exactly ``classes``; else the script stops saying so, so
-    that no other run is packaged in its place."""
+def flag(setting: str) -> str:
+    """The command-line flag of a training setting: ``val_weights`` is ``--val-weights``."""
+    return "--" + setting.replace("_", "-")
+
+
+def checked(ckpt: dict, classes: list[str], cell: str, source: str | Path, settings: dict | None = None) -> dict:
+    """``ckpt`` if it is an mdn with ``cell`` trained on exactly ``classes`` (and with the training ``settings``
+    given); else the script stops saying so, so that no other run is packaged in its place."""
     if ckpt["kind"] != "mdn" or ckpt["classes"] != classes or ckpt["config"]["cell"] != cell:
         raise SystemExit(f"{source}: not an mdn with the {cell} cell trained on the {len(classes)} classes asked for")
+    for key, value in (settings or {}).items():
+        if ckpt["train"].get(key) != value:
+            raise SystemExit(f"{source}: trained with {flag(key)} {ckpt['train'].get(key)}, "
+                             f"not the recipe's {value}")
     return ckpt
 
 
