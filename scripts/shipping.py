@@ -24,9 +24,8 @@ def checked(ckpt: dict, classes: list[str], cell: str, source: str | Path, setti
     if ckpt["kind"] != "mdn" or ckpt["classes"] != classes or ckpt["config"]["cell"] != cell:
         raise SystemExit(f"{source}: not an mdn with the {cell} cell trained on the {len(classes)} classes asked for")
     for key, value in (settings or {}).items():
-        if ckpt["train"].get(key) != value:
-            raise SystemExit(f"{source}: trained with {flag(key)} {ckpt['train'].get(key)}, "
-                             f"not the recipe's {value}")
+        if (theirs := ckpt.get("train", {}).get(key)) != value:
+            raise SystemExit(f"{source}: trained with {flag(key)} {theirs}, not the recipe's {value}")
     return ckpt
 
 
