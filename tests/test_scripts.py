@@ -1,0 +1,44 @@
+"""The shipping scripts package only the run their recipe asks for: scripts/train_shipped_mdn.py --from-run."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from sketchgen import models
+from sketchgen.api import SHIPPED_MODEL
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_shipped_mdn.py"
+
+
+def package(run: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), "--from-run", str(run), "--out", str(out), *flags],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_from_run_packages_the_shipped_recipe_and_refuses_another(quickdraw, tmp_path):
+    """The shipped model's own checkpoint passes the 29-class recipe's checks (classes, cell, validation weights,
+    schedule) and comes back with the same weights; the same run with another schedule, or offered as the
+    26-class model, is refused in one line and writes nothing. (The recipe's classes come from ../shared.)"""
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(SHIPPED_MODEL, run / "best.pt")
+    done = package(run, tmp_path / "again.pt")
+    assert done.returncode == 0, done.stderr
+    again, shipped = models.read(tmp_path / "again.pt"), models.read(SHIPPED_MODEL)
+    assert again["classes"] == shipped["classes"] and again["train"] == shipped["train"]
+    assert all(torch.equal(again["state_dict"][k], v) for k, v in shipped["state_dict"].items())
+
+    ckpt = torch.load(run / "best.pt", weights_only=True)
+    ckpt["train"]["lr_schedule"] = "decay"
+    torch.save(ckpt, run / "best.pt")
+    refused = package(run, tmp_path / "decay.pt")
+    assert refused.returncode != 0 and not (tmp_path / "decay.pt").exists()
+    assert refused.stderr.strip().splitlines() == [f"{run}: trained with --lr-schedule decay, not the recipe's cosine"]
+
+    refused = package(run, tmp_path / "as26.pt", "--model", "26")
+    assert refused.returncode != 0 and not (tmp_path / "as26.pt").exists()
+    assert refused.stderr.strip().splitlines() == [
+        f"{run}: not an mdn with the lstm cell trained on the 26 classes asked for"]
