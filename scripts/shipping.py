@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from sketchgen import cli, models
+from sketchgen.cli.values import flag
 
 
 def trained(argv: list[str], run: str | Path, resume: bool) -> dict:
@@ -11,11 +12,6 @@ def trained(argv: list[str], run: str | Path, resume: bool) -> dict:
     if cli.main([*argv, "--out", str(run), *(["--resume"] if resume else [])]) != 0:
         raise SystemExit("training failed")
     return read_run(run)
-
-
-def flag(setting: str) -> str:
-    """The command-line flag of a training setting: ``val_weights`` is ``--val-weights``."""
-    return "--" + setting.replace("_", "-")
 
 
 def checked(ckpt: dict, classes: list[str], cell: str, source: str | Path, settings: dict | None = None) -> dict:

@@ -23,9 +23,10 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "bench"), str(Path(__file__).resolve().parent)]
 from benchlib import shared_classes  # noqa: E402  (the benchmark's class set: one rule, not two lists)
-from shipping import checked, flag, package, read_run, trained  # noqa: E402
+from shipping import checked, package, read_run, trained  # noqa: E402
 
 from sketchgen.api import ASSETS, SEED_CLASSES, SHIPPED_MODEL  # noqa: E402
+from sketchgen.cli.values import flag  # noqa: E402
 from sketchgen.training import TrainConfig  # noqa: E402
 
 

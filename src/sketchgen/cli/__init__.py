@@ -51,10 +51,6 @@ def _model_defaults(name: str) -> str:
     return ", ".join(f"{kind} {v}" for kind, v in values.items())
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def _add_train_flags(p) -> None:
     """Every training setting with help is a flag, taking what the setting's bounds allow (the bounds a resumed
     run's saved value is held to), its default each model's own."""
@@ -62,7 +58,7 @@ def _add_train_flags(p) -> None:
 
     for f in fields(TrainConfig):
         if f.metadata.get("help"):
-            p.add_argument(_flag(f.name), type=V.of_field(f), metavar=V.metavar(f),
+            p.add_argument(V.flag(f.name), type=V.of_field(f), metavar=V.metavar(f),
                            help=f"{f.metadata['help']} (default: {_model_defaults(f.name)})")
     p.add_argument("--device", type=V.device, help="torch device, e.g. cpu or cuda (default cpu; under torchrun, cuda means "
                                                    "each process's own GPU)")
@@ -92,7 +88,7 @@ def _add_model_flags(p) -> None:
             default = f.default if f.default is not MISSING else f.default_factory()
             by_help.setdefault(f.metadata["help"], []).append(f"{kind} {default}")
         text = "; ".join(f"{help} (default: {', '.join(defaults)})" for help, defaults in by_help.items())
-        p.add_argument(_flag(name), type=V.of_fields(list(owners.values())),
+        p.add_argument(V.flag(name), type=V.of_fields(list(owners.values())),
                        metavar=V.metavar(next(iter(owners.values()))), help=text)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from sketchgen import api
 from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT, UsageError
 from sketchgen.cli.outputs import fresh_folder, writable
-from sketchgen.cli.values import of_field
+from sketchgen.cli.values import flag, of_field
 from sketchgen.sample import require_encoder
 
 MAX_EVALUATED = 200_000  # drawings evaluate generates and keeps (~5 KB each): 500 of each of the 345 classes fit
@@ -120,13 +120,12 @@ def model_settings(args, kind: str) -> dict:
         text = getattr(args, name, None)
         if text is None:
             continue
-        flag = "--" + name.replace("_", "-")
         if name not in own or not own[name].metadata.get("help"):
-            raise UsageError(f"{flag} does not apply to --model {kind}")
+            raise UsageError(f"{flag(name)} does not apply to --model {kind}")
         try:
             settings[name] = of_field(own[name])(text)
         except ArgumentTypeError as e:
-            raise FlagError(f"argument {flag}: {e} (for --model {kind})") from None
+            raise FlagError(f"argument {flag(name)}: {e} (for --model {kind})") from None
     return settings
 
 
