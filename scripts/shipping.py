@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from sketchgen import cli, models
-from sketchgen.cli.values import flag
+from sketchgen.errors import flag
 
 
 def trained(argv: list[str], run: str | Path, resume: bool) -> dict:

@@ -26,7 +26,7 @@ from benchlib import shared_classes  # noqa: E402  (the benchmark's class set: o
 from shipping import checked, package, read_run, trained  # noqa: E402
 
 from sketchgen.api import ASSETS, SEED_CLASSES, SHIPPED_MODEL  # noqa: E402
-from sketchgen.cli.values import flag  # noqa: E402
+from sketchgen.errors import flag  # noqa: E402
 from sketchgen.training import TrainConfig  # noqa: E402
 
 

@@ -29,7 +29,7 @@ from sketchgen import data, models, render, strokes
 from sketchgen import sample as sampling
 from sketchgen.data import DataError, Prepared
 from sketchgen.drawing import Drawing, Grid, as_drawings
-from sketchgen.errors import SketchgenError
+from sketchgen.errors import SketchgenError, flag
 from sketchgen.models.registry import MAX_POINTS
 from sketchgen.sample import TEMPERATURE
 
@@ -336,9 +336,9 @@ def data_settings(data_dir=None, max_per_class: int | None = None, seed: int | N
         return {"data_dir": data_dir, "max_per_class": max_per_class or DEFAULT_MAX_PER_CLASS, "seed": seed or 0}
     for key, given in (("max_per_class", max_per_class), ("seed", seed)):
         if given is not None and given != recorded[key]:
-            flag = "--" + key.replace("_", "-")
-            raise UsageError(f"{flag} {given} contradicts {where}, which was trained with {flag} {recorded[key]}; "
-                             f"leave {flag} out to use the model's own split")
+            name = flag(key)
+            raise UsageError(f"{name} {given} contradicts {where}, which was trained with {name} {recorded[key]}; "
+                             f"leave {name} out to use the model's own split")
     return {"data_dir": data_dir if data_dir is not None else recorded["data_dir"],
             "max_per_class": recorded["max_per_class"], "seed": recorded["seed"]}
 

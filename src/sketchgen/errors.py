@@ -9,6 +9,11 @@ users as a ``DrawingError``.)
 """
 
 
+def flag(name: str) -> str:
+    """How a refusal names a setting: its command-line flag, ``val_weights`` as ``--val-weights``."""
+    return "--" + name.replace("_", "-")
+
+
 class SketchgenError(Exception):
     """Something sketchgen was asked to do that it will not or cannot do; one line saying why.
 

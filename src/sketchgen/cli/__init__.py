@@ -16,6 +16,7 @@ from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT
 from sketchgen.cli import commands as C
 from sketchgen.cli import values as V
 from sketchgen.cli.commands import FlagError, model_flags, say
+from sketchgen.errors import flag
 from sketchgen.sample import MAX_TEMPERATURE, TEMPERATURE
 
 __all__ = ["SEED_CLASSES", "SHIPPED_CHECKPOINT", "build_parser", "main"]
@@ -58,7 +59,7 @@ def _add_train_flags(p) -> None:
 
     for f in fields(TrainConfig):
         if f.metadata.get("help"):
-            p.add_argument(V.flag(f.name), type=V.of_field(f), metavar=V.metavar(f),
+            p.add_argument(flag(f.name), type=V.of_field(f), metavar=V.metavar(f),
                            help=f"{f.metadata['help']} (default: {_model_defaults(f.name)})")
     p.add_argument("--device", type=V.device, help="torch device, e.g. cpu or cuda (default cpu; under torchrun, cuda means "
                                                    "each process's own GPU)")
@@ -88,7 +89,7 @@ def _add_model_flags(p) -> None:
             default = f.default if f.default is not MISSING else f.default_factory()
             by_help.setdefault(f.metadata["help"], []).append(f"{kind} {default}")
         text = "; ".join(f"{help} (default: {', '.join(defaults)})" for help, defaults in by_help.items())
-        p.add_argument(V.flag(name), type=V.of_fields(list(owners.values())),
+        p.add_argument(flag(name), type=V.of_fields(list(owners.values())),
                        metavar=V.metavar(next(iter(owners.values()))), help=text)
 
 

@@ -18,7 +18,8 @@ import numpy as np
 from sketchgen import api
 from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT, UsageError
 from sketchgen.cli.outputs import fresh_folder, writable
-from sketchgen.cli.values import flag, of_field
+from sketchgen.cli.values import of_field
+from sketchgen.errors import flag
 from sketchgen.sample import require_encoder
 
 MAX_EVALUATED = 200_000  # drawings evaluate generates and keeps (~5 KB each): 500 of each of the 345 classes fit

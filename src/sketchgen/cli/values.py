@@ -102,11 +102,6 @@ def of_field(f: Field):
     return integer(int(low), int(high))
 
 
-def flag(name: str) -> str:
-    """The command-line flag of a setting: ``val_weights`` is ``--val-weights``."""
-    return "--" + name.replace("_", "-")
-
-
 def metavar(f: Field) -> str:
     """How the help shows a setting's value: its choices, or its name."""
     choices = f.metadata.get("choices")
