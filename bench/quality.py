@@ -228,7 +228,6 @@ Softening the mixture weights as well made offsets vaguer and recognition worse.
 """
 
 
-# Measured by bench/magenta_quality.py on this bench's 5-class mdn (it needs node and the library; run it apart).
 # Measured apart from this bench (commands and settings in the text): the base of 345 classes, fine-tuning from
 # it, and the Transformer beside the mdn.
 APART = """
@@ -518,6 +517,7 @@ the shipped mdn 415 against 8.2 (50.4x): its KV cache is read in blocks of 64 po
 a drawing's cost grows with its length, where an LSTM step's does not.
 """
 
+# Measured by bench/magenta_quality.py on this bench's 5-class mdn (it needs node and the library; run it apart).
 EXPORTED = """
 ## The 5-class mdn exported to @magenta/sketch
 
