@@ -41,7 +41,6 @@ from sketchgen.fileio import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID_COLUMNS = 8
-TEMPERATURE = 0.4  # `sketchgen sample`'s and `evaluate`'s default
 SETS = {"5": (SEED_CLASSES, []), "26": (shared_classes(), ["--max-per-class", "1000"])}
 # Below this share of real test drawings recognised, the judge itself cannot tell the class: a limit of the data.
 JUDGE_FLOOR = 0.8
@@ -95,7 +94,7 @@ def write_grid(name: str, result: dict, work: Path, path: Path) -> None:
     """Per class one row of real test drawings, then one of each model's first samples at the default temperature."""
     data = prepare(result["classes"], None, *_cap_and_seed(result))
     labels = np.repeat(np.arange(len(data.classes)), GRID_COLUMNS)
-    drawn = {kind: sample.generate(models.load(work / kind / "best.pt")[0], labels, TEMPERATURE, seed=0)
+    drawn = {kind: sample.generate(models.load(work / kind / "best.pt")[0], labels, sample.TEMPERATURE, seed=0)
              for kind in result["models"]}
     rows = []
     for c, cls in enumerate(data.classes):
@@ -162,7 +161,7 @@ def section(name: str, result: dict, work: Path) -> list[str]:
         "",
         f"`{command}` and nothing else; drawings judged by `sketchgen classifier train` on the same classes "
         "(its accuracy on each class's real test drawings is the *ceiling*), "
-        f"500 drawings per class at temperature {TEMPERATURE} (`sketchgen evaluate`'s defaults). Training drawings "
+        f"500 drawings per class at temperature {sample.TEMPERATURE} (`sketchgen evaluate`'s defaults). Training drawings "
         "per class: " + ", ".join(f"{c} {n}" for c, n in train_counts.items()) + ".",
         "",
         comparison(result),
@@ -416,6 +415,48 @@ as it is. One run each, seed 0: on the 5 seed classes a seed moves the shipped r
 dropout run again with `--seed 1` (another split, so only the recognition rates, judged by the same classifier
 files, compare; validation 0.597 against 0.609 for the shipped recipe with seed 1): 67.8% on the 26 classes and
 91.6% on the 5 (apple 68.5%), against 69.6% and 93.3% for the shipped recipe with seed 1 - behind on both sets.
+
+**Sampling temperature: 0.3 since 2026-12-04** (0.4 before, never measured against others until now). The
+shipped model judged at other temperatures by the same classifier files (200 drawings a class, sampling seed 0;
+*nearer a training drawing*: the share of drawings nearer one than the median real test drawing is, 50% for real
+drawings; points per drawing against 43.9 real on the 26 classes):
+
+| sampling | 26 classes (/ ceiling 76.6%) | below half | pooled FID 26 (floor 7.0) | precision / recall 26 | nearer a training drawing | points | 5 seed classes (/ ceiling 88.4%) | apple / eye / square / triangle / circle | pooled FID 5 (floor 32.0) |
+| :-- | --: | :-- | --: | --: | --: | --: | --: | --: | --: |
+| T 0.2 | **72.0%** | 3 (bear 21.5, bird 15.5, crab 14.0) | 18.5 | 87.8 / 52.5% | 57.3% | 59.5 | 90.7% | 75.0 / 100 / 83.5 / 95.0 / 100 | 9.0 |
+| **T 0.3 (the default now)** | 71.4% | 3 (bear 19.0, bird 20.0, crab 13.0) | 15.9 | **88.4** / 59.7% | 54.0% | 57.4 | **91.3%** | **78.5** / 100 / 85.5 / 92.5 / 100 | **8.3** |
+| T 0.4 (the default until now) | 69.6% | 3 (bear 20.0, bird 17.5, crab 9.5) | 14.6 | 87.2 / 66.7% | 51.4% | 55.4 | 89.8% | 71.0 / 99.0 / 88.5 / 90.5 / 100 | 8.6 |
+| T 0.5 | 67.2% | 3 (bear 17.5, bird 17.0, crab 8.0) | **14.2** | 85.8 / 69.0% | 49.0% | 52.6 | 89.8% | 69.5 / 99.5 / 91.0 / 89.0 / 100 | 8.4 |
+| T 0.6 | 62.8% | 4 (bear 15.0, bird 19.0, bowtie 40.5, crab 9.5) | 14.8 | 84.8 / **73.5%** | 45.1% | 49.2 | 87.9% | 63.0 / 99.0 / 90.5 / 87.5 / 99.5 | 10.9 |
+| T 0.4, the pen untempered (at 1, not (1 + T) / 2) | 67.1% | 2 (bird 22.0, crab 9.0) | 18.5 | 86.2 / 69.5% | 53.8% | 46.7 | 88.0% | 64.5 / 98.0 / 89.0 / 88.5 / 100 | 21.0 |
+
+0.3 against 0.4 on three more models and another sampling seed, each judged as above (recall: the share of real
+test drawings with a generated one among their nearest; the `train` runs were run again today with the current
+code, float32 `best.pt`):
+
+| model | 26 classes at 0.4 → 0.3 | recall 26 | 5 seed classes at 0.4 → 0.3 | apple | recall 5 |
+| :-- | --: | --: | --: | --: | --: |
+| the shipped model, sampling seed 0 (the table above) | 69.6 → 71.4% | 66.7 → 59.7% | 89.8 → 91.3% | 71.0 → 78.5% | 71.5 → 72.4% |
+| the shipped model, sampling seed 1 | 68.3 → 70.6% | 63.6 → 54.2% | 90.5 → 90.5% | 73.5 → 72.0% | 85.6 → 70.9% |
+| the shipped recipe trained with `--seed 1` | 69.6 → 71.9% | 67.1 → 60.2% | 93.3 → 95.0% | 77.0 → 79.0% | 87.8 → 62.2% |
+| `sketchgen train --model mdn --classes` (the 26) `--max-per-class 1000` | 63.8 → 67.2% (below half 4 → 3) | 64.2 → 58.1% | - | - | - |
+| `sketchgen train --model mdn --classes apple eye square triangle circle` | - | - | 91.2 → 95.0% | 66.5 → 80.0% | 86.4 → 74.9% |
+
+A lower temperature draws each class nearer its commonest form. From 0.6 down to 0.2 the share recognised rises on
+both sets, and the variety falls: recall on the 26 from 73.5% to 52.5%, more drawings nearer a training drawing
+than real ones are (45.1% to 57.3%), and longer drawings (49 to 60 points). Pooled FID, which weighs both, is
+lowest at 0.5. 0.3 against 0.4 gains 1.8-3.4 points on the 26 classes in every comparison and 0-3.8 on the 5,
+for 6-9 points of recall on the 26 (and up to 25 on the 5, where eye's many test drawings dominate it). 0.2 adds
+0.6 points on the 26 over 0.3, loses 0.6 on the 5 and 7 more points of recall. So the default is 0.3 for every
+command, the library and the page: a choice of the recipe for every class and model, made on our judge's
+recognition, the target's measure; an independent judge may weigh the variety it costs differently, and
+`--temperature 0.4` draws what the same command drew before. With it, both 5-class targets are met in every
+measurement above (the shipped model 91.3% and 90.5%, apple 78.5% and 72.0%; `train`'s defaults 95.0%, apple
+80.0%), where at 0.4 a fresh run of `train`'s defaults on the 5 had apple at 66.5% (91.2% overall; test NLL 29.0
+against 27.6 for the run measured on 2026-12-03 above, so not the same weights). No temperature lifts bear, bird
+or crab to half of what their real drawings get. The pen sampled as the model predicts it (at 1, not softened to
+(1 + T) / 2) gives lengths nearest the real ones (46.7 points against 43.9) but 5.6 strokes against 4.4, and the
+lowest recognition and the worst FID of these rows: the softened pen stays.
 
 Cosine decay is not the mdn's default: the two default runs measured above, again with `--lr-schedule cosine` and
 nothing else changed (PyTorch's LSTM, from its base, balance validation), reached lower validation losses and drew

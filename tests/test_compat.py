@@ -26,6 +26,11 @@ FIXTURES = Path(__file__).parent / "fixtures"
 COORDINATE_TOLERANCE = 1
 
 
+# 0.1.0 sampled at 0.4 unless told otherwise; today's default is lower (sample.TEMPERATURE), so the commands
+# below ask for 0.1.0's temperature as a user who wants its drawings back would.
+OLD_TEMPERATURE = ("--temperature", 0.4)
+
+
 def run(*argv) -> None:
     assert main([str(a) for a in argv]) == 0
 
@@ -47,7 +52,7 @@ def assert_draws_as(written: Path, fixture: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["seed", "mdn"])
 def test_samples_from_a_010_checkpoint_are_unchanged(tmp_path, kind):
-    run("sample", "--checkpoint", FIXTURES / f"v010-{kind}.pt", "--n", 3, "--seed", 1, "--out", tmp_path)
+    run("sample", "--checkpoint", FIXTURES / f"v010-{kind}.pt", "--n", 3, "--seed", 1, *OLD_TEMPERATURE, "--out", tmp_path)
     assert_draws_as(tmp_path / "samples.ndjson", FIXTURES / f"v010-{kind}-samples.ndjson")
 
 
@@ -56,12 +61,12 @@ def test_completions_from_a_010_checkpoint_are_unchanged(tmp_path, quickdraw, ki
     prefix = tmp_path / "prefix.ndjson"
     prefix.write_bytes(b"".join((quickdraw / "simplified" / "eye.ndjson").open("rb").readlines()[:2]))
     run("sample", "--checkpoint", FIXTURES / f"v010-{kind}.pt", "--n", 2, "--seed", 3, "--classes", "eye",
-        "--prefix", prefix, "--prefix-strokes", 2, "--out", tmp_path / "out")
+        "--prefix", prefix, "--prefix-strokes", 2, *OLD_TEMPERATURE, "--out", tmp_path / "out")
     assert_draws_as(tmp_path / "out" / "samples.ndjson", FIXTURES / f"v010-{kind}-completions.ndjson")
 
 
 def test_the_shipped_checkpoint_draws_as_it_did(tmp_path):
-    run("sample", "--checkpoint", SHIPPED_CHECKPOINT, "--n", 2, "--seed", 0, "--out", tmp_path)
+    run("sample", "--checkpoint", SHIPPED_CHECKPOINT, "--n", 2, "--seed", 0, *OLD_TEMPERATURE, "--out", tmp_path)
     assert_draws_as(tmp_path / "samples.ndjson", FIXTURES / "shipped-seed-samples.ndjson")
 
 
