@@ -10,7 +10,7 @@ import torch
 
 from sketchgen import classifier as C
 from sketchgen import evaluate as E
-from sketchgen import models
+from sketchgen import models, sample
 from sketchgen import report as R
 from sketchgen.cli import main
 from sketchgen.models import CheckpointError
@@ -68,7 +68,7 @@ def test_classifier_file_round_trip(classifier, seed_data, tmp_path):
 def test_report_has_the_documented_numbers(tiny_models, classifier, seed_data, kind, tmp_path):
     clf, _ = classifier
     report = E.evaluate_model(tiny_models[kind], (clf, seed_data.classes), seed_data, n_per_class=8, seed=0)
-    assert report["model"] == kind and report["n_per_class"] == 8 and report["temperature"] == 0.4
+    assert report["model"] == kind and report["n_per_class"] == 8 and report["temperature"] == sample.TEMPERATURE
     cls = models.get(kind)
     assert report["loss"] == cls.loss_description
     # A model that encodes also reports its reconstructions, and a loss of several terms each term.
@@ -116,7 +116,7 @@ def test_tables_render(tiny_models, classifier, seed_data):
     clf, _ = classifier
     report = E.evaluate_model(tiny_models["mdn"], (clf, seed_data.classes), seed_data, n_per_class=4)
     title, first, note, second = R.format_report(report).split("\n\n")
-    assert "mdn model" in title and "temperature 0.4" in title and "FID" in note
+    assert "mdn model" in title and f"temperature {sample.TEMPERATURE}" in title and "FID" in note
     for lines, last in ((first.splitlines(), "overall"), (second.splitlines(), "pooled")):
         for name in [*seed_data.classes, last]:
             assert any(line.startswith(name) for line in lines)
