@@ -204,6 +204,7 @@ def assert_usable(net, ckpt: dict, path: Path, tmp: Path) -> None:
 @example(spoil=("seed", "train", "max_len", "x"))
 @example(spoil=("mdn", "top", "history", [{"epoch": float("nan")}]))
 @example(spoil=("mdn", "data", "data_dir", "a\x00b"))
+@example(spoil=("mdn", "top", "format", "\n"))
 def test_any_spoiled_checkpoint_works_or_is_refused_in_one_line(spoil, tmp_path_factory):
     kind, where, key, how = spoil
     tmp = tmp_path_factory.mktemp("spoiled")

@@ -14,6 +14,13 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def shown(value, most: int = 40) -> str:
+    """A value read from an untrusted file, as a refusal quotes it: its first ``most`` characters, escaped and
+    quoted where they hold a newline or another control character, so that the refusal stays one line."""
+    text = str(value)[:most]
+    return text if text.isprintable() else repr(text)
+
+
 class SketchgenError(Exception):
     """Something sketchgen was asked to do that it will not or cannot do; one line saying why.
 
