@@ -52,7 +52,8 @@ def assert_draws_as(written: Path, fixture: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["seed", "mdn"])
 def test_samples_from_a_010_checkpoint_are_unchanged(tmp_path, kind):
-    run("sample", "--checkpoint", FIXTURES / f"v010-{kind}.pt", "--n", 3, "--seed", 1, *OLD_TEMPERATURE, "--out", tmp_path)
+    run("sample", "--checkpoint", FIXTURES / f"v010-{kind}.pt", "--n", 3, "--seed", 1, *OLD_TEMPERATURE,
+        "--out", tmp_path)
     assert_draws_as(tmp_path / "samples.ndjson", FIXTURES / f"v010-{kind}-samples.ndjson")
 
 
