@@ -456,7 +456,7 @@ measurement above (the shipped model 91.3% and 90.5%, apple 78.5% and 72.0%; `tr
 80.0%), where at 0.4 a fresh run of `train`'s defaults on the 5 had apple at 66.5% (91.2% overall; test NLL 29.0
 against 27.6 for the run measured on 2026-12-03 above, so not the same weights). No temperature lifts bear, bird or
 crab to half of what their real drawings get. The pen sampled as the model predicts it (at 1, not softened to
-(1 + T) /) gives lengths nearest the real ones (46.7 points against 43.9) but 5.6 strokes against 4.4, and the
+(1 + T) / 2) gives lengths nearest the real ones (46.7 points against 43.9) but 5.6 strokes against 4.4, and the
 lowest recognition and the worst FID of these rows: the softened pen stays.
 
 **Augmentation, measured** (2026-12-04, later; Sketch-RNN's amounts stay). The shipped recipe again with only
