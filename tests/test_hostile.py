@@ -43,6 +43,7 @@ from hypothesis import strategies as st
 from sketchgen import cli, models
 from sketchgen.fileio import safe_name
 from sketchgen.models import CheckpointError
+from sketchgen.models.checkpoint import FORMAT
 from sketchgen.sample import generate
 from sketchgen.strokes import quickdraw_strokes
 from sketchgen.training import TrainingError, train
@@ -216,6 +217,16 @@ def test_any_spoiled_checkpoint_works_or_is_refused_in_one_line(spoil, tmp_path_
         refused_in_one_line(e, path)
         return
     assert_usable(net, ckpt, path, tmp)
+
+
+def test_a_refusal_is_one_line_whatever_the_path_or_value_holds(tmp_path):
+    """The file's own name may hold a newline, as may the value it quotes: the error's text escapes both."""
+    path = tmp_path / "two\nlines.pt"
+    torch.save({**GOOD["mdn"], "format": "1\n2"}, path)
+    with pytest.raises(CheckpointError) as caught:
+        models.load(path)
+    assert str(caught.value) == (f"{tmp_path}/two\\nlines.pt: format 1\\n2 is not one this sketchgen reads "
+                                 f"(1 to {FORMAT}); a newer sketchgen wrote it?")
 
 
 def test_spoiled_weights_are_each_refused_naming_the_weight(tmp_path):

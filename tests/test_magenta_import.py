@@ -299,7 +299,7 @@ SPOILS = {
     "max_seq_len a string": (lambda d: d[0].__setitem__("max_seq_len", "long"), "info.max_seq_len long is not"),
     "max_seq_len negative": (lambda d: d[0].__setitem__("max_seq_len", -5), "info.max_seq_len -5 is not"),
     "max_seq_len fractional": (lambda d: d[0].__setitem__("max_seq_len", 1.5), "info.max_seq_len 1.5 is not"),
-    "max_seq_len a newline": (lambda d: d[0].__setitem__("max_seq_len", "\n"), "info.max_seq_len '\\n' is not"),
+    "max_seq_len a newline": (lambda d: d[0].__setitem__("max_seq_len", "\n"), "info.max_seq_len \\n is not"),
     "max_seq_len huge": (lambda d: d[0].__setitem__("max_seq_len", 10**9), "config max_len is 1000000000, outside"),
     "name not a string": (lambda d: d[0].__setitem__("name", 42), "info.name is a int, not a string"),
     "a name no checkpoint holds": (lambda d: d[0].__setitem__("name", "x" * 300), "class name 'xxxx"),

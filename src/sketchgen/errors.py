@@ -14,11 +14,9 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def shown(value, most: int = 40) -> str:
-    """A value read from an untrusted file, as a refusal quotes it: its first ``most`` characters, escaped and
-    quoted where they hold a newline or another control character, so that the refusal stays one line."""
-    text = str(value)[:most]
-    return text if text.isprintable() else repr(text)
+def one_line(text: str) -> str:
+    """``text`` with every newline or other unprintable character escaped (a path may hold any of them)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class SketchgenError(Exception):
@@ -28,7 +26,12 @@ class SketchgenError(Exception):
     other), ``SettingError``, ``DrawingError``, and the data's, checkpoints', models' and training's own kinds
     (``DataError``, ``CheckpointError``, ``ModelError``, ``TrainingError``). Files that cannot be written raise
     ``OSError``, as Python's own functions do.
+
+    Its text is one line whatever went into it: a path or a value quoted from a file may hold a newline.
     """
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class DrawingError(SketchgenError, ValueError):

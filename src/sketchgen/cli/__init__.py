@@ -16,7 +16,7 @@ from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT
 from sketchgen.cli import commands as C
 from sketchgen.cli import values as V
 from sketchgen.cli.commands import FlagError, model_flags, say
-from sketchgen.errors import flag
+from sketchgen.errors import flag, one_line
 from sketchgen.sample import MAX_TEMPERATURE, TEMPERATURE
 
 __all__ = ["SEED_CLASSES", "SHIPPED_CHECKPOINT", "build_parser", "main"]
@@ -264,15 +264,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     problem = V.check_known(args)
     if problem:
-        say(V.one_line(f"sketchgen {args.command}: error: {problem} (see sketchgen {args.command} --help)"))
+        say(one_line(f"sketchgen {args.command}: error: {problem} (see sketchgen {args.command} --help)"))
         return 2
     try:
         args.func(args)
     except FlagError as e:  # a flag's value the chosen model does not take: as argparse refuses one
-        say(V.one_line(f"sketchgen {args.command}: error: {e}"))
+        say(one_line(f"sketchgen {args.command}: error: {e}"))
         return 2
     except Interrupted as e:
-        say(V.one_line(f"sketchgen: {e}"))
+        say(one_line(f"sketchgen: {e}"))
         return 130
     except KeyboardInterrupt:  # Ctrl-C outside training's own handler: nothing half-written to save
         say("sketchgen: interrupted")
@@ -281,6 +281,6 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so that exit's flush of stdout does not fail again
         return 0
     except (SketchgenError, StrokeError, OSError) as e:
-        say(V.one_line(f"sketchgen: error: {e}"))
+        say(one_line(f"sketchgen: error: {e}"))
         return 1
     return 0

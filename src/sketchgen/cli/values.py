@@ -18,6 +18,7 @@ import sys
 from dataclasses import MISSING, Field, fields
 
 from sketchgen import api
+from sketchgen.errors import one_line
 from sketchgen.fileio import read_bytes
 from sketchgen.models.registry import MAX_POINTS
 from sketchgen.sample import MAX_TEMPERATURE
@@ -36,11 +37,6 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         sys.stderr.write(one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
         sys.exit(2)
-
-
-def one_line(text: str) -> str:
-    """``text`` with every newline or other unprintable character escaped (a path may hold any of them)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _typed(name: str, parse):

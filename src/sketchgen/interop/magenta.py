@@ -44,7 +44,6 @@ from pathlib import Path
 import numpy as np
 
 from sketchgen import data, models
-from sketchgen.errors import shown
 from sketchgen.fileio import FileRefused, atomic_write, read_bytes
 from sketchgen.models.checkpoint import MAX_NAME, validate
 
@@ -171,7 +170,7 @@ def _check_shapes(shapes: list, fail) -> None:
     """Each shape as the library reads it: ``[[H, 123], [123], [5, 4H], [H, 4H], [4H]]``, H the LSTM size."""
     for name, shape in zip(WEIGHT_NAMES, shapes):
         if not isinstance(shape, list) or not 1 <= len(shape) <= 2 or any(type(d) is not int or d < 1 for d in shape):
-            fail(f"the {name}'s shape {shown(shape)} is not one or two positive integers")
+            fail(f"the {name}'s shape {str(shape)[:40]} is not one or two positive integers")
     h = shapes[0][0]
     if shapes[0][1:] != [OUTPUT_WIDTH]:
         fail(f"the output kernel gives {shapes[0][1:]} outputs; the library reads {OUTPUT_WIDTH} "
@@ -213,9 +212,9 @@ def _info(info: dict, fail) -> dict:
     if name is not None and not isinstance(name, str):
         fail(f"info.name is a {type(name).__name__}, not a string")
     if not _number(scale) or not math.isfinite(scale) or scale <= 0:
-        fail(f"info.scale_factor {shown(scale)} is not a positive number (the std of the offsets it was trained on)")
+        fail(f"info.scale_factor {str(scale)[:40]} is not a positive number (the std of the offsets it was trained on)")
     if length is not None and (not _number(length) or not math.isfinite(length) or length != int(length) or length < 1):
-        fail(f"info.max_seq_len {shown(length)} is not a positive whole number of steps")
+        fail(f"info.max_seq_len {str(length)[:40]} is not a positive whole number of steps")
     return {**info, "name": name, "scale_factor": float(scale), "max_seq_len": None if length is None else int(length)}
 
 

@@ -36,7 +36,7 @@ from dataclasses import MISSING, asdict, fields
 
 import torch
 
-from sketchgen.errors import SketchgenError, shown
+from sketchgen.errors import SketchgenError
 from sketchgen.fileio import FileRefused, atomic_write, open_regular
 from sketchgen.models.base import SketchModel
 from sketchgen.models.registry import get, names
@@ -168,8 +168,8 @@ def restrict(ckpt: dict, classes: list[str]) -> dict:
 
 def listing(items: list, most: int = 8) -> str:
     """Names for a one-line message: the first ``most``, then how many in all."""
-    names = ", ".join(shown(c) for c in items[:most])
-    return names + (f", ... ({len(items)} in all)" if len(items) > most else "")
+    shown = ", ".join(str(c)[:40] for c in items[:most])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > most else "")
 
 
 def validate(ckpt: dict, path) -> dict:
@@ -179,7 +179,7 @@ def validate(ckpt: dict, path) -> dict:
 
     fmt = ckpt.get("format", 1)
     if type(fmt) is not int or not 1 <= fmt <= FORMAT:
-        fail(f"format {shown(fmt, 20)} is not one this sketchgen reads (1 to {FORMAT}); a newer sketchgen wrote it?")
+        fail(f"format {str(fmt)[:20]} is not one this sketchgen reads (1 to {FORMAT}); a newer sketchgen wrote it?")
     kind = ckpt.get("kind")
     if not isinstance(kind, str) or kind not in names():
         fail(f"not a sketchgen model checkpoint (kind {str(kind)[:40]!r}; the models are {', '.join(names())})")

@@ -31,7 +31,6 @@ from pathlib import Path
 import torch
 
 from sketchgen import models
-from sketchgen.errors import shown
 from sketchgen.fileio import atomic_write, open_own
 from sketchgen.models.checkpoint import MAX_COUNT, check_history, check_settings, check_tensor, printable, stored_apart
 from sketchgen.training.config import LEGACY, MAX_BAD_STEPS, RESUMABLE_CHANGES, TrainConfig, TrainingError
@@ -272,7 +271,7 @@ def _check_optimizer(saved, opt: torch.optim.Optimizer, fail) -> None:
     for index, state in saved["state"].items():
         if type(index) is not int or not 0 <= index < len(params) or not isinstance(state, dict) \
                 or set(state) != moments | {"step"}:
-            fail(f"of parameter {shown(index, 20)} is not the optimiser's (step and moments)")
+            fail(f"of parameter {str(index)[:20]} is not the optimiser's (step and moments)")
         step = state["step"]
         if isinstance(step, torch.Tensor):
             step = float(step) if step.dim() == 0 and step.is_floating_point() and step.device.type == "cpu" else None
