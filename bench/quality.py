@@ -454,7 +454,11 @@ on our judge's recognition, the target's measure; an independent judge may weigh
 and `--temperature 0.4` draws what the same command drew before. With it, both 5-class targets are met in every
 measurement above (the shipped model 91.3% and 90.5%, apple 78.5% and 72.0%; `train`'s defaults 95.0%, apple
 80.0%), where at 0.4 a fresh run of `train`'s defaults on the 5 had apple at 66.5% (91.2% overall; test NLL 29.0
-against 27.6 for the run measured on 2026-12-03 above, so not the same weights). No temperature lifts bear, bird or
+against 27.6 for the run measured on 2026-12-03 above, so not the same weights). The code of 2026-12-03 (fc27404)
+run again today, one thread, gives today's training and validation losses exactly at steps 250 and 500 (0.7916 /
+0.5812 and 0.6698 / 0.5135, to the digits printed): the code's changes since are not what moved the run; it parts
+from today's later, where a different thread count or machine (each orders floating-point sums its own way; the
+first run's were not recorded) lets two runs drift apart - a spread of a few points, as a seed gives. No temperature lifts bear, bird or
 crab to half of what their real drawings get. The pen sampled as the model predicts it (at 1, not softened to
 (1 + T) / 2) gives lengths nearest the real ones (46.7 points against 43.9) but 5.6 strokes against 4.4, and the
 lowest recognition and the worst FID of these rows: the softened pen stays.
