@@ -275,7 +275,7 @@ class, the classifiers of the table above, trained again the same way):
 | :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: |
 | LSTM, 5,000 steps (shipped as `mdn-quickdraw345.pt` until now; `mdn-quickdraw345-lstm.pt` now) | 1.2915 (2,500) | 65 min to step 3,961 | 68.0% | 33.0 / 59.5 / 53.5% | 42.6% | 10 | **22.3** / 38.6 | 73.5 / 88.9% ; 72.8 / 57.7% | 22.7 / 38.5 |
 | LSTM, 3,000 steps (not shipped) | 1.2819 (3,000) | 45 min | 64.4% | 37.0 / 54.5 / 41.0% | 43.4% | 10 | 45.7 / 35.3 | 70.7 / 96.0% ; 76.2 / 58.5% | 21.8 / 38.4 |
-| layer-norm, 3,000 steps (now `mdn-quickdraw345.pt`) | **1.2701** (3,000) | 59 min | **73.6%** | **45.0** / **77.0** / 49.0% | **50.6%** | **9** | 53.7 / **32.0** | **81.8** / 76.5% ; **79.1** / 57.1% | **20.6** / **37.1** |
+| layer-norm, 3,000 steps (shipped as `mdn-quickdraw345.pt` until 2026-12-05) | **1.2701** (3,000) | 59 min | **73.6%** | **45.0** / **77.0** / 49.0% | **50.6%** | **9** | 53.7 / **32.0** | **81.8** / 76.5% ; **79.1** / 57.1% | **20.6** / **37.1** |
 
 The layer-norm base is ahead on the validation loss, on the test likelihood of both sets, and on recognition:
 5.6 points on the 5 seed classes and 8 on the 26 over the base it replaces, in less wall clock than that base
@@ -373,7 +373,7 @@ before):
 | model | 26 classes: recognised (/ ceiling 76.6%) | / ceiling | below half | pooled FID (floor 7.0) | precision / recall | test NLL | 5 seed classes: recognised (/ ceiling 88.4%) | apple / eye / square / triangle / circle | pooled FID 5 (floor 32.0) |
 | :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: |
 | 29 classes, layer-norm, pooled, lr x0.9999 a step (shipped until now) | 64.2% | 0.84 | 5 (bear, beard, bird, bowtie, crab) | 16.7 | 86.3% / 65.2% | 35.0 | 87.1% | 51.5 / 99.0 / 89.5 / 95.5 / 100 | 16.9 |
-| **the same with cosine decay (shipped)** | **69.6%** | **0.91** | **3** (bear 20.0%, bird 17.5%, crab 9.5%) | **14.6** | **87.2% / 66.7%** | **33.1** | **89.8%** | **71.0** / 99.0 / 88.5 / 90.5 / 100 | **8.6** |
+| **the same with cosine decay (shipped until 2026-12-05)** | **69.6%** | **0.91** | **3** (bear 20.0%, bird 17.5%, crab 9.5%) | **14.6** | **87.2% / 66.7%** | **33.1** | **89.8%** | **71.0** / 99.0 / 88.5 / 90.5 / 100 | **8.6** |
 
 Annealing is worth 5.4 points on the 26 classes and 2.7 on the 5: beard 22.5% to 64.0% (it had been drawn as a
 balloon on a string), bowtie 45.0% to 68.0%, face 42.0% to 53.0%, cookie 86.0% to 97.0%, apple 51.5% to 71.0%;
@@ -441,7 +441,7 @@ code, float32 `best.pt`):
 | the shipped recipe trained with `--seed 1` | 69.6 → 71.9% | 67.1 → 60.2% | 93.3 → 95.0% | 77.0 → 79.0% | 87.8 → 62.2% |
 | `sketchgen train --model mdn --classes` (the 26) `--max-per-class 1000` | 63.8 → 67.2% (below half 4 → 3) | 64.2 → 58.1% | - | - | - |
 | `sketchgen train --model mdn --classes apple eye square triangle circle` | - | - | 91.2 → 95.0% | 66.5 → 80.0% | 86.4 → 74.9% |
-| the layer-norm base of 345 (`mdn-quickdraw345.pt`, what draws the classes the shipped model does not know) | 50.8 → 51.7% (below half 8 → 8) | 58.2 → 52.5% | - | - | - |
+| the layer-norm base of 345 (`mdn-quickdraw345.pt` until 2026-12-05, what draws the classes the shipped model does not know) | 50.8 → 51.7% (below half 8 → 8) | 58.2 → 52.5% | - | - | - |
 
 A lower temperature draws each class nearer its commonest form. From 0.6 down to 0.2 the share recognised rises on
 both sets, and the variety falls: recall on the 26 from 73.5% to 52.5%, more drawings nearer a training drawing
@@ -479,6 +479,37 @@ step 2,750) until the early stop ends it, and it draws the 26 classes 9.4 points
 half. Twice the augmentation keeps the training loss high (1.01 at the end) and does not reach the shipped
 validation loss in the 3,000 steps; it draws the 26 classes 1.4 points worse and the 5 seed classes 3.8 worse
 (apple 47.5%), though its test NLL is the lowest of the three. Sketch-RNN's amounts stay the mdn's default.
+
+**A longer budget for the layer-norm base, and the shipped model from it** (2026-12-05, shipped). The
+rest of this file's "shipped model" and "layer-norm base" are the ones before this. `scripts/train_base.py`'s
+layer-norm recipe with 6,000 steps instead of 3,000 (warm-up and cosine decay stretched over them; every other
+setting, the split and the seed the same), two threads, AMD EPYC: validation over the 345 classes fell to 1.2762
+at step 3,500 (1.2844 at 3,000, the rate still 5.5e-4 there) and rose after (1.2940, 1.3124 and 1.3098 at 4,000,
+4,500 and 5,000; training loss 1.06 at 4,000 against 1.22 at the end of the 3,000-step run) as the 16-18 drawings
+of most classes are learnt by heart. The run was stopped at step 5,286 for time; `scripts/train_base.py` runs the
+whole budget and keeps the best weights (39 minutes to step 3,500 here). Those weights are behind the 3,000-step
+base on validation (1.2762 against 1.2701) and ahead on both sets we can judge, and the shipped recipe
+(`scripts/train_shipped_mdn.py`, unchanged) fine-tuned from them (49 minutes on 2 threads, part of it beside
+another run) is ahead of the model it replaces. Judged as above at temperature 0.3, 200 drawings a class, the
+packaged float16 files:
+
+| model | 26 classes (/ ceiling 76.6%) | below half | pooled FID 26 (floor 7.0) | precision / recall 26 | nearer a training drawing 26 | test NLL 26 | 5 seed classes (/ ceiling 88.4%) | apple / eye / square / triangle / circle | pooled FID 5 (floor 32.0) | test NLL 5 |
+| :-- | --: | :-- | --: | --: | --: | --: | --: | --: | --: | --: |
+| base, 3,000 steps (shipped as `mdn-quickdraw345.pt` until now) | 51.7% | 8 | 33.7 | 78.2 / 52.5% | 48.8% | 37.1 | 74.6% | 48.0 / 98.5 / 74.5 / 52.0 / 100 | 61.8 | 20.6 |
+| **base, 6,000 steps, best at 3,500 (now `mdn-quickdraw345.pt`)** | **57.8%** | **5** (bear 5.0, bird 8.5, bowtie 20.5, crab 0.0, wine glass 38.0) | **26.4** | **82.6 / 52.6%** | 49.9% | **35.7** | **87.4%** | 48.5 / 99.5 / **94.0** / **95.0** / 100 | **20.3** | **20.3** |
+| 29 classes from the 3,000-step base (shipped as `mdn-quickdraw29.pt` until now) | 71.4% | 3 (bear 19.0, bird 20.0, crab 13.0) | 15.9 | 88.4 / 59.7% | **54.0%** | **33.1** | 91.3% | 78.5 / 100 / 85.5 / **92.5** / 100 | **8.3** | **25.2** |
+| **29 classes from the 6,000-step base (now `mdn-quickdraw29.pt`)** | **74.2%** | 3 (bear 22.0, bird 24.5, crab 11.5) | **14.6** | **88.9 / 61.1%** | 56.6% | 33.3 | **92.9%** | **80.0** / 100 / **97.0** / 87.5 / 100 | 10.3 | 26.7 |
+
+The longer base gains 6.1 points on the 26 classes (below half 8 to 5) and 12.8 on the 5 seed classes (square
+74.5% to 94.0%, triangle 52.0% to 95.0%), with a lower FID and test NLL on both: validation over all 345 classes,
+most of 25 drawings, is not the measure of how it draws the classes of more. Fine-tuned from it, the 29-class
+recipe gains 2.8 points on the 26 classes (0.97 of the ceiling) and 1.6 on the 5 (square 85.5% to 97.0%, triangle
+92.5% to 87.5%); bear (22.0%, where half of its real drawings' 44.8% is 22.4%) and bird rise, crab falls, so the
+same three stay below half. It copies a little more (56.6% of its drawings nearer a training drawing than the
+median real one, against 54.0%; 76.3% against 72.0% on the 5), draws the 5 with a higher FID (10.3 against 8.3)
+and has about the same test NLL. One run each, seed 0; another seed moved the recipe before by 3.5 points on the 5
+and not at all on the 26 (69.6% both; above). Both files are shipped; `mdn-quickdraw26.pt` and the plain LSTM's base
+are unchanged, so `train`'s defaults (which start from the plain base) are as measured above.
 
 Cosine decay is not the mdn's default: the two default runs measured above, again with `--lr-schedule cosine` and
 nothing else changed (PyTorch's LSTM, from its base, balance validation), reached lower validation losses and drew
