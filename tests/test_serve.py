@@ -111,7 +111,8 @@ def test_classes_describe_the_checkpoint(server):
     assert info["model"]["kind"] == "mdn" and info["model"]["parameters"] == sum(
         p.numel() for p in server.sketcher.models[info["model"]["id"]].net.parameters())
     # The model's own length cap (its classes' longest 98th percentile, at most 250): the split decides it.
-    assert info["model"]["temperature"] == sample.TEMPERATURE and 1 <= info["model"]["max_len"] == info["limits"]["max_len"] <= 250
+    assert info["model"]["temperature"] == sample.TEMPERATURE
+    assert 1 <= info["model"]["max_len"] == info["limits"]["max_len"] <= 250
     assert info["limits"]["max_points"] == MAX_POINTS and info["limits"]["max_body"] == MAX_BODY
 
 
