@@ -669,11 +669,14 @@ def test_any_value_on_any_flag_is_one_line_never_a_traceback(sandbox, monkeypatc
     (["train", "--out", ""], "argument --out: '' is not a path"),
     (["export", "--checkpoint", "x", "--format", "magenta", "--class=--"], "argument --class: expected one argument"),
 ])
-def test_bad_values_are_refused_as_parsed(argv, says, capsys):
+def test_bad_values_are_refused_as_parsed(argv, says, tmp_path, monkeypatch):
+    """Refused before any work: one line, and nothing written (train --embed-dim 0 left an empty runs/train-<time>)."""
+    monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(*argv)
     assert code == 2 and not out
     (line,) = err.strip().splitlines()
     assert re.match(rf"sketchgen( {argv[0]})?: error: {re.escape(says)}", line), line
+    assert not list(tmp_path.iterdir())
 
 
 def test_drawings_made_in_chunks_are_the_drawings_of_one_call():

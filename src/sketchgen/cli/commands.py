@@ -133,7 +133,7 @@ def model_settings(args, kind: str) -> dict:
 def cmd_train(args) -> None:
     from sketchgen.training import is_main_process
 
-    run = train_run(args, api.run_dir(args.out, "train"))
+    run = train_run(args, api.run_path(args.out, "train"))  # made by the training, once every flag is checked
     if is_main_process():
         print(run.best)
 
@@ -326,13 +326,14 @@ def cmd_demo(args) -> None:
     from sketchgen import render
     from sketchgen.data import DataError
 
-    out = api.run_dir(args.out, "demo")
+    out = api.run_path(args.out, "demo")  # made once every flag is checked: a refused demo leaves no folder
     try:
         run = train_run(args, out)
         best, data = run.best, run.data
     except DataError as e:
         say(f"no real data ({e}); drawing from the shipped checkpoint {SHIPPED_CHECKPOINT.name} instead")
         best, data = SHIPPED_CHECKPOINT, None
+    out = api.run_dir(out, "demo")
     model = api.load(best)
     generated = model.sample(temperature=args.temperature, seed=args.seed or 0)
     write_drawings(out, generated, "generated-")
