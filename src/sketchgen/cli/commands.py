@@ -333,7 +333,7 @@ def cmd_demo(args) -> None:
     except DataError as e:
         say(f"no real data ({e}); drawing from the shipped checkpoint {SHIPPED_CHECKPOINT.name} instead")
         best, data = SHIPPED_CHECKPOINT, None
-    out = api.run_dir(out, "demo")
+    out.mkdir(parents=True, exist_ok=True)
     model = api.load(best)
     generated = model.sample(temperature=args.temperature, seed=args.seed or 0)
     write_drawings(out, generated, "generated-")
