@@ -615,6 +615,26 @@ from the 3,000-step base, the same start) was also probed: 71.0% on the 26 and 9
 91.3% for the seed-0 run alone (float16), FID 18.1 against 15.9; the seed-1 run drew another split, so the figure only
 says it does not lift the 26.
 
+**The pen's position beside every step: tried, not shipped** (2026-12-05, later). Drawn by the shipped model, the
+three classes start with a clean outline and then place their short strokes badly - claws, legs and wings as
+scribbles inside or beside the body (5.1 strokes a drawing on the 26 against 4.4 real) - and a Sketch-RNN decoder
+sees only offsets, so where the pen is has to be summed up inside the LSTM. A prototype outside the repository (a
+model file of its own, registered by the script that runs the commands) gave the cell two more inputs: the pen's
+position before each step, the running sum of the offsets, scaled to about -1 to 1, in training and in generation
+(kept in the generation state and grown at each step). It was fine-tuned from the same 6,000-step base with the
+cell's two new input columns at zero, so it started as exactly the base's function (checked: the same outputs on
+real drawings), the shipped recipe otherwise, seed 0, 33 minutes on 2 threads; judged as above (float32 `best.pt`):
+
+| run | 26 classes (/ ceiling 76.6%) | bear / bird / crab | below half | pooled FID 26 | precision / recall 26 | nearer a training drawing 26 | test NLL 26 | 5 seed classes | apple | pooled FID 5 | best validation NLL (step) |
+| :-- | --: | --: | :-- | --: | --: | --: | --: | --: | --: | --: | --: |
+| the shipped recipe | **74.2%** | **22.0 / 24.5** / 11.5 | 3 | **14.6** | 88.9 / **61.1%** | 56.6% | 33.3 | 92.9% | **80.0** | **10.3** | 0.576 (2,750) |
+| with the pen's position | 73.4% | 16.5 / 22.5 / **14.0** | 3 | 15.9 | **89.5** / 56.6% | **54.2%** | **32.8** | **93.4%** | 76.0 | 12.7 | **0.570** (2,250) |
+
+It fits better at every validation (0.709 against 0.719 at step 250, 0.570 against 0.578 at step 2,250) and on
+the test drawings of both sets, and draws face and beard more recognisably (57.0% to 69.5%, 75.0% to 88.0%), but
+mouth, nose and monkey less (by 9-11 points), bear falls to 16.5%, and the three stay below half. Once more a
+better likelihood without more recognisable drawings. Not shipped; one run, seed 0.
+
 **`--cell layernorm` fine-tuned from the 6,000-step base: the default cell stays PyTorch's LSTM** (2026-12-05).
 `train`'s defaults but `--cell layernorm` (so fine-tuned from the new `mdn-quickdraw345.pt`), on the 5 seed classes
 and on the 26 (`--max-per-class 1000`), seed 0, one thread each side by side, beside the default runs measured
