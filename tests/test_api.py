@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pydoc
 import re
+import stat
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -275,6 +277,8 @@ def refusals(shipped, tiny_models, vae, eyes, tmp_path) -> dict:
     damaged_magenta.write_text((FIXTURES / "v010-mdn-circle.gen.json").read_text()[:3000])
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
     train = {"classes": ["eye"], "out": tmp_path / "run", "steps": 1}
     eye = eyes[0]
     return {
@@ -311,9 +315,15 @@ def refusals(shipped, tiny_models, vae, eyes, tmp_path) -> dict:
         "a damaged Magenta file": lambda: sketchgen.load(damaged_magenta),
         "a number as path": lambda: sketchgen.load(5),
         "an unknown device": lambda: sketchgen.load(tiny_models["seed"], device="gpu"),
+        "classes as a number": lambda: sketchgen.load(classes=5),
+        "classes beside a checkpoint": lambda: sketchgen.load(tiny_models["seed"], classes=["eye"]),
         "a folder to read": lambda: list(sketchgen.read_ndjson(tmp_path)),
+        "a folder to write": lambda: sketchgen.write_ndjson([eye], tmp_path),
+        "a FIFO to write": lambda: sketchgen.write_ndjson([eye], fifo),
         "a missing file to read": lambda: list(sketchgen.read_ndjson(tmp_path / "nowhere.ndjson")),
         "train an unknown class": lambda: sketchgen.train(**{**train, "classes": ["dragonfly"]}),
+        "train a class twice": lambda: sketchgen.train(**{**train, "classes": ["eye", "eye"]}),
+        "train no classes": lambda: sketchgen.train(**{**train, "classes": []}),
         "train an unknown model": lambda: sketchgen.train(**train, model="gpt"),
         "a setting no model has": lambda: sketchgen.train(**train, wings=2),
         "a setting of another model": lambda: sketchgen.train(**train, model="seed", n_mixtures=3),
@@ -344,6 +354,7 @@ def test_every_bad_input_is_one_line_of_a_sketchgen_error(shipped, tiny_models, 
         else:
             raise AssertionError(f"{what}: accepted")
     assert not (tmp_path / "run").exists()  # refused before the run's folder was made
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode)  # not replaced by a regular file
 
 
 def test_refusals_name_what_is_wrong(shipped, eyes, tmp_path):

@@ -263,6 +263,8 @@ def test_a_class_of_your_own_trains_and_draws_like_any(quickdraw, tmp_path, caps
     mine = own_classes(quickdraw, tmp_path)
     assert cli.main(["classes", "--data-dir", str(mine)]) == 0
     assert capsys.readouterr().out.split("\n")[:2] == ["circle", "teapot-sketches"]
+    assert cli.main(["classes", "--data-dir", str(tmp_path / "nowhere")]) == 1  # not an empty list
+    assert "no folder of <class>.ndjson" in capsys.readouterr().err
     run = tmp_path / "run"
     assert cli.main(["train", "--model", "mdn", "--init", "none", "--classes", "teapot-sketches", "circle",
                      "--data-dir", str(mine), "--steps", "20", "--eval-every", "10", "--hidden", "16",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import struct
 import tracemalloc
 import zipfile
@@ -245,3 +246,27 @@ def test_a_truncated_file_is_refused(converted, tmp_path):
         (tmp_path / "circle.npz").write_bytes(whole[:cut])
         with pytest.raises(npz.NpzError, match="circle.npz: "):
             npz.read_npz(tmp_path / "circle.npz")
+
+
+def test_convert_never_writes_over_the_drawings_it_reads_nor_over_another_file(converted, tmp_path, capsys):
+    out, _ = converted
+    own = tmp_path / "own"
+    own.mkdir()
+    shutil.copy(out / "circle.npz", own / "circle.npz")
+    before = (own / "circle.npz").read_bytes()
+    args = ["convert", "--to", "npz", "--classes", "circle", "--max-per-class", "10", "--seed", "0"]
+    # Its own input, which a cap of 10 would have cut to 9 drawings:
+    assert main([*args, "--data-dir", str(own), "--out", str(own)]) == 1
+    assert (own / "circle.npz").read_bytes() == before
+    assert "is the file this command reads" in capsys.readouterr().err
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "circle.npz").write_text("my notes")
+    assert main([*args, "--data-dir", str(out), "--out", str(other)]) == 1
+    assert (other / "circle.npz").read_text() == "my notes"
+    assert "holds another file" in capsys.readouterr().err
+    # An earlier dataset there is replaced, as before: running convert again still works.
+    again = tmp_path / "again"
+    assert main([*args, "--data-dir", str(out), "--out", str(again)]) == 0
+    assert main([*args[:-2], "--seed", "1", "--data-dir", str(out), "--out", str(again)]) == 0
+    assert npz.is_dataset(again / "circle.npz") and not npz.is_dataset(other / "circle.npz")

@@ -9,9 +9,11 @@ import pytest
 import torch
 from conftest import VARIANTS
 
-from sketchgen import models
+import sketchgen
+from sketchgen import Drawing, SketchgenError, models
 from sketchgen.cli import main
 from sketchgen.data import read_stroke3
+from sketchgen.models import ModelError
 from sketchgen.sample import drawing_seeds, generate, stream_keys, uniforms
 from sketchgen.strokes import quickdraw_strokes as to_strokes
 from sketchgen.strokes import stroke3_to_strokes, strokes_to_stroke3
@@ -148,7 +150,8 @@ def test_seed_completion_stops_at_the_class_length_counting_its_prefix(tiny_mode
     net, ckpt = models.load(tiny_models["seed"])
     eye = ckpt["classes"].index("eye")
     length = net.cfg.lengths[eye]
-    starts = [*eye_starts, np.tile(eye_starts[0], (length, 1))]  # the last is longer than the class's drawings
+    # The last is longer than the class's drawings, and no longer than the model draws (net.max_steps()).
+    starts = [*eye_starts, np.tile(eye_starts[0], (length // len(eye_starts[0]) + 1, 1))]
     labels = [eye] * len(starts)
     assert [len(d) for d in generate(net, labels, prefixes=starts)] == [max(length, len(p) + 1) for p in starts]
     assert [len(d) for d in generate(net, labels, max_len=7, prefixes=starts)] == [len(p) + 7 for p in starts]
@@ -163,3 +166,39 @@ def test_sample_command_completes_a_prefix_file(tiny_models, quickdraw, tmp_path
     records = [json.loads(line) for line in (out / "samples.ndjson").read_text().splitlines()]
     assert [r["word"] for r in records] == ["square"] * 3
     assert all(len(r["drawing"]) >= 1 for r in records)
+
+
+def zigzag(n: int) -> np.ndarray:
+    """A one-stroke stroke-3 drawing of ``n`` points: a start as long as asked."""
+    s3 = np.zeros((n, 3), dtype=np.float32)
+    s3[:, 0], s3[:, 1], s3[-1, 2] = np.where(np.arange(n) % 2, -1, 1), np.where(np.arange(n) % 4 < 2, 1, -1), 1
+    return s3
+
+
+@pytest.mark.parametrize("kind", [*models.names(), *VARIANTS])
+def test_a_prefix_longer_than_the_model_draws_is_refused_in_one_line(tiny_models, kind):
+    """Priming costs a step per point: a start longer than any drawing of the model is refused before the first."""
+    net, _ = models.load(tiny_models[kind])
+    most = net.max_steps()
+    done = generate(net, [0, 0], prefixes=[zigzag(3), zigzag(most)])  # as long as the model draws: completed
+    assert [len(d) >= len(p) for d, p in zip(done, [zigzag(3), zigzag(most)])] == [True, True]
+    with pytest.raises(ModelError, match=rf"^prefix 1 has {most + 1:,} points, more than the {most:,} ") as e:
+        generate(net, [0, 0], prefixes=[zigzag(3), zigzag(most + 1)])
+    assert "\n" not in str(e.value)
+    with pytest.raises(ModelError, match="^prefix 0 has 300,000 points"):
+        generate(net, [0], prefixes=[zigzag(300_000)])
+
+
+def test_complete_and_the_sample_command_refuse_a_prefix_longer_than_the_model_draws(tiny_models, tmp_path, capsys):
+    model = sketchgen.load(tiny_models["mdn"])
+    most = model.net.max_steps()
+    start = Drawing.from_stroke3(zigzag(most + 1), "square", fit=False)
+    with pytest.raises(SketchgenError, match=rf"prefix 0 has {most + 1:,} points, more than the {most:,} "):
+        model.complete(start)
+    xs, ys = np.cumsum(zigzag(300_000)[:, :2], axis=0).astype(int).T.tolist()  # the audit's 2.7 MB line
+    (tmp_path / "long.ndjson").write_text(json.dumps({"word": "square", "drawing": [[xs, ys]]}) + "\n")
+    code = main(["sample", "--checkpoint", str(tiny_models["mdn"]), "--classes", "square", "--n", "1",
+                 "--prefix", str(tmp_path / "long.ndjson"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("sketchgen: error: ") and "prefix 0 has 300,000 points" in err

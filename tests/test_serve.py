@@ -265,6 +265,8 @@ BAD_COMPLETIONS = {
     "text coordinates": ({**GOOD, "strokes": [[["a"], ["b"]]]}, "non-numeric"),
     "far-off coordinates": ({**GOOD, "strokes": [[[1, 1e9], [2, 3]]]}, "coordinates must lie within"),
     "too many points": ({**GOOD, "strokes": [[list(range(MAX_POINTS + 1))] * 2]}, "too many points"),
+    "more points than the model draws": ({**GOOD, "strokes": [[list(range(1500)), [0, 200] * 750]]},
+                                         "points after simplifying, more than the"),
     "max_len not taken": ({**GOOD, "strokes": [A_STROKE], "max_len": 9}, "unknown field 'max_len'"),
     "unknown class": ({**GOOD, "class": "unicorn", "strokes": [A_STROKE]}, "unknown class"),
 }

@@ -100,6 +100,11 @@ def load(source: str | os.PathLike | None = None, device: str = "cpu", classes: 
 
     if source is not None and not isinstance(source, (str, os.PathLike)):
         raise UsageError(f"load takes a path to a checkpoint or a Magenta .gen.json file, not {source!r:.40}")
+    if classes is not None:
+        classes = _names(classes, "classes")
+        if source is not None:
+            raise UsageError("classes chooses among the shipped models; a checkpoint draws its own classes: "
+                             "load(source), then model.sample(class)")
     device = _device(device)
     if source is None:
         ckpt, path = _shipped(classes)
@@ -221,6 +226,7 @@ class Model:
         """
         drawings = as_drawings(drawings)
         starts = [_cut(d, strokes) for d in drawings]
+        sampling.check_prefixes(self.net, starts)  # here, so that the index named is the caller's drawing
         words = [classes] * len(drawings) if classes is None or isinstance(classes, str) else _names(classes, "classes")
         if len(words) != len(drawings):
             raise UsageError(f"{len(words)} classes for {len(drawings)} drawings: give one class for all, or one each")
@@ -304,6 +310,17 @@ def _names(value: str | Sequence[str], name: str) -> list[str]:
     return list(names)
 
 
+def _class_list(value: str | Sequence[str]) -> list[str]:
+    """Classes to train, as ``--classes`` takes them: at least one, none twice (a model's classes are its rows)."""
+    names = _names(value, "classes")
+    if not names:
+        raise UsageError("classes is empty: name at least one class (or leave it out for the 5 seed classes)")
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        raise UsageError(f"classes: class {twice[:40]!r} is named twice")
+    return names
+
+
 def _check_temperature(t: float) -> float:
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= sampling.MAX_TEMPERATURE:
         raise UsageError(f"temperature must be a number above 0 and at most {sampling.MAX_TEMPERATURE:g}, not {t!r:.40}")
@@ -376,6 +393,7 @@ def test_starts(model: Model, labels: Sequence[int], n_strokes: int | None, data
                         "give drawings to complete instead of its test drawings")
     prepared = prepare(model.classes, own_split(model.path, ckpt, data_dir))
     test = prepared.indices("test")
+    test = test[prepared.lengths()[test] <= model.net.max_steps()]  # as training drops them: longer, it cannot start
     starts, used, cut = [], {}, {}
     for label in labels:
         mine = test[prepared.labels[test] == label]
@@ -454,7 +472,7 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
         raise UsageError("resume continues the run in out, overwrite replaces it: pass one of them, not both")
     if workers is not None:
         _integer("workers", workers, 1, 10**9)
-    classes = None if classes is None else _names(classes, "classes")
+    classes = None if classes is None else _class_list(classes)
     out = run_path(out, "train")  # made by the training, once everything is checked
     last = read_last(out / "last.pt") if resume and (out / "last.pt").is_file() else None
     if last is not None and classes is not None and list(classes) != last["classes"]:

@@ -76,7 +76,7 @@ def write(where: Path, arrays: dict[str, np.ndarray], identity: dict) -> None:
     for name, dtype in ARRAYS.items():
         path = where / f"{name}.npy"
         array = np.ascontiguousarray(arrays[name], dtype=dtype)
-        with atomic_write(path) as f:
+        with atomic_write(path, own=True) as f:
             np.save(f, array)
         back = np.load(path, mmap_mode="r", allow_pickle=False)
         if back.dtype != array.dtype or back.shape != array.shape or not np.array_equal(back, array):
@@ -85,7 +85,7 @@ def write(where: Path, arrays: dict[str, np.ndarray], identity: dict) -> None:
         files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path), "sample": sample_digest(path)}
     meta = {"version": VERSION, "drawings": len(arrays["split"]), "points": len(arrays["points"]),
             "identity": identity, "files": files}
-    with atomic_write(where / "meta.json") as f:
+    with atomic_write(where / "meta.json", own=True) as f:
         f.write(json.dumps(meta, indent=1).encode())
 
 

@@ -198,7 +198,7 @@ def download_slice(
         if not lines:
             raise DownloadError(f"class {name!r} from {url}: no complete line in the first {max_bytes} bytes")
         _check_lines(io.BytesIO(lines), name, source=url)
-        with atomic_write(dest) as out:
+        with atomic_write(dest, own=True) as out:
             out.write(lines)
     return dest
 

@@ -136,9 +136,17 @@ def _amount(n: int) -> str:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """Open a temporary binary file that replaces ``path`` only if the block succeeds."""
+def atomic_write(path: str | os.PathLike, own: bool = False) -> Iterator[BinaryIO]:
+    """Open a temporary binary file that replaces ``path`` only if the block succeeds.
+
+    Only a file is replaced: a folder, FIFO, device or socket there is refused first, since renaming over
+    it would put a regular file in the place of ``/dev/full`` or a pipe a reader waits on. (A symbolic link
+    is replaced itself; what it points at is left alone.) ``own``: a file in one of sketchgen's own cache
+    folders, where whatever is in its place is damage to repair, so it is replaced.
+    """
     path = Path(path)
+    if not own:
+        _replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -155,6 +163,19 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
             message = f"{e.strerror or e}: could not write {path}; any earlier version of it is intact"
             raise OSError(e.errno, message) from None
         raise
+
+
+def _replaceable(path: Path) -> None:
+    """FileRefused if something other than a file (or a link) is at ``path``."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        raise FileRefused(f"{str(path)!r}: a folder, not a file; give the file's name")
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise FileRefused(f"{path}: not a regular file ({_KINDS.get(stat.S_IFMT(mode), 'special')}); refused: "
+                          "writing would replace it")
 
 
 def _read_umask() -> int:

@@ -169,11 +169,25 @@ def write_npz(path: str | os.PathLike, splits: dict[str, Sequence[np.ndarray]]) 
     return Path(path)
 
 
+def is_dataset(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an archive holding Sketch-RNN's three arrays (as ``write_npz`` writes), read no further."""
+    try:
+        with open_regular(path) as f, zipfile.ZipFile(f) as archive:
+            return all(f"{a}.npy" in archive.namelist() for a in NPZ_ARRAYS)
+    except (zipfile.BadZipFile, EOFError, OSError):  # FileRefused is an OSError
+        return False
+
+
+def class_file(out_dir: str | os.PathLike, name: str) -> Path:
+    """Where ``write_classes`` writes class ``name``."""
+    return Path(out_dir) / f"{name}.npz"
+
+
 def write_classes(data, out_dir: str | os.PathLike) -> list[Path]:
     """One ``<class>.npz`` per class of a ``data.Prepared``, its split becoming train/valid/test."""
     by_split = {split: data.indices(split) for split in NPZ_ARRAYS}
     out = []
     for label, name in enumerate(data.classes):
         splits = {split: [data.stroke3(i) for i in idx[data.labels[idx] == label]] for split, idx in by_split.items()}
-        out.append(write_npz(Path(out_dir) / f"{name}.npz", splits))
+        out.append(write_npz(class_file(out_dir, name), splits))
     return out

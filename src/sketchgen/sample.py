@@ -75,6 +75,16 @@ def latent_normals(keys: np.ndarray, dim: int) -> torch.Tensor:
     return torch.cat([radius * torch.cos(angle), radius * torch.sin(angle)], dim=1)[:, :dim]
 
 
+def check_prefixes(net, prefixes: list[np.ndarray]) -> None:
+    """Refuse, before any model step, a prefix longer than the model draws: priming costs a step per point."""
+    # max_steps: the longest drawing it may be asked for (a mixture's max_len, the longest it learnt); past it, noise
+    most = net.max_steps()
+    for i, prefix in enumerate(prefixes):
+        if len(prefix) > most:
+            raise ModelError(f"prefix {i} has {len(prefix):,} points, more than the {most:,} a drawing of this model "
+                             "may have: give a shorter prefix (e.g. fewer strokes)")
+
+
 def _limits(net, labels: torch.Tensor, max_len: int | None, prefixes: list[np.ndarray] | None) -> torch.Tensor:
     """How many steps each drawing may take after its prefix: ``max_len`` or the model's own default, and never
     beyond the model's context (a prefix that fills it is refused)."""
@@ -119,6 +129,8 @@ def generate(
     for name, given in (("seeds", seeds), ("prefixes", prefixes), ("latents", latents)):
         if given is not None and len(given) != len(labels):
             raise ValueError(f"{len(given)} {name} for {len(labels)} drawings: give one per drawing")
+    if prefixes is not None:
+        check_prefixes(net, prefixes)
     keys = stream_keys(seeds)
     if capable(net, Encodes) and latents is None:
         latents = latent_normals(keys, net.latent_dim)

@@ -20,7 +20,7 @@ from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT, UsageError
 from sketchgen.cli.outputs import fresh_folder, writable
 from sketchgen.cli.values import of_field
 from sketchgen.errors import flag
-from sketchgen.sample import require_encoder
+from sketchgen.sample import check_prefixes, require_encoder
 
 MAX_EVALUATED = 200_000  # drawings evaluate generates and keeps (~5 KB each): 500 of each of the 345 classes fit
 
@@ -47,7 +47,10 @@ def cmd_classes(args) -> None:
     if args.checkpoint:
         print("\n".join(api.load(args.checkpoint).classes))
     elif args.data_dir:
-        print("\n".join(own_classes(args.data_dir)))
+        names = own_classes(args.data_dir)
+        if not names:
+            raise UsageError(f"--data-dir {args.data_dir}: no folder of <class>.ndjson or .npz files there")
+        print("\n".join(names))
     else:
         print("\n".join(api.classes()))
 
@@ -70,9 +73,12 @@ def cmd_prepare(args) -> None:
 
 
 def cmd_convert(args) -> None:
-    from sketchgen.npz import write_classes
+    from sketchgen.npz import class_file, write_classes
 
     data = api.prepare(args.classes or SEED_CLASSES, api.data_settings(**data_flags(args)), args.workers)
+    for name in data.classes:  # never over the drawings read, nor over a file that is not an earlier dataset
+        writable(class_file(args.out, name), "Sketch-RNN dataset", "--out", reads=tuple(data.settings["sources"].values()),
+                 replaces=("npz",))
     for path in write_classes(data, args.out):
         print(path)
 
@@ -186,6 +192,7 @@ def given_drawings(path, model: api.Model) -> list:
 
 def cmd_sample(args) -> None:
     from sketchgen.data import DataError, read_stroke3
+    from sketchgen.models import ModelError
 
     model = loaded(args.checkpoint, "sample", args.classes)
     if args.around:  # every input read and checked before anything is written
@@ -202,6 +209,10 @@ def cmd_sample(args) -> None:
                 else read_stroke3(args.prefix, args.prefix_strokes)
             if not heads:
                 raise DataError(f"{args.prefix}: no valid drawing to complete")
+            try:
+                check_prefixes(model.net, heads)
+            except ModelError as e:  # the index is the drawing's place among the file's valid ones
+                raise DataError(f"--prefix {args.prefix}: {e}") from None
             prefix = (lambda i: heads[i]) if args.prefix == "test" else (lambda i: heads[i % len(heads)])
         made = model.generate(labels, args.temperature, args.seed, args.max_len, prefix)
         drawings = (api.Drawing.from_stroke3(s3, model.classes[label], model=model.kind, temperature=args.temperature,

@@ -23,15 +23,18 @@ MAX_LINE = 4 << 20  # one drawing's line, as data reads them
 
 def _contents(path: Path) -> str | None:
     """What ``path`` is, as far as sketchgen is concerned: None (nothing there), "checkpoint", "imported" (a
-    checkpoint an import wrote), "classifier", "json", or "other"."""
+    checkpoint an import wrote), "classifier", "json", "npz" (a Sketch-RNN dataset), or "other"."""
     from sketchgen import models
     from sketchgen.classifier import CLASSIFIER_FILE
+    from sketchgen.npz import is_dataset
 
     if not os.path.lexists(path):
         return None
     try:
         ckpt = models.read_file(path)
     except models.CheckpointError:
+        if is_dataset(path):
+            return "npz"
         try:
             with open_regular(path, 64 << 20) as f:
                 json.load(f)
