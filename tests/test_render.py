@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from sketchgen import render
+import sketchgen
+from sketchgen import Drawing, Grid, render
+from sketchgen.errors import DrawingError
 from sketchgen.strokes import fit, parse_drawing
 
 SIMPLIFIED = Path(__file__).resolve().parents[2] / "shared" / "quickdraw" / "simplified"
@@ -178,3 +180,83 @@ def test_loss_curve_writes_png(tmp_path):
     assert image.format == "PNG" and image.width > 300
     with pytest.raises(ValueError):
         render.loss_curve([], tmp_path / "empty.png")
+
+
+# --- untrusted input: one line of DrawingError naming what is wrong, before anything is allocated ----------------
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda D: D.from_strokes([([1.7e308, -1.7e308], [0, 1])], "eye"), "stroke 0 point 0"),
+    (lambda D: D.from_strokes([([1, 2], [3, 4]), ([5, 1e25], [0, 1])], "eye"), "stroke 1 point 1"),
+    (lambda D: D.from_points([np.array([[1.0, 2.0], [np.inf, 0.0]])]), "stroke 0 point 1"),
+    (lambda D: D.from_points([np.array([[16384.0, 0.0]])]), "+-16383"),
+    (lambda D: D.from_stroke3(np.array([[np.nan, 1, 0]])), "row 0 is not finite"),
+    (lambda D: D.from_stroke3(np.array([[1e25, 0, 1]]), fit=False), "stroke 0 point 0"),
+])
+def test_drawings_refuse_non_finite_and_huge_coordinates(make, says):
+    with pytest.raises(DrawingError, match=r"\A[^\n]*" + says.replace("+", r"\+")):
+        make(Drawing)
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda D: D.from_stroke3(np.zeros(3)), "must be an (n, 3) array"),
+    (lambda D: D.from_stroke3([[1, 2, 3], [4]]), "must be an (n, 3) array"),
+    (lambda D: D.from_points([np.zeros((0, 2))], "eye"), "stroke 0 is empty"),
+    (lambda D: D.from_points([[1, 2, 3]]), "stroke 0 has 3 values"),
+    (lambda D: D.from_points([[["a", "b"]]]), "stroke 0 has a non-numeric"),
+    (lambda D: D.from_points(5), "strokes must be a list"),
+])
+def test_drawings_refuse_malformed_strokes_as_drawing_errors(make, says):
+    with pytest.raises(DrawingError) as e:
+        make(Drawing)
+    assert type(e.value) is DrawingError and says in str(e.value)
+
+
+def test_drawings_refuse_more_points_than_a_model_may_draw():
+    from sketchgen.strokes import MAX_POINTS
+    assert len(Drawing.from_points([np.zeros((MAX_POINTS, 2))])) == MAX_POINTS
+    for make in (lambda: Drawing.from_points([np.zeros((MAX_POINTS, 2)), np.zeros((1, 2))]),
+                 lambda: Drawing.from_strokes([([0] * (MAX_POINTS + 1), [0] * (MAX_POINTS + 1))]),
+                 lambda: Drawing.from_stroke3(np.zeros((MAX_POINTS + 1, 3)))):
+        with pytest.raises(DrawingError, match="more than the 10,000"):
+            make()
+
+
+@pytest.mark.parametrize("size", [2.5, -5, 0, True, float("nan"), "256", render.MAX_SIZE + 1, 100_000])
+def test_picture_sizes_are_checked(size, tmp_path):
+    d = Drawing.from_strokes([([1, 50, 90], [2, 60, 10])], "eye")
+    for draw in (lambda: d.to_png(tmp_path / "a.png", size=size), lambda: d.to_svg(size=size),
+                 lambda: d.animate(tmp_path / "a.gif", size=size), lambda: Grid([d], size=size),
+                 lambda: render.rasterize([d.points], size=size)):
+        with pytest.raises(DrawingError, match=r"\Asize must be a whole number from 1 to "):
+            draw()
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("columns", [2.5, "x", 0, False, render.MAX_SIZE + 1])
+def test_grid_and_animate_columns_are_checked(columns, tmp_path):
+    d = Drawing.from_strokes([([1, 50, 90], [2, 60, 10])], "eye")
+    for draw in (lambda: sketchgen.grid([d, d], columns=columns),
+                 lambda: sketchgen.animate([d, d], tmp_path / "a.gif", columns=columns)):
+        with pytest.raises(DrawingError, match=r"\Acolumns must be a whole number from 1 to "):
+            draw()
+
+
+def test_grid_labels_are_one_short_line(tmp_path):
+    d = Drawing.from_strokes([([1, 50, 90], [2, 60, 10])], "\n" * 3000)
+    grid = sketchgen.grid([d, d])
+    grid.save(tmp_path / "g.png")
+    plain = Image.open(tmp_path / "g.png")
+    assert plain.height == 128 and plain.width < 2 * 128 + 1000  # the label is shortened, not 3,000 lines or 6,000 px
+    assert grid._repr_png_().startswith(b"\x89PNG")
+
+
+def test_gif_frames_are_capped_and_short_drawings_keep_theirs(tmp_path):
+    rng = np.random.default_rng(0)
+    long = [rng.uniform(0, 255, (1000, 2)), rng.uniform(0, 255, (2000, 2))]
+    render.animate_gif(long, tmp_path / "long.gif", size=32)
+    assert Image.open(tmp_path / "long.gif").n_frames <= render.MAX_FRAMES + 1
+    short = [rng.uniform(0, 255, (3 * render.MAX_FRAMES + 1, 2))]  # the longest that keeps 3 points a frame
+    assert list(render._steps(len(short[0]), 3)) == list(range(1, len(short[0]), 3))
+    render.animate_gif(short, tmp_path / "short.gif", size=32)
+    assert Image.open(tmp_path / "short.gif").n_frames == render.MAX_FRAMES + 1

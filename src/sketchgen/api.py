@@ -30,8 +30,8 @@ from sketchgen import sample as sampling
 from sketchgen.data import DataError, Prepared
 from sketchgen.drawing import Drawing, Grid, as_drawings
 from sketchgen.errors import SketchgenError, flag
-from sketchgen.models.registry import MAX_POINTS
 from sketchgen.sample import TEMPERATURE
+from sketchgen.strokes import MAX_POINTS
 
 SEED_CLASSES = ["apple", "eye", "square", "triangle", "circle"]
 ASSETS = Path(__file__).resolve().parent / "assets"

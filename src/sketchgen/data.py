@@ -36,12 +36,11 @@ from sketchgen import cache, download, npz, strokes
 from sketchgen.drawing import Drawing
 from sketchgen.errors import SketchgenError
 from sketchgen.fileio import FileRefused, atomic_write, locked, open_regular, read_lines
+from sketchgen.strokes import MAX_COORD
 
 # Our splits are Sketch-RNN's, by name and order: an .npz file's arrays map onto them one to one.
 SPLITS = npz.NPZ_ARRAYS
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
-# Stroke-3 offsets are cached as int16, so absolute coordinates must stay within half its range.
-MAX_COORD = 2**14 - 1
 # The longest class name: as a checkpoint's (models.checkpoint.MAX_NAME).
 MAX_CLASS_NAME = 100
 # Bad lines printed per file before the rest are only counted.

@@ -19,7 +19,7 @@ import numpy as np
 
 from sketchgen import render, strokes
 from sketchgen.errors import DrawingError
-from sketchgen.strokes import StrokeError, parse_drawing
+from sketchgen.strokes import MAX_COORD, MAX_POINTS, StrokeError, parse_drawing
 
 
 @dataclass(eq=False)
@@ -52,15 +52,24 @@ class Drawing:
 
     @classmethod
     def from_points(cls, points: Sequence[np.ndarray], word: str = "", **info: object) -> Drawing:
-        """A drawing from strokes as ``(n, 2)`` arrays of (x, y) rows; ``recognized``, ``key_id`` and
-        ``countrycode`` among ``info`` are its fields, the rest its ``info``."""
+        """A drawing from strokes as ``(n, 2)`` arrays of (x, y) rows, checked as ``from_strokes`` checks;
+        ``recognized``, ``key_id`` and ``countrycode`` among ``info`` are its fields, the rest its ``info``."""
+        if not isinstance(word, str):
+            raise DrawingError(f"a drawing's word is its class name, a string, not {word!r:.40}")
         fields_ = {k: info.pop(k) for k in ("recognized", "key_id", "countrycode") if k in info}
-        return cls(word, [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in points], **fields_, info=info)
+        return cls(word, _checked(points), **fields_, info=info)
 
     @classmethod
     def from_stroke3(cls, s3: np.ndarray, word: str = "", *, fit: bool = True, **info: object) -> Drawing:
         """A generated drawing (stroke-3, any scale), fitted into QuickDraw's 0-255 frame with integer points; with
         ``fit=False``, where its offsets put it (a completion stays in the frame of the start it was given)."""
+        s3 = _array(s3)
+        if s3.ndim != 2 or s3.shape[1] != 3 or s3.dtype.kind not in "iuf":
+            raise DrawingError(f"stroke-3 must be an (n, 3) array of numbers, not {s3.dtype} of shape {s3.shape}")
+        if len(s3) > MAX_POINTS:
+            raise DrawingError(f"stroke-3 has {len(s3):,} points, more than the {MAX_POINTS:,} a drawing may have")
+        if not np.isfinite(s3).all():
+            raise DrawingError(f"stroke-3 row {np.flatnonzero(~np.isfinite(s3).all(axis=1))[0]} is not finite")
         if not fit:
             return cls.from_points(strokes.stroke3_to_strokes(s3) if len(s3) else [], word, **info)
         return cls.from_points(strokes.quickdraw_strokes(s3), word, **info)
@@ -111,6 +120,38 @@ class Drawing:
         return self.to_svg(160)
 
 
+def _array(a: object) -> np.ndarray:
+    """``a`` as an array; ragged rows as an array of no numbers, for the caller to refuse."""
+    try:
+        return np.asarray(a)
+    except (TypeError, ValueError):
+        return np.asarray(None)
+
+
+def _checked(points: Sequence) -> list[np.ndarray]:
+    """Strokes as ``(n, 2)`` float arrays, checked at the door: a NaN or a huge coordinate let in here would come out
+    later as garbage ndjson or an error deep inside a model."""
+    if not isinstance(points, Iterable):
+        raise DrawingError(f"strokes must be a list of (n, 2) arrays of points, not {points!r:.40}")
+    out, total = [], 0
+    for i, p in enumerate(points):
+        p = _array(p)
+        if p.dtype.kind not in "iuf":
+            raise DrawingError(f"stroke {i} has a non-numeric coordinate")
+        if p.size == 0 or p.size % 2:
+            raise DrawingError(f"stroke {i} has {p.size} values, not (x, y) pairs" if p.size else f"stroke {i} is empty")
+        p = p.astype(np.float64).reshape(-1, 2)
+        total += len(p)
+        if total > MAX_POINTS:
+            raise DrawingError(f"more than the {MAX_POINTS:,} points a drawing may have (stroke {i})")
+        bad = np.flatnonzero(~(np.abs(p) <= MAX_COORD).all(axis=1))  # NaN too
+        if len(bad):
+            raise DrawingError(f"stroke {i} point {bad[0]} is ({p[bad[0], 0]:g}, {p[bad[0], 1]:g}): coordinates must "
+                               f"be finite and within +-{MAX_COORD}")
+        out.append(p)
+    return out
+
+
 def as_drawings(drawings: Drawing | Iterable[Drawing]) -> list[Drawing]:
     """One drawing or several, as a list; anything else, or none, is one line (``Drawing.from_strokes`` makes one)."""
     if isinstance(drawings, Drawing):
@@ -129,7 +170,8 @@ class Grid:
     (as a PNG), ``save`` writes it."""
 
     def __init__(self, drawings: Iterable[Drawing], columns: int = 8, size: int = 128):
-        self.drawings, self.columns, self.size = as_drawings(drawings), max(1, columns), size
+        self.drawings = as_drawings(drawings)
+        self.columns, self.size = render.whole("columns", columns), render.whole("size", size)
 
     def __repr__(self) -> str:
         return f"Grid of {len(self.drawings)} drawings"

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from sketchgen.errors import DrawingError, one_line
 from sketchgen.fileio import atomic_write
 from sketchgen.strokes import fit
 
@@ -29,6 +30,21 @@ FRAME_MS = 50  # one GIF frame while drawing
 HOLD_MS = 1500  # the finished drawing stays up this long before the GIF loops
 PEN_COLOUR = (220, 40, 40)
 GREY = (200, 200, 200)
+# The largest picture side (size, cell) in pixels: four times the default 256 and the classifier's largest raster
+# (256 px drawn RASTER_SCALE times larger). A GIF's MAX_FRAMES frames at that side hold ~250 MB; twice it, ~1 GB.
+MAX_SIZE = 1024
+# The most frames of a GIF drawing a sketch (10 seconds of FRAME_MS): a drawing of many points (up to
+# strokes.MAX_POINTS) draws more points a frame, not more frames; one of up to 601 points keeps its 3 a frame.
+MAX_FRAMES = 200
+MAX_LABEL = 100  # characters of a grid row's label shown: a class name's longest (data.MAX_CLASS_NAME)
+
+
+def whole(name: str, value: int, high: int = MAX_SIZE) -> int:
+    """``value`` if a whole number from 1 to ``high``, else one line naming ``name``: a float, NaN or huge size
+    would fail deep inside Pillow or allocate gigabytes."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= high:
+        raise DrawingError(f"{name} must be a whole number from 1 to {high:,}, not {value!r:.40}")
+    return int(value)
 
 
 def _default_margin(size: float, line_width: float) -> float:
@@ -61,6 +77,7 @@ def _canvas(fitted: Strokes, size: int, line_width: float) -> Image.Image:
 
 def to_image(strokes: Strokes, size: int = 256, line_width: float = 3, margin: float | None = None) -> Image.Image:
     """The drawing in black on a white ``size`` x ``size`` greyscale image, fitted to the box."""
+    size = whole("size", size)
     margin = _default_margin(size, line_width) if margin is None else margin
     return _canvas(fit(strokes, size, margin, centre=True), size, line_width)
 
@@ -72,7 +89,7 @@ def rasterize(drawings: Sequence[Strokes], size: int = 28, line_width: float = 1
     which anti-aliases the thin lines at a cost of well under a millisecond each.
     ``line_width`` is in output pixels.
     """
-    big, width = size * RASTER_SCALE, line_width * RASTER_SCALE
+    big, width = whole("size", size, MAX_SIZE // RASTER_SCALE) * RASTER_SCALE, line_width * RASTER_SCALE
     out = np.empty((len(drawings), size, size), dtype=np.float32)
     for i, strokes in enumerate(drawings):
         image = to_image(strokes, big, width)
@@ -86,6 +103,7 @@ def save_png(strokes: Strokes, path: str | os.PathLike, size: int = 256) -> None
 
 def to_svg(strokes: Strokes, size: int = 256, line_width: float = 3) -> str:
     """An SVG document: one ``<path>`` per stroke, round caps and joins (so a one-point path is a dot)."""
+    size = whole("size", size)
     fitted = fit(strokes, size, _default_margin(size, line_width), centre=True)
     paths = []
     for s in fitted:
@@ -130,20 +148,36 @@ def animate_gif(
     the pen, is held for ``HOLD_MS``. Any drawing of two or more points gets
     at least two frames.
     """
+    size = whole("size", size)
     fitted = fit(strokes, size, _default_margin(size, line_width), centre=True)
     total = sum(len(s) for s in fitted)
-    frames = []
-    for n in range(1, total, points_per_frame):
+    shown = [*_steps(total, points_per_frame), total]
+
+    def frame(n: int) -> Image.Image:
+        """The first ``n`` points with the pen on the last; the finished drawing without it."""
         partial = _prefix(fitted, n)
-        frame = _canvas(partial, size, line_width).convert("RGB")
-        x, y = partial[-1][-1]
-        r = 1.5 * line_width
-        ImageDraw.Draw(frame).ellipse([x - r, y - r, x + r, y + r], fill=PEN_COLOUR)
-        frames.append(frame)
-    frames.append(_canvas(fitted, size, line_width).convert("RGB"))
-    durations = [FRAME_MS] * (len(frames) - 1) + [HOLD_MS]
+        image = _canvas(partial, size, line_width).convert("RGB")
+        if n < total:
+            x, y = partial[-1][-1]
+            r = 1.5 * line_width
+            ImageDraw.Draw(image).ellipse([x - r, y - r, x + r, y + r], fill=PEN_COLOUR)
+        return image
+
+    _save_gif((frame(n) for n in shown), [FRAME_MS] * (len(shown) - 1) + [HOLD_MS], path)
+
+
+def _steps(total: int, points_per_frame: int) -> range:
+    """Points shown by each frame of a GIF drawing ``total`` points, but the last: ``points_per_frame`` more each,
+    or more for a drawing so long that it would take over ``MAX_FRAMES`` frames."""
+    return range(1, total, max(points_per_frame, -(-(total - 1) // MAX_FRAMES)))
+
+
+def _save_gif(frames: Iterator[Image.Image], durations: list[int], path: str | os.PathLike) -> None:
+    """Frames as an endlessly looping GIF, each made only as Pillow takes it: Pillow keeps a palette copy of every
+    frame, which is all the memory a long GIF holds."""
+    first = next(frames)
     with atomic_write(path) as f:
-        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+        first.save(f, format="GIF", save_all=True, append_images=frames, duration=durations, loop=0)
 
 
 def _font(px: float) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -164,7 +198,7 @@ def side_by_side(left: Strokes, right: Strokes, title: str, path: str | os.PathL
     The image is ``2 * size`` wide and ``size + 2 * (size // 8)`` high: ``title``
     in a band on top, the two drawings, and ``labels`` under them.
     """
-    band = size // 8
+    band = whole("size", size) // 8
     sheet = Image.new("RGB", (2 * size, size + 2 * band), "white")
     draw = ImageDraw.Draw(sheet)
     _centred_text(draw, size, 0, band, title, _font(band * 0.6))
@@ -178,8 +212,8 @@ def side_by_side(left: Strokes, right: Strokes, title: str, path: str | os.PathL
 def strip(drawings: Sequence[Strokes], path: str | os.PathLike, captions: Sequence[str] = (), cell: int = 128) -> None:
     """One row of drawings, each in a ``cell`` square with its caption (if any) in a band under it."""
     if not drawings:
-        raise ValueError("strip needs at least one drawing")
-    band = cell // 6 if captions else 0
+        raise DrawingError("strip needs at least one drawing")
+    band = whole("cell", cell) // 6 if captions else 0
     sheet = Image.new("RGB", (len(drawings) * cell, cell + band), "white")
     draw = ImageDraw.Draw(sheet)
     for c, strokes in enumerate(drawings):
@@ -196,12 +230,10 @@ def morph_gif(drawings: Sequence[Strokes], path: str | os.PathLike, size: int = 
     """An endlessly looping GIF showing each finished drawing in turn: one frame each, the first and last held
     for ``HOLD_MS``, so that a sequence of drawings (an interpolation) morphs from its first to its last."""
     if not drawings:
-        raise ValueError("morph_gif needs at least one drawing")
-    frames = [to_image(strokes, size, line_width).convert("RGB") for strokes in drawings]
-    durations = [frame_ms] * len(frames)
+        raise DrawingError("morph_gif needs at least one drawing")
+    durations = [frame_ms] * len(drawings)
     durations[0] = durations[-1] = HOLD_MS
-    with atomic_write(path) as f:
-        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    _save_gif((to_image(strokes, size, line_width).convert("RGB") for strokes in drawings), durations, path)
 
 
 def grid_image(rows: Sequence[tuple[str, Sequence[Strokes]]], cell: int = 96) -> Image.Image:
@@ -211,7 +243,8 @@ def grid_image(rows: Sequence[tuple[str, Sequence[Strokes]]], cell: int = 96) ->
     plus the longest row of cells.
     """
     if not rows:
-        raise ValueError("grid needs at least one row")
+        raise DrawingError("grid needs at least one row")
+    cell, rows = whole("cell", cell), [(_label(label), drawings) for label, drawings in rows]
     font = _font(cell / 6)
     pad = cell // 8
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
@@ -227,6 +260,13 @@ def grid_image(rows: Sequence[tuple[str, Sequence[Strokes]]], cell: int = 96) ->
         if r:
             draw.line([(0, top), (sheet.width, top)], fill=GREY, width=1)
     return sheet
+
+
+def _label(text: str) -> str:
+    """``text`` on one line of at most ``MAX_LABEL`` characters: Pillow cannot measure several lines, and a long one
+    would widen the sheet without bound."""
+    text = one_line(text)
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 3] + "..."
 
 
 def grid(rows: Sequence[tuple[str, Sequence[Strokes]]], path: str | os.PathLike, cell: int = 96) -> None:
@@ -246,20 +286,20 @@ def animate_many(drawings: Sequence[Strokes], path: str | os.PathLike, columns: 
     """One looping GIF of several drawings side by side, ``columns`` to a row, all drawn at once stroke by stroke
     (each at its own pace, ``points_per_frame`` a frame), the finished sheet held for ``HOLD_MS``."""
     if not drawings:
-        raise ValueError("animate needs at least one drawing")
+        raise DrawingError("animate needs at least one drawing")
+    columns, cell = min(whole("columns", columns), len(drawings)), whole("cell", cell)
     fitted = [fit(d, cell, _default_margin(cell, line_width), centre=True) for d in drawings]
     longest = max(sum(len(s) for s in f) for f in fitted)
-    columns = max(1, min(columns, len(fitted)))
     rows = -(-len(fitted) // columns)
-    frames = []
-    for n in [*range(1, longest, points_per_frame), longest]:
+    shown = [*_steps(longest, points_per_frame), longest]
+
+    def frame(n: int) -> Image.Image:
         sheet = Image.new("RGB", (columns * cell, rows * cell), "white")
         for i, f in enumerate(fitted):
             sheet.paste(_canvas(_prefix(f, n), cell, line_width).convert("RGB"), ((i % columns) * cell, (i // columns) * cell))
-        frames.append(sheet)
-    durations = [FRAME_MS] * (len(frames) - 1) + [HOLD_MS]
-    with atomic_write(path) as f:
-        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+        return sheet
+
+    _save_gif((frame(n) for n in shown), [FRAME_MS] * (len(shown) - 1) + [HOLD_MS], path)
 
 
 def loss_curve(history: Sequence[dict], path: str | os.PathLike) -> None:

@@ -26,6 +26,7 @@ import torch
 
 from sketchgen.models.base import Encodes, ModelError, collate
 from sketchgen.models.registry import capable, require
+from sketchgen.strokes import MAX_POINTS
 
 # Sampling temperature: what every command and the server draw at unless told otherwise, and the most they take.
 # 0.3, not 0.1.0's 0.4: recognised 2-3 points more often by our judge for a little variety (docs/quality.md).
@@ -87,10 +88,11 @@ def check_prefixes(net, prefixes: list[np.ndarray]) -> None:
 
 def _limits(net, labels: torch.Tensor, max_len: int | None, prefixes: list[np.ndarray] | None) -> torch.Tensor:
     """How many steps each drawing may take after its prefix: ``max_len`` or the model's own default, and never
-    beyond the model's context (a prefix that fills it is refused)."""
+    beyond the model's context (a prefix that fills it is refused) nor past MAX_POINTS in all (a Drawing's bound)."""
     drawn = torch.tensor([len(p) for p in prefixes] if prefixes is not None else [0] * len(labels), dtype=torch.long)
     limits = torch.full((len(labels),), max_len, dtype=torch.long) if max_len is not None \
         else net.steps_allowed(labels, drawn)
+    limits = torch.minimum(limits, MAX_POINTS - drawn)
     context = net.context_length()
     if context is not None and len(drawn):
         if int(drawn.max()) >= context:

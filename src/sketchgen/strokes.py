@@ -32,6 +32,11 @@ import numpy as np
 
 # Google's simplification: Ramer-Douglas-Peucker with epsilon 2.0 after scaling into 0-255.
 RDP_EPSILON = 2.0
+# Stroke-3 offsets are cached as int16, so absolute coordinates must stay within half its range.
+MAX_COORD = 2**14 - 1
+# The most points in one drawing a model may be built for or asked to generate, or a Drawing hold: ten times the
+# longest QuickDraw drawing.
+MAX_POINTS = 10_000
 
 
 class StrokeError(ValueError):

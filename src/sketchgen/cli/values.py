@@ -20,8 +20,8 @@ from dataclasses import MISSING, Field, fields
 from sketchgen import api
 from sketchgen.errors import one_line
 from sketchgen.fileio import read_bytes
-from sketchgen.models.registry import MAX_POINTS
 from sketchgen.sample import MAX_TEMPERATURE
+from sketchgen.strokes import MAX_POINTS
 
 
 class Parser(argparse.ArgumentParser):

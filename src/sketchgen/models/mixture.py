@@ -21,7 +21,8 @@ from sketchgen import data, strokes
 from sketchgen.models import heads
 from sketchgen.models.base import Term, default_embed_dim, hard_labels, setting
 from sketchgen.models.heads import MixtureHead
-from sketchgen.models.registry import MAX_CLASSES, MAX_POINTS
+from sketchgen.models.registry import MAX_CLASSES
+from sketchgen.strokes import MAX_POINTS
 
 # A class's drawings are generated up to this percentile of its training lengths: a model unsure of the end
 # at a low temperature otherwise goes on (an eye's pupil scribbled round and round) to max_len.

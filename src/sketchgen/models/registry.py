@@ -6,8 +6,6 @@ from sketchgen.models.base import MagentaImport, ModelError, SketchModel
 
 # The most classes a model may have: far above QuickDraw's 345, far below what would allocate gigabytes.
 MAX_CLASSES = 100_000
-# The most points in one drawing a model may be built for or asked to generate: ten times the longest QuickDraw drawing.
-MAX_POINTS = 10_000
 
 _MODELS: dict[str, type[SketchModel]] = {}
 

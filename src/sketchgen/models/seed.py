@@ -21,7 +21,8 @@ from sketchgen.models.base import Term, hard_labels, setting
 from sketchgen.models.cells import LSTM
 from sketchgen.models.decoder import RecurrentDecoder
 from sketchgen.models.heads import PointHead
-from sketchgen.models.registry import MAX_CLASSES, MAX_POINTS, register
+from sketchgen.models.registry import MAX_CLASSES, register
+from sketchgen.strokes import MAX_POINTS
 
 # Simplified QuickDraw coordinates are 0-255; the model sees them in [-1, 1].
 COORD_HALF = 127.5

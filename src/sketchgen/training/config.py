@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sketchgen import models
 from sketchgen.errors import SketchgenError
 from sketchgen.models.base import setting
-from sketchgen.models.registry import MAX_POINTS
+from sketchgen.strokes import MAX_POINTS
 from sketchgen.training.optim import OPTIMIZERS, SCHEDULES
 
 MAX_ROUNDS = 10**9  # epochs, steps, validations: any budget a run could finish
