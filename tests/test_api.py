@@ -279,6 +279,8 @@ def refusals(shipped, tiny_models, vae, eyes, tmp_path) -> dict:
     a_file.write_text("x")
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
+    broken = tmp_path / "broken"
+    broken.symlink_to(tmp_path / "nowhere")
     train = {"classes": ["eye"], "out": tmp_path / "run", "steps": 1}
     eye = eyes[0]
     return {
@@ -320,6 +322,13 @@ def refusals(shipped, tiny_models, vae, eyes, tmp_path) -> dict:
         "a folder to read": lambda: list(sketchgen.read_ndjson(tmp_path)),
         "a folder to write": lambda: sketchgen.write_ndjson([eye], tmp_path),
         "a FIFO to write": lambda: sketchgen.write_ndjson([eye], fifo),
+        "a number as a path to read": lambda: sketchgen.read_ndjson(5),
+        "a number as a path to write": lambda: sketchgen.write_ndjson([eye], 5),
+        "numbers to write as drawings": lambda: sketchgen.write_ndjson([eye, 1, 2], tmp_path / "w.ndjson"),
+        "out a number": lambda: sketchgen.train(**{**train, "out": 5}),
+        "out a broken link": lambda: sketchgen.train(**{**train, "out": broken}),
+        "data_dir a number": lambda: sketchgen.train(**train, data_dir=5),
+        "init a number": lambda: sketchgen.train(**train, init=5),
         "a missing file to read": lambda: list(sketchgen.read_ndjson(tmp_path / "nowhere.ndjson")),
         "train an unknown class": lambda: sketchgen.train(**{**train, "classes": ["dragonfly"]}),
         "train a class twice": lambda: sketchgen.train(**{**train, "classes": ["eye", "eye"]}),
@@ -355,6 +364,7 @@ def test_every_bad_input_is_one_line_of_a_sketchgen_error(shipped, tiny_models, 
             raise AssertionError(f"{what}: accepted")
     assert not (tmp_path / "run").exists()  # refused before the run's folder was made
     assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode)  # not replaced by a regular file
+    assert not (tmp_path / "w.ndjson").exists()  # nothing half-written
 
 
 def test_refusals_name_what_is_wrong(shipped, eyes, tmp_path):

@@ -70,12 +70,12 @@ def classes() -> list[str]:
 def read_ndjson(path: str | os.PathLike) -> Iterator[Drawing]:
     """The drawings of a QuickDraw ndjson file, simplified or raw (raw converted with Google's simplification);
     each bad line is reported once on stderr as ``file:line: reason`` and skipped."""
-    return data.read_ndjson(path)
+    return data.read_ndjson(_path(path, "path"))
 
 
 def write_ndjson(drawings: Iterable[Drawing], path: str | os.PathLike) -> None:
     """Drawings as QuickDraw's simplified ndjson, one per line."""
-    data.write_ndjson(drawings, path)
+    data.write_ndjson(drawings, _path(path, "path"))
 
 
 def grid(drawings: Iterable[Drawing], columns: int = 8) -> Grid:
@@ -345,6 +345,8 @@ def data_settings(data_dir=None, max_per_class: int | None = None, seed: int | N
     """What to prepare (data_dir, max_per_class, seed): as given, else what ``recorded`` (a checkpoint's or a
     run's data settings) holds, else the defaults. A value that contradicts ``recorded`` is refused: the split
     would not be the one the model saw."""
+    if data_dir is not None:
+        _path(data_dir, "data_dir")
     if max_per_class is not None:
         _integer("max_per_class", max_per_class, 1, MAX_PER_CLASS)
     if seed is not None:
@@ -473,6 +475,8 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     if workers is not None:
         _integer("workers", workers, 1, 10**9)
     classes = None if classes is None else _class_list(classes)
+    if init is not None and init != NO_INIT:
+        _path(init, "init")
     out = run_path(out, "train")  # made by the training, once everything is checked
     last = read_last(out / "last.pt") if resume and (out / "last.pt").is_file() else None
     if last is not None and classes is not None and list(classes) != last["classes"]:
@@ -571,10 +575,18 @@ def run_path(out: str | os.PathLike | None, prefix: str) -> Path:
     """``out``, or runs/<prefix>-<time>; one line if it names a file."""
     import time
 
-    path = Path(out) if out else Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{path} is a file, not a folder: give another path for the output")
+    path = _path(out, "out") if out else Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if os.path.lexists(path) and not path.is_dir():
+        raise UsageError(f"{path} is a file{'' if path.exists() else ' (a broken link)'}, not a folder: give another "
+                         "path for the output")
     return path
+
+
+def _path(value: str | os.PathLike, name: str) -> Path:
+    """``value`` as a path, or one line saying what ``name`` takes."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise UsageError(f"{name} must be a path (a str or os.PathLike), not {value!r:.40}")
+    return Path(value)
 
 
 def run_dir(out: str | os.PathLike | None, prefix: str) -> Path:

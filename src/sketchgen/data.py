@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from sketchgen import cache, download, npz, strokes
 from sketchgen.drawing import Drawing
-from sketchgen.errors import SketchgenError
+from sketchgen.errors import DrawingError, SketchgenError
 from sketchgen.fileio import FileRefused, atomic_write, locked, open_regular, read_lines
 from sketchgen.strokes import MAX_COORD
 
@@ -213,7 +213,9 @@ def read_ndjson(
 def write_ndjson(drawings: Iterable[Drawing], path: str | os.PathLike) -> None:
     """Drawings as QuickDraw's simplified ndjson, one line each, written atomically (``drawings`` may be lazy)."""
     with atomic_write(path) as f:
-        for d in drawings:
+        for i, d in enumerate(drawings):
+            if not isinstance(d, Drawing):  # refused before the file is replaced: the write is atomic
+                raise DrawingError(f"drawing {i} to write is a {type(d).__name__}, not a sketchgen.Drawing")
             f.write((d.to_ndjson() + "\n").encode())
 
 

@@ -75,11 +75,12 @@ def cmd_prepare(args) -> None:
 def cmd_convert(args) -> None:
     from sketchgen.npz import class_file, write_classes
 
+    out = api.run_path(args.out, "convert")  # a folder, or nothing yet
     data = api.prepare(args.classes or SEED_CLASSES, api.data_settings(**data_flags(args)), args.workers)
     for name in data.classes:  # never over the drawings read, nor over a file that is not an earlier dataset
-        writable(class_file(args.out, name), "Sketch-RNN dataset", "--out", reads=tuple(data.settings["sources"].values()),
+        writable(class_file(out, name), "Sketch-RNN dataset", "--out", reads=tuple(data.settings["sources"].values()),
                  replaces=("npz",))
-    for path in write_classes(data, args.out):
+    for path in write_classes(data, out):
         print(path)
 
 
