@@ -73,8 +73,10 @@ def test_it_never_draws_past_its_context(net, seed_data):
     assert all(len(d) <= context for d in drawings)
     long = seed_data.stroke3(int(seed_data.indices("train")[0]))
     too_long = np.concatenate([long] * (context // len(long) + 1))[:context]
-    with pytest.raises(models.ModelError, match=f"leaves no room in the model's context of {context} steps"):
+    with pytest.raises(models.ModelError, match=f"has {context:,} points, more than the {context - 1:,} a drawing"):
         sample.generate(net, [0], prefixes=[too_long])
+    done = sample.generate(net, [0], prefixes=[too_long[:-1]])[0]  # room for one step (or the end): completed
+    assert np.array_equal(done[: context - 1], too_long[:-1]) and len(done) <= context
 
 
 def test_what_it_cannot_do_is_one_line(net, tiny_models, tmp_path, capsys):

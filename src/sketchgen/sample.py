@@ -78,8 +78,11 @@ def latent_normals(keys: np.ndarray, dim: int) -> torch.Tensor:
 
 def check_prefixes(net, prefixes: list[np.ndarray]) -> None:
     """Refuse, before any model step, a prefix longer than the model draws: priming costs a step per point."""
-    # max_steps: the longest drawing it may be asked for (a mixture's max_len, the longest it learnt); past it, noise
-    most = net.max_steps()
+    # max_steps: the longest drawing it may be asked for (a mixture's max_len, the longest it learnt); past it, noise.
+    # A model with a context (a Transformer's positions) must also keep room for one step after the prefix.
+    most, context = net.max_steps(), net.context_length()
+    if context is not None:
+        most = min(most, context - 1)
     for i, prefix in enumerate(prefixes):
         if len(prefix) > most:
             raise ModelError(f"prefix {i} has {len(prefix):,} points, more than the {most:,} a drawing of this model "
@@ -88,16 +91,13 @@ def check_prefixes(net, prefixes: list[np.ndarray]) -> None:
 
 def _limits(net, labels: torch.Tensor, max_len: int | None, prefixes: list[np.ndarray] | None) -> torch.Tensor:
     """How many steps each drawing may take after its prefix: ``max_len`` or the model's own default, and never
-    beyond the model's context (a prefix that fills it is refused) nor past MAX_POINTS in all (a Drawing's bound)."""
+    beyond the model's context (``check_prefixes`` leaves room) nor past MAX_POINTS in all (a Drawing's bound)."""
     drawn = torch.tensor([len(p) for p in prefixes] if prefixes is not None else [0] * len(labels), dtype=torch.long)
     limits = torch.full((len(labels),), max_len, dtype=torch.long) if max_len is not None \
         else net.steps_allowed(labels, drawn)
     limits = torch.minimum(limits, MAX_POINTS - drawn)
     context = net.context_length()
-    if context is not None and len(drawn):
-        if int(drawn.max()) >= context:
-            raise ModelError(f"a prefix of {int(drawn.max())} points leaves no room in the model's context of "
-                             f"{context} steps: give a shorter prefix (e.g. fewer strokes)")
+    if context is not None:
         limits = torch.minimum(limits, context - drawn)
     return limits
 
