@@ -635,6 +635,25 @@ the test drawings of both sets, and draws face and beard more recognisably (57.0
 mouth, nose and monkey less (by 9-11 points), bear falls to 16.5%, and the three stay below half. Once more a
 better likelihood without more recognisable drawings. Not shipped; one run, seed 0.
 
+**Half the drawings mirrored left to right: tried, not shipped** (2026-12-05, later). A bear, a bird or a crab faces
+either way, so mirroring doubles what 150 drawings show; Sketch-RNN's augmentation (each axis stretched, points
+dropped) and then, for half the training drawings drawn anew each time, x negated. The shipped recipe otherwise, from
+the same base, seed 0, 52 minutes on one thread beside other work (a prototype outside the repository; the same
+augmentation written into the trainer reached the same weights bit for bit after 20 steps, and was then taken out
+again). Judged as above (float32 `best.pt`):
+
+| run | 26 classes (/ ceiling 76.6%) | bear / bird / crab | below half | pooled FID 26 | precision / recall 26 | nearer a training drawing 26 | test NLL 26 | 5 seed classes | apple / triangle | pooled FID 5 | recall 5 | best validation NLL (step) |
+| :-- | --: | --: | :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: |
+| the shipped recipe | **74.2%** | **22.0 / 24.5 / 11.5** | 3 | 14.6 | **88.9** / 61.1% | 56.6% | 33.3 | **92.9%** | **80.0 / 87.5** | **10.3** | 83.5% | 0.576 (2,750) |
+| half the drawings mirrored | 67.2% | 20.0 / 17.5 / 10.0 | 3 | **13.9** | 85.7 / **61.2%** | **51.8%** | **30.3** | 81.2% | 52.5 / 60.0 | 12.4 | **91.0%** | **0.546** (3,000) |
+
+The largest gain in likelihood of any lever here - validation 0.546 against 0.576, test NLL 30.3 against 33.3 on
+the 26 and 22.8 against 26.7 on the 5, and fewer drawings near a training one - and the largest loss in
+recognition: zigzag 94.0% to 55.5%, dog 62.5% to 37.5%, nose 85.0% to 62.5%, apple 80.0% to 52.5%. A mirrored
+drawing is also drawn in mirrored order (strokes from right to left, circles the other way round), so the model
+learns two ways of drawing each class; at temperature 0.3 that may mix the two within a drawing (a guess, not
+measured). Not shipped; one run, seed 0.
+
 **`--cell layernorm` fine-tuned from the 6,000-step base: the default cell stays PyTorch's LSTM** (2026-12-05).
 `train`'s defaults but `--cell layernorm` (so fine-tuned from the new `mdn-quickdraw345.pt`), on the 5 seed classes
 and on the 26 (`--max-per-class 1000`), seed 0, one thread each side by side, beside the default runs measured
