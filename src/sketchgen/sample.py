@@ -76,13 +76,17 @@ def latent_normals(keys: np.ndarray, dim: int) -> torch.Tensor:
     return torch.cat([radius * torch.cos(angle), radius * torch.sin(angle)], dim=1)[:, :dim]
 
 
+def longest_prefix(net) -> int:
+    """The most points of a start the model can complete: its ``max_steps`` (the longest drawing it may be asked
+    for: a mixture's max_len, the longest it learnt; past it, noise), leaving room in a context (a Transformer's
+    positions) for one step after it."""
+    context = net.context_length()
+    return net.max_steps() if context is None else min(net.max_steps(), context - 1)
+
+
 def check_prefixes(net, prefixes: list[np.ndarray]) -> None:
     """Refuse, before any model step, a prefix longer than the model draws: priming costs a step per point."""
-    # max_steps: the longest drawing it may be asked for (a mixture's max_len, the longest it learnt); past it, noise.
-    # A model with a context (a Transformer's positions) must also keep room for one step after the prefix.
-    most, context = net.max_steps(), net.context_length()
-    if context is not None:
-        most = min(most, context - 1)
+    most = longest_prefix(net)
     for i, prefix in enumerate(prefixes):
         if len(prefix) > most:
             raise ModelError(f"prefix {i} has {len(prefix):,} points, more than the {most:,} a drawing of this model "
