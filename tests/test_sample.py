@@ -202,3 +202,17 @@ def test_complete_and_the_sample_command_refuse_a_prefix_longer_than_the_model_d
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("sketchgen: error: ") and "prefix 0 has 300,000 points" in err
+
+
+def test_sample_says_which_drawings_ended_before_their_first_point(tiny_models, tmp_path, capsys):
+    """An empty drawing keeps its line (line i is drawing i) but has no picture, and the command says so."""
+    ckpt = torch.load(tiny_models["mdn"], weights_only=True)
+    ckpt["state_dict"]["head.weight"][2] = 0.0  # the pen's third logit, the end, certain at every step
+    ckpt["state_dict"]["head.bias"][2] = 30.0
+    torch.save(ckpt, tmp_path / "ends.pt")
+    out = tmp_path / "out"
+    assert main(["sample", "--checkpoint", str(tmp_path / "ends.pt"), "--classes", ckpt["classes"][0], "--n", "3",
+                 "--out", str(out)]) == 0
+    records = [json.loads(line) for line in (out / "samples.ndjson").read_text().splitlines()]
+    assert [r["drawing"] for r in records] == [[]] * 3 and not list(out.glob("*.png"))
+    assert "3 drawing(s) ended before their first point (number 0, 1, 2)" in capsys.readouterr().err

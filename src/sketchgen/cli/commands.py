@@ -157,6 +157,8 @@ def write_drawings(out: Path, drawings, tag: str = "") -> None:
     from sketchgen import render
     from sketchgen.fileio import safe_name
 
+    empty = []
+
     def each():
         for i, d in enumerate(drawings):
             d.key_id = f"{tag}{i}"
@@ -164,9 +166,14 @@ def write_drawings(out: Path, drawings, tag: str = "") -> None:
                 stem = f"{safe_name(d.word)}-{tag}{i:03d}"
                 render.save_png(d.points, out / f"{stem}.png")
                 render.save_svg(d.points, out / f"{stem}.svg")
+            else:
+                empty.append(i)
             yield d
 
     api.write_ndjson(each(), out / f"{tag}samples.ndjson")
+    if empty:  # kept as lines, so that line i is still drawing i (and its seed)
+        say(f"{len(empty)} drawing(s) ended before their first point (number {', '.join(map(str, empty[:5]))}"
+            f"{', ...' if len(empty) > 5 else ''}): an empty drawing in {tag}samples.ndjson, no PNG or SVG")
 
 
 def loaded(path, command: str, classes=None) -> api.Model:
