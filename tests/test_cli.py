@@ -280,3 +280,17 @@ def test_a_class_of_your_own_trains_and_draws_like_any(quickdraw, tmp_path, caps
         assert refused.value.code == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert says in line, line
+
+
+def test_demo_names_its_files_even_for_a_class_name_near_the_file_systems_limit(quickdraw, tmp_path, capsys):
+    word = "日" * 82  # 246 bytes: the class file, <word>.ndjson, just fits; <word>-side_by_side.png would not
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    lines = (quickdraw / "simplified" / "circle.ndjson").read_text().splitlines()[:60]
+    (mine / f"{word}.ndjson").write_text("".join(json.dumps({**json.loads(line), "word": word}) + "\n"
+                                                 for line in lines))
+    run = tmp_path / "demo"
+    code, out, err = run_cli(capsys, "demo", "--data-dir", mine, "--classes", word, "--epochs", 1, "--out", run)
+    assert code == 0, err
+    stem = "_" * 80  # fileio.safe_name's: ASCII only, at most 80 characters
+    assert frames(run / f"{stem}-generated.gif") > 1 and (run / f"{stem}-side_by_side.png").is_file()

@@ -340,6 +340,14 @@ def cmd_evaluate(args) -> None:
         say(f"report written to {args.json}")
 
 
+def _stem(word: str) -> str:
+    """A class's demo files are named by the class itself where that fits a file name (255 bytes, with the suffix
+    and atomic_write's temporary name around it), else by ``fileio.safe_name``: a 246-byte name is a class."""
+    from sketchgen.fileio import safe_name
+
+    return word if len(word.encode()) <= 200 else safe_name(word)
+
+
 def cmd_demo(args) -> None:
     """The README's main job: train the seed model on real data and draw, or draw from the shipped model."""
     from sketchgen import render
@@ -358,7 +366,7 @@ def cmd_demo(args) -> None:
     write_drawings(out, generated, "generated-")
     test = data.indices("test") if data is not None else []
     for label, drawing in enumerate(generated):
-        drawing.animate(out / f"{drawing.word}-generated.gif")
+        drawing.animate(out / f"{_stem(drawing.word)}-generated.gif")
         if data is None:
             continue
         mine = test[data.labels[test] == label]
@@ -366,7 +374,7 @@ def cmd_demo(args) -> None:
             say(f"no test drawing of {drawing.word} (too few drawings to split); no side-by-side picture for it")
             continue
         real = api.Drawing.from_stroke3(data.stroke3(mine[0]), drawing.word)
-        render.side_by_side(drawing.points, real.points, drawing.word, out / f"{drawing.word}-side_by_side.png")
+        render.side_by_side(drawing.points, real.points, drawing.word, out / f"{_stem(drawing.word)}-side_by_side.png")
     sheet = showcase(model, data, out / "seed_beside_shipped.png", args.temperature)
     say(f"{'trained on real drawings' if data is not None else 'shipped checkpoint'}; "
         f"GIFs, PNGs, SVGs{' and the loss curve' if data is not None else ''}"
