@@ -29,7 +29,7 @@ from sketchgen import data, models, render, strokes
 from sketchgen import sample as sampling
 from sketchgen.data import DataError, Prepared
 from sketchgen.drawing import Drawing, Grid, as_drawings
-from sketchgen.errors import SketchgenError, flag
+from sketchgen.errors import SketchgenError, flag, whole_number
 from sketchgen.sample import TEMPERATURE
 from sketchgen.strokes import MAX_POINTS
 
@@ -297,9 +297,7 @@ class Model:
 
 def _integer(name: str, value: int, low: int, high: int) -> int:
     """``value`` if it is a whole number from ``low`` to ``high``, else one line naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise UsageError(f"{name} must be a whole number from {low:,} to {high:,}, not {value!r:.40}")
-    return int(value)
+    return whole_number(name, value, low, high, UsageError)
 
 
 def _names(value: str | Sequence[str], name: str) -> list[str]:
@@ -395,7 +393,7 @@ def test_starts(model: Model, labels: Sequence[int], n_strokes: int | None, data
                         "give drawings to complete instead of its test drawings")
     prepared = prepare(model.classes, own_split(model.path, ckpt, data_dir))
     test = prepared.indices("test")
-    test = test[prepared.lengths()[test] <= model.net.max_steps()]  # as training drops them: longer, it cannot start
+    test = test[prepared.lengths()[test] <= sampling.longest_prefix(model.net)]  # longer, it cannot be a start
     starts, used, cut = [], {}, {}
     for label in labels:
         mine = test[prepared.labels[test] == label]

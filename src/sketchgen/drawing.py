@@ -42,8 +42,6 @@ class Drawing:
     def from_strokes(cls, strokes: Sequence, word: str = "", **info: object) -> Drawing:
         """A drawing from ``[(xs, ys), ...]`` (lists or arrays; QuickDraw's ``drawing`` field, whose raw form's
         third list of times is ignored), checked: a bad one is a ``DrawingError`` saying why."""
-        if not isinstance(word, str):
-            raise DrawingError(f"a drawing's word is its class name, a string, not {word!r:.40}")
         try:
             points = parse_drawing([[list(np.asarray(axis).tolist()) for axis in s] for s in strokes])
         except (StrokeError, TypeError, ValueError) as e:

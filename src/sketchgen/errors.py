@@ -8,6 +8,8 @@ of this one. (``strokes`` imports nothing of ours: its ``StrokeError`` reaches
 users as a ``DrawingError``.)
 """
 
+import numpy as np
+
 
 def flag(name: str) -> str:
     """How a refusal names a setting: its command-line flag, ``val_weights`` as ``--val-weights``."""
@@ -17,6 +19,14 @@ def flag(name: str) -> str:
 def one_line(text: str) -> str:
     """``text`` with every newline or other unprintable character escaped (a path may hold any of them)."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def whole_number(name: str, value: object, low: int, high: int, error: type[Exception]) -> int:
+    """``value`` if it is a whole number (not a bool) from ``low`` to ``high``, else ``error``, one line naming
+    ``name``: the library's and the pictures' counts and sizes are checked alike."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise error(f"{name} must be a whole number from {low:,} to {high:,}, not {value!r:.40}")
+    return int(value)
 
 
 class SketchgenError(Exception):

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from sketchgen.errors import DrawingError, one_line
+from sketchgen.errors import DrawingError, one_line, whole_number
 from sketchgen.fileio import atomic_write
 from sketchgen.strokes import fit
 
@@ -42,9 +42,7 @@ MAX_LABEL = 100  # characters of a grid row's label shown: a class name's longes
 def whole(name: str, value: int, high: int = MAX_SIZE) -> int:
     """``value`` if a whole number from 1 to ``high``, else one line naming ``name``: a float, NaN or huge size
     would fail deep inside Pillow or allocate gigabytes."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= high:
-        raise DrawingError(f"{name} must be a whole number from 1 to {high:,}, not {value!r:.40}")
-    return int(value)
+    return whole_number(name, value, 1, high, DrawingError)
 
 
 def _default_margin(size: float, line_width: float) -> float:

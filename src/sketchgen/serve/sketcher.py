@@ -167,10 +167,10 @@ class Sketcher:
         frame = strokes.fitting(start, min_extent=MIN_SPAN)
         simplified = strokes.simplify(start, min_extent=MIN_SPAN)
         prefix = strokes.strokes_to_stroke3(simplified)
-        if len(prefix) > sample.longest_prefix(served.net):
-            raise BadRequest(400, f"'strokes': {len(prefix):,} points after simplifying, more than the "
-                                  f"{sample.longest_prefix(served.net):,} a drawing of model {served.id!r} may have: "
-                                  "draw less")
+        most = sample.longest_prefix(served.net)
+        if len(prefix) > most:
+            raise BadRequest(400, f"'strokes': {len(prefix):,} points after simplifying, more than the {most:,} a "
+                                  f"drawing of model {served.id!r} may have: draw less")
         s3 = await served.make(Job(label, temperature, seed, prefix=prefix))
         finished = frame.invert(strokes.stroke3_to_strokes(s3))
         return {"class": req["class"], "model": served.id, "temperature": temperature, "seed": seed,
