@@ -282,6 +282,25 @@ def test_a_class_of_your_own_trains_and_draws_like_any(quickdraw, tmp_path, caps
         assert says in line, line
 
 
+def test_a_class_of_your_own_named_all_is_chosen_by_an_at_file(quickdraw, tmp_path, capsys):
+    """`--classes all` means the 345; a class of your own named all is listed in an @FILE, where no word is
+    special, and trains and draws like any other."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    lines = (quickdraw / "simplified" / "circle.ndjson").read_text().splitlines()[:25]
+    (mine / "all.ndjson").write_text("".join(json.dumps({**json.loads(line), "word": "all"}) + "\n" for line in lines))
+    (tmp_path / "list.txt").write_text("all\n")
+    run = tmp_path / "run"
+    assert cli.main(["train", "--model", "mdn", "--init", "none", "--classes", f"@{tmp_path / 'list.txt'}",
+                     "--data-dir", str(mine), "--steps", "3", "--eval-every", "3", "--hidden", "16",
+                     "--out", str(run)]) == 0
+    assert models.read(run / "best.pt")["classes"] == ["all"]
+    assert cli.main(["sample", "--checkpoint", str(run / "best.pt"), "--classes", "all", "--n", "2",
+                     "--out", str(tmp_path / "drawn")]) == 0
+    drawn = [json.loads(line) for line in (tmp_path / "drawn" / "samples.ndjson").read_text().splitlines()]
+    assert [d["word"] for d in drawn] == ["all", "all"]
+
+
 def test_demo_names_its_files_even_for_a_class_name_near_the_file_systems_limit(quickdraw, tmp_path, capsys):
     word = "日" * 82  # 246 bytes: the class file, <word>.ndjson, just fits; <word>-side_by_side.png would not
     mine = tmp_path / "mine"

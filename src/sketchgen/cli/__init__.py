@@ -30,7 +30,8 @@ def _add_temperature(p) -> None:
 def _add_data_flags(p) -> None:
     p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList,
                    help="class names (quote names with spaces): Quick, Draw!'s, or your own from --data-dir; 'all' "
-                        f"(the 345), or @FILE with one name per line (default: {' '.join(SEED_CLASSES)})")
+                        "(the 345), or @FILE with one name per line, where 'all' is a class of your own "
+                        f"(default: {' '.join(SEED_CLASSES)})")
     p.set_defaults(known_classes=True)  # each a class the data has, checked once --data-dir is known
     p.add_argument("--data-dir", type=V.path, help="folder of <class>.ndjson or Sketch-RNN <class>.npz files (default: "
                                       "$SKETCHGEN_DATA, the download cache, ../shared/quickdraw, or a small downloaded slice)")
