@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageSequence
+from PIL import Image, ImageDraw, ImageSequence
 
 import sketchgen
 from sketchgen import Drawing, Grid, render
@@ -118,6 +118,30 @@ def test_gif_draws_stroke_by_stroke(apples, tmp_path):
     assert inks[0].sum() < inks[len(inks) // 2].sum() < inks[-1].sum()
     finished = ink(render.to_image(strokes, size=128))
     assert (inks[-1] != finished).mean() < 0.005
+
+
+def test_each_gif_frame_is_its_prefix_drawn_afresh(apples, tmp_path):
+    """Frames add only their new points' ink to the last frame; each must equal the drawing's first n points
+    drawn on a blank canvas (where the pen is not), for strokes cut mid-way, one-point strokes and a sheet."""
+    rng = np.random.default_rng(1)
+    dotted = [*apples[22], np.array([[3.0, 4.0]]), rng.uniform(0, 255, (7, 2))]
+    for strokes, step in ((apples[22], 4), (dotted, 1), (dotted, 5)):
+        render.animate_gif(strokes, tmp_path / "a.gif", size=96, points_per_frame=step)
+        fitted = fit(strokes, 96, render._default_margin(96, 3), centre=True)
+        total = sum(len(s) for s in fitted)
+        frames = [frame.convert("RGB") for frame in ImageSequence.Iterator(Image.open(tmp_path / "a.gif"))]
+        assert len(frames) == len(render._steps(total, step)) + 1
+        for n, frame in zip([*render._steps(total, step), total], frames):
+            afresh = Image.new("L", (96, 96), 255)
+            starts = np.cumsum([0] + [len(s) for s in fitted])
+            prefix = [s[:n - start] for s, start in zip(fitted, starts) if n > start]
+            render._draw_strokes(ImageDraw.Draw(afresh), prefix, 3, 0)
+            free = ~pen(frame)
+            assert np.array_equal(ink(frame)[free], ink(afresh)[free]), n
+    render.animate_many([apples[22], dotted], tmp_path / "two.gif", columns=2, cell=64, points_per_frame=2)
+    sheets = list(ImageSequence.Iterator(Image.open(tmp_path / "two.gif")))
+    finished = [ink(render.to_image(s, size=64)) for s in (apples[22], dotted)]
+    assert np.array_equal(ink(sheets[-1]), np.hstack(finished))
 
 
 def test_gif_of_two_points_has_two_frames(apples, tmp_path):

@@ -67,17 +67,13 @@ def _draw_strokes(draw: ImageDraw.ImageDraw, fitted: Strokes, line_width: float,
             draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill)
 
 
-def _canvas(fitted: Strokes, size: int, line_width: float) -> Image.Image:
-    image = Image.new("L", (size, size), 255)
-    _draw_strokes(ImageDraw.Draw(image), fitted, line_width, 0)
-    return image
-
-
 def to_image(strokes: Strokes, size: int = 256, line_width: float = 3, margin: float | None = None) -> Image.Image:
     """The drawing in black on a white ``size`` x ``size`` greyscale image, fitted to the box."""
     size = whole("size", size)
     margin = _default_margin(size, line_width) if margin is None else margin
-    return _canvas(fit(strokes, size, margin, centre=True), size, line_width)
+    image = Image.new("L", (size, size), 255)
+    _draw_strokes(ImageDraw.Draw(image), fit(strokes, size, margin, centre=True), line_width, 0)
+    return image
 
 
 def rasterize(drawings: Sequence[Strokes], size: int = 28, line_width: float = 1.5) -> np.ndarray:
@@ -125,15 +121,37 @@ def save_svg(strokes: Strokes, path: str | os.PathLike, size: int = 256) -> None
         f.write(to_svg(strokes, size).encode("utf-8"))
 
 
-def _prefix(fitted: Strokes, n: int) -> list[np.ndarray]:
-    """The first ``n`` points of a drawing, still split into its strokes: the drawing as it was mid-way."""
-    out = []
+def _between(fitted: Strokes, start: int, end: int) -> list[np.ndarray]:
+    """Points ``start`` to ``end`` (exclusive) of a drawing, still split into its strokes, each piece with the
+    point before it in its stroke, so that the segment joining them is drawn too."""
+    out, first = [], 0
     for s in fitted:
-        if n <= 0:
-            break
-        out.append(s[:n])
-        n -= len(s)
+        lo, hi = max(start - first, 0), min(end - first, len(s))
+        if lo < hi:
+            out.append(s[max(lo - 1, 0):hi])
+        first += len(s)
     return out
+
+
+def _growing(fitted: Strokes, shown: Sequence[int], size: int, line_width: float) -> Iterator[Image.Image]:
+    """One canvas with the drawing's first n points inked, for each n of ``shown`` (ascending): each frame inks
+    only its new points onto the last, which is what drawing the prefix afresh draws (Pillow draws each segment
+    and dot on its own, in one colour), so a 10,000-point drawing's GIF costs its points once, not each frame."""
+    image = Image.new("L", (size, size), 255)
+    draw, done = ImageDraw.Draw(image), 0
+    for n in shown:
+        _draw_strokes(draw, _between(fitted, done, n), line_width, 0)
+        done = n
+        yield image
+
+
+def _last_point(fitted: Strokes, n: int) -> np.ndarray:
+    """The drawing's n-th point (1-based): where the pen is after n points."""
+    for s in fitted:
+        if n <= len(s):
+            return s[n - 1]
+        n -= len(s)
+    raise ValueError("past the drawing's end")
 
 
 def animate_gif(
@@ -151,17 +169,17 @@ def animate_gif(
     total = sum(len(s) for s in fitted)
     shown = [*_steps(total, points_per_frame), total]
 
-    def frame(n: int) -> Image.Image:
+    def frame(n: int, ink: Image.Image) -> Image.Image:
         """The first ``n`` points with the pen on the last; the finished drawing without it."""
-        partial = _prefix(fitted, n)
-        image = _canvas(partial, size, line_width).convert("RGB")
+        image = ink.convert("RGB")
         if n < total:
-            x, y = partial[-1][-1]
+            x, y = _last_point(fitted, n)
             r = 1.5 * line_width
             ImageDraw.Draw(image).ellipse([x - r, y - r, x + r, y + r], fill=PEN_COLOUR)
         return image
 
-    _save_gif((frame(n) for n in shown), [FRAME_MS] * (len(shown) - 1) + [HOLD_MS], path)
+    inked = _growing(fitted, shown, size, line_width)
+    _save_gif((frame(n, ink) for n, ink in zip(shown, inked)), [FRAME_MS] * (len(shown) - 1) + [HOLD_MS], path)
 
 
 def _steps(total: int, points_per_frame: int) -> range:
@@ -291,13 +309,14 @@ def animate_many(drawings: Sequence[Strokes], path: str | os.PathLike, columns: 
     rows = -(-len(fitted) // columns)
     shown = [*_steps(longest, points_per_frame), longest]
 
-    def frame(n: int) -> Image.Image:
+    def frame(inks: tuple[Image.Image, ...]) -> Image.Image:
         sheet = Image.new("RGB", (columns * cell, rows * cell), "white")
-        for i, f in enumerate(fitted):
-            sheet.paste(_canvas(_prefix(f, n), cell, line_width).convert("RGB"), ((i % columns) * cell, (i // columns) * cell))
+        for i, ink in enumerate(inks):
+            sheet.paste(ink.convert("RGB"), ((i % columns) * cell, (i // columns) * cell))
         return sheet
 
-    _save_gif((frame(n) for n in shown), [FRAME_MS] * (len(shown) - 1) + [HOLD_MS], path)
+    inked = zip(*(_growing(f, shown, cell, line_width) for f in fitted))
+    _save_gif((frame(inks) for inks in inked), [FRAME_MS] * (len(shown) - 1) + [HOLD_MS], path)
 
 
 def loss_curve(history: Sequence[dict], path: str | os.PathLike) -> None:
