@@ -282,6 +282,18 @@ def test_a_class_of_your_own_trains_and_draws_like_any(quickdraw, tmp_path, caps
         assert says in line, line
 
 
+def test_a_run_refused_for_its_data_leaves_no_folder_it_made(quickdraw, tmp_path, capsys):
+    """--max-len 2 keeps no drawing: refused in one line, and the folder the run made is gone again; a folder the
+    user made stays."""
+    made_by_user = tmp_path / "mine"
+    made_by_user.mkdir()
+    for out in (tmp_path / "runs" / "new", made_by_user):
+        code, _, err = run_cli(capsys, "train", "--model", "mdn", "--init", "none", "--classes", "apple", "square",
+                               "--data-dir", quickdraw / "simplified", "--steps", 2, "--max-len", 2, "--out", out)
+        assert code == 1 and err.strip().splitlines()[-1].startswith("sketchgen: error: no training or validation")
+    assert not (tmp_path / "runs" / "new").exists() and list(made_by_user.iterdir()) == []
+
+
 def test_a_class_of_your_own_named_all_is_chosen_by_an_at_file(quickdraw, tmp_path, capsys):
     """`--classes all` means the 345; a class of your own named all is listed in an @FILE, where no word is
     special, and trains and draws like any other."""

@@ -50,26 +50,39 @@ def run_folder(out: Path, resume: bool, overwrite: bool, log, owner: bool = True
     if not owner:
         yield
         return
+    made = not os.path.lexists(out)
     out.mkdir(parents=True, exist_ok=True)
-    with _held(out) as lock:
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"sketchgen train (pid {os.getpid()} on {socket.gethostname()})\n")
-        lock.flush()
-        for tmp in out.glob(".*.tmp"):  # what a killed run was writing when it died
-            tmp.unlink(missing_ok=True)
-        present = [name for name in RUN_FILES if (out / name).exists()]
-        if present and resume and "last.pt" not in present:
-            raise TrainingError(f"{out} holds a run ({', '.join(present)}) but no last.pt to resume it from: pass "
+    try:
+        with _held(out) as lock:
+            _claim(out, lock, resume, overwrite, log)
+            yield
+    except BaseException:
+        if made:  # a run refused before it wrote anything (no drawings left to train on) leaves no empty folder
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+
+
+def _claim(out: Path, lock, resume: bool, overwrite: bool, log) -> None:
+    """Mark ``out`` as this run's, clear a killed run's temporaries, and check what it holds against ``resume``
+    and ``overwrite``."""
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"sketchgen train (pid {os.getpid()} on {socket.gethostname()})\n")
+    lock.flush()
+    for tmp in out.glob(".*.tmp"):  # what a killed run was writing when it died
+        tmp.unlink(missing_ok=True)
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if present and resume and "last.pt" not in present:
+        raise TrainingError(f"{out} holds a run ({', '.join(present)}) but no last.pt to resume it from: pass "
+                            "--overwrite to start again, or another --out")
+    if present and not resume:
+        if not overwrite:
+            raise TrainingError(f"{out} holds a run ({', '.join(present)}): pass --resume to continue it, "
                                 "--overwrite to start again, or another --out")
-        if present and not resume:
-            if not overwrite:
-                raise TrainingError(f"{out} holds a run ({', '.join(present)}): pass --resume to continue it, "
-                                    "--overwrite to start again, or another --out")
-            log(f"--overwrite: replacing the run in {out} ({', '.join(present)})")
-            for name in present:
-                (out / name).unlink()
-        yield
+        log(f"--overwrite: replacing the run in {out} ({', '.join(present)})")
+        for name in present:
+            (out / name).unlink()
 
 
 @contextlib.contextmanager
