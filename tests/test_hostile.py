@@ -951,3 +951,14 @@ def test_outputs_aimed_at_a_run_never_replace_it_nor_mix_with_it(tiny_models, zo
     refused(["sample", "--checkpoint", last, "--classes", "circle", "--out", out], "holds the drawings of an earlier")
     assert main(["sample", "--checkpoint", str(last), "--classes", "circle", "--out", str(out), "--overwrite"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["circle-000.png", "circle-000.svg", "mine.txt", "samples.ndjson"]
+    with (out / "samples.ndjson").open("a") as f:  # a line nested too deep for the JSON parser is skipped
+        f.write("[" * 200_000 + "\n")
+    assert main(["sample", "--checkpoint", str(last), "--classes", "eye", "--out", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["eye-000.png", "eye-000.svg", "mine.txt", "samples.ndjson"]
+    elsewhere = tmp_path / "elsewhere.ndjson"  # a planted link is not read as a list of our files: only it goes
+    elsewhere.write_text(json.dumps({"word": "cat"}) + "\n")
+    (out / "cat-000.png").write_text("not sketchgen's either")
+    (out / "samples.ndjson").unlink()
+    (out / "samples.ndjson").symlink_to(elsewhere)
+    assert main(["sample", "--checkpoint", str(last), "--classes", "eye", "--out", str(out), "--overwrite"]) == 0
+    assert elsewhere.is_file() and not (out / "samples.ndjson").is_symlink() and (out / "cat-000.png").is_file()

@@ -69,11 +69,14 @@ def fresh_folder(out: Path, listing: str, overwrite: bool, tag: str = "") -> Non
     if not overwrite:
         raise UsageError(f"{out} holds the drawings of an earlier command ({listing}): pass --overwrite to replace "
                          "them, or another --out")
+    if os.path.islink(earlier):  # not one we wrote: its list names no file of ours to remove
+        earlier.unlink()
+        return
     with open_regular(earlier, None, "list of drawings") as f:
         for i, line in enumerate(read_lines(f, MAX_LINE)):
             try:
                 word = json.loads(line)["word"] if line else None
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):  # a line nested too deep for the parser
                 continue
             if isinstance(word, str):
                 for suffix in (".png", ".svg"):
