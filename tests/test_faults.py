@@ -195,6 +195,19 @@ def test_checkpoint_write_failing_part_way_keeps_the_previous_checkpoint(referen
     model.load(out / "last.pt")
 
 
+def test_running_out_of_memory_is_one_line(tmp_path):
+    """RLIMIT_AS makes the kernel refuse memory past 2 GB: a batch of 4,096 (the flag's largest) asks for 8 GB in
+    one tensor. One line saying what to lower, not PyTorch's allocator traceback; the run it made is gone again."""
+    limited = ("-c", "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
+                     "from sketchgen.cli import main; sys.exit(main(sys.argv[1:]))")
+    failed = sketchgen("train", "--model", "mdn", "--init", "none", "--classes", "apple", "square", "--data-dir",
+                       SIMPLIFIED, "--steps", 2, "--batch-size", 4096, "--out", tmp_path / "run", prefix=limited)
+    message = one_error_line(failed)
+    assert re.fullmatch(r"sketchgen: error: out of memory \(\d+\.\d GB asked for\): a smaller --batch-size .*",
+                        message), message
+    assert not (tmp_path / "run").exists()
+
+
 # --- numerical faults ------------------------------------------------------------------------------
 
 

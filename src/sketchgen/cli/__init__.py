@@ -284,4 +284,28 @@ def main(argv: list[str] | None = None) -> int:
     except (SketchgenError, StrokeError, OSError) as e:
         say(one_line(f"sketchgen: error: {e}"))
         return 1
+    except (MemoryError, RuntimeError) as e:
+        if not _out_of_memory(e):
+            raise
+        say(f"sketchgen: error: out of memory{_asked(e)}: a smaller --batch-size (or model, or --n) needs less")
+        return 1
     return 0
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is an allocation that failed: NumPy's and Python's MemoryError, PyTorch's RuntimeError from
+    its CPU allocator, or its OutOfMemoryError on a GPU."""
+    import torch
+
+    return isinstance(e, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(e)
+
+
+def _asked(e: BaseException) -> str:
+    """`` (N GB asked for)`` where the error says how much, else nothing."""
+    import re
+
+    found = re.search(r"allocate (\d+) bytes", str(e)) or re.search(r"allocate ([\d.]+) GiB", str(e))
+    if not found:
+        return ""
+    gb = float(found.group(1)) / 1e9 if "bytes" in found.group(0) else float(found.group(1)) * 2**30 / 1e9
+    return f" ({gb:.1f} GB asked for)"
