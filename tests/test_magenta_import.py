@@ -86,6 +86,11 @@ def test_the_class_is_the_zoo_name_as_a_quickdraw_class_unless_given(zoo_models,
     assert run_import(tmp_path / "anon.gen.json", tmp_path / "a.pt") == 1
     assert "has no name: say which class it draws with --class" in one_line_error(capsys)
     assert run_import(tmp_path / "anon.gen.json", tmp_path / "a.pt", "--class", "cat") == 0
+    capsys.readouterr()
+    for bad, why in (("", "an empty name"), ("../cat", "a path, not a name")):  # not "has no name"
+        assert run_import(tmp_path / "anon.gen.json", tmp_path / "b.pt", "--class", bad) == 1
+        assert f"--class {bad!r} is not a class name ({why})" in one_line_error(capsys)
+    assert not (tmp_path / "b.pt").exists()
 
 
 # --- drawing, completing, evaluating and serving an imported model -------------------------------------------

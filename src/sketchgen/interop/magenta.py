@@ -227,6 +227,8 @@ def zoo_class(name: str) -> str:
 def magenta_checkpoint(path: str | os.PathLike, class_name: str | None = None) -> dict:
     """A zoo file as a one-class sketchgen checkpoint dict of the model that reads Magenta's files, checked like
     any read one. The class is ``class_name``, else the one ``info.name`` stands for."""
+    if class_name is not None and data.name_problem(class_name):
+        raise MagentaFileError(f"--class {class_name[:40]!r} is not a class name ({data.name_problem(class_name)})")
     model = read_magenta(path)
     name = class_name
     if name is None and model.info["name"] is not None:
