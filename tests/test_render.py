@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageSequence
 
 import sketchgen
 from sketchgen import Drawing, Grid, render
+from sketchgen.drawing import MAX_LINE, MAX_TEXT
 from sketchgen.errors import DrawingError
 from sketchgen.strokes import fit, parse_drawing
 
@@ -267,11 +268,11 @@ def test_grid_and_animate_columns_are_checked(columns, tmp_path):
 
 
 def test_grid_labels_are_one_short_line(tmp_path):
-    d = Drawing.from_strokes([([1, 50, 90], [2, 60, 10])], "\n" * 3000)
+    d = Drawing.from_strokes([([1, 50, 90], [2, 60, 10])], "\n" * MAX_TEXT)  # the longest word a drawing may have
     grid = sketchgen.grid([d, d])
     grid.save(tmp_path / "g.png")
     plain = Image.open(tmp_path / "g.png")
-    assert plain.height == 128 and plain.width < 2 * 128 + 1000  # the label is shortened, not 3,000 lines or 6,000 px
+    assert plain.height == 128 and plain.width < 2 * 128 + 1000  # the label is shortened, not 100 lines or 2,000 px
     assert grid._repr_png_().startswith(b"\x89PNG")
 
 
@@ -284,3 +285,157 @@ def test_gif_frames_are_capped_and_short_drawings_keep_theirs(tmp_path):
     assert list(render._steps(len(short[0]), 3)) == list(range(1, len(short[0]), 3))
     render.animate_gif(short, tmp_path / "short.gif", size=32)
     assert Image.open(tmp_path / "short.gif").n_frames == render.MAX_FRAMES + 1
+
+
+# --- ndjson written is what the drawing is, and what the reader reads back ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def apple_lines() -> list[str]:
+    path = SIMPLIFIED / "apple.ndjson"
+    if not path.exists():
+        pytest.skip(f"real QuickDraw drawings not found at {path}")
+    with path.open() as f:
+        return [line for line, _ in zip(f, range(50))]
+
+
+def test_real_drawings_write_back_their_own_lines(apple_lines, tmp_path):
+    """Every field a QuickDraw line has (but the timestamp, which the reader drops) is written back as it was, in
+    the same order, and what else is said of a drawing follows; the reader reads it all back."""
+    (tmp_path / "in.ndjson").write_text("".join(apple_lines))
+    drawings = list(sketchgen.read_ndjson(tmp_path / "in.ndjson"))
+    assert len(drawings) == len(apple_lines) and {d.recognized for d in drawings} == {True, False}
+    for d in drawings[:2]:
+        d.info.update(model="mdn", seed=3, temperature=0.5)
+    sketchgen.write_ndjson(drawings, tmp_path / "out.ndjson")
+    written = (tmp_path / "out.ndjson").read_text().splitlines()
+    for i, (line, out) in enumerate(zip(apple_lines, written)):
+        record = {k: v for k, v in json.loads(line).items() if k != "timestamp"}
+        said = {"model": "mdn", "seed": 3, "temperature": 0.5} if i < 2 else {}
+        assert out == json.dumps({**record, **said})
+    back = list(sketchgen.read_ndjson(tmp_path / "out.ndjson"))
+    assert [d.to_ndjson() for d in back] == [d.to_ndjson() for d in sketchgen.read_ndjson(tmp_path / "in.ndjson")]
+
+
+def test_info_never_replaces_a_drawings_own_fields(apple_lines, tmp_path):
+    strokes = json.loads(apple_lines[1])["drawing"]
+    fake = [[[1], [1]]]
+    for make in (lambda: Drawing.from_strokes(strokes, "apple", drawing=fake),
+                 lambda: Drawing.from_points(parse_drawing(strokes), "apple", drawing=fake),
+                 lambda: Drawing.from_stroke3(Drawing.from_strokes(strokes).stroke3, "apple", drawing=fake)):
+        with pytest.raises(DrawingError, match=r"\A'drawing' is a drawing's own field, [^\n]*strokes\Z"):
+            make()
+    d = Drawing.from_strokes(strokes, "apple")
+    for field, value in (("drawing", fake), ("word", "cat"), ("recognized", False), ("key_id", "1"),
+                         ("countrycode", "XX")):
+        for write in (d.to_record, d.to_ndjson):
+            with pytest.raises(DrawingError, match=rf"\A'{field}' is a drawing's own field"):
+                write(**{field: value})
+    d.info["drawing"] = fake  # put there by hand: never written over the strokes
+    with pytest.raises(DrawingError, match=r"\A'drawing' is a drawing's own field"):
+        sketchgen.write_ndjson([d], tmp_path / "d.ndjson")
+    assert not (tmp_path / "d.ndjson").exists()
+
+
+@pytest.mark.parametrize("fields, says", [
+    ({"recognized": "no"}, r"recognized must be True or False, not 'no'"),
+    ({"recognized": 1}, r"recognized must be True or False, not 1"),
+    ({"key_id": {"a": 1}}, r"key_id must be a string, not \{'a': 1\}"),
+    ({"countrycode": [1, 2]}, r"countrycode must be a string, not \[1, 2\]"),
+    ({"word": 5}, r"word must be a string, not 5"),
+    ({"word": "x" * 5_000_000}, r"word is 5,000,000 characters, more than the 100"),
+    ({"key_id": "1" * (MAX_TEXT + 1)}, r"key_id is 101 characters, more than the 100"),
+])
+def test_fields_the_reader_would_refuse_are_refused(fields, says, apple_lines, tmp_path):
+    strokes = json.loads(apple_lines[1])["drawing"]
+    with pytest.raises(DrawingError, match=r"\Aa drawing's " + says):
+        Drawing.from_strokes(strokes, **{"word": "apple", **fields})
+    d = Drawing.from_strokes(strokes, "apple")
+    for name, value in fields.items():  # set by hand, after the checks: refused when written
+        setattr(d, name, value)
+    with pytest.raises(DrawingError, match=r"\Aa drawing's " + says):
+        sketchgen.write_ndjson([d], tmp_path / "bad.ndjson")
+    assert not (tmp_path / "bad.ndjson").exists()
+
+
+def test_the_longest_fields_allowed_are_read_back(apple_lines, tmp_path):
+    text = "\n\u00e9" + "x" * (MAX_TEXT - 2)
+    d = Drawing.from_strokes(json.loads(apple_lines[1])["drawing"], text, key_id=text, countrycode="", recognized=False,
+                             note="y" * (MAX_LINE // 2))
+    sketchgen.write_ndjson([d], tmp_path / "long.ndjson")
+    (back,) = sketchgen.read_ndjson(tmp_path / "long.ndjson")  # the reader keeps QuickDraw's fields, not the note
+    assert (back.word, back.key_id, back.recognized) == (text, text, False)
+    assert [p.tolist() for p in back.points] == [p.tolist() for p in d.points]
+
+
+@pytest.mark.parametrize("value, says", [
+    (float("nan"), "Out of range float"),
+    (float("-inf"), "Out of range float"),
+    ([1.0, float("inf")], "Out of range float"),
+    (np.arange(3), "ndarray is not JSON serializable"),
+    ({1, 2}, "set is not JSON serializable"),
+    ({(1, 2): 3}, "keys must be str"),
+])
+def test_ndjson_is_strict_json_or_one_line_naming_the_field(value, says, tmp_path):
+    d = Drawing.from_strokes([([1, 50, 90], [2, 60, 10])], "eye", model="mdn")
+    with pytest.raises(DrawingError, match=r"\Afield 'x' of a 'eye' drawing cannot be written as JSON: [^\n]*" + says):
+        d.to_ndjson(x=value)
+    d.info["x"] = value
+    with pytest.raises(DrawingError, match=r"\Afield 'x' "):
+        sketchgen.write_ndjson([d], tmp_path / "nan.ndjson")
+    assert not (tmp_path / "nan.ndjson").exists()
+
+
+def test_a_line_the_reader_would_skip_is_refused(tmp_path):
+    d = Drawing.from_strokes([([1, 50, 90], [2, 60, 10])], "eye", note="x" * 5_000_000)
+    with pytest.raises(DrawingError, match=r"\Aa 'eye' drawing's line would be 5,000,\d+ bytes, more than the "
+                                           r"1,048,576 [^\n]*'note'"):
+        sketchgen.write_ndjson([d], tmp_path / "big.ndjson")
+    assert not (tmp_path / "big.ndjson").exists()
+
+
+# --- pictures of many drawings: bounded, refused before any is drawn -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def apple(apple_lines) -> Drawing:
+    return Drawing.from_strokes(json.loads(apple_lines[1])["drawing"], "apple")
+
+
+@pytest.mark.parametrize("n", [20_000, 200_000])
+def test_a_grid_of_too_many_drawings_is_refused_when_made(apple, n, tmp_path):
+    for make in (lambda: sketchgen.grid([apple] * n), lambda: Grid([apple] * n, columns=8, size=128),
+                 lambda: render.grid([("apple", [apple.points] * 8)] * (n // 8), tmp_path / "g.png")):
+        with pytest.raises(DrawingError, match=rf"\A{n:,} drawings make a [\d,]+ x [\d,]+ pixel sheet "
+                                               rf"\(a sheet's pixels: [\d,]+, more than {render.MAX_PIXELS:,}\)"):
+            make()
+    with pytest.raises(DrawingError, match=rf"\A{n:,} drawings make a {n * 128:,} x 128 pixel sheet"):
+        render.strip([apple.points] * n, tmp_path / "s.png", cell=128)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("n", [5_000, 100_000])
+def test_a_gif_of_too_many_drawings_is_refused_before_it_is_drawn(apple, n, tmp_path):
+    with pytest.raises(DrawingError, match=rf"\A{n:,} drawings make \d+ GIF frames of 768 x {-(-n // 4) * 192:,} "
+                                           rf"pixels \(a GIF frame's pixels: [\d,]+, more than "
+                                           rf"{render.MAX_GIF_FRAME:,}\)"):
+        sketchgen.animate([apple] * n, tmp_path / "a.gif")
+    assert not list(tmp_path.iterdir())
+
+
+def test_gif_bounds_its_side_and_all_its_frames(apple, tmp_path):
+    dot = [np.array([[0.0, 0.0], [1.0, 1.0]])]  # two frames
+    with pytest.raises(DrawingError, match=r"\A2,048 drawings make 2 GIF frames of 32 x 65,536 pixels \(a GIF's side: "
+                                           r"65,536, more than 65,535\)"):
+        render.animate_many([dot] * 2048, tmp_path / "tall.gif", columns=1, cell=32)
+    with pytest.raises(DrawingError, match=rf"\A29 drawings make 201 GIF frames of 768 x 1,536 pixels \(a GIF's pixels "
+                                           rf"in all its frames: [\d,]+, more than {render.MAX_GIF_PIXELS:,}\)"):
+        render.animate_many([[np.zeros((600, 2))]] * 29, tmp_path / "long.gif")
+    with pytest.raises(DrawingError, match=r"\A202 drawings make 202 GIF frames of 1,024 x 1,024 pixels"):
+        render.morph_gif([apple.points] * 202, tmp_path / "morph.gif", size=1024)
+    assert not list(tmp_path.iterdir())
+    render.animate_many([dot] * 256, tmp_path / "largest.gif", columns=16, cell=128)  # as large a frame as may be
+    gif = Image.open(tmp_path / "largest.gif")
+    assert gif.size == (2048, 2048) and gif.n_frames == 2
+    with pytest.raises(DrawingError, match=r"\A257 drawings make 2 GIF frames of 2,048 x 2,176 pixels"):
+        render.animate_many([dot] * 257, tmp_path / "larger.gif", columns=16, cell=128)

@@ -21,6 +21,17 @@ from sketchgen import render, strokes
 from sketchgen.errors import DrawingError
 from sketchgen.strokes import MAX_COORD, MAX_POINTS, StrokeError, parse_drawing
 
+# A record's own fields: ``info`` (or ``to_record``'s extra) naming one would be written over it, a "drawing" over
+# the drawing's strokes.
+RECORD_FIELDS = ("word", "countrycode", "recognized", "key_id", "drawing")
+# Characters of a record's text fields (word, key_id, countrycode): a class name's longest (data.MAX_CLASS_NAME);
+# QuickDraw's key_ids are 16 digits and its country codes 2 letters.
+MAX_TEXT = 100
+# Bytes of one drawing's ndjson line (ASCII: json.dumps escapes the rest). Its strokes take at most ~220 kB
+# (MAX_POINTS points within +-MAX_COORD), its own fields under 2 kB (MAX_TEXT), so only what ``info`` says can reach
+# this: a quarter of the 4 MiB line the reader reads (download.MAX_LINE_BYTES), so every line written is read back.
+MAX_LINE = 1 << 20
+
 
 @dataclass(eq=False)
 class Drawing:
@@ -52,10 +63,9 @@ class Drawing:
     def from_points(cls, points: Sequence[np.ndarray], word: str = "", **info: object) -> Drawing:
         """A drawing from strokes as ``(n, 2)`` arrays of (x, y) rows, checked as ``from_strokes`` checks;
         ``recognized``, ``key_id`` and ``countrycode`` among ``info`` are its fields, the rest its ``info``."""
-        if not isinstance(word, str):
-            raise DrawingError(f"a drawing's word is its class name, a string, not {word!r:.40}")
-        fields_ = {k: info.pop(k) for k in ("recognized", "key_id", "countrycode") if k in info}
-        return cls(word, _checked(points), **fields_, info=info)
+        own = {"word": word, **{k: info.pop(k) for k in ("recognized", "key_id", "countrycode") if k in info}}
+        _check_fields(own, info)
+        return cls(**own, points=_checked(points), info=info)
 
     @classmethod
     def from_stroke3(cls, s3: np.ndarray, word: str = "", *, fit: bool = True, **info: object) -> Drawing:
@@ -95,12 +105,25 @@ class Drawing:
 
     def to_record(self, **extra: object) -> dict:
         """The drawing as a line of QuickDraw's simplified ndjson holds it (integer coordinates)."""
-        return {"word": self.word, "countrycode": self.countrycode, "recognized": self.recognized,
-                "key_id": self.key_id, "drawing": strokes.drawing_field(self.points), **self.info, **extra}
+        own = {"word": self.word, "countrycode": self.countrycode, "recognized": self.recognized, "key_id": self.key_id}
+        said = {**self.info, **extra}  # added to its own fields, never written over them
+        _check_fields(own, said)
+        return {**own, "drawing": strokes.drawing_field(self.points), **said}
 
     def to_ndjson(self, **extra: object) -> str:
         """One line of QuickDraw's simplified ndjson, without its newline."""
-        return json.dumps(self.to_record(**extra))
+        record = self.to_record(**extra)
+        try:  # strict JSON (no NaN), that the reader reads back; else one line naming the first field it fails on
+            line = json.dumps(record, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as e:
+            key = next(k for k, v in record.items() if not _is_json(k, v))
+            raise DrawingError(f"field {key!r:.40} of a {self.word!r:.40} drawing cannot be written as JSON: {e}") \
+                from None
+        if len(line) > MAX_LINE:
+            key = max(record, key=lambda k: len(json.dumps(record[k])))
+            raise DrawingError(f"a {self.word!r:.40} drawing's line would be {len(line):,} bytes, more than the "
+                               f"{MAX_LINE:,} a line may have: its field {key!r:.40} says too much")
+        return line
 
     def to_svg(self, size: int = 256) -> str:
         """An SVG document of the drawing fitted to a ``size`` square."""
@@ -116,6 +139,32 @@ class Drawing:
 
     def _repr_svg_(self) -> str:
         return self.to_svg(160)
+
+
+def _check_fields(own: dict, said: dict) -> None:
+    """Refuse a drawing's own fields (``own``) that would write a line its reader refuses, and anything else said of
+    it (``said``) that would be written over them: the line would say what the drawing does not."""
+    for name, value in own.items():
+        if name == "recognized":
+            if not isinstance(value, bool):
+                raise DrawingError(f"a drawing's recognized must be True or False, not {value!r:.40}")
+        elif not isinstance(value, str):
+            raise DrawingError(f"a drawing's {name} must be a string, not {value!r:.40}")
+        elif len(value) > MAX_TEXT:
+            raise DrawingError(f"a drawing's {name} is {len(value):,} characters, more than the {MAX_TEXT} it may have")
+    taken = next((k for k in said if k in RECORD_FIELDS), None)
+    if taken is not None:
+        raise DrawingError(f"{taken!r} is a drawing's own field, not something else to say of it: give it as the "
+                           f"drawing's {'strokes' if taken == 'drawing' else taken}")
+
+
+def _is_json(key: object, value: object) -> bool:
+    """Whether ``{key: value}`` is strict JSON."""
+    try:
+        json.dumps({key: value}, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return True
 
 
 def _array(a: object) -> np.ndarray:
@@ -170,6 +219,7 @@ class Grid:
     def __init__(self, drawings: Iterable[Drawing], columns: int = 8, size: int = 128):
         self.drawings = as_drawings(drawings)
         self.columns, self.size = render.whole("columns", columns), render.whole("size", size)
+        render.grid_size(self._rows(), self.size)  # too large a grid is refused here, not when a notebook shows it
 
     def __repr__(self) -> str:
         return f"Grid of {len(self.drawings)} drawings"

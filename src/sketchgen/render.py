@@ -37,12 +37,39 @@ MAX_SIZE = 1024
 # strokes.MAX_POINTS) draws more points a frame, not more frames; one of up to 601 points keeps its 3 a frame.
 MAX_FRAMES = 200
 MAX_LABEL = 100  # characters of a grid row's label shown: a class name's longest (data.MAX_CLASS_NAME)
+# The most pixels of a sheet of several drawings (a grid, a strip): 16384 x 8192, which Pillow holds in 400 MB (RGB)
+# and opens again (under its decompression-bomb error, 2 x Image.MAX_IMAGE_PIXELS). `demo --classes all`'s sheet of
+# 345 classes in three rows of 6 is ~80 million; a grid of 20,000 drawings would take 1.5 GB.
+MAX_PIXELS = 16384 * 8192
+# The most pixels of a GIF's frame: Pillow works on each in several copies (RGB, RGBA, palette: ~25 bytes a pixel),
+# so 2048 x 2048 takes ~100 MB; 113 of animate's 192-pixel cells.
+MAX_GIF_FRAME = 2048 * 2048
+# The most pixels of all a GIF's frames: Pillow holds each (a byte a pixel) until the file is written. As many as the
+# largest GIF of one drawing holds (MAX_FRAMES + 1 frames of MAX_SIZE squares, ~210 MB).
+MAX_GIF_PIXELS = (MAX_FRAMES + 1) * MAX_SIZE**2
+MAX_GIF_SIDE = 65_535  # the GIF format stores each side of a picture in 16 bits
 
 
 def whole(name: str, value: int, high: int = MAX_SIZE) -> int:
     """``value`` if a whole number from 1 to ``high``, else one line naming ``name``: a float, NaN or huge size
     would fail deep inside Pillow or allocate gigabytes."""
     return whole_number(name, value, 1, high, DrawingError)
+
+
+def _check_picture(n: int, width: int, height: int, frames: int | None = None) -> None:
+    """Refuse a picture of ``n`` drawings too large to hold, in one line before any of it is drawn: a still
+    ``width`` x ``height`` sheet, or (``frames`` given) a GIF of that many of them."""
+    if frames is None:
+        shape, bounds = f"a {width:,} x {height:,} pixel sheet", [(width * height, MAX_PIXELS, "a sheet's pixels")]
+    else:
+        shape = f"{frames} GIF frames of {width:,} x {height:,} pixels"
+        bounds = [(width * height, MAX_GIF_FRAME, "a GIF frame's pixels"),
+                  (max(width, height), MAX_GIF_SIDE, "a GIF's side"),
+                  (width * height * frames, MAX_GIF_PIXELS, "a GIF's pixels in all its frames")]
+    for value, most, what in bounds:
+        if value > most:
+            raise DrawingError(f"{n:,} drawings make {shape} ({what}: {value:,}, more than {most:,}): give fewer "
+                               "drawings or a smaller cell size")
 
 
 def _default_margin(size: float, line_width: float) -> float:
@@ -229,7 +256,9 @@ def strip(drawings: Sequence[Strokes], path: str | os.PathLike, captions: Sequen
     """One row of drawings, each in a ``cell`` square with its caption (if any) in a band under it."""
     if not drawings:
         raise DrawingError("strip needs at least one drawing")
-    band = whole("cell", cell) // 6 if captions else 0
+    cell = whole("cell", cell)
+    band = cell // 6 if captions else 0
+    _check_picture(len(drawings), len(drawings) * cell, cell + band)
     sheet = Image.new("RGB", (len(drawings) * cell, cell + band), "white")
     draw = ImageDraw.Draw(sheet)
     for c, strokes in enumerate(drawings):
@@ -247,6 +276,7 @@ def morph_gif(drawings: Sequence[Strokes], path: str | os.PathLike, size: int = 
     for ``HOLD_MS``, so that a sequence of drawings (an interpolation) morphs from its first to its last."""
     if not drawings:
         raise DrawingError("morph_gif needs at least one drawing")
+    _check_picture(len(drawings), whole("size", size), size, len(drawings))
     durations = [frame_ms] * len(drawings)
     durations[0] = durations[-1] = HOLD_MS
     _save_gif((to_image(strokes, size, line_width).convert("RGB") for strokes in drawings), durations, path)
@@ -258,15 +288,9 @@ def grid_image(rows: Sequence[tuple[str, Sequence[Strokes]]], cell: int = 96) ->
     The image is ``len(rows) * cell`` high; it is as wide as the longest label
     plus the longest row of cells.
     """
-    if not rows:
-        raise DrawingError("grid needs at least one row")
-    cell, rows = whole("cell", cell), [(_label(label), drawings) for label, drawings in rows]
-    font = _font(cell / 6)
-    pad = cell // 8
-    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    label_width = round(max(measure.textlength(label, font=font) for label, _ in rows)) + 2 * pad
-    columns = max(1, max(len(drawings) for _, drawings in rows))
-    sheet = Image.new("RGB", (label_width + columns * cell, len(rows) * cell), "white")
+    cell = whole("cell", cell)
+    rows, font, label_width, size = _grid_layout(rows, cell)
+    sheet = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(sheet)
     for r, (label, drawings) in enumerate(rows):
         top = r * cell
@@ -276,6 +300,28 @@ def grid_image(rows: Sequence[tuple[str, Sequence[Strokes]]], cell: int = 96) ->
         if r:
             draw.line([(0, top), (sheet.width, top)], fill=GREY, width=1)
     return sheet
+
+
+def grid_size(rows: Sequence[tuple[str, Sequence[Strokes]]], cell: int = 96) -> tuple[int, int]:
+    """``grid_image``'s width and height, or one line if it would be too large: a ``Grid`` is refused when it is
+    made, not when a notebook shows it."""
+    return _grid_layout(rows, whole("cell", cell))[-1]
+
+
+def _grid_layout(rows: Sequence[tuple[str, Sequence[Strokes]]], cell: int) -> tuple:
+    """A grid's rows (each label one short line), the labels' font, their column's width and the picture's size,
+    checked against ``MAX_PIXELS`` before anything is drawn."""
+    if not rows:
+        raise DrawingError("grid needs at least one row")
+    rows = [(_label(label), drawings) for label, drawings in rows]
+    font = _font(cell / 6)
+    pad = cell // 8
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_width = round(max(measure.textlength(label, font=font) for label, _ in rows)) + 2 * pad
+    columns = max(1, max(len(drawings) for _, drawings in rows))
+    size = (label_width + columns * cell, len(rows) * cell)
+    _check_picture(sum(len(drawings) for _, drawings in rows), *size)
+    return rows, font, label_width, size
 
 
 def _label(text: str) -> str:
@@ -304,10 +350,11 @@ def animate_many(drawings: Sequence[Strokes], path: str | os.PathLike, columns: 
     if not drawings:
         raise DrawingError("animate needs at least one drawing")
     columns, cell = min(whole("columns", columns), len(drawings)), whole("cell", cell)
-    fitted = [fit(d, cell, _default_margin(cell, line_width), centre=True) for d in drawings]
-    longest = max(sum(len(s) for s in f) for f in fitted)
-    rows = -(-len(fitted) // columns)
+    longest = max(sum(len(s) for s in d) for d in drawings)
+    rows = -(-len(drawings) // columns)
     shown = [*_steps(longest, points_per_frame), longest]
+    _check_picture(len(drawings), columns * cell, rows * cell, len(shown))
+    fitted = [fit(d, cell, _default_margin(cell, line_width), centre=True) for d in drawings]
 
     def frame(inks: tuple[Image.Image, ...]) -> Image.Image:
         sheet = Image.new("RGB", (columns * cell, rows * cell), "white")
