@@ -11,12 +11,14 @@ import re
 import stat
 import subprocess
 import sys
+import tracemalloc
 import xml.etree.ElementTree as ET
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import FIXTURES
 from PIL import Image
 
@@ -306,6 +308,20 @@ def refusals(shipped, tiny_models, vae, eyes, tmp_path) -> dict:
         "interpolate steps a word": lambda: vae.interpolate(eye, eye, steps="ten"),
         "interpolate a non-drawing": lambda: vae.interpolate(eye, [eye]),
         "variations n below 0": lambda: vae.variations(eye, n=-2),
+        "n of every class past the limit": lambda: shipped.sample(n=10**6),
+        "completions past the limit": lambda: shipped.complete([eye, eye], n=10**6),
+        "variations past the limit": lambda: vae.variations([eye, eye], n=10**6),
+        "generate a negative label": lambda: list(shipped.generate([-1])),
+        "generate a label past its classes": lambda: list(shipped.generate([10**6])),
+        "generate a class name": lambda: list(shipped.generate(["eye"])),
+        "generate a fraction of a class": lambda: list(shipped.generate([0.5])),
+        "generate a bool as a class": lambda: list(shipped.generate([True])),
+        "generate labels as a number": lambda: list(shipped.generate(5)),
+        "generate labels as a word": lambda: list(shipped.generate("eye")),
+        "a prefix that is no function": lambda: list(shipped.generate([0], prefix=5)),
+        "a NaN prefix": lambda: list(shipped.generate([0], prefix=lambda i: np.full((3, 3), np.nan))),
+        "a prefix of pairs": lambda: list(shipped.generate([0], prefix=lambda i: np.ones((3, 2)))),
+        "a prefix far out of frame": lambda: list(shipped.generate([0], prefix=lambda i: [[1e300, 0, 1]])),
         "a word that is no string": lambda: sketchgen.Drawing.from_strokes([([1, 2], [1, 2])], 5),
         "an empty grid": lambda: sketchgen.grid([]),
         "a grid of numbers": lambda: sketchgen.grid([1, 2]),
@@ -379,6 +395,52 @@ def test_refusals_name_what_is_wrong(shipped, eyes, tmp_path):
     for call, kind, words in checks:
         with pytest.raises(kind, match=re.escape(words)):
             call()
+
+
+def test_generate_refuses_a_label_that_is_no_class_index_naming_it(shipped):
+    """``Model.generate`` is public: -1 or 10**6 was an IndexError deep in torch, a name a ValueError, and 0.5 or
+    True quietly drew class 0 or 1."""
+    last = len(shipped.classes) - 1
+    for bad in (-1, last + 1, 10**6, 0.5, np.float64(1.0), True, np.bool_(False), "eye", None, [0]):
+        with pytest.raises(sketchgen.UsageError, match=rf"^labels\[2\], a class index, must be a whole number from 0 "
+                                                       rf"to {last}, not {re.escape(repr(bad)[:40])}$"):
+            list(shipped.generate([0, last, bad], max_len=1))
+    for bad in (5, "eye", np.zeros((2, 2), dtype=int), {0, 1}):
+        with pytest.raises(sketchgen.UsageError, match=r"^labels must be a sequence of class indices \(model\.labels"):
+            list(shipped.generate(bad, max_len=1))
+    as_list = list(shipped.generate([3, last], seed=2, max_len=5))  # good labels, in any form, draw as before
+    for same in (np.array([3, last]), np.array([3, last], dtype=np.uint8), (np.int32(3), last), range(3, last + 1, last - 3)):
+        assert all(np.array_equal(a, b) for a, b in zip(as_list, shipped.generate(same, seed=2, max_len=5), strict=True))
+
+
+def test_too_many_drawings_are_refused_before_memory_is_spent_on_them(shipped, eyes):
+    """n of each class or drawing is multiplied out only once the product is checked: sample(n=10**6) of the 345-class
+    model made 345 million labels (2.9 GB) before its refusal, complete([d] * 1000, n=10**6) a MemoryError."""
+    calls = {"sample": lambda: shipped.sample(n=10**6), "complete": lambda: shipped.complete(eyes[:1] * 10, n=10**6)}
+    for what, call in calls.items():
+        tracemalloc.start()  # NumPy reports its arrays to it
+        try:
+            with pytest.raises(sketchgen.UsageError, match=r"^\d+(,\d{3})+ drawings asked for, more than 1,000,000 in one "
+                                                           "call: ask for fewer$"):
+                call()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 4 * 2**20, f"{what}: {peak:,} bytes at most before the refusal"
+    assert len(shipped.complete(eyes[:2], n=2, max_len=1)) == 4  # a product within the limit is drawn
+
+
+@pytest.mark.parametrize("field, says", [("train", "train is not a dict of training settings"),
+                                         ("data", "data settings are not the dict training writes")])
+def test_a_checkpoint_whose_training_fields_are_none_is_refused_in_one_line(tiny_models, tmp_path, capsys, field, says):
+    """The checks let a train or data of None through, and evaluate's ``ckpt.get("train", {}).get(...)`` failed on it
+    with an AttributeError; nothing writes None there (a model without them, imported or of 0.1.0, has no such key)."""
+    path = tmp_path / f"{field}-none.pt"
+    torch.save({**torch.load(tiny_models["mdn"], weights_only=True), field: None}, path)
+    with pytest.raises(models.CheckpointError, match=f"^{re.escape(str(path))}: {says}$"):
+        sketchgen.load(path)
+    assert main(["evaluate", "--checkpoint", str(path), "--classifier", str(path), "--n", "5"]) == 1
+    assert capsys.readouterr().err == f"sketchgen: error: {path}: {says}\n"
 
 
 # --- the README's first lines ------------------------------------------------------------------

@@ -10,13 +10,14 @@ import torch
 from conftest import VARIANTS
 
 import sketchgen
-from sketchgen import Drawing, SketchgenError, models
+from sketchgen import Drawing, DrawingError, SketchgenError, models
+from sketchgen.api import CHUNK
 from sketchgen.cli import main
 from sketchgen.data import read_stroke3
 from sketchgen.models import ModelError
-from sketchgen.sample import drawing_seeds, generate, stream_keys, uniforms
+from sketchgen.sample import drawing_seeds, generate, longest_prefix, stream_keys, uniforms
+from sketchgen.strokes import MAX_POINTS, stroke3_to_strokes, strokes_to_stroke3
 from sketchgen.strokes import quickdraw_strokes as to_strokes
-from sketchgen.strokes import stroke3_to_strokes, strokes_to_stroke3
 
 
 def assert_valid(drawing: np.ndarray, limit: int) -> None:
@@ -202,6 +203,33 @@ def test_complete_and_the_sample_command_refuse_a_prefix_longer_than_the_model_d
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("sketchgen: error: ") and "prefix 0 has 300,000 points" in err
+
+
+def test_generate_checks_each_prefix_as_the_start_of_a_drawing_naming_its_index(tiny_models):
+    """``Model.generate``'s prefix is the caller's function: what it returns is refused in one line naming the index
+    it was called with, past the first chunk too, unless it is a stroke-3 drawing as ``Drawing.from_stroke3`` takes
+    one. A NaN or a huge offset was an index error deep in the model, a prefix that was no function a TypeError."""
+    model = sketchgen.load(tiny_models["mdn"])
+    start = zigzag(3)
+    wrong = {"NaN": np.full((3, 3), np.nan), "infinite": [[np.inf, 0, 1]], "pairs": np.ones((3, 2)),
+             "flat": np.ones(3), "words": [["a", "b", "c"]], "ragged": [[1, 2, 1], [1, 2]], "nothing": None,
+             "out of the frame": [[1e300, 0, 1]], "past the frame by steps": np.tile([[9000.0, 0, 0]], (2, 1)),
+             "more points than a drawing": zigzag(MAX_POINTS + 1)}
+    for what, prefix in wrong.items():
+        with pytest.raises(DrawingError, match=r"^prefix\(1\) is not the start of a drawing: [^\n]+$"):
+            list(model.generate([0, 0], max_len=1, prefix=lambda i, p=prefix: p if i else start))
+    far = CHUNK + 1  # in the second chunk: named by the caller's index, not its place in the chunk
+    with pytest.raises(DrawingError, match=rf"^prefix\({far}\) is not the start of a drawing: stroke-3 row 0 is not finite$"):
+        list(model.generate([0] * (far + 1), max_len=1, prefix=lambda i: wrong["NaN"] if i == far else start))
+    most = longest_prefix(model.net)
+    with pytest.raises(ModelError, match=rf"^prefix {far} has {most + 1:,} points, more than the {most:,} "):
+        list(model.generate([0] * (far + 1), max_len=1, prefix=lambda i: zigzag(most + 1) if i == far else start))
+    with pytest.raises(sketchgen.UsageError, match=r"^prefix must be a function from a drawing's index to its start"):
+        list(model.generate([0], prefix=start))
+    as_array = list(model.generate([0, 1], seed=3, prefix=lambda i: start))  # a list of rows draws as its array
+    assert all(np.array_equal(a, b) for a, b in zip(as_array, model.generate([0, 1], seed=3,
+                                                                              prefix=lambda i: start.tolist())))
+    assert all(np.array_equal(d[:3], start) for d in as_array)
 
 
 def test_sample_says_which_drawings_ended_before_their_first_point(tiny_models, tmp_path, capsys):

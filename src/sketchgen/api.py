@@ -29,7 +29,7 @@ from sketchgen import data, models, render, strokes
 from sketchgen import sample as sampling
 from sketchgen.data import DataError, Prepared
 from sketchgen.drawing import Drawing, Grid, as_drawings
-from sketchgen.errors import SketchgenError, flag, whole_number
+from sketchgen.errors import DrawingError, SketchgenError, flag, whole_number
 from sketchgen.sample import TEMPERATURE
 from sketchgen.strokes import MAX_POINTS
 
@@ -190,18 +190,33 @@ class Model:
 
     def generate(self, labels: Sequence[int], temperature: float = TEMPERATURE, seed: int = 0,
                  max_len: int | None = None, prefix: Callable[[int], np.ndarray] | None = None) -> Iterator[np.ndarray]:
-        """Stroke-3 drawings of ``labels`` (drawing i from prefix(i), stroke-3, if given), made ``CHUNK`` at a
-        time: memory stays one chunk's however many are asked for."""
-        if len(labels) > MAX_DRAWINGS:
-            raise UsageError(f"{len(labels):,} drawings asked for, more than {MAX_DRAWINGS:,} in one call: ask for fewer")
+        """Stroke-3 drawings of ``labels`` (class indices, as ``labels()`` gives them; drawing i completing
+        ``prefix(i)``, the stroke-3 start of a drawing, if given), made ``CHUNK`` at a time: memory stays one
+        chunk's however many are asked for. Each prefix is checked as its chunk is made."""
+        labels = self._indices(labels)
         _check_temperature(temperature)
         seed = _integer("seed", seed, 0, SEED_MAX)
         max_len = None if max_len is None else _integer("max_len", max_len, 1, MAX_POINTS)
-        labels = np.asarray(labels, dtype=np.int64)
+        if prefix is not None and not callable(prefix):
+            raise UsageError(f"prefix must be a function from a drawing's index to its start (stroke-3), not "
+                             f"{prefix!r:.40}")
         for a in range(0, len(labels), CHUNK):
-            part = labels[a : a + CHUNK]
-            prefixes = [prefix(i) for i in range(a, a + len(part))] if prefix else None
+            part, prefixes = labels[a : a + CHUNK], None
+            if prefix is not None:
+                prefixes = [_start(prefix, i) for i in range(a, a + len(part))]
+                sampling.check_prefixes(self.net, prefixes, first=a)
             yield from sampling.generate(self.net, part, temperature, seed + a * sampling.DRAWING_STRIDE, max_len, prefixes)
+
+    def _indices(self, labels: Sequence[int]) -> np.ndarray:
+        """``labels`` as an array, or one line naming the first that is not one of its class indices (a bool, a
+        float or a name would be taken as some class, or fail deep in the model); too many, before any is read."""
+        if isinstance(labels, str) or not (isinstance(labels, Sequence) or np.ndim(labels) == 1):
+            raise UsageError(f"labels must be a sequence of class indices (model.labels(names) gives them), not "
+                             f"{labels!r:.40}")
+        drawings_asked(len(labels))
+        for i, label in enumerate(labels):
+            _integer(f"labels[{i}], a class index,", label, 0, len(self.classes) - 1)
+        return np.asarray(labels, dtype=np.int64)
 
     def _drawings(self, labels, s3s: Iterable[np.ndarray], fit: bool = True, **info) -> list[Drawing]:
         return [Drawing.from_stroke3(s3, self.classes[label], fit=fit, model=self.kind, **info)
@@ -210,7 +225,8 @@ class Model:
     def sample(self, classes: str | Sequence[str] | None = None, n: int = 1, temperature: float = TEMPERATURE,
                seed: int = 0, max_len: int | None = None) -> list[Drawing]:
         """``n`` drawings of each class (default every class it knows), class by class."""
-        labels = np.repeat(self.labels(classes), _integer("n", n, 0, MAX_DRAWINGS))
+        wanted = self.labels(classes)
+        labels = np.repeat(wanted, drawings_asked(len(wanted), n))
         return self._drawings(labels, self.generate(labels, temperature, seed, max_len), temperature=temperature,
                               seed=seed)
 
@@ -225,13 +241,14 @@ class Model:
         into the 0-255 frame, as ``sketchgen sample --prefix`` writes it.
         """
         drawings = as_drawings(drawings)
+        n = drawings_asked(len(drawings), n)
         starts = [_cut(d, strokes) for d in drawings]
         sampling.check_prefixes(self.net, starts)  # here, so that the index named is the caller's drawing
         words = [classes] * len(drawings) if classes is None or isinstance(classes, str) else _names(classes, "classes")
         if len(words) != len(drawings):
             raise UsageError(f"{len(words)} classes for {len(drawings)} drawings: give one class for all, or one each")
         labels = self._labels_of(drawings, words)
-        rows = np.repeat(np.arange(len(drawings)), _integer("n", n, 0, MAX_DRAWINGS))
+        rows = np.repeat(np.arange(len(drawings)), n)
         return self._drawings(labels[rows], self.generate(labels[rows], temperature, seed, max_len,
                                                           prefix=lambda i: starts[rows[i]]),
                               fit=False, temperature=temperature, seed=seed)
@@ -257,10 +274,7 @@ class Model:
         """``variations``, made and yielded about ``CHUNK`` at a time: memory stays a chunk's, whatever ``n``."""
         drawings = as_drawings(drawings)
         sampling.require_encoder(self.net)
-        labels, n = self._labels_of(drawings), _integer("n", n, 0, MAX_DRAWINGS)
-        if len(drawings) * n > MAX_DRAWINGS:
-            raise UsageError(f"{n:,} variations of {len(drawings):,} drawings is more than {MAX_DRAWINGS:,} in one "
-                             "call: ask for fewer")
+        labels, n = self._labels_of(drawings), drawings_asked(len(drawings), n)
         _check_temperature(temperature)
         seed = _integer("seed", seed, 0, SEED_MAX)
         step = max(1, CHUNK // max(n, 1))  # drawings whose variations make a chunk
@@ -293,6 +307,27 @@ class Model:
                                  f"on; it knows: {models.listing(self.classes)}")
             labels.append(index[word])
         return np.array(labels, dtype=np.int64)
+
+
+def drawings_asked(items: int, n: int = 1) -> int:
+    """``n``, drawings of each of ``items``, refused (one line) where that is more than ``MAX_DRAWINGS`` in all:
+    before anything is made for them, whose memory would grow with the product."""
+    n = _integer("n", n, 0, MAX_DRAWINGS)
+    if items * n > MAX_DRAWINGS:
+        raise UsageError(f"{items * n:,} drawings asked for, more than {MAX_DRAWINGS:,} in one call: ask for fewer")
+    return n
+
+
+def _start(prefix: Callable[[int], np.ndarray], i: int) -> np.ndarray:
+    """``prefix(i)`` as an array if it is the stroke-3 start of a drawing as ``Drawing.from_stroke3`` takes one
+    (numbers, (n, 3), finite, within a drawing's points and frame), else one line naming ``i``: NaN or a huge
+    offset would fail deep in the model."""
+    s3 = prefix(i)
+    try:
+        Drawing.from_stroke3(s3, fit=False)
+    except DrawingError as e:
+        raise DrawingError(f"prefix({i}) is not the start of a drawing: {e}") from None
+    return np.asarray(s3)
 
 
 def _integer(name: str, value: int, low: int, high: int) -> int:

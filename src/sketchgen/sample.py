@@ -84,10 +84,11 @@ def longest_prefix(net) -> int:
     return net.max_steps() if context is None else min(net.max_steps(), context - 1)
 
 
-def check_prefixes(net, prefixes: list[np.ndarray]) -> None:
-    """Refuse, before any model step, a prefix longer than the model draws: priming costs a step per point."""
+def check_prefixes(net, prefixes: list[np.ndarray], first: int = 0) -> None:
+    """Refuse, before any model step, a prefix longer than the model draws: priming costs a step per point.
+    Prefix i is named ``first + i``: its place among the caller's, where these are one chunk of them."""
     most = longest_prefix(net)
-    for i, prefix in enumerate(prefixes):
+    for i, prefix in enumerate(prefixes, first):
         if len(prefix) > most:
             raise ModelError(f"prefix {i} has {len(prefix):,} points, more than the {most:,} a drawing of this model "
                              "may have: give a shorter prefix (e.g. fewer strokes)")

@@ -210,7 +210,8 @@ def cmd_sample(args) -> None:
         require_encoder(model.net)
         drawings = model.iter_variations(given_drawings(args.around, model), args.n, args.temperature, args.seed)
     else:
-        labels = np.repeat(model.labels(args.classes), args.n)
+        wanted = model.labels(args.classes)
+        labels = np.repeat(wanted, api.drawings_asked(len(wanted), args.n))
         prefix = None
         if args.prefix:
             heads = api.test_starts(model, labels, args.prefix_strokes, args.data_dir) if args.prefix == "test" \

@@ -376,9 +376,10 @@ def check_history(history, fail, where: str = "history") -> None:
 
 
 def _metadata(ckpt: dict, fail) -> None:
-    """The fields training adds, where present: what reads them (evaluate, serve, resume) may trust their types."""
-    data = ckpt.get("data")
-    if data is not None:
+    """The fields training or an import adds, where present: what reads them (evaluate, serve, resume) may trust
+    their types. Present means of its type: nothing writes None for one, and a reader's ``.get(key, {})`` would fail."""
+    if "data" in ckpt:
+        data = ckpt["data"]
         if not isinstance(data, dict) or set(data) != set(DATA_KEYS):
             fail("data settings are not the dict training writes")
         for key, t in DATA_KEYS.items():
@@ -391,8 +392,8 @@ def _metadata(ckpt: dict, fail) -> None:
         if not all(printable(k, MAX_NAME) and printable(v) for k, v in data["sources"].items()):
             fail("data sources are not class names and paths")
     imported = ckpt.get("imported")
-    if imported is not None and (not isinstance(imported, dict) or set(imported) != {"format", "file"}
-                                 or not all(printable(v) for v in imported.values())):
+    if "imported" in ckpt and (not isinstance(imported, dict) or set(imported) != {"format", "file"}
+                               or not all(printable(v) for v in imported.values())):
         fail("imported is not the format and file name an import writes")
     for key in COUNTS:
         if key in ckpt and not is_count(ckpt[key]):
@@ -401,8 +402,8 @@ def _metadata(ckpt: dict, fail) -> None:
         fail("val_loss is not a finite number")
     if "history" in ckpt:
         check_history(ckpt["history"], fail)
-    train = ckpt.get("train")
-    if train is not None:
+    if "train" in ckpt:
+        train = ckpt["train"]
         if not isinstance(train, dict) or not all(printable(k, MAX_NAME) for k in train):
             fail("train is not a dict of training settings")
         for key, value in train.items():  # their meaning is training's to check; their types are checked here
