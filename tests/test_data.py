@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -467,24 +468,88 @@ def test_old_single_file_caches_are_ignored_with_a_note(quickdraw, tmp_path, cap
     assert old.exists()
 
 
+# What torchrun sets for the processes of one machine of a 2-process run, but each one's ranks.
+TORCHRUN = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
+
+
+def rank(n: int) -> dict[str, str]:
+    """The environment of torchrun's process ``n`` of a 2-process run on one machine."""
+    return {**os.environ, **TORCHRUN, "RANK": str(n), "LOCAL_RANK": str(n)}
+
+
 def test_under_torchrun_only_local_rank_0_prepares(quickdraw, tmp_path):
     """Local rank 1 starts first and waits, building nothing; rank 0 prepares; both then report the same set."""
     command = [sys.executable, "-m", "sketchgen", "prepare", "--classes", *CLASSES_4, "--data-dir",
                str(quickdraw / "simplified"), "--max-per-class", "300"]
-    env = {**os.environ, "WORLD_SIZE": "2", "SKETCHGEN_PREPARED": str(tmp_path)}
-    follower = subprocess.Popen(command, env={**env, "LOCAL_RANK": "1"}, stdout=subprocess.PIPE,
+    prepared = {"SKETCHGEN_PREPARED": str(tmp_path)}
+    follower = subprocess.Popen(command, env={**rank(1), **prepared}, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
     try:
         assert follower.stderr.readline() == "local rank 1: waiting for local rank 0 to prepare 4 classes\n"
         time.sleep(1)
         assert follower.poll() is None and not list(tmp_path.glob("*/meta.json"))
-        leader = subprocess.run(command, env={**env, "LOCAL_RANK": "0"}, capture_output=True, text=True, timeout=120)
+        leader = subprocess.run(command, env={**rank(0), **prepared}, capture_output=True, text=True, timeout=120)
         out, err = follower.communicate(timeout=60)
     finally:
         follower.kill()
     assert leader.returncode == 0 and follower.returncode == 0, (leader.stderr, err)
     assert out == leader.stdout and " drawings of 4 classes: " in out, out
     assert len(list(tmp_path.glob("*/meta.json"))) == 4
+
+
+WAITING = """
+import sys
+from sketchgen import data
+data.WAIT_S = 1
+try:
+    data.prepare(["apple", "eye"], sys.argv[1], 300, cache_dir=sys.argv[2])
+except data.DataError as e:
+    sys.exit(str(e))
+"""
+
+
+def test_a_local_rank_waits_for_local_rank_0_for_a_bounded_time(quickdraw, tmp_path):
+    """No local rank 0 preparing what it waits for: after WAIT_S without a class, one line saying what it waited
+    for, and where. A WORLD_SIZE without torchrun's other variables waits for nothing: refused at once."""
+    run = subprocess.run([sys.executable, "-c", WAITING, str(quickdraw / "simplified"), str(tmp_path)], env=rank(1),
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and run.stderr.splitlines() == [
+        "local rank 1: waiting for local rank 0 to prepare 2 classes",
+        (f"local rank 1: waited 1 s for local rank 0 to prepare 'apple' and 1 more classes in {tmp_path}, in vain: "
+         "run local rank 0 with the same classes, data and SKETCHGEN_PREPARED")], run.stderr
+    assert not list(tmp_path.glob("*/meta.json"))
+
+    alone = {k: v for k, v in os.environ.items() if k not in (*TORCHRUN, "RANK")}
+    run = subprocess.run([sys.executable, "-m", "sketchgen", "prepare", "--classes", "apple", "--data-dir",
+                          str(quickdraw / "simplified")], env={**alone, "WORLD_SIZE": "2", "LOCAL_RANK": "1"},
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and run.stderr.splitlines() == [
+        ("sketchgen: error: WORLD_SIZE is 2 but RANK is not set: start sketchgen with torchrun, which sets it, or "
+         "unset WORLD_SIZE, RANK and LOCAL_RANK to run one process")]
+
+
+def test_the_pool_never_exceeds_the_cores(quickdraw, tmp_path, monkeypatch, capsys):
+    """--workers counts processes, each holding a class's drawings: more than the cores this process may use would
+    only queue for them (1,000 forked 345 processes on 2 cores, 3.8 GB). Capped, with a note; the same arrays."""
+    pools = []
+
+    class Counted(ProcessPoolExecutor):
+        def __init__(self, workers, **kwargs):
+            pools.append(workers)
+            super().__init__(workers, **kwargs)
+
+    monkeypatch.setattr(data, "ProcessPoolExecutor", Counted)
+    monkeypatch.setattr(data, "cores", lambda: 2)
+    folder = quickdraw / "simplified"
+    many = data.prepare(CLASSES_4, folder, 300, cache_dir=tmp_path / "many", workers=10**9)
+    assert pools == [2]
+    assert capsys.readouterr().err == ("workers 1000000000: this process may use 2 cores, so 2 processes prepare the 4 "
+                                       "classes\n")
+    assert_same_prepared(many, data.prepare(CLASSES_4, folder, 300, cache_dir=tmp_path / "one", workers=1))
+    monkeypatch.setenv("SKETCHGEN_PREPARED", str(tmp_path / "cli"))
+    assert cli.main(["prepare", "--classes", *CLASSES_4[:3], "--data-dir", str(folder), "--workers", "1000"]) == 0
+    assert pools == [2, 2] and "workers 1000: this process may use 2 cores, so 2 processes prepare the 3 classes\n" \
+        in capsys.readouterr().err
 
 
 # --- where the drawings come from ----------------------------------------------------------------

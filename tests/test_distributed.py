@@ -103,3 +103,34 @@ def test_one_model_on_thirty_classes_from_a_file(quickdraw, tmp_path):
     assert ckpt["classes"] == names
     # The class embedding grows with the class count (the 5-class default would be 18 wide).
     assert ckpt["config"]["embed_dim"] == default_embed_dim(30) == 44
+
+
+# torchrun's variables for process 1 of a 2-process run on one machine, each case below spoiling one.
+TORCHRUN = {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
+RUN_ALONE = "start sketchgen with torchrun, which sets it, or unset WORLD_SIZE, RANK and LOCAL_RANK to run one process"
+
+
+@pytest.mark.parametrize("env, problem", [
+    ({"WORLD_SIZE": "abc"}, "WORLD_SIZE='abc' is not a whole number from 1 to 65536"),
+    ({"WORLD_SIZE": ""}, "WORLD_SIZE='' is not a whole number from 1 to 65536"),
+    ({"WORLD_SIZE": "1.5"}, "WORLD_SIZE='1.5' is not a whole number from 1 to 65536"),
+    ({"WORLD_SIZE": "-1"}, "WORLD_SIZE='-1' is not a whole number from 1 to 65536"),
+    ({"WORLD_SIZE": "99999999999999999999"}, "WORLD_SIZE='99999999999999999999' is not a whole number from 1 to 65536"),
+    ({"WORLD_SIZE": "2"}, "WORLD_SIZE is 2 but RANK is not set"),
+    ({**TORCHRUN, "RANK": "abc"}, "RANK='abc' is not a whole number from 0 to 1 (ranks are below WORLD_SIZE, here 2)"),
+    ({**TORCHRUN, "LOCAL_RANK": "x"},
+     "LOCAL_RANK='x' is not a whole number from 0 to 1 (ranks are below WORLD_SIZE, here 2)"),
+    ({**TORCHRUN, "RANK": "2"}, "RANK='2' is not a whole number from 0 to 1 (ranks are below WORLD_SIZE, here 2)"),
+    ({**TORCHRUN, "MASTER_PORT": "http"}, "MASTER_PORT='http' is not a whole number from 1 to 65535"),
+    ({"RANK": "1"}, "RANK='1' is not a whole number from 0 to 0 (ranks are below WORLD_SIZE, here 1)"),
+])
+def test_torchruns_variables_are_checked_before_anything_starts(quickdraw, tmp_path, env, problem):
+    """Each is input like a flag: refused in one line naming it, before any drawing is read or any process group
+    joined (a WORLD_SIZE outside torchrun failed inside PyTorch, or waited for a rank 0 that never came)."""
+    alone = {k: v for k, v in os.environ.items() if k not in TORCHRUN}
+    run = subprocess.run([sys.executable, "-m", "sketchgen", "train", "--classes", "apple", "square", "--data-dir",
+                          str(quickdraw / "simplified"), "--steps", "2", "--init", "none",
+                          "--out", str(tmp_path / "rk")], env={**alone, **env}, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 1 and run.stderr.splitlines() == [f"sketchgen: error: {problem}: {RUN_ALONE}"], run.stderr
+    assert not (tmp_path / "rk").exists()

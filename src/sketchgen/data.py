@@ -36,6 +36,7 @@ from sketchgen import cache, download, npz, strokes
 from sketchgen.drawing import Drawing
 from sketchgen.errors import DrawingError, SketchgenError
 from sketchgen.fileio import FileRefused, atomic_write, locked, open_regular, read_lines
+from sketchgen.launch import launch
 from sketchgen.strokes import MAX_COORD
 
 # Our splits are Sketch-RNN's, by name and order: an .npz file's arrays map onto them one to one.
@@ -45,6 +46,10 @@ SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 MAX_CLASS_NAME = 100
 # Bad lines printed per file before the rest are only counted.
 SHOWN_PER_FILE = 20
+# Seconds a local rank other than 0 waits under torchrun for local rank 0 to finish its next class: the largest
+# class (340,000 drawings) takes about 45 s to prepare on a loaded core (docs/performance.md: 8,000 drawings/s),
+# so 30 minutes without one means local rank 0 is preparing something else, or nothing.
+WAIT_S = 30 * 60
 
 
 class DataError(SketchgenError):
@@ -459,10 +464,10 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 def _run(jobs: list[_Job], workers: int, context) -> Iterator[Counter]:
     """Each job's result as it finishes, from a pool of ``workers`` processes (or this one, for one)."""
-    if workers <= 1 or len(jobs) <= 1:
+    if workers <= 1:
         yield from map(_ensure, jobs)
         return
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures = [pool.submit(_ensure, job) for job in jobs]
         try:
             for done in as_completed(futures):
@@ -477,8 +482,22 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _pool_size(workers: int, classes: int) -> int:
+    """The processes that prepare ``classes``: ``workers``, but no more than the classes or the cores this process
+    may use, with a note when the cores cap it: each holds a class's drawings in memory, and more only queue."""
+    most = cores()
+    if min(workers, classes) > most:
+        print(f"workers {workers}: this process may use {most} cores, so {most} processes prepare the {classes} "
+              "classes", file=sys.stderr)
+    return min(workers, classes, most)
+
+
 def prepared_cache_dir() -> Path:
-    return Path(os.environ.get("SKETCHGEN_PREPARED") or download.default_cache_dir().parent / "prepared")
+    """``$SKETCHGEN_PREPARED``, else ``prepared/`` beside the download cache."""
+    if os.environ.get("SKETCHGEN_PREPARED"):
+        return download.env_folder(Path(os.environ["SKETCHGEN_PREPARED"]), "SKETCHGEN_PREPARED")
+    downloads, variable = download.cache_home()
+    return download.env_folder(downloads.parent / "prepared", variable)
 
 
 def prepare(
@@ -496,7 +515,7 @@ def prepare(
     Each class is cached on its own (see ``cache``), keyed by its source file (path, size, mtime),
     the settings and the format version, and its randomness comes from ``class_rng(seed, name)``:
     a class's cache serves any class list, and adding a class prepares that class only. Missing
-    classes are prepared by ``workers`` processes (default: every core this process may use).
+    classes are prepared by ``workers`` processes (default, and at most: the cores this process may use).
     A class read from a Sketch-RNN ``.npz`` keeps the file's own train/valid/test split; over the
     cap, each split keeps its share (a seeded uniform sample).
 
@@ -504,6 +523,7 @@ def prepare(
     one that fails is rebuilt with a note. Under torchrun (``WORLD_SIZE`` > 1) only local rank 0
     prepares; the other processes of the machine wait for its caches and map them.
     """
+    place = launch()
     classes = check_classes(classes, data_dir)
     if not classes:
         raise DataError("no classes to prepare")
@@ -511,11 +531,11 @@ def prepare(
     problems = problems if problems is not None else Problems()
     files = [find_class_file(c, data_dir) for c in classes]
     jobs = [_job(name, path, cache_dir, max_per_class, seed, verify, problems.quiet) for name, path in zip(classes, files)]
-    waiting = int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("LOCAL_RANK", "0")) != 0
+    waiting = place.world > 1 and place.local_rank != 0
     parts = {job.name: _open(job, quiet=True) for job in jobs} if not verify or waiting else {}
     missing = [job for job in jobs if parts.get(job.name) is None]
     if missing and waiting:
-        parts.update(_wait_for(missing))
+        parts.update(_wait_for(missing, place.local_rank, cache_dir))
     elif missing:
         _note_old_caches(cache_dir)
         _build(missing, workers or cores(), problems)
@@ -533,9 +553,10 @@ def _build(jobs: list[_Job], workers: int, problems: Problems) -> None:
     # The biggest files first, so that no worker is left with a big class while the others idle.
     jobs = sorted(jobs, key=lambda job: job.source.stat().st_size, reverse=True)
     context = _pool_context()  # before the progress bar starts tqdm's monitor thread
+    pool = _pool_size(workers, len(jobs))
     with tqdm(total=len(jobs), desc="preparing classes", unit="class", file=sys.stderr, disable=None,
               leave=False) as bar:
-        for counts in _run(jobs, workers, context):
+        for counts in _run(jobs, pool, context):
             problems.counts.update(counts)
             bar.update()
     if sum(problems.counts.values()):
@@ -554,20 +575,28 @@ def _open(job: _Job, quiet: bool = False) -> cache.ClassArrays | None:
         return cache.open_class(job.folder, quiet=quiet)
 
 
-def _wait_for(jobs: list[_Job], poll_s: float = 0.5) -> dict[str, cache.ClassArrays]:
+def _wait_for(jobs: list[_Job], local_rank: int, cache_dir: Path, poll_s: float = 0.5) -> dict[str, cache.ClassArrays]:
     """Under torchrun, on local ranks other than 0: the caches local rank 0 is making, as each is done.
 
     A lock held by rank 0's worker makes ``_open`` wait for that class; a class it has not yet
-    started is polled for. Should rank 0 fail, torchrun stops this process with it.
+    started is polled for. Should rank 0 fail, torchrun stops this process with it; should it prepare
+    no class for ``WAIT_S`` (other classes, data or cache folder, or no rank 0 at all), this one gives up.
     """
-    print(f"local rank {os.environ['LOCAL_RANK']}: waiting for local rank 0 to prepare {len(jobs)} classes",
-          file=sys.stderr)
+    print(f"local rank {local_rank}: waiting for local rank 0 to prepare {len(jobs)} classes", file=sys.stderr)
     found = {}
+    since = time.monotonic()
     while len(found) < len(jobs):
         for job in jobs:
             if job.name not in found and (part := _open(job, quiet=True)) is not None:
                 found[job.name] = part
+                since = time.monotonic()
         if len(found) < len(jobs):
+            if time.monotonic() - since > WAIT_S:
+                left = [job.name for job in jobs if job.name not in found]
+                named = repr(left[0]) + (f" and {len(left) - 1} more classes" if len(left) > 1 else "")
+                raise DataError(f"local rank {local_rank}: waited {WAIT_S} s for local rank 0 to prepare {named} in "
+                                f"{cache_dir}, in vain: run local rank 0 with the same classes, data and "
+                                "SKETCHGEN_PREPARED")
             time.sleep(poll_s)
     return found
 

@@ -4,18 +4,21 @@ gloo on CPU, nccl on GPUs with each process on the GPU of its local rank.
 Each rank takes its share of every global batch; every decision (skip a NaN
 step, lower the rate, stop early, stop on a signal) is taken from numbers
 summed over all ranks, so N processes follow one process's run up to rounding.
-Without torchrun every function here is the single-process identity.
+Without torchrun every function here is the single-process identity. Where a
+process is in the launch comes from torchrun's environment variables, read and
+checked by ``sketchgen.launch``: they are input like any flag.
 """
 
 from __future__ import annotations
 
 import atexit
-import os
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+
+from sketchgen.launch import launch
 
 
 def check_device(text: str) -> str:
@@ -40,15 +43,16 @@ def check_device(text: str) -> str:
 
 def is_main_process() -> bool:
     """False in torchrun's workers other than rank 0, which train silently and write nothing."""
-    return int(os.environ.get("RANK", "0")) == 0
+    return launch().rank == 0
 
 
 def join(device: str) -> tuple[int, int, str]:
     """This process's (rank, world size, device), joining torchrun's process group on first use."""
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+    place = launch()
+    if place.world == 1:
         return 0, 1, device
     if device.startswith("cuda"):
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        device = f"cuda:{place.local_rank}"
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
