@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from sketchgen import cli
 from sketchgen.download import MAX_DOWNLOAD_BYTES, DownloadError, download_class, download_slice, validate_ndjson
 from sketchgen.fileio import FileRefused
 
@@ -357,3 +358,37 @@ def test_special_files_in_the_cache_never_block(server, tmp_path):
     os.mkfifo(tmp_path / ".dog.ndjson.part")
     with pytest.raises(FileRefused, match=r"\.dog\.ndjson\.part: not a regular file \(a FIFO\) where sketchgen keeps"):
         fetch(server, "dog", tmp_path)
+
+
+# --- the cache folders the environment names ---------------------------------------------------------
+
+
+CACHE_VARIABLES = ("SKETCHGEN_PREPARED", "SKETCHGEN_CACHE", "XDG_CACHE_HOME")
+
+
+@pytest.mark.parametrize("variable", CACHE_VARIABLES)
+@pytest.mark.parametrize("kind", ["a file", "a FIFO", "/dev/null", "a broken link"])
+def test_a_cache_folder_that_is_no_folder_is_refused_naming_its_variable(tmp_path, monkeypatch, capsys, variable, kind):
+    """Making sketchgen's folder there failed as ``[Errno 17] File exists: 'afile'``, naming neither the variable
+    nor what to do; now one line names both, before anything is read, fetched or prepared."""
+    target = Path("/dev/null") if kind == "/dev/null" else tmp_path / "target"
+    if kind == "a file":
+        target.write_bytes(b"")
+    elif kind == "a FIFO":
+        os.mkfifo(target)
+    elif kind == "a broken link":
+        target.symlink_to(tmp_path / "nowhere")
+    for name in CACHE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, str(target))
+    monkeypatch.setenv("SKETCHGEN_BASE_URL", "http://127.0.0.1:9/")  # nothing listens: no download leaves the machine
+    what = {"a file": "a file", "a broken link": "a broken link"}.get(kind, "a special file")
+    inside = {"XDG_CACHE_HOME": f" (for sketchgen's cache {target}/sketchgen/prepared)"}.get(variable, "")
+    refusal = (f"sketchgen: error: {variable}={str(target)!r}: {target} is {what}, not a folder{inside}: "
+               f"point {variable} at a folder")
+    data_dir = [] if variable == "SKETCHGEN_CACHE" else ["--data-dir", str(SIMPLIFIED)]  # that cache is looked in
+    assert cli.main(["prepare", "--classes", "apple", *data_dir]) == 1
+    assert capsys.readouterr().err.splitlines() == [refusal]
+    if variable != "SKETCHGEN_PREPARED":
+        assert cli.main(["download", "apple"]) == 1
+        assert capsys.readouterr().err.splitlines() == [refusal.replace("prepared)", "quickdraw)")]

@@ -33,7 +33,7 @@ from typing import BinaryIO, TypeVar
 from tqdm import tqdm
 
 from sketchgen.errors import SketchgenError
-from sketchgen.fileio import atomic_write, locked, open_own, open_regular, read_lines
+from sketchgen.fileio import FileRefused, atomic_write, locked, open_own, open_regular, read_lines
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/simplified/"
 # No drawing is a line this long: the longest in ../shared/quickdraw is 3.7 KB (simplified) and 37 KB (raw,
@@ -71,10 +71,32 @@ class _TooLarge(Exception):
 
 def default_cache_dir() -> Path:
     """Where downloads live unless told otherwise: ``$SKETCHGEN_CACHE``, else the XDG cache."""
+    return env_folder(*cache_home())
+
+
+def cache_home() -> tuple[Path, str]:
+    """The download cache, and the environment variable that put it there: ``$SKETCHGEN_CACHE``, else
+    ``$XDG_CACHE_HOME/sketchgen/quickdraw``, else ``$HOME/.cache/sketchgen/quickdraw``."""
     if os.environ.get("SKETCHGEN_CACHE"):
-        return Path(os.environ["SKETCHGEN_CACHE"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(xdg) / "sketchgen" / "quickdraw"
+        return Path(os.environ["SKETCHGEN_CACHE"]).expanduser(), "SKETCHGEN_CACHE"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "sketchgen" / "quickdraw", "XDG_CACHE_HOME"
+    return Path.home() / ".cache" / "sketchgen" / "quickdraw", "HOME"
+
+
+def env_folder(path: Path, variable: str) -> Path:
+    """``path``, a folder of sketchgen's that ``$variable`` placed, if it is a folder or can be made one; else
+    FileRefused naming the variable (making it would fail with ``[Errno 17] File exists``, naming neither it nor
+    what to do)."""
+    for above in (path, *path.parents):
+        if above.is_dir():
+            return path
+        if os.path.lexists(above):
+            kind = "a broken link" if not above.exists() else "a file" if above.is_file() else "a special file"
+            cached = "" if above == path else f" (for sketchgen's cache {path})"
+            raise FileRefused(f"{variable}={os.environ.get(variable, '')!r}: {above} is {kind}, not a folder{cached}: "
+                              f"point {variable} at a folder")
+    return path
 
 
 def validate_ndjson(path: str | os.PathLike, name: str) -> int:
