@@ -187,7 +187,7 @@ def test_a_new_mdn_run_starts_from_the_shipped_base_unless_told_otherwise(quickd
     teapots = (quickdraw / "simplified" / "teapot.ndjson").read_text().replace('"teapot"', '"my teapot"')
     (mine / "my teapot.ndjson").write_text(teapots)
     argv = ["train", "--model", "mdn", "--classes", "apple", "my teapot", "--data-dir", str(mine), "--steps", "1",
-            "--eval-every", "1", "--lr", "1e-9"]
+            "--eval-every", "1", "--lr", "1e-9", "--min-lr", "1e-9"]
     for name, extra, says in (("tuned", [], "starting from the shipped base mdn-quickdraw345-lstm.pt"),
                               ("layernorm", ["--cell", "layernorm"], "starting from the shipped base "
                                                                      "mdn-quickdraw345.pt"),

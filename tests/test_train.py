@@ -4,15 +4,20 @@ run, early stopping stops."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
 import torch
 from conftest import SMALL_CAP, SMALL_CLASSES, tiny_config
 
+import sketchgen
+from sketchgen import cli
 from sketchgen import models as model
-from sketchgen.training import TrainingError, train
+from sketchgen.training import TrainConfig, TrainingError, train, usable
 from sketchgen.training.batching import Prefetcher
+from sketchgen.training.checkpoints import read_last
+from sketchgen.training.config import MAX_VALIDATIONS
 
 
 def records(out) -> list[dict]:
@@ -247,3 +252,94 @@ def test_validation_weighs_the_classes_as_asked(small_data, tmp_path, val_weight
             for w, weights in (("balance", np.ones(len(SMALL_CLASSES))), ("pooled", None))}
     assert history[-1]["val_loss"] == pytest.approx(each[val_weights], rel=1e-6)
     assert each["balance"] != pytest.approx(each["pooled"], rel=1e-3)
+
+
+def _train_argv(quickdraw, out, *flags) -> list[str]:
+    """``sketchgen train`` of a tiny mdn from random weights on two real classes."""
+    return ["train", "--model", "mdn", "--classes", "apple", "square", "--data-dir", str(quickdraw / "simplified"),
+            "--init", "none", "--hidden", "16", "--out", str(out), *flags]
+
+
+def test_a_run_of_the_most_validations_allowed_writes_checkpoints_that_read_back(quickdraw, tmp_path):
+    """Each validation adds a record to the history in best.pt and last.pt, and their reader bounds a pickle's
+    objects: MAX_VALIDATIONS records of a run of all 345 classes (the vae's, whose records hold two loss terms
+    besides a share per class) still read back, so no run the settings allow writes a checkpoint it cannot resume."""
+    import pickletools
+    import zipfile
+
+    from sketchgen.models.checkpoint import MAX_PICKLE_OPS
+
+    out = tmp_path / "run"
+    assert cli.main(["train", "--model", "vae", "--classes", "all", "--data-dir", str(quickdraw / "simplified"),
+                     "--init", "none", "--hidden", "16", "--encoder-hidden", "8", "--latent-size", "4", "--steps", "2",
+                     "--eval-every", "1", "--batch-size", "8", "--out", str(out)]) == 0
+    last, best = (torch.load(out / name, weights_only=True) for name in ("last.pt", "best.pt"))
+    history = last["progress"]["history"]
+    assert len(history) == 2 and len(history[-1]["class_share"]) == 345 and "val_kl" in history[-1]
+    best_loss = min(r["val_loss"] for r in history)
+    for i in range(len(history), MAX_VALIDATIONS):  # as the loop writes them: each its own dicts; each the best
+        best_loss -= 1e-4
+        history.append({**history[-1], "epoch": history[-1]["epoch"] + 0.01, "step": i + 1, "val_loss": best_loss,
+                        "class_share": dict(history[-1]["class_share"])})
+    last["progress"].update(round=MAX_VALIDATIONS, global_step=MAX_VALIDATIONS, best=best_loss, bad_rounds=0)
+    model.save(out / "last.pt", last)
+    model.save(out / "best.pt", {**best, "history": history, "round": MAX_VALIDATIONS, "step": MAX_VALIDATIONS,
+                                 "val_loss": best_loss})
+    assert len(read_last(out / "last.pt")["progress"]["history"]) == MAX_VALIDATIONS
+    assert len(model.read(out / "best.pt")["history"]) == MAX_VALIDATIONS
+    with zipfile.ZipFile(out / "last.pt") as z:  # with room to spare (MAX_VALIDATIONS's comment)
+        objects = sum(1 for _ in pickletools.genops(z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))))
+    assert objects < 0.8 * MAX_PICKLE_OPS
+
+
+def test_a_run_validating_more_often_than_its_checkpoints_hold_is_refused(quickdraw, small_data, tmp_path, capsys):
+    """Refused before any drawing is read, as the flags, the library or a resumed run ask for it; an epoch's worth
+    of steps (--eval-every 0) as soon as the data says how many that is, before the first step."""
+    out = tmp_path / "run"
+    assert cli.main(_train_argv(quickdraw, out, "--steps", "1000000", "--eval-every", "250")) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "sketchgen: error: --steps 1000000 with --eval-every 250 makes 4,000 validations, more than the 2,000 the "
+        "history of a checkpoint may hold: raise --eval-every or lower --steps")
+    assert not out.exists()
+    with pytest.raises(TrainingError, match=f"^--epochs {MAX_VALIDATIONS + 1} makes 2,001 validations, .*: lower "
+                                            "--epochs$"):
+        sketchgen.train(["apple"], "mdn", out, data_dir=quickdraw / "simplified", init="none",
+                        epochs=MAX_VALIDATIONS + 1)
+    TrainConfig(steps=MAX_VALIDATIONS, eval_every=1)  # the bound itself is allowed
+
+    assert cli.main(_train_argv(quickdraw, out, "--steps", "2", "--eval-every", "1")) == 0
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", "--out", str(out), "--steps", str(MAX_VALIDATIONS + 1)]) == 1
+    assert "--steps 2001 with --eval-every 1 makes 2,001 validations" in capsys.readouterr().err
+    assert len(read_last(out / "last.pt")["progress"]["history"]) == 2  # the run is as it was
+
+    per_epoch = math.ceil(len(usable(small_data, "train", 250)) / 16)  # tiny_config's batches
+    with pytest.raises(TrainingError, match=rf"^--steps {per_epoch * 2001} with --eval-every 0 \(an epoch, "
+                                            rf"{per_epoch} steps\) makes 2,001 validations"):
+        train(tiny_config(steps=per_epoch * (MAX_VALIDATIONS + 1), eval_every=0), small_data, tmp_path / "e0",
+              log=quiet)
+    assert not (tmp_path / "e0").exists()
+    # A run of more classes of its own than Quick, Draw!'s 345 has room for proportionally fewer.
+    with pytest.raises(TrainingError, match="more than the 1,000 the history of a checkpoint of 690 classes"):
+        TrainConfig(steps=1001, eval_every=1).rounds(per_epoch=1, n_classes=690)
+
+
+def test_a_lowest_rate_above_the_rate_is_refused(quickdraw, tmp_path, capsys):
+    """decay and cosine would raise the rate to --min-lr (up to a diverging run that still wrote a best.pt): refused
+    from the flags, the library and a resumed run; plateau, which never reads --min-lr, is left alone."""
+    out = tmp_path / "run"
+    assert cli.main(_train_argv(quickdraw, out, "--steps", "40", "--eval-every", "5", "--lr", "0.001", "--min-lr",
+                                "10", "--lr-decay", "0.5")) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "sketchgen: error: --min-lr 10 is above --lr 0.001: the decay schedule would raise the rate to it; lower "
+        "--min-lr or raise --lr")
+    assert not out.exists()
+    with pytest.raises(TrainingError, match="^--min-lr 0.01 is above --lr 0.001: the cosine schedule"):
+        sketchgen.train(["apple"], "mdn", out, data_dir=quickdraw / "simplified", init="none", lr_schedule="cosine",
+                        lr=1e-3, min_lr=1e-2)
+    TrainConfig(lr_schedule="plateau", lr=1e-3, min_lr=1e-2)
+
+    assert cli.main(_train_argv(quickdraw, out, "--steps", "2", "--eval-every", "1", "--min-lr", "1e-5")) == 0
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", "--out", str(out), "--lr", "1e-6"]) == 1
+    assert "--min-lr 1e-05 is above --lr 1e-06" in capsys.readouterr().err

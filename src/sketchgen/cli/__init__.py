@@ -38,8 +38,9 @@ def _add_data_flags(p) -> None:
     p.add_argument("--max-per-class", type=V.MAX_PER_CLASS,
                    help=f"recognized drawings kept per class (default {api.DEFAULT_MAX_PER_CLASS})")
     p.add_argument("--seed", type=V.SEED, help="seed for the split, shuffling, initialisation and sampling (default 0)")
-    p.add_argument("--workers", type=V.POSITIVE, help="processes preparing classes not yet cached (default: the cores "
-                                                      "this process may use; under torchrun local rank 0 prepares)")
+    p.add_argument("--workers", type=V.POSITIVE, help="processes preparing classes not yet cached (default and at most: "
+                                                      "the cores this process may use; under torchrun local rank 0 "
+                                                      "prepares)")
 
 
 def _model_defaults(name: str) -> str:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from sketchgen import models
+from sketchgen.data import categories
 from sketchgen.errors import SketchgenError
 from sketchgen.models.base import setting
 from sketchgen.strokes import MAX_POINTS
 from sketchgen.training.optim import OPTIMIZERS, SCHEDULES
 
 MAX_ROUNDS = 10**9  # epochs, steps, validations: any budget a run could finish
+# Validations a run of up to Quick, Draw!'s 345 classes may make. Each appends a record to the history that best.pt
+# and last.pt carry, whose reader builds at most MAX_PICKLE_OPS (2,000,000) pickle objects. A record of a 345-class
+# run is ~720 of them: two per class for its class_share (the name, memoized after its first record, and the share)
+# and two per other field. Measured (tests/test_train.py): last.pt of a 345-class vae run with 2,000 records holds
+# 1,446,806 objects, its weights, optimiser state and settings ~6,000 of them, so 550,000 are to spare. A run of
+# more classes of its own may make proportionally fewer (``TrainConfig.rounds``).
+MAX_VALIDATIONS = 2000
 # Drawings per batch: 40 times Sketch-RNN's 100; memory grows with batch x length x hidden.
 MAX_BATCH = 4096
 # NaN/inf losses tolerated in a row before training gives up.
@@ -84,6 +93,31 @@ class TrainConfig:
                              "only the class rows of the classes that checkpoint does not know, so that those it "
                              "knows draw exactly as before", choices=FINE_TUNES)
     model_config: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        """Refuse settings each within its bounds but wrong together, whoever builds them (a flag, the library,
+        a resumed run): before any drawing is read."""
+        if self.lr_schedule != "plateau" and self.min_lr > self.lr:
+            raise TrainingError(f"--min-lr {self.min_lr:g} is above --lr {self.lr:g}: the {self.lr_schedule} "
+                                "schedule would raise the rate to it; lower --min-lr or raise --lr")
+        if not self.steps or self.eval_every:  # else a round is an epoch's steps, which the data decides (``Schedule``)
+            self.rounds(per_epoch=1, n_classes=1)
+
+    def rounds(self, per_epoch: int, n_classes: int) -> int:
+        """The validations of a run of ``n_classes`` with ``per_epoch`` steps an epoch: one per epoch, or one every
+        ``eval_every`` steps (an epoch's worth if 0). More than its checkpoints' history can hold (``MAX_VALIDATIONS``)
+        are refused, since the run would write a best.pt and last.pt that no reader takes back."""
+        rounds = self.epochs if not self.steps else math.ceil(self.steps / (self.eval_every or per_epoch))
+        quickdraw = len(categories())
+        most = MAX_VALIDATIONS * quickdraw // max(n_classes, quickdraw)
+        if rounds > most:
+            every = self.eval_every or f"0 (an epoch, {per_epoch:,} step{'s' * (per_epoch != 1)})"
+            budget = f"--epochs {self.epochs}" if not self.steps else f"--steps {self.steps} with --eval-every {every}"
+            fix = "lower --epochs" if not self.steps else "raise --eval-every or lower --steps"
+            of = f" of {n_classes:,} classes" if n_classes > quickdraw else ""
+            raise TrainingError(f"{budget} makes {rounds:,} validations, more than the {most:,} the history of a "
+                                f"checkpoint{of} may hold: {fix}")
+        return rounds
 
     @classmethod
     def for_model(cls, kind: str, **overrides) -> "TrainConfig":

@@ -105,7 +105,7 @@ class Schedule:
         self.shares = batching.class_shares(labels, n_classes, cfg.balance)
         self.per_epoch = math.ceil(len(labels) / cfg.batch_size)
         self.round_steps = cfg.eval_every or self.per_epoch
-        self.rounds = cfg.epochs if not cfg.steps else math.ceil(cfg.steps / self.round_steps)
+        self.rounds = cfg.rounds(self.per_epoch, n_classes)
         self.unit = "epoch" if not cfg.steps else "round"  # what the log calls a round
         self.total_steps = cfg.steps or self.rounds * self.per_epoch
 
