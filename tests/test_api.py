@@ -413,6 +413,22 @@ def test_generate_refuses_a_label_that_is_no_class_index_naming_it(shipped):
         assert all(np.array_equal(a, b) for a, b in zip(as_list, shipped.generate(same, seed=2, max_len=5), strict=True))
 
 
+def test_numpy_numbers_as_settings_draw_and_write_as_plain_ones(shipped, eyes, vae_run, tmp_path):
+    """A seed or temperature taken from NumPy (np.int64 passes every check) draws what the plain number draws, and
+    each drawing records the plain number: NumPy's would not be written as JSON."""
+    vae = vae_run[0].load()
+    for make in (lambda seed, t: shipped.sample("eye", 2, temperature=t, seed=seed),
+                 lambda seed, t: shipped.complete(eyes[:1], strokes=1, temperature=t, seed=seed),
+                 lambda seed, t: vae.reconstruct(eyes[:2], temperature=t, seed=seed),
+                 lambda seed, t: vae.variations(eyes[:1], 2, temperature=t, seed=seed),
+                 lambda seed, t: vae.interpolate(eyes[0], eyes[1], 3, temperature=t, seed=seed)):
+        plain, numpy = make(3, 0.5), make(np.int64(3), np.float64(0.5))
+        assert all(type(d.info["seed"]) is int and type(d.info["temperature"]) is float for d in numpy)
+        sketchgen.write_ndjson(numpy, tmp_path / "numpy.ndjson")
+        sketchgen.write_ndjson(plain, tmp_path / "plain.ndjson")
+        assert (tmp_path / "numpy.ndjson").read_bytes() == (tmp_path / "plain.ndjson").read_bytes()
+
+
 def test_too_many_drawings_are_refused_before_memory_is_spent_on_them(shipped, eyes):
     """n of each class or drawing is multiplied out only once the product is checked: sample(n=10**6) of the 345-class
     model made 345 million labels (2.9 GB) before its refusal, complete([d] * 1000, n=10**6) a MemoryError."""

@@ -225,10 +225,10 @@ class Model:
     def sample(self, classes: str | Sequence[str] | None = None, n: int = 1, temperature: float = TEMPERATURE,
                seed: int = 0, max_len: int | None = None) -> list[Drawing]:
         """``n`` drawings of each class (default every class it knows), class by class."""
+        how = _recorded(temperature, seed)
         wanted = self.labels(classes)
         labels = np.repeat(wanted, drawings_asked(len(wanted), n))
-        return self._drawings(labels, self.generate(labels, temperature, seed, max_len), temperature=temperature,
-                              seed=seed)
+        return self._drawings(labels, self.generate(labels, max_len=max_len, **how), **how)
 
     def complete(self, drawings: Drawing | Iterable[Drawing], n: int = 1, temperature: float = TEMPERATURE,
                  seed: int = 0, max_len: int | None = None, strokes: int | None = None,
@@ -240,6 +240,7 @@ class Model:
         and the model's after them; ``Drawing.from_stroke3(d.stroke3)`` fits one
         into the 0-255 frame, as ``sketchgen sample --prefix`` writes it.
         """
+        how = _recorded(temperature, seed)
         drawings = as_drawings(drawings)
         n = drawings_asked(len(drawings), n)
         starts = [_cut(d, strokes) for d in drawings]
@@ -249,20 +250,18 @@ class Model:
             raise UsageError(f"{len(words)} classes for {len(drawings)} drawings: give one class for all, or one each")
         labels = self._labels_of(drawings, words)
         rows = np.repeat(np.arange(len(drawings)), n)
-        return self._drawings(labels[rows], self.generate(labels[rows], temperature, seed, max_len,
-                                                          prefix=lambda i: starts[rows[i]]),
-                              fit=False, temperature=temperature, seed=seed)
+        return self._drawings(labels[rows], self.generate(labels[rows], max_len=max_len,
+                                                          prefix=lambda i: starts[rows[i]], **how), fit=False, **how)
 
     def reconstruct(self, drawings: Drawing | Iterable[Drawing], temperature: float = TEMPERATURE,
                     seed: int = 0) -> list[Drawing]:
         """Each drawing redrawn from the mean of its latent, as its class (its word): a model that encodes."""
+        how = _recorded(temperature, seed)
         drawings = as_drawings(drawings)
         sampling.require_encoder(self.net)
         labels = self._labels_of(drawings)
-        return self._drawings(labels, sampling.reconstruct(self.net, [d.stroke3 for d in drawings], labels,
-                                                         _check_temperature(temperature),
-                                                         _integer("seed", seed, 0, SEED_MAX)),
-                              temperature=temperature, seed=seed)
+        return self._drawings(labels, sampling.reconstruct(self.net, [d.stroke3 for d in drawings], labels, **how),
+                              **how)
 
     def variations(self, drawings: Drawing | Iterable[Drawing], n: int = 4, temperature: float = TEMPERATURE,
                    seed: int = 0) -> list[Drawing]:
@@ -275,14 +274,14 @@ class Model:
         drawings = as_drawings(drawings)
         sampling.require_encoder(self.net)
         labels, n = self._labels_of(drawings), drawings_asked(len(drawings), n)
-        _check_temperature(temperature)
-        seed = _integer("seed", seed, 0, SEED_MAX)
+        how = _recorded(temperature, seed)
+        temperature, seed = how["temperature"], how["seed"]
         step = max(1, CHUNK // max(n, 1))  # drawings whose variations make a chunk
         for a in range(0, len(drawings), step):
             # Drawing i's variations are rows i * n ... of one call: this chunk's start at a * n.
             made, rows = sampling.variations(self.net, [d.stroke3 for d in drawings[a : a + step]], labels[a : a + step],
                                            n, temperature, seed + a * n * sampling.DRAWING_STRIDE)
-            yield from self._drawings(labels[a + rows], made, temperature=temperature, seed=seed)
+            yield from self._drawings(labels[a + rows], made, **how)
 
     def interpolate(self, a: Drawing, b: Drawing, steps: int = 10, temperature: float = TEMPERATURE,
                     seed: int = 0) -> list[Drawing]:
@@ -291,10 +290,10 @@ class Model:
         steps = _integer("steps", steps, 2, 1000)
         a, b = as_drawings([a, b])
         labels = self._labels_of([a, b])
-        frames, ts = sampling.interpolate(self.net, [a.stroke3, b.stroke3], labels, steps,
-                                        _check_temperature(temperature), _integer("seed", seed, 0, SEED_MAX))
-        return [Drawing.from_stroke3(f, a.word if t < 0.5 else b.word, model=self.kind, t=round(float(t), 6),
-                                     temperature=temperature, seed=seed) for f, t in zip(frames, ts)]
+        how = _recorded(temperature, seed)
+        frames, ts = sampling.interpolate(self.net, [a.stroke3, b.stroke3], labels, steps, **how)
+        return [Drawing.from_stroke3(f, a.word if t < 0.5 else b.word, model=self.kind, t=round(float(t), 6), **how)
+                for f, t in zip(frames, ts)]
 
     def _labels_of(self, drawings: Sequence[Drawing], words: Sequence[str | None] | None = None) -> np.ndarray:
         """The class of each drawing, its word unless ``words`` says otherwise; one line for a class it lacks."""
@@ -328,6 +327,12 @@ def _start(prefix: Callable[[int], np.ndarray], i: int) -> np.ndarray:
     except DrawingError as e:
         raise DrawingError(f"prefix({i}) is not the start of a drawing: {e}") from None
     return np.asarray(s3)
+
+
+def _recorded(temperature: float, seed: int) -> dict:
+    """The sampling settings, checked, as plain numbers: each drawing records them, and a NumPy number among its
+    fields would not be written as JSON."""
+    return {"temperature": _check_temperature(temperature), "seed": _integer("seed", seed, 0, SEED_MAX)}
 
 
 def _integer(name: str, value: int, low: int, high: int) -> int:
