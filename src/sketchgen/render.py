@@ -172,15 +172,6 @@ def _growing(fitted: Strokes, shown: Sequence[int], size: int, line_width: float
         yield image
 
 
-def _last_point(fitted: Strokes, n: int) -> np.ndarray:
-    """The drawing's n-th point (1-based): where the pen is after n points."""
-    for s in fitted:
-        if n <= len(s):
-            return s[n - 1]
-        n -= len(s)
-    raise ValueError("past the drawing's end")
-
-
 def animate_gif(
     strokes: Strokes, path: str | os.PathLike, size: int = 256, points_per_frame: int = 3, line_width: float = 3
 ) -> None:
@@ -200,7 +191,7 @@ def animate_gif(
         """The first ``n`` points with the pen on the last; the finished drawing without it."""
         image = ink.convert("RGB")
         if n < total:
-            x, y = _last_point(fitted, n)
+            x, y = _between(fitted, n - 1, n)[-1][-1]  # the n-th point, where the pen is
             r = 1.5 * line_width
             ImageDraw.Draw(image).ellipse([x - r, y - r, x + r, y + r], fill=PEN_COLOUR)
         return image
