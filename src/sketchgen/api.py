@@ -353,7 +353,7 @@ def _class_list(value: str | Sequence[str]) -> list[str]:
     names = _names(value, "classes")
     if not names:
         raise UsageError("classes is empty: name at least one class (or leave it out for the 5 seed classes)")
-    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    twice = data.named_twice(names)
     if twice is not None:
         raise UsageError(f"classes: class {twice[:40]!r} is named twice")
     return names

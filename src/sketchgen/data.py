@@ -76,6 +76,12 @@ def name_problem(name) -> str | None:
     return None
 
 
+def named_twice(names: list[str]) -> str | None:
+    """The first name given a second time, or None: a model's classes are its rows, one each."""
+    seen = set()
+    return next((name for name in names if name in seen or seen.add(name)), None)
+
+
 def check_classes(names: list[str], data_dir: str | os.PathLike | None = None) -> list[str]:
     """Refuse names that cannot name a class, and names that are neither one of Quick, Draw!'s 345 classes nor a
     class the data provides (a ``<name>.ndjson`` where ``find_class_file`` looks): one line, with close matches."""

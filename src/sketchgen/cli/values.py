@@ -171,7 +171,7 @@ class ClassList(argparse.Action):
         self.known = known
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from sketchgen.data import categories, name_problem
+        from sketchgen.data import categories, name_problem, named_twice
 
         where = f"argument {option_string or self.metavar}"
         if self.known and "all" in values:
@@ -184,8 +184,7 @@ class ClassList(argparse.Action):
         bad = next((n for n in names if name_problem(n)), None)
         if bad is not None:
             parser.error(f"{where}: {bad[:40]!r} is not a class name ({name_problem(bad)})")
-        seen = set()
-        twice = next((n for n in names if n in seen or seen.add(n)), None)
+        twice = named_twice(names)
         if twice is not None:
             parser.error(f"{where}: class {twice[:40]!r} is named twice")
         setattr(namespace, self.dest, names)
