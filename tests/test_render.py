@@ -12,9 +12,9 @@ from PIL import Image, ImageDraw, ImageSequence
 
 import sketchgen
 from sketchgen import Drawing, Grid, render
-from sketchgen.drawing import MAX_LINE, MAX_TEXT
+from sketchgen.drawing import MAX_LINE
 from sketchgen.errors import DrawingError
-from sketchgen.strokes import fit, parse_drawing
+from sketchgen.strokes import MAX_NAME, fit, parse_drawing
 
 SIMPLIFIED = Path(__file__).resolve().parents[2] / "shared" / "quickdraw" / "simplified"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -268,7 +268,7 @@ def test_grid_and_animate_columns_are_checked(columns, tmp_path):
 
 
 def test_grid_labels_are_one_short_line(tmp_path):
-    d = Drawing.from_strokes([([1, 50, 90], [2, 60, 10])], "\n" * MAX_TEXT)  # the longest word a drawing may have
+    d = Drawing.from_strokes([([1, 50, 90], [2, 60, 10])], "\n" * MAX_NAME)  # the longest word a drawing may have
     grid = sketchgen.grid([d, d])
     grid.save(tmp_path / "g.png")
     plain = Image.open(tmp_path / "g.png")
@@ -344,7 +344,7 @@ def test_info_never_replaces_a_drawings_own_fields(apple_lines, tmp_path):
     ({"countrycode": [1, 2]}, r"countrycode must be a string, not \[1, 2\]"),
     ({"word": 5}, r"word must be a string, not 5"),
     ({"word": "x" * 5_000_000}, r"word is 5,000,000 characters, more than the 100"),
-    ({"key_id": "1" * (MAX_TEXT + 1)}, r"key_id is 101 characters, more than the 100"),
+    ({"key_id": "1" * (MAX_NAME + 1)}, r"key_id is 101 characters, more than the 100"),
 ])
 def test_fields_the_reader_would_refuse_are_refused(fields, says, apple_lines, tmp_path):
     strokes = json.loads(apple_lines[1])["drawing"]
@@ -359,7 +359,7 @@ def test_fields_the_reader_would_refuse_are_refused(fields, says, apple_lines, t
 
 
 def test_the_longest_fields_allowed_are_read_back(apple_lines, tmp_path):
-    text = "\n\u00e9" + "x" * (MAX_TEXT - 2)
+    text = "\n\u00e9" + "x" * (MAX_NAME - 2)
     d = Drawing.from_strokes(json.loads(apple_lines[1])["drawing"], text, key_id=text, countrycode="", recognized=False,
                              note="y" * (MAX_LINE // 2))
     sketchgen.write_ndjson([d], tmp_path / "long.ndjson")

@@ -37,13 +37,11 @@ from sketchgen.drawing import Drawing
 from sketchgen.errors import DrawingError, SketchgenError
 from sketchgen.fileio import FileRefused, atomic_write, locked, open_regular, read_lines
 from sketchgen.launch import launch
-from sketchgen.strokes import MAX_COORD
+from sketchgen.strokes import MAX_COORD, MAX_NAME
 
 # Our splits are Sketch-RNN's, by name and order: an .npz file's arrays map onto them one to one.
 SPLITS = npz.NPZ_ARRAYS
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
-# The longest class name: as a checkpoint's (models.checkpoint.MAX_NAME).
-MAX_CLASS_NAME = 100
 # Bad lines printed per file before the rest are only counted.
 SHOWN_PER_FILE = 20
 # Seconds a local rank other than 0 waits under torchrun for local rank 0 to finish its next class: the largest
@@ -67,8 +65,8 @@ def name_problem(name) -> str | None:
     files it is written to: any non-empty printable name that is not a path."""
     if not isinstance(name, str) or not name.strip():
         return "an empty name"
-    if len(name) > MAX_CLASS_NAME:
-        return f"longer than {MAX_CLASS_NAME} characters"
+    if len(name) > MAX_NAME:
+        return f"longer than {MAX_NAME} characters"
     if not name.isprintable():
         return "it holds a control character"
     if "/" in name or "\\" in name or name.startswith("."):

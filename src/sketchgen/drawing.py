@@ -19,16 +19,13 @@ import numpy as np
 
 from sketchgen import render, strokes
 from sketchgen.errors import DrawingError
-from sketchgen.strokes import MAX_COORD, MAX_POINTS, StrokeError, parse_drawing
+from sketchgen.strokes import MAX_COORD, MAX_NAME, MAX_POINTS, StrokeError, parse_drawing
 
 # A record's own fields: ``info`` (or ``to_record``'s extra) naming one would be written over it, a "drawing" over
 # the drawing's strokes.
 RECORD_FIELDS = ("word", "countrycode", "recognized", "key_id", "drawing")
-# Characters of a record's text fields (word, key_id, countrycode): a class name's longest (data.MAX_CLASS_NAME);
-# QuickDraw's key_ids are 16 digits and its country codes 2 letters.
-MAX_TEXT = 100
 # Bytes of one drawing's ndjson line (ASCII: json.dumps escapes the rest). Its strokes take at most ~220 kB
-# (MAX_POINTS points within +-MAX_COORD), its own fields under 2 kB (MAX_TEXT), so only what ``info`` says can reach
+# (MAX_POINTS points within +-MAX_COORD), its own fields under 2 kB (MAX_NAME), so only what ``info`` says can reach
 # this: a quarter of the 4 MiB line the reader reads (download.MAX_LINE_BYTES), so every line written is read back.
 MAX_LINE = 1 << 20
 
@@ -150,8 +147,8 @@ def _check_fields(own: dict, said: dict) -> None:
                 raise DrawingError(f"a drawing's recognized must be True or False, not {value!r:.40}")
         elif not isinstance(value, str):
             raise DrawingError(f"a drawing's {name} must be a string, not {value!r:.40}")
-        elif len(value) > MAX_TEXT:
-            raise DrawingError(f"a drawing's {name} is {len(value):,} characters, more than the {MAX_TEXT} it may have")
+        elif len(value) > MAX_NAME:  # a class name's longest; QuickDraw's key_ids have 16 digits
+            raise DrawingError(f"a drawing's {name} is {len(value):,} characters, more than the {MAX_NAME} it may have")
     taken = next((k for k in said if k in RECORD_FIELDS), None)
     if taken is not None:
         raise DrawingError(f"{taken!r} is a drawing's own field, not something else to say of it: give it as the "

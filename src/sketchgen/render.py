@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from sketchgen.errors import DrawingError, one_line, whole_number
 from sketchgen.fileio import atomic_write
-from sketchgen.strokes import fit
+from sketchgen.strokes import MAX_NAME, fit
 
 Strokes = Sequence[np.ndarray]
 
@@ -36,7 +36,6 @@ MAX_SIZE = 1024
 # The most frames of a GIF drawing a sketch (10 seconds of FRAME_MS): a drawing of many points (up to
 # strokes.MAX_POINTS) draws more points a frame, not more frames; one of up to 601 points keeps its 3 a frame.
 MAX_FRAMES = 200
-MAX_LABEL = 100  # characters of a grid row's label shown: a class name's longest (data.MAX_CLASS_NAME)
 # The most pixels of a sheet of several drawings (a grid, a strip): 16384 x 8192, which Pillow holds in 400 MB (RGB)
 # and opens again (under its decompression-bomb error, 2 x Image.MAX_IMAGE_PIXELS). `demo --classes all`'s sheet of
 # 345 classes in three rows of 6 is ~80 million; a grid of 20,000 drawings would take 1.5 GB.
@@ -316,10 +315,10 @@ def _grid_layout(rows: Sequence[tuple[str, Sequence[Strokes]]], cell: int) -> tu
 
 
 def _label(text: str) -> str:
-    """``text`` on one line of at most ``MAX_LABEL`` characters: Pillow cannot measure several lines, and a long one
-    would widen the sheet without bound."""
+    """``text`` on one line of at most ``MAX_NAME`` characters (a class name's longest): Pillow cannot measure several
+    lines, and a long one would widen the sheet without bound."""
     text = one_line(text)
-    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 3] + "..."
+    return text if len(text) <= MAX_NAME else text[: MAX_NAME - 3] + "..."
 
 
 def grid(rows: Sequence[tuple[str, Sequence[Strokes]]], path: str | os.PathLike, cell: int = 96) -> None:

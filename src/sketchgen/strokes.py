@@ -37,6 +37,9 @@ MAX_COORD = 2**14 - 1
 # The most points in one drawing a model may be built for or asked to generate, or a Drawing hold: ten times the
 # longest QuickDraw drawing.
 MAX_POINTS = 10_000
+# Characters in a class name, a drawing's word: the file it is read from (<name>.ndjson), a checkpoint's class rows,
+# a grid's labels and the ndjson lines written all hold it, and all take this one bound.
+MAX_NAME = 100
 
 
 class StrokeError(ValueError):

@@ -40,9 +40,9 @@ from sketchgen.errors import SketchgenError
 from sketchgen.fileio import FileRefused, atomic_write, open_regular
 from sketchgen.models.base import SketchModel
 from sketchgen.models.registry import get, names
+from sketchgen.strokes import MAX_NAME
 
 FORMAT = 2
-MAX_NAME = 100  # characters in a class name
 MAX_TEXT = 4096  # characters in a recorded path or other free text
 MAX_COUNT = 2**63 - 1  # epochs, steps and seeds are int64 somewhere
 # 2 GiB: ten times the last.pt of an mdn with hidden 2048 on all 345 classes (~220 MB), 300 times the shipped ones.
