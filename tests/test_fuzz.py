@@ -268,6 +268,28 @@ def test_recognized_is_only_a_json_boolean(value):
 
 
 @FUZZ
+@given(st.sampled_from(["key_id", "countrycode"]), json_values | st.text(max_size=300))
+@example("key_id", "5" * 101)
+@example("key_id", 5326748957298753)
+@example("countrycode", None)
+def test_every_drawing_read_writes_back_its_own_fields(name, value):
+    """The reader holds a line's text fields to the writer's rule (strings of at most MAX_NAME characters; other
+    tools' numeric key_ids as their digits, none as empty), so a drawing read is one that can be written back, as
+    `reconstruct` writes each input's key_id; anything else is a bad line naming its field. A 200-character key_id
+    was read, then refused when written."""
+    number = isinstance(value, int) and not isinstance(value, bool)
+    text = "" if value is None else str(value) if number else value
+    if not (isinstance(text, str) and len(text) <= strokes.MAX_NAME):
+        with pytest.raises(ValueError, match=rf"^a drawing's {name} ") as error:
+            data.parse_line(_line(**{name: value}))
+        assert "\n" not in str(error.value) and len(str(error.value)) < 1000
+        return
+    drawing = data.parse_line(_line(**{name: value}))
+    assert getattr(drawing, name) == text
+    assert getattr(data.parse_line(drawing.to_ndjson()), name) == text
+
+
+@FUZZ
 @given(json_values.filter(lambda v: v is not None and not isinstance(v, str)), st.sampled_from([None, "bear"]))
 def test_a_word_that_is_not_a_string_is_refused(value, expected):
     with pytest.raises(ValueError, match=r"^word is .*, not a string$") as error:

@@ -33,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sketchgen import cache, download, npz, strokes
-from sketchgen.drawing import Drawing
+from sketchgen.drawing import Drawing, check_fields
 from sketchgen.errors import DrawingError, SketchgenError
 from sketchgen.fileio import FileRefused, atomic_write, locked, open_regular, read_lines
 from sketchgen.launch import launch
@@ -178,7 +178,17 @@ def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = 
         parsed = strokes.simplify(_scalable(parsed))
     elif not raw:
         parsed = [np.rint(s, out=s) for s in parsed]
-    return Drawing(got or "", parsed, recognized, str(obj.get("key_id", "")), str(obj.get("countrycode", "")))
+    own = {name: _text(obj.get(name)) for name in ("key_id", "countrycode")}
+    check_fields(own)  # as the writer does: a DrawingError, a ValueError, names the field
+    return Drawing(got or "", parsed, recognized, **own)
+
+
+def _text(value: object) -> object:
+    """A text field as written: a number (other tools write key_ids as numbers) as its digits, none as empty; any
+    other value as it is, for ``check_fields`` to refuse."""
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _scalable(raw: list[np.ndarray]) -> list[np.ndarray]:

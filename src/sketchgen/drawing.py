@@ -61,7 +61,7 @@ class Drawing:
         """A drawing from strokes as ``(n, 2)`` arrays of (x, y) rows, checked as ``from_strokes`` checks;
         ``recognized``, ``key_id`` and ``countrycode`` among ``info`` are its fields, the rest its ``info``."""
         own = {"word": word, **{k: info.pop(k) for k in ("recognized", "key_id", "countrycode") if k in info}}
-        _check_fields(own, info)
+        check_fields(own, info)
         return cls(**own, points=_checked(points), info=info)
 
     @classmethod
@@ -104,7 +104,7 @@ class Drawing:
         """The drawing as a line of QuickDraw's simplified ndjson holds it (integer coordinates)."""
         own = {"word": self.word, "countrycode": self.countrycode, "recognized": self.recognized, "key_id": self.key_id}
         said = {**self.info, **extra}  # added to its own fields, never written over them
-        _check_fields(own, said)
+        check_fields(own, said)
         return {**own, "drawing": strokes.drawing_field(self.points), **said}
 
     def to_ndjson(self, **extra: object) -> str:
@@ -138,9 +138,10 @@ class Drawing:
         return self.to_svg(160)
 
 
-def _check_fields(own: dict, said: dict) -> None:
+def check_fields(own: dict, said: dict | None = None) -> None:
     """Refuse a drawing's own fields (``own``) that would write a line its reader refuses, and anything else said of
-    it (``said``) that would be written over them: the line would say what the drawing does not."""
+    it (``said``) that would be written over them: the line would say what the drawing does not. The reader holds
+    what it reads to the same rule, so every drawing read can be written back."""
     for name, value in own.items():
         if name == "recognized":
             if not isinstance(value, bool):
@@ -149,7 +150,7 @@ def _check_fields(own: dict, said: dict) -> None:
             raise DrawingError(f"a drawing's {name} must be a string, not {value!r:.40}")
         elif len(value) > MAX_NAME:  # a class name's longest; QuickDraw's key_ids have 16 digits
             raise DrawingError(f"a drawing's {name} is {len(value):,} characters, more than the {MAX_NAME} it may have")
-    taken = next((k for k in said if k in RECORD_FIELDS), None)
+    taken = next((k for k in said or () if k in RECORD_FIELDS), None)
     if taken is not None:
         raise DrawingError(f"{taken!r} is a drawing's own field, not something else to say of it: give it as the "
                            f"drawing's {'strokes' if taken == 'drawing' else taken}")
