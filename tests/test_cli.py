@@ -295,8 +295,9 @@ def test_a_run_refused_for_its_data_leaves_no_folder_it_made(quickdraw, tmp_path
 
 
 def test_a_class_of_your_own_named_all_is_chosen_by_an_at_file(quickdraw, tmp_path, capsys):
-    """`--classes all` means the 345; a class of your own named all is listed in an @FILE, where no word is
-    special, and trains and draws like any other."""
+    """`--classes all` means the 345 in every command (`sample --classes all` draws each with the shipped base; it
+    was refused as a class the base was not trained on); a class of your own named all is listed in an @FILE, where
+    no word is special, and trains and draws like any other."""
     mine = tmp_path / "mine"
     mine.mkdir()
     lines = (quickdraw / "simplified" / "circle.ndjson").read_text().splitlines()[:25]
@@ -307,10 +308,17 @@ def test_a_class_of_your_own_named_all_is_chosen_by_an_at_file(quickdraw, tmp_pa
                      "--data-dir", str(mine), "--steps", "3", "--eval-every", "3", "--hidden", "16",
                      "--out", str(run)]) == 0
     assert models.read(run / "best.pt")["classes"] == ["all"]
-    assert cli.main(["sample", "--checkpoint", str(run / "best.pt"), "--classes", "all", "--n", "2",
-                     "--out", str(tmp_path / "drawn")]) == 0
+    assert cli.main(["sample", "--checkpoint", str(run / "best.pt"), "--classes", f"@{tmp_path / 'list.txt'}",
+                     "--n", "2", "--out", str(tmp_path / "drawn")]) == 0
     drawn = [json.loads(line) for line in (tmp_path / "drawn" / "samples.ndjson").read_text().splitlines()]
     assert [d["word"] for d in drawn] == ["all", "all"]
+    code, _, err = run_cli(capsys, "sample", "--checkpoint", run / "best.pt", "--classes", "all", "--out",
+                           tmp_path / "refused")
+    assert code == 1 and "was not trained on The Eiffel Tower" in err and not (tmp_path / "refused").exists()
+    code, _, err = run_cli(capsys, "sample", "--classes", "all", "--out", tmp_path / "every")
+    assert code == 0, err
+    drawn = [json.loads(line)["word"] for line in (tmp_path / "every" / "samples.ndjson").read_text().splitlines()]
+    assert drawn == data.categories()
 
 
 def test_demo_names_its_files_even_for_a_class_name_near_the_file_systems_limit(quickdraw, tmp_path, capsys):

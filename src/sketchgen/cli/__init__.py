@@ -152,8 +152,9 @@ def build_parser() -> V.Parser:
     p = sub.add_parser("sample", help="generate drawings (ndjson, PNG, SVG) from a checkpoint")
     p.add_argument("--checkpoint", type=V.path, help="a .pt file written by train (default: the shipped mdn model, "
                                                      f"{api.SHIPPED_MODEL.name})")
-    p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList, known=False,
-                   help="classes to draw, or @FILE with one name per line (default: all the model knows)")
+    p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList,
+                   help="classes to draw: names, 'all' (the 345), or @FILE with one name per line, where 'all' is a "
+                        "class of your own (default: all the model knows)")
     p.add_argument("--n", type=V.integer(1, V.DRAWINGS_MAX), default=1, help="drawings per class (default 1)")
     p.add_argument("--seed", type=V.SEED, default=0, help="random seed (default 0)")
     _add_temperature(p)
@@ -245,9 +246,10 @@ def build_parser() -> V.Parser:
     p.add_argument("--n", type=V.DRAWINGS, default=500, help="generated drawings per class (default 500)")
     _add_temperature(p)
     p.add_argument("--seed", type=V.SEED, default=0, help="sampling seed (default 0); the split is the checkpoint's own")
-    p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList, known=False,
-                   help="measure these of the model's classes only, or @FILE with one name per line (default: all "
-                        "it knows; a model of 345 classes is measured on a few so)")
+    p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList,
+                   help="measure these of the model's classes only: names, 'all' (the 345), or @FILE with one name "
+                        "per line, where 'all' is a class of your own (default: all it knows; a model of 345 classes "
+                        "is measured on a few so)")
     p.add_argument("--data-dir", type=V.path,
                    help="where the checkpoint's classes are read from (default: where it was trained from)")
     p.add_argument("--max-per-class", type=V.MAX_PER_CLASS,

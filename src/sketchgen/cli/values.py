@@ -157,7 +157,8 @@ MAX_LIST_BYTES = 16 * 2**20  # an @FILE of class names: 100,000 names of 100 cha
 
 
 class ClassList(argparse.Action):
-    """``--classes``: names, ``all`` alone (``known``: the QuickDraw classes), or @FILE with one name a line.
+    """``--classes``: names, ``all`` alone (the 345 QuickDraw classes, in every command), or @FILE with one name a
+    line, where no word is special (a class of your own named ``all``).
 
     Expanded and checked as parsed: an @FILE that is unreadable, not a regular file (a folder, a FIFO that
     would block, /dev/zero that never ends), larger than MAX_LIST_BYTES, not UTF-8 or empty, a class named
@@ -166,15 +167,11 @@ class ClassList(argparse.Action):
     ``check_known``, after parsing.
     """
 
-    def __init__(self, *args, known: bool = True, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.known = known
-
     def __call__(self, parser, namespace, values, option_string=None):
         from sketchgen.data import categories, name_problem, named_twice
 
         where = f"argument {option_string or self.metavar}"
-        if self.known and "all" in values:
+        if "all" in values:
             if len(values) > 1:
                 parser.error(f"{where}: 'all' stands alone, without other names")
             return setattr(namespace, self.dest, categories())
