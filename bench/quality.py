@@ -768,7 +768,8 @@ The 6,000-step base, chosen on the 26 and the 5 seed classes, is ahead on all 34
 chosen on. The plain LSTM's base, where `train` starts, draws classes of 25 drawings far less recognisably than the
 layer-norm base. Trained on the 20 classes' 327 training drawings (`sketchgen train --model mdn --classes @FILE`,
 every default, then one change or two; each run's validation was best at its first validation and rose after,
-early stop at step 1,250 or, at every 25 steps, 125; 1-12 minutes on one thread), judged the same way:
+early stop at step 1,250 or, at every 25 steps, 125; the last run stopped by hand at 1,000, rising; 1-12 minutes
+on one thread), judged the same way:
 
 | run | 20 classes (/ ceiling 58.3%) | pooled FID (floor 38.5) | precision / recall | test NLL | best validation NLL (step) |
 | :-- | --: | --: | --: | --: | --: |
