@@ -260,6 +260,17 @@ def foreign_checkpoints(good: Path, tmp_path: Path) -> dict[str, Path]:
 
     marker = tmp_path / "executed"
     add("truncated", lambda p: p.write_bytes(body[: len(body) // 2]))
+
+    def flipped(p):  # one byte of the weights changed, as a bad disk or copy does: the file's structure intact
+        with zipfile.ZipFile(good) as z:
+            record = max(z.infolist(), key=lambda e: e.file_size)
+        name_and_extra = int.from_bytes(body[record.header_offset + 26 : record.header_offset + 28], "little") + \
+            int.from_bytes(body[record.header_offset + 28 : record.header_offset + 30], "little")
+        damaged = bytearray(body)
+        damaged[record.header_offset + 30 + name_and_extra + record.file_size // 2] ^= 0xFF
+        p.write_bytes(bytes(damaged))
+
+    add("a byte of the weights flipped", flipped)
     add("empty", lambda p: p.write_bytes(b""))
     add("random bytes", lambda p: p.write_bytes(random.Random(0).randbytes(4096)))
     add("html error page", lambda p: p.write_bytes(b"<!doctype html><title>404 Not Found</title>\n"))

@@ -118,6 +118,9 @@ def _archive_fault(f, size: int) -> str | None:
             if pickles[0].file_size > MAX_PICKLE_BYTES:
                 return f"a pickle of more than {MAX_PICKLE_BYTES // 2**20} MB"
             body = z.read(pickles[0])
+            damaged = z.testzip()  # each record's CRC-32 as torch.save wrote it: a flipped byte in the weights
+            if damaged is not None:
+                return f"record {damaged[:80]!r} is damaged: its checksum does not match"
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
         return type(e).__name__
     try:
