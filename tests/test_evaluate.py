@@ -133,6 +133,11 @@ def test_classifier_and_evaluate_commands(tiny_models, quickdraw, tmp_path, caps
     data = ["--data-dir", str(quickdraw / "simplified"), "--max-per-class", "60"]
     assert main(["classifier", "train", *data, "--epochs", "2", "--out", str(clf_path)]) == 0
     assert "test accuracy" in capsys.readouterr().out
+    # One class is nothing to tell apart: such a classifier "recognises" every drawing (it reported 100%).
+    assert main(["classifier", "train", *data, "--classes", "circle", "--out", str(tmp_path / "one.pt")]) == 1
+    assert capsys.readouterr().err.strip() == ("sketchgen: error: a classifier tells classes apart: give at least 2 "
+                                               "classes, not only 'circle'")
+    assert not (tmp_path / "one.pt").exists()
     assert main(["evaluate", "--checkpoint", str(tiny_models["mdn"]), "--classifier", str(clf_path), "--n", "3",
                  *data, "--json", str(report_path)]) == 0
     out = capsys.readouterr().out

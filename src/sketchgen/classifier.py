@@ -97,6 +97,9 @@ def train_classifier(data: Prepared, epochs: int = 20, seed: int = 0, size: int 
     """
     if epochs < 1:
         raise EvaluationError(f"the classifier needs at least 1 epoch, not {epochs}")
+    if len(data.classes) < 2:  # it could only ever answer that class: every drawing "recognised", 100% accuracy
+        raise EvaluationError(f"a classifier tells classes apart: give at least 2 classes, not only "
+                              f"{data.classes[0]!r:.60}")
     splits = {s: data.indices(s) for s in SPLITS}
     empty = [s for s, idx in splits.items() if not len(idx)]
     if empty:
