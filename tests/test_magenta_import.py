@@ -188,6 +188,17 @@ def test_fine_tune_an_imported_model_on_the_shared_drawings_of_its_class(zoo_mod
     assert ckpt["val_loss"] < own + 0.5 < fresh - 1, (ckpt["val_loss"], own, fresh)
 
 
+def test_a_magenta_file_given_to_init_says_to_import_it_first(zoo_files, tmp_path, capsys):
+    """`sketchgen.load` reads a .gen.json as it is, so one given to --init was a natural try; it was refused as "not
+    a readable sketchgen checkpoint (not torch's zip format); retrain or pass another"."""
+    sheep = zoo_files["sheep"]
+    assert main(["train", "--init", str(sheep), "--classes", "sheep", "--steps", "1", "--out", str(tmp_path / "r")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"sketchgen: error: {sheep}: a .json file, not a sketchgen checkpoint: import a Magenta .gen.json first "
+        f"(sketchgen import --format magenta {sheep} --out FILE.pt), then give --init FILE.pt")
+    assert not (tmp_path / "r").exists()
+
+
 def test_fine_tune_on_other_classes_says_what_starts_from_scratch(zoo_models, tmp_path, capsys):
     assert main(["train", "--init", str(zoo_models["sheep"]), "--classes", "sheep", "rabbit", "--steps", "1",
                  "--batch-size", "8", "--out", str(tmp_path / "two")]) == 0

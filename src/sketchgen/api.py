@@ -477,7 +477,7 @@ class Run:
 def model_kind(model: str | None = None, out: str | os.PathLike | None = None, resume: bool = False,
                init: str | None = None) -> str:
     """The model a training trains: the one asked for, else a resumed run's, else ``init``'s, else the default."""
-    from sketchgen.training.checkpoints import read_last
+    from sketchgen.training.checkpoints import read_init, read_last
 
     last = Path(out) / "last.pt" if out is not None else None
     if model is not None:
@@ -485,7 +485,7 @@ def model_kind(model: str | None = None, out: str | os.PathLike | None = None, r
     if resume and last is not None and last.is_file():
         return read_last(last)["train"]["model"]
     if init and init != NO_INIT:
-        return models.read(init)["kind"]
+        return read_init(init)["kind"]
     return models.default()
 
 
@@ -572,10 +572,11 @@ def train_config(model: str | None, saved: dict | None, seed: int, init: str | N
     """
     from sketchgen.models.checkpoint import check_settings
     from sketchgen.training import TrainConfig
+    from sketchgen.training.checkpoints import read_init
     from sketchgen.training.config import with_budget
     from sketchgen.training.distributed import check_device
 
-    kind = model or (saved["model"] if saved else None) or (models.read(init)["kind"] if init else None) \
+    kind = model or (saved["model"] if saved else None) or (read_init(init)["kind"] if init else None) \
         or models.default()
     cls = models.get(kind)
     own = {f.name for f in fields(cls.Config) if f.metadata.get("help")}
