@@ -21,6 +21,9 @@ from sketchgen.sample import MAX_TEMPERATURE, TEMPERATURE
 
 __all__ = ["SEED_CLASSES", "SHIPPED_CHECKPOINT", "build_parser", "main"]
 
+# What every --classes takes besides names (V.ClassList reads them).
+CLASS_FORMS = "'all' (the 345), or @FILE with one name per line, where 'all' is a class of your own"
+
 
 def _add_temperature(p) -> None:
     p.add_argument("--temperature", type=V.TEMPERATURE, default=TEMPERATURE,
@@ -29,9 +32,8 @@ def _add_temperature(p) -> None:
 
 def _add_data_flags(p) -> None:
     p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList,
-                   help="class names (quote names with spaces): Quick, Draw!'s, or your own from --data-dir; 'all' "
-                        "(the 345), or @FILE with one name per line, where 'all' is a class of your own "
-                        f"(default: {' '.join(SEED_CLASSES)})")
+                   help=f"class names (quote names with spaces): Quick, Draw!'s, or your own from --data-dir; "
+                        f"{CLASS_FORMS} (default: {' '.join(SEED_CLASSES)})")
     p.set_defaults(known_classes=True)  # each a class the data has, checked once --data-dir is known
     p.add_argument("--data-dir", type=V.path, help="folder of <class>.ndjson or Sketch-RNN <class>.npz files (default: "
                                       "$SKETCHGEN_DATA, the download cache, ../shared/quickdraw, or a small downloaded slice)")
@@ -153,8 +155,7 @@ def build_parser() -> V.Parser:
     p.add_argument("--checkpoint", type=V.path, help="a .pt file written by train (default: the shipped mdn model, "
                                                      f"{api.SHIPPED_MODEL.name})")
     p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList,
-                   help="classes to draw: names, 'all' (the 345), or @FILE with one name per line, where 'all' is a "
-                        "class of your own (default: all the model knows)")
+                   help=f"classes to draw: names, {CLASS_FORMS} (default: all the model knows)")
     p.add_argument("--n", type=V.integer(1, V.DRAWINGS_MAX), default=1, help="drawings per class (default 1)")
     p.add_argument("--seed", type=V.SEED, default=0, help="random seed (default 0)")
     _add_temperature(p)
@@ -247,9 +248,8 @@ def build_parser() -> V.Parser:
     _add_temperature(p)
     p.add_argument("--seed", type=V.SEED, default=0, help="sampling seed (default 0); the split is the checkpoint's own")
     p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList,
-                   help="measure these of the model's classes only: names, 'all' (the 345), or @FILE with one name "
-                        "per line, where 'all' is a class of your own (default: all it knows; a model of 345 classes "
-                        "is measured on a few so)")
+                   help=f"measure these of the model's classes only: names, {CLASS_FORMS} (default: all it knows; "
+                        "a model of 345 classes is measured on a few so)")
     p.add_argument("--data-dir", type=V.path,
                    help="where the checkpoint's classes are read from (default: where it was trained from)")
     p.add_argument("--max-per-class", type=V.MAX_PER_CLASS,
