@@ -188,15 +188,18 @@ def test_fine_tune_an_imported_model_on_the_shared_drawings_of_its_class(zoo_mod
     assert ckpt["val_loss"] < own + 0.5 < fresh - 1, (ckpt["val_loss"], own, fresh)
 
 
-def test_a_magenta_file_given_to_init_says_to_import_it_first(zoo_files, tmp_path, capsys):
+def test_a_magenta_file_given_to_init_trains_as_its_import_does(zoo_files, zoo_models, tmp_path, capsys):
     """`sketchgen.load` reads a .gen.json as it is, so one given to --init was a natural try; it was refused as "not
-    a readable sketchgen checkpoint (not torch's zip format); retrain or pass another"."""
+    a readable sketchgen checkpoint (not torch's zip format); retrain or pass another". Now it is read as the import
+    reads it: the same weights after two steps as from the imported checkpoint, and the file named as the init."""
     sheep = zoo_files["sheep"]
-    assert main(["train", "--init", str(sheep), "--classes", "sheep", "--steps", "1", "--out", str(tmp_path / "r")]) == 1
-    assert capsys.readouterr().err.strip() == (
-        f"sketchgen: error: {sheep}: a .json file, not a sketchgen checkpoint: import a Magenta .gen.json first "
-        f"(sketchgen import --format magenta {sheep} --out FILE.pt), then give --init FILE.pt")
-    assert not (tmp_path / "r").exists()
+    flags = ["--classes", "sheep", "--steps", "2", "--eval-every", "2", "--batch-size", "16", "--lr", "1e-5"]
+    assert main(["train", "--init", str(sheep), *flags, "--out", str(tmp_path / "json")]) == 0
+    assert f"--init {sheep}: started from 7 of the model's 7 weight tensors\n" in capsys.readouterr().err
+    assert main(["train", "--init", str(zoo_models["sheep"]), *flags, "--out", str(tmp_path / "pt")]) == 0
+    from_json, from_pt = (models.read(tmp_path / run / "best.pt") for run in ("json", "pt"))
+    assert from_json["train"]["init"] == str(sheep) and from_json["config"] == from_pt["config"]
+    assert all(torch.equal(w, from_pt["state_dict"][k]) for k, w in from_json["state_dict"].items())
 
 
 def test_fine_tune_on_other_classes_says_what_starts_from_scratch(zoo_models, tmp_path, capsys):

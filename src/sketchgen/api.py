@@ -96,8 +96,6 @@ def load(source: str | os.PathLike | None = None, device: str = "cpu", classes: 
     """A model ready to draw: ``source`` a checkpoint written by ``train`` (or ``sketchgen train``), a Magenta
     ``.gen.json`` model file, or None for the shipped model that draws ``classes`` (see ``shipped_model``).
     Checked whole before anything in it is used."""
-    from sketchgen.interop.magenta import magenta_checkpoint
-
     if source is not None and not isinstance(source, (str, os.PathLike)):
         raise UsageError(f"load takes a path to a checkpoint or a Magenta .gen.json file, not {source!r:.40}")
     if classes is not None:
@@ -110,8 +108,17 @@ def load(source: str | os.PathLike | None = None, device: str = "cpu", classes: 
         ckpt, path = _shipped(classes)
     else:
         path = Path(source)
-        ckpt = magenta_checkpoint(path) if path.name.endswith(".json") else models.read(path)
+        ckpt = _read_model(path)
     return Model(models.checkpoint.build(ckpt).to(device), ckpt, path)
+
+
+def _read_model(path: str | os.PathLike) -> dict:
+    """The checkpoint dict of a sketchgen checkpoint or a Magenta ``.gen.json`` (imported as it is read), checked
+    whole: what ``load`` draws with and ``train(init=...)`` starts from."""
+    from sketchgen.interop.magenta import magenta_checkpoint
+
+    path = Path(path)
+    return magenta_checkpoint(path) if path.name.endswith(".json") else models.read(path)
 
 
 def _device(device: str) -> str:
@@ -477,7 +484,7 @@ class Run:
 def model_kind(model: str | None = None, out: str | os.PathLike | None = None, resume: bool = False,
                init: str | None = None) -> str:
     """The model a training trains: the one asked for, else a resumed run's, else ``init``'s, else the default."""
-    from sketchgen.training.checkpoints import read_init, read_last
+    from sketchgen.training.checkpoints import read_last
 
     last = Path(out) / "last.pt" if out is not None else None
     if model is not None:
@@ -485,7 +492,7 @@ def model_kind(model: str | None = None, out: str | os.PathLike | None = None, r
     if resume and last is not None and last.is_file():
         return read_last(last)["train"]["model"]
     if init and init != NO_INIT:
-        return read_init(init)["kind"]
+        return _read_model(init)["kind"]
     return models.default()
 
 
@@ -497,6 +504,9 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
 
     ``classes`` default to the 5 seed classes (a resumed run's own);
     ``model`` to the seed model (a resumed run's, or ``init``'s kind).
+    ``init`` is where a new run's weights start: a checkpoint or a Magenta
+    ``.gen.json`` (read once, as ``load`` reads it), "none" for random
+    weights, by default the model's shipped base if it has one.
     ``settings`` are training settings (``training.TrainConfig``'s: ``steps``,
     ``lr``, ``batch_size``, ...) and the model's own (``hidden``, ``dropout``,
     ...), each checked against its bounds. ``out`` defaults to
@@ -505,7 +515,7 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     ``log`` (default: stderr) and a progress bar.
     """
     from sketchgen import training
-    from sketchgen.training.checkpoints import read_last
+    from sketchgen.training.checkpoints import of_kind, read_last
 
     log = log or _say
     if resume and overwrite:
@@ -522,46 +532,56 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
                          "leave --classes out to resume it, or pass --overwrite to start again")
     classes = list(classes or (last["classes"] if last else SEED_CLASSES))
     settings_ = data_settings(data_dir, max_per_class, seed, last and last.get("data"), f"the run in {out}")
+    start = None  # the checkpoint the run starts from, read once
     if last is None:
-        init, said = starting_point(model_kind(model, init=None if init in (None, NO_INIT) else init), init, settings)
+        init, start, said = starting_point(model, init, settings)
+        model = model or (start and start["kind"])
         if said and training.is_main_process():
             log(said)
     cfg = train_config(model, last and last["train"], settings_["seed"], init=None if init is None else str(init),
                        **settings)
+    if start is None and last is not None and cfg.init and cfg.fine_tune == "new-classes":
+        start = _read_model(cfg.init)  # its classes say which rows stay frozen
+    if start is not None:
+        of_kind(start, cfg.model, cfg.init)
     prepared = prepare(classes, settings_, workers)
     if training.is_main_process():
         log(f"training {cfg.model} on {len(prepared.indices('train'))} drawings of {len(classes)} classes -> {out}")
-    history = training.train(cfg, prepared, out, resume=resume, overwrite=overwrite, log=log)
+    history = training.train(cfg, prepared, out, resume=resume, overwrite=overwrite, log=log, init=start)
     if training.is_main_process():
         render.loss_curve(history, out / "loss_curve.png")
     return Run(out, history, prepared)
 
 
-def starting_point(kind: str, init: str | os.PathLike | None, settings: dict) -> tuple[str | None, str]:
-    """The checkpoint a new run of a ``kind`` model starts from, and the line that says so.
+def starting_point(model: str | None, init: str | os.PathLike | None,
+                   settings: dict) -> tuple[str | None, dict | None, str]:
+    """The checkpoint a new run of a ``model`` (default: ``init``'s kind, else the default model) starts from: its
+    path and its dict, read once, and the line that says so.
 
-    ``init`` as given; ``NO_INIT`` ("none") for random weights; by default a shipped base of its kind
-    (``SketchModel.bases``, fine-tuned as detection and language models are): the first whose weights mean
-    what the settings given ask for (a ``--hidden`` of another size, another cell), else random weights.
+    ``init`` as given (a checkpoint, or a Magenta ``.gen.json`` as ``load`` reads it); ``NO_INIT`` ("none") for
+    random weights; by default a shipped base of its kind (``SketchModel.bases``, fine-tuned as detection and
+    language models are): the first whose weights mean what the settings given ask for (a ``--hidden`` of
+    another size, another cell), else random weights.
     """
     if init == NO_INIT:
-        return None, f"--init {NO_INIT}: training from random weights"
+        return None, None, f"--init {NO_INIT}: training from random weights"
     if init is not None:
-        return str(init), ""
-    cls = models.get(kind)
+        return str(init), _read_model(init), ""
+    cls = models.get(model or models.default())
     refused = []  # (base, the first setting that rules it out, the base's value)
     for path in (ASSETS / name for name in cls.bases if (ASSETS / name).is_file()):
-        config = models.read(path)["config"]
+        ckpt = models.read(path)
+        config = ckpt["config"]
         differ = [k for k in cls.weight_settings if k in settings and settings[k] != config[k]]
         if not differ:
-            return str(path), (f"starting from the shipped base {path.name} (pretrained on all {config['n_classes']} "
+            return str(path), ckpt, (f"starting from the shipped base {path.name} (pretrained on all {config['n_classes']} "
                                "Quick, Draw! classes): the classes it knows keep what it learnt, new ones start "
                                "fresh; --init none trains from random weights")
         refused.append((path.name, differ[0], config[differ[0]]))
     if not refused:
-        return None, ""
+        return None, None, ""
     name, key, theirs = refused[0]
-    return None, (f"training from random weights: --{key.replace('_', '-')} {settings[key]} is not the shipped base's "
+    return None, None, (f"training from random weights: --{key.replace('_', '-')} {settings[key]} is not the shipped base's "
                   f"{theirs} ({name}; --init FILE starts from another checkpoint)")
 
 

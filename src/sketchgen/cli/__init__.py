@@ -145,7 +145,8 @@ def build_parser() -> V.Parser:
     _add_model_flags(p)
     _add_train_flags(p)
     p.add_argument("--init", type=V.path, metavar="CHECKPOINT",
-                   help="start from this checkpoint's weights (one of train's, or an imported model) where they fit, "
+                   help="start from this checkpoint's weights (one of train's, an imported model, or a Magenta .gen.json, "
+                        "read as import reads it) where they fit, "
                         "with the settings its weights were trained for (the mixture model's offset scale too); says "
                         "what it could not take over. --model defaults to its kind. 'none': random weights (default: "
                         "a model with a shipped base, the mdn, starts from it)")

@@ -90,8 +90,9 @@ def cmd_convert(args) -> None:
 def train_run(args, out: Path) -> api.Run:
     """``api.train`` with the flags: the data flags, --init, --resume/--overwrite and every setting given."""
     resume = getattr(args, "resume", False)
-    kind = api.model_kind(args.model, out, resume, getattr(args, "init", None))
-    settings = {**training_settings(args), **model_settings(args, kind)}
+    settings = training_settings(args)
+    if any(getattr(args, name, None) is not None for name in model_flags()):  # else no checkpoint is read for them
+        settings.update(model_settings(args, api.model_kind(args.model, out, resume, getattr(args, "init", None))))
     return api.train(args.classes, args.model, out, **data_flags(args), workers=args.workers,
                      init=getattr(args, "init", None), resume=resume, overwrite=getattr(args, "overwrite", False),
                      log=say, **settings)

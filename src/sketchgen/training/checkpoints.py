@@ -328,16 +328,13 @@ def _rate(value) -> bool:
 
 def read_init(path: str, kind: str | None = None) -> dict:
     """The checkpoint a run starts from: checked whole, and of ``kind`` if given (else it says the run's kind)."""
-    try:
-        ckpt = models.read(path)
-    except models.CheckpointError:
-        if not str(path).endswith(".json"):
-            raise
-        # `sketchgen.load` reads a Magenta model as it is; a run starts from its import, which says what it took.
-        raise models.CheckpointError(f"{path}: a .json file, not a sketchgen checkpoint: import a Magenta .gen.json "
-                                     f"first (sketchgen import --format magenta {path} --out FILE.pt), then give "
-                                     "--init FILE.pt") from None
-    if kind is not None and ckpt["kind"] != kind:
+    ckpt = models.read(path)
+    return ckpt if kind is None else of_kind(ckpt, kind, path)
+
+
+def of_kind(ckpt: dict, kind: str, path: str) -> dict:
+    """``ckpt``, the ``--init`` checkpoint at ``path``, if a ``kind`` model can start from its weights."""
+    if ckpt["kind"] != kind:
         raise TrainingError(f"--init {path} holds a {ckpt['kind']} model; a {kind} model cannot start from its "
                             f"weights (pass --model {ckpt['kind']}, or leave --model out)")
     return ckpt

@@ -161,13 +161,11 @@ def _every_class_trains(data: Prepared, train_idx: np.ndarray, max_len: int) -> 
                         "drawings, or leave those classes out")
 
 
-def _new_classes_only(cfg, net, data, train_idx, valid_idx, init, rank, log):
-    """``--fine-tune new-classes``: freeze all but the rows of the classes --init does not know (read again on
-    resume) and train and validate on their drawings alone, since no other class's loss can change."""
+def _new_classes_only(cfg, net, data, train_idx, valid_idx, init, log):
+    """``--fine-tune new-classes``: freeze all but the rows of the classes --init does not know (its checkpoint
+    read on resume too) and train and validate on their drawings alone, since no other class's loss can change."""
     if not cfg.init:
         raise TrainingError("--fine-tune new-classes needs a checkpoint to start from: give --init FILE")
-    if init is None:
-        init = from_rank0(checkpoints.read_init(cfg.init, cfg.model) if rank == 0 else None)
     new = checkpoints.freeze_known(net, list(data.classes), init["classes"], cfg.init)
     log(f"--fine-tune new-classes: training only the class rows of {', '.join(new)}; every other weight stays "
         f"as in {cfg.init}")
@@ -197,10 +195,12 @@ def _shares_line(classes: list[str], shares: np.ndarray, most: int = 12) -> str:
 
 
 def train(cfg: TrainConfig, data: Prepared, out_dir: str | Path, resume: bool = False, overwrite: bool = False,
-          log=print) -> list[dict]:
+          log=print, init: dict | None = None) -> list[dict]:
     """Train, writing ``best.pt``, ``last.pt`` and ``log.jsonl`` in ``out_dir``; return the history.
 
-    Under torchrun, each process runs this with the same arguments; ``cfg.batch_size`` is the global batch.
+    ``init`` is ``cfg.init``'s checkpoint where the caller has read it already (``sketchgen.train`` reads a
+    Magenta file too); else it is read here. Under torchrun, each process runs this with the same arguments;
+    ``cfg.batch_size`` is the global batch.
     """
     rank, world, device = join(cfg.device)
     _reuse_freed_memory()
@@ -208,7 +208,7 @@ def train(cfg: TrainConfig, data: Prepared, out_dir: str | Path, resume: bool = 
     if rank:
         log = _silent
     with checkpoints.run_folder(out, resume, overwrite, log, owner=rank == 0):
-        return _train(cfg, data, out, resume, log, rank, world, device)
+        return _train(cfg, data, out, resume, log, rank, world, device, init)
 
 
 def _silent(*args) -> None:
@@ -231,7 +231,7 @@ def _reuse_freed_memory() -> None:
         mallopt(option, 2**31 - 1)
 
 
-def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
+def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]:
     train_idx = usable(data, "train", cfg.max_len)
     valid_idx = usable(data, "valid", cfg.max_len)
     dropped = len(data.indices("train")) - len(train_idx)
@@ -243,17 +243,22 @@ def _train(cfg, data, out, resume, log, rank, world, device) -> list[dict]:
 
     last = out / "last.pt"
     ckpt = from_rank0(checkpoints.read_last(last) if resume and rank == 0 and last.exists() else None)
-    init = None
-    if ckpt is None and cfg.init:  # a resumed run has its weights, and the init's settings in its model_config
+    # a resumed run has its weights, and the init's settings in its model_config: it needs --init's classes at most
+    if not cfg.init or (ckpt is not None and cfg.fine_tune != "new-classes"):
+        init = None
+    elif init is not None:
+        init = checkpoints.of_kind(init, cfg.model, cfg.init)
+    else:
         init = from_rank0(checkpoints.read_init(cfg.init, cfg.model) if rank == 0 else None)
+    if ckpt is None and init is not None:
         cfg = replace(cfg, model_config=checkpoints.init_settings(init, cfg.model_config))
     model_cfg = _model_config(cfg, data, train_idx)
     torch.manual_seed(cfg.seed)
     net = models.get(cfg.model)(model_cfg)
-    if init is not None:
+    if ckpt is None and init is not None:
         log(checkpoints.take_over(net, list(data.classes), init, cfg.init))
     if cfg.fine_tune == "new-classes":
-        train_idx, valid_idx = _new_classes_only(cfg, net, data, train_idx, valid_idx, init, rank, log)
+        train_idx, valid_idx = _new_classes_only(cfg, net, data, train_idx, valid_idx, init, log)
     net = net.to(device)
     opt = optim.optimizer(cfg, net)
     sched = optim.plateau(cfg, opt)
