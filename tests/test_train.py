@@ -14,6 +14,7 @@ from conftest import SMALL_CAP, SMALL_CLASSES, tiny_config
 import sketchgen
 from sketchgen import cli
 from sketchgen import models as model
+from sketchgen.api import SettingError, train_config
 from sketchgen.training import TrainConfig, TrainingError, train, usable
 from sketchgen.training.batching import Prefetcher
 from sketchgen.training.checkpoints import read_last
@@ -322,6 +323,25 @@ def test_a_run_validating_more_often_than_its_checkpoints_hold_is_refused(quickd
     # A run of more classes of its own than Quick, Draw!'s 345 has room for proportionally fewer.
     with pytest.raises(TrainingError, match="more than the 1,000 the history of a checkpoint of 690 classes"):
         TrainConfig(steps=1001, eval_every=1).rounds(per_epoch=1, n_classes=690)
+
+
+def test_a_warmup_that_would_do_nothing_or_fill_the_run_is_refused(quickdraw, tmp_path, capsys):
+    """--warmup under plateau was ignored without a word, and one as long as the run never let the rate reach --lr:
+    both refused before any drawing is read. A model's own default warm-up (the Transformer's) is not a request,
+    so another schedule just leaves it out."""
+    out = tmp_path / "run"
+    assert cli.main(_train_argv(quickdraw, out, "--steps", "40", "--lr-schedule", "plateau", "--warmup", "10")) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "sketchgen: error: --warmup 10 does nothing under the plateau schedule, which follows the validation loss: "
+        "pass --lr-schedule decay or cosine, or leave --warmup out")
+    assert cli.main(_train_argv(quickdraw, out, "--steps", "40", "--lr-schedule", "cosine", "--warmup", "40")) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "sketchgen: error: --warmup 40 is the whole run (--steps 40): the rate would never reach --lr; lower --warmup")
+    assert not out.exists()
+    with pytest.raises(SettingError, match="^--warmup 5 does nothing under the plateau schedule"):
+        sketchgen.train(["apple"], "seed", out, data_dir=quickdraw / "simplified", warmup=5)
+    assert train_config("transformer", None, 0, lr_schedule="plateau").warmup == 300  # its default, moot there
+    assert train_config("mdn", None, 0, steps=40, warmup=39).warmup == 39
 
 
 def test_a_lowest_rate_above_the_rate_is_refused(quickdraw, tmp_path, capsys):

@@ -618,6 +618,13 @@ def train_config(model: str | None, saved: dict | None, seed: int, init: str | N
     base = dict(saved) if saved else {**cls.train_defaults}
     cfg = TrainConfig(**{**with_budget(base, overrides), "model": kind, "seed": seed,
                          "model_config": {**base.get("model_config", {}), **model_settings}})
+    if "warmup" in overrides:  # asked for, so say where it would do nothing (a model's default may be moot)
+        if cfg.lr_schedule == "plateau":
+            raise SettingError(f"--warmup {cfg.warmup} does nothing under the plateau schedule, which follows the "
+                               "validation loss: pass --lr-schedule decay or cosine, or leave --warmup out")
+        if cfg.steps and cfg.warmup >= cfg.steps:
+            raise SettingError(f"--warmup {cfg.warmup} is the whole run (--steps {cfg.steps}): the rate would never "
+                               "reach --lr; lower --warmup")
     try:
         check_device(cfg.device)
     except ValueError as e:
