@@ -167,6 +167,11 @@ def test_sample_command_completes_a_prefix_file(tiny_models, quickdraw, tmp_path
     records = [json.loads(line) for line in (out / "samples.ndjson").read_text().splitlines()]
     assert [r["word"] for r in records] == ["square"] * 3
     assert all(len(r["drawing"]) >= 1 for r in records)
+    # Without --prefix (or with --around) it would keep nothing: it drew whole drawings without a word.
+    for other in ([], ["--around", str(quickdraw / "simplified" / "square.ndjson")]):
+        assert main(["sample", "--checkpoint", str(tiny_models["mdn"]), "--prefix-strokes", "1", *other,
+                     "--out", str(tmp_path / "none")]) == 1
+        assert not (tmp_path / "none").exists()
 
 
 def zigzag(n: int) -> np.ndarray:

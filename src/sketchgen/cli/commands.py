@@ -203,6 +203,9 @@ def cmd_sample(args) -> None:
     from sketchgen.data import DataError, read_stroke3
     from sketchgen.models import ModelError
 
+    if args.prefix_strokes is not None and not args.prefix:
+        raise UsageError("--prefix-strokes keeps the first strokes of each --prefix drawing: give --prefix FILE or "
+                         "--prefix test, or leave --prefix-strokes out")
     model = loaded(args.checkpoint, "sample", args.classes)
     if args.around:  # every input read and checked before anything is written
         if args.classes or args.prefix:
