@@ -943,6 +943,11 @@ def test_outputs_aimed_at_a_run_never_replace_it_nor_mix_with_it(tiny_models, zo
     refused(["evaluate", "--checkpoint", last, "--classifier", last, "--json", tiny_models["seed"]],
             "holds a model checkpoint")
     assert last.read_bytes() == before
+    os.mkfifo(tmp_path / "fifo")  # each said as what it is (both were "holds another file")
+    refused(["import", "--format", "magenta", zoo_files["sheep"], "--out", run],
+            f"--out {str(run)!r}: a folder, not a file; give the file's name")
+    refused(["export", "--checkpoint", last, "--format", "magenta", "--class", "eye", "--out", tmp_path / "fifo"],
+            f"--out {tmp_path / 'fifo'}: not a regular file (a FIFO); refused")
     imported = tmp_path / "sheep.pt"  # an earlier import is what an import may replace
     for _ in range(2):
         assert main(["import", "--format", "magenta", str(zoo_files["sheep"]), "--out", str(imported)]) == 0

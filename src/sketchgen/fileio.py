@@ -146,7 +146,7 @@ def atomic_write(path: str | os.PathLike, own: bool = False) -> Iterator[BinaryI
     """
     path = Path(path)
     if not own:
-        _replaceable(path)
+        replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -165,7 +165,7 @@ def atomic_write(path: str | os.PathLike, own: bool = False) -> Iterator[BinaryI
         raise
 
 
-def _replaceable(path: Path) -> None:
+def replaceable(path: str | os.PathLike) -> None:
     """FileRefused if something other than a file (or a link) is at ``path``."""
     try:
         mode = os.lstat(path).st_mode

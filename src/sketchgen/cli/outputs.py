@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from sketchgen.api import UsageError
-from sketchgen.fileio import FileRefused, open_regular, read_lines, safe_name
+from sketchgen.fileio import FileRefused, open_regular, read_lines, replaceable, safe_name
 
 MAX_LINE = 4 << 20  # one drawing's line, as data reads them
 
@@ -52,6 +52,10 @@ def writable(out: str | os.PathLike, writes: str, flag: str, reads: tuple = (), 
     out = Path(out)
     if any(os.path.lexists(r) and os.path.lexists(out) and os.path.samefile(out, r) for r in reads):
         raise UsageError(f"{flag} {out} is the file this command reads: write the {writes} elsewhere")
+    try:
+        replaceable(out)  # a folder or a FIFO is not "another file": say what it is
+    except FileRefused as e:
+        raise UsageError(f"{flag} {e}") from None
     holds = _contents(out)
     if holds is not None and holds not in replaces:
         what = {"checkpoint": "a model checkpoint (a run's weights and training state)",
