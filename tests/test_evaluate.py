@@ -126,6 +126,9 @@ def test_tables_render(tiny_models, classifier, seed_data):
         lines = table.splitlines()
         assert len(lines) == 2 + len(seed_data.classes) + rows
         assert len({line.count("|") for line in lines}) == 1
+    # A number that is not 0 never reads as 0 (an FID of 0.03 was printed 0.0; the JSON has it whole).
+    assert [R.number(x) for x in (0.03, 0.0, 0.05, 12.34, -0.0004)] == ["0.03", "0.0", "0.1", "12.3", "-0.0004"]
+    assert R.number(0.0004, 3) == "0.0004" and R.number(None) == "-"
 
 
 def test_classifier_and_evaluate_commands(tiny_models, quickdraw, tmp_path, capsys):

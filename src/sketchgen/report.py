@@ -18,7 +18,11 @@ def percent(x: float | None) -> str:
 
 
 def number(x: float | None, digits: int = 1) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
+    """``x`` to ``digits`` places, or to one significant digit where those would show a number that is not 0 as 0
+    (an FID of 0.03 read as 0.0)."""
+    if x is None:
+        return "-"
+    return f"{x:.1g}" if 0 < abs(x) < 0.5 * 10**-digits else f"{x:.{digits}f}"
 
 
 def pair(shape: dict, key: str) -> str:
