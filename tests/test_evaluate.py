@@ -141,6 +141,10 @@ def test_classifier_and_evaluate_commands(tiny_models, quickdraw, tmp_path, caps
     assert capsys.readouterr().err.strip() == ("sketchgen: error: a classifier tells classes apart: give at least 2 "
                                                "classes, not only 'circle'")
     assert not (tmp_path / "one.pt").exists()
+    # ... said before any drawing is read (a class of no file here, which preparing would have refused first).
+    assert main(["classifier", "train", "--data-dir", str(tmp_path), "--classes", "teapot", "--out",
+                 str(tmp_path / "one.pt")]) == 1
+    assert capsys.readouterr().err.strip().endswith("give at least 2 classes, not only 'teapot'")
     assert main(["evaluate", "--checkpoint", str(tiny_models["mdn"]), "--classifier", str(clf_path), "--n", "3",
                  *data, "--json", str(report_path)]) == 0
     out = capsys.readouterr().out

@@ -89,6 +89,14 @@ def _balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)]))
 
 
+def check_classes(classes: list[str]) -> None:
+    """Refuse fewer than 2 classes: a classifier of one could only ever answer it (every drawing "recognised",
+    100% accuracy). Called before the data is prepared too, so that nothing is read for it."""
+    if len(classes) < 2:
+        raise EvaluationError(f"a classifier tells classes apart: give at least 2 classes, not only "
+                              f"{classes[0]!r:.60}")
+
+
 def train_classifier(data: Prepared, epochs: int = 20, seed: int = 0, size: int = 28,
                      log=print) -> tuple[Classifier, float]:
     """Train on the train split, keep the epoch best on validation (balanced accuracy, then loss).
@@ -97,9 +105,7 @@ def train_classifier(data: Prepared, epochs: int = 20, seed: int = 0, size: int 
     """
     if epochs < 1:
         raise EvaluationError(f"the classifier needs at least 1 epoch, not {epochs}")
-    if len(data.classes) < 2:  # it could only ever answer that class: every drawing "recognised", 100% accuracy
-        raise EvaluationError(f"a classifier tells classes apart: give at least 2 classes, not only "
-                              f"{data.classes[0]!r:.60}")
+    check_classes(data.classes)
     splits = {s: data.indices(s) for s in SPLITS}
     empty = [s for s, idx in splits.items() if not len(idx)]
     if empty:

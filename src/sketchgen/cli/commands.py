@@ -313,9 +313,10 @@ def cmd_serve(args) -> None:
 
 
 def cmd_classifier_train(args) -> None:
-    from sketchgen.classifier import save_classifier, train_classifier
+    from sketchgen.classifier import check_classes, save_classifier, train_classifier
 
     classes = args.classes or SEED_CLASSES
+    check_classes(classes)
     writable(args.out, "classifier", "--out", replaces=("classifier",))
     settings = api.data_settings(**data_flags(args))
     data = api.prepare(classes, settings, args.workers)
