@@ -594,6 +594,20 @@ def test_a_folder_serves_every_model_checkpoint_in_it_and_says_what_it_skips(zoo
     assert "not a readable sketchgen checkpoint" in skipped[str(zoo / "junk.pt")]
 
 
+def test_a_folder_of_magenta_models_is_served_as_load_reads_them(zoo_files, tmp_path):
+    """A folder of zoo files was "a folder holding no sketchgen model checkpoint (*.pt)", though each file given
+    alone is served as it is: now each .gen.json is found too, and one that is not a model is skipped in a line."""
+    folder = tmp_path / "zoo"
+    folder.mkdir()
+    shutil.copy(zoo_files["sheep"], folder / "sheep.gen.json")
+    (folder / "broken.gen.json").write_text('{"not": "a model"}')
+    said = []
+    sketcher = Sketcher(folder, say=said.append)
+    assert list(sketcher.models) == ["sheep.gen.json"] and sketcher.models["sheep.gen.json"].classes == ["sheep"]
+    (line,) = said
+    assert line.startswith(f"sketchgen: skipped {folder / 'broken.gen.json'}: ") and "\n" not in line
+
+
 def test_checkpoints_that_cannot_be_served_are_refused_in_one_line(tmp_path, zoo, checkpoint, capsys):
     (tmp_path / "empty").mkdir()
     for given, words in (([tmp_path / "empty"], "holding no sketchgen model checkpoint"),

@@ -108,11 +108,11 @@ def load(source: str | os.PathLike | None = None, device: str = "cpu", classes: 
         ckpt, path = _shipped(classes)
     else:
         path = Path(source)
-        ckpt = _read_model(path)
+        ckpt = read_model(path)
     return Model(models.checkpoint.build(ckpt).to(device), ckpt, path)
 
 
-def _read_model(path: str | os.PathLike) -> dict:
+def read_model(path: str | os.PathLike) -> dict:
     """The checkpoint dict of a sketchgen checkpoint or a Magenta ``.gen.json`` (imported as it is read), checked
     whole: what ``load`` draws with and ``train(init=...)`` starts from."""
     from sketchgen.interop.magenta import magenta_checkpoint
@@ -492,7 +492,7 @@ def model_kind(model: str | None = None, out: str | os.PathLike | None = None, r
     if resume and last is not None and last.is_file():
         return read_last(last)["train"]["model"]
     if init and init != NO_INIT:
-        return _read_model(init)["kind"]
+        return read_model(init)["kind"]
     return models.default()
 
 
@@ -541,7 +541,7 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     cfg = train_config(model, last and last["train"], settings_["seed"], init=None if init is None else str(init),
                        **settings)
     if start is None and last is not None and cfg.init and cfg.fine_tune == "new-classes":
-        start = _read_model(cfg.init)  # its classes say which rows stay frozen
+        start = read_model(cfg.init)  # its classes say which rows stay frozen
     if start is not None:
         of_kind(start, cfg.model, cfg.init)
     prepared = prepare(classes, settings_, workers)
@@ -566,7 +566,7 @@ def starting_point(model: str | None, init: str | os.PathLike | None,
     if init == NO_INIT:
         return None, None, f"--init {NO_INIT}: training from random weights"
     if init is not None:
-        return str(init), _read_model(init), ""
+        return str(init), read_model(init), ""
     cls = models.get(model or models.default())
     refused = []  # (base, the first setting that rules it out, the base's value)
     for path in (ASSETS / name for name in cls.bases if (ASSETS / name).is_file()):

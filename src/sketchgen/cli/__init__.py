@@ -153,8 +153,8 @@ def build_parser() -> V.Parser:
     p.set_defaults(func=C.cmd_train)
 
     p = sub.add_parser("sample", help="generate drawings (ndjson, PNG, SVG) from a checkpoint")
-    p.add_argument("--checkpoint", type=V.path, help="a .pt file written by train (default: the shipped mdn model, "
-                                                     f"{api.SHIPPED_MODEL.name})")
+    p.add_argument("--checkpoint", type=V.path, help="a .pt file written by train or import, or a Magenta .gen.json "
+                                                     f"(default: the shipped mdn model, {api.SHIPPED_MODEL.name})")
     p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList,
                    help=f"classes to draw: names, {CLASS_FORMS} (default: all the model knows)")
     p.add_argument("--n", type=V.integer(1, V.DRAWINGS_MAX), default=1, help="drawings per class (default 1)")
@@ -217,8 +217,8 @@ def build_parser() -> V.Parser:
 
     p = sub.add_parser("serve", help="a local web page: watch the model draw, or start a drawing and let it finish")
     p.add_argument("--checkpoint", action="append", metavar="PATH", type=V.path,
-                   help="a .pt file written by train (an mdn model draws best), or a folder: every model checkpoint "
-                        f"in it; repeat it to serve several models on one page (default: the shipped mdn model, "
+                   help="a .pt file written by train (an mdn model draws best) or a Magenta .gen.json, or a "
+                        f"folder: every such file in it; repeat it to serve several models on one page (default: the shipped mdn model, "
                         f"{api.SHIPPED_MODEL.name})")
     p.add_argument("--host", type=V.host, default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
@@ -243,7 +243,8 @@ def build_parser() -> V.Parser:
 
     p = sub.add_parser("evaluate", help="measure a model: recognisability by the classifier, test loss, shape statistics, "
                                        "FID, precision/recall, copying")
-    p.add_argument("--checkpoint", type=V.path, required=True, help="a .pt file written by train")
+    p.add_argument("--checkpoint", type=V.path, required=True,
+                   help="a .pt file written by train or import, or a Magenta .gen.json")
     p.add_argument("--classifier", type=V.path, required=True, help="a .pt file written by `sketchgen classifier train`")
     p.add_argument("--n", type=V.DRAWINGS, default=500, help="generated drawings per class (default 500)")
     _add_temperature(p)

@@ -43,23 +43,28 @@ class BadRequest(Exception):
         self.status = status
 
 
+MODEL_FILES = (".pt", ".gen.json")  # what a folder given to --checkpoint is searched for
+
+
 def checkpoint_files(given: Sequence[str | Path], say: Callable[[str], None]) -> list[Path]:
     """The checkpoint files named by ``--checkpoint``: files as given, and every valid ``*.pt`` model checkpoint
-    in a folder (each other file skipped in one line saying why). Raises CheckpointError, one line."""
+    and Magenta ``*.gen.json`` in a folder (each other such file skipped in one line saying why). Raises
+    CheckpointError, one line."""
     files: list[Path] = []
     for path in map(Path, given):
         if not path.is_dir():
             files.append(path)
             continue
         found = []
-        for candidate in sorted(p for p in path.glob("*.pt") if p.is_file()):
+        for candidate in sorted(p for p in path.iterdir() if p.name.endswith(MODEL_FILES) and p.is_file()):
             try:
-                models.read(candidate)
+                api.read_model(candidate)
                 found.append(candidate)
             except models.CheckpointError as e:
                 say(f"sketchgen: skipped {e}")
         if not found:
-            raise models.CheckpointError(f"{path}: a folder holding no sketchgen model checkpoint (*.pt)")
+            raise models.CheckpointError(f"{path}: a folder holding no sketchgen model checkpoint (*.pt) or Magenta "
+                                         "model (*.gen.json)")
         files += found
     seen: dict[Path, Path] = {}
     for path in files:
