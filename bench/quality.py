@@ -805,6 +805,14 @@ with only a handful of its drawings, `sample` draws it as well as any training h
 1e-4` is the recipe that does as well when training. One run each, seed 0; the 20-class judge's 66 real test
 drawings (3-4 a class) make a difference of a few points uncertain.
 
+Should the starting weights be a candidate for `best.pt` (validated at step 0, kept if no trained weights beat
+them)? Measured without training (2026-12-06: `train` with every default and `--steps 1 --eval-every 1 --lr 1e-12`,
+whose one validation is the plain base's own on each split): 0.5775 on the 5 seed classes, 0.8400 on the 26 and
+1.4119 on the 20 small classes, against the default runs' best 0.4856, 0.7626 and 1.6838 (table above). So it
+would change only the 20 small classes' run, whose `best.pt` would become the plain base: 30.8% recognised against
+34.9% for the trained weights (both above). Not done: the validation loss picks the base there and recognition
+does not.
+
 ## The Transformer beside the mdn
 
 Measured the same way (our classifiers, `sketchgen evaluate --n 200`), each model trained with its own defaults
