@@ -574,15 +574,15 @@ def starting_point(model: str | None, init: str | os.PathLike | None,
         config = ckpt["config"]
         differ = [k for k in cls.weight_settings if k in settings and settings[k] != config[k]]
         if not differ:
-            return str(path), ckpt, (f"starting from the shipped base {path.name} (pretrained on all {config['n_classes']} "
-                               "Quick, Draw! classes): the classes it knows keep what it learnt, new ones start "
-                               "fresh; --init none trains from random weights")
+            return str(path), ckpt, (f"starting from the shipped base {path.name} (pretrained on all "
+                                     f"{config['n_classes']} Quick, Draw! classes): the classes it knows keep what it "
+                                     "learnt, new ones start fresh; --init none trains from random weights")
         refused.append((path.name, differ[0], config[differ[0]]))
     if not refused:
         return None, None, ""
     name, key, theirs = refused[0]
-    return None, None, (f"training from random weights: --{key.replace('_', '-')} {settings[key]} is not the shipped base's "
-                  f"{theirs} ({name}; --init FILE starts from another checkpoint)")
+    return None, None, (f"training from random weights: --{key.replace('_', '-')} {settings[key]} is not the shipped "
+                        f"base's {theirs} ({name}; --init FILE starts from another checkpoint)")
 
 
 def train_config(model: str | None, saved: dict | None, seed: int, init: str | None = None, **settings):
