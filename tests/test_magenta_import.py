@@ -233,9 +233,15 @@ def test_a_run_started_from_a_checkpoint_resumes_without_it(tiny_models, tmp_pat
     flags = ["--classes", "eye", "circle", "--max-per-class", "40", "--batch-size", "16", "--eval-every", "2",
              "--out", str(out)]
     assert main(["train", "--init", str(init), "--steps", "2", *flags]) == 0
+    # The same command again with --resume, the init spelt another way: it was "a run with other init".
+    assert main(["train", "--resume", "--init", f"{tmp_path}/./init.pt", "--steps", "3", *flags]) == 0
     init.unlink()  # the run's own settings hold what it took from the init; its weights are in last.pt
     assert main(["train", "--resume", "--steps", "4", *flags]) == 0
     assert len((out / "log.jsonl").read_text().splitlines()) == 2
+    flags[-1] = str(tmp_path / "fresh")  # --init none, which a run records as no init, given again to resume
+    assert main(["train", "--model", "mdn", "--init", "none", "--hidden", "16", "--steps", "2", *flags]) == 0
+    assert main(["train", "--init", "none", "--resume", "--steps", "4", *flags]) == 0
+    assert "resumed from" in capsys.readouterr().err
     assert models.read(out / "best.pt")["config"]["scale"] == models.read(tiny_models["mdn"])["config"]["scale"]
 
 

@@ -342,6 +342,7 @@ def test_a_warmup_that_would_do_nothing_or_fill_the_run_is_refused(quickdraw, tm
         sketchgen.train(["apple"], "seed", out, data_dir=quickdraw / "simplified", warmup=5)
     assert train_config("transformer", None, 0, lr_schedule="plateau").warmup == 300  # its default, moot there
     assert train_config("mdn", None, 0, steps=40, warmup=39).warmup == 39
+    assert train_config("mdn", None, 0, lr_schedule="plateau", warmup=0).warmup == 0  # no warm-up: what plateau does
 
 
 def test_a_lowest_rate_above_the_rate_is_refused(quickdraw, tmp_path, capsys):

@@ -533,6 +533,8 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     classes = list(classes or (last["classes"] if last else SEED_CLASSES))
     settings_ = data_settings(data_dir, max_per_class, seed, last and last.get("data"), f"the run in {out}")
     start = None  # the checkpoint the run starts from, read once
+    if last is not None and init is not None:
+        init = _as_recorded(init, last["train"]["init"])
     if last is None:
         init, start, said = starting_point(model, init, settings)
         model = model or (start and start["kind"])
@@ -551,6 +553,17 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     if training.is_main_process():
         render.loss_curve(history, out / "loss_curve.png")
     return Run(out, history, prepared)
+
+
+def _as_recorded(init: str | os.PathLike, recorded: str) -> str:
+    """``--init`` given again to resume a run, as the run recorded it: "" for none, the recorded path where the
+    two name the same file (``base.pt`` and ``./base.pt``), so that the same command resumes."""
+    if init == NO_INIT:
+        return ""
+    try:
+        return recorded if recorded and os.path.samefile(init, recorded) else str(init)
+    except OSError:  # either is gone: compared as written
+        return str(init)
 
 
 def starting_point(model: str | None, init: str | os.PathLike | None,
@@ -618,7 +631,7 @@ def train_config(model: str | None, saved: dict | None, seed: int, init: str | N
     base = dict(saved) if saved else {**cls.train_defaults}
     cfg = TrainConfig(**{**with_budget(base, overrides), "model": kind, "seed": seed,
                          "model_config": {**base.get("model_config", {}), **model_settings}})
-    if "warmup" in overrides:  # asked for, so say where it would do nothing (a model's default may be moot)
+    if overrides.get("warmup"):  # asked for, so say where it would do nothing (a model's default may be moot)
         if cfg.lr_schedule == "plateau":
             raise SettingError(f"--warmup {cfg.warmup} does nothing under the plateau schedule, which follows the "
                                "validation loss: pass --lr-schedule decay or cosine, or leave --warmup out")
