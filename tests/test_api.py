@@ -341,6 +341,10 @@ def refusals(shipped, tiny_models, vae, eyes, tmp_path) -> dict:
         "a number as a path to read": lambda: sketchgen.read_ndjson(5),
         "a number as a path to write": lambda: sketchgen.write_ndjson([eye], 5),
         "numbers to write as drawings": lambda: sketchgen.write_ndjson([eye, 1, 2], tmp_path / "w.ndjson"),
+        "a number to write as drawings": lambda: sketchgen.write_ndjson(5, tmp_path / "w.ndjson"),
+        "bytes as a PNG's path": lambda: eye.to_png(str(tmp_path / "x.png").encode()),
+        "bytes as a GIF's path": lambda: sketchgen.animate(eye, str(tmp_path / "x.gif").encode()),
+        "bytes as a grid's path": lambda: sketchgen.grid([eye]).save(str(tmp_path / "x.png").encode()),
         "out a number": lambda: sketchgen.train(**{**train, "out": 5}),
         "out a broken link": lambda: sketchgen.train(**{**train, "out": broken}),
         "data_dir a number": lambda: sketchgen.train(**train, data_dir=5),
@@ -427,6 +431,8 @@ def test_numpy_numbers_as_settings_draw_and_write_as_plain_ones(shipped, eyes, v
         sketchgen.write_ndjson(numpy, tmp_path / "numpy.ndjson")
         sketchgen.write_ndjson(plain, tmp_path / "plain.ndjson")
         assert (tmp_path / "numpy.ndjson").read_bytes() == (tmp_path / "plain.ndjson").read_bytes()
+    sketchgen.write_ndjson(plain[0], tmp_path / "one.ndjson")  # one drawing, as animate and complete take one
+    assert (tmp_path / "one.ndjson").read_text() == plain[0].to_ndjson() + "\n"
 
 
 def test_too_many_drawings_are_refused_before_memory_is_spent_on_them(shipped, eyes):

@@ -73,8 +73,10 @@ def read_ndjson(path: str | os.PathLike) -> Iterator[Drawing]:
     return data.read_ndjson(_path(path, "path"))
 
 
-def write_ndjson(drawings: Iterable[Drawing], path: str | os.PathLike) -> None:
-    """Drawings as QuickDraw's simplified ndjson, one per line."""
+def write_ndjson(drawings: Drawing | Iterable[Drawing], path: str | os.PathLike) -> None:
+    """A drawing or several as QuickDraw's simplified ndjson, one per line."""
+    if isinstance(drawings, Drawing) or not isinstance(drawings, Iterable) or isinstance(drawings, (str, bytes)):
+        drawings = as_drawings(drawings)  # one drawing, or one line saying what was given instead
     data.write_ndjson(drawings, _path(path, "path"))
 
 

@@ -144,6 +144,8 @@ def atomic_write(path: str | os.PathLike, own: bool = False) -> Iterator[BinaryI
     is replaced itself; what it points at is left alone.) ``own``: a file in one of sketchgen's own cache
     folders, where whatever is in its place is damage to repair, so it is replaced.
     """
+    if not isinstance(path, (str, os.PathLike)):  # bytes, or a number: a caller of the library's slip
+        raise FileRefused(f"a file to write is named by a str or os.PathLike, not {path!r:.40}")
     path = Path(path)
     if not own:
         replaceable(path)
