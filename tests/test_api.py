@@ -426,7 +426,7 @@ def test_numpy_numbers_as_settings_draw_and_write_as_plain_ones(shipped, eyes, v
                  lambda seed, t: vae.reconstruct(eyes[:2], temperature=t, seed=seed),
                  lambda seed, t: vae.variations(eyes[:1], 2, temperature=t, seed=seed),
                  lambda seed, t: vae.interpolate(eyes[0], eyes[1], 3, temperature=t, seed=seed)):
-        plain, numpy = make(3, 0.5), make(np.int64(3), np.float64(0.5))
+        plain, numpy = make(3, 0.5), make(np.int64(3), np.float32(0.5))  # np.float32 was "not a number"
         assert all(type(d.info["seed"]) is int and type(d.info["temperature"]) is float for d in numpy)
         sketchgen.write_ndjson(numpy, tmp_path / "numpy.ndjson")
         sketchgen.write_ndjson(plain, tmp_path / "plain.ndjson")

@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from conftest import SMALL_CAP, SMALL_CLASSES, tiny_config
@@ -343,6 +344,19 @@ def test_a_warmup_that_would_do_nothing_or_fill_the_run_is_refused(quickdraw, tm
     assert train_config("transformer", None, 0, lr_schedule="plateau").warmup == 300  # its default, moot there
     assert train_config("mdn", None, 0, steps=40, warmup=39).warmup == 39
     assert train_config("mdn", None, 0, lr_schedule="plateau", warmup=0).warmup == 0  # no warm-up: what plateau does
+
+
+def test_numpy_numbers_as_training_settings_train_as_plain_ones(quickdraw, tmp_path):
+    """A seed or cap from NumPy crashed the run as it wrote its settings (int64 is not JSON); a step count or
+    size from NumPy was refused as "a int64, not a int". Each is now the plain number it is."""
+    runs = {}
+    for name, num, real in (("plain", int, float), ("numpy", np.int64, np.float32)):
+        runs[name] = sketchgen.train(["apple", "square"], "mdn", tmp_path / name, data_dir=quickdraw / "simplified",
+                                     init="none", seed=num(1), max_per_class=num(40), steps=num(2), eval_every=num(1),
+                                     batch_size=num(8), hidden=num(16), lr=real(0.5), log=lambda msg: None)
+    saved = [model.read(run.best) for run in runs.values()]
+    assert saved[0]["train"] == saved[1]["train"] and saved[0]["data"] == saved[1]["data"]
+    assert all(torch.equal(w, saved[0]["state_dict"][k]) for k, w in saved[1]["state_dict"].items())
 
 
 def test_a_lowest_rate_above_the_rate_is_refused(quickdraw, tmp_path, capsys):

@@ -369,7 +369,8 @@ def _class_list(value: str | Sequence[str]) -> list[str]:
 
 
 def _check_temperature(t: float) -> float:
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= sampling.MAX_TEMPERATURE:
+    if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, float, np.integer, np.floating)) \
+            or not 0 < t <= sampling.MAX_TEMPERATURE:
         raise UsageError(f"temperature must be a number above 0 and at most {sampling.MAX_TEMPERATURE:g}, not {t!r:.40}")
     return float(t)
 
@@ -395,9 +396,9 @@ def data_settings(data_dir=None, max_per_class: int | None = None, seed: int | N
     if data_dir is not None:
         _path(data_dir, "data_dir")
     if max_per_class is not None:
-        _integer("max_per_class", max_per_class, 1, MAX_PER_CLASS)
+        max_per_class = _integer("max_per_class", max_per_class, 1, MAX_PER_CLASS)
     if seed is not None:
-        _integer("seed", seed, 0, SEED_MAX)
+        seed = _integer("seed", seed, 0, SEED_MAX)  # a plain int: NumPy's would not be written as JSON
     if recorded is None:
         return {"data_dir": data_dir, "max_per_class": max_per_class or DEFAULT_MAX_PER_CLASS, "seed": seed or 0}
     for key, given in (("max_per_class", max_per_class), ("seed", seed)):
@@ -623,7 +624,8 @@ def train_config(model: str | None, saved: dict | None, seed: int, init: str | N
     def fail(message: str):
         raise SettingError(message)
 
-    given = {k: v for k, v in settings.items() if v is not None}
+    # NumPy's numbers as Python's (np.int64(3) is a whole number, np.float32(0.5) a number), for the checks and JSON
+    given = {k: v.item() if isinstance(v, np.generic) else v for k, v in settings.items() if v is not None}
     model_settings = check_settings(cls.Config, {k: v for k, v in given.items() if k in own}, fail,
                                     f"{kind} setting", partial=True)
     overrides = check_settings(TrainConfig, {k: v for k, v in given.items() if k in loop}, fail,
