@@ -172,9 +172,19 @@ def test_evaluate_measures_some_of_a_models_classes_as_the_whole_report_does(tin
         assert entry["n_real_test"] == reports["all"][name]["n_real_test"]
         assert entry["test_loss"] == pytest.approx(reports["all"][name]["test_loss"], rel=1e-5)
     capsys.readouterr()
+    # Refused before any drawing is read: there is no data here, which preparing would have refused first (or
+    # fetched: a model trained without --data-dir downloads what its classes lack).
+    nothing = ["--data-dir", str(tmp_path / "nothing")]
     assert main(["evaluate", "--checkpoint", str(tiny_models["mdn"]), "--classifier", str(clf_path),
-                 "--classes", "cat"]) == 1
-    assert capsys.readouterr().err.strip() == "sketchgen: error: the model was not trained on cat"
+                 "--classes", "cat", *nothing]) == 1
+    assert capsys.readouterr().err.strip() == (f"sketchgen: error: {tiny_models['mdn']} was not trained on cat; it "
+                                               "knows: apple, eye, square, triangle, circle")
+    two = tmp_path / "judge-of-two.pt"
+    C.save_classifier(C.Classifier(C.ClassifierConfig(n_classes=2)), ["square", "eye"], two)
+    assert main(["evaluate", "--checkpoint", str(tiny_models["mdn"]), "--classifier", str(two),
+                 "--classes", "apple", *nothing]) == 1
+    assert capsys.readouterr().err.strip() == ("sketchgen: error: the classifier does not know apple; it was "
+                                               "trained on square, eye")
 
 
 def test_evaluate_takes_the_split_the_model_was_trained_on(tiny_models, classifier, seed_data, tmp_path, capsys):

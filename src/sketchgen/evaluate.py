@@ -146,16 +146,29 @@ def _classifier(classifier, classes: list[str]) -> tuple[Classifier, list[str]]:
     return classifier, classes
 
 
+def judges(clf_classes: list[str], classes: list[str]) -> None:
+    """Refuse classes a classifier was not trained on: it could not recognise them."""
+    unknown = [c for c in classes if c not in clf_classes]
+    if unknown:
+        raise EvaluationError(f"the classifier does not know {models.listing(unknown)}; "
+                              f"it was trained on {models.listing(clf_classes)}")
+
+
 def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, temperature: float = sample.TEMPERATURE,
-                   seed: int = 0, classes: list[str] | None = None) -> dict:
+                   seed: int = 0, classes: list[str] | None = None, path: str | os.PathLike | None = None) -> dict:
     """The report for one model: per class and overall, recognisability vs ceiling, test loss, shapes.
 
-    ``model`` is a checkpoint path or a model; ``classifier`` a path, a
+    ``model`` is a checkpoint path, a checked checkpoint dict (``sketchgen.load``'s,
+    a Magenta file's too) or a model; ``classifier`` a path, a
     ``(classifier, classes)`` pair, or a classifier over ``data.classes``.
     ``data`` must hold the model's classes (or ``classes``, some of a
-    checkpoint's, measured alone) with the split it was trained on.
+    checkpoint's, measured alone) with the split it was trained on. The
+    report names ``path`` as its checkpoint (default: ``model``, if a path).
     """
-    net, ckpt = models.load(model) if isinstance(model, (str, os.PathLike)) else (model, {})
+    if isinstance(model, dict):
+        net, ckpt = models.checkpoint.build(model), model
+    else:
+        net, ckpt = models.load(model) if isinstance(model, (str, os.PathLike)) else (model, {})
     if classes is not None:
         if not ckpt:
             raise EvaluationError("measuring some of a model's classes needs its checkpoint file")
@@ -165,10 +178,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     if classes != data.classes:
         raise EvaluationError(f"the model was trained on {classes}, the data holds {data.classes}")
     clf, clf_classes = _classifier(classifier, data.classes)
-    unknown = [c for c in classes if c not in clf_classes]
-    if unknown:
-        raise EvaluationError(f"the classifier does not know {', '.join(unknown)}; "
-                              f"it was trained on {', '.join(clf_classes)}")
+    judges(clf_classes, classes)
     target = np.array([clf_classes.index(c) for c in classes])
 
     labels = np.repeat(np.arange(len(classes)), n_per_class)
@@ -212,7 +222,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
         entry.update(numbers)
     return {
         "model": net.name,
-        "checkpoint": str(model) if isinstance(model, (str, os.PathLike)) else None,
+        "checkpoint": str(path) if path is not None else str(model) if isinstance(model, (str, os.PathLike)) else None,
         "temperature": temperature,
         "n_per_class": n_per_class,
         "seed": seed,
