@@ -453,7 +453,8 @@ def test_too_many_drawings_are_refused_before_memory_is_spent_on_them(shipped, e
 
 
 @pytest.mark.parametrize("field, says", [("train", "train is not a dict of training settings"),
-                                         ("data", "data settings are not the dict training writes")])
+                                         ("data", "data settings are not the dict training writes"),
+                                         ("frozen_classes", "frozen_classes are not some of its classes, each once")])
 def test_a_checkpoint_whose_training_fields_are_none_is_refused_in_one_line(tiny_models, tmp_path, capsys, field, says):
     """The checks let a train or data of None through, and evaluate's ``ckpt.get("train", {}).get(...)`` failed on it
     with an AttributeError; nothing writes None there (a model without them, imported or of 0.1.0, has no such key)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -226,10 +227,14 @@ def test_fine_tuning_new_classes_only_leaves_what_the_init_draws_bit_for_bit(qui
     first, taught = tmp_path / "first", tmp_path / "taught"
     assert cli.main(["train", *common, "--init", "none", "--classes", "circle", "--hidden", "16", "--steps", "6",
                      "--out", str(first)]) == 0
-    teach = ["train", *common, "--init", str(first / "best.pt"), "--fine-tune", "new-classes", "--classes",
+    init = tmp_path / "init.pt"
+    shutil.copy(first / "best.pt", init)
+    teach = ["train", *common, "--init", str(init), "--fine-tune", "new-classes", "--classes",
              "teapot-sketches", "circle", "--out", str(taught)]
     capsys.readouterr()
     assert cli.main([*teach, "--steps", "3"]) == 0
+    init.unlink()  # the run records what it froze: a resume reads --init no more (it failed here, or froze another
+    # checkpoint's classes had one taken its place)
     said = capsys.readouterr().err
     assert "--fine-tune new-classes: training only the class rows of teapot-sketches" in said
     assert "class shares of training drawings: teapot-sketches 100.0%, circle 0.0%" in said
@@ -237,6 +242,7 @@ def test_fine_tuning_new_classes_only_leaves_what_the_init_draws_bit_for_bit(qui
     assert cli.main([*teach, "--steps", "6", "--resume"]) == 0
     before, after = (models.read(p / "last.pt") for p in (first, taught))
     assert after["progress"]["global_step"] == 6 and after["classes"] == ["teapot-sketches", "circle"]
+    assert after["frozen_classes"] == models.read(taught / "best.pt")["frozen_classes"] == ["circle"]
     for name, weights in before["state_dict"].items():
         if name == "embed.weight":
             assert torch.equal(after["state_dict"][name][1], weights[0])

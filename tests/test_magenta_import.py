@@ -208,6 +208,20 @@ def test_a_magenta_file_given_to_init_trains_as_its_import_does(zoo_files, zoo_m
     assert all(torch.equal(w, from_pt["state_dict"][k]) for k, w in from_json["state_dict"].items())
 
 
+def test_new_classes_alone_from_a_one_class_import_are_refused_as_training_nothing(zoo_files, tmp_path, capsys):
+    """An import's class input is zero (one class needs none), so under --fine-tune new-classes, which trains the
+    new class rows alone, no step changed anything: the run reported success with the same loss at every step."""
+    out = tmp_path / "taught"
+    assert main(["train", "--init", str(zoo_files["sheep"]), "--fine-tune", "new-classes", "--classes", "sheep", "eye",
+                 "--max-per-class", "40", "--steps", "3", "--eval-every", "1", "--batch-size", "8",
+                 "--out", str(out)]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "sketchgen: error: the first step gave none of the weights this run trains a gradient, so no step would "
+        "change them: --init's model makes no use of the class rows this trains (an imported one-class model's "
+        "class input is zero): train with --fine-tune all")
+    assert not out.exists()
+
+
 def test_fine_tune_on_other_classes_says_what_starts_from_scratch(zoo_models, tmp_path, capsys):
     assert main(["train", "--init", str(zoo_models["sheep"]), "--classes", "sheep", "rabbit", "--steps", "1",
                  "--batch-size", "8", "--out", str(tmp_path / "two")]) == 0

@@ -545,8 +545,8 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
             log(said)
     cfg = train_config(model, last and last["train"], settings_["seed"], init=None if init is None else str(init),
                        **settings)
-    if start is None and last is not None and cfg.init and cfg.fine_tune == "new-classes":
-        start = read_model(cfg.init)  # its classes say which rows stay frozen
+    if last is not None and cfg.init and cfg.fine_tune == "new-classes" and "frozen_classes" not in last:
+        start = read_model(cfg.init)  # an earlier sketchgen's run: the init's classes say which rows stay frozen
     if start is not None:
         of_kind(start, cfg.model, cfg.init)
     prepared = prepare(classes, settings_, workers)

@@ -394,6 +394,12 @@ def _metadata(ckpt: dict, fail) -> None:
             fail("data setting data_dir is not a printable path")
         if not all(printable(k, MAX_NAME) and printable(v) for k, v in data["sources"].items()):
             fail("data sources are not class names and paths")
+    frozen = ckpt.get("frozen_classes")  # --fine-tune new-classes: the rows it keeps as --init had them
+    if "frozen_classes" in ckpt:
+        classes = set(ckpt["classes"])
+        if not isinstance(frozen, list) or not all(isinstance(c, str) and c in classes for c in frozen) \
+                or not len(set(frozen)) == len(frozen) < len(classes):
+            fail("frozen_classes are not some of its classes, each once")
     imported = ckpt.get("imported")
     if "imported" in ckpt and (not isinstance(imported, dict) or set(imported) != {"format", "file"}
                                or not all(printable(v) for v in imported.values())):

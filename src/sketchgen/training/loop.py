@@ -161,19 +161,20 @@ def _every_class_trains(data: Prepared, train_idx: np.ndarray, max_len: int) -> 
                         "drawings, or leave those classes out")
 
 
-def _new_classes_only(cfg, net, data, train_idx, valid_idx, init, log):
-    """``--fine-tune new-classes``: freeze all but the rows of the classes --init does not know (its checkpoint
-    read on resume too) and train and validate on their drawings alone, since no other class's loss can change."""
+def _new_classes_only(cfg, net, data, train_idx, valid_idx, known, log):
+    """``--fine-tune new-classes``: freeze all but the rows of the classes --init does not know (``known``: its
+    classes, or on resume those the run recorded as frozen) and train and validate on their drawings alone, since
+    no other class's loss can change. Also returns the frozen classes, for the run's checkpoints."""
     if not cfg.init:
         raise TrainingError("--fine-tune new-classes needs a checkpoint to start from: give --init FILE")
-    new = checkpoints.freeze_known(net, list(data.classes), init["classes"], cfg.init)
+    new = checkpoints.freeze_known(net, list(data.classes), known, cfg.init)
     log(f"--fine-tune new-classes: training only the class rows of {', '.join(new)}; every other weight stays "
         f"as in {cfg.init}")
     labels = [data.classes.index(c) for c in new]
     train_idx, valid_idx = (idx[np.isin(data.labels[idx], labels)] for idx in (train_idx, valid_idx))
     if not len(valid_idx):
         raise TrainingError(f"--fine-tune new-classes: no validation drawing of {', '.join(new)}; give more drawings")
-    return train_idx, valid_idx
+    return train_idx, valid_idx, [c for c in data.classes if c not in new]
 
 
 def _val_weights(cfg: TrainConfig, schedule) -> np.ndarray | None:
@@ -243,8 +244,10 @@ def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]
 
     last = out / "last.pt"
     ckpt = from_rank0(checkpoints.read_last(last) if resume and rank == 0 and last.exists() else None)
-    # a resumed run has its weights, and the init's settings in its model_config: it needs --init's classes at most
-    if not cfg.init or (ckpt is not None and cfg.fine_tune != "new-classes"):
+    # A resumed run has its weights, the init's settings in its model_config and the classes it froze: it reads
+    # --init again only if it recorded none (a run of an earlier sketchgen).
+    frozen = ckpt.get("frozen_classes") if ckpt is not None else None
+    if not cfg.init or (ckpt is not None and (cfg.fine_tune != "new-classes" or frozen is not None)):
         init = None
     elif init is not None:
         init = checkpoints.of_kind(init, cfg.model, cfg.init)
@@ -255,17 +258,19 @@ def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]
     model_cfg = _model_config(cfg, data, train_idx)
     torch.manual_seed(cfg.seed)
     net = models.get(cfg.model)(model_cfg)
+    if ckpt is not None:  # before anything is said of what this run trains
+        checkpoints.check_same_run(ckpt, cfg, net, data, last)
     if ckpt is None and init is not None:
         log(checkpoints.take_over(net, list(data.classes), init, cfg.init))
     if cfg.fine_tune == "new-classes":
-        train_idx, valid_idx = _new_classes_only(cfg, net, data, train_idx, valid_idx, init, log)
+        train_idx, valid_idx, frozen = _new_classes_only(cfg, net, data, train_idx, valid_idx,
+                                                         init and init["classes"] if frozen is None else frozen, log)
     net = net.to(device)
     opt = optim.optimizer(cfg, net)
     sched = optim.plateau(cfg, opt)
     schedule = Schedule(cfg, data.labels[train_idx], data.lengths()[train_idx], len(data.classes))
     progress = _fresh_progress()
     if ckpt is not None:
-        checkpoints.check_same_run(ckpt, cfg, net, data, last)
         checkpoints.restore(ckpt, net, opt, sched, _term_names(net, data, train_idx, device), last)
         progress = ckpt["progress"]
         if progress["round"] < schedule.rounds and progress["step"] > len(schedule.plan(progress["round"])):
@@ -282,7 +287,8 @@ def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]
         log(f"nothing to resume in {out}; starting fresh")
     log(f"class shares of training drawings: {_shares_line(data.classes, schedule.shares)}")
     step_net = wrap(net, world, device, cfg.compile)
-    extra = {"train": asdict(cfg), **({"data": data.settings} if data.settings else {})}
+    extra = {"train": asdict(cfg), **({"data": data.settings} if data.settings else {}),
+             **({"frozen_classes": frozen} if cfg.fine_tune == "new-classes" else {})}
 
     def save_last() -> None:
         if rank == 0:
@@ -309,6 +315,8 @@ def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]
                     result = train_step(net, step_net, opt, batch.to(device, non_blocking=True), progress["global_step"],
                                         weight, cfg.grad_clip, cfg.amp, stop.signal is not None, device)
                     _count(progress, result, f"{schedule.unit} {r + 1}")
+                    if progress["global_step"] == 1 and not result.skipped:
+                        _first_step_moves(net, cfg)
                     weights.update(result.weights)
                     bar.update()
                     loss, terms = _running(progress, weights)
@@ -370,6 +378,18 @@ def progress_bar(total: int, initial: int, desc: str, show: bool) -> tqdm:
     notebook = shell is not None and "IPKernelApp" in shell.config
     disable = (False if notebook else None) if show else True
     return tqdm(total=total, initial=initial, desc=desc, leave=False, disable=disable)
+
+
+def _first_step_moves(net: models.SketchModel, cfg: TrainConfig) -> None:
+    """Refuse a run whose first step gave none of the weights it trains a gradient: every step would change
+    nothing. Under --fine-tune new-classes that is a model that makes no use of its class rows, as a one-class
+    import (whose class input is zero) does; it trained nothing and reported success."""
+    if any(p.grad is not None and bool(p.grad.any()) for p in net.parameters() if p.requires_grad):
+        return
+    hint = ("--init's model makes no use of the class rows this trains (an imported one-class model's class input "
+            "is zero): train with --fine-tune all" if cfg.fine_tune == "new-classes" else "check the data and --lr")
+    raise TrainingError(f"the first step gave none of the weights this run trains a gradient, so no step would "
+                        f"change them: {hint}")
 
 
 def _count(progress: dict, result, where: str) -> None:
