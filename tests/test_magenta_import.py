@@ -206,6 +206,10 @@ def test_a_magenta_file_given_to_init_trains_as_its_import_does(zoo_files, zoo_m
     from_json, from_pt = (models.read(tmp_path / run / "best.pt") for run in ("json", "pt"))
     assert from_json["train"]["init"] == str(sheep) and from_json["config"] == from_pt["config"]
     assert all(torch.equal(w, from_pt["state_dict"][k]) for k, w in from_json["state_dict"].items())
+    # A flag of another model is refused as not this run's model's, which no --model named here.
+    assert main(["train", "--init", str(sheep), *flags, "--heads", "2", "--out", str(tmp_path / "heads")]) == 1
+    assert capsys.readouterr().err.strip().endswith(
+        "--heads does not apply to the mdn model this run trains (--model chooses another)")
 
 
 def test_new_classes_alone_from_a_one_class_import_are_refused_as_training_nothing(zoo_files, tmp_path, capsys):

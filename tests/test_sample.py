@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -158,7 +159,7 @@ def test_seed_completion_stops_at_the_class_length_counting_its_prefix(tiny_mode
     assert [len(d) for d in generate(net, labels, max_len=7, prefixes=starts)] == [len(p) + 7 for p in starts]
 
 
-def test_sample_command_completes_a_prefix_file(tiny_models, quickdraw, tmp_path):
+def test_sample_command_completes_a_prefix_file(tiny_models, quickdraw, tmp_path, capsys):
     out = tmp_path / "samples"
     code = main(["sample", "--checkpoint", str(tiny_models["mdn"]), "--classes", "square", "--n", "3",
                  "--prefix", str(quickdraw / "simplified" / "square.ndjson"), "--prefix-strokes", "1",
@@ -167,11 +168,17 @@ def test_sample_command_completes_a_prefix_file(tiny_models, quickdraw, tmp_path
     records = [json.loads(line) for line in (out / "samples.ndjson").read_text().splitlines()]
     assert [r["word"] for r in records] == ["square"] * 3
     assert all(len(r["drawing"]) >= 1 for r in records)
-    # Without --prefix (or with --around) it would keep nothing: it drew whole drawings without a word.
-    for other in ([], ["--around", str(quickdraw / "simplified" / "square.ndjson")]):
-        assert main(["sample", "--checkpoint", str(tiny_models["mdn"]), "--prefix-strokes", "1", *other,
-                     "--out", str(tmp_path / "none")]) == 1
+    # Without --prefix (or with --around) it would keep nothing: it drew whole drawings without a word; so did
+    # --data-dir without --prefix test, the one use sample has for it.
+    for other in (["--prefix-strokes", "1"], ["--prefix-strokes", "1", "--around", str(quickdraw / "simplified" /
+                  "square.ndjson")], ["--data-dir", str(tmp_path)], ["--data-dir", str(tmp_path), "--prefix",
+                  str(quickdraw / "simplified" / "square.ndjson")]):
+        assert main(["sample", "--checkpoint", str(tiny_models["mdn"]), *other, "--out", str(tmp_path / "none")]) == 1
         assert not (tmp_path / "none").exists()
+    os.mkfifo(tmp_path / "fifo")  # an output folder that is something else is said as what it is ("a file")
+    assert main(["sample", "--checkpoint", str(tiny_models["mdn"]), "--out", str(tmp_path / "fifo")]) == 1
+    assert capsys.readouterr().err.strip().endswith(f"{tmp_path / 'fifo'} is a FIFO, not a folder: give another "
+                                                    "path for the output")
 
 
 def zigzag(n: int) -> np.ndarray:

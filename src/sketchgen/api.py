@@ -30,6 +30,7 @@ from sketchgen import sample as sampling
 from sketchgen.data import DataError, Prepared
 from sketchgen.drawing import Drawing, Grid, as_drawings
 from sketchgen.errors import DrawingError, SketchgenError, flag, whole_number
+from sketchgen.fileio import what_is
 from sketchgen.sample import TEMPERATURE
 from sketchgen.strokes import MAX_POINTS
 
@@ -352,7 +353,7 @@ def _integer(name: str, value: int, low: int, high: int) -> int:
 def _names(value: str | Sequence[str], name: str) -> list[str]:
     """A name or a sequence of names as a list, or one line saying what ``name`` takes instead."""
     names = [value] if isinstance(value, str) else value
-    if not isinstance(names, Sequence) or not all(isinstance(c, str) for c in names):
+    if not isinstance(names, Sequence) or not all(isinstance(c, str) and c for c in names):
         raise UsageError(f"{name} must be a class name or a list of class names, not {value!r:.40}")
     return list(names)
 
@@ -520,6 +521,11 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     from sketchgen import training
     from sketchgen.training.checkpoints import of_kind, read_last
 
+    if log is not None and not callable(log):
+        raise UsageError(f"log must be a function of one line of text, not {log!r:.40}")
+    for flag_name, value in (("resume", resume), ("overwrite", overwrite)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise UsageError(f"{flag_name} must be True or False, not {value!r:.40}")
     log = log or _say
     if resume and overwrite:
         raise UsageError("resume continues the run in out, overwrite replaces it: pass one of them, not both")
@@ -660,8 +666,7 @@ def run_path(out: str | os.PathLike | None, prefix: str) -> Path:
 
     path = _path(out, "out") if out else Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
     if os.path.lexists(path) and not path.is_dir():
-        raise UsageError(f"{path} is a file{'' if path.exists() else ' (a broken link)'}, not a folder: give another "
-                         "path for the output")
+        raise UsageError(f"{path} is {what_is(path)}, not a folder: give another path for the output")
     return path
 
 

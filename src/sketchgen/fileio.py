@@ -167,6 +167,18 @@ def atomic_write(path: str | os.PathLike, own: bool = False) -> Iterator[BinaryI
         raise
 
 
+def what_is(path: str | os.PathLike) -> str:
+    """What is at ``path``, for a message: "a folder", "a file", "a FIFO", "a device", "a socket", "a broken link"
+    or "nothing"."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a broken link" if os.path.islink(path) else "nothing"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "a file" if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "not a file")
+
+
 def replaceable(path: str | os.PathLike) -> None:
     """FileRefused if something other than a file (or a link) is at ``path``."""
     try:

@@ -130,7 +130,8 @@ def model_settings(args, kind: str) -> dict:
         if text is None:
             continue
         if name not in own or not own[name].metadata.get("help"):
-            raise UsageError(f"{flag(name)} does not apply to --model {kind}")
+            model = f"--model {kind}" if args.model else f"the {kind} model this run trains (--model chooses another)"
+            raise UsageError(f"{flag(name)} does not apply to {model}")
         try:
             settings[name] = of_field(own[name])(text)
         except ArgumentTypeError as e:
@@ -206,6 +207,9 @@ def cmd_sample(args) -> None:
     if args.prefix_strokes is not None and not args.prefix:
         raise UsageError("--prefix-strokes keeps the first strokes of each --prefix drawing: give --prefix FILE or "
                          "--prefix test, or leave --prefix-strokes out")
+    if args.data_dir is not None and args.prefix != "test":
+        raise UsageError("--data-dir is where --prefix test finds the test drawings it starts from: give --prefix "
+                         "test, or leave --data-dir out (a model draws its classes without data)")
     model = loaded(args.checkpoint, "sample", args.classes)
     if args.around:  # every input read and checked before anything is written
         if args.classes or args.prefix:
