@@ -234,7 +234,7 @@ class Model:
 
     def sample(self, classes: str | Sequence[str] | None = None, n: int = 1, temperature: float = TEMPERATURE,
                seed: int = 0, max_len: int | None = None) -> list[Drawing]:
-        """``n`` drawings of each class (default every class it knows), class by class."""
+        """``n`` drawings of each class (default every class it knows; "all": the 345), class by class."""
         how = _recorded(temperature, seed)
         wanted = self.labels(classes)
         labels = np.repeat(wanted, drawings_asked(len(wanted), n))
@@ -351,7 +351,10 @@ def _integer(name: str, value: int, low: int, high: int) -> int:
 
 
 def _names(value: str | Sequence[str], name: str) -> list[str]:
-    """A name or a sequence of names as a list, or one line saying what ``name`` takes instead."""
+    """A name or a sequence of names as a list ("all" alone: the 345, as ``--classes all``; a class of your own
+    named so goes in a list), or one line saying what ``name`` takes instead."""
+    if isinstance(value, str) and value == data.ALL:
+        return data.categories()
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, Sequence) or not all(isinstance(c, str) and c for c in names):
         raise UsageError(f"{name} must be a class name or a list of class names, not {value!r:.40}")
@@ -506,7 +509,7 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
           overwrite: bool = False, log: Callable[[str], None] | None = None, **settings: object) -> Run:
     """Train a model as ``sketchgen train`` does, with its defaults and checks; the finished ``Run``.
 
-    ``classes`` default to the 5 seed classes (a resumed run's own);
+    ``classes`` default to the 5 seed classes (a resumed run's own; "all": the 345);
     ``model`` to the seed model (a resumed run's, or ``init``'s kind).
     ``init`` is where a new run's weights start: a checkpoint or a Magenta
     ``.gen.json`` (read once, as ``load`` reads it), "none" for random

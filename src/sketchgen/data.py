@@ -54,6 +54,8 @@ class DataError(SketchgenError):
     """A problem with the data as a whole (no file for a class, unknown class); one line for the user."""
 
 
+ALL = "all"  # as a class list on its own (--classes all, classes="all"): the 345 Quick, Draw! classes
+
 def categories() -> list[str]:
     """The 345 QuickDraw class names."""
     text = (Path(__file__).parent / "assets" / "categories.txt").read_text()

@@ -336,15 +336,15 @@ def cmd_evaluate(args) -> None:
 
     model = api.load(args.checkpoint)
     classes = args.classes or model.classes
-    model.labels(classes)  # each known to the model and to the judge before a drawing is read (or downloaded)
-    judge = load_classifier(args.classifier)
-    judges(judge[1], classes)
     if args.json:
         writable(args.json, "report", "--json", reads=(args.checkpoint, args.classifier), replaces=("json",))
     if args.n * len(classes) > MAX_EVALUATED:  # every drawing is kept for FID, precision/recall, copying
         raise UsageError(f"--n {args.n} for {len(classes)} classes is {args.n * len(classes):,} "
                          f"drawings, more than the {MAX_EVALUATED:,} evaluate holds at once: ask for fewer --n "
                          "or --classes")
+    model.labels(classes)  # each known to the model and to the judge before a drawing is read (or downloaded)
+    judge = load_classifier(args.classifier)
+    judges(judge[1], classes)
     settings = api.own_split(args.checkpoint, model.checkpoint, args.data_dir, args.max_per_class, say)
     report = evaluate_model(model.checkpoint, judge, api.prepare(classes, settings), args.n, args.temperature,
                             args.seed, classes=args.classes, path=args.checkpoint)

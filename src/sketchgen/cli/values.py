@@ -168,12 +168,12 @@ class ClassList(argparse.Action):
     """
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from sketchgen.data import categories, name_problem, named_twice
+        from sketchgen.data import ALL, categories, name_problem, named_twice
 
         where = f"argument {option_string or self.metavar}"
-        if "all" in values:
+        if ALL in values:
             if len(values) > 1:
-                parser.error(f"{where}: 'all' stands alone, without other names")
+                parser.error(f"{where}: '{ALL}' stands alone, without other names")
             return setattr(namespace, self.dest, categories())
         names = []
         for value in values:
