@@ -38,7 +38,7 @@ from sketchgen.training.config import (
     TrainConfig,
     TrainingError,
 )
-from sketchgen.training.distributed import from_rank0, join, step_seed, wrap
+from sketchgen.training.distributed import from_rank0, join, leave, step_seed, wrap
 from sketchgen.training.step import objective, term_sums, train_step
 
 
@@ -209,7 +209,9 @@ def train(cfg: TrainConfig, data: Prepared, out_dir: str | Path, resume: bool = 
     if rank:
         log = _silent
     with checkpoints.run_folder(out, resume, overwrite, log, owner=rank == 0):
-        return _train(cfg, data, out, resume, log, rank, world, device, init)
+        history = _train(cfg, data, out, resume, log, rank, world, device, init)
+    leave()
+    return history
 
 
 def _silent(*args) -> None:
