@@ -341,6 +341,12 @@ def test_a_warmup_that_would_do_nothing_or_fill_the_run_is_refused(quickdraw, tm
     assert not out.exists()
     with pytest.raises(SettingError, match="^--warmup 5 does nothing under the plateau schedule"):
         sketchgen.train(["apple"], "seed", out, data_dir=quickdraw / "simplified", warmup=5)
+    # An epoch budget's steps are known once the data is: a warm-up as long is said, not refused (the
+    # Transformer's own 300 steps on a few drawings would be), and the run goes on.
+    assert cli.main(_train_argv(quickdraw, out, "--epochs", "1", "--batch-size", "16", "--lr-schedule", "cosine",
+                                "--warmup", "1000")) == 0
+    assert "note: the warm-up of 1,000 steps is the whole run of 3: the rate rises throughout and never reaches " \
+           "0.001 (lower --warmup, or train for longer)" in capsys.readouterr().err
     assert train_config("transformer", None, 0, lr_schedule="plateau").warmup == 300  # its default, moot there
     assert train_config("mdn", None, 0, steps=40, warmup=39).warmup == 39
     assert train_config("mdn", None, 0, lr_schedule="plateau", warmup=0).warmup == 0  # no warm-up: what plateau does

@@ -271,6 +271,9 @@ def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]
     opt = optim.optimizer(cfg, net)
     sched = optim.plateau(cfg, opt)
     schedule = Schedule(cfg, data.labels[train_idx], data.lengths()[train_idx], len(data.classes))
+    if cfg.lr_schedule != "plateau" and cfg.warmup >= schedule.total_steps:  # an epoch budget's steps, known now
+        log(f"note: the warm-up of {cfg.warmup:,} steps is the whole run of {schedule.total_steps:,}: the rate rises "
+            f"throughout and never reaches {cfg.lr:g} (lower --warmup, or train for longer)")
     progress = _fresh_progress()
     if ckpt is not None:
         checkpoints.restore(ckpt, net, opt, sched, _term_names(net, data, train_idx, device), last)
