@@ -259,6 +259,11 @@ def test_a_run_started_from_a_checkpoint_resumes_without_it(tiny_models, tmp_pat
     assert main(["train", "--init", str(init), "--steps", "2", *flags]) == 0
     # The same command again with --resume, the init spelt another way: it was "a run with other init".
     assert main(["train", "--resume", "--init", f"{tmp_path}/./init.pt", "--steps", "3", *flags]) == 0
+    capsys.readouterr()  # another setting is refused before anything is said of what the resumed run would train
+    assert main(["train", "--resume", "--fine-tune", "new-classes", "--steps", "4", *flags]) == 1
+    err = capsys.readouterr().err
+    assert "training only the class rows" not in err and err.strip().splitlines()[-1].endswith(
+        "last.pt is from a run with other fine_tune: pass the same settings with --resume, or --overwrite to start over")
     init.unlink()  # the run's own settings hold what it took from the init; its weights are in last.pt
     assert main(["train", "--resume", "--steps", "4", *flags]) == 0
     assert len((out / "log.jsonl").read_text().splitlines()) == 2
