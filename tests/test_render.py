@@ -227,7 +227,11 @@ def test_drawings_refuse_non_finite_and_huge_coordinates(make, says):
     (lambda D: D.from_stroke3(np.zeros(3)), "must be an (n, 3) array"),
     (lambda D: D.from_stroke3([[1, 2, 3], [4]]), "must be an (n, 3) array"),
     (lambda D: D.from_points([np.zeros((0, 2))], "eye"), "stroke 0 is empty"),
-    (lambda D: D.from_points([[1, 2, 3]]), "stroke 0 has 3 values"),
+    (lambda D: D.from_points([[1, 2, 3]]), "stroke 0 is of shape (3,), not (n, 2) rows"),
+    # Another layout is refused, not read as other points: (xs, ys) of three points, a flat list, a cube.
+    (lambda D: D.from_points([[[1, 2, 3], [10, 20, 30]]]), "stroke 0 is of shape (2, 3), not (n, 2) rows"),
+    (lambda D: D.from_points([[1, 2, 3, 4]]), "stroke 0 is of shape (4,), not (n, 2) rows"),
+    (lambda D: D.from_points([np.zeros((2, 2, 2))]), "stroke 0 is of shape (2, 2, 2), not (n, 2) rows"),
     (lambda D: D.from_points([[["a", "b"]]]), "stroke 0 has a non-numeric"),
     (lambda D: D.from_points(5), "strokes must be a list"),
 ])
@@ -300,8 +304,9 @@ def apple_lines() -> list[str]:
 
 
 def test_real_drawings_write_back_their_own_lines(apple_lines, tmp_path):
-    """Every field a QuickDraw line has (but the timestamp, which the reader drops) is written back as it was, in
-    the same order, and what else is said of a drawing follows; the reader reads it all back."""
+    """Every field a QuickDraw line has is written back as it was (its own fields first, then the rest: the
+    timestamp, which the reader dropped until it kept whatever else a line says), and what else is said of a
+    drawing follows; the reader reads it all back."""
     (tmp_path / "in.ndjson").write_text("".join(apple_lines))
     drawings = list(sketchgen.read_ndjson(tmp_path / "in.ndjson"))
     assert len(drawings) == len(apple_lines) and {d.recognized for d in drawings} == {True, False}
@@ -310,11 +315,12 @@ def test_real_drawings_write_back_their_own_lines(apple_lines, tmp_path):
     sketchgen.write_ndjson(drawings, tmp_path / "out.ndjson")
     written = (tmp_path / "out.ndjson").read_text().splitlines()
     for i, (line, out) in enumerate(zip(apple_lines, written)):
-        record = {k: v for k, v in json.loads(line).items() if k != "timestamp"}
+        record = json.loads(line)
         said = {"model": "mdn", "seed": 3, "temperature": 0.5} if i < 2 else {}
-        assert out == json.dumps({**record, **said})
+        own = {k: record.pop(k) for k in ("word", "countrycode", "recognized", "key_id", "drawing")}
+        assert out == json.dumps({**own, **record, **said})
     back = list(sketchgen.read_ndjson(tmp_path / "out.ndjson"))
-    assert [d.to_ndjson() for d in back] == [d.to_ndjson() for d in sketchgen.read_ndjson(tmp_path / "in.ndjson")]
+    assert [d.to_ndjson() for d in back] == written  # what a drawing says, read back too (it was dropped)
 
 
 def test_info_never_replaces_a_drawings_own_fields(apple_lines, tmp_path):

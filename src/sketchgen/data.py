@@ -33,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sketchgen import cache, download, npz, strokes
-from sketchgen.drawing import Drawing, check_fields
+from sketchgen.drawing import RECORD_FIELDS, Drawing, check_fields
 from sketchgen.errors import DrawingError, SketchgenError
 from sketchgen.fileio import FileRefused, atomic_write, locked, open_regular, read_lines
 from sketchgen.launch import launch
@@ -182,7 +182,10 @@ def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = 
         parsed = [np.rint(s, out=s) for s in parsed]
     own = {name: _text(obj.get(name)) for name in ("key_id", "countrycode")}
     check_fields(own)  # as the writer does: a DrawingError, a ValueError, names the field
-    return Drawing(got or "", parsed, recognized, **own)
+    # Whatever else the line says (QuickDraw's timestamp, the model, seed and temperature that drew it) is kept,
+    # so that a file read and written again says what it said.
+    info = {k: v for k, v in obj.items() if k not in RECORD_FIELDS}
+    return Drawing(got or "", parsed, recognized, **own, info=info)
 
 
 def _text(value: object) -> object:

@@ -183,9 +183,12 @@ def _checked(points: Sequence) -> list[np.ndarray]:
         p = _array(p)
         if p.dtype.kind not in "iuf":
             raise DrawingError(f"stroke {i} has a non-numeric coordinate")
-        if p.size == 0 or p.size % 2:
-            raise DrawingError(f"stroke {i} has {p.size} values, not (x, y) pairs" if p.size else f"stroke {i} is empty")
-        p = p.astype(np.float64).reshape(-1, 2)
+        if p.size == 0:
+            raise DrawingError(f"stroke {i} is empty")
+        if p.ndim != 2 or p.shape[1] != 2:  # (xs, ys) pairs or a flat list would be read as other points
+            raise DrawingError(f"stroke {i} is of shape {p.shape}, not (n, 2) rows of (x, y): from_strokes takes "
+                               "(xs, ys) pairs")
+        p = p.astype(np.float64)
         total += len(p)
         if total > MAX_POINTS:
             raise DrawingError(f"more than the {MAX_POINTS:,} points a drawing may have (stroke {i})")
