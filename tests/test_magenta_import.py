@@ -10,6 +10,7 @@ import base64
 import http.client
 import json
 import math
+import shutil
 import threading
 import tracemalloc
 
@@ -19,6 +20,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import sketchgen
 from sketchgen import models, strokes
 from sketchgen.cli import main
 from sketchgen.data import prepare, write_ndjson
@@ -210,6 +212,12 @@ def test_a_magenta_file_given_to_init_trains_as_its_import_does(zoo_files, zoo_m
     assert main(["train", "--init", str(sheep), *flags, "--heads", "2", "--out", str(tmp_path / "heads")]) == 1
     assert capsys.readouterr().err.strip().endswith(
         "--heads does not apply to the mdn model this run trains (--model chooses another)")
+
+
+def test_a_magenta_file_named_in_capitals_loads_as_any(zoo_files, tmp_path):
+    """SHEEP.GEN.JSON was read as a torch checkpoint: 'not torch's zip format'."""
+    shutil.copy(zoo_files["sheep"], tmp_path / "SHEEP.GEN.JSON")
+    assert sketchgen.load(tmp_path / "SHEEP.GEN.JSON").classes == ["sheep"]
 
 
 def test_new_classes_alone_from_a_one_class_import_are_refused_as_training_nothing(zoo_files, tmp_path, capsys):

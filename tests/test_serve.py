@@ -315,6 +315,9 @@ def test_wrong_paths_and_methods(server):
     assert_refused(call(server, "GET", "/api/sample"), 405, "takes POST")
     assert_refused(post(server, "/api/classes", GOOD), 405, "no POST route")
     assert_refused(post(server, "/api/elsewhere", GOOD), 404, "no POST route")
+    # A trailing slash was a 307 with no body, to an address without the port when the Host header had none.
+    assert_refused(post(server, "/api/sample/", GOOD), 404, "no POST route")
+    assert_refused(call(server, "GET", "/api/classes/"), 404, "no such page")
     assert_still_serving(server)
 
 

@@ -121,7 +121,7 @@ def read_model(path: str | os.PathLike) -> dict:
     from sketchgen.interop.magenta import magenta_checkpoint
 
     path = Path(path)
-    return magenta_checkpoint(path) if path.name.endswith(".json") else models.read(path)
+    return magenta_checkpoint(path) if path.name.lower().endswith(".json") else models.read(path)
 
 
 def _device(device: str) -> str:
@@ -189,6 +189,8 @@ class Model:
     def labels(self, wanted: str | Sequence[str] | None = None) -> list[int]:
         """The class indices of ``wanted`` (default all), or one line naming those it was not trained on."""
         wanted = _names(wanted, "classes") if wanted is not None else self.classes
+        if not wanted:  # none asked for is not every one: nothing would be drawn, without a word
+            raise UsageError("classes is empty: name at least one class, or leave classes out for every class")
         index = {c: i for i, c in enumerate(self.classes)}
         unknown = [c for c in wanted if c not in index]
         if unknown:
@@ -255,6 +257,8 @@ class Model:
         n = drawings_asked(len(drawings), n)
         starts = [_cut(d, strokes) for d in drawings]
         sampling.check_prefixes(self.net, starts)  # here, so that the index named is the caller's drawing
+        if classes == "":  # a drawing's own word stood in for it
+            raise UsageError("classes must be a class name or a list of class names, not ''")
         words = [classes] * len(drawings) if classes is None or isinstance(classes, str) else _names(classes, "classes")
         if len(words) != len(drawings):
             raise UsageError(f"{len(words)} classes for {len(drawings)} drawings: give one class for all, or one each")

@@ -51,7 +51,7 @@ class Drawing:
         """A drawing from ``[(xs, ys), ...]`` (lists or arrays; QuickDraw's ``drawing`` field, whose raw form's
         third list of times is ignored), checked: a bad one is a ``DrawingError`` saying why."""
         try:
-            points = parse_drawing([[list(np.asarray(axis).tolist()) for axis in s] for s in strokes])
+            points = parse_drawing([[_axis(axis) for axis in s] for s in strokes])
         except (StrokeError, TypeError, ValueError) as e:
             raise DrawingError(f"not a drawing: {e}") from None
         return cls.from_points(points, word, **info)
@@ -61,6 +61,8 @@ class Drawing:
         """A drawing from strokes as ``(n, 2)`` arrays of (x, y) rows, checked as ``from_strokes`` checks;
         ``recognized``, ``key_id`` and ``countrycode`` among ``info`` are its fields, the rest its ``info``."""
         own = {"word": word, **{k: info.pop(k) for k in ("recognized", "key_id", "countrycode") if k in info}}
+        if isinstance(own.get("recognized"), np.bool_):  # NumPy's True is True
+            own["recognized"] = bool(own["recognized"])
         check_fields(own, info)
         return cls(**own, points=_checked(points), info=info)
 
@@ -68,6 +70,8 @@ class Drawing:
     def from_stroke3(cls, s3: np.ndarray, word: str = "", *, fit: bool = True, **info: object) -> Drawing:
         """A generated drawing (stroke-3, any scale), fitted into QuickDraw's 0-255 frame with integer points; with
         ``fit=False``, where its offsets put it (a completion stays in the frame of the start it was given)."""
+        if not isinstance(fit, (bool, np.bool_)):
+            raise DrawingError(f"fit must be True or False, not {fit!r:.40}")
         s3 = _array(s3)
         if s3.ndim != 2 or s3.shape[1] != 3 or s3.dtype.kind not in "iuf":
             raise DrawingError(f"stroke-3 must be an (n, 3) array of numbers, not {s3.dtype} of shape {s3.shape}")
@@ -163,6 +167,15 @@ def _is_json(key: object, value: object) -> bool:
     except (TypeError, ValueError, RecursionError):
         return False
     return True
+
+
+def _axis(axis: object) -> list:
+    """One stroke's xs (or ys) as a list, refused before conversion when it holds more than a drawing may: a list
+    of 10 million zeros cost a gigabyte before the refusal."""
+    n = len(axis) if isinstance(axis, (list, tuple)) else np.size(axis)
+    if n > MAX_POINTS:
+        raise DrawingError(f"a stroke of {n:,} points, more than the {MAX_POINTS:,} a drawing may have")
+    return list(np.asarray(axis).tolist())
 
 
 def _array(a: object) -> np.ndarray:

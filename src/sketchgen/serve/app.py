@@ -197,8 +197,10 @@ def app(sketcher: Sketcher, allowed_hosts: list[str]) -> Starlette:
     routes = [Route("/api/classes", classes, methods=["GET"]),
               *(Route(f"/api/{name}", _route(sketcher, name), methods=["POST"]) for name in sketcher.routes),
               *(Route(url, page(path), methods=["GET"]) for url, path in pages.items())]
-    return Starlette(routes=routes, middleware=[Middleware(HostCheck, allowed_hosts=allowed_hosts)],
-                     exception_handlers={HTTPException: _refused})
+    app = Starlette(routes=routes, middleware=[Middleware(HostCheck, allowed_hosts=allowed_hosts)],
+                    exception_handlers={HTTPException: _refused})
+    app.router.redirect_slashes = False  # /api/sample/ is a 404 in JSON, not a bodiless redirect (to no port)
+    return app
 
 
 def capacity() -> tuple[int, int]:

@@ -56,7 +56,7 @@ def checkpoint_files(given: Sequence[str | Path], say: Callable[[str], None]) ->
             files.append(path)
             continue
         found = []
-        for candidate in sorted(p for p in path.iterdir() if p.name.endswith(MODEL_FILES) and p.is_file()):
+        for candidate in sorted(p for p in path.iterdir() if p.name.lower().endswith(MODEL_FILES) and p.is_file()):
             try:
                 api.read_model(candidate)
                 found.append(candidate)
