@@ -369,6 +369,8 @@ def refusals(shipped, tiny_models, vae, eyes, tmp_path) -> dict:
         "log a number": lambda: sketchgen.train(**train, log=5),
         "an empty class name to draw": lambda: shipped.sample(""),
         "no classes to draw": lambda: shipped.sample([]),
+        "generate, refused at the call (not at the first drawing)": lambda: shipped.generate([-1]),
+        "variations without an encoder, refused at the call": lambda: shipped.iter_variations(eye),
         "an empty class name to complete as": lambda: shipped.complete(eye, classes=""),
         "fit a word": lambda: sketchgen.Drawing.from_stroke3(np.zeros((2, 3)), fit="no"),
         "a stroke of ten million points": lambda: sketchgen.Drawing.from_strokes([([0] * 10**7, [0] * 10**7)]),

@@ -212,6 +212,10 @@ class Model:
         if prefix is not None and not callable(prefix):
             raise UsageError(f"prefix must be a function from a drawing's index to its start (stroke-3), not "
                              f"{prefix!r:.40}")
+        return self._chunks(labels, temperature, seed, max_len, prefix)  # checked now, not at the first next()
+
+    def _chunks(self, labels: np.ndarray, temperature: float, seed: int, max_len: int | None,
+                prefix: Callable[[int], np.ndarray] | None) -> Iterator[np.ndarray]:
         for a in range(0, len(labels), CHUNK):
             part, prefixes = labels[a : a + CHUNK], None
             if prefix is not None:
@@ -289,6 +293,9 @@ class Model:
         sampling.require_encoder(self.net)
         labels, n = self._labels_of(drawings), drawings_asked(len(drawings), n)
         how = _recorded(temperature, seed)
+        return self._variations(drawings, labels, n, how)  # checked now, not at the first next()
+
+    def _variations(self, drawings: list[Drawing], labels: np.ndarray, n: int, how: dict) -> Iterator[Drawing]:
         temperature, seed = how["temperature"], how["seed"]
         step = max(1, CHUNK // max(n, 1))  # drawings whose variations make a chunk
         for a in range(0, len(drawings), step):

@@ -109,7 +109,8 @@ class Drawing:
         own = {"word": self.word, "countrycode": self.countrycode, "recognized": self.recognized, "key_id": self.key_id}
         said = {**self.info, **extra}  # added to its own fields, never written over them
         check_fields(own, said)
-        return {**own, "drawing": strokes.drawing_field(self.points), **said}
+        # checked again: a drawing made with Drawing(...) or changed since skipped from_points' door
+        return {**own, "drawing": strokes.drawing_field(_checked(self.points)), **said}
 
     def to_ndjson(self, **extra: object) -> str:
         """One line of QuickDraw's simplified ndjson, without its newline."""
@@ -128,15 +129,15 @@ class Drawing:
 
     def to_svg(self, size: int = 256) -> str:
         """An SVG document of the drawing fitted to a ``size`` square."""
-        return render.to_svg(self.points, size)
+        return render.to_svg(_checked(self.points), size)
 
     def to_png(self, path: str | os.PathLike, size: int = 256) -> None:
         """A PNG file of the drawing fitted to a ``size`` square."""
-        render.save_png(self.points, path, size)
+        render.save_png(_checked(self.points), path, size)
 
     def animate(self, path: str | os.PathLike, size: int = 256) -> None:
         """A GIF drawing it stroke by stroke, as it was drawn."""
-        render.animate_gif(self.points, path, size)
+        render.animate_gif(_checked(self.points), path, size)
 
     def _repr_svg_(self) -> str:
         return self.to_svg(160)

@@ -183,7 +183,7 @@ def replaceable(path: str | os.PathLike) -> None:
     """FileRefused if something other than a file (or a link) is at ``path``."""
     try:
         mode = os.lstat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, ValueError):  # nothing there, or a name no file has (a NUL byte): others say why
         return
     if stat.S_ISDIR(mode):
         raise FileRefused(f"{str(path)!r}: a folder, not a file; give the file's name")
