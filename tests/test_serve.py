@@ -445,6 +445,54 @@ def test_slow_and_malformed_clients_cost_a_log_line_each_never_the_server(checkp
     assert lines == {"connection closed": clients, "malformed": 3, "answered": len(statuses) + 1}, lines
 
 
+# A client of its own process (run in pytest's, its trickle reached the server too late: each body got a 408 after
+# BODY_WAIT and freed its connection, which is not the case this checks): a server allowed 128 file descriptors,
+# hence 32 connections; 40 bodies trickling a byte every 0.5 s (within BODY_WAIT); then 4 good requests.
+TRICKLING_BODIES = """
+import contextlib, http.client, os, resource, socket, subprocess, sys, threading, time
+def few(): resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--checkpoint", sys.argv[1], "--port", "0"],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=few)
+port = int(proc.stdout.readline().split("http://127.0.0.1:")[1].split("/")[0])
+head = sys.argv[2].encode() + b"Content-Length: 2017\\r\\n\\r\\n{"
+slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(40)]
+for s in slow:
+    s.sendall(head)
+stop = threading.Event()
+def trickle():
+    while not stop.wait(0.5):
+        for s in slow:
+            with contextlib.suppress(OSError):
+                s.send(b" ")
+threading.Thread(target=trickle).start()
+time.sleep(2)
+for _ in range(4):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/api/classes")
+        print(c.getresponse().status, flush=True)
+    except OSError as e:
+        print(type(e).__name__, flush=True)
+    time.sleep(1)
+stop.set()
+proc.send_signal(2)
+err = proc.communicate(timeout=30)[1]
+print("closed", err.count("connection closed") + err.count('"POST /api/sample HTTP/1.1" 408'))
+"""
+
+
+def test_bodies_that_trickle_cannot_keep_good_requests_out(checkpoint):
+    """Until 2026-12-06 a connection receiving its body could not make room, and HEAD_WAIT counted the head
+    alone: 32 bodies trickling within BODY_WAIT held every connection for as long as they trickled, and each good
+    request was reset (ConnectionResetError, 4 of 4). Now a request must be whole, body included, within
+    HEAD_WAIT, and the connection waiting longest for a whole request makes room."""
+    run = subprocess.run([sys.executable, "-c", TRICKLING_BODIES, str(checkpoint), JSON_POST.decode()],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    *statuses, closed = run.stdout.split("\n")[:-1]
+    assert statuses == ["200"] * 4, run.stdout + run.stderr[-2000:]
+    assert int(closed.split()[1]) >= 32  # each trickling body closed (or, paused past BODY_WAIT, answered 408)
+
+
 def on_host(server, host: str) -> tuple[int, dict]:
     request = b"GET /api/classes HTTP/1.1\r\nHost: " + host.encode() + b"\r\nConnection: close\r\n\r\n"
     reply = raw_exchange(server, request)

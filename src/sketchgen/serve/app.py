@@ -8,14 +8,14 @@ refused from its Content-Length before any of it is read, and a body that stops
 arriving is refused after ``BODY_WAIT`` seconds.
 
 Slow and malformed clients cost a bounded share of the server and one log line
-each, never a traceback. A request head (request line and headers) must be whole
+each, never a traceback. A request (its head, then its body) must be whole
 within ``HEAD_WAIT`` seconds, or the connection is closed. Connections are
 bounded so that the process never reaches its file-descriptor limit
 (``capacity``): there, asyncio's accept() loop logs a traceback and schedules a
 retry for each of its backlog of attempts, again and again, and the server
-serves no one. Past the bound, the connection waiting longest for its head is
-closed to make room, so clients trickling headers cannot keep a good request
-out. uvicorn's ``limit_concurrency`` would not do: it counts requests once their
+serves no one. Past the bound, the connection waiting longest for a whole request
+is closed to make room, so clients trickling heads or bodies cannot keep a good
+request out. uvicorn's ``limit_concurrency`` would not do: it counts requests once their
 heads are whole, which a trickling client's never is.
 """
 
@@ -52,8 +52,9 @@ from sketchgen.serve.sketcher import MAX_BODY, BadRequest, Sketcher
 # shorter than its Content-Length is answered promptly (408), and a stalled client holds no batch back.
 BODY_WAIT = 2.0
 IDLE = 5  # seconds a connection may wait for its next request (or its first) before it is closed
-# Seconds from a connection's start (or its last answer) to a whole request head: a browser sends one in a single
-# packet, and a head that trickles in a byte at a time held its connection (and a file descriptor) for ever.
+# Seconds from a connection's start (or its last answer) to a whole request, head and body (at most MAX_BODY, a
+# few milliseconds here): a browser sends one in a packet or two, and a head or body that trickles in a byte at a
+# time held its connection (and a file descriptor) for as long as it trickled.
 HEAD_WAIT = 5.0
 # Connections the kernel queues for accept() (200 clients connecting at once must queue, not be refused), and
 # open at once; fewer where the file-descriptor limit is low (``capacity``).
@@ -225,8 +226,9 @@ class Protocol(H11Protocol):
     A request it cannot parse is answered with one line of JSON (and h11's reason), logged as one line. A
     connection that sends nothing is closed after ``IDLE`` seconds, as one idle between requests is (quietly: a
     browser opens such connections ahead of need); one that has begun a request head and not finished it
-    ``HEAD_WAIT`` seconds after it began waiting for one (opened, or answered) is closed with a log line. Past
-    ``most`` open connections, the one waiting longest for a request head makes room.
+    ``HEAD_WAIT`` seconds after it began waiting for one (opened, or answered) is closed with a log line, its body
+    included: a client trickling its body a byte at a time holds a connection no longer than one trickling its
+    head. Past ``most`` open connections, the one waiting longest for a whole request makes room.
     """
 
     def __init__(self, *args, most: int = CONNECTIONS, **kwargs):
@@ -245,15 +247,15 @@ class Protocol(H11Protocol):
                 oldest = min((c for c in live if c.waiting_since is not None), key=lambda c: c.waiting_since,
                              default=self)
                 oldest._close(f"{self.most} connections open, the most served at once; it had sent no whole request "
-                              f"head in {self.loop.time() - oldest.waiting_since:.1f} s")
+                              f"in {self.loop.time() - oldest.waiting_since:.1f} s")
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:  # a whole request head, or bytes h11 refused
+        if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):  # a whole request, or bytes h11 refused
             self._stop_waiting()
-        elif self.head_deadline is None and self.waiting_since is not None:  # a head has begun
+        elif self.head_deadline is None and self.waiting_since is not None:  # a request has begun
             self.head_deadline = self.loop.call_at(self.waiting_since + HEAD_WAIT, self._close,
-                                                   f"its request head was not whole after {HEAD_WAIT:g} s")
+                                                   f"its request was not whole after {HEAD_WAIT:g} s")
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
