@@ -341,6 +341,22 @@ def raw_exchange(server, request: bytes, timeout: float = 10) -> bytes:
     return reply
 
 
+def test_a_client_that_half_closes_once_its_request_is_sent_gets_its_answer(server):
+    """``nc -N`` or ``shutdown(SHUT_WR)`` after the request: the answer was dropped (0 bytes back), and a body cut
+    short then half-closed got no 408 either."""
+    body = json.dumps(GOOD).encode()
+    for request, status in ((JSON_POST + b"Content-Length: %d\r\n\r\n" % len(body) + body, b"200"),
+                            (JSON_POST + b"Content-Length: 100\r\n\r\n{", b"408")):
+        with socket.create_connection(server.server_address, timeout=BODY_WAIT + 5) as s:
+            s.sendall(request)
+            s.shutdown(socket.SHUT_WR)
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 " + status), reply[:200]
+    assert_still_serving(server)
+
+
 def test_broken_http_gets_json_errors_too(server):
     """What h11 cannot parse is answered by uvicorn, in our one line of JSON with h11's reason."""
     reply = raw_exchange(server, b"HELLO\r\n\r\n")

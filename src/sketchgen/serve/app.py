@@ -236,6 +236,7 @@ class Protocol(H11Protocol):
         self.most = most
         self.waiting_since: float | None = None  # when it began waiting for a request head, while it waits
         self.head_deadline: asyncio.TimerHandle | None = None  # once a head has begun to arrive
+        self.ended = False  # the client has half-closed: it sends no more, and is answered before we close
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -259,8 +260,17 @@ class Protocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+        if self.ended and not self.transport.is_closing():
+            self.transport.close()
+        elif not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
             self.waiting_since = self.loop.time()  # for the next request on this connection
+
+    def eof_received(self) -> bool | None:
+        """A client that half-closes once its request is sent (``nc -N``, ``shutdown(SHUT_WR)``) still gets its
+        answer, as does one whose body stops short (a 408): asyncio closed the connection at the EOF, dropping
+        the answer. With no request begun, it is closed as before."""
+        self.ended = True
+        return True if self.cycle is not None and not self.cycle.response_complete else None
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
