@@ -628,11 +628,10 @@ def train_config(model: str | None, saved: dict | None, seed: int, init: str | N
     """
     from sketchgen.models.checkpoint import check_settings
     from sketchgen.training import TrainConfig
-    from sketchgen.training.checkpoints import read_init
     from sketchgen.training.config import with_budget
     from sketchgen.training.distributed import check_device
 
-    kind = model or (saved["model"] if saved else None) or (read_init(init)["kind"] if init else None) \
+    kind = model or (saved["model"] if saved else None) or (read_model(init)["kind"] if init else None) \
         or models.default()
     cls = models.get(kind)
     own = {f.name for f in fields(cls.Config) if f.metadata.get("help")}

@@ -326,10 +326,9 @@ def _rate(value) -> bool:
 # --- starting from another checkpoint ---------------------------------------------------------
 
 
-def read_init(path: str, kind: str | None = None) -> dict:
-    """The checkpoint a run starts from: checked whole, and of ``kind`` if given (else it says the run's kind)."""
-    ckpt = models.read(path)
-    return ckpt if kind is None else of_kind(ckpt, kind, path)
+def read_init(path: str, kind: str) -> dict:
+    """The checkpoint a run of a ``kind`` model starts from: checked whole, and of that kind."""
+    return of_kind(models.read(path), kind, path)
 
 
 def of_kind(ckpt: dict, kind: str, path: str) -> dict:
