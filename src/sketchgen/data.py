@@ -56,6 +56,7 @@ class DataError(SketchgenError):
 
 ALL = "all"  # as a class list on its own (--classes all, classes="all"): the 345 Quick, Draw! classes
 
+
 def categories() -> list[str]:
     """The 345 QuickDraw class names."""
     text = (Path(__file__).parent / "assets" / "categories.txt").read_text()

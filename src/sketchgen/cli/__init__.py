@@ -145,10 +145,9 @@ def build_parser() -> V.Parser:
     _add_model_flags(p)
     _add_train_flags(p)
     p.add_argument("--init", type=V.path, metavar="CHECKPOINT",
-                   help="start from this checkpoint's weights (one of train's, an imported model, or a Magenta .gen.json, "
-                        "read as import reads it) where they fit, "
-                        "with the settings its weights were trained for (the mixture model's offset scale too); says "
-                        "what it could not take over. --model defaults to its kind. 'none': random weights (default: "
+                   help="start from this checkpoint's weights (one of train's, an imported model, or a Magenta "
+                        ".gen.json, read as import reads it) where they fit, with the settings its weights were "
+                        "trained for (the mixture model's offset scale too); says what it could not take over. --model defaults to its kind. 'none': random weights (default: "
                         "a model with a shipped base, the mdn, starts from it)")
     p.set_defaults(func=C.cmd_train)
 
@@ -218,8 +217,8 @@ def build_parser() -> V.Parser:
     p = sub.add_parser("serve", help="a local web page: watch the model draw, or start a drawing and let it finish")
     p.add_argument("--checkpoint", action="append", metavar="PATH", type=V.path,
                    help="a .pt file written by train (an mdn model draws best) or a Magenta .gen.json, or a "
-                        f"folder: every such file in it; repeat it to serve several models on one page (default: the shipped mdn model, "
-                        f"{api.SHIPPED_MODEL.name})")
+                        "folder: every such file in it; repeat it to serve several models on one page (default: the "
+                        f"shipped mdn model, {api.SHIPPED_MODEL.name})")
     p.add_argument("--host", type=V.host, default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME", type=V.HOST_NAME,

@@ -15,8 +15,8 @@ bounded so that the process never reaches its file-descriptor limit
 retry for each of its backlog of attempts, again and again, and the server
 serves no one. Past the bound, the connection waiting longest for a whole request
 is closed to make room, so clients trickling heads or bodies cannot keep a good
-request out. uvicorn's ``limit_concurrency`` would not do: it counts requests once their
-heads are whole, which a trickling client's never is.
+request out. uvicorn's ``limit_concurrency`` would not do: it counts requests once
+their heads are whole, which a trickling client's never is.
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ class Protocol(H11Protocol):
     def __init__(self, *args, most: int = CONNECTIONS, **kwargs):
         super().__init__(*args, **kwargs)
         self.most = most
-        self.waiting_since: float | None = None  # when it began waiting for a request head, while it waits
+        self.waiting_since: float | None = None  # when it began waiting for a whole request, while it waits
         self.head_deadline: asyncio.TimerHandle | None = None  # once a head has begun to arrive
         self.ended = False  # the client has half-closed: it sends no more, and is answered before we close
 
