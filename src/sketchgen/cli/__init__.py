@@ -147,8 +147,9 @@ def build_parser() -> V.Parser:
     p.add_argument("--init", type=V.path, metavar="CHECKPOINT",
                    help="start from this checkpoint's weights (one of train's, an imported model, or a Magenta "
                         ".gen.json, read as import reads it) where they fit, with the settings its weights were "
-                        "trained for (the mixture model's offset scale too); says what it could not take over. --model defaults to its kind. 'none': random weights (default: "
-                        "a model with a shipped base, the mdn, starts from it)")
+                        "trained for (the mixture model's offset scale too); says what it could not take over. "
+                        "--model defaults to its kind. 'none': random weights (default: a model with a shipped base, "
+                        "the mdn, starts from it)")
     p.set_defaults(func=C.cmd_train)
 
     p = sub.add_parser("sample", help="generate drawings (ndjson, PNG, SVG) from a checkpoint")
