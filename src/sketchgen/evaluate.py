@@ -165,15 +165,14 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     checkpoint's, measured alone) with the split it was trained on. The
     report names ``path`` as its checkpoint (default: ``model``, if a path).
     """
-    if isinstance(model, dict):
-        net, ckpt = models.checkpoint.build(model), model
-    else:
-        net, ckpt = models.load(model) if isinstance(model, (str, os.PathLike)) else (model, {})
+    if isinstance(model, (str, os.PathLike)):
+        model = models.read(model)
+    ckpt = model if isinstance(model, dict) else {}
     if classes is not None:
         if not ckpt:
             raise EvaluationError("measuring some of a model's classes needs its checkpoint file")
         ckpt = models.restrict(ckpt, classes)
-        net = models.checkpoint.build(ckpt)
+    net = models.checkpoint.build(ckpt) if ckpt else model  # built once, of the classes measured
     classes = ckpt.get("classes", data.classes)
     if classes != data.classes:
         raise EvaluationError(f"the model was trained on {classes}, the data holds {data.classes}")
