@@ -46,11 +46,12 @@ class BadRequest(Exception):
 MODEL_FILES = (".pt", ".gen.json")  # what a folder given to --checkpoint is searched for
 
 
-def checkpoint_files(given: Sequence[str | Path], say: Callable[[str], None]) -> list[Path]:
-    """The checkpoint files named by ``--checkpoint``: files as given, and every valid ``*.pt`` model checkpoint
-    and Magenta ``*.gen.json`` in a folder (each other such file skipped in one line saying why). Raises
-    CheckpointError, one line."""
+def checkpoint_files(given: Sequence[str | Path], say: Callable[[str], None]) -> dict[Path, dict]:
+    """The checkpoint files named by ``--checkpoint``, each with its dict, read and checked once: files as given,
+    and every valid ``*.pt`` model checkpoint and Magenta ``*.gen.json`` in a folder (each other such file skipped
+    in one line saying why). Raises CheckpointError, one line."""
     files: list[Path] = []
+    read: dict[Path, dict] = {}
     for path in map(Path, given):
         if not path.is_dir():
             files.append(path)
@@ -58,7 +59,7 @@ def checkpoint_files(given: Sequence[str | Path], say: Callable[[str], None]) ->
         found = []
         for candidate in sorted(p for p in path.iterdir() if p.name.lower().endswith(MODEL_FILES) and p.is_file()):
             try:
-                api.read_model(candidate)
+                read[candidate] = api.read_model(candidate)
                 found.append(candidate)
             except models.CheckpointError as e:
                 say(f"sketchgen: skipped {e}")
@@ -71,7 +72,7 @@ def checkpoint_files(given: Sequence[str | Path], say: Callable[[str], None]) ->
         if path.resolve() in seen:
             raise models.CheckpointError(f"{path}: given twice (as {seen[path.resolve()]})")
         seen[path.resolve()] = path
-    return files
+    return {path: read[path] if path in read else api.read_model(path) for path in files}
 
 
 def model_ids(paths: Sequence[Path]) -> list[str]:
@@ -86,11 +87,10 @@ def model_ids(paths: Sequence[Path]) -> list[str]:
 class Served:
     """One checkpoint being served: its model, classes, description and batcher."""
 
-    def __init__(self, id: str, path: Path, workers: int, batch: int):
+    def __init__(self, id: str, path: Path, ckpt: dict, workers: int, batch: int):
         self.id, self.path = id, path
-        model = api.load(path)  # a checkpoint, or a Magenta .gen.json file served as it is
-        self.net, ckpt = model.net, model.checkpoint
-        self.encodes = model.encodes
+        self.net = models.checkpoint.build(ckpt)  # a checkpoint's, or a Magenta .gen.json file's served as it is
+        self.encodes = models.capable(self.net, models.Encodes)
         self.classes: list[str] = list(ckpt["classes"])
         self.max_len = min(MAX_LEN, self.net.max_steps())
         self.info = {
@@ -131,7 +131,8 @@ class Sketcher:
         self.first_wins = first_wins  # the shipped models together: the 29-class one draws its classes, the base the rest
         given = [checkpoints] if isinstance(checkpoints, (str, Path)) else list(checkpoints)
         files = checkpoint_files(given, say)
-        self.models = {id: Served(id, path, workers, batch) for id, path in zip(model_ids(files), files)}
+        self.models = {id: Served(id, path, ckpt, workers, batch)
+                       for id, (path, ckpt) in zip(model_ids(list(files)), files.items())}
         self.by_class: dict[str, list[Served]] = defaultdict(list)
         for served in self.models.values():
             for name in served.classes:
