@@ -6,7 +6,8 @@ default (so fine-tuned from the layer-norm base of 345 classes) on every class o
 150 drawings (the 26 classes of bench/quality.py) and the report's seed classes among the rest (apple, square,
 triangle); validation weighs every drawing alike, so the three 16-18-drawing classes, learnt by heart early, do
 not stop the run while the others still learn, and the rate anneals to its floor by the end of the budget. 26: the
-26 classes with every default (PyTorch's LSTM, from its base); it runs in @magenta/sketch. Both: eye and mouth
+26 classes with the defaults of its day (PyTorch's LSTM, from its base, Sketch-RNN's per-step decay); it runs in
+@magenta/sketch. Both: eye and mouth
 capped at --max-per-class 1000 so that they do not drown the rest, seed 0; --steps gives a longer budget. The
 best-validation weights are copied into the package as float16 (half the size; sampling runs in float32), with the
 checkpoint's data settings and history, without the optimiser state. --from-run packages a finished run instead.
@@ -35,7 +36,7 @@ def recipes() -> dict[str, tuple[Path, list[str], str, dict]]:
     big = shared_classes()
     return {"29": (SHIPPED_MODEL, big + [c for c in SEED_CLASSES if c not in big], "layernorm",
                    {"val_weights": "pooled", "lr_schedule": "cosine"}),
-            "26": (ASSETS / "mdn-quickdraw26.pt", big, "lstm", {})}
+            "26": (ASSETS / "mdn-quickdraw26.pt", big, "lstm", {"lr_schedule": "decay"})}
 
 
 def main() -> None:

@@ -177,9 +177,9 @@ def test_each_model_reads_its_own_flags_and_every_training_setting_is_one():
 
 
 def test_a_new_mdn_run_starts_from_the_shipped_base_unless_told_otherwise(quickdraw, tmp_path, capsys):
-    """The first line says where a run starts: the plain LSTM's base of 345 classes by default (a class it never
-    saw, such as a class of your own, gets a new row), the layer-norm base with --cell layernorm, random weights
-    with --init none or a size no base is."""
+    """The first line says where a run starts: the layer-norm base of 345 classes by default (a class it never
+    saw, such as a class of your own, gets a new row), PyTorch's LSTM's with --cell lstm, random weights with
+    --init none or a size no base is."""
     from sketchgen.api import ASSETS
 
     mine = tmp_path / "mine"
@@ -189,15 +189,14 @@ def test_a_new_mdn_run_starts_from_the_shipped_base_unless_told_otherwise(quickd
     (mine / "my teapot.ndjson").write_text(teapots)
     argv = ["train", "--model", "mdn", "--classes", "apple", "my teapot", "--data-dir", str(mine), "--steps", "1",
             "--eval-every", "1", "--lr", "1e-9", "--min-lr", "1e-9"]
-    for name, extra, says in (("tuned", [], "starting from the shipped base mdn-quickdraw345-lstm.pt"),
-                              ("layernorm", ["--cell", "layernorm"], "starting from the shipped base "
-                                                                     "mdn-quickdraw345.pt"),
+    for name, extra, says in (("tuned", [], "starting from the shipped base mdn-quickdraw345.pt"),
+                              ("lstm", ["--cell", "lstm"], "starting from the shipped base mdn-quickdraw345-lstm.pt"),
                               ("none", ["--init", "none"], "--init none: training from random weights"),
                               ("small", ["--hidden", "64"], "training from random weights: --hidden 64 is not the "
                                                             "shipped base's 512")):
         assert cli.main([*argv, *extra, "--out", str(tmp_path / name)]) == 0
         assert says in capsys.readouterr().err.splitlines()[0]
-    for run, name in (("tuned", "mdn-quickdraw345-lstm.pt"), ("layernorm", "mdn-quickdraw345.pt")):
+    for run, name in (("tuned", "mdn-quickdraw345.pt"), ("lstm", "mdn-quickdraw345-lstm.pt")):
         base = models.read(ASSETS / name)
         tuned = models.read(tmp_path / run / "best.pt")
         assert tuned["config"]["cell"] == base["config"]["cell"]

@@ -259,10 +259,12 @@ def test_layernorm_cell_frees_each_step_after_backward():
 
 
 def test_layernorm_mdn_resumes_exactly(small_data, tmp_path):
-    """One epoch, then --resume to two, against two unbroken: the same weights bit for bit (dropout masks included)."""
+    """One epoch, then --resume to two, against two unbroken: the same weights bit for bit (dropout masks included).
+    The per-step decay, whose rate does not depend on the budget (cosine's, the default, does)."""
     from sketchgen.training import TrainConfig, train
 
-    settings = {"batch_size": 16, "seed": 0, "model_config": {"hidden": 16, "cell": "layernorm", "recurrent_dropout": 0.3}}
+    settings = {"batch_size": 16, "seed": 0, "lr_schedule": "decay",
+                "model_config": {"hidden": 16, "cell": "layernorm", "recurrent_dropout": 0.3}}
     train(TrainConfig.for_model("mdn", epochs=2, **settings), small_data, tmp_path / "whole", log=lambda m: None)
     train(TrainConfig.for_model("mdn", epochs=1, **settings), small_data, tmp_path / "split", log=lambda m: None)
     train(TrainConfig.for_model("mdn", epochs=2, **settings), small_data, tmp_path / "split", resume=True,

@@ -370,7 +370,7 @@ def test_a_lowest_rate_above_the_rate_is_refused(quickdraw, tmp_path, capsys):
     from the flags, the library and a resumed run; plateau, which never reads --min-lr, is left alone."""
     out = tmp_path / "run"
     assert cli.main(_train_argv(quickdraw, out, "--steps", "40", "--eval-every", "5", "--lr", "0.001", "--min-lr",
-                                "10", "--lr-decay", "0.5")) == 1
+                                "10", "--lr-schedule", "decay", "--lr-decay", "0.5")) == 1
     assert capsys.readouterr().err.splitlines()[-1] == (
         "sketchgen: error: --min-lr 10 is above --lr 0.001: the decay schedule would raise the rate to it; lower "
         "--min-lr or raise --lr")

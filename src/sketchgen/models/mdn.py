@@ -30,8 +30,9 @@ MAGENTA_MIXTURES = 20
 class MDNConfig(MixtureConfig):
     hidden: int = setting(512, "LSTM hidden size", 1, 8192)
     dropout: float = setting(0.1, "dropout rate on the cell's output", 0.0, 0.99)
-    cell: str = setting("lstm", "recurrent cell: lstm (PyTorch's) or layernorm (Sketch-RNN's, with recurrent dropout)",
-                        choices=cells.CELLS)
+    cell: str = setting("lstm", "recurrent cell: lstm (PyTorch's) or layernorm (Sketch-RNN's, with recurrent "
+                        "dropout); a run from a shipped base takes the base's (the mdn's first: layernorm), one from "
+                        "random weights", choices=cells.CELLS)
     recurrent_dropout: float = setting(0.1, "dropout on the layernorm cell's candidate update", 0.0, 0.99)
 
 
@@ -43,18 +44,19 @@ class MDN(Stroke5Mixture, RecurrentDecoder, MagentaExport, MagentaImport):
     summary = "Sketch-RNN's mixture-density decoder"
     order = 1
     Config = MDNConfig
-    # Sketch-RNN's schedule on a step budget, each class drawn as the square root of its size says: 3,000 steps
-    # train in ~20-25 minutes on 2 CPU cores (docs/quality.md measures the choice).
+    # Sketch-RNN's clipping and augmentation on a step budget, each class drawn as the square root of its size
+    # says, the rate annealed to its floor by the end of the budget (cosine): 3,000 steps train in ~25 minutes on 2
+    # CPU cores; cosine drew better than Sketch-RNN's per-step decay from the layer-norm base (docs/quality.md).
     train_defaults = {"grad_clip": 1.0, "augment_scale": 0.15, "augment_drop": 0.10, "steps": 3000, "eval_every": 250,
-                      "early_stop": 4, "batch_size": 100, "lr_schedule": "decay", "lr_decay": 0.9999, "min_lr": 1e-5,
+                      "early_stop": 4, "batch_size": 100, "lr_schedule": "cosine", "lr_decay": 0.9999, "min_lr": 1e-5,
                       "balance": "sqrt"}
     tiny = {"hidden": 64, "epochs": 40, "early_stop": 40, "batch_size": 32, "lr": 5e-3}
     legacy = {"cell": "lstm", "lengths": [], "pen_temperature": "same"}  # 0.1.0: one cell, no caps, pen at T
     weight_settings = ("embed_dim", "hidden", "n_mixtures", "cell", "scale", "log_sigma_limit")
     # New runs fine-tune an mdn of all 345 classes (scripts/train_base.py): on the 5 seed classes its drawings were
-    # recognised 92% of the time against 83% from scratch, FID 9.6 against 17.9 (docs/quality.md). PyTorch's LSTM
-    # first, whose models @magenta/sketch runs; --cell layernorm takes the layer-norm one, which draws better alone.
-    bases = ("mdn-quickdraw345-lstm.pt", "mdn-quickdraw345.pt")
+    # recognised 92% of the time against 83% from scratch, FID 9.6 against 17.9 (docs/quality.md). The layer-norm
+    # one first, whose runs draw better; --cell lstm takes PyTorch's LSTM's, whose models @magenta/sketch runs.
+    bases = ("mdn-quickdraw345.pt", "mdn-quickdraw345-lstm.pt")
 
     def __init__(self, cfg: MDNConfig):
         super().__init__()
