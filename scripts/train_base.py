@@ -4,8 +4,9 @@ Each is one mdn of all 345 Quick, Draw! classes: `sketchgen train --model mdn --
 drawing of ../shared/quickdraw (eye and mouth capped at 1,000, as for the 26-class model), seed 0, with the recipe
 below instead of the 26-class defaults, which stop early near step 2,000 on 345 classes (docs/quality.md, "A base
 of all 345 classes"). The layer-norm one is what `sample` draws classes outside the 29-class model with, and where
-new mdn runs start; the plain LSTM's is where runs with `--cell lstm` start (their models run in @magenta/sketch). The best weights are packaged as float16 without the optimiser state (scripts/shipping.py).
---from-run packages a finished run instead.
+new mdn runs start; the plain LSTM's is where runs with `--cell lstm` start (their models run in @magenta/sketch).
+The best weights are packaged as float16 without the optimiser state (scripts/shipping.py). --from-run packages a
+finished run instead.
 
     .venv/bin/python scripts/train_base.py --run runs/base                     # about 60 minutes on 2 cores
     .venv/bin/python scripts/train_base.py --cell lstm --run runs/base-lstm    # about 80 minutes

@@ -7,10 +7,10 @@ default (so fine-tuned from the layer-norm base of 345 classes) on every class o
 triangle); validation weighs every drawing alike, so the three 16-18-drawing classes, learnt by heart early, do
 not stop the run while the others still learn, and the rate anneals to its floor by the end of the budget. 26: the
 26 classes with the defaults of its day (PyTorch's LSTM, from its base, Sketch-RNN's per-step decay); it runs in
-@magenta/sketch. Both: eye and mouth
-capped at --max-per-class 1000 so that they do not drown the rest, seed 0; --steps gives a longer budget. The
-best-validation weights are copied into the package as float16 (half the size; sampling runs in float32), with the
-checkpoint's data settings and history, without the optimiser state. --from-run packages a finished run instead.
+@magenta/sketch. Both: eye and mouth capped at --max-per-class 1000 so that they do not drown the rest, seed 0;
+--steps gives a longer budget. The best-validation weights are copied into the package as float16 (half the size;
+sampling runs in float32), with the checkpoint's data settings and history, without the optimiser state. --from-run
+packages a finished run instead.
 
     .venv/bin/python scripts/train_shipped_mdn.py --run runs/shipped29    # ~50 minutes on one core
     .venv/bin/python scripts/train_shipped_mdn.py --model 26              # ~25 minutes on 2 cores
