@@ -91,6 +91,54 @@ def test_resume_reaches_the_same_weights(small_data, tmp_path):
     assert len((tmp_path / "split" / "log.jsonl").read_text().splitlines()) == 2
 
 
+def test_a_moving_average_is_what_validation_scores_and_best_pt_keeps_and_it_resumes_exactly(small_data, tmp_path):
+    """--ema: the average trails the weights; a run stopped and resumed has the same weights and average bit for
+    bit; best.pt holds the average the history's best validation scored."""
+    cfg = tiny_config(epochs=3, ema=0.9, model_config={"hidden": 16, "embed_dim": 4})
+    whole = train(cfg, small_data, tmp_path / "whole", log=quiet)
+    train(tiny_config(epochs=1, ema=0.9, model_config=cfg.model_config), small_data, tmp_path / "split", log=quiet)
+    resumed = train(cfg, small_data, tmp_path / "split", resume=True, log=quiet)
+    assert [r["val_loss"] for r in resumed] == [r["val_loss"] for r in whole]
+    a, b = (torch.load(tmp_path / run / "last.pt", weights_only=True) for run in ("whole", "split"))
+    for key in ("state_dict", "averaged"):
+        assert a[key].keys() == b[key].keys() and all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
+    assert int(a["averaged"]["n_averaged"]) == whole[-1]["step"]  # every step averaged in, none skipped
+    averaged = {k.removeprefix("module."): v for k, v in a["averaged"].items() if k != "n_averaged"}
+    assert averaged.keys() == a["state_dict"].keys()
+    assert not all(torch.equal(a["state_dict"][k], averaged[k]) for k in averaged)
+    net, best = model.load(tmp_path / "whole" / "best.pt")
+    assert best["val_loss"] == min(r["val_loss"] for r in whole)
+    if best["round"] == len(whole):
+        assert all(torch.equal(net.state_dict()[k], averaged[k]) for k in averaged)
+    plain = train(tiny_config(epochs=3, model_config=cfg.model_config), small_data, tmp_path / "plain", log=quiet)
+    assert [r["train_loss"] for r in plain] == [r["train_loss"] for r in whole]  # the steps themselves are the same
+    assert [r["val_loss"] for r in plain] != [r["val_loss"] for r in whole]
+
+
+@pytest.mark.parametrize("spoil", ["missing", "shape", "nan", "names", "count"])
+def test_resume_refuses_a_spoiled_average_in_one_line(small_data, tmp_path, spoil):
+    cfg = tiny_config(epochs=1, ema=0.9, model_config={"hidden": 16, "embed_dim": 4})
+    train(cfg, small_data, tmp_path, log=quiet)
+    d = torch.load(tmp_path / "last.pt", weights_only=True)
+    name = next(k for k in d["averaged"] if k != "n_averaged")
+    if spoil == "missing":
+        del d["averaged"]
+    elif spoil == "shape":
+        d["averaged"][name] = d["averaged"][name][:1]
+    elif spoil == "nan":
+        d["averaged"][name] = torch.full_like(d["averaged"][name], math.nan)
+    elif spoil == "names":
+        d["averaged"]["extra"] = d["averaged"].pop(name)
+    else:
+        d["averaged"]["n_averaged"] = torch.tensor(0.5)
+    torch.save(d, tmp_path / "last.pt")
+    with pytest.raises(TrainingError) as error:
+        train(tiny_config(epochs=2, ema=0.9, model_config=cfg.model_config), small_data, tmp_path, resume=True,
+              log=quiet)
+    message = str(error.value)
+    assert "\n" not in message and str(tmp_path / "last.pt") in message and "averaged weights" in message
+
+
 def test_early_stopping_after_epochs_without_improvement(small_data, tmp_path):
     """With lr 0 the weights never change, so the validation loss never beats epoch 1: stop after 1 + 3."""
     cfg = tiny_config(epochs=10, lr=0.0, model_config={"hidden": 8, "embed_dim": 4})

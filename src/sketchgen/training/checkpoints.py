@@ -240,8 +240,10 @@ def check_same_run(ckpt: dict, cfg: TrainConfig, net: models.SketchModel, data, 
                             "with --resume, or --overwrite to start over")
 
 
-def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sched, terms: set[str], path: Path) -> None:
-    """Load the weights and the optimizer's and schedule's state, each checked against the run's own first.
+def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sched, terms: set[str], path: Path,
+            average: torch.optim.swa_utils.AveragedModel | None = None) -> None:
+    """Load the weights, the optimizer's and schedule's state and the weights' moving ``average``, each checked
+    against the run's own first.
 
     ``terms`` are the model's loss terms: the only names the round's running sums may have.
     """
@@ -252,10 +254,23 @@ def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sch
     _check_optimizer(ckpt["optimizer"], opt, _damaged(path, "optimizer state "))
     if sched is not None:
         _check_scheduler(ckpt["scheduler"], sched, _damaged(path, "schedule state "))
+    if average is not None:
+        _check_weights(ckpt.get("averaged"), average, _damaged(path, "averaged weights "))
     net.load_state_dict({k: v.to(next(net.parameters()).dtype) for k, v in ckpt["state_dict"].items()})
+    if average is not None:
+        average.load_state_dict(ckpt["averaged"])
     opt.load_state_dict(ckpt["optimizer"])
     if sched is not None:
         sched.load_state_dict(ckpt["scheduler"])
+
+
+def _check_weights(saved, net: torch.nn.Module, fail) -> None:
+    """A state dict of ``net``'s names, each a tensor of its shape and (for integers) type."""
+    mine = net.state_dict()
+    if not isinstance(saved, dict) or set(saved) != set(mine):
+        fail("are not this model's weights")
+    for name, t in mine.items():
+        check_tensor(saved[name], fail, name[:60], t.shape, t.dtype)
 
 
 def _check_optimizer(saved, opt: torch.optim.Optimizer, fail) -> None:

@@ -30,7 +30,7 @@ VAL_WEIGHTS = ("balance", "pooled")
 # What a run of 0.1.0 did for settings added since: resuming one of its runs continues it as it was.
 LEGACY = {"steps": 0, "eval_every": 0, "lr_schedule": "plateau", "lr_decay": 1.0, "min_lr": 0.0, "balance": "none",
           "init": "", "optimizer": "adam", "weight_decay": 0.0, "warmup": 0, "fine_tune": "all",
-          "val_weights": "balance"}
+          "val_weights": "balance", "ema": 0.0}
 # Settings a resumed run may change; a change to any other would make it a different run.
 RESUMABLE_CHANGES = ("epochs", "steps", "lr", "lr_patience", "early_stop", "device", "amp", "compile", "prefetch")
 
@@ -77,6 +77,8 @@ class TrainConfig:
     val_weights: str = setting("balance", "how validation weighs the classes: balance: as --balance draws them; "
                                "pooled: every validation drawing alike, so that the largest classes decide when "
                                "to stop", choices=VAL_WEIGHTS)
+    ema: float = setting(0.0, "validate and keep an exponential moving average of the weights, this much of it kept "
+                         "each step (0: the weights themselves)", low=0.0, high=0.9999)
     seed: int = setting(0, low=0, high=2**63 - 1)
     max_len: int = setting(250, "drop drawings with more points than this", low=1, high=MAX_POINTS)
     grad_clip: float = setting(0.0, "clip the gradient's norm to this (0: no clipping)", low=0.0, high=1e6)

@@ -270,13 +270,15 @@ def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]
     net = net.to(device)
     opt = optim.optimizer(cfg, net)
     sched = optim.plateau(cfg, opt)
+    average = optim.averaged(cfg, net)
+    kept = average.module if average is not None else net  # the weights validated and kept in best.pt
     schedule = Schedule(cfg, data.labels[train_idx], data.lengths()[train_idx], len(data.classes))
     if cfg.lr_schedule != "plateau" and cfg.warmup >= schedule.total_steps:  # an epoch budget's steps, known now
         log(f"note: the warm-up of {cfg.warmup:,} steps is the whole run of {schedule.total_steps:,}: the rate rises "
             f"throughout and never reaches {cfg.lr:g} (lower --warmup, or train for longer)")
     progress = _fresh_progress()
     if ckpt is not None:
-        checkpoints.restore(ckpt, net, opt, sched, _term_names(net, data, train_idx, device), last)
+        checkpoints.restore(ckpt, net, opt, sched, _term_names(net, data, train_idx, device), last, average)
         progress = ckpt["progress"]
         if progress["round"] < schedule.rounds and progress["step"] > len(schedule.plan(progress["round"])):
             raise TrainingError(f"{last}: training progress is at step {progress['step']} of a {schedule.unit} of "
@@ -298,7 +300,8 @@ def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]
     def save_last() -> None:
         if rank == 0:
             models.save(last, models.checkpoint_dict(net, data.classes, **extra, optimizer=opt.state_dict(),
-                                                     scheduler=sched.state_dict() if sched else {}, progress=progress))
+                                                     scheduler=sched.state_dict() if sched else {}, progress=progress,
+                                                     **({"averaged": average.state_dict()} if average else {})))
 
     net.train()
     weights = {}  # each loss term's (weight, floor) at the latest step
@@ -320,6 +323,8 @@ def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]
                     result = train_step(net, step_net, opt, batch.to(device, non_blocking=True), progress["global_step"],
                                         weight, cfg.grad_clip, cfg.amp, stop.signal is not None, device)
                     _count(progress, result, f"{schedule.unit} {r + 1}")
+                    if average is not None and not result.skipped:
+                        average.update_parameters(net)
                     if progress["global_step"] == 1 and not result.skipped:
                         _first_step_moves(net, cfg)
                     weights.update(result.weights)
@@ -336,7 +341,7 @@ def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]
                         raise Interrupted(f"stopped by {by} in {schedule.unit} {r + 1} at step {progress['step']}; "
                                           f"resume with --resume (state in {last})")
             bar.close()
-            val_loss, val_terms = dataset_loss(net, data, valid_idx, cfg.batch_size, device,
+            val_loss, val_terms = dataset_loss(kept, data, valid_idx, cfg.batch_size, device,
                                                class_weights=_val_weights(cfg, schedule))
             train_loss, train_terms = _running(progress, weights)
             record = {
@@ -356,7 +361,7 @@ def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]
             if improved and rank == 0:
                 marks = {"epoch": r + 1} if not cfg.steps else {}
                 models.save(out / "best.pt", models.checkpoint_dict(
-                    net, data.classes, **extra, **marks, round=r + 1, step=progress["global_step"],
+                    kept, data.classes, **extra, **marks, round=r + 1, step=progress["global_step"],
                     val_loss=record["val_loss"], history=progress["history"]))
             save_last()
             if rank == 0:

@@ -8,6 +8,8 @@
   min_lr; ``cosine`` - from lr down to min_lr over the run's steps, half a
   cosine. ``warmup`` steps first raise the rate linearly from lr / warmup
   (``decay`` and ``cosine``).
+* ``ema`` - an exponential moving average of the weights beside them, which is
+  what validation scores and ``best.pt`` keeps (Polyak averaging).
 """
 
 from __future__ import annotations
@@ -46,3 +48,15 @@ def learning_rate(cfg, step: int, total: int) -> float | None:
         return (cfg.lr - cfg.min_lr) * cfg.lr_decay ** (step - cfg.warmup) + cfg.min_lr
     progress = min(1.0, (step - cfg.warmup) / max(1, total - cfg.warmup))
     return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def averaged(cfg, net: torch.nn.Module) -> torch.optim.swa_utils.AveragedModel | None:
+    """The moving average of ``net``'s weights that ``cfg.ema`` asks for, else None.
+
+    Averaging the last few hundred steps' weights smooths out the noise of the latest batches, as annealing the
+    rate does, at any step of the run: so the weights an early stop keeps are smoothed too (docs/quality.md).
+    """
+    if not cfg.ema:
+        return None
+    swa = torch.optim.swa_utils
+    return swa.AveragedModel(net, multi_avg_fn=swa.get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
