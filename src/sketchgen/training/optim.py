@@ -58,5 +58,15 @@ def averaged(cfg, net: torch.nn.Module) -> torch.optim.swa_utils.AveragedModel |
     """
     if not cfg.ema:
         return None
-    swa = torch.optim.swa_utils
-    return swa.AveragedModel(net, multi_avg_fn=swa.get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+    return torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=_debiased(cfg.ema), use_buffers=True)
+
+
+def _debiased(decay: float):
+    """An exponential average of the weights of every step so far, weighed decay^age and normalised (as Adam's
+    moments are): so a short run averages its own steps, not the weights it started from. AveragedModel copies
+    the first step's weights and calls this with the count of those averaged before."""
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
+        weight = (1 - decay) / (1 - decay ** (n + 1.0))
+        for a, c in zip(averaged, current):
+            a.lerp_(c, weight.to(a.dtype))
+    return update
