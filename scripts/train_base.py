@@ -31,7 +31,7 @@ BASES = {"layernorm": ASSETS / "mdn-quickdraw345.pt", "lstm": ASSETS / "mdn-quic
 # with: the plain LSTM's best weights came at step 2,500 of 5,000; the layer-norm cell's at step 3,500 of 6,000,
 # where the rate is still 4e-4 (3,000 ended lower on validation but drew worse: docs/quality.md).
 RECIPE = ["--max-per-class", "1000", "--eval-every", "500", "--early-stop", "100", "--lr-schedule", "cosine",
-          "--warmup", "300", "--min-lr", "1e-5", "--dropout", "0.2"]
+          "--warmup", "300", "--min-lr", "1e-5", "--dropout", "0.2", "--ema", "0"]
 STEPS = {"layernorm": 6000, "lstm": 5000}
 
 

@@ -56,7 +56,7 @@ def main() -> None:
     else:
         with tempfile.TemporaryDirectory() as scratch:
             argv = ["train", "--model", "mdn", "--classes", *classes, "--max-per-class", str(args.max_per_class),
-                    "--steps", str(args.steps), "--cell", cell, "--seed", "0"]
+                    "--steps", str(args.steps), "--cell", cell, "--seed", "0", "--ema", "0"]
             argv += [a for k, v in settings.items() for a in (flag(k), v)]
             ckpt = trained(argv, args.run or scratch, args.resume)
     checked(ckpt, classes, cell, args.from_run or args.run or "the run", settings)

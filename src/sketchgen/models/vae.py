@@ -79,7 +79,7 @@ class VAE(Stroke5Mixture, RecurrentDecoder, Encodes):
     # Sketch-RNN's recipe, on a step budget that trains in about 35 minutes on one idle CPU core (under the 45 asked
     # for on 2 cores) on the 26 classes of ../shared/quickdraw with ~150 drawings or more (docs/vae.md measures it).
     train_defaults = {**MDN.train_defaults, "steps": 4000, "eval_every": 400, "early_stop": 4, "batch_size": 64,
-                      "lr_schedule": "decay", "balance": "classes"}
+                      "lr_schedule": "decay", "balance": "classes", "ema": 0.0}
     tiny = {"hidden": 64, "encoder_hidden": 32, "latent_size": 16, "epochs": 30, "early_stop": 30, "batch_size": 32,
             "lr": 5e-3}
     weight_settings = (*MDN.weight_settings, "encoder_hidden", "latent_size")
