@@ -115,7 +115,7 @@ def test_a_moving_average_is_what_validation_scores_and_best_pt_keeps_and_it_res
     assert [r["val_loss"] for r in plain] != [r["val_loss"] for r in whole]
 
 
-@pytest.mark.parametrize("spoil", ["missing", "shape", "nan", "names", "count"])
+@pytest.mark.parametrize("spoil", ["missing", "shape", "nan", "names", "count", -1, 10**9])
 def test_resume_refuses_a_spoiled_average_in_one_line(small_data, tmp_path, spoil):
     cfg = tiny_config(epochs=1, ema=0.9, model_config={"hidden": 16, "embed_dim": 4})
     train(cfg, small_data, tmp_path, log=quiet)
@@ -129,8 +129,10 @@ def test_resume_refuses_a_spoiled_average_in_one_line(small_data, tmp_path, spoi
         d["averaged"][name] = torch.full_like(d["averaged"][name], math.nan)
     elif spoil == "names":
         d["averaged"]["extra"] = d["averaged"].pop(name)
-    else:
+    elif spoil == "count":
         d["averaged"]["n_averaged"] = torch.tensor(0.5)
+    else:
+        d["averaged"]["n_averaged"] = torch.tensor(spoil)
     torch.save(d, tmp_path / "last.pt")
     with pytest.raises(TrainingError) as error:
         train(tiny_config(epochs=2, ema=0.9, model_config=cfg.model_config), small_data, tmp_path, resume=True,

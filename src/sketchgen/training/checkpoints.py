@@ -255,7 +255,10 @@ def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sch
     if sched is not None:
         _check_scheduler(ckpt["scheduler"], sched, _damaged(path, "schedule state "))
     if average is not None:
-        _check_weights(ckpt.get("averaged"), average, _damaged(path, "averaged weights "))
+        fail_average = _damaged(path, "averaged weights ")
+        _check_weights(ckpt.get("averaged"), average, fail_average)
+        if not 0 <= int(ckpt["averaged"]["n_averaged"]) <= ckpt["progress"]["global_step"]:
+            fail_average(f"count {int(ckpt['averaged']['n_averaged'])} is not a count of the run's steps")
     net.load_state_dict({k: v.to(next(net.parameters()).dtype) for k, v in ckpt["state_dict"].items()})
     if average is not None:
         average.load_state_dict(ckpt["averaged"])
