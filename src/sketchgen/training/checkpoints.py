@@ -32,7 +32,15 @@ import torch
 
 from sketchgen import models
 from sketchgen.fileio import atomic_write, open_own
-from sketchgen.models.checkpoint import MAX_COUNT, check_history, check_settings, check_tensor, printable, stored_apart
+from sketchgen.models.checkpoint import (
+    MAX_COUNT,
+    check_history,
+    check_settings,
+    check_tensor,
+    check_weights,
+    printable,
+    stored_apart,
+)
 from sketchgen.training.config import LEGACY, MAX_BAD_STEPS, RESUMABLE_CHANGES, TrainConfig, TrainingError
 
 RUN_FILES = ("best.pt", "last.pt", "log.jsonl", "loss_curve.png")
@@ -255,8 +263,10 @@ def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sch
     if sched is not None:
         _check_scheduler(ckpt["scheduler"], sched, _damaged(path, "schedule state "))
     if average is not None:
-        fail_average = _damaged(path, "averaged weights ")
-        _check_weights(ckpt.get("averaged"), average, fail_average)
+        fail_average = _damaged(path, "moving average: ")
+        if not isinstance(ckpt.get("averaged"), dict):
+            fail_average("not a dict of tensors")
+        check_weights(lambda: average, ckpt["averaged"], fail_average)
         if not 0 <= int(ckpt["averaged"]["n_averaged"]) <= ckpt["progress"]["global_step"]:
             fail_average(f"count {int(ckpt['averaged']['n_averaged'])} is not a count of the run's steps")
     net.load_state_dict({k: v.to(next(net.parameters()).dtype) for k, v in ckpt["state_dict"].items()})
@@ -265,15 +275,6 @@ def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sch
     opt.load_state_dict(ckpt["optimizer"])
     if sched is not None:
         sched.load_state_dict(ckpt["scheduler"])
-
-
-def _check_weights(saved, net: torch.nn.Module, fail) -> None:
-    """A state dict of ``net``'s names, each a tensor of its shape and (for integers) type."""
-    mine = net.state_dict()
-    if not isinstance(saved, dict) or set(saved) != set(mine):
-        fail("are not this model's weights")
-    for name, t in mine.items():
-        check_tensor(saved[name], fail, name[:60], t.shape, t.dtype)
 
 
 def _check_optimizer(saved, opt: torch.optim.Optimizer, fail) -> None:
