@@ -1,4 +1,4 @@
-"""The ``sketchgen`` command: class-conditional pen-stroke sketch generation on Google Quick, Draw!.
+"""sketchgen: class-conditional pen-stroke sketch generation on Google Quick, Draw!, from the command line.
 
 The parser is here, what each command does is in ``commands``, and every
 value is checked where it is parsed (``values``). ``--model`` and the model
