@@ -178,6 +178,10 @@ def section(name: str, result: dict, work: Path) -> list[str]:
 # How the mdn's defaults were chosen: measured before this bench's run, the commands given so they can be rerun.
 RECIPE = """## How the mdn's defaults were chosen
 
+What `train --model mdn` does today came in steps, each measured against the one before in the sections after
+the tables: fine-tuning from a base of all 345 classes (2026-12-03), the layer-norm cell and the cosine schedule
+(2026-12-06) and a moving average of the weights (2026-12-06, later). Before those, from random weights:
+
 Measured on the 5 seed classes with our classifier (20 epochs on the same training drawings), 100 drawings per
 class at temperature 0.4, seed 7; the runs are `TrainConfig.for_model("mdn", ...)` with the settings named.
 Two classifiers were used over these experiments (the split changed in between), so each table compares rows of one.
@@ -215,7 +219,8 @@ The square root gains 8 points (and 48 on the worst class) where the classes' si
 Hidden 512 against 256 and dropout 0.3 against the default 0.1 changed the best validation loss by less than
 its run-to-run spread (1.53-1.71 nats a point) and recognition by a few points either way: the defaults stay
 at LSTM 512, dropout 0.1. The layer-norm LSTM (`--cell layernorm`) reached 1.69 after 1,000 steps against
-1.53-1.71 for PyTorch's at 2.1x the time a step (docs/performance.md), so it is a flag, not the default.
+1.53-1.71 for PyTorch's at 2.1x the time a step (docs/performance.md), so it was a flag, not the default, until
+its step came to 1.2-1.33x a plain one and fine-tuning from a layer-norm base drew better (2026-12-06, below).
 
 **Ending drawings.** Sampling at temperature 0.4 divided the pen logits by 0.4 too, which sharpens "keep
 drawing" over "end" at every step where the model is unsure, so a drawing ends only where the model is
