@@ -267,8 +267,9 @@ def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sch
         if not isinstance(ckpt.get("averaged"), dict):
             fail_average("not a dict of tensors")
         check_weights(lambda: average, ckpt["averaged"], fail_average)
-        if not 0 <= int(ckpt["averaged"]["n_averaged"]) <= ckpt["progress"]["global_step"]:
-            fail_average(f"count {int(ckpt['averaged']['n_averaged'])} is not a count of the run's steps")
+        count = int(ckpt["averaged"]["n_averaged"])
+        if not 0 <= count <= ckpt["progress"]["global_step"]:
+            fail_average(f"count {count} is not a count of the run's steps")
     net.load_state_dict({k: v.to(next(net.parameters()).dtype) for k, v in ckpt["state_dict"].items()})
     if average is not None:
         average.load_state_dict(ckpt["averaged"])
