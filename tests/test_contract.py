@@ -38,9 +38,11 @@ def test_it_describes_itself_and_its_tiny_settings_are_valid(kind):
     assert cfg.model == kind and set(cfg.model_config) <= {f for f in cls.flags()}
 
 
+@pytest.mark.parametrize("amp", [False, True])
 @pytest.mark.parametrize("kind", KINDS)
-def test_training_steps_lower_the_loss_on_a_batch(kind, seed_data):
-    """The objective it names is what training minimises: a few steps on one batch of real drawings lower it."""
+def test_training_steps_lower_the_loss_on_a_batch(kind, amp, seed_data):
+    """The objective it names is what training minimises: a few steps on one batch of real drawings lower it,
+    in float32 and under bf16 autocast (``--amp``)."""
     cls = models.get(kind)
     cfg = train_config(kind, None, 0, **cls.tiny)
     train_idx = seed_data.indices("train")
@@ -54,7 +56,7 @@ def test_training_steps_lower_the_loss_on_a_batch(kind, seed_data):
     net.train()
     losses = []
     for step in range(30):
-        result = train_step(net, net, opt, batch, step)
+        result = train_step(net, net, opt, batch, step, amp=amp)
         losses.append(sum(w * s / c for (s, c), (w, _) in zip(result.sums.values(), result.weights.values())))
         assert not result.skipped
     assert np.isfinite(losses).all() and losses[-1] < 0.8 * losses[0], losses

@@ -243,6 +243,29 @@ def test_layernorm_cell_gradients_are_autograd_s_in_float64():
                                                for s in ((2, 3, 3), (2, 4), (2, 4))))
 
 
+def test_layernorm_cell_under_autocast_rounds_its_products_alone():
+    """``--amp``: the products in bfloat16 (the speed), states and gradients float32, close to the float32 run.
+    It failed with a dtype error before: the recurrence added bfloat16 products into its float32 gates."""
+    torch.manual_seed(0)
+    cell = LayerNormLSTM(7, 32, recurrent_dropout=0.1).train()
+    x = torch.randn(6, 20, 7)
+
+    def run(amp):
+        cell.zero_grad()
+        torch.manual_seed(1)  # the same dropout mask
+        with torch.autocast("cpu", torch.bfloat16, enabled=amp):
+            out, (h, c) = cell(x)
+        (out.square().mean() + h.sum() + c.sum()).backward()
+        return out, [p.grad for p in cell.parameters()]
+
+    exact, exact_grads = run(False)
+    rounded, rounded_grads = run(True)
+    assert rounded.dtype == torch.float32 and all(g.dtype == torch.float32 for g in rounded_grads)
+    assert not torch.equal(rounded, exact)  # the products were rounded: autocast reached them
+    for a, b in zip([rounded, *rounded_grads], [exact, *exact_grads]):  # bfloat16 keeps 8 bits: a few % apart
+        assert (a - b).norm() < 0.05 * b.norm()
+
+
 def test_layernorm_cell_frees_each_step_after_backward():
     """What the recurrence keeps for its backward is freed with the graph. An output kept on the autograd
     context holds its own graph node, a cycle through C++ that is never collected: training leaked every

@@ -120,8 +120,13 @@ class LayerNormLSTM(nn.Module):
             rate = self.recurrent_dropout if self.training else 0.0
             # The candidate's dropout mask for every step at once, scaled as F.dropout scales it.
             keep = x.new_empty(x.shape[1], len(x), self.hidden).bernoulli_(1 - rate).div_(1 - rate) if rate else None
-            out, h, c = _LayerNormRecurrence.apply(x, h, c, keep, self.weight_ih, self.weight_hh, self.gate_gamma,
-                                                   self.gate_beta, self.cell_gamma, self.cell_beta)
+            device = x.device.type
+            low = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+            if low is not None:  # autocast's float32 for all but the products, which the recurrence rounds itself
+                x, h, c = x.float(), h.float(), c.float()
+            with torch.autocast(device, enabled=False):
+                out, h, c = _LayerNormRecurrence.apply(x, h, c, keep, low, self.weight_ih, self.weight_hh,
+                                                       self.gate_gamma, self.gate_beta, self.cell_gamma, self.cell_beta)
         return out, (h[:, None], c[:, None])
 
     def _rowwise(self, x, h, c):
@@ -169,25 +174,32 @@ class _LayerNormRecurrence(torch.autograd.Function):
     in the loop (the element-wise chain rule, both layer norms' backward as
     ATen's fused kernel, and dh = dz @ W_hh); the gradients of W_ih, W_hh and
     the input are three products over all steps at once afterwards. Step
-    tensors are time-major, so that each step's slice is contiguous.
+    tensors are time-major, so that each step's slice is contiguous. Under
+    autocast (``low``, e.g. bfloat16) the products alone run in that precision,
+    as autocast runs ``nn.LSTM``'s; the states, layer norms and gradients stay
+    float32.
     """
 
     @staticmethod
-    def forward(ctx, x, h, c, keep, w_ih, w_hh, gate_gamma, gate_beta, cell_gamma, cell_beta):
+    def forward(ctx, x, h, c, keep, low, w_ih, w_hh, gate_gamma, gate_beta, cell_gamma, cell_beta):
         b, steps, _ = x.shape
         # Every step's gates: the input's share for all steps in one product, the recurrent share added in place.
-        z = (x.transpose(0, 1).reshape(steps * b, -1) @ w_ih.T).view(steps, b, -1)
+        z = _mm(x.transpose(0, 1).reshape(steps * b, -1), w_ih.T, low).view(steps, b, -1)
         shift = _gate_shift(gate_beta)
         hs, cs, saved = [h], [c], []
+        w_hh_low = None if low is None else w_hh.to(low)
         for t in range(steps):
-            torch.addmm(z[t], h, w_hh.T, out=z[t])
+            if low is None:
+                torch.addmm(z[t], h, w_hh.T, out=z[t])
+            else:
+                z[t] += h.to(low) @ w_hh_low.T
             h, c, extra = _step(z[t], c, gate_gamma, shift, cell_gamma, cell_beta, None if keep is None else keep[t],
                                 torch.sigmoid_)
             hs.append(h)
             cs.append(c)
             saved.append(extra)
         ctx.save_for_backward(x, z, keep, w_ih, w_hh, gate_gamma, cell_gamma, cell_beta)
-        ctx.hs, ctx.cs, ctx.saved = hs, cs, saved
+        ctx.hs, ctx.cs, ctx.saved, ctx.low = hs, cs, saved, low
         # The last h and c are returned as copies: an output kept on ctx would hold its own graph node (the output's
         # grad_fn is ctx), a cycle through C++ that is never freed - a whole batch's steps leaked per training step.
         return torch.stack(hs[1:], 1), h.clone(), c.clone()
@@ -196,7 +208,8 @@ class _LayerNormRecurrence(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, d_out, d_h, d_c):
         x, z, keep, w_ih, w_hh, gate_gamma, cell_gamma, cell_beta = ctx.saved_tensors
-        hs, cs = ctx.hs, ctx.cs
+        hs, cs, low = ctx.hs, ctx.cs, ctx.low
+        w_hh_low = w_hh if low is None else w_hh.to(low)
         b, steps, _ = x.shape
         hidden = w_hh.shape[1]
         dz = x.new_empty(steps, b, 4 * hidden)
@@ -235,12 +248,18 @@ class _LayerNormRecurrence(torch.autograd.Function):
             d_z = torch.ops.aten.native_layer_norm_backward(d_zn, zn, [hidden], zero, one, None, None,
                                                             [True, False, False])[0]
             torch.mul(d_z, rstd, out=dz[t].view(b, 4, hidden))
-            d_h = dz[t] @ w_hh
+            d_h = _mm(dz[t], w_hh_low, low)
         flat = dz.view(steps * b, -1)
-        d_w_hh = flat.T @ torch.stack(hs[:-1]).view(steps * b, hidden)
-        d_w_ih = flat.T @ x.transpose(0, 1).reshape(steps * b, -1)
-        d_x = (flat @ w_ih).view(steps, b, -1).transpose(0, 1) if ctx.needs_input_grad[0] else None
-        return (d_x, d_h, d_c, None, d_w_ih, d_w_hh, gamma_sum.sum(0), beta_sum.sum(0), d_cell_gamma, d_cell_beta)
+        d_w_hh = _mm(flat.T, torch.stack(hs[:-1]).view(steps * b, hidden), low)
+        d_w_ih = _mm(flat.T, x.transpose(0, 1).reshape(steps * b, -1), low)
+        d_x = _mm(flat, w_ih, low).view(steps, b, -1).transpose(0, 1) if ctx.needs_input_grad[0] else None
+        return (d_x, d_h, d_c, None, None, d_w_ih, d_w_hh, gamma_sum.sum(0), beta_sum.sum(0), d_cell_gamma,
+                d_cell_beta)
+
+
+def _mm(a: torch.Tensor, b: torch.Tensor, low: torch.dtype | None) -> torch.Tensor:
+    """``a @ b`` as float32, its inputs rounded to ``low`` first where autocast asked for a lower precision."""
+    return a @ b if low is None else (a.to(low) @ b.to(low)).float()
 
 
 def make(name: str, input_size: int, hidden: int, layers: int = 1, dropout: float = 0.0,
