@@ -22,7 +22,9 @@ epoch of batches of 100 (71 steps, 7,100 drawings), each process on
   reconstruction loss, Adam, clipping and decay;
 * ``sketchgen train --model vae --epochs 1 --batch-size 100`` against the
   port's whole VAE (``Model.train``: encoder, KL, and one drawing sampled at
-  step 0).
+  step 0);
+* with ``--amp``, each of ours again with ``--amp`` (bf16 autocast of the
+  products), against the same float32 port.
 
     .venv/bin/python bench/bench_port.py --port ../ports/Pytorch-Sketch-RNN      # ~20 minutes on 2 shared cores
 """
@@ -136,6 +138,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each process (default 1)")
     parser.add_argument("--models", nargs="+", default=["mdn", "vae"], choices=["mdn", "vae"],
                         help="sketchgen's models to compare (default both)")
+    parser.add_argument("--amp", action="store_true",
+                        help="also time sketchgen with --amp (bf16 autocast; pays on CPUs with bf16 instructions)")
     args = begin(parser)
     with tempfile.TemporaryDirectory(prefix="bench-port-") as tmp:
         tmp = Path(tmp)
@@ -153,14 +157,18 @@ def main() -> None:
             script.write_text(adapted(args.port, data, "vae" if kind == "vae" else "decoder", steps, 250))
             ours = ["train", "--model", kind, "--init", "none", "--epochs", "1", "--batch-size", str(BATCH),
                     "--classes", *CLASSES, "--data-dir", str(quickdraw() / "simplified")]
-            best = {"sketchgen": float("inf"), "port": float("inf")}
+            variants = {kind: ours, **({f"{kind} --amp": [*ours, "--amp"]} if args.amp else {})}
+            best = dict.fromkeys([*variants, "port"], float("inf"))
             for r in range(args.repeats):
-                best["sketchgen"] = min(best["sketchgen"], sketchgen([*ours, "--out", str(tmp / f"{kind}{r}")], env))
+                for name, argv in variants.items():
+                    out = tmp / f"{name.replace(' --', '_')}{r}"
+                    best[name] = min(best[name], sketchgen([*argv, "--out", str(out)], env))
                 best["port"] = min(best["port"], timed([sys.executable, str(script)], env))
             port_name = "the port's VAE" if kind == "vae" else "the port's decoder alone"
-            print(f"{kind}: sketchgen {steps * BATCH / best['sketchgen']:6.1f} drawings/s ({best['sketchgen']:.1f} s), "
-                  f"{port_name} {steps * BATCH / best['port']:6.1f} drawings/s ({best['port']:.1f} s)")
-            ratios[kind] = best["port"] / best["sketchgen"]
+            print(f"{kind}: " + ", ".join(f"sketchgen{name[len(kind):]} {steps * BATCH / best[name]:6.1f} drawings/s "
+                                          f"({best[name]:.1f} s)" for name in variants)
+                  + f", {port_name} {steps * BATCH / best['port']:6.1f} drawings/s ({best['port']:.1f} s)")
+            ratios.update({name: best["port"] / best[name] for name in variants})
         print("ratio sketchgen / port, end to end: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
 
 

@@ -1,4 +1,4 @@
-"""Benchmark 2: training throughput of the real training step, four comparisons measured side by side.
+"""Benchmark 2: training throughput of the real training step, six comparisons measured side by side.
 
 Every contender runs ``training.step.train_step`` (forward, loss, backward,
 clipping, Adam) on batches built by ``training.batching.builder`` (gather,
@@ -22,6 +22,8 @@ real drawings (eye, mouth, monkey):
    backward one over each drawing reversed in place) against PyTorch's
    bidirectional LSTM over a ``pack_padded_sequence``, forward and backward on
    the same real batches: why it is not packed;
+6. bf16 autocast (``--amp``) against float32, the mdn on each of its cells:
+   what the CPU's bf16 instructions (AVX512_BF16, AMX) or a GPU buy;
 
     .venv/bin/python bench/bench_train.py                  # a few minutes on 2 shared cores
     .venv/bin/python bench/bench_train.py --device cuda --amp
@@ -91,8 +93,9 @@ def padded_to(build, width: int):
 class Trainer:
     """One model, its optimizer and the drawings it trains on, as ``sketchgen train`` would set them up."""
 
-    def __init__(self, kind: str, prepared, args, **model_config):
-        self.cfg = TrainConfig.for_model(kind, device=args.device, amp=args.amp, model_config=model_config)
+    def __init__(self, kind: str, prepared, args, amp: bool | None = None, **model_config):
+        self.cfg = TrainConfig.for_model(kind, device=args.device, amp=args.amp if amp is None else amp,
+                                         model_config=model_config)
         self.prepared, self.device = prepared, args.device
         self.idx = usable(prepared, "train", self.cfg.max_len)
         torch.manual_seed(0)
@@ -202,8 +205,8 @@ def main() -> None:
     parser.add_argument("--drawings", type=int, default=640, help="real training drawings per pass (default 640)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast, as train --amp (default off)")
-    parser.add_argument("--only", type=int, nargs="+", choices=range(1, 6), default=range(1, 6), metavar="N",
-                        help="run only these comparisons, by number (default all five)")
+    parser.add_argument("--only", type=int, nargs="+", choices=range(1, 7), default=range(1, 7), metavar="N",
+                        help="run only these comparisons, by number (default all six)")
     args = begin(parser)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         prepared = sgdata.prepare(CLASSES, quickdraw() / "simplified", max_per_class=5000, cache_dir=tmp)
@@ -231,6 +234,12 @@ def main() -> None:
             {"mdn": (mdn, plan, 2), "vae": (vae, plan, 2)}, n, args.repeats)
     if 5 in args.only:
         ratios["packed / two one-way, vae encoder"] = bench_encoder(vae, plan, args.repeats)
+    if 6 in args.only:
+        for cell in ("lstm", "layernorm"):
+            ratios[f"bf16 / float32, mdn {cell}"] = bench_pair(
+                f"6: bf16 autocast (--amp) against float32, the mdn's {cell} cell",
+                {name: (Trainer("mdn", prepared, args, amp=amp, cell=cell), plan, 2)
+                 for name, amp in (("bf16 autocast", True), ("float32", False))}, n, args.repeats)
     print("ratios: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
 
 
