@@ -20,6 +20,7 @@ from sketchgen.training import TrainConfig, TrainingError, train, usable
 from sketchgen.training.batching import Prefetcher
 from sketchgen.training.checkpoints import read_last
 from sketchgen.training.config import MAX_VALIDATIONS
+from sketchgen.training.step import slow_amp
 
 
 def records(out) -> list[dict]:
@@ -434,3 +435,20 @@ def test_a_lowest_rate_above_the_rate_is_refused(quickdraw, tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["train", "--resume", "--out", str(out), "--lr", "1e-6"]) == 1
     assert "--min-lr 1e-05 is above --lr 1e-06" in capsys.readouterr().err
+
+
+def test_amp_on_a_cpu_without_bf16_instructions_is_said_to_be_emulated(quickdraw, tmp_path, capsys, monkeypatch):
+    """bf16 is fast only on CPUs with AVX512_BF16 or AMX; elsewhere --amp trains, with a note why it is slow.
+    The CPU is what is faked here: torch's report of its instruction sets."""
+    out = tmp_path / "run"
+    note = "note: --amp on a CPU that reports no bf16 instructions"
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert cli.main(_train_argv(quickdraw, out, "--epochs", "1", "--batch-size", "16", "--amp")) == 0
+    assert (note in capsys.readouterr().err) is not native
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: False)
+    assert cli.main(_train_argv(quickdraw, out, "--epochs", "1", "--batch-size", "16", "--amp", "--overwrite")) == 0
+    assert note in capsys.readouterr().err
+    assert not slow_amp("cuda")
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")  # a torch without the report claims nothing
+    assert not slow_amp("cpu")

@@ -39,7 +39,7 @@ from sketchgen.training.config import (
     TrainingError,
 )
 from sketchgen.training.distributed import from_rank0, join, leave, step_seed, wrap
-from sketchgen.training.step import objective, term_sums, train_step
+from sketchgen.training.step import objective, slow_amp, term_sums, train_step
 
 
 def usable(data: Prepared, split: str, max_len: int) -> np.ndarray:
@@ -276,6 +276,9 @@ def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]
     if cfg.lr_schedule != "plateau" and cfg.warmup >= schedule.total_steps:  # an epoch budget's steps, known now
         log(f"note: the warm-up of {cfg.warmup:,} steps is the whole run of {schedule.total_steps:,}: the rate rises "
             f"throughout and never reaches {cfg.lr:g} (lower --warmup, or train for longer)")
+    if cfg.amp and slow_amp(device):
+        log("note: --amp on a CPU that reports no bf16 instructions (AVX512_BF16, AMX): bf16 is emulated and may "
+            "train slower than without --amp")
     progress = _fresh_progress()
     if ckpt is not None:
         checkpoints.restore(ckpt, net, opt, sched, _term_names(net, data, train_idx, device), last, average)

@@ -43,6 +43,19 @@ def _float32(outputs):
     return type(outputs)(_float32(o) for o in outputs)
 
 
+def slow_amp(device: str) -> bool:
+    """Whether ``--amp`` runs here without bf16 instructions (a CPU with neither AVX512_BF16 nor AMX reported).
+
+    There oneDNN emulates bf16, which may be slower than float32; on one that has them the mdn's training ran
+    1.5-1.7x faster (docs/performance.md). torch reports these through private functions: where they are
+    missing, nothing is claimed.
+    """
+    if torch.device(device).type != "cpu":
+        return False
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return all(callable(check) for check in checks) and not any(check() for check in checks)
+
+
 def train_step(net: SketchModel, step_net: torch.nn.Module, opt: torch.optim.Optimizer, batch: Batch, step: int,
                weight: float = 1.0, grad_clip: float = 0.0, amp: bool = False, stop: bool = False,
                device: str = "cpu") -> StepResult:
