@@ -973,7 +973,7 @@ step 1,500), drew 70.1% with seed 1 on the 26 against 71.2% for the average as i
 on the 5 against 94.7% (75.5%). Its cost: 0.3 ms a step for the 1.5 million weights of an mdn on one core,
 where a step takes about 650 ms, and one more copy of the weights in memory (docs/performance.md). So `train --model mdn` validates and keeps the average (`MDN.train_defaults`' `ema`);
 `--ema 0` keeps the weights themselves, a resumed run keeps its own setting (runs from before it resume without
-an average), the vae keeps none (not measured), and `scripts/train_base.py` and `train_shipped_mdn.py` pin
+an average), the vae keeps none (on the 5 seed classes it was ahead with one seed and behind with another, docs/vae.md), and `scripts/train_base.py` and `train_shipped_mdn.py` pin
 `--ema 0`, the recipes of the files they made.
 
 The shipped model's recipe with the average (29 classes, `--cell layernorm --val-weights pooled --lr-schedule
