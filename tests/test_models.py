@@ -264,6 +264,16 @@ def test_layernorm_cell_under_autocast_rounds_its_products_alone():
     assert not torch.equal(rounded, exact)  # the products were rounded: autocast reached them
     for a, b in zip([rounded, *rounded_grads], [exact, *exact_grads]):  # bfloat16 keeps 8 bits: a few % apart
         assert (a - b).norm() < 0.05 * b.norm()
+    # A state made by a layer autocast ran (the vae's tanh(W z + b)) arrives in bfloat16: the recurrence runs it in
+    # float32 all the same.
+    cell.zero_grad()
+    state = tuple(torch.randn(6, 1, 32, dtype=torch.bfloat16, requires_grad=True) for _ in range(2))
+    with torch.autocast("cpu", torch.bfloat16):
+        out, (h, c) = cell(x, state)
+    assert out.dtype == h.dtype == c.dtype == torch.float32
+    (out.square().mean() + h.sum() + c.sum()).backward()
+    assert all(s.grad.dtype == torch.bfloat16 and torch.isfinite(s.grad).all() for s in state)
+    assert all(p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all() for p in cell.parameters())
 
 
 def test_layernorm_cell_frees_each_step_after_backward():

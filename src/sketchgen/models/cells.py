@@ -122,9 +122,7 @@ class LayerNormLSTM(nn.Module):
             keep = x.new_empty(x.shape[1], len(x), self.hidden).bernoulli_(1 - rate).div_(1 - rate) if rate else None
             device = x.device.type
             low = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
-            if low is not None:  # autocast's float32 for all but the products, which the recurrence rounds itself
-                x, h, c = x.float(), h.float(), c.float()
-            with torch.autocast(device, enabled=False):
+            with torch.autocast(device, enabled=False):  # the recurrence rounds its products to ``low`` itself
                 out, h, c = _LayerNormRecurrence.apply(x, h, c, keep, low, self.weight_ih, self.weight_hh,
                                                        self.gate_gamma, self.gate_beta, self.cell_gamma, self.cell_beta)
         return out, (h[:, None], c[:, None])
