@@ -9,6 +9,9 @@ trained here for a minute on real eye and mouth drawings. Brief training
 teaches the mdn how often drawings end but not yet when, so at temperature
 1.0 its lengths are realistic on average (at 0.4 it would rarely stop).
 
+First, the time to one drawing from the command line (``sketchgen sample --classes cat --n 1``: start,
+read and check the shipped model, draw, write a PNG) beside the time to import torch, each a fresh process.
+
 Then the mdn's 1,000 drawings as one batch against its matmul ceiling, as
 bench_train.py measures training: the FLOPs of the steps actually drawn (the
 gates' product, (input + hidden) x 4 hidden, and the head's, per drawing per
@@ -22,6 +25,8 @@ step; the batch shrinks as drawings end) per second, as a fraction of
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -37,6 +42,18 @@ from sketchgen.sample import generate
 from sketchgen.training import TrainConfig, train
 
 TEMPERATURE = 1.0
+
+
+def bench_first_drawing(repeats: int) -> None:
+    """Seconds to one drawing from the command line, beside a process that only imports torch."""
+    with tempfile.TemporaryDirectory(prefix="bench-first-") as tmp:
+        best = side_by_side({
+            "sketchgen sample --classes cat --n 1": lambda: subprocess.run(
+                [sys.executable, "-m", "sketchgen", "sample", "--classes", "cat", "--n", "1", "--out",
+                 str(Path(tmp) / "cat.png"), "--overwrite"], check=True, capture_output=True),
+            "python -c 'import torch'": lambda: subprocess.run([sys.executable, "-c", "import torch"], check=True),
+        }, repeats)
+    print("first drawing: " + ", ".join(f"{k} {v:.2f} s" for k, v in best.items()))
 
 
 def trained_mdn(tmp: Path, epochs: int, cell: str):
@@ -108,6 +125,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", action="append", default=[], type=Path,
                         help="also measure batched against one at a time on this checkpoint (any model; repeatable)")
     args = begin(parser)
+    bench_first_drawing(args.repeats)
     with tempfile.TemporaryDirectory(prefix="bench-sample-") as tmp:
         nets = {"seed (shipped checkpoint)": models.load(SHIPPED_CHECKPOINT)[0],
                 f"mdn (trained {args.mdn_epochs} epochs here)": trained_mdn(Path(tmp), args.mdn_epochs, args.cell)}

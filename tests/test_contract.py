@@ -38,6 +38,26 @@ def test_it_describes_itself_and_its_tiny_settings_are_valid(kind):
     assert cfg.model == kind and set(cfg.model_config) <= {f for f in cls.flags()}
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_built_without_values_it_has_its_parameters_shapes_and_no_values(kind, seed_data):
+    """``shapes_only`` (how a checkpoint's config is checked before its weights are read) gives the state a real
+    build has, key for key, shape and dtype, at its default size and a size no machine could hold, all on the meta
+    device; a real build afterwards is initialised as before (same seed, same values)."""
+    cls = models.get(kind)
+    train_idx = seed_data.indices("train")
+    torch.manual_seed(0)
+    real = cls.from_data(seed_data, train_idx, 250).state_dict()
+    with models.shapes_only():
+        probe = cls.from_data(seed_data, train_idx, 250).state_dict()
+        huge = cls.from_data(seed_data, train_idx, 250, hidden=8192).parameters()
+        assert sum(p.numel() for p in huge) > 10**8
+    assert [(k, v.shape, v.dtype) for k, v in probe.items()] == [(k, v.shape, v.dtype) for k, v in real.items()]
+    assert all(v.is_meta for v in probe.values())
+    torch.manual_seed(0)
+    again = cls.from_data(seed_data, train_idx, 250).state_dict()
+    assert all(torch.equal(again[k], v) for k, v in real.items())
+
+
 @pytest.mark.parametrize("amp", [False, True])
 @pytest.mark.parametrize("kind", KINDS)
 def test_training_steps_lower_the_loss_on_a_batch(kind, amp, seed_data):

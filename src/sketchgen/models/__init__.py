@@ -19,6 +19,7 @@ from sketchgen.models.base import (
     State,
     Term,
     collate,
+    shapes_only,
 )
 from sketchgen.models.checkpoint import (
     CheckpointError,
@@ -46,4 +47,4 @@ for _module in pkgutil.iter_modules(__path__):
 
 __all__ = ["Batch", "CheckpointError", "Encodes", "MagentaExport", "MagentaImport", "ModelError", "SketchModel", "State",
            "Term", "build", "capable", "checkpoint_dict", "collate", "default", "get", "importer", "listing", "load",
-           "names", "read", "read_file", "registered", "require", "restrict", "save"]
+           "names", "read", "read_file", "registered", "require", "restrict", "save", "shapes_only"]

@@ -54,13 +54,15 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from sketchgen.errors import SketchgenError
 from sketchgen.models import rowwise
@@ -324,6 +326,33 @@ def class_embedding(embed: nn.Embedding, classes: torch.Tensor) -> torch.Tensor:
 def hard_labels(classes: torch.Tensor) -> torch.Tensor:
     """The labels of ``classes``, or the heaviest class of each row of class weights."""
     return classes if classes.dtype == torch.long else classes.argmax(-1)
+
+
+# The in-place tensor methods modules initialise their parameters with (torch.nn.init's own functions are skipped whole).
+_INITIALISERS = {"normal_", "uniform_", "zero_", "fill_", "bernoulli_", "random_", "exponential_", "log_normal_"}
+
+
+class _SkipInit(TorchFunctionMode):
+    """Runs every function but those that initialise a parameter, which return the tensor as it is."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__module__", None) == "torch.nn.init" or getattr(func, "__name__", "") in _INITIALISERS:
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **kwargs)
+
+
+@contextmanager
+def shapes_only() -> Iterator[None]:
+    """Modules built here have their parameters' shapes and dtypes on the meta device, and no values.
+
+    Nothing is allocated, whatever size a config claims. The initialisers are
+    skipped because on meta tensors torch runs them through its reference
+    implementations, whose first call imports its compiler: about a second
+    of every command that reads a checkpoint (docs/performance.md).
+    """
+    with torch.device("meta"), _SkipInit():
+        yield
 
 
 def default_embed_dim(n_classes: int) -> int:

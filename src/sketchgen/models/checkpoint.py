@@ -38,7 +38,7 @@ import torch
 
 from sketchgen.errors import SketchgenError
 from sketchgen.fileio import FileRefused, atomic_write, open_regular
-from sketchgen.models.base import SketchModel
+from sketchgen.models.base import SketchModel, shapes_only
 from sketchgen.models.registry import get, names
 from sketchgen.strokes import MAX_NAME
 
@@ -310,10 +310,10 @@ def stored_apart(tensors: list[torch.Tensor], fail, what: str) -> None:
 def check_weights(make, state: dict, fail) -> None:
     """Every tensor the module ``make()`` has, of its shape, in the file, finite, not all zero; nothing else.
 
-    The module is built on the meta device: its shapes cost nothing, whatever size the config claims.
+    The module is built without values (``shapes_only``): its shapes cost nothing, whatever size the config claims.
     """
     try:
-        with torch.device("meta"):
+        with shapes_only():
             expected = make().state_dict()
     except (TypeError, ValueError, RuntimeError) as e:
         fail(f"config describes no model ({str(e).splitlines()[0][:100]})")

@@ -123,8 +123,8 @@ class Schedule:
 
 def _model_config(cfg: TrainConfig, data: Prepared, train_idx: np.ndarray):
     """The model's config derived from the data, once; a model whose last.pt (weights and the optimiser's two moments)
-    could not be read back is refused first, built on the meta device so that nothing is allocated."""
-    with torch.device("meta"):
+    could not be read back is refused first, built without values so that nothing is allocated."""
+    with models.shapes_only():
         probe = models.get(cfg.model).from_data(data, train_idx, cfg.max_len, **cfg.model_config)
     size = 3 * sum(p.numel() * 4 for p in probe.parameters())
     if size > MAX_FILE_BYTES:
