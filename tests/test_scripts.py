@@ -1,5 +1,8 @@
-"""The shipping scripts package only the run their recipe asks for: scripts/train_shipped_mdn.py --from-run."""
+"""The shipping scripts package only the run their recipe asks for: scripts/train_shipped_mdn.py --from-run; and
+every name the scripts and benchmarks take from sketchgen exists (they run for an hour before some of them import)."""
 
+import ast
+import importlib
 import shutil
 import subprocess
 import sys
@@ -10,7 +13,8 @@ import torch
 from sketchgen import models
 from sketchgen.api import SHIPPED_MODEL
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_shipped_mdn.py"
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "train_shipped_mdn.py"
 
 
 def package(run: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
@@ -42,3 +46,31 @@ def test_from_run_packages_the_shipped_recipe_and_refuses_another(quickdraw, tmp
     assert refused.returncode != 0 and not (tmp_path / "as26.pt").exists()
     assert refused.stderr.strip().splitlines() == [
         f"{run}: not an mdn with the lstm cell trained on the 26 classes asked for"]
+
+
+def test_every_name_the_scripts_and_benchmarks_take_from_sketchgen_exists():
+    """Each ``from sketchgen... import name`` (in a function too) and each ``module.name`` read off a sketchgen module
+    so imported, in scripts/ and bench/: a name renamed in the library fails here, not at the end of a long run."""
+    missing = []
+    for path in sorted([*(ROOT / "scripts").glob("*.py"), *(ROOT / "bench").glob("*.py")]):
+        tree = ast.parse(path.read_text(), str(path))
+        modules = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sketchgen":
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if hasattr(module, alias.name):
+                        value = getattr(module, alias.name)
+                    else:
+                        try:
+                            value = importlib.import_module(f"{node.module}.{alias.name}")
+                        except ImportError:
+                            missing.append(f"{path.name}:{node.lineno} {node.module}.{alias.name}")
+                            continue
+                    if type(value) is type(ast):
+                        modules[alias.asname or alias.name] = value
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+                if not hasattr(modules[node.value.id], node.attr):
+                    missing.append(f"{path.name}:{node.lineno} {node.value.id}.{node.attr}")
+    assert missing == []
