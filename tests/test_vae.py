@@ -366,6 +366,7 @@ def test_the_web_server_redraws_and_morphs_as_the_commands_do(vae_run):
 def test_evaluate_reports_reconstructions_of_test_drawings(vae_run, vae_data, tmp_path):
     classifier = C.train_classifier(vae_data, epochs=2, seed=0, log=quiet)[0]
     report = E.evaluate_model(vae_run / "best.pt", classifier, vae_data, n_per_class=4, temperature=0.4, seed=0)
+    assert report["checkpoint"] == str(vae_run / "best.pt")  # a checkpoint given as a path is named by it
     test = vae_data.indices("test")
     for c, entry in enumerate(report["classes"].values()):
         assert 0 <= entry["reconstruction"] <= 1 and entry["n_real_test"] == int((vae_data.labels[test] == c).sum())

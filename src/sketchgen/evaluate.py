@@ -166,6 +166,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     report names ``path`` as its checkpoint (default: ``model``, if a path).
     """
     if isinstance(model, (str, os.PathLike)):
+        path = model if path is None else path
         model = models.read(model)
     ckpt = model if isinstance(model, dict) else {}
     if classes is not None:
@@ -221,7 +222,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
         entry.update(numbers)
     return {
         "model": net.name,
-        "checkpoint": str(path) if path is not None else str(model) if isinstance(model, (str, os.PathLike)) else None,
+        "checkpoint": str(path) if path is not None else None,
         "temperature": temperature,
         "n_per_class": n_per_class,
         "seed": seed,
