@@ -51,7 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--run", help="a finished `sketchgen train --model vae` run folder to measure (default: train one)")
     p.add_argument("--classifier", help="a classifier trained on the same classes (default: train one, 20 epochs)")
     p.add_argument("--n", type=int, default=500, help="drawings from the prior per class (default 500)")
-    p.add_argument("--temperature", type=float, default=0.4, help="sampling temperature (default 0.4)")
+    p.add_argument("--temperature", type=float, default=sample.TEMPERATURE,
+                   help=f"sampling temperature (default {sample.TEMPERATURE}, sketchgen's)")
     p.add_argument("--interpolate", nargs=2, default=["cookie", "face"], metavar=("A", "B"),
                    help="the classes of the interpolation's two test drawings (default cookie face)")
     p.add_argument("--steps", type=int, default=8, help="drawings in the interpolation (default 8)")
@@ -80,7 +81,13 @@ def train_default(classes: list[str], folder: Path, out: Path) -> dict:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall_s": time.time() - t0, "cpu_s": cpu, "threads": os.environ.get("OMP_NUM_THREADS", "torch's default"),
-            "command": shlex.join(["sketchgen", *argv[1:-1]]), "load_after": os.getloadavg()}
+            "command": shlex.join(["sketchgen", *map(relative, argv[1:-1])]), "load_after": os.getloadavg()}
+
+
+def relative(arg: str) -> str:
+    """A path in the command (``@FILE`` too) as seen from the checkout, as a user there would type it."""
+    at = "@" if arg.startswith("@") else ""
+    return at + os.path.relpath(arg[len(at):], ROOT) if os.path.isabs(arg[len(at):]) else arg
 
 
 def main(argv=None) -> None:
