@@ -338,7 +338,7 @@ class _SkipInit(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if getattr(func, "__module__", None) == "torch.nn.init" or getattr(func, "__name__", "") in _INITIALISERS:
-            return args[0] if args else kwargs["tensor"]
+            return next(v for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor))
         return func(*args, **kwargs)
 
 
