@@ -1012,13 +1012,16 @@ against the float32 rows there:
 | :-- | :-- | --: | --: | --: | --: | --: | --: | --: |
 | 5 | 1e-3 (the default) | 93.1% | 70.0% | 11.4 | **94.2** / 68.6% | **22.2** | 0.3910 (1,250; 2,250) | 24 min 45 s |
 | 5 | 2e-3 | **94.3%** | **77.5%** | **8.9** | 93.8 / **69.1%** | 22.7 | **0.3690** (1,500; 2,750) | 27 min 55 s |
+| 5, seed 1 | 1e-3 (the default) | **98.1%** | **91.5%** | **10.4** | 93.2 / 73.0% | **22.6** | **0.3551** (1,250; 2,250) | - |
+| 5, seed 1 | 2e-3 | 95.1% | 79.5% | 11.6 | 88.5 / 69.8% | 23.4 | 0.3568 (1,500; 2,500) | 24 min 51 s |
 | 26 | 1e-3 (the default) | 71.9% | 12.5 / 5.0 / 10.0% | 18.6 | 86.8 / 55.0% | 31.2 | 0.6461 (1,750; 2,750) | 39 min 23 s |
 | 26 | 2e-3 | **72.7%** | **14.5 / 9.5 / 12.0%** | **15.6** | **87.3 / 59.9%** | **30.4** | **0.6383** (1,750; 2,750) | 29 min 49 s |
 
 Ahead on both sets on nearly every measure, with a lower validation loss on both; the three classes stay below half
 of what their real drawings get. The gains (1.2 and 0.8 points) are within what a seed moves the defaults (71.2-71.9%
 on the 26 and 93.1-98.1% on the 5 over three seeds, in the moving-average table above), so the default stays 1e-3 until seeds 1 and 2 say the
-same.
+same. Seed 1 on the 5 did not: 95.1% against 98.1% (apple 79.5% against 91.5%), behind on every measure; the
+default stays 1e-3.
 
 ## The Transformer beside the mdn
 
