@@ -16,7 +16,6 @@ import json
 import time
 
 import numpy as np
-import torch
 from benchlib import arguments, begin, quickdraw, shared_classes
 
 from sketchgen import api, models
@@ -36,12 +35,10 @@ def variant(text: str) -> tuple[str, str, dict]:
 
 
 def main() -> None:
-    parser = arguments(__doc__, repeats=12)
+    parser = arguments(__doc__, repeats=12, threads=1)
     parser.add_argument("--variant", action="append", default=[], type=variant,
                         help="NAME=KIND:JSON, a model kind with other settings, measured beside the defaults")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = begin(parser)
-    torch.set_num_threads(args.threads)
     data = prepare(shared_classes(), quickdraw() / "simplified", max_per_class=1000, seed=0)
     train = data.indices("train")
     contenders = [(kind, kind, {}) for kind in models.names()] + args.variant

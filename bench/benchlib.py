@@ -49,16 +49,25 @@ def machine() -> str:
             f"Python {platform.python_version()}, load average {load}{gpu}")
 
 
-def arguments(doc: str, repeats: int) -> argparse.ArgumentParser:
-    """The benchmark's command line, with the ``--repeats`` every one of them has."""
+def arguments(doc: str, repeats: int, threads: int | None = None) -> argparse.ArgumentParser:
+    """The benchmark's command line, with the ``--repeats`` every one of them has, and ``--threads`` (torch's, in
+    this process) where ``threads`` gives its default."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=repeats, help=f"timed runs of each contender, best kept (default {repeats})")
+    if threads is not None:
+        parser.add_argument("--threads", dest="torch_threads", type=int, default=threads,
+                            help=f"torch threads (default {threads})")
     return parser
 
 
 def begin(parser: argparse.ArgumentParser) -> argparse.Namespace:
-    """Parse the command line and print the machine line that heads every benchmark's output."""
+    """Parse the command line, set torch's threads where the benchmark takes ``--threads`` (before the machine
+    line reports them), and print the machine line that heads every benchmark's output."""
     args = parser.parse_args()
+    if getattr(args, "torch_threads", None) is not None:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     print(f"machine: {machine()}")
     return args
 
