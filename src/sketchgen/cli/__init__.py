@@ -155,7 +155,9 @@ def build_parser() -> V.Parser:
 
     p = sub.add_parser("sample", help="generate drawings (ndjson, PNG, SVG) from a checkpoint")
     p.add_argument("--checkpoint", type=V.path, help="a .pt file written by train or import, or a Magenta .gen.json "
-                                                     f"(default: the shipped mdn model, {api.SHIPPED_MODEL.name})")
+                                                     f"(default: the shipped mdn model, {api.SHIPPED_MODEL.name}, or "
+                                                     f"for a class it does not know the base of all 345, "
+                                                     f"{api.BASE_MODEL.name})")
     p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList,
                    help=f"classes to draw: names, {CLASS_FORMS} (default: all the model knows)")
     p.add_argument("--n", type=V.integer(1, V.DRAWINGS_MAX), default=1, help="drawings per class (default 1)")
@@ -220,7 +222,8 @@ def build_parser() -> V.Parser:
     p.add_argument("--checkpoint", action="append", metavar="PATH", type=V.path,
                    help="a .pt file written by train (an mdn model draws best) or a Magenta .gen.json, or a "
                         "folder: every such file in it; repeat it to serve several models on one page (default: the "
-                        f"shipped mdn model, {api.SHIPPED_MODEL.name})")
+                        f"shipped mdn model, {api.SHIPPED_MODEL.name}, and the base of all 345, "
+                        f"{api.BASE_MODEL.name}, for the classes the first does not know)")
     p.add_argument("--host", type=V.host, default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME", type=V.HOST_NAME,
