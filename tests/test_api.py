@@ -98,6 +98,13 @@ def test_importing_sketchgen_waits_for_no_pytorch():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
+def test_the_package_offers_its_public_names_and_nothing_else():
+    """Its submodules aside (Python adds each one imported), nothing the package uses itself shows as public."""
+    offered = {name for name in dir(sketchgen) if not name.startswith("_")
+               and getattr(getattr(sketchgen, name), "__name__", None) != f"sketchgen.{name}"}
+    assert offered == set(sketchgen.__all__), f"dir(sketchgen) differs from __all__: {offered ^ set(sketchgen.__all__)}"
+
+
 def test_help_lists_every_public_name():
     text = pydoc.render_doc(sketchgen, renderer=pydoc.plaintext)
     missing = [name for name in sketchgen.__all__ if not re.search(rf"\b{name}\b\(", text)]

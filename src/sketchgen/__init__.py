@@ -14,7 +14,7 @@ that ``import sketchgen.strokes`` (or the command line's first line) does not
 wait for PyTorch.
 """
 
-import importlib
+import importlib as _importlib
 
 __version__ = "0.2.0"
 
@@ -29,7 +29,7 @@ __all__ = sorted(_PUBLIC)
 
 def __getattr__(name: str):
     if name in _PUBLIC:
-        value = getattr(importlib.import_module(f"sketchgen.{_PUBLIC[name]}"), name)
+        value = getattr(_importlib.import_module(f"sketchgen.{_PUBLIC[name]}"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'sketchgen' has no attribute {name!r}")
