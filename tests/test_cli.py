@@ -154,7 +154,16 @@ def test_bad_data_dir_is_one_line(tmp_path, capsys):
     code, out, err = run_cli(capsys, "train", "--classes", "circle", "--data-dir", tmp_path / "nowhere",
                              "--out", tmp_path / "run")
     assert code == 1 and not out
-    assert "no circle.ndjson" in one_error_line(err) and str(tmp_path / "nowhere") in err
+    assert f"data folder {tmp_path / 'nowhere'}: no such folder" in one_error_line(err)
+    (tmp_path / "empty").mkdir()
+    code, out, err = run_cli(capsys, "train", "--classes", "circle", "--data-dir", tmp_path / "empty", "--out",
+                             tmp_path / "run")
+    assert code == 1 and "no circle.ndjson or circle.npz in" in one_error_line(err)
+    (tmp_path / "afile").write_text("")
+    code, out, err = run_cli(capsys, "train", "--classes", "circle", "--data-dir", tmp_path / "afile", "--out",
+                             tmp_path / "run")
+    assert code == 1 and "afile: not a folder" in one_error_line(err)
+    assert not (tmp_path / "run").exists()
 
 
 def test_each_model_reads_its_own_flags_and_every_training_setting_is_one():
@@ -269,7 +278,10 @@ def test_a_class_of_your_own_trains_and_draws_like_any(quickdraw, tmp_path, caps
     assert cli.main(["classes", "--data-dir", str(mine)]) == 0
     assert capsys.readouterr().out.split("\n")[:2] == ["circle", "teapot-sketches"]
     assert cli.main(["classes", "--data-dir", str(tmp_path / "nowhere")]) == 1  # not an empty list
-    assert "no folder of <class>.ndjson" in capsys.readouterr().err
+    assert "nowhere: no such folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["classes", "--data-dir", str(tmp_path / "empty")]) == 1
+    assert "empty: no <class>.ndjson or .npz file in it" in capsys.readouterr().err
     run = tmp_path / "run"
     assert cli.main(["train", "--model", "mdn", "--init", "none", "--classes", "teapot-sketches", "circle",
                      "--data-dir", str(mine), "--steps", "20", "--eval-every", "10", "--hidden", "16",

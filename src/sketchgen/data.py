@@ -103,6 +103,12 @@ def check_classes(names: list[str], data_dir: str | os.PathLike | None = None) -
     return list(names)
 
 
+def folder_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is no folder to read drawings from, or None: said apart from a folder without the class."""
+    p = Path(path)
+    return None if p.is_dir() else "not a folder" if p.exists() else "no such folder"
+
+
 def own_classes(data_dir: str | os.PathLike) -> list[str]:
     """The classes a folder of ``<class>.ndjson`` or ``.npz`` files provides (its simplified/ folder too)."""
     root = Path(data_dir)
@@ -284,6 +290,8 @@ def find_class_file(name: str, data_dir: str | os.PathLike | None = None, fetch:
     """
     explicit = data_dir or os.environ.get("SKETCHGEN_DATA")
     if explicit:
+        if problem := folder_problem(explicit):
+            raise DataError(f"data folder {explicit}: {problem}")
         found = _class_file_in(Path(explicit), name)
         if found is None:
             raise DataError(f"no {name}.ndjson or {name}.npz in {explicit} (looked in it and its simplified/ folder)")

@@ -42,14 +42,17 @@ def data_flags(args) -> dict:
 
 
 def cmd_classes(args) -> None:
-    from sketchgen.data import own_classes
+    from sketchgen.data import folder_problem, own_classes
 
     if args.checkpoint:
         print("\n".join(api.load(args.checkpoint).classes))
     elif args.data_dir:
+        if problem := folder_problem(args.data_dir):
+            raise UsageError(f"--data-dir {args.data_dir}: {problem}")
         names = own_classes(args.data_dir)
         if not names:
-            raise UsageError(f"--data-dir {args.data_dir}: no folder of <class>.ndjson or .npz files there")
+            raise UsageError(f"--data-dir {args.data_dir}: no <class>.ndjson or .npz file in it or its simplified/ "
+                             "folder")
         print("\n".join(names))
     else:
         print("\n".join(api.classes()))
