@@ -17,6 +17,7 @@ from sketchgen.api import train_config
 from sketchgen.models import collate
 from sketchgen.serve import Sketcher
 from sketchgen.training import TrainConfig
+from sketchgen.training import step as step_module
 from sketchgen.training.optim import optimizer
 from sketchgen.training.step import train_step
 
@@ -58,11 +59,16 @@ def test_built_without_values_it_has_its_parameters_shapes_and_no_values(kind, s
     assert all(torch.equal(again[k], v) for k, v in real.items())
 
 
-@pytest.mark.parametrize("amp", [False, True])
+@pytest.mark.parametrize("precision", ["float32", "bf16", "bf16, no oneDNN LSTM"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_training_steps_lower_the_loss_on_a_batch(kind, amp, seed_data):
+def test_training_steps_lower_the_loss_on_a_batch(kind, precision, seed_data, monkeypatch):
     """The objective it names is what training minimises: a few steps on one batch of real drawings lower it,
-    in float32 and under bf16 autocast (``--amp``)."""
+    in float32 and under bf16 autocast (``--amp``), also as on a CPU where oneDNN builds no bf16 LSTM (AVX2
+    only): there the forward pass runs with oneDNN off, and it is on again after."""
+    amp = precision != "float32"
+    seen = []
+    if precision == "bf16, no oneDNN LSTM":
+        monkeypatch.setattr(step_module, "onednn_lstm_in_bf16", lambda: False)
     cls = models.get(kind)
     cfg = train_config(kind, None, 0, **cls.tiny)
     train_idx = seed_data.indices("train")
@@ -74,12 +80,15 @@ def test_training_steps_lower_the_loss_on_a_batch(kind, amp, seed_data):
         batch.noise = torch.zeros(len(idx), net.latent_dim)
     opt = optimizer(TrainConfig(**{**vars(cfg), "lr": 3e-3}), net)
     net.train()
+    net.register_forward_pre_hook(lambda *_: seen.append(torch.backends.mkldnn.enabled))
     losses = []
     for step in range(30):
         result = train_step(net, net, opt, batch, step, amp=amp)
         losses.append(sum(w * s / c for (s, c), (w, _) in zip(result.sums.values(), result.weights.values())))
         assert not result.skipped
     assert np.isfinite(losses).all() and losses[-1] < 0.8 * losses[0], losses
+    onednn = not amp or step_module.onednn_lstm_in_bf16()  # off only for autocast where it has no bf16 LSTM
+    assert seen == [onednn] * 30 and torch.backends.mkldnn.enabled
 
 
 @pytest.mark.parametrize("kind", KINDS)

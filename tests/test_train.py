@@ -20,7 +20,7 @@ from sketchgen.training import TrainConfig, TrainingError, train, usable
 from sketchgen.training.batching import Prefetcher
 from sketchgen.training.checkpoints import read_last
 from sketchgen.training.config import MAX_VALIDATIONS
-from sketchgen.training.step import slow_amp
+from sketchgen.training.step import onednn_lstm_in_bf16, slow_amp
 
 
 def records(out) -> list[dict]:
@@ -435,6 +435,13 @@ def test_a_lowest_rate_above_the_rate_is_refused(quickdraw, tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["train", "--resume", "--out", str(out), "--lr", "1e-6"]) == 1
     assert "--min-lr 1e-05 is above --lr 1e-06" in capsys.readouterr().err
+
+
+def test_asking_onednn_for_a_bf16_lstm_leaves_the_random_state_as_it_was():
+    """The question is asked on the first --amp step: a run's weights must not depend on whether it was."""
+    before = torch.random.get_rng_state()
+    onednn_lstm_in_bf16.__wrapped__()
+    assert torch.equal(torch.random.get_rng_state(), before)
 
 
 def test_amp_on_a_cpu_without_bf16_instructions_is_said_to_be_emulated(quickdraw, tmp_path, capsys, monkeypatch):

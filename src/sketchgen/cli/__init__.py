@@ -69,7 +69,8 @@ def _add_train_flags(p) -> None:
                                                    "each process's own GPU)")
     p.add_argument("--amp", action="store_true", default=None,
                    help="bf16 mixed precision (autocast) for the model's products: faster on a GPU and on a CPU "
-                        "with bf16 instructions (AVX512_BF16, AMX); drawings about as good (default off)")
+                        "with bf16 instructions (AVX512_BF16, AMX), many times slower on one without; drawings about as "
+                        "good (default off)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the model; pays off on a GPU for long runs (default off)")
     p.add_argument("--out", type=V.path, help="run folder for checkpoints, log and loss curve (default "

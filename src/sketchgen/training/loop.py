@@ -277,8 +277,8 @@ def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]
         log(f"note: the warm-up of {cfg.warmup:,} steps is the whole run of {schedule.total_steps:,}: the rate rises "
             f"throughout and never reaches {cfg.lr:g} (lower --warmup, or train for longer)")
     if cfg.amp and slow_amp(device):
-        log("note: --amp on a CPU that reports no bf16 instructions (AVX512_BF16, AMX): bf16 is emulated and may "
-            "train slower than without --amp")
+        log("note: --amp on a CPU that reports no bf16 instructions (AVX512_BF16, AMX): bf16 is emulated, and a "
+            "step may take many times as long as without --amp (22-28x on an AVX2-only CPU, docs/performance.md)")
     progress = _fresh_progress()
     if ckpt is not None:
         checkpoints.restore(ckpt, net, opt, sched, _term_names(net, data, train_idx, device), last, average)
