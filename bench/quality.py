@@ -1083,7 +1083,7 @@ machine time: the two at equal wall-clock time, other sampling temperatures for 
 budget (its loss had not turned up at 3,000 steps). Training cost: a step is 1.64x the mdn's
 (`bench/bench_models.py`); these two runs took 81 and 86 minutes of wall clock because they shared the 2 cores
 with three other trainings - at the mdn's 22-24 minutes for the 26 classes on 2 shared cores (above), its
-default run is about 36-40 minutes, within the 45-minute budget (measured on 2026-12-06: `sketchgen train --model transformer --classes` with the 26 and nothing else, every drawing, 41 min 43 s on one thread beside another training; all 3,000 steps; again on 2026-12-06, later, with torch's default threads on the 2 cores and no other training: 29 min 16 s). Batched sampling (`bench/bench_sample.py --n 500
+default run is about 36-40 minutes, within the 45-minute budget (measured on 2026-12-06: `sketchgen train --model transformer --classes` with the 26 and nothing else, every drawing, 41 min 43 s on one thread beside another training; all 3,000 steps; again on 2026-12-06, later, with torch's default threads on the 2 cores and no other training, a few short commands beside it in its first minutes: 29 min 16 s). Batched sampling (`bench/bench_sample.py --n 500
 --checkpoint ...`, one thread, load ~3): the Transformer 93 drawings/s batched against 3.9 one at a time (23.6x),
 the shipped mdn 415 against 8.2 (50.4x): its KV cache is read in blocks of 64 positions per drawing per step, so
 a drawing's cost grows with its length, where an LSTM step's does not.
