@@ -76,10 +76,10 @@ def onednn_lstm_in_bf16() -> bool:
 def _autocast(amp: bool, device: str) -> contextlib.AbstractContextManager:
     """bf16 autocast where ``amp`` asks; on a CPU where oneDNN has no bf16 LSTM, with oneDNN off for the forward
     pass, so that the LSTMs run in PyTorch's own kernels (in float32) and the other products in bf16."""
-    kind = torch.device(device).type
+    device_type = torch.device(device).type
     stack = contextlib.ExitStack()
-    stack.enter_context(torch.autocast(kind, torch.bfloat16, enabled=amp))
-    if amp and kind == "cpu" and not onednn_lstm_in_bf16():
+    stack.enter_context(torch.autocast(device_type, torch.bfloat16, enabled=amp))
+    if amp and device_type == "cpu" and not onednn_lstm_in_bf16():
         # oneDNN off and every other flag as it was (flags() would set its other defaults, TF32 among them)
         stack.enter_context(torch.backends.mkldnn.flags(False, deterministic=None, allow_tf32=None, fp32_precision=None))
     return stack
