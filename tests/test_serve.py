@@ -36,8 +36,9 @@ from sketchgen.cli import SEED_CLASSES
 from sketchgen.models import collate, registry
 from sketchgen.models.base import Encodes, class_embedding
 from sketchgen.models.mdn import MDN
-from sketchgen.serve import BODY_WAIT, LOOPBACK, MAX_BODY, MAX_POINTS, Batcher, Sketcher, SketchServer
-from sketchgen.serve.app import HEAD_WAIT, IDLE
+from sketchgen.serve import BODY_WAIT, LOOPBACK, MAX_BODY, MAX_POINTS, Batcher, Job, Sketcher, SketchServer
+from sketchgen.serve import app as app_module
+from sketchgen.serve.app import HEAD_WAIT, IDLE, WRITE_WAIT
 
 
 @pytest.fixture(scope="module")
@@ -209,8 +210,10 @@ def test_concurrent_requests_all_succeed_while_a_client_stalls(server):
 
 def test_a_request_gets_the_same_drawing_alone_and_in_a_burst(server, user_strokes):
     """Requests that arrive together are generated as batches, and each still gets the drawing its seed gives alone."""
-    jobs = [("/api/sample", {"class": SEED_CLASSES[i % 5], "seed": 100 + i, "temperature": 0.4 if i % 3 else 0.8})
-            for i in range(20)]
+    # Each its own temperature and some their own max_len: they batch all the same (else a flood that varies them
+    # would be drawn a request at a time, ahead of everyone after it).
+    jobs = [("/api/sample", {"class": SEED_CLASSES[i % 5], "seed": 100 + i, "temperature": 0.3 + i / 40,
+                             **({"max_len": 10 + i} if i % 2 else {})}) for i in range(20)]
     jobs += [("/api/complete", {"class": "eye", "seed": s, "strokes": user_strokes}) for s in range(4)]
     alone = [post(server, path, body)[1] for path, body in jobs]
     batcher = server.sketcher.models["best.pt"].batcher
@@ -226,6 +229,31 @@ def test_a_request_gets_the_same_drawing_alone_and_in_a_burst(server, user_strok
     assert [status for status, _, _ in burst] == [200] * len(jobs)
     assert [reply for _, reply, _ in burst] == alone
     assert max(batcher.sizes - before) > 1  # some of them did share a batch
+
+
+def test_a_cancelled_request_is_not_drawn_and_temperatures_share_a_batch(checkpoint):
+    """A job whose request is cancelled (its client gone) before its batch is made is dropped unmade; the others,
+    each at its own temperature and length, are made in one call and are what each gets alone."""
+    net, _ = model.load(checkpoint)
+    batcher = Batcher(net, workers=0)  # made by hand below
+    jobs = [Job(1, 0.3, 5, 12), Job(2, 0.9, 6), Job(3, 0.6, 7, 20)]
+    for job in jobs:
+        batcher.submit(job)
+    assert jobs[1].answer.cancel()
+    batcher.work_once()
+    assert jobs[1].answer.cancelled() and batcher.sizes == {2: 1}
+    for job in (jobs[0], jobs[2]):
+        alone = sample.generate(net, [job.label], job.temperature, max_len=job.max_len, seeds=[job.seed])[0]
+        assert np.array_equal(job.answer.result(), alone)
+
+
+def test_a_flood_is_told_to_come_back(server, monkeypatch):
+    """Past WAITING requests being drawn, a request is answered 503 at once, not queued behind the others."""
+    monkeypatch.setattr(app_module, "WAITING", 0)
+    status, reply, _ = post(server, "/api/sample", GOOD)
+    assert status == 503 and reply["error"].startswith("busy: 0 requests are being drawn")
+    monkeypatch.undo()
+    assert post(server, "/api/sample", GOOD)[0] == 200
 
 
 def test_a_failed_batch_fails_its_requests_and_the_batcher_goes_on(checkpoint):
@@ -409,6 +437,54 @@ def test_two_equal_content_lengths_are_one(server):
     reply = raw_exchange(server, JSON_POST + b"Content-Length: 19\r\nContent-Length: 19\r\nConnection: close\r\n\r\n"
                          + b'{"class": "circle"}')
     assert reply.startswith(b"HTTP/1.1 200 ")
+
+
+def test_clients_that_never_read_their_answers_are_closed_and_make_room(checkpoint, tmp_path):
+    """A real `sketchgen serve` allowed 128 file descriptors (32 connections): 40 clients pipeline requests for the
+    page's script and never read the answers. Before, a connection whose answer sat unread was never closed nor
+    made room (it had sent whole requests), so with 32 of them every new client was closed unanswered. Now each
+    is closed WRITE_WAIT after it stopped reading, the oldest first when a newcomer needs its place."""
+    limit, clients = 128, 40
+
+    def few_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    log = tmp_path / "serve.log"  # a file: the answers' log lines would fill a pipe and stop the server
+    proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--checkpoint", str(checkpoint), "--port",
+                             "0"], stdout=subprocess.PIPE, stderr=log.open("w"), text=True, preexec_fn=few_descriptors,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    readers = []
+    try:
+        port = int(proc.stdout.readline().split("http://127.0.0.1:")[1].split("/")[0])
+        server = SimpleNamespace(server_address=("127.0.0.1", port))
+        for _ in range(clients):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            s.settimeout(30)
+            s.connect(server.server_address)
+            s.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                s.send(b"GET /app.js HTTP/1.1\r\nHost: localhost\r\n\r\n" * 1000)
+            readers.append(s)
+        time.sleep(1)  # their answers fill the buffers
+        statuses = [call(server, "GET", "/api/classes")[0] for _ in range(4)]
+        time.sleep(WRITE_WAIT + 1)
+        for s in readers:  # every one closed by the server: reading what it sent ends in the close
+            s.setblocking(True)
+            s.settimeout(5)
+            with contextlib.suppress(ConnectionResetError):
+                while s.recv(65536):
+                    pass
+        assert_still_serving(server)
+    finally:
+        for s in readers:
+            s.close()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    err = log.read_text()
+    assert statuses == [200] * 4
+    assert "Traceback" not in err
+    assert err.count("connection closed:") == clients, err[-2000:]
 
 
 def test_slow_and_malformed_clients_cost_a_log_line_each_never_the_server(checkpoint):

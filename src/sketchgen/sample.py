@@ -21,6 +21,8 @@ batches concurrent requests on that promise).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -94,12 +96,13 @@ def check_prefixes(net, prefixes: list[np.ndarray], first: int = 0) -> None:
                              "may have: give a shorter prefix (e.g. fewer strokes)")
 
 
-def _limits(net, labels: torch.Tensor, max_len: int | None, prefixes: list[np.ndarray] | None) -> torch.Tensor:
-    """How many steps each drawing may take after its prefix: ``max_len`` or the model's own default, and never
-    beyond the model's context (``check_prefixes`` leaves room) nor past MAX_POINTS in all (a Drawing's bound)."""
+def _limits(net, labels: torch.Tensor, max_lens: Sequence[int | None], prefixes: list[np.ndarray] | None) -> torch.Tensor:
+    """How many steps each drawing may take after its prefix: its ``max_lens`` or, where None, the model's own
+    default, and never beyond the model's context (``check_prefixes`` leaves room) nor past MAX_POINTS in all (a
+    Drawing's bound)."""
     drawn = torch.tensor([len(p) for p in prefixes] if prefixes is not None else [0] * len(labels), dtype=torch.long)
-    limits = torch.full((len(labels),), max_len, dtype=torch.long) if max_len is not None \
-        else net.steps_allowed(labels, drawn)
+    own = net.steps_allowed(labels, drawn).tolist() if None in max_lens else max_lens
+    limits = torch.tensor([m if m is not None else o for m, o in zip(max_lens, own)], dtype=torch.long)
     limits = torch.minimum(limits, MAX_POINTS - drawn)
     context = net.context_length()
     if context is not None:
@@ -111,9 +114,9 @@ def _limits(net, labels: torch.Tensor, max_len: int | None, prefixes: list[np.nd
 def generate(
     net,
     labels,
-    temperature: float = TEMPERATURE,
+    temperature: float | Sequence[float] = TEMPERATURE,
     seed: int = 0,
-    max_len: int | None = None,
+    max_len: int | None | Sequence[int | None] = None,
     prefixes: list[np.ndarray] | None = None,
     batch_size: int = 500,
     seeds: list[int] | None = None,
@@ -122,9 +125,11 @@ def generate(
     """Stroke-3 drawings, one per label; with ``prefixes`` (stroke-3, one per label), their completions.
 
     ``labels`` are class indices, or rows of class weights that mix classes.
-    Drawing i draws from its own seed, ``seeds[i]`` (default
+    ``temperature`` is every drawing's, or one per drawing (the server batches
+    requests of any temperatures). Drawing i draws from its own seed, ``seeds[i]`` (default
     ``drawing_seeds(seed, len(labels))``). ``max_len`` bounds the points
-    generated after any prefix (default: the model's own limit). A model with a
+    generated after any prefix (default: the model's own limit), for all or one
+    per drawing (None: that drawing's default). A model with a
     latent decodes ``latents`` (one row per label), or latents drawn from the
     prior with each drawing's seed.
     """
@@ -133,7 +138,11 @@ def generate(
     labels = labels.long() if labels.dim() == 1 else labels.float()
     if seeds is None:
         seeds = drawing_seeds(seed, len(labels))
-    for name, given in (("seeds", seeds), ("prefixes", prefixes), ("latents", latents)):
+    temperatures = torch.from_numpy(np.array(np.broadcast_to(np.asarray(temperature, dtype=np.float64),
+                                                             np.shape(temperature) or (len(labels),))))
+    max_lens = list(max_len) if isinstance(max_len, Sequence) else [max_len] * len(labels)
+    for name, given in (("temperatures", temperatures), ("max_lens", max_lens), ("seeds", seeds), ("prefixes", prefixes),
+                        ("latents", latents)):
         if given is not None and len(given) != len(labels):
             raise ValueError(f"{len(given)} {name} for {len(labels)} drawings: give one per drawing")
     if prefixes is not None:
@@ -146,12 +155,12 @@ def generate(
         part = slice(start, start + batch_size)
         pre = prefixes[part] if prefixes is not None else None
         z = latents[part] if latents is not None else None
-        results += _generate_batch(net, labels[part], temperature, keys[part], _limits(net, labels[part], max_len, pre),
-                                   pre, z)
+        results += _generate_batch(net, labels[part], temperatures[part], keys[part],
+                                   _limits(net, labels[part], max_lens[part], pre), pre, z)
     return results
 
 
-def _generate_batch(net, labels, temperature, keys, limits, prefixes, latents):
+def _generate_batch(net, labels, temperatures, keys, limits, prefixes, latents):
     n = len(labels)
     state = net.initial_state(labels, latents)
     if prefixes is None:
@@ -166,7 +175,7 @@ def _generate_batch(net, labels, temperature, keys, limits, prefixes, latents):
     active = torch.arange(n)
     for t in range(width):
         out, state = net.step(x, state)
-        x, ended = net.sample_step(out, temperature, uniforms(keys[active.numpy()], t, net.draws))
+        x, ended = net.sample_step(out, temperatures[active], uniforms(keys[active.numpy()], t, net.draws))
         seqs[active, t] = x[:, 0]
         finished = ended | (t + 1 >= limits[active])
         if finished.any():

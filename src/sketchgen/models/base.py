@@ -263,8 +263,10 @@ class SketchModel(nn.Module, abc.ABC):
         state grown by that step. Each row computed as if it were alone (see the module docstring)."""
 
     @abc.abstractmethod
-    def sample_step(self, out: torch.Tensor, temperature: float, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next input (B, 1, step_dim) from the last output, using ``draws`` uniforms per row; and which ended."""
+    def sample_step(self, out: torch.Tensor, temperature: torch.Tensor,
+                    u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next input (B, 1, step_dim) from the last output, using ``draws`` uniforms and its temperature (a (B,)
+        float64 tensor) per row; and which ended."""
 
     @abc.abstractmethod
     def steps_allowed(self, labels: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:

@@ -44,6 +44,19 @@ class RowwiseLinear(nn.Linear):
         return rowwise.linear(x, self.weight, self.bias)
 
 
+def _tempering(temperature: float | torch.Tensor, like: torch.Tensor):
+    """T (at least 1e-6) and half its log: two numbers for one temperature, or two (B, 1) columns for a (B,) tensor
+    of each row's, each row's computed in double from its own value as one number would be: a drawing's bits do not
+    depend on the temperatures of the others in its batch."""
+    if not torch.is_tensor(temperature):
+        t = max(temperature, 1e-6)
+        return t, 0.5 * math.log(t)
+    rows = [max(value, 1e-6) for value in temperature.tolist()]
+    def column(values):
+        return torch.tensor(values, dtype=like.dtype, device=like.device)[:, None]
+    return column(rows), column([0.5 * math.log(value) for value in rows])
+
+
 def categorical(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """One category per row by inverse CDF: the first whose cumulative probability exceeds ``u`` x the total.
 
@@ -107,19 +120,20 @@ class MixtureHead(RowwiseLinear):
         """
         return (1 + temperature) / 2 if self.soft_pen else temperature
 
-    def mixture(self, out: torch.Tensor, temperature: float = 1.0, pen_temperature: float | None = None):
+    def mixture(self, out: torch.Tensor, temperature: float | torch.Tensor = 1.0,
+                pen_temperature: float | torch.Tensor | None = None):
         """Raw output -> (pen logits, log pi, mu_x, mu_y, log sigma_x, log sigma_y, rho), tempered.
 
-        Temperature divides the logits (the pen's by ``pen_temperature`` if given) and scales sigma by sqrt(T).
+        Temperature divides the logits (the pen's by ``pen_temperature`` if given) and scales sigma by sqrt(T):
+        one for every row, or a (B,) tensor of each row's (``out`` then (B, ...) of one step).
         """
         pen, rest = out[..., :3], out[..., 3:]
         pi, mux, muy, lsx, lsy, rho = rest.chunk(6, dim=-1)
         limit = self.log_sigma_limit
         lsx, lsy = lsx.clamp(-limit, limit), lsy.clamp(-limit, limit)
-        t = max(temperature, 1e-6)
+        t, half_log_t = _tempering(temperature, out)
         log_pi = F.log_softmax(pi / t, dim=-1)
-        half_log_t = 0.5 * math.log(t)
-        pen_t = t if pen_temperature is None else max(pen_temperature, 1e-6)
+        pen_t = t if pen_temperature is None else _tempering(pen_temperature, out)[0]
         return pen / pen_t, log_pi, mux, muy, lsx + half_log_t, lsy + half_log_t, torch.tanh(rho)
 
     def offset_log_prob(self, out: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
@@ -142,8 +156,10 @@ class MixtureHead(RowwiseLinear):
         pen = F.cross_entropy(out[..., :3].transpose(1, 2), target[..., 2:].argmax(-1), reduction="none")
         return offsets.sum() + (pen * pen_mask).sum(), pen_mask.sum()
 
-    def sample(self, out: torch.Tensor, temperature: float, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Next stroke-5 step (B, 1, 5) and whether it ends the drawing, from each row's four uniforms ``u``."""
+    def sample(self, out: torch.Tensor, temperature: float | torch.Tensor,
+               u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Next stroke-5 step (B, 1, 5) and whether it ends the drawing, from each row's four uniforms ``u`` and
+        temperature (one for all, or a (B,) tensor)."""
         pen, log_pi, mux, muy, lsx, lsy, rho = self.mixture(out[:, -1], temperature, self.pen_temperature(temperature))
         k = categorical(log_pi.exp(), u[:, 0])[:, None]
         pick = lambda t: t.gather(-1, k).squeeze(-1)  # noqa: E731

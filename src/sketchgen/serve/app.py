@@ -29,7 +29,7 @@ import socket
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from functools import partial
 from http import HTTPStatus
 from pathlib import Path
@@ -51,6 +51,7 @@ from sketchgen.serve.sketcher import MAX_BODY, BadRequest, Sketcher
 # Seconds a request body may stop arriving: on loopback or a LAN a 1 MB body takes milliseconds, so a body
 # shorter than its Content-Length is answered promptly (408), and a stalled client holds no batch back.
 BODY_WAIT = 2.0
+WRITE_WAIT = 5.0  # seconds an answer may wait for a client that has stopped reading (a browser reads at once)
 IDLE = 5  # seconds a connection may wait for its next request (or its first) before it is closed
 # Seconds from a connection's start (or its last answer) to a whole request, head and body (at most MAX_BODY, a
 # few milliseconds here): a browser sends one in a packet or two, and a head or body that trickles in a byte at a
@@ -61,6 +62,9 @@ HEAD_WAIT = 5.0
 BACKLOG = 256
 CONNECTIONS = 4 * BACKLOG
 FD_RESERVE = 64  # descriptors kept for the server's own files, sockets and threads (fewer than 10 at rest)
+# Requests being drawn at once, on all routes and models: a burst of 200 (bench/load_serve.py) is drawn in a few
+# batches; past this, a request is answered 503 at once rather than queued behind thousands.
+WAITING = 256
 LOOPBACK = ["localhost", "127.0.0.1", "[::1]"]  # Host values always served: names of this machine only
 ANY_ADDRESS = {"", "0.0.0.0", "::"}  # --host values that listen on every interface
 WEB = Path(__file__).parents[1] / "web"
@@ -112,14 +116,54 @@ async def _read_json(request: Request) -> dict:
     return req
 
 
+class ClientGone(Exception):
+    """The client closed its connection while its request was being drawn."""
+
+
+async def _unless_gone(request: Request, work: Coroutine) -> dict:
+    """``work``'s result, unless the client closes its connection first: then the work is cancelled, its jobs
+    leave the batcher's queue unmade, and ClientGone is raised. A flood of requests sent and abandoned at once
+    would otherwise be drawn in full, ahead of everyone after it."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnect(request))
+    try:
+        done, _ = await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not task.done():
+            task.cancel()
+    if task not in done:
+        raise ClientGone
+    return task.result()
+
+
+async def _disconnect(request: Request) -> None:
+    """Returns when the client has closed its connection (its body has been read: uvicorn says nothing else)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 def _no_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _route(sketcher: Sketcher, route: str):
+def _route(sketcher: Sketcher, route: str, drawing: list[int]):
+    """``route``'s endpoint; ``drawing`` counts the requests being drawn, on every route, so that a flood is told
+    to come back (503) instead of queueing without end, and a request whose client has gone is dropped."""
     async def endpoint(request: Request) -> Response:
         try:
-            return _json(200, await sketcher.answer(route, await _read_json(request)))
+            req = await _read_json(request)
+            if drawing[0] >= WAITING:
+                return _json(503, {"error": f"busy: {WAITING} requests are being drawn; try again in a moment"},
+                             headers={"Retry-After": "1"})
+            drawing[0] += 1
+            try:
+                reply = await _unless_gone(request, sketcher.answer(route, req))
+            finally:
+                drawing[0] -= 1
+            return _json(200, reply)
+        except ClientGone:
+            return _json(499, {"error": "the client went before its answer was made"})  # sent to no one
         except BadRequest as e:
             return _json(e.status, {"error": str(e)}, close=e.status in (408, 411, 413))
         except DrawingFailed as e:
@@ -195,8 +239,9 @@ def app(sketcher: Sketcher, allowed_hosts: list[str]) -> Starlette:
     async def classes(request: Request) -> Response:
         return _send(200, info, "application/json")
 
+    drawing = [0]  # requests being drawn now
     routes = [Route("/api/classes", classes, methods=["GET"]),
-              *(Route(f"/api/{name}", _route(sketcher, name), methods=["POST"]) for name in sketcher.routes),
+              *(Route(f"/api/{name}", _route(sketcher, name, drawing), methods=["POST"]) for name in sketcher.routes),
               *(Route(url, page(path), methods=["GET"]) for url, path in pages.items())]
     app = Starlette(routes=routes, middleware=[Middleware(HostCheck, allowed_hosts=allowed_hosts)],
                     exception_handlers={HTTPException: _refused})
@@ -228,7 +273,9 @@ class Protocol(H11Protocol):
     browser opens such connections ahead of need); one that has begun a request head and not finished it
     ``HEAD_WAIT`` seconds after it began waiting for one (opened, or answered) is closed with a log line, its body
     included: a client trickling its body a byte at a time holds a connection no longer than one trickling its
-    head. Past ``most`` open connections, the one waiting longest for a whole request makes room.
+    head. A client that stops reading its answers (its buffers and ours full) is closed after ``WRITE_WAIT``
+    seconds. Past ``most`` open connections, the one waiting longest for a whole request, or for its answer to be
+    read, makes room; where every one is being drawn for or answered, the newcomer is told so (503) and closed.
     """
 
     def __init__(self, *args, most: int = CONNECTIONS, **kwargs):
@@ -237,6 +284,8 @@ class Protocol(H11Protocol):
         self.waiting_since: float | None = None  # when it began waiting for a whole request, while it waits
         self.head_deadline: asyncio.TimerHandle | None = None  # once a head has begun to arrive
         self.ended = False  # the client has half-closed: it sends no more, and is answered before we close
+        self.stalled_since: float | None = None  # when the client stopped reading its answer, while it has
+        self.write_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -245,10 +294,45 @@ class Protocol(H11Protocol):
         if len(self.connections) > self.most:  # closed ones stay in it until the loop's next turn: count the open
             live = [c for c in self.connections if not c.transport.is_closing()]
             if len(live) > self.most:
-                oldest = min((c for c in live if c.waiting_since is not None), key=lambda c: c.waiting_since,
-                             default=self)
-                oldest._close(f"{self.most} connections open, the most served at once; it had sent no whole request "
-                              f"in {self.loop.time() - oldest.waiting_since:.1f} s")
+                idle = [c for c in live if c is not self and c.idle_since() is not None]
+                if not idle:
+                    self._refuse_busy()
+                    return
+                oldest = min(idle, key=lambda c: c.idle_since())
+                oldest._close(f"{self.most} connections open, the most served at once; it had sent no whole request, "
+                              f"or read none of its answer, in {self.loop.time() - oldest.idle_since():.1f} s")
+
+    def idle_since(self) -> float | None:
+        """Since when it has kept its connection without use (no whole request sent, or its answer unread)."""
+        return self.waiting_since if self.waiting_since is not None else self.stalled_since
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._unstall()
+        self.stalled_since = self.loop.time()
+        self.write_deadline = self.loop.call_later(WRITE_WAIT, self._close,
+                                                   f"it read none of its answer for {WRITE_WAIT:g} s")
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._unstall()
+
+    def _unstall(self) -> None:
+        self.stalled_since = None
+        if self.write_deadline is not None:
+            self.write_deadline.cancel()
+            self.write_deadline = None
+
+    def _refuse_busy(self) -> None:
+        """A 503 for a new connection when every open one is being drawn for or answered, then closed: a client
+        that has sent its request meanwhile may see the close as a reset, but most learn why."""
+        self.logger.warning("%s - connection refused: %d connections open, each being drawn for or answered",
+                            _peer(self.client), self.most)
+        body = json.dumps({"error": f"busy: {self.most} connections open, each being drawn for or answered; try "
+                                    "again in a moment"}).encode()
+        self.transport.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+                             b"content-length: %d\r\nretry-after: 1\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+        self._close_quietly()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -275,6 +359,7 @@ class Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self._stop_waiting()
+        self._unstall()
 
     def _stop_waiting(self) -> None:
         self.waiting_since = None
@@ -283,9 +368,17 @@ class Protocol(H11Protocol):
             self.head_deadline = None
 
     def _close(self, why: str) -> None:
-        self._stop_waiting()
         self.logger.warning("%s - connection closed: %s", _peer(self.client), why)
-        self.transport.close()
+        self._close_quietly()
+
+    def _close_quietly(self) -> None:
+        stalled = self.stalled_since is not None  # close() would wait for the client to read what it never will
+        self._stop_waiting()
+        self._unstall()
+        if stalled:
+            self.transport.abort()
+        else:
+            self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         """Answer bytes h11 refused: our JSON 400 if no answer has begun, and the request before them (a valid head
@@ -347,7 +440,7 @@ class SketchServer:
         # uvicorn listens again with its own backlog (2,048 unless told), which is also how many accept() takes at once
         config = uvicorn.Config(app(sketcher, allowed_hosts(host, allow_hosts)), http=partial(Protocol, most=most),
                                 lifespan="off", log_config=_logging(quiet), server_header=False, backlog=backlog,
-                                timeout_keep_alive=IDLE, timeout_graceful_shutdown=5)
+                                timeout_keep_alive=IDLE, timeout_graceful_shutdown=5, ws="none")
         self._server = uvicorn.Server(config)
         self._stopped = threading.Event()
 

@@ -45,10 +45,12 @@ class Job:
     answer: Future = field(default_factory=Future)
 
     def group(self) -> tuple:
-        """What jobs share to be made in one call: what ``sample.generate`` takes once per call, and the kind."""
+        """What jobs share to be made in one call: what ``sample.generate`` takes once per call, and the kind.
+        Not the temperature or max_len, which it takes per drawing: requests that each name their own are still one
+        batch, so varying them cannot make a flood of requests into a batch each."""
         if self.encode is not None:
             return ("encode",)
-        return self.temperature, self.max_len, self.prefix is None, self.latent is None, np.ndim(self.label)
+        return self.prefix is None, self.latent is None, np.ndim(self.label)
 
 
 class Batcher:
@@ -82,15 +84,22 @@ class Batcher:
 
     def _work(self) -> None:
         while True:
-            groups = defaultdict(list)
-            for job in self._take():
-                groups[job.group()].append(job)
-            for group in groups.values():
-                self._run(group)
+            self.work_once()
+
+    def work_once(self) -> None:
+        """Take the next batch and make it, one ``generate`` (or encoding) per group."""
+        groups = defaultdict(list)
+        for job in self._take():
+            groups[job.group()].append(job)
+        for group in groups.values():
+            # A job whose request was cancelled meanwhile (its client gone, the server stopping) is dropped here, as
+            # late as can be; the others can no longer be cancelled: answering them cannot fail.
+            live = [job for job in group if job.answer.set_running_or_notify_cancel()]
+            if live:
+                self._run(live)
 
     def _take(self) -> list[Job]:
-        """The jobs of the next batch; a job whose request was cancelled meanwhile (the server stopping) is dropped,
-        and the others can no longer be cancelled: answering them cannot fail."""
+        """The jobs of the next batch."""
         jobs = [self._jobs.get()]
         deadline = time.monotonic() + self.wait
         while len(jobs) < self.size:
@@ -98,7 +107,7 @@ class Batcher:
                 jobs.append(self._jobs.get(timeout=max(0.0, deadline - time.monotonic())))
             except queue.Empty:
                 break
-        return [job for job in jobs if job.answer.set_running_or_notify_cancel()]
+        return jobs
 
     def _run(self, group: list[Job]) -> None:
         self.sizes[len(group)] += 1
@@ -127,7 +136,7 @@ class Batcher:
         if first.encode is not None:
             mean, _ = self.net.encode_latent(collate(self.net, [j.encode for j in group], labels))
             return list(mean.numpy())
-        return sample.generate(self.net, labels, first.temperature, max_len=first.max_len,
+        return sample.generate(self.net, labels, [j.temperature for j in group], max_len=[j.max_len for j in group],
                                prefixes=None if first.prefix is None else [j.prefix for j in group],
                                seeds=[j.seed for j in group],
                                latents=None if first.latent is None else torch.from_numpy(

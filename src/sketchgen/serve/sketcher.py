@@ -22,7 +22,9 @@ from sketchgen import api, models, sample, strokes
 from sketchgen.sample import MAX_TEMPERATURE, TEMPERATURE
 from sketchgen.serve.batcher import BATCH, Batcher, DrawingFailed, Job
 
-MAX_BODY = 1 << 20  # bytes; a drawing of MAX_POINTS points is well under 100 kB
+# Bytes of a request body: interpolate's two drawings of MAX_POINTS points each, at the longest JSON numbers, are
+# under 200 kB; parsing a body holds the event loop (a 1 MiB one of 100,000 keys ~0.1 s, so a stream of them stalled everyone).
+MAX_BODY = 1 << 18
 MAX_POINTS = 2000  # points in a drawing sent to /api/complete (a minute of scribbling at 30 points a second)
 MAX_COORD = 10_000  # |x|, |y| in the 0-255 frame: far off the canvas, but no float overflow downstream
 MAX_LEN = 1000  # the most steps a request may ask the model for
