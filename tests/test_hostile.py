@@ -375,6 +375,21 @@ def test_files_that_cannot_be_read_at_a_bounded_cost_are_refused_unread(tmp_path
         refused_in_one_line(error.value, path)
 
 
+def test_a_history_that_repeats_one_record_is_refused_at_a_bounded_cost(tiny_models, tmp_path):
+    """A pickle may refer to one dict many times: 3,000 records sharing one class_share of 1,000 entries make a
+    file of 60 kB whose history, written out, is 3 million values. Before, every command walked them all (a
+    10 MB file of the kind took hours); now they are counted as written out and refused past MAX_PICKLE_OPS."""
+    ckpt = torch.load(tiny_models["mdn"], weights_only=True)
+    share = {f"c{i}": 0.5 for i in range(1000)}
+    ckpt["history"] = [{"epoch": i / 10, "step": i + 1, "train_loss": 1.0, "val_loss": 1.0, "class_share": share}
+                       for i in range(3000)]
+    torch.save(ckpt, tmp_path / "shared.pt")
+    assert (tmp_path / "shared.pt").stat().st_size < 2_000_000
+    with pytest.raises(CheckpointError, match=r"history holds more than 2,000,000 values \(its records refer to the "
+                                              r"same ones again and again\)"):
+        models.read(tmp_path / "shared.pt")
+
+
 def test_hostile_checkpoints_through_every_command(tmp_path):
     """sample, export and evaluate refuse in one line (exit 1); serve's Sketcher raises CheckpointError."""
     from sketchgen.serve import Sketcher

@@ -355,8 +355,15 @@ def check_history(history, fail, where: str = "history") -> None:
     """Validation records as the loop writes them, in order: epoch and losses (numbers, or None), step if any."""
     if not isinstance(history, list):
         fail(f"{where} is not a list")
-    previous = None
+    previous, entries = None, 0
     for i, record in enumerate(history):
+        # A pickle may refer to one object many times: entries are counted as written out, not as stored, so
+        # that checking (and a resume's log rewritten from it) costs no more than a file of unshared records.
+        entries += len(record) + sum(len(v) for v in record.values() if isinstance(v, dict)) \
+            if isinstance(record, dict) else 1
+        if entries > MAX_PICKLE_OPS:
+            fail(f"{where} holds more than {MAX_PICKLE_OPS:,} values (its records refer to the same ones again and again): "
+                 "not what training writes")
         if not isinstance(record, dict) or not all(printable(k, MAX_NAME) for k in record):
             fail(f"{where} record {i + 1} is not a dict of named values")
         epoch = record.get("epoch")
