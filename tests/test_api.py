@@ -342,6 +342,18 @@ def refusals(shipped, tiny_models, vae, eyes, tmp_path) -> dict:
         "an unknown device": lambda: sketchgen.load(tiny_models["seed"], device="gpu"),
         "classes as a number": lambda: sketchgen.load(classes=5),
         "classes beside a checkpoint": lambda: sketchgen.load(tiny_models["seed"], classes=["eye"]),
+        "a class no shipped model draws": lambda: sketchgen.load(classes=["kat"]),
+        "no class to load a model for": lambda: sketchgen.load(classes=[]),
+        "an empty path": lambda: sketchgen.load(""),
+        "more than 100,000 of a class": lambda: shipped.sample("eye", n=100_001),
+        "a handmade drawing's stroke-3": lambda: sketchgen.Drawing("eye", [np.array([1, 2, 3])]).stroke3,
+        "a handmade drawing to complete": lambda: shipped.complete(sketchgen.Drawing("eye", [np.array([1, 2, 3])])),
+        "a handmade drawing in a grid": lambda: sketchgen.grid([sketchgen.Drawing("eye", [np.ones(3)])]).save(
+            tmp_path / "g.png"),
+        "a NaN in a handmade drawing": lambda: sketchgen.grid([sketchgen.Drawing("eye", [np.full((2, 2), np.nan)])]),
+        "a handmade drawing whose word is a number": lambda: sketchgen.grid([sketchgen.Drawing(5, [np.ones((2, 2))])]),
+        "an empty drawing to encode": lambda: vae.reconstruct(sketchgen.Drawing.from_points([], "eye")),
+        "an empty drawing to vary": lambda: vae.variations([eye, sketchgen.Drawing.from_stroke3(np.zeros((0, 3)))]),
         "a folder to read": lambda: list(sketchgen.read_ndjson(tmp_path)),
         "a folder to write": lambda: sketchgen.write_ndjson([eye], tmp_path),
         "a FIFO to write": lambda: sketchgen.write_ndjson([eye], fifo),
@@ -402,7 +414,20 @@ def test_every_bad_input_is_one_line_of_a_sketchgen_error(shipped, tiny_models, 
             raise AssertionError(f"{what}: accepted")
     assert not (tmp_path / "run").exists()  # refused before the run's folder was made
     assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode)  # not replaced by a regular file
-    assert not (tmp_path / "w.ndjson").exists()  # nothing half-written
+    assert not (tmp_path / "w.ndjson").exists() and not (tmp_path / "g.png").exists()  # nothing half-written
+
+
+def test_loading_and_training_leave_torchs_random_state_as_it_was(tiny_models, vae_run, quickdraw, tmp_path):
+    """A notebook's torch.manual_seed(0) and the numbers after it are its own: load built the weights at random
+    before loading them, and train seeded torch, each changing what the caller drew next."""
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    for call in (lambda: sketchgen.load(), lambda: sketchgen.load(tiny_models["transformer"]),
+                 lambda: sketchgen.train(classes=["circle"], model="seed", out=tmp_path / "run", data_dir=quickdraw,
+                                         max_per_class=20, steps=2, hidden=8, log=lambda line: None)):
+        torch.manual_seed(0)
+        call()
+        assert torch.equal(torch.rand(3), expected)
 
 
 def test_refusals_name_what_is_wrong(shipped, eyes, tmp_path):
@@ -410,6 +435,11 @@ def test_refusals_name_what_is_wrong(shipped, eyes, tmp_path):
               (lambda: shipped.sample("eye", seed=1.5), sketchgen.UsageError, "seed must be a whole number"),
               (lambda: shipped.sample("unicorn"), sketchgen.SketchgenError,
                "was not trained on unicorn; it knows: bear"),
+              (lambda: shipped.sample("cat"), sketchgen.SketchgenError, "was not trained on cat "
+               "(sketchgen.load(classes=['cat']) loads the shipped model that draws them); it knows: bear"),
+              (lambda: sketchgen.load(classes=["eye", "kat"]), sketchgen.UsageError,
+               "no shipped model draws 'kat': they draw the 345 Quick, Draw! classes (sketchgen.classes() lists them). "
+               "Did you mean 'hat', 'cat', 'bat'?"),
               (lambda: sketchgen.train(classes=["eye"], model="mdn", out=tmp_path, wings=2), sketchgen.SettingError,
                "wings is not a setting of a mdn model"),
               (lambda: shipped.complete(eyes[0], classes=["eye", "face"]), sketchgen.UsageError,
@@ -456,7 +486,7 @@ def test_numpy_numbers_as_settings_draw_and_write_as_plain_ones(shipped, eyes, v
 def test_too_many_drawings_are_refused_before_memory_is_spent_on_them(shipped, eyes):
     """n of each class or drawing is multiplied out only once the product is checked: sample(n=10**6) of the 345-class
     model made 345 million labels (2.9 GB) before its refusal, complete([d] * 1000, n=10**6) a MemoryError."""
-    calls = {"sample": lambda: shipped.sample(n=10**6), "complete": lambda: shipped.complete(eyes[:1] * 10, n=10**6)}
+    calls = {"sample": lambda: shipped.sample(n=10**5), "complete": lambda: shipped.complete(eyes[:1] * 20, n=10**5)}
     for what, call in calls.items():
         tracemalloc.start()  # NumPy reports its arrays to it
         try:

@@ -17,6 +17,7 @@ written raise ``OSError`` as Python's own functions do.
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,6 +25,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from sketchgen import data, models, render, strokes
 from sketchgen import sample as sampling
@@ -50,6 +52,7 @@ MAX_PER_CLASS = 10**7
 SEED_MAX = 2**63 - 1  # every seed becomes an int64 somewhere (torch, NumPy)
 CHUNK = 500  # drawings generated at a time: memory stays one chunk's, whatever is asked for
 MAX_DRAWINGS = 1_000_000  # drawings one call makes
+MAX_EACH = 100_000  # drawings of each class (or of each drawing given) one call makes: n at most
 
 
 class UsageError(SketchgenError):
@@ -97,22 +100,40 @@ def animate(drawings: Drawing | Iterable[Drawing], path: str | os.PathLike, colu
 
 def load(source: str | os.PathLike | None = None, device: str = "cpu", classes: Sequence[str] | None = None) -> Model:
     """A model ready to draw: ``source`` a checkpoint written by ``train`` (or ``sketchgen train``), a Magenta
-    ``.gen.json`` model file, or None for the shipped model that draws ``classes`` (see ``shipped_model``).
-    Checked whole before anything in it is used."""
-    if source is not None and not isinstance(source, (str, os.PathLike)):
+    ``.gen.json`` model file, or None for a shipped model: the 29-class mdn, or where ``classes`` names one it does
+    not know, the mdn of all 345. Checked whole before anything in it is used; torch's random state is left as it
+    was (the weights are built, then loaded)."""
+    if source is not None and (not isinstance(source, (str, os.PathLike)) or not os.fspath(source)):
         raise UsageError(f"load takes a path to a checkpoint or a Magenta .gen.json file, not {source!r:.40}")
     if classes is not None:
         classes = _names(classes, "classes")
         if source is not None:
             raise UsageError("classes chooses among the shipped models; a checkpoint draws its own classes: "
                              "load(source), then model.sample(class)")
+        _drawn_by_a_shipped_model(classes)
     device = _device(device)
     if source is None:
         ckpt, path = _shipped(classes)
     else:
         path = Path(source)
         ckpt = read_model(path)
-    return Model(models.checkpoint.build(ckpt).to(device), ckpt, path)
+    with torch.random.fork_rng(devices=[]):
+        net = models.checkpoint.build(ckpt)
+    return Model(net.to(device), ckpt, path)
+
+
+def _drawn_by_a_shipped_model(classes: list[str]) -> None:
+    """Refuse no class, or a class no shipped model draws (one of the 345 or not at all), with close matches."""
+    if not classes:
+        raise UsageError("classes is empty: name at least one class, or leave classes out for the 29-class model")
+    known = data.categories()
+    for name in classes:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise UsageError(f"no shipped model draws {name[:40]!r}: they draw the 345 Quick, Draw! classes "
+                             f"(sketchgen.classes() lists them).{hint} A class of your own needs a model trained on it "
+                             "(sketchgen.train)")
 
 
 def read_model(path: str | os.PathLike) -> dict:
@@ -157,9 +178,10 @@ class Model:
     ``kind`` (the model's name, as ``sketchgen train --model`` takes it), ``latent_dim``, the ``path`` it came
     from, and what it draws.
 
-    Each drawing has its own seed (``seed`` + its place times
-    ``sampling.DRAWING_STRIDE``), so a drawing is the same whatever else is
-    drawn with it, here or on the command line.
+    Each drawing has its own seed (``seed`` + its place in the call times
+    ``sampling.DRAWING_STRIDE``): drawing i of a call is the same whatever else
+    the call draws at its other places, here or on the command line, and
+    ``sample(word, seed=seed + i * DRAWING_STRIDE)`` draws it alone.
     """
 
     classes: list[str]  # the classes it draws, in the order of its class indices
@@ -194,7 +216,9 @@ class Model:
         index = {c: i for i, c in enumerate(self.classes)}
         unknown = [c for c in wanted if c not in index]
         if unknown:
-            raise models.CheckpointError(f"{self.path} was not trained on {models.listing(unknown)}; it knows: "
+            other = self.path == SHIPPED_MODEL and set(unknown) <= set(data.categories())
+            hint = f" (sketchgen.load(classes={unknown[:3]!r}) loads the shipped model that draws them)" if other else ""
+            raise models.CheckpointError(f"{self.path} was not trained on {models.listing(unknown)}{hint}; it knows: "
                                          f"{models.listing(self.classes)}")
         return [index[c] for c in wanted]
 
@@ -275,7 +299,7 @@ class Model:
                     seed: int = 0) -> list[Drawing]:
         """Each drawing redrawn from the mean of its latent, as its class (its word): a model that encodes."""
         how = _recorded(temperature, seed)
-        drawings = as_drawings(drawings)
+        drawings = _to_encode(drawings)
         sampling.require_encoder(self.net)
         labels = self._labels_of(drawings)
         return self._drawings(labels, sampling.reconstruct(self.net, [d.stroke3 for d in drawings], labels, **how),
@@ -289,7 +313,7 @@ class Model:
     def iter_variations(self, drawings: Drawing | Iterable[Drawing], n: int = 4,
                         temperature: float = TEMPERATURE, seed: int = 0) -> Iterator[Drawing]:
         """``variations``, made and yielded about ``CHUNK`` at a time: memory stays a chunk's, whatever ``n``."""
-        drawings = as_drawings(drawings)
+        drawings = _to_encode(drawings)
         sampling.require_encoder(self.net)
         labels, n = self._labels_of(drawings), drawings_asked(len(drawings), n)
         how = _recorded(temperature, seed)
@@ -309,7 +333,7 @@ class Model:
         """``steps`` drawings morphing ``a`` into ``b`` (both ends included): a model that encodes."""
         sampling.require_encoder(self.net)
         steps = _integer("steps", steps, 2, 1000)
-        a, b = as_drawings([a, b])
+        a, b = _to_encode([a, b])
         labels = self._labels_of([a, b])
         how = _recorded(temperature, seed)
         frames, ts = sampling.interpolate(self.net, [a.stroke3, b.stroke3], labels, steps, **how)
@@ -329,10 +353,19 @@ class Model:
         return np.array(labels, dtype=np.int64)
 
 
+def _to_encode(drawings: Drawing | Iterable[Drawing]) -> list[Drawing]:
+    """``as_drawings``, none of them empty: a drawing of no points has no latent to encode."""
+    drawings = as_drawings(drawings)
+    empty = next((i for i, d in enumerate(drawings) if not d.points), None)
+    if empty is not None:
+        raise UsageError(f"drawing {empty + 1} is empty: there is nothing in it to encode")
+    return drawings
+
+
 def drawings_asked(items: int, n: int = 1) -> int:
-    """``n``, drawings of each of ``items``, refused (one line) where that is more than ``MAX_DRAWINGS`` in all:
-    before anything is made for them, whose memory would grow with the product."""
-    n = _integer("n", n, 0, MAX_DRAWINGS)
+    """``n``, drawings of each of ``items`` (at most ``MAX_EACH``), refused (one line) where that is more than
+    ``MAX_DRAWINGS`` in all: before anything is made for them, whose memory would grow with the product."""
+    n = _integer("n", n, 0, MAX_EACH)
     if items * n > MAX_DRAWINGS:
         raise UsageError(f"{items * n:,} drawings asked for, more than {MAX_DRAWINGS:,} in one call: ask for fewer")
     return n
@@ -397,7 +430,7 @@ def _cut(d: Drawing, n_strokes: int | None) -> np.ndarray:
     points = d.points[:n_strokes] if n_strokes else d.points
     if not points:
         raise UsageError(f"a {d.word!r} drawing with no strokes cannot be completed")
-    return strokes.strokes_to_stroke3(points)
+    return Drawing(d.word, points).stroke3  # checked: a Drawing(...) made by hand skipped from_points' door
 
 
 # --- data: where drawings come from, and which split a model saw -------------------------------
@@ -572,7 +605,8 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     prepared = prepare(classes, settings_, workers)
     if training.is_main_process():
         log(f"training {cfg.model} on {len(prepared.indices('train'))} drawings of {len(classes)} classes -> {out}")
-    history = training.train(cfg, prepared, out, resume=resume, overwrite=overwrite, log=log, init=start)
+    with torch.random.fork_rng(devices=[]):  # it seeds torch as the run says: the caller's random state is kept
+        history = training.train(cfg, prepared, out, resume=resume, overwrite=overwrite, log=log, init=start)
     if training.is_main_process():
         render.loss_curve(history, out / "loss_curve.png")
     return Run(out, history, prepared)

@@ -36,7 +36,8 @@ class Drawing:
 
     It holds them as ``points``, one ``(n, 2)`` array of (x, y) rows per stroke, the form every conversion
     takes; ``strokes`` are views of those. ``recognized``, ``key_id`` and ``countrycode`` are QuickDraw's
-    fields; ``info`` what else a file or a model says of it (the model, seed and temperature that drew it).
+    fields; ``info`` what else a file or a model says of it (the model and temperature that drew it, and the seed
+    of the call: drawing i of a call has its own, that seed + i * ``sample.DRAWING_STRIDE``).
     """
 
     word: str
@@ -58,8 +59,10 @@ class Drawing:
 
     @classmethod
     def from_points(cls, points: Sequence[np.ndarray], word: str = "", **info: object) -> Drawing:
-        """A drawing from strokes as ``(n, 2)`` arrays of (x, y) rows, checked as ``from_strokes`` checks;
-        ``recognized``, ``key_id`` and ``countrycode`` among ``info`` are its fields, the rest its ``info``."""
+        """A drawing from strokes as ``(n, 2)`` arrays of (x, y) rows, checked as ``from_strokes`` checks, except
+        that it may have none (a model's drawing that ended before its first point, kept so that drawing i of a
+        file is still the i-th drawn); ``recognized``, ``key_id`` and ``countrycode`` among ``info`` are its
+        fields, the rest its ``info``."""
         own = {"word": word, **{k: info.pop(k) for k in ("recognized", "key_id", "countrycode") if k in info}}
         if isinstance(own.get("recognized"), np.bool_):  # NumPy's True is True
             own["recognized"] = bool(own["recognized"])
@@ -93,14 +96,15 @@ class Drawing:
     @property
     def stroke3(self) -> np.ndarray:
         """Stroke-3 (dx, dy, pen lifted): the format the models learn from."""
-        return strokes.strokes_to_stroke3(self.points) if self.points else np.zeros((0, 3))
+        points = _checked(self.points)  # a drawing made with Drawing(...) or changed since skipped the door
+        return strokes.strokes_to_stroke3(points) if points else np.zeros((0, 3))
 
     def __len__(self) -> int:
         """Points in all its strokes."""
         return sum(len(p) for p in self.points)
 
     def __repr__(self) -> str:
-        return f"Drawing({self.word!r}, {len(self.points)} strokes, {len(self)} points)"
+        return f"Drawing({self.word!r}, {_count(len(self.points), 'stroke')}, {_count(len(self), 'point')})"
 
     # --- output --------------------------------------------------------------------------------
 
@@ -214,6 +218,10 @@ def _checked(points: Sequence) -> list[np.ndarray]:
     return out
 
 
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
 def as_drawings(drawings: Drawing | Iterable[Drawing]) -> list[Drawing]:
     """One drawing or several, as a list; anything else, or none, is one line (``Drawing.from_strokes`` makes one)."""
     if isinstance(drawings, Drawing):
@@ -237,11 +245,14 @@ class Grid:
         render.grid_size(self._rows(), self.size)  # too large a grid is refused here, not when a notebook shows it
 
     def __repr__(self) -> str:
-        return f"Grid of {len(self.drawings)} drawings"
+        return f"Grid of {_count(len(self.drawings), 'drawing')}"
 
     def _rows(self) -> list[tuple[str, list[list[np.ndarray]]]]:
+        """Each row's caption and drawings, checked as ``to_png`` checks one (a ``Drawing(...)`` skipped the door)."""
+        for d in self.drawings:
+            check_fields({"word": d.word})
         rows = [self.drawings[i : i + self.columns] for i in range(0, len(self.drawings), self.columns)]
-        return [(", ".join(dict.fromkeys(d.word for d in row)), [d.points for d in row]) for row in rows]
+        return [(", ".join(dict.fromkeys(d.word for d in row)), [_checked(d.points) for d in row]) for row in rows]
 
     def save(self, path: str | os.PathLike) -> None:
         """The grid as a PNG file."""
