@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+import sketchgen
+from sketchgen import api, models, sample
 from sketchgen import classifier as C
 from sketchgen import evaluate as E
-from sketchgen import models, sample
 from sketchgen import report as R
 from sketchgen.cli import main
+from sketchgen.data import DataError
 from sketchgen.models import CheckpointError
 from sketchgen.strokes import stroke3_to_strokes
 
@@ -204,3 +206,22 @@ def test_evaluate_takes_the_split_the_model_was_trained_on(tiny_models, classifi
     err = capsys.readouterr().err.strip()
     assert err == (f"sketchgen: error: --max-per-class 61 contradicts {tiny_models['seed']}, which was trained with "
                    "--max-per-class 60; leave --max-per-class out to use the model's own split")
+
+
+def test_a_model_s_split_is_never_read_from_other_files_than_it_trained_on(quickdraw, tmp_path, monkeypatch):
+    """A run trained with a relative --data-dir, evaluated from another folder holding other files of the same
+    names: before, the other folder's drawings were split and measured as the model's test drawings, silently."""
+    lines = (quickdraw / "simplified" / "circle.ndjson").read_text().splitlines()
+    for folder, count in (("a", 40), ("b", 80)):
+        (tmp_path / folder / "data").mkdir(parents=True)
+        (tmp_path / folder / "data" / "circle.ndjson").write_text("\n".join(lines[:count]) + "\n")
+    monkeypatch.chdir(tmp_path / "a")
+    run = sketchgen.train(classes=["circle"], model="seed", out="run", data_dir="data", max_per_class=40, steps=1,
+                          hidden=8, log=lambda line: None)
+    ckpt = sketchgen.load(run.best).checkpoint
+    assert api.own_split(run.best, ckpt)["data_dir"] == "data"  # where it trained: the same files
+    monkeypatch.chdir(tmp_path / "b")
+    with pytest.raises(DataError, match=f"was trained on {tmp_path / 'a' / 'data' / 'circle.ndjson'}, but "
+                                        f"{tmp_path / 'b' / 'data' / 'circle.ndjson'} is what its data folder"):
+        api.own_split(run.best, ckpt)
+    assert api.own_split(run.best, ckpt, data_dir="data")["data_dir"] == "data"  # given: the user's choice

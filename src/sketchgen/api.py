@@ -474,7 +474,25 @@ def own_split(path, ckpt: dict, data_dir=None, max_per_class: int | None = None,
                 "training used, as given")
         recorded = {"data_dir": None, "max_per_class": max_per_class or DEFAULT_MAX_PER_CLASS,
                     "seed": ckpt.get("train", {}).get("seed", 0)}
-    return data_settings(data_dir, max_per_class, None, recorded, str(path))
+    settings = data_settings(data_dir, max_per_class, None, recorded, str(path))
+    if data_dir is None and recorded["data_dir"] is not None and not Path(recorded["data_dir"]).is_absolute():
+        _same_files(path, recorded.get("sources") or {}, recorded["data_dir"])
+    return settings
+
+
+def _same_files(path, sources: dict, data_dir: str) -> None:
+    """Refuse class files other than those a checkpoint trained from, found through the relative --data-dir it
+    records: read from another working folder, it would give another split, silently. (A model used on another
+    machine finds its data elsewhere by design: an absolute folder, or the data rule's, is taken as it is.)"""
+    for name, trained in sources.items():
+        try:
+            here = str(data.find_class_file(name, data_dir, fetch=False).resolve())
+        except DataError:
+            continue  # said by prepare, if the class is asked for
+        if here != trained:
+            raise DataError(f"{path} was trained on {trained}, but {here} is what its data folder "
+                            f"({data_dir!r}, relative) gives here: its split would not be the model's; pass "
+                            "--data-dir where it was trained from (or this folder, to use these drawings)")
 
 
 def prepare(classes: Sequence[str], settings: dict, workers: int | None = None, verify: bool = False) -> Prepared:
