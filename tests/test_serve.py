@@ -359,6 +359,18 @@ def test_a_10_mb_body_is_refused_before_it_is_sent(server):
     assert_still_serving(server)
 
 
+def test_the_body_limit_fits_the_largest_request_and_no_more(server):
+    """256 KiB: an interpolation between two drawings of MAX_POINTS points each, every coordinate a float at its
+    longest, fits; a body of 300 kB, which parsing would hold the event loop for (a 1 MB one of 100,000 keys:
+    ~0.1 s, so a stream of them stalled every client), is refused from its Content-Length."""
+    longest = [[-9999.123456789012] * (MAX_POINTS // 2)] * 2  # (xs, ys) of one stroke, repr at its longest
+    largest = {"class": "circle", "to_class": "eye", "model": "x" * 100, "temperature": 0.30000000000000004,
+               "seed": 2**31 - 1, "steps": 16, "max_len": 1000, "strokes": [longest] * 2, "to_strokes": [longest] * 2}
+    assert len(json.dumps(largest)) < MAX_BODY
+    status, reply, _ = post(server, "/api/sample", b"{" + b" " * 300_000 + b"}")
+    assert status == 413 and reply["error"] == f"body of 300002 bytes is over the limit of {MAX_BODY}"
+
+
 def raw_exchange(server, request: bytes, timeout: float = 10) -> bytes:
     """Send bytes, read the answer until the server closes; a server that hangs fails on the timeout."""
     with socket.create_connection(server.server_address, timeout=timeout) as s:
