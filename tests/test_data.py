@@ -173,6 +173,36 @@ def test_lines_too_long_to_be_drawings_are_refused_with_bounded_memory(quickdraw
     assert peak < 3 * download.MAX_LINE_BYTES  # measured 8.5 MB (readline joins its pieces); the file is 50 MB
 
 
+def test_a_drawing_of_more_points_than_a_drawing_may_have_is_skipped(quickdraw, tmp_path, capsys):
+    """300,000 one-point strokes (a 3.6 MB line) and one stroke of 20,000 points were read, cached by prepare and
+    returned by read_ndjson as Drawings that write_ndjson then refused; a drawing of MAX_POINTS is still read."""
+    real = (quickdraw / "simplified" / "circle.ndjson").read_text().splitlines(keepends=True)[:3]
+    xs = list(range(200)) * (strokes.MAX_POINTS // 200)
+    path = tmp_path / "circle.ndjson"
+    crafted = [{"word": "circle", "drawing": [[[1], [2]]] * 300_000}, {"word": "circle", "drawing": [[xs * 2, xs * 2]]},
+               {"word": "circle", "key_id": "longest", "drawing": [[xs, xs]]}]
+    written = [real[0], crafted[0], real[1], crafted[1], crafted[2], real[2]]
+    path.write_text("".join(line if isinstance(line, str) else json.dumps(line) + "\n" for line in written))
+    kept = list(data.read_ndjson(path, "circle"))
+    assert [d.key_id for d in kept] == [*(json.loads(line)["key_id"] for line in real[:2]), "longest",
+                                        json.loads(real[2])["key_id"]]
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:{n}: drawing has {points} points, more than the {strokes.MAX_POINTS} a drawing may have (skipped)"
+        for n, points in ((2, 300_000), (4, 2 * strokes.MAX_POINTS))]
+    data.write_ndjson(kept, tmp_path / "again.ndjson")  # every drawing read writes back
+    assert [d.key_id for d in data.read_ndjson(tmp_path / "again.ndjson")] == [d.key_id for d in kept]
+
+
+def test_a_class_list_file_may_start_with_a_bom(quickdraw, tmp_path, capsys):
+    """An @FILE saved by an editor that writes a UTF-8 BOM was refused ("control character"), where an ndjson file
+    with one is read."""
+    listed = tmp_path / "classes.txt"
+    listed.write_bytes("\ufeffcircle\r\neye\r\n".encode())
+    assert cli.main(["prepare", "--classes", f"@{listed}", "--data-dir", str(quickdraw / "simplified"),
+                     "--max-per-class", "10", "--workers", "1"]) == 0
+    assert capsys.readouterr().out.startswith("20 drawings of 2 classes: ")
+
+
 def test_fractional_coordinates_are_rounded_into_the_cache(quickdraw, tmp_path):
     """Every coordinate of a real file moved by up to 0.3: the cache holds the original drawings (truncating
     each int16 offset instead would move most of their points)."""

@@ -370,9 +370,26 @@ def rewrite_meta(folder: Path, change) -> None:
 def forge(folder: Path, name: str, array: np.ndarray) -> None:
     """Replace one array file and make meta.json vouch for it (size and sampled digest), as an attacker would."""
     np.save(folder / f"{name}.npy", array, allow_pickle=True)
+    vouch(folder, name)
+
+
+def vouch(folder: Path, name: str, **counts: int) -> None:
+    """Make meta.json vouch for the array file now there (size and sampled digest) and say ``counts``."""
     path = folder / f"{name}.npy"
-    rewrite_meta(folder, lambda m: {**m, "files": {**m["files"], path.name: {
+    rewrite_meta(folder, lambda m: {**m, **counts, "files": {**m["files"], path.name: {
         "bytes": path.stat().st_size, "sha256": "0" * 64, "sample": cache.sample_digest(path)}}})
+
+
+def sparse_drawings(folder: Path, n: int) -> None:
+    """One point and offsets and split of ``n`` drawings, all but the last empty: sparse files of 160 MB (a few KB on
+    disk), each vouched for by meta.json. Checking the offsets took 3.5 GB at 200 million before the refusal."""
+    for name, dtype, shape in (("points", np.int16, (1, 3)), ("offsets", np.int64, (n + 1,)), ("split", np.int8, (n,))):
+        (folder / f"{name}.npy").unlink()
+        array = np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
+        array[-1] = 1 if name == "offsets" else 0  # the offsets span the one point
+        array.flush()
+        del array
+        vouch(folder, name, drawings=n, points=1)
 
 
 def edit(folder: Path, name: str, change) -> None:
@@ -434,6 +451,14 @@ CACHE_FAULTS = {
         rf"{UNREADABLE} \(.*points.npy: not a regular file \(a FIFO\)\)"),
     "pickled object": (lambda f: forge(f, "split", np.array([Exploit(f.parent / "executed")], dtype=object)),
                        UNREADABLE),
+    # What meta.json counts is held to the settings the cache was made with before any array is mapped.
+    "20 million drawings in sparse files": (lambda f: sparse_drawings(f, 20_000_000),
+                                            rf"{DAMAGED} \(meta.json counts 20000000 drawings of 1 points: its "
+                                            r"settings keep 1 to 100000 drawings"),
+    # A folder where an array file was: the rebuild could not rename the new file over it ("Is a directory").
+    "points a folder": (lambda f: plant(f / "points.npy", lambda p: (p.mkdir(), (p / "mine.txt").write_text("x"))),
+                        rf"{NO_CHECKSUM} \(points.npy has another size\)"),
+    "meta a folder": (lambda f: plant(f / "meta.json", Path.mkdir), rf"{UNREADABLE} \(.*meta.json: a folder"),
 }
 
 

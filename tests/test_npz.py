@@ -270,3 +270,64 @@ def test_convert_never_writes_over_the_drawings_it_reads_nor_over_another_file(c
     assert main([*args, "--data-dir", str(out), "--out", str(again)]) == 0
     assert main([*args[:-2], "--seed", "1", "--data-dir", str(out), "--out", str(again)]) == 0
     assert npz.is_dataset(again / "circle.npz") and not npz.is_dataset(other / "circle.npz")
+
+
+def test_a_plain_array_of_a_million_drawings_costs_its_own_bytes_not_an_object_each(converted, tmp_path):
+    """A plain (N, 1, 3) int16 array, as np.save writes drawings of one length: a million one-point drawings (real
+    first points) deflate to a few KB. Each drawing was made an array of its own before any cap, some 400 bytes of
+    memory per 6 stored (4,000,000 took 1.6 GB and 36 s); now they stay one array, and a cap of 10 keeps 9."""
+    first_points = np.array([d[0] for d in class_split(converted[1], 0, "train")], dtype=np.int16)
+    n = 1_000_000
+    train = first_points[np.arange(n) % len(first_points)][:, None, :]
+    path = tmp_path / "data" / "circle.npz"
+    path.parent.mkdir()
+    np.savez_compressed(path, train=train, valid=train[:2], test=train[:2])
+    member = train.nbytes
+    tracemalloc.start()
+    try:
+        capped = prepare(["circle"], path.parent, max_per_class=10, cache_dir=tmp_path / "cache", workers=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * member  # measured: 2.5 times (the array read and its offsets); before, 47 times
+    assert {s: len(capped.indices(s)) for s in SPLITS} == {"train": 9, "valid": 0, "test": 0}
+    assert all(capped.stroke3(i).tobytes() in {p.tobytes() for p in first_points} for i in range(len(capped)))
+    read = npz.read_npz(path)["train"]
+    assert len(read) == n and all(np.array_equal(read[k], train[k]) for k in (0, 1234, n - 1))
+
+
+@pytest.mark.parametrize("array", ["int32 drawing in an object array", "plain int64 array"])
+def test_an_offset_at_the_least_integer_is_refused_not_wrapped_to_zero(tmp_path, array):
+    """-2**31 and -2**63 passed the int16 range check, since np.abs of an integer type's least value is itself, and
+    were cast to 0: the file was prepared with its drawing changed (the cache held [0, 5, 0])."""
+    if array == "plain int64 array":
+        train = np.full((2, 3, 3), -2**63, dtype=np.int64)
+    else:
+        train = np.empty(1, dtype=object)
+        train[0] = np.array([[-2**31, 5, 0], [3, 3, 1]], dtype=np.int32)
+    ok = np.ones((2, 1, 3), dtype=np.int16)
+    path = tmp_path / "data" / "circle.npz"
+    path.parent.mkdir()
+    np.savez(path, train=train, valid=ok, test=ok)
+    with pytest.raises(npz.NpzError, match=r"circle\.npz: refused array 'train': (drawing 0|it) holds an offset beyond "
+                                           r"the int16 range$"):
+        npz.read_npz(path)
+    with pytest.raises(DataError, match="beyond the int16 range"):
+        prepare(["circle"], path.parent, cache_dir=tmp_path / "cache")
+
+
+def test_a_plain_array_announcing_more_than_its_member_holds_is_refused_from_its_header(tmp_path):
+    """A header announcing 3,000,000,000 drawings over 60 bytes: NumPy allocates what a header says before reading
+    (18 GB, left to the system's overcommit; 10**18 drawings was a MemoryError); refused before that now."""
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "<i2", "fortran_order": False, "shape": (3 * 10**9, 1, 3)})
+    ok = io.BytesIO()
+    np.save(ok, np.ones((2, 1, 3), np.int16))
+    path = tmp_path / "circle.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("train.npy", head.getvalue() + b"\1\0" * 30)
+        z.writestr("valid.npy", ok.getvalue())
+        z.writestr("test.npy", ok.getvalue())
+    with pytest.raises(npz.NpzError, match=r"circle\.npz: refused array 'train': its header announces a "
+                                           r"\(3000000000, 1, 3\) array, more than the 188 bytes it holds$"):
+        npz.read_npz(path)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,10 +72,11 @@ def folder(cache_dir: str | os.PathLike, name: str, identity: dict) -> Path:
 def write(where: Path, arrays: dict[str, np.ndarray], identity: dict) -> None:
     """Write the arrays as ``.npy`` files, check every byte written, then commit with ``meta.json``."""
     own_folder(where)
-    (where / "meta.json").unlink(missing_ok=True)  # unfinished from here until the new one is written
+    _clear(where / "meta.json")  # unfinished from here until the new one is written
     files = {}
     for name, dtype in ARRAYS.items():
         path = where / f"{name}.npy"
+        _clear(path)
         array = np.ascontiguousarray(arrays[name], dtype=dtype)
         with atomic_write(path, own=True) as f:
             np.save(f, array)
@@ -87,6 +89,15 @@ def write(where: Path, arrays: dict[str, np.ndarray], identity: dict) -> None:
             "identity": identity, "files": files}
     with atomic_write(where / "meta.json", own=True) as f:
         f.write(json.dumps(meta, indent=1).encode())
+
+
+def _clear(path: Path) -> None:
+    """Remove whatever is at one of the cache's own paths: a folder planted there too, which ``atomic_write``'s
+    rename cannot replace ("Is a directory"). A link is removed itself, never followed."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _sha256(path: Path) -> str:
@@ -113,15 +124,17 @@ def sample_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def open_class(where: Path, full: bool = False, quiet: bool = False) -> ClassArrays | None:
+def open_class(where: Path, most: int, full: bool = False, quiet: bool = False) -> ClassArrays | None:
     """The mapped arrays, or None if the cache is missing or (with a note, unless ``quiet``) damaged.
 
+    ``most``: the drawings it may hold (the max_per_class its key was made with); meta.json counting more is
+    damage found before any array is mapped, since checking the offsets costs memory in proportion to them.
     A folder that is a symbolic link is refused (FileRefused): a rebuild would write wherever it points.
     """
     meta_path = where / "meta.json"
     if not own_folder(where, create=False) or not meta_path.exists():
         return None
-    meta, problem = _read_meta(meta_path)
+    meta, problem = _read_meta(meta_path, most)
     if problem is None:
         problem = _problem(where, meta, full)
     if problem is None:
@@ -139,8 +152,9 @@ def open_class(where: Path, full: bool = False, quiet: bool = False) -> ClassArr
     return None
 
 
-def _read_meta(path: Path) -> tuple[dict | None, str | None]:
-    """meta.json as a dict of this version, or why not: read as a regular file of at most ``MAX_META`` bytes."""
+def _read_meta(path: Path, most: int) -> tuple[dict | None, str | None]:
+    """meta.json as a dict of this version counting 1 to ``most`` drawings, or why not: read as a regular file of at
+    most ``MAX_META`` bytes."""
     try:
         meta = json.loads(read_bytes(path, MAX_META, "prepared cache's meta.json"))
     except OSError as e:  # a FIFO, a device, more than MAX_META bytes, a read error
@@ -149,6 +163,10 @@ def _read_meta(path: Path) -> tuple[dict | None, str | None]:
         return None, f"unreadable prepared cache ({type(e).__name__})"
     if not isinstance(meta, dict) or meta.get("version") != VERSION or not isinstance(meta.get("files"), dict):
         return None, "prepared cache from another version"
+    drawings, points = meta.get("drawings"), meta.get("points")
+    if type(drawings) is not int or type(points) is not int or not 0 < drawings <= min(points, most):
+        return None, f"damaged prepared cache (meta.json counts {drawings!r:.20} drawings of {points!r:.20} points: " \
+                     f"its settings keep 1 to {most} drawings, each of a point or more)"
     return meta, None
 
 

@@ -37,7 +37,7 @@ from sketchgen.drawing import RECORD_FIELDS, Drawing, check_fields
 from sketchgen.errors import DrawingError, SketchgenError
 from sketchgen.fileio import FileRefused, atomic_write, locked, open_regular, read_lines
 from sketchgen.launch import launch
-from sketchgen.strokes import MAX_COORD, MAX_NAME
+from sketchgen.strokes import MAX_COORD, MAX_NAME, MAX_POINTS
 
 # Our splits are Sketch-RNN's, by name and order: an .npz file's arrays map onto them one to one.
 SPLITS = npz.NPZ_ARRAYS
@@ -180,7 +180,10 @@ def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = 
     if not isinstance(recognized, bool):
         raise ValueError(f"recognized is {download.shown(recognized)}, not true or false")
     parsed = strokes.parse_drawing(obj["drawing"])
-    if np.abs(np.concatenate(parsed)).max() > MAX_COORD:
+    every = np.concatenate(parsed)
+    if len(every) > MAX_POINTS:  # as a Drawing may hold and write_ndjson write: what is read can be written back
+        raise ValueError(f"drawing has {len(every)} points, more than the {MAX_POINTS} a drawing may have")
+    if np.abs(every).max() > MAX_COORD:
         raise ValueError(f"coordinate out of range (beyond +-{MAX_COORD})")
     raw = any(isinstance(s, list) and len(s) == 3 for s in obj["drawing"])
     if raw and simplify_raw:
@@ -408,7 +411,8 @@ def _int16_stroke3(drawings: list[list[np.ndarray]]) -> list[np.ndarray]:
     return [rows[a:b].copy() for a, b in zip((ends - lengths).tolist(), ends.tolist())]
 
 
-def _ndjson_split(path: Path, name: str, max_per_class: int, rng, problems: Problems) -> tuple[list[np.ndarray], np.ndarray]:
+def _ndjson_split(path: Path, name: str, max_per_class: int, rng,
+                  problems: Problems) -> tuple[npz.Drawings, np.ndarray]:
     """A uniform sample of the class's recognized drawings, shuffled, and its 70/15/15 split."""
     kept = _reservoir(_class_stroke3(path, name, problems), max_per_class, rng)
     if not kept:
@@ -420,24 +424,24 @@ def _ndjson_split(path: Path, name: str, max_per_class: int, rng, problems: Prob
     which = np.full(len(kept), 2, dtype=np.int8)
     which[:n_train] = 0
     which[n_train : n_train + n_valid] = 1
-    return [kept[j] for j in order], which
+    return npz.Drawings.of([kept[j] for j in order]), which
 
 
-def _npz_split(path: Path, max_per_class: int, rng) -> tuple[list[np.ndarray], np.ndarray]:
+def _npz_split(path: Path, max_per_class: int, rng) -> tuple[npz.Drawings, np.ndarray]:
     """A Sketch-RNN file's drawings in its own split; over the cap, each split keeps its share of it."""
     try:
         splits = npz.read_npz(path)
     except npz.NpzError as e:
         raise DataError(str(e)) from None
     total = sum(len(items) for items in splits.values())
-    drawings, which = [], []
+    kept, which = [], []
     for name, items in splits.items():
         if total > max_per_class:
-            keep = np.sort(rng.choice(len(items), max_per_class * len(items) // total, replace=False))
-            items = [items[i] for i in keep]
-        drawings += items
+            items = items.take(np.sort(rng.choice(len(items), max_per_class * len(items) // total, replace=False)))
+        kept.append(items)
         which.append(np.full(len(items), SPLITS.index(name), dtype=np.int8))
-    if not drawings:
+    drawings = npz.Drawings.join(kept)
+    if not len(drawings):
         raise DataError(f"{path}: no drawings in train, valid or test")
     return drawings, np.concatenate(which)
 
@@ -464,16 +468,14 @@ def _ensure(job: _Job) -> Counter:
     """
     problems = Problems(quiet=job.quiet)
     with locked(job.folder):
-        if cache.open_class(job.folder, full=job.full_check) is not None:
+        if cache.open_class(job.folder, job.max_per_class, full=job.full_check) is not None:
             return problems.counts
         rng = class_rng(job.seed, job.name)
         if job.source.suffix == ".npz":
             drawings, which = _npz_split(job.source, job.max_per_class, rng)
         else:
             drawings, which = _ndjson_split(job.source, job.name, job.max_per_class, rng, problems)
-        lengths = np.fromiter(map(len, drawings), dtype=np.int64, count=len(drawings))
-        cache.write(job.folder, {"points": np.concatenate(drawings), "offsets": np.concatenate([[0], np.cumsum(lengths)]),
-                                 "split": which}, job.identity)
+        cache.write(job.folder, {"points": drawings.points, "offsets": drawings.offsets, "split": which}, job.identity)
     return problems.counts
 
 
@@ -600,7 +602,7 @@ def _job(name: str, source: Path, cache_dir: Path, max_per_class: int, seed: int
 
 def _open(job: _Job, quiet: bool = False) -> cache.ClassArrays | None:
     with locked(job.folder):
-        return cache.open_class(job.folder, quiet=quiet)
+        return cache.open_class(job.folder, job.max_per_class, quiet=quiet)
 
 
 def _wait_for(jobs: list[_Job], local_rank: int, cache_dir: Path, poll_s: float = 0.5) -> dict[str, cache.ClassArrays]:

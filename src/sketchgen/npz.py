@@ -12,10 +12,12 @@ join the others.
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,48 @@ _ALLOWED = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
 }
+
+
+@dataclass(frozen=True, eq=False)
+class Drawings(Sequence):
+    """Drawings end to end, as a class's cache holds them: drawing j is ``points[offsets[j]:offsets[j + 1]]``.
+
+    Two arrays whatever the count, where a list would cost an object of some 100 bytes a drawing.
+    """
+
+    points: np.ndarray  # (total points, 3) int16
+    offsets: np.ndarray  # (drawings + 1,) int64
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, j: int) -> np.ndarray:
+        if not 0 <= j < len(self):
+            raise IndexError(j)
+        return self.points[self.offsets[j] : self.offsets[j + 1]]
+
+    @classmethod
+    def of(cls, arrays: Sequence[np.ndarray]) -> Drawings:
+        """Stroke-3 arrays joined end to end."""
+        lengths = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
+        points = np.concatenate(arrays).astype(np.int16, copy=False) if len(arrays) else np.zeros((0, 3), np.int16)
+        return cls(points, np.concatenate([[0], np.cumsum(lengths)]))
+
+    @classmethod
+    def join(cls, parts: Sequence[Drawings]) -> Drawings:
+        """The drawings of ``parts``, one after another."""
+        shifts = np.cumsum([0] + [len(p.points) for p in parts])
+        return cls(np.concatenate([p.points for p in parts]),
+                   np.concatenate([[0], *(p.offsets[1:] + shift for p, shift in zip(parts, shifts))]))
+
+    def take(self, idx: np.ndarray) -> Drawings:
+        """Drawings ``idx``, in that order, copied out with one gather."""
+        idx = np.asarray(idx, dtype=np.int64)
+        starts = self.offsets[idx]
+        lengths = self.offsets[idx + 1] - starts
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        rows = np.arange(offsets[-1]) + np.repeat(starts - offsets[:-1], lengths)
+        return Drawings(self.points[rows], offsets)
 
 
 class NpzError(ValueError):
@@ -80,14 +124,16 @@ class _ArraysOnly(pickle.Unpickler):
             raise pickle.UnpicklingError(f"it asks for {module}.{name}, which a NumPy array never needs") from None
 
 
-def _read_member(archive: zipfile.ZipFile, member: str) -> list[np.ndarray]:
-    """One ``.npy`` member's drawings as int16 stroke-3: plain arrays as NumPy reads them, object arrays
-    through ``_ArraysOnly``.
+def _read_member(archive: zipfile.ZipFile, member: str) -> Drawings:
+    """One ``.npy`` member's drawings as int16 stroke-3: a plain (drawings, n, 3) array as NumPy reads it,
+    kept whole, or an object array through ``_ArraysOnly``.
 
     The member's size bounds everything: zipfile unpacks no more than it declares, and the drawings
-    may add up to no more than that, since each must be stored in it. A pickle can name one array,
-    or one string of bytes, thousands of times by reference, and copying each would take memory
-    and cache space without bound; such a file is refused before anything is copied.
+    may add up to no more than that, since each must be stored in it. A plain array is checked from
+    its header before it is read and never split into an object per drawing: a 24 KB file of
+    4,000,000 one-point drawings took 1.6 GB that way. A pickle can name one array, or one string of
+    bytes, thousands of times by reference, and copying each would take memory and cache space
+    without bound; such a file is refused before anything is copied.
     """
     size = archive.getinfo(member).file_size
     if size > MAX_ARRAY_BYTES:
@@ -99,10 +145,15 @@ def _read_member(archive: zipfile.ZipFile, member: str) -> list[np.ndarray]:
         if dtype.hasobject:
             array = _ArraysOnly(f, size).load()
         else:
+            _check_form("it", shape, dtype, ndim=3)
+            if math.prod(shape) * dtype.itemsize > size:  # NumPy would allocate what the header says first
+                raise ValueError(f"its header announces a {shape} array, more than the {size} bytes it holds")
             f.seek(0)
             array = np.lib.format.read_array(f, allow_pickle=False)
     if not isinstance(array, np.ndarray) or array.shape != shape:
         raise ValueError(f"its pickle is not the {shape} array its header announces")
+    if not dtype.hasobject:
+        return Drawings(_int16("it", array).reshape(-1, 3), np.arange(shape[0] + 1, dtype=np.int64) * shape[1])
     items = list(np.asarray(array))
     for i, item in enumerate(items):
         if not isinstance(item, np.ndarray):
@@ -113,20 +164,30 @@ def _read_member(archive: zipfile.ZipFile, member: str) -> list[np.ndarray]:
     if total > size:
         raise ValueError(f"its drawings add up to more than the {size} bytes it holds ({total}): "
                          "it repeats drawings by reference")
-    return [_drawing(i, item) for i, item in enumerate(items)]
+    for i, item in enumerate(items):
+        _check_form(f"drawing {i}", item.shape, item.dtype, ndim=2)
+        items[i] = _int16(f"drawing {i}", item)
+    return Drawings.of(items)
 
 
-def _drawing(i: int, a: np.ndarray) -> np.ndarray:
-    """Drawing ``i`` of an array as int16 stroke-3; ValueError naming it if it is not one."""
-    if a.ndim != 2 or a.shape[1] != 3 or not len(a) or a.dtype.kind not in "iu":
-        raise ValueError(f"drawing {i} holds a {a.dtype} array of shape {a.shape}, not integer stroke-3 (n, 3)")
-    if np.abs(a).max() > np.iinfo(np.int16).max:
-        raise ValueError(f"drawing {i} holds an offset beyond the int16 range")
-    return a.astype(np.int16)
+def _check_form(what: str, shape: tuple, dtype: np.dtype, ndim: int) -> None:
+    """ValueError naming ``what`` unless it is integer stroke-3: one drawing (n, 3), or (ndim 3) drawings alike."""
+    if len(shape) != ndim or shape[-1] != 3 or not shape[-2] or dtype.kind not in "iu":
+        form = "(n, 3)" if ndim == 2 else "(drawings, n, 3)"
+        raise ValueError(f"{what} holds a {dtype} array of shape {shape}, not integer stroke-3 {form}")
 
 
-def read_npz(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
-    """``train``, ``valid`` and ``test`` of a Sketch-RNN file as lists of int16 stroke-3 arrays.
+def _int16(what: str, a: np.ndarray) -> np.ndarray:
+    """Integer stroke-3 as int16; ValueError naming ``what`` for an offset beyond +-32767. Its least and greatest
+    values are compared, not np.abs of them: the abs of int32's or int64's minimum is negative, and passed."""
+    limit = np.iinfo(np.int16).max
+    if a.size and (a.min() < -limit or a.max() > limit):
+        raise ValueError(f"{what} holds an offset beyond the int16 range")
+    return a.astype(np.int16, copy=False)
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, Drawings]:
+    """``train``, ``valid`` and ``test`` of a Sketch-RNN file, each a ``Drawings`` of int16 stroke-3 arrays.
 
     Raises NpzError naming the file (and the array and drawing) for anything else, including a
     pickle that would construct something other than NumPy arrays; such a pickle never runs.

@@ -205,7 +205,7 @@ def _listed(name: str, parser, where: str) -> list[str]:
     """The names an @FILE lists, one a line, read at a bounded cost."""
     try:
         path(name)
-        text = read_bytes(name, MAX_LIST_BYTES, "file").decode("utf-8")
+        text = read_bytes(name, MAX_LIST_BYTES, "file").decode("utf-8-sig")  # a BOM allowed, as in ndjson files
     except (OSError, ValueError, argparse.ArgumentTypeError) as e:
         reason = e.reason if isinstance(e, UnicodeDecodeError) else str(e).removeprefix(f"{name}: ")
         parser.error(f"{where}: @{name[:200]}: cannot read class names ({reason})")
