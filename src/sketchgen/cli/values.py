@@ -232,7 +232,7 @@ POSITIVE = integer(1, 10**9)
 SEED = integer(0, api.SEED_MAX)
 PORT = integer(0, 65535)
 LENGTH = integer(1, MAX_POINTS)  # points per drawing: far beyond any real one (the longest QuickDraw drawings have ~1,000)
-DRAWINGS_MAX = 100_000  # drawings per class in one command
+DRAWINGS_MAX = api.MAX_EACH  # drawings per class in one command, as in one call of the library
 DRAWINGS = integer(0, DRAWINGS_MAX)
 MAX_PER_CLASS = integer(1, api.MAX_PER_CLASS)
 TEMPERATURE = real(0.0, MAX_TEMPERATURE, above=True)
