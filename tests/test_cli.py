@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -356,3 +357,107 @@ def test_demo_names_its_files_even_for_a_class_name_near_the_file_systems_limit(
     assert code == 0, err
     stem = "_" * 80  # fileio.safe_name's: ASCII only, at most 80 characters
     assert frames(run / f"{stem}-generated.gif") > 1 and (run / f"{stem}-side_by_side.png").is_file()
+
+
+def test_a_sample_that_cannot_write_says_which_file_and_leaves_the_folder_as_it_was(tmp_path, capsys):
+    """A folder where a drawing's PNG goes: the earlier samples.ndjson was removed, new drawings written, then the
+    refusal named samples.ndjson ("[Errno None] ...: could not write samples.ndjson; any earlier version of it is
+    intact"). Now every file is checked before anything is removed or written, a full disk (RLIMIT_FSIZE in a real
+    process) is said once, of the file it stopped, and the drawings written are taken back with the list unwritten."""
+    out = tmp_path / "drawn"
+    drawn = ["sample", "--checkpoint", SHIPPED_MODEL, "--classes", "eye"]
+    assert run_cli(capsys, *drawn, "--n", 2, "--out", out)[0] == 0
+    (out / "eye-002.png").mkdir()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    code, _, err = run_cli(capsys, *drawn, "--n", 3, "--out", out, "--overwrite")
+    assert code == 1 and one_error_line(err) == (f"sketchgen: error: --out {out}: eye-002.png there is a folder, "
+                                                 "where this command writes a file: move it, or give another --out")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    limited = ("import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({0}, {0})); "
+               "from sketchgen.cli import main; sys.exit(main(sys.argv[1:]))")
+    # 100 bytes: the first PNG fails; 8,000: every PNG and SVG (under 3 KB) is written, then the list (23 KB) fails.
+    for limit, n, stopped in ((100, 3, r"eye-00\d\.png"), (8000, 30, "samples.ndjson")):
+        full = tmp_path / f"full-{limit}"
+        done = subprocess.run([sys.executable, "-c", limited.format(limit), *map(str, drawn), "--n", str(n),
+                               "--out", str(full)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 1
+        assert re.fullmatch(rf"sketchgen: error: \[Errno 27\] File too large: could not write {re.escape(str(full))}/"
+                            rf"{stopped}; any earlier version of it is intact", one_error_line(done.stderr))
+        assert list(full.iterdir()) == []
+
+
+def test_interpolate_replaces_an_earlier_interpolation_only_with_overwrite_and_never_its_input(
+        quickdraw, tiny_models, tmp_path, capsys):
+    """interpolate wrote over the interpolation in --out without a word, its own --input among them. Now as sample
+    and reconstruct do: refused unless --overwrite; and no drawing command writes over or removes its input."""
+    two = tmp_path / "two.ndjson"
+    simplified = quickdraw / "simplified"
+    with (simplified / "circle.ndjson").open() as a, (simplified / "eye.ndjson").open() as b:
+        two.write_text(a.readline() + b.readline())
+    vae, out = tiny_models["vae"], tmp_path / "morph"
+    argv = ["interpolate", "--checkpoint", vae, "--input", two, "--out", out]
+    assert run_cli(capsys, *argv, "--steps", 3)[0] == 0
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(first) == ["interpolation.gif", "interpolation.ndjson", "interpolation.png"]
+    code, _, err = run_cli(capsys, *argv, "--steps", 4)
+    assert code == 1 and one_error_line(err) == (f"sketchgen: error: {out} holds the drawings of an earlier command "
+                                                 "(interpolation.ndjson): pass --overwrite to replace them, or another "
+                                                 "--out")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+    assert run_cli(capsys, *argv, "--steps", 4, "--overwrite")[0] == 0
+    assert len((out / "interpolation.ndjson").read_text().splitlines()) == 4
+    for command, listing in (("interpolate", "interpolation.ndjson"), ("reconstruct", "reconstructions.ndjson")):
+        own = out / listing
+        shutil.copy(two, own)
+        for extra in ([], ["--overwrite"]):
+            code, _, err = run_cli(capsys, command, "--checkpoint", vae, "--input", own, "--out", out, *extra)
+            assert code == 1 and one_error_line(err) == (f"sketchgen: error: --input {own} is the {listing} this "
+                                                         f"command writes in --out {out}: give another --out")
+        assert own.read_bytes() == two.read_bytes()
+
+
+def test_evaluate_and_export_replace_only_a_file_of_the_kind_they_write(tiny_models, zoo_files, tmp_path, capsys):
+    """evaluate --json and export --out replaced any file that parses as JSON (a Magenta zoo model, a project's
+    package.json) without a word. Each replaces only what it writes, an earlier report or model file; any other
+    is refused in one line and left as it was."""
+    from sketchgen.classifier import Classifier, ClassifierConfig, save_classifier
+
+    judge, mdn = tmp_path / "judge.pt", tiny_models["mdn"]
+    save_classifier(Classifier(ClassifierConfig(n_classes=len(SEED_CLASSES))), SEED_CLASSES, judge)
+    rabbit, mine = tmp_path / "rabbit.gen.json", tmp_path / "package.json"
+    shutil.copy(zoo_files["rabbit"], rabbit)
+    mine.write_text('{"name": "mine", "version": "1.0.0"}\n')
+    report, exported = tmp_path / "report.json", tmp_path / "eye.gen.json"
+    evaluate = ["evaluate", "--checkpoint", mdn, "--classifier", judge, "--n", 2, "--classes", "eye", "--json"]
+    export = ["export", "--checkpoint", mdn, "--format", "magenta", "--class", "eye", "--out"]
+    for _ in range(2):  # the second replaces the first's file
+        assert run_cli(capsys, *evaluate, report)[0] == 0
+        assert run_cli(capsys, *export, exported)[0] == 0
+    kept = {p: p.read_bytes() for p in (rabbit, mine, report, exported)}
+    for argv, path, holds in ((evaluate, rabbit, "a Magenta model file"), (evaluate, mine, "another JSON file"),
+                              (evaluate, exported, "a Magenta model file"), (export, mine, "another JSON file"),
+                              (export, report, "an evaluate report")):
+        code, _, err = run_cli(capsys, *argv, path)
+        what, flag = ("report", "--json") if argv is evaluate else ("Magenta model file", "--out")
+        assert code == 1 and one_error_line(err) == (f"sketchgen: error: {flag} {path} holds {holds}; writing the "
+                                                     f"{what} there would lose it: give another {flag}")
+    assert {p: p.read_bytes() for p in kept} == kept
+
+
+def test_no_file_named_after_a_class_starts_with_a_dash(tiny_models, tmp_path, capsys, monkeypatch):
+    """A checkpoint's class named --help was drawn into --help-000.png, which a command given the folder's files
+    (`rm *`) reads as an option, and exported by default to --help.gen.json. Such a name now starts with '_'."""
+    ckpt = models.read(tiny_models["mdn"])
+    ckpt["classes"] = ["--help", "-x", *ckpt["classes"][2:]]
+    models.save(tmp_path / "dashes.pt", ckpt)
+    out = tmp_path / "drawn"
+    assert run_cli(capsys, "sample", "--checkpoint", tmp_path / "dashes.pt", "--n", 2, "--out", out)[0] == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert not any(n.startswith("-") for n in names)
+    assert {"_--help-000.png", "_-x-002.svg"} <= set(names)
+    assert [json.loads(line)["word"] for line in (out / "samples.ndjson").read_text().splitlines()][:4] == \
+        ["--help", "--help", "-x", "-x"]
+    monkeypatch.chdir(tmp_path)
+    code, printed, err = run_cli(capsys, "export", "--checkpoint", "dashes.pt", "--format", "magenta", "--class=--help")
+    assert code == 0, err
+    assert printed.strip() == "_--help.gen.json" and (tmp_path / "_--help.gen.json").is_file()

@@ -195,6 +195,22 @@ def test_a_folder_holding_a_run_needs_resume_or_overwrite(tiny_run, tmp_path, sm
     assert len(records(out)) == 1 and not list(out.glob(".*.tmp"))
 
 
+@pytest.mark.parametrize("refused, says", [({"max_len": 1}, "no training or validation drawings"),
+                                           ({"fine_tune": "new-classes"}, "needs a checkpoint to start from")])
+def test_an_overwrite_refused_before_its_first_checkpoint_leaves_the_old_run_whole(tiny_run, tmp_path, small_data,
+                                                                                   refused, says):
+    """--overwrite removed the old run as it took the folder, then the new run was refused (every drawing too long,
+    nothing to fine-tune from) and the folder was left empty: the old run goes only as the new one writes."""
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run[0], out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    notes = []
+    with pytest.raises(TrainingError, match=says):
+        train(tiny_config(epochs=1, **refused), small_data, out, overwrite=True, log=notes.append)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not any("replacing the run" in n for n in notes)
+
+
 def test_two_trainings_cannot_share_a_folder(small_data, tmp_path):
     import fcntl
 

@@ -39,6 +39,10 @@ class FileRefused(SketchgenError, OSError):
     """A file sketchgen will not read or write as asked; the message is one line naming it and saying why."""
 
 
+class WriteFailed(OSError):
+    """A write the system refused (a full disk), said by ``atomic_write`` once, naming the file it was writing."""
+
+
 def open_regular(path: str | os.PathLike, most: int | None = None, what: str = "file") -> BinaryIO:
     """``path`` opened for reading if it is a regular file of at most ``most`` bytes; FileRefused if not.
 
@@ -161,9 +165,11 @@ def atomic_write(path: str | os.PathLike, own: bool = False) -> Iterator[BinaryI
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if isinstance(e, OSError) and e.filename is None:  # a full disk names no file: say which, and that it is safe
+        # A full disk names no file: say which, and that it is safe. Not for what the block raised of another
+        # file's (a drawing's PNG written while its ndjson line is, a refusal naming it): that says its own.
+        if isinstance(e, OSError) and e.filename is None and not isinstance(e, (WriteFailed, SketchgenError)):
             message = f"{e.strerror or e}: could not write {path}; any earlier version of it is intact"
-            raise OSError(e.errno, message) from None
+            raise WriteFailed(e.errno, message) from None
         raise
 
 
@@ -234,7 +240,8 @@ def safe_name(text: str, most: int = 80) -> str:
     """``text`` as one file name: letters, digits, '-', '_' and '.' kept, anything else '_', never a path.
 
     Class names come from checkpoints and data files, which are untrusted: 'wine bottle' becomes
-    'wine_bottle', and '../../etc/x' cannot leave the folder it is written in.
+    'wine_bottle', and '../../etc/x' cannot leave the folder it is written in. A name never starts with '.'
+    (hidden) nor with '-', which a command given the file (``rm *``) would read as an option: '--help' is '_--help'.
     """
     name = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in text[:most])
-    return "_" + name if not name or name[0] == "." else name
+    return "_" + name if not name or name[0] in ".-" else name

@@ -110,6 +110,12 @@ def _add_encoding_flags(p, metavar: str, what: str, seed: str) -> None:
     p.add_argument("--out", type=V.path, help=f"output folder (default runs/{p.prog.split()[-1]}-<time>)")
 
 
+def _add_overwrite(p, what: str) -> None:
+    """A drawing command's --overwrite: ``what`` an earlier run of it wrote in --out is otherwise refused."""
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace the {what} an earlier {p.prog.split()[-1]} wrote in --out (refused without it)")
+
+
 def build_parser() -> V.Parser:
     parser = V.Parser(prog="sketchgen", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -175,14 +181,12 @@ def build_parser() -> V.Parser:
     p.add_argument("--data-dir", type=V.path, help="with --prefix test: where the model's classes are read from "
                                       "(default: where it was trained from)")
     p.add_argument("--out", type=V.path, help="output folder (default runs/samples-<time>)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the drawings an earlier sample wrote in --out (refused without it)")
+    _add_overwrite(p, "drawings")
     p.set_defaults(func=C.cmd_sample)
 
     p = sub.add_parser("reconstruct", help="a model that encodes drawings (vae): redraw each drawing of a file")
     _add_encoding_flags(p, "DRAWINGS.ndjson", "each drawing's word must be a class the model knows", "random seed")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the reconstructions an earlier reconstruct wrote in --out (refused without it)")
+    _add_overwrite(p, "reconstructions")
     p.set_defaults(func=C.cmd_reconstruct)
 
     p = sub.add_parser("interpolate", help="a model that encodes drawings (vae): morph one drawing into another")
@@ -190,6 +194,7 @@ def build_parser() -> V.Parser:
                         "random seed, the same for every step")
     p.add_argument("--steps", type=V.integer(2, 1000), default=10,
                    help="drawings from the first to the second, both ends included (default 10)")
+    _add_overwrite(p, "interpolation")
     p.set_defaults(func=C.cmd_interpolate)
 
     p = sub.add_parser("convert", help="write prepared drawings as Sketch-RNN's .npz dataset files, one per class")

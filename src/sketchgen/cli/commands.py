@@ -17,7 +17,7 @@ import numpy as np
 
 from sketchgen import api
 from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT, UsageError
-from sketchgen.cli.outputs import fresh_folder, writable
+from sketchgen.cli.outputs import drawing_files, drawing_stem, file_stem, fresh_folder, taken_back, writable
 from sketchgen.cli.values import of_field
 from sketchgen.errors import flag
 from sketchgen.sample import check_prefixes, require_encoder
@@ -153,29 +153,31 @@ def cmd_train(args) -> None:
 # --- drawing -----------------------------------------------------------------------------------
 
 
-def write_drawings(out: Path, drawings, tag: str = "") -> None:
-    """ndjson of all drawings plus a PNG and an SVG each, one drawing at a time (``drawings`` may be lazy).
+# What sample (and demo) write beside samples.ndjson: a PNG and an SVG of each drawing.
+SAMPLE_FILES = drawing_files(".png", ".svg")
 
-    A file's name is the class name made safe (``fileio.safe_name``: never a path) and the drawing's number, so
-    no class name, whatever a checkpoint holds, writes outside ``out`` or over another drawing's file.
-    """
+
+def write_drawings(out: Path, drawings, tag: str = "") -> None:
+    """ndjson of all drawings plus a PNG and an SVG each (``drawing_stem``: never a path, never over another
+    drawing's file), one drawing at a time (``drawings`` may be lazy); all taken back if one cannot be written."""
     from sketchgen import render
-    from sketchgen.fileio import safe_name
 
     empty = []
 
-    def each():
+    def each(written):
         for i, d in enumerate(drawings):
             d.key_id = f"{tag}{i}"
             if d.points:
-                stem = f"{safe_name(d.word)}-{tag}{i:03d}"
-                render.save_png(d.points, out / f"{stem}.png")
-                render.save_svg(d.points, out / f"{stem}.svg")
+                stem = drawing_stem(d.word, i, tag)
+                for suffix, save in ((".png", render.save_png), (".svg", render.save_svg)):
+                    save(d.points, out / f"{stem}{suffix}")
+                    written.append(out / f"{stem}{suffix}")  # once written: a file it could not replace stays
             else:
                 empty.append(i)
             yield d
 
-    api.write_ndjson(each(), out / f"{tag}samples.ndjson")
+    with taken_back() as written:
+        api.write_ndjson(each(written), out / f"{tag}samples.ndjson")
     if empty:  # kept as lines, so that line i is still drawing i (and its seed)
         say(f"{len(empty)} drawing(s) ended before their first point (number {', '.join(map(str, empty[:5]))}"
             f"{', ...' if len(empty) > 5 else ''}): an empty drawing in {tag}samples.ndjson, no PNG or SVG")
@@ -219,7 +221,9 @@ def cmd_sample(args) -> None:
             raise UsageError("--around takes each drawing's class from its word and draws it whole: "
                              "leave out --classes and --prefix")
         require_encoder(model.net)
-        drawings = model.iter_variations(given_drawings(args.around, model), args.n, args.temperature, args.seed)
+        given = given_drawings(args.around, model)
+        drawings = model.iter_variations(given, args.n, args.temperature, args.seed)
+        words = [d.word for d in given for _ in range(args.n)]  # each drawing's variations in turn
     else:
         wanted = model.labels(args.classes)
         labels = np.repeat(wanted, api.drawings_asked(len(wanted), args.n))
@@ -237,27 +241,31 @@ def cmd_sample(args) -> None:
         made = model.generate(labels, args.temperature, args.seed, args.max_len, prefix)
         drawings = (api.Drawing.from_stroke3(s3, model.classes[label], model=model.kind, temperature=args.temperature,
                                              seed=args.seed) for label, s3 in zip(labels, made))
+        words = [model.classes[label] for label in labels]
     out = api.run_dir(args.out, "samples")
-    fresh_folder(out, "samples.ndjson", args.overwrite)
+    fresh_folder(out, "samples.ndjson", args.overwrite, SAMPLE_FILES, words,
+                 {"--around": args.around, "--prefix": args.prefix if args.prefix != "test" else None})
     write_drawings(out, drawings)
     print(out)
 
 
 def cmd_reconstruct(args) -> None:
     from sketchgen import render
-    from sketchgen.fileio import safe_name
 
     model = api.load(args.checkpoint)
     require_encoder(model.net)
     given = given_drawings(args.input, model)
     out = api.run_dir(args.out, "reconstruct")
-    fresh_folder(out, "reconstructions.ndjson", args.overwrite)
+    fresh_folder(out, "reconstructions.ndjson", args.overwrite, drawing_files(".png"), [d.word for d in given],
+                 {"--input": args.input})
     redrawn = model.reconstruct(given, args.temperature, args.seed)
-    for i, (d, r) in enumerate(zip(given, redrawn)):
-        render.side_by_side(d.points, r.points, d.word, out / f"{safe_name(d.word)}-{i:03d}.png",
-                            labels=("input", "reconstruction"))
-        r.key_id = d.key_id or str(i)
-    api.write_ndjson(redrawn, out / "reconstructions.ndjson")
+    with taken_back() as written:
+        for i, (d, r) in enumerate(zip(given, redrawn)):
+            path = out / f"{drawing_stem(d.word, i)}.png"
+            render.side_by_side(d.points, r.points, d.word, path, labels=("input", "reconstruction"))
+            written.append(path)
+            r.key_id = d.key_id or str(i)
+        api.write_ndjson(redrawn, out / "reconstructions.ndjson")
     print(out)
 
 
@@ -273,22 +281,26 @@ def cmd_interpolate(args) -> None:
     a, b = given[:2]
     frames = model.interpolate(a, b, args.steps, args.temperature, args.seed)
     out = api.run_dir(args.out, "interpolate")
+    # Its files are always these: an earlier interpolate's are replaced as they are written (with --overwrite).
+    fresh_folder(out, "interpolation.ndjson", args.overwrite, lambda words: ("interpolation.png", "interpolation.gif"),
+                 (), {"--input": args.input})
     for i, f in enumerate(frames):
         f.key_id = str(i)
-    api.write_ndjson(frames, out / "interpolation.ndjson")
-    render.strip([a.points, *(f.points for f in frames), b.points], out / "interpolation.png",
-                 [f"A: {a.word}", *(f"{f.info['t']:.2f}" for f in frames), f"B: {b.word}"])
-    render.morph_gif([f.points for f in frames], out / "interpolation.gif")
+    with taken_back() as written:
+        api.write_ndjson(frames, out / "interpolation.ndjson")
+        written.append(out / "interpolation.ndjson")
+        render.strip([a.points, *(f.points for f in frames), b.points], out / "interpolation.png",
+                     [f"A: {a.word}", *(f"{f.info['t']:.2f}" for f in frames), f"B: {b.word}"])
+        written.append(out / "interpolation.png")
+        render.morph_gif([f.points for f in frames], out / "interpolation.gif")
     print(out)
 
 
 def cmd_export(args) -> None:
-    from sketchgen.fileio import safe_name
     from sketchgen.interop.magenta import export_magenta
 
-    name = args.class_name if Path(args.class_name).name == args.class_name else safe_name(args.class_name)
-    out = args.out or f"{name}.gen.json"  # in the working folder
-    writable(out, "Magenta model file", "--out", reads=(args.checkpoint,), replaces=("json",))
+    out = args.out or f"{file_stem(args.class_name)}.gen.json"  # in the working folder
+    writable(out, "Magenta model file", "--out", reads=(args.checkpoint,), replaces=("magenta",))
     print(export_magenta(args.checkpoint, args.class_name, out))
 
 
@@ -340,7 +352,7 @@ def cmd_evaluate(args) -> None:
     model = api.load(args.checkpoint)
     classes = args.classes or model.classes
     if args.json:
-        writable(args.json, "report", "--json", reads=(args.checkpoint, args.classifier), replaces=("json",))
+        writable(args.json, "report", "--json", reads=(args.checkpoint, args.classifier), replaces=("report",))
     if args.n * len(classes) > MAX_EVALUATED:  # every drawing is kept for FID, precision/recall, copying
         raise UsageError(f"--n {args.n} for {len(classes)} classes is {args.n * len(classes):,} "
                          f"drawings, more than the {MAX_EVALUATED:,} evaluate holds at once: ask for fewer --n "
@@ -355,14 +367,6 @@ def cmd_evaluate(args) -> None:
     if args.json:
         write_report(report, args.json)
         say(f"report written to {args.json}")
-
-
-def _stem(word: str) -> str:
-    """A class's demo files are named by the class itself where that fits a file name (255 bytes, with the suffix
-    and atomic_write's temporary name around it), else by ``fileio.safe_name``: a 246-byte name is a class."""
-    from sketchgen.fileio import safe_name
-
-    return word if len(word.encode()) <= 200 else safe_name(word)
 
 
 def cmd_demo(args) -> None:
@@ -383,7 +387,7 @@ def cmd_demo(args) -> None:
     write_drawings(out, generated, "generated-")
     test = data.indices("test") if data is not None else []
     for label, drawing in enumerate(generated):
-        drawing.animate(out / f"{_stem(drawing.word)}-generated.gif")
+        drawing.animate(out / f"{file_stem(drawing.word)}-generated.gif")
         if data is None:
             continue
         mine = test[data.labels[test] == label]
@@ -391,7 +395,8 @@ def cmd_demo(args) -> None:
             say(f"no test drawing of {drawing.word} (too few drawings to split); no side-by-side picture for it")
             continue
         real = api.Drawing.from_stroke3(data.stroke3(mine[0]), drawing.word)
-        render.side_by_side(drawing.points, real.points, drawing.word, out / f"{_stem(drawing.word)}-side_by_side.png")
+        render.side_by_side(drawing.points, real.points, drawing.word,
+                            out / f"{file_stem(drawing.word)}-side_by_side.png")
     sheet = showcase(model, data, out / "seed_beside_shipped.png", args.temperature)
     say(f"{'trained on real drawings' if data is not None else 'shipped checkpoint'}; "
         f"GIFs, PNGs, SVGs{' and the loss curve' if data is not None else ''}"

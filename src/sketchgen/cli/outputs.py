@@ -2,28 +2,37 @@
 
 A run's ``last.pt`` and ``best.pt`` hold weeks of work: ``import``, ``export``
 and ``evaluate --json`` refuse to write over a checkpoint (or over the very
-file they read), and ``import`` replaces only an earlier import. A drawing
+file they read), and each replaces only a file of the kind it writes: an
+earlier import, a Magenta model file, an evaluate report. A drawing
 command's folder holds one command's drawings: given a folder where an
-earlier ``sample`` (or ``reconstruct``) wrote, it refuses, or with
-``--overwrite`` first removes exactly the files that earlier command wrote
-(those its ndjson lists), so no old PNG stays beside a new ndjson.
+earlier ``sample`` (``reconstruct``, ``interpolate``) wrote, it refuses, or
+with ``--overwrite`` first removes exactly the files that earlier command
+wrote (those its ndjson lists), so no old PNG stays beside a new ndjson.
+Every file it is to write is checked before anything is removed or written,
+and a command that fails part way takes back the files it wrote.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from sketchgen.api import UsageError
-from sketchgen.fileio import FileRefused, open_regular, read_lines, replaceable, safe_name
+from sketchgen.fileio import FileRefused, open_regular, read_lines, replaceable, safe_name, what_is
 
 MAX_LINE = 4 << 20  # one drawing's line, as data reads them
+# The fields of every report evaluate writes (evaluate.evaluate_model): a JSON file with them all is one.
+REPORT_FIELDS = {"model", "checkpoint", "temperature", "n_per_class", "seed", "loss", "classes", "overall"}
 
 
 def _contents(path: Path) -> str | None:
     """What ``path`` is, as far as sketchgen is concerned: None (nothing there), "checkpoint", "imported" (a
-    checkpoint an import wrote), "classifier", "json", "npz" (a Sketch-RNN dataset), or "other"."""
+    checkpoint an import wrote), "classifier", "report" (evaluate's), "magenta" (a model file export writes),
+    "json" (any other), "npz" (a Sketch-RNN dataset), or "other"."""
     from sketchgen import models
     from sketchgen.classifier import CLASSIFIER_FILE
     from sketchgen.npz import is_dataset
@@ -37,20 +46,33 @@ def _contents(path: Path) -> str | None:
             return "npz"
         try:
             with open_regular(path, 64 << 20) as f:
-                json.load(f)
-            return "json"
-        except (FileRefused, ValueError, UnicodeDecodeError):
+                doc = json.load(f)
+        except (FileRefused, ValueError, UnicodeDecodeError, RecursionError):
             return "other"
+        if isinstance(doc, dict) and REPORT_FIELDS <= doc.keys():
+            return "report"
+        return "magenta" if _is_magenta(path) else "json"
     if ckpt.get("kind") == CLASSIFIER_FILE:
         return "classifier"
     return "imported" if ckpt.get("imported") and "train" not in ckpt else "checkpoint"
+
+
+def _is_magenta(path: Path) -> bool:
+    """Whether ``path`` is a decoder-only Sketch-RNN model file, as export writes and import reads."""
+    from sketchgen.interop.magenta import MagentaFileError, read_magenta
+
+    try:
+        read_magenta(path)
+    except MagentaFileError:
+        return False
+    return True
 
 
 def writable(out: str | os.PathLike, writes: str, flag: str, reads: tuple = (), replaces: tuple[str, ...] = ()) -> None:
     """Refuse, in one line, to write ``writes`` at ``out`` (given as ``flag``) over any of ``reads`` (the files
     the command reads) or over an existing file unless what it holds is in ``replaces`` (``_contents``)."""
     out = Path(out)
-    if any(os.path.lexists(r) and os.path.lexists(out) and os.path.samefile(out, r) for r in reads):
+    if _identity(out) is not None and any(_identity(r) == _identity(out) for r in reads):
         raise UsageError(f"{flag} {out} is the file this command reads: write the {writes} elsewhere")
     try:
         replaceable(out)  # a folder or a FIFO is not "another file": say what it is
@@ -60,29 +82,92 @@ def writable(out: str | os.PathLike, writes: str, flag: str, reads: tuple = (), 
     if holds is not None and holds not in replaces:
         what = {"checkpoint": "a model checkpoint (a run's weights and training state)",
                 "imported": "an imported model checkpoint", "classifier": "a classifier",
+                "report": "an evaluate report", "magenta": "a Magenta model file",
                 "json": "another JSON file"}.get(holds, "another file")
         raise UsageError(f"{flag} {out} holds {what}; writing the {writes} there would lose it: give another {flag}")
 
 
-def fresh_folder(out: Path, listing: str, overwrite: bool, tag: str = "") -> None:
-    """Refuse a folder holding an earlier drawing command's ``listing`` (its ndjson) unless ``overwrite``; then
-    remove that ndjson and the PNG and SVG of each drawing it lists."""
+def file_stem(word: str) -> str:
+    """A class's own file's name less its suffix: the class itself where that is one plain file name (no folder,
+    not hidden, never taken for an option: no leading '.' or '-'; printable; at most 200 bytes, so that a suffix
+    and atomic_write's temporary name around it fit 255), else ``fileio.safe_name``: a 246-byte name is a class."""
+    plain = Path(word).name == word and word[:1] not in ("", ".", "-") and word.isprintable() and \
+        len(word.encode()) <= 200
+    return word if plain else safe_name(word)
+
+
+def drawing_stem(word: str, i: int, tag: str = "") -> str:
+    """The name less its suffix of drawing ``i``'s files: its class made safe (``fileio.safe_name``: never a path,
+    whatever a checkpoint holds) and its number, so that no drawing writes over another's file."""
+    return f"{safe_name(word)}-{tag}{i:03d}"
+
+
+def drawing_files(*suffixes: str) -> Callable[[Iterable], Iterator[str]]:
+    """The files of drawings of the given classes (in order; None for a line that names none): one per suffix."""
+    def files(words: Iterable) -> Iterator[str]:
+        for i, word in enumerate(words):
+            if isinstance(word, str):
+                yield from (drawing_stem(word, i) + suffix for suffix in suffixes)
+    return files
+
+
+def fresh_folder(out: Path, listing: str, overwrite: bool, files: Callable[[Iterable], Iterable[str]],
+                 words: Iterable[str], reads: dict | None = None) -> None:
+    """Make ``out`` ready for a drawing command's ``listing`` (its ndjson) and ``files(words)`` (the files of
+    drawings of ``words``), or refuse in one line before anything is removed or written: where one of them is
+    not a file (a folder, a FIFO) or is a file the command reads (``reads``: flag -> path). A folder holding an
+    earlier such command's listing is refused unless ``overwrite``; then that listing and the files of the
+    drawings it lists (``files``) are removed."""
+    read = {_identity(path): (flag, path) for flag, path in (reads or {}).items() if path and _identity(path)}
+    for name in itertools.chain((listing,), files(words)):  # one at a time: a million drawings' names are not kept
+        path = out / name
+        try:
+            replaceable(path)
+        except FileRefused:
+            raise UsageError(f"--out {out}: {name} there is {what_is(path)}, where this command writes a file: "
+                             "move it, or give another --out") from None
+        if _identity(path) in read:
+            flag, given = read[_identity(path)]
+            raise UsageError(f"{flag} {given} is the {name} this command writes in --out {out}: give another --out")
     earlier = out / listing
     if not os.path.lexists(earlier):
         return
     if not overwrite:
         raise UsageError(f"{out} holds the drawings of an earlier command ({listing}): pass --overwrite to replace "
                          "them, or another --out")
-    if os.path.islink(earlier):  # not one we wrote: its list names no file of ours to remove
-        earlier.unlink()
-        return
-    with open_regular(earlier, None, "list of drawings") as f:
-        for i, line in enumerate(read_lines(f, MAX_LINE)):
-            try:
-                word = json.loads(line)["word"] if line else None
-            except (ValueError, KeyError, TypeError, RecursionError):  # a line nested too deep for the parser
-                continue
-            if isinstance(word, str):
-                for suffix in (".png", ".svg"):
-                    (out / f"{safe_name(word)}-{tag}{i:03d}{suffix}").unlink(missing_ok=True)
+    if not os.path.islink(earlier):  # a planted link is not one we wrote: its list names no file of ours to remove
+        with open_regular(earlier, None, "list of drawings") as f:
+            for name in files(map(_word, read_lines(f, MAX_LINE))):
+                (out / name).unlink(missing_ok=True)
     earlier.unlink()
+
+
+def _identity(path) -> tuple[int, int] | None:
+    """The file at ``path`` (device and inode, through a link), or None where there is none."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _word(line: bytes | None) -> str | None:
+    """The word of one line of a listing; None for a line that is not a drawing's."""
+    try:
+        word = json.loads(line)["word"] if line else None
+    except (ValueError, KeyError, TypeError, RecursionError):  # a line nested too deep for the parser
+        return None
+    return word if isinstance(word, str) else None
+
+
+@contextlib.contextmanager
+def taken_back() -> Iterator[list[Path]]:
+    """A list for the files a command writes, removed again if it fails part way (a full disk, Ctrl-C): the
+    listing that would name them is never written, and a file no listing names is one no --overwrite removes."""
+    written: list[Path] = []
+    try:
+        yield written
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise

@@ -6,7 +6,9 @@ and the schedule's state and the loop's progress. Reading one for
 ``--resume`` checks all of that against the run being resumed before any of
 it is used. A folder is one run: training into a folder that holds a run
 refuses unless told to continue it (``resume``) or replace it
-(``overwrite``), and a lock keeps two trainings out of one folder.
+(``overwrite``: once the new run writes its first checkpoint, so that a
+run refused before then leaves the old one whole), and a lock keeps two
+trainings out of one folder.
 
 A run started from another checkpoint (fine-tuning, an imported model
 included) is built with that checkpoint's ``weight_settings`` - the sizes
@@ -53,17 +55,19 @@ PROGRESS = {"round": int, "step": int, "global_step": int, "best": float, "bad_r
 def run_folder(out: Path, resume: bool, overwrite: bool, log, owner: bool = True):
     """Hold ``out`` for one training run: locked, checked against the run it holds, cleared of temporaries.
 
-    Only the process that writes (``owner``, rank 0 under torchrun) takes the lock and checks.
+    Yields what the run calls before it writes its first file: with ``overwrite``, it removes the run the folder
+    held. Not before, so that a run refused after the claim (no drawing short enough, an --init that does not
+    fit, a first step that moves nothing) leaves the old run whole. Only the process that writes (``owner``,
+    rank 0 under torchrun) takes the lock and checks.
     """
     if not owner:
-        yield
+        yield lambda: None
         return
     made = not os.path.lexists(out)
     out.mkdir(parents=True, exist_ok=True)
     try:
         with _held(out) as lock:
-            _claim(out, lock, resume, overwrite, log)
-            yield
+            yield _claim(out, lock, resume, overwrite, log)
     except BaseException:
         if made:  # a run refused before it wrote anything (no drawings left to train on) leaves no empty folder
             with contextlib.suppress(OSError):
@@ -71,9 +75,9 @@ def run_folder(out: Path, resume: bool, overwrite: bool, log, owner: bool = True
         raise
 
 
-def _claim(out: Path, lock, resume: bool, overwrite: bool, log) -> None:
+def _claim(out: Path, lock, resume: bool, overwrite: bool, log):
     """Mark ``out`` as this run's, clear a killed run's temporaries, and check what it holds against ``resume``
-    and ``overwrite``."""
+    and ``overwrite``; return what removes the run ``overwrite`` replaces (each call after the first: nothing)."""
     lock.seek(0)
     lock.truncate()
     lock.write(f"sketchgen train (pid {os.getpid()} on {socket.gethostname()})\n")
@@ -88,9 +92,17 @@ def _claim(out: Path, lock, resume: bool, overwrite: bool, log) -> None:
         if not overwrite:
             raise TrainingError(f"{out} holds a run ({', '.join(present)}): pass --resume to continue it, "
                                 "--overwrite to start again, or another --out")
+        return lambda: _replace(out, present, log)
+    return lambda: None
+
+
+def _replace(out: Path, present: list[str], log) -> None:
+    """Remove the files of the run ``--overwrite`` replaces, the first time only (``present`` is emptied)."""
+    if present:
         log(f"--overwrite: replacing the run in {out} ({', '.join(present)})")
         for name in present:
-            (out / name).unlink()
+            (out / name).unlink(missing_ok=True)
+        present.clear()
 
 
 @contextlib.contextmanager

@@ -208,8 +208,8 @@ def train(cfg: TrainConfig, data: Prepared, out_dir: str | Path, resume: bool = 
     out = Path(out_dir)
     if rank:
         log = _silent
-    with checkpoints.run_folder(out, resume, overwrite, log, owner=rank == 0):
-        history = _train(cfg, data, out, resume, log, rank, world, device, init)
+    with checkpoints.run_folder(out, resume, overwrite, log, owner=rank == 0) as replace_old:
+        history = _train(cfg, data, out, resume, log, rank, world, device, init, replace_old)
     leave()
     return history
 
@@ -234,7 +234,9 @@ def _reuse_freed_memory() -> None:
         mallopt(option, 2**31 - 1)
 
 
-def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]:
+def _train(cfg, data, out, resume, log, rank, world, device, init, replace_old) -> list[dict]:
+    """The run itself; ``replace_old`` (``checkpoints.run_folder``'s) is called before its first file is written,
+    so that every check that can refuse it (here, and its first step's) comes while an old run is still whole."""
     train_idx = usable(data, "train", cfg.max_len)
     valid_idx = usable(data, "valid", cfg.max_len)
     dropped = len(data.indices("train")) - len(train_idx)
@@ -302,6 +304,7 @@ def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]
 
     def save_last() -> None:
         if rank == 0:
+            replace_old()
             models.save(last, models.checkpoint_dict(net, data.classes, **extra, optimizer=opt.state_dict(),
                                                      scheduler=sched.state_dict() if sched else {}, progress=progress,
                                                      **({"averaged": average.state_dict()} if average else {})))
@@ -362,6 +365,7 @@ def _train(cfg, data, out, resume, log, rank, world, device, init) -> list[dict]
             progress.update(round=r + 1, step=0, sums={}, skipped=0, best=record["val_loss"] if improved else progress["best"],
                             bad_rounds=0 if improved else progress["bad_rounds"] + 1)
             if improved and rank == 0:
+                replace_old()
                 marks = {"epoch": r + 1} if not cfg.steps else {}
                 models.save(out / "best.pt", models.checkpoint_dict(
                     kept, data.classes, **extra, **marks, round=r + 1, step=progress["global_step"],
