@@ -172,9 +172,9 @@ def build_parser() -> V.Parser:
     _add_temperature(p)
     p.add_argument("--max-len", type=V.LENGTH,
                    help="most points generated per drawing, after any prefix (default: the model's own)")
-    p.add_argument("--prefix", type=V.path, help="ndjson file of started drawings: drawing i of each class starts from the "
-                                    "file's drawing i (in turn) and is finished as that class; or 'test' for the model's "
-                                    "own test drawings of each class")
+    p.add_argument("--prefix", type=V.path, help="ndjson file of started drawings: the command's drawing i (through the classes "
+                                    "in turn) starts from the file's drawing i modulo their count and is finished as its "
+                                    "class; or 'test' for the model's own test drawings of each class")
     p.add_argument("--prefix-strokes", type=V.LENGTH, help="keep only the first N strokes of each prefix drawing")
     p.add_argument("--around", type=V.path, metavar="DRAWINGS.ndjson",
                    help="a model that encodes drawings (vae): --n variations of each drawing of this file, its latent "
