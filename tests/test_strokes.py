@@ -130,6 +130,7 @@ def test_stroke5_refuses_a_drawing_longer_than_max_len():
         ([[[1, 2], 7]], "stroke 0 coordinates are not lists"),
         ([[[1, float("nan")], [3, 4]]], "stroke 0 has a non-finite coordinate"),
         ([[[1, 2], [3, float("inf")]]], "stroke 0 has a non-finite coordinate"),
+        ([[[1, 2], [3, 4]], [[1, 10**30], [3, 4]]], r"stroke 1 has a coordinate beyond \+-16383"),  # not "non-numeric"
     ],
 )
 def test_invalid_drawings_are_refused_with_the_reason(field, message):

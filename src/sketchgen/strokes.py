@@ -103,6 +103,8 @@ def _parse_stroke_by_stroke(field: object) -> list[np.ndarray]:
             points = np.array([xs, ys])
         except ValueError:  # ragged nested lists
             points = None
+        if points is not None and points.dtype == object and all(type(v) is int for v in (*xs, *ys)):
+            raise StrokeError(f"stroke {i} has a coordinate beyond +-{MAX_COORD}")  # an integer past int64's range
         if points is None or points.ndim != 2 or points.dtype.kind not in "iuf" or _has_bool(xs, ys):
             raise StrokeError(f"stroke {i} has a non-numeric coordinate")
         points = points.T.astype(np.float64)
