@@ -155,6 +155,8 @@ def test_train_returns_the_run_and_its_best_checkpoint_loads(vae_run):
     assert run.best.is_file() and run.last.is_file() and (run.out / "loss_curve.png").is_file()
     assert [r["step"] for r in run.history] == [30, 60] and all(np.isfinite(r["val_loss"]) for r in run.history)
     assert log[0] == f"training vae on {len(run.data.indices('train'))} drawings of 2 classes -> {run.out}"
+    best = min(r["val_loss"] for r in run.history)
+    assert repr(run) == f"<sketchgen run in {run.out}: 2 validations, best validation loss {best:.4f}>"
     model = run.load()
     tiny = models.get("vae").tiny
     assert (model.kind, model.classes, model.encodes, model.latent_dim) == ("vae", ["circle", "eye"], True,

@@ -535,6 +535,11 @@ class Run:
     history: list[dict]
     data: Prepared
 
+    def __repr__(self) -> str:  # not the dataclass's: every record of the history, and the data's object
+        losses = [r["val_loss"] for r in self.history if isinstance(r.get("val_loss"), float)]
+        best = f", best validation loss {min(losses):.4f}" if losses else ""
+        return f"<sketchgen run in {self.out}: {len(self.history)} validations{best}>"
+
     @property
     def best(self) -> Path:
         """The checkpoint of the best validation loss: the one to draw with."""
