@@ -311,7 +311,7 @@ class Protocol(H11Protocol):
         self._unstall()
         self.stalled_since = self.loop.time()
         self.write_deadline = self.loop.call_later(WRITE_WAIT, self._close,
-                                                   f"it read none of its answer for {WRITE_WAIT:g} s")
+                                                   f"its answers sat unread, every buffer full, for {WRITE_WAIT:g} s")
 
     def resume_writing(self) -> None:
         super().resume_writing()
@@ -343,9 +343,9 @@ class Protocol(H11Protocol):
                                                    f"its request was not whole after {HEAD_WAIT:g} s")
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if self.ended and not self.transport.is_closing():
-            self.transport.close()
+        super().on_response_complete()  # starts the next request if a whole one is waiting (pipelined)
+        if self.ended and not self.transport.is_closing() and self.cycle.response_complete:
+            self.transport.close()  # half-closed, and every request it sent answered
         elif not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
             self.waiting_since = self.loop.time()  # for the next request on this connection
 
