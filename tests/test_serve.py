@@ -453,96 +453,93 @@ def test_two_equal_content_lengths_are_one(server):
     assert reply.startswith(b"HTTP/1.1 200 ")
 
 
+@contextlib.contextmanager
+def few_descriptors(checkpoint, log: Path, limit: int = 128):
+    """A real `sketchgen serve` allowed ``limit`` file descriptors (128: at most 32 connections and a backlog of 8,
+    ``capacity``), its log written to ``log`` (a pipe left unread would fill and stop it); yields its address and
+    process. Stopped with Ctrl-C on the way out, after the test's own clean-up."""
+    def lower():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--checkpoint", str(checkpoint), "--port",
+                             "0"], stdout=subprocess.PIPE, stderr=log.open("w"), text=True, preexec_fn=lower,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        port = int(proc.stdout.readline().split("http://127.0.0.1:")[1].split("/")[0])
+        yield SimpleNamespace(server_address=("127.0.0.1", port), pid=proc.pid)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+
+
 def test_clients_that_never_read_their_answers_are_closed_and_make_room(checkpoint, tmp_path):
     """A real `sketchgen serve` allowed 128 file descriptors (32 connections): 40 clients pipeline requests for the
     page's script and never read the answers. Before, a connection whose answer sat unread was never closed nor
     made room (it had sent whole requests), so with 32 of them every new client was closed unanswered. Now each
     is closed WRITE_WAIT after it stopped reading, the oldest first when a newcomer needs its place."""
-    limit, clients = 128, 40
-
-    def few_descriptors():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-
-    log = tmp_path / "serve.log"  # a file: the answers' log lines would fill a pipe and stop the server
-    proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--checkpoint", str(checkpoint), "--port",
-                             "0"], stdout=subprocess.PIPE, stderr=log.open("w"), text=True, preexec_fn=few_descriptors,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    readers = []
-    try:
-        port = int(proc.stdout.readline().split("http://127.0.0.1:")[1].split("/")[0])
-        server = SimpleNamespace(server_address=("127.0.0.1", port))
-        for _ in range(clients):
-            s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
-            s.settimeout(30)
-            s.connect(server.server_address)
-            s.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                s.send(b"GET /app.js HTTP/1.1\r\nHost: localhost\r\n\r\n" * 1000)
-            readers.append(s)
-        time.sleep(1)  # their answers fill the buffers
-        statuses = [call(server, "GET", "/api/classes")[0] for _ in range(4)]
-        time.sleep(WRITE_WAIT + 1)
-        for s in readers:  # every one closed by the server: reading what it sent ends in the close
-            s.setblocking(True)
-            s.settimeout(5)
-            with contextlib.suppress(ConnectionResetError):
-                while s.recv(65536):
-                    pass
-        assert_still_serving(server)
-    finally:
-        for s in readers:
-            s.close()
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=30)
+    clients, log, readers = 40, tmp_path / "serve.log", []
+    with few_descriptors(checkpoint, log) as server:
+        try:
+            for _ in range(clients):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+                s.settimeout(30)
+                s.connect(server.server_address)
+                s.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    s.send(b"GET /app.js HTTP/1.1\r\nHost: localhost\r\n\r\n" * 1000)
+                readers.append(s)
+            time.sleep(1)  # their answers fill the buffers
+            statuses = [call(server, "GET", "/api/classes")[0] for _ in range(4)]
+            time.sleep(WRITE_WAIT + 1)
+            for s in readers:  # every one closed by the server: reading what it sent ends in the close
+                s.setblocking(True)
+                s.settimeout(5)
+                with contextlib.suppress(ConnectionResetError):
+                    while s.recv(65536):
+                        pass
+            assert_still_serving(server)
+        finally:
+            for s in readers:
+                s.close()
     err = log.read_text()
     assert statuses == [200] * 4
     assert "Traceback" not in err
     assert err.count("connection closed:") == clients, err[-2000:]
 
 
-def test_slow_and_malformed_clients_cost_a_log_line_each_never_the_server(checkpoint):
+def test_slow_and_malformed_clients_cost_a_log_line_each_never_the_server(checkpoint, tmp_path):
     """A real `sketchgen serve` allowed 128 file descriptors, so at most 32 connections and a backlog of 8
     (``capacity``): 48 clients send their request heads a byte every 0.4 s, and three send malformed chunked
     bodies. Before, the slow ones were never closed, took every descriptor, starved good requests and logged
     an accept() traceback for each retry (99 MB in 45 s); each malformed body was answered but left an h11
     traceback. Now good requests are answered all along (a new connection closes the one waiting longest for
     its head), every slow connection is closed within HEAD_WAIT, and the log holds one line per fault."""
-    limit, clients = 128, 48
-
-    def few_descriptors():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-
-    proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--checkpoint", str(checkpoint), "--port",
-                             "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=few_descriptors,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    slow = []
-    try:
-        port = int(proc.stdout.readline().split("http://127.0.0.1:")[1].split("/")[0])
-        server = SimpleNamespace(server_address=("127.0.0.1", port))
-        for _ in range(clients):
-            slow.append(socket.create_connection(server.server_address, timeout=5))
-            slow[-1].sendall(b"G")
-        statuses, most_fds, ends = [], 0, time.monotonic() + HEAD_WAIT + 1
-        while time.monotonic() < ends:
+    limit, clients, log, slow = 128, 48, tmp_path / "serve.log", []
+    with few_descriptors(checkpoint, log, limit) as server:
+        try:
+            for _ in range(clients):
+                slow.append(socket.create_connection(server.server_address, timeout=5))
+                slow[-1].sendall(b"G")
+            statuses, most_fds, ends = [], 0, time.monotonic() + HEAD_WAIT + 1
+            while time.monotonic() < ends:
+                for s in slow:
+                    with contextlib.suppress(OSError):  # closed by the server
+                        s.send(b"E")
+                statuses.append(call(server, "GET", "/api/classes")[0])
+                most_fds = max(most_fds, len(os.listdir(f"/proc/{server.pid}/fd")))
+                time.sleep(0.4)
+            for s in slow:  # every one closed by the server, none still waiting
+                with contextlib.suppress(ConnectionResetError):
+                    assert s.recv(100) == b""
+            for body in (b"zz\r\n", b"5\r\nabc\r\n0\r\n\r\n", b"q\r\n\r\n"):
+                reply = raw_exchange(server, JSON_POST + b"Transfer-Encoding: chunked\r\n\r\n" + body)
+                assert reply.startswith(b"HTTP/1.1 400 ") and b"malformed HTTP request" in reply
+            assert_still_serving(server)
+        finally:
             for s in slow:
-                with contextlib.suppress(OSError):  # closed by the server
-                    s.send(b"E")
-            statuses.append(call(server, "GET", "/api/classes")[0])
-            most_fds = max(most_fds, len(os.listdir(f"/proc/{proc.pid}/fd")))
-            time.sleep(0.4)
-        for s in slow:  # every one closed by the server, none still waiting
-            with contextlib.suppress(ConnectionResetError):
-                assert s.recv(100) == b""
-        for body in (b"zz\r\n", b"5\r\nabc\r\n0\r\n\r\n", b"q\r\n\r\n"):
-            reply = raw_exchange(server, JSON_POST + b"Transfer-Encoding: chunked\r\n\r\n" + body)
-            assert reply.startswith(b"HTTP/1.1 400 ") and b"malformed HTTP request" in reply
-        assert_still_serving(server)
-    finally:
-        for s in slow:
-            s.close()
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+                s.close()
+    err = log.read_text()
     assert statuses == [200] * len(statuses) and len(statuses) >= HEAD_WAIT / 1.5
     assert most_fds <= limit
     assert "Traceback" not in err and "Exception" not in err
