@@ -167,16 +167,16 @@ def write_drawings(out: Path, drawings, tag: str = "") -> None:
     def each(written):
         for i, d in enumerate(drawings):
             d.key_id = f"{tag}{i}"
+            written.append(d.word if d.points else None)  # before its files: one written in part is taken back too
             if d.points:
                 stem = drawing_stem(d.word, i, tag)
-                for suffix, save in ((".png", render.save_png), (".svg", render.save_svg)):
-                    save(d.points, out / f"{stem}{suffix}")
-                    written.append(out / f"{stem}{suffix}")  # once written: a file it could not replace stays
+                render.save_png(d.points, out / f"{stem}.png")
+                render.save_svg(d.points, out / f"{stem}.svg")
             else:
                 empty.append(i)
             yield d
 
-    with taken_back() as written:
+    with taken_back(out, drawing_files(".png", ".svg", tag=tag)) as written:
         api.write_ndjson(each(written), out / f"{tag}samples.ndjson")
     if empty:  # kept as lines, so that line i is still drawing i (and its seed)
         say(f"{len(empty)} drawing(s) ended before their first point (number {', '.join(map(str, empty[:5]))}"
@@ -259,11 +259,11 @@ def cmd_reconstruct(args) -> None:
     fresh_folder(out, "reconstructions.ndjson", args.overwrite, drawing_files(".png"), [d.word for d in given],
                  {"--input": args.input})
     redrawn = model.reconstruct(given, args.temperature, args.seed)
-    with taken_back() as written:
+    with taken_back(out, drawing_files(".png")) as written:
         for i, (d, r) in enumerate(zip(given, redrawn)):
-            path = out / f"{drawing_stem(d.word, i)}.png"
-            render.side_by_side(d.points, r.points, d.word, path, labels=("input", "reconstruction"))
-            written.append(path)
+            written.append(d.word)
+            render.side_by_side(d.points, r.points, d.word, out / f"{drawing_stem(d.word, i)}.png",
+                                labels=("input", "reconstruction"))
             r.key_id = d.key_id or str(i)
         api.write_ndjson(redrawn, out / "reconstructions.ndjson")
     print(out)
@@ -286,12 +286,13 @@ def cmd_interpolate(args) -> None:
                  (), {"--input": args.input})
     for i, f in enumerate(frames):
         f.key_id = str(i)
-    with taken_back() as written:
+    with taken_back(out, lambda names: names) as written:  # its own names, each before it is written
+        written.append("interpolation.ndjson")
         api.write_ndjson(frames, out / "interpolation.ndjson")
-        written.append(out / "interpolation.ndjson")
+        written.append("interpolation.png")
         render.strip([a.points, *(f.points for f in frames), b.points], out / "interpolation.png",
                      [f"A: {a.word}", *(f"{f.info['t']:.2f}" for f in frames), f"B: {b.word}"])
-        written.append(out / "interpolation.png")
+        written.append("interpolation.gif")
         render.morph_gif([f.points for f in frames], out / "interpolation.gif")
     print(out)
 

@@ -102,12 +102,12 @@ def drawing_stem(word: str, i: int, tag: str = "") -> str:
     return f"{safe_name(word)}-{tag}{i:03d}"
 
 
-def drawing_files(*suffixes: str) -> Callable[[Iterable], Iterator[str]]:
+def drawing_files(*suffixes: str, tag: str = "") -> Callable[[Iterable], Iterator[str]]:
     """The files of drawings of the given classes (in order; None for a line that names none): one per suffix."""
     def files(words: Iterable) -> Iterator[str]:
         for i, word in enumerate(words):
             if isinstance(word, str):
-                yield from (drawing_stem(word, i) + suffix for suffix in suffixes)
+                yield from (drawing_stem(word, i, tag) + suffix for suffix in suffixes)
     return files
 
 
@@ -161,13 +161,15 @@ def _word(line: bytes | None) -> str | None:
 
 
 @contextlib.contextmanager
-def taken_back() -> Iterator[list[Path]]:
-    """A list for the files a command writes, removed again if it fails part way (a full disk, Ctrl-C): the
-    listing that would name them is never written, and a file no listing names is one no --overwrite removes."""
-    written: list[Path] = []
+def taken_back(out: Path, files: Callable[[list], Iterable[str]]) -> Iterator[list]:
+    """A list for what a command writes in ``out``, each drawing's word in turn (None for one with no files), whose
+    files (``files(words)``) are removed again if it fails part way (a full disk, Ctrl-C): the listing that would
+    name them is never written, and a file no listing names is one no --overwrite removes. Words, not paths: a
+    million drawings' paths would hold half a gigabyte."""
+    words: list = []
     try:
-        yield written
+        yield words
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+        for name in files(words):
+            (out / name).unlink(missing_ok=True)
         raise
