@@ -17,7 +17,6 @@ written raise ``OSError`` as Python's own functions do.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -129,10 +128,8 @@ def _drawn_by_a_shipped_model(classes: list[str]) -> None:
     known = data.categories()
     for name in classes:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=3)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise UsageError(f"no shipped model draws {name[:40]!r}: they draw the 345 Quick, Draw! classes "
-                             f"(sketchgen.classes() lists them).{hint} A class of your own needs a model trained on it "
+                             f"(sketchgen.classes() lists them).{data.did_you_mean(name, known)} A class of your own needs a model trained on it "
                              "(sketchgen.train)")
 
 

@@ -96,11 +96,15 @@ def check_classes(names: list[str], data_dir: str | os.PathLike | None = None) -
         try:
             find_class_file(name, data_dir, fetch=False)
         except DataError:
-            close = difflib.get_close_matches(name, known, n=3)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise DataError(f"unknown class {name!r}.{hint} `sketchgen classes` lists all {len(known)} Quick, Draw! "
+            raise DataError(f"unknown class {name!r}.{did_you_mean(name, known)} `sketchgen classes` lists all {len(known)} Quick, Draw! "
                             f"classes; a class of your own needs a {name}.ndjson where --data-dir points.") from None
     return list(names)
+
+
+def did_you_mean(name: str, known) -> str:
+    """" Did you mean 'hat', 'cat', 'bat'?" for the names of ``known`` closest to ``name``, or nothing."""
+    close = difflib.get_close_matches(name, known, n=3)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
 def folder_problem(path: str | os.PathLike) -> str | None:

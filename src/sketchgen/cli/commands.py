@@ -154,7 +154,7 @@ def cmd_train(args) -> None:
 
 
 # What sample (and demo) write beside samples.ndjson: a PNG and an SVG of each drawing.
-SAMPLE_FILES = drawing_files(".png", ".svg")
+SAMPLE_FILES = (".png", ".svg")
 
 
 def write_drawings(out: Path, drawings, tag: str = "") -> None:
@@ -176,7 +176,7 @@ def write_drawings(out: Path, drawings, tag: str = "") -> None:
                 empty.append(i)
             yield d
 
-    with taken_back(out, drawing_files(".png", ".svg", tag=tag)) as written:
+    with taken_back(out, drawing_files(*SAMPLE_FILES, tag=tag)) as written:
         api.write_ndjson(each(written), out / f"{tag}samples.ndjson")
     if empty:  # kept as lines, so that line i is still drawing i (and its seed)
         say(f"{len(empty)} drawing(s) ended before their first point (number {', '.join(map(str, empty[:5]))}"
@@ -243,7 +243,7 @@ def cmd_sample(args) -> None:
                                              seed=args.seed) for label, s3 in zip(labels, made))
         words = [model.classes[label] for label in labels]
     out = api.run_dir(args.out, "samples")
-    fresh_folder(out, "samples.ndjson", args.overwrite, SAMPLE_FILES, words,
+    fresh_folder(out, "samples.ndjson", args.overwrite, drawing_files(*SAMPLE_FILES), words,
                  {"--around": args.around, "--prefix": args.prefix if args.prefix != "test" else None})
     write_drawings(out, drawings)
     print(out)

@@ -126,8 +126,8 @@ def fresh_folder(out: Path, listing: str, overwrite: bool, files: Callable[[Iter
         except FileRefused:
             raise UsageError(f"--out {out}: {name} there is {what_is(path)}, where this command writes a file: "
                              "move it, or give another --out") from None
-        if _identity(path) in read:
-            flag, given = read[_identity(path)]
+        if read and (here := _identity(path)) in read:
+            flag, given = read[here]
             raise UsageError(f"{flag} {given} is the {name} this command writes in --out {out}: give another --out")
     earlier = out / listing
     if not os.path.lexists(earlier):

@@ -318,10 +318,7 @@ class Protocol(H11Protocol):
         self._unstall()
 
     def _unstall(self) -> None:
-        self.stalled_since = None
-        if self.write_deadline is not None:
-            self.write_deadline.cancel()
-            self.write_deadline = None
+        self.stalled_since, self.write_deadline = None, _cancelled(self.write_deadline)
 
     def _refuse_busy(self) -> None:
         """A 503 for a new connection when every open one is being drawn for or answered, then closed: a client
@@ -362,10 +359,7 @@ class Protocol(H11Protocol):
         self._unstall()
 
     def _stop_waiting(self) -> None:
-        self.waiting_since = None
-        if self.head_deadline is not None:
-            self.head_deadline.cancel()
-            self.head_deadline = None
+        self.waiting_since, self.head_deadline = None, _cancelled(self.head_deadline)
 
     def _close(self, why: str) -> None:
         self.logger.warning("%s - connection closed: %s", _peer(self.client), why)
@@ -398,6 +392,12 @@ class Protocol(H11Protocol):
                           h11.Data(data=body), h11.EndOfMessage()):
                 self.transport.write(self.conn.send(event))
         self.transport.close()
+
+
+def _cancelled(timer: asyncio.TimerHandle | None) -> None:
+    """``timer`` cancelled, if there is one: None, what a deadline no longer set holds."""
+    if timer is not None:
+        timer.cancel()
 
 
 def _peer(client: tuple | None) -> str:
