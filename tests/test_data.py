@@ -4,6 +4,7 @@ where drawings come from, and streaming."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -452,9 +453,12 @@ def test_gather_lengths_labels_and_split_agree_with_stroke3(quickdraw, tmp_path)
     assert lengths.tolist() == [len(p.stroke3(i)) for i in range(len(p))]
     assert p.labels.dtype == np.int64 and p.split.dtype == np.int8 and len(p.labels) == len(p.split) == len(p)
     assert [p.classes[c] for c in p.labels[p.starts[:-1]]] == CLASSES_4
-    # Each source is the file itself, whatever links led to it (../shared may be one): its real path.
+    # Each source is the file itself, whatever links led to it (../shared may be one): its real path, and its bytes'
+    # SHA-256.
+    sources = {c: (quickdraw / "simplified" / f"{c}.ndjson").resolve() for c in CLASSES_4}
     assert p.settings == {"data_dir": str(quickdraw / "simplified"), "max_per_class": 300, "seed": 0,
-                          "sources": {c: str((quickdraw / "simplified" / f"{c}.ndjson").resolve()) for c in CLASSES_4}}
+                          "sources": {c: str(path) for c, path in sources.items()},
+                          "digests": {c: hashlib.sha256(path.read_bytes()).hexdigest() for c, path in sources.items()}}
     assert json.loads(json.dumps(p.settings)) == p.settings  # plain values: a checkpoint can hold them
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -17,6 +18,7 @@ from sketchgen.cli import main
 from sketchgen.data import DataError
 from sketchgen.models import CheckpointError
 from sketchgen.strokes import stroke3_to_strokes
+from sketchgen.training import TrainingError
 
 ENTRY_KEYS = {"recognisability", "ceiling", "n_generated", "n_real_test", "test_loss", "n_test_loss", "shape",
               "fid", "precision_recall", "copying"}
@@ -225,3 +227,28 @@ def test_a_model_s_split_is_never_read_from_other_files_than_it_trained_on(quick
                                         f"{tmp_path / 'b' / 'data' / 'circle.ndjson'} is what its data folder"):
         api.own_split(run.best, ckpt)
     assert api.own_split(run.best, ckpt, data_dir="data")["data_dir"] == "data"  # given: the user's choice
+
+
+def test_a_class_file_changed_since_training_is_noted_and_never_resumed_from(quickdraw, tmp_path):
+    """A class file rewritten at the same path (a fuller download, an edit): before, evaluate split its drawings
+    and measured them as the model's test drawings, silently, and --resume trained on with them."""
+    lines = (quickdraw / "simplified" / "circle.ndjson").read_text().splitlines()
+    (tmp_path / "data").mkdir()
+    circle = tmp_path / "data" / "circle.ndjson"
+    circle.write_text("\n".join(lines[:40]) + "\n")
+    run = sketchgen.train(classes=["circle"], model="seed", out=tmp_path / "run", data_dir=tmp_path / "data",
+                          max_per_class=40, steps=2, eval_every=1, hidden=8, log=lambda line: None)
+    ckpt = sketchgen.load(run.best).checkpoint
+    assert ckpt["data"]["digests"] == {"circle": hashlib.sha256(circle.read_bytes()).hexdigest()}
+    said: list[str] = []
+    before = api.own_drawings(run.best, ckpt, ["circle"], say=said.append)
+    assert said == []
+    circle.write_text("\n".join(lines[40:80]) + "\n")  # as many drawings, other ones
+    after = api.own_drawings(run.best, ckpt, ["circle"], say=said.append)
+    assert said == [f"note: {circle} has changed since {run.best} was trained (SHA-256): its test drawings here "
+                    "are not the model's own, and may include some it trained on"]
+    assert len(after) == len(before) and not np.array_equal(after.stroke3(0), before.stroke3(0))
+    with pytest.raises(TrainingError, match=f"^{run.last} is from a run on other drawings: {circle} has changed "
+                                            "since it began"):
+        sketchgen.train(classes=["circle"], model="seed", out=tmp_path / "run", data_dir=tmp_path / "data",
+                        max_per_class=40, steps=4, resume=True, log=lambda line: None)

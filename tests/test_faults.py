@@ -417,6 +417,8 @@ CACHE_FAULTS = {
     "random bytes": (lambda f: (f / "meta.json").write_bytes(random.Random(1).randbytes(3000)), UNREADABLE),
     "another version": (lambda f: rewrite_meta(f, lambda m: {**m, "version": 1}), OTHER_VERSION),
     "meta not an object": (lambda f: rewrite_meta(f, lambda m: [m]), OTHER_VERSION),
+    "no source digest": (lambda f: rewrite_meta(f, lambda m: {**m, "source_sha256": None}),
+                         rf"{DAMAGED} \(meta.json's source_sha256 is not a SHA-256\)"),
     "wrong digest": (lambda f: rewrite_meta(f, sampled_wrong), NO_CHECKSUM),
     "changed drawing": (lambda f: np.save(f / "points.npy", np.load(f / "points.npy") + 1), NO_CHECKSUM),
     "arrays that do not fit": (lambda f: forge(f, "split", np.zeros(3, np.int8)), DAMAGED),
@@ -439,7 +441,7 @@ CACHE_FAULTS = {
     "meta nested 100,000 deep": (lambda f: (f / "meta.json").write_bytes(b"[" * 100_000),
                                  rf"{UNREADABLE} \(RecursionError\)"),
     "meta of 2 MB": (lambda f: rewrite_meta(f, lambda m: {**m, "pad": "x" * (2 << 20)}),
-                     rf"{UNREADABLE} \(.*meta.json: 2,097,.* bytes, more than any prepared cache's meta.json "
+                     rf"{UNREADABLE} \(.*meta.json: 2,09\d,\d{{3}} bytes, more than any prepared cache's meta.json "
                      r"\(1 MiB at most\); refused unread\)"),
     "meta a FIFO": (lambda f: plant(f / "meta.json", os.mkfifo),
                     rf"{UNREADABLE} \(.*meta.json: not a regular file \(a FIFO\)\)"),

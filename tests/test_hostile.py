@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import hashlib
 import io
 import json
 import math
@@ -100,7 +101,8 @@ def fresh(kind: str, classes=("circle", "eye")) -> dict:
                                   train={"model": kind, "seed": 0, "max_len": 250, "lr": 1e-3, "amp": False,
                                          "model_config": {"hidden": 8}},
                                   data={"data_dir": None, "max_per_class": 120, "seed": 0,
-                                        "sources": {c: f"/data/{c}.ndjson" for c in classes}})
+                                        "sources": {c: f"/data/{c}.ndjson" for c in classes},
+                                        "digests": {c: hashlib.sha256(c.encode()).hexdigest() for c in classes}})
 
 
 GOOD = {kind: fresh(kind) for kind in ("seed", "mdn")}
@@ -206,6 +208,8 @@ def assert_usable(net, ckpt: dict, path: Path, tmp: Path) -> None:
 @example(spoil=("seed", "train", "max_len", "x"))
 @example(spoil=("mdn", "top", "history", [{"epoch": float("nan")}]))
 @example(spoil=("mdn", "data", "data_dir", "a\x00b"))
+@example(spoil=("mdn", "data", "digests", {"circle": "0" * 64}))
+@example(spoil=("seed", "data", "digests", {"circle": "x" * 64, "eye": "0" * 64}))
 @example(spoil=("mdn", "top", "format", "\n"))
 def test_any_spoiled_checkpoint_works_or_is_refused_in_one_line(spoil, tmp_path_factory):
     kind, where, key, how = spoil

@@ -498,13 +498,27 @@ def prepare(classes: Sequence[str], settings: dict, workers: int | None = None, 
                         workers=workers, verify=verify)
 
 
+def own_drawings(path, ckpt: dict, classes: Sequence[str], data_dir=None, max_per_class: int | None = None,
+                 say=None) -> Prepared:
+    """The drawings of ``classes`` in a checkpoint's own split (``own_split``). Where a class file has changed since
+    the model was trained, its split is not the model's and its test drawings may be ones the model trained on:
+    said in one line, since measuring a model on other drawings (the shipped ones on a full download) is allowed."""
+    say = say or _say
+    prepared = prepare(classes, own_split(path, ckpt, data_dir, max_per_class, say))
+    if changed := data.changed_files(ckpt.get("data"), prepared):
+        shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        say(f"note: {shown} {'has' if len(changed) == 1 else 'have'} changed since {path} was trained (SHA-256): "
+            "its test drawings here are not the model's own, and may include some it trained on")
+    return prepared
+
+
 def test_starts(model: Model, labels: Sequence[int], n_strokes: int | None, data_dir=None) -> list[np.ndarray]:
     """The model's own test drawings of each label's class in turn (cut to ``n_strokes`` strokes), to complete."""
     ckpt = model.checkpoint
     if ckpt.get("data") is None and not ckpt.get("imported"):
         raise DataError(f"{model.path} records no data settings (written by sketchgen 0.1.0): "
                         "give drawings to complete instead of its test drawings")
-    prepared = prepare(model.classes, own_split(model.path, ckpt, data_dir))
+    prepared = own_drawings(model.path, ckpt, model.classes, data_dir)
     test = prepared.indices("test")
     test = test[prepared.lengths()[test] <= sampling.longest_prefix(model.net)]  # longer, it cannot be a start
     starts, used, cut = [], {}, {}

@@ -5,7 +5,8 @@ A class's cache is a folder ``<name>-<key>/`` holding
 * ``points.npy``: (total points, 3) int16 stroke-3 rows of all its drawings, end to end;
 * ``offsets.npy``: (drawings + 1,) int64, drawing j being ``points[offsets[j]:offsets[j + 1]]``;
 * ``split.npy``: (drawings,) int8, an index into the splits;
-* ``meta.json``: what the cache was built from, and each array file's size, SHA-256 and sample digest.
+* ``meta.json``: what the cache was built from (the source file's SHA-256 among it), and each array file's size,
+  SHA-256 and sample digest.
 
 The key hashes everything that could change the arrays, so a class's cache serves any class list
 that holds the class. The arrays are opened with ``mmap_mode="r"``: however many processes read a
@@ -42,8 +43,8 @@ import numpy as np
 from sketchgen.fileio import atomic_write, open_regular, own_folder, read_bytes, safe_name
 from sketchgen.npz import NPZ_ARRAYS
 
-# Version 1 was one prepared-<key>.npz for a whole class list; it is no longer read.
-VERSION = 2
+# Version 1 was one prepared-<key>.npz for a whole class list; version 2 had no source_sha256. Neither is read.
+VERSION = 3
 ARRAYS = {"points": np.int16, "offsets": np.int64, "split": np.int8}
 BLOCK = 4096
 # A meta.json is about 1 KB (its longest field is the source's path); one of more than this is not ours.
@@ -58,6 +59,7 @@ class ClassArrays:
     offsets: np.ndarray  # (n + 1,) int64
     split: np.ndarray  # (n,) int8
     folder: Path
+    source_sha256: str  # of the class file the arrays were made from: what a checkpoint records of its drawings
 
     def __len__(self) -> int:
         return len(self.split)
@@ -69,7 +71,7 @@ def folder(cache_dir: str | os.PathLike, name: str, identity: dict) -> Path:
     return Path(cache_dir) / f"{safe_name(name)}-{key.hexdigest()[:16]}"
 
 
-def write(where: Path, arrays: dict[str, np.ndarray], identity: dict) -> None:
+def write(where: Path, arrays: dict[str, np.ndarray], identity: dict, source_sha256: str) -> None:
     """Write the arrays as ``.npy`` files, check every byte written, then commit with ``meta.json``."""
     own_folder(where)
     _clear(where / "meta.json")  # unfinished from here until the new one is written
@@ -84,9 +86,9 @@ def write(where: Path, arrays: dict[str, np.ndarray], identity: dict) -> None:
         if back.dtype != array.dtype or back.shape != array.shape or not np.array_equal(back, array):
             raise OSError(f"{path}: the file read back differs from the array written; check the disk")
         del back
-        files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path), "sample": sample_digest(path)}
+        files[path.name] = {"bytes": path.stat().st_size, "sha256": sha256(path), "sample": sample_digest(path)}
     meta = {"version": VERSION, "drawings": len(arrays["split"]), "points": len(arrays["points"]),
-            "identity": identity, "files": files}
+            "identity": identity, "source_sha256": source_sha256, "files": files}
     with atomic_write(where / "meta.json", own=True) as f:
         f.write(json.dumps(meta, indent=1).encode())
 
@@ -100,7 +102,8 @@ def _clear(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """The file's SHA-256, in hex."""
     h = hashlib.sha256()
     with open_regular(path) as f:
         while chunk := f.read(1 << 16):
@@ -146,7 +149,7 @@ def open_class(where: Path, most: int, full: bool = False, quiet: bool = False) 
         except Exception as e:  # a foreign .npy behind a matching digest: any reader error means "rebuild"
             problem = f"unreadable prepared cache ({type(e).__name__})"
     if problem is None:
-        return ClassArrays(folder=where, **loaded)
+        return ClassArrays(folder=where, source_sha256=meta["source_sha256"], **loaded)
     if not quiet:
         print(f"{where}: {problem}; rebuilding", file=sys.stderr)
     return None
@@ -167,7 +170,14 @@ def _read_meta(path: Path, most: int) -> tuple[dict | None, str | None]:
     if type(drawings) is not int or type(points) is not int or not 0 < drawings <= min(points, most):
         return None, f"damaged prepared cache (meta.json counts {drawings!r:.20} drawings of {points!r:.20} points: " \
                      f"its settings keep 1 to {most} drawings, each of a point or more)"
+    if not is_sha256(meta.get("source_sha256")):
+        return None, "damaged prepared cache (meta.json's source_sha256 is not a SHA-256)"
     return meta, None
+
+
+def is_sha256(value) -> bool:
+    """Whether ``value`` is a SHA-256 as ``sha256`` writes it: 64 lowercase hex digits."""
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _problem(where: Path, meta: dict, full: bool) -> str | None:
@@ -179,7 +189,7 @@ def _problem(where: Path, meta: dict, full: bool) -> str | None:
         try:
             if path.stat().st_size != want.get("bytes"):
                 return f"prepared cache fails its checksum ({path.name} has another size)"
-            if sample_digest(path) != want.get("sample") or (full and _sha256(path) != want.get("sha256")):
+            if sample_digest(path) != want.get("sample") or (full and sha256(path) != want.get("sha256")):
                 return f"prepared cache fails its checksum ({path.name})"
         except OSError as e:
             return f"unreadable prepared cache ({e})"

@@ -479,7 +479,8 @@ def _ensure(job: _Job) -> Counter:
             drawings, which = _npz_split(job.source, job.max_per_class, rng)
         else:
             drawings, which = _ndjson_split(job.source, job.name, job.max_per_class, rng, problems)
-        cache.write(job.folder, {"points": drawings.points, "offsets": drawings.offsets, "split": which}, job.identity)
+        cache.write(job.folder, {"points": drawings.points, "offsets": drawings.offsets, "split": which}, job.identity,
+                    cache.sha256(job.source))
     return problems.counts
 
 
@@ -554,7 +555,8 @@ def prepare(
     cap, each split keeps its share (a seeded uniform sample).
 
     A cache is checked cheaply when opened (sizes and sampled digests) and fully with ``verify``;
-    one that fails is rebuilt with a note. Under torchrun (``WORLD_SIZE`` > 1) only local rank 0
+    one that fails is rebuilt with a note. The settings returned record each class file's SHA-256
+    (``digests``), which a run keeps in its checkpoints (``changed_files``). Under torchrun (``WORLD_SIZE`` > 1) only local rank 0
     prepares; the other processes of the machine wait for its caches and map them.
     """
     place = launch()
@@ -578,8 +580,17 @@ def prepare(
             if parts[job.name] is None:
                 raise DataError(f"{job.folder}: the prepared cache just written does not open; check the disk")
     settings = {"data_dir": None if data_dir is None else str(data_dir), "max_per_class": max_per_class, "seed": seed,
-                "sources": {name: str(path.resolve()) for name, path in zip(classes, files)}}
+                "sources": {name: str(path.resolve()) for name, path in zip(classes, files)},
+                "digests": {name: parts[name].source_sha256 for name in classes}}
     return Prepared(classes, [parts[c] for c in classes], settings)
+
+
+def changed_files(recorded: dict | None, prepared: Prepared) -> list[str]:
+    """The class files of ``prepared`` that hold other bytes than those ``recorded`` (a checkpoint's data settings)
+    was made from: their SHA-256 differs. A class either lacks a digest for (a run from before them) is not
+    compared."""
+    theirs, mine = (recorded or {}).get("digests", {}), prepared.settings["digests"]
+    return [prepared.settings["sources"][c] for c in prepared.classes if c in theirs and theirs[c] != mine[c]]
 
 
 def _build(jobs: list[_Job], workers: int, problems: Problems) -> None:

@@ -361,8 +361,8 @@ def cmd_evaluate(args) -> None:
     model.labels(classes)  # each known to the model and to the judge before a drawing is read (or downloaded)
     judge = load_classifier(args.classifier)
     judges(judge[1], classes)
-    settings = api.own_split(args.checkpoint, model.checkpoint, args.data_dir, args.max_per_class, say)
-    report = evaluate_model(model.checkpoint, judge, api.prepare(classes, settings), args.n, args.temperature,
+    drawings = api.own_drawings(args.checkpoint, model.checkpoint, classes, args.data_dir, args.max_per_class, say)
+    report = evaluate_model(model.checkpoint, judge, drawings, args.n, args.temperature,
                             args.seed, classes=args.classes, path=args.checkpoint)
     print(format_report(report))
     if args.json:

@@ -36,6 +36,7 @@ from dataclasses import MISSING, asdict, fields
 
 import torch
 
+from sketchgen.cache import is_sha256
 from sketchgen.errors import SketchgenError
 from sketchgen.fileio import FileRefused, atomic_write, open_regular
 from sketchgen.models.base import SketchModel, shapes_only
@@ -54,6 +55,7 @@ MAX_PICKLE_OPS = 2_000_000  # objects a pickle may build (~80 B each): ~2,700 va
 MAX_WEIGHT = 1e4
 FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 DATA_KEYS = {"data_dir": (str, type(None)), "max_per_class": int, "seed": int, "sources": dict}
+DATA_DIGESTS = "digests"  # each class file's SHA-256: in the data settings of runs since 2026-12-07, not before
 COUNTS = ("epoch", "round", "step")
 
 
@@ -390,7 +392,7 @@ def _metadata(ckpt: dict, fail) -> None:
     their types. Present means of its type: nothing writes None for one, and a reader's ``.get(key, {})`` would fail."""
     if "data" in ckpt:
         data = ckpt["data"]
-        if not isinstance(data, dict) or set(data) != set(DATA_KEYS):
+        if not isinstance(data, dict) or set(data) - {DATA_DIGESTS} != set(DATA_KEYS):
             fail("data settings are not the dict training writes")
         for key, t in DATA_KEYS.items():
             if not isinstance(data[key], t) or type(data[key]) is bool:
@@ -401,6 +403,10 @@ def _metadata(ckpt: dict, fail) -> None:
             fail("data setting data_dir is not a printable path")
         if not all(printable(k, MAX_NAME) and printable(v) for k, v in data["sources"].items()):
             fail("data sources are not class names and paths")
+        digests = data.get(DATA_DIGESTS, {})
+        if DATA_DIGESTS in data and (not isinstance(digests, dict) or digests.keys() != data["sources"].keys()
+                                     or not all(is_sha256(v) for v in digests.values())):
+            fail("data digests are not a SHA-256 for each class file")
     frozen = ckpt.get("frozen_classes")  # --fine-tune new-classes: the rows it keeps as --init had them
     if "frozen_classes" in ckpt:
         classes = set(ckpt["classes"])

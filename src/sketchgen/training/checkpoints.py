@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from sketchgen import models
+from sketchgen.data import changed_files
 from sketchgen.fileio import atomic_write, open_own
 from sketchgen.models.checkpoint import (
     MAX_COUNT,
@@ -258,6 +259,9 @@ def check_same_run(ckpt: dict, cfg: TrainConfig, net: models.SketchModel, data, 
     if differ:
         raise TrainingError(f"{path} is from a run with other {', '.join(differ)}: pass the same settings "
                             "with --resume, or --overwrite to start over")
+    if data.settings and (changed := changed_files(recorded, data)):
+        raise TrainingError(f"{path} is from a run on other drawings: {changed[0]} has changed since it began (its "
+                            "SHA-256 differs); put the file it trained on back to resume, or --overwrite to start over")
 
 
 def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sched, terms: set[str], path: Path,
