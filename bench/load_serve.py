@@ -128,7 +128,7 @@ def summary(results: list, wall: float | None = None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="checkpoint to serve (default: train a default-size mdn here first)")
     parser.add_argument("--epochs", type=int, default=6, help="epochs of that training (default 6)")
     parser.add_argument("--requests", type=int, default=200, help="requests in the burst (default 200)")

@@ -29,7 +29,7 @@ LIBRARY = Path.home() / ".cache" / "sketchgen" / "npm" / "magenta-sketch-0.2.0" 
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True, help="an mdn checkpoint")
     p.add_argument("--classifier", required=True, help="a classifier of its classes (sketchgen classifier train)")
     p.add_argument("--n", type=int, default=100, help="drawings per class on each side (default 100)")

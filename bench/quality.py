@@ -47,7 +47,7 @@ JUDGE_FLOOR = 0.8
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS), help="class sets (default: both)")
     p.add_argument("--models", nargs="+", default=models.names(), help=f"models (default: {' '.join(models.names())})")
     p.add_argument("--work", default=str(ROOT / "runs" / "quality"), help="runs and reports (default runs/quality)")

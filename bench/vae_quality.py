@@ -47,7 +47,7 @@ DRAWN = {"none": "as the data comes", "classes": "equally often", "sqrt": "as th
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", help="a finished `sketchgen train --model vae` run folder to measure (default: train one)")
     p.add_argument("--classifier", help="a classifier trained on the same classes (default: train one, 20 epochs)")
     p.add_argument("--n", type=int, default=500, help="drawings from the prior per class (default 500)")

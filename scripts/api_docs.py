@@ -12,6 +12,7 @@ never quietly skip part of the library.
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import sys
 from pathlib import Path
@@ -109,6 +110,7 @@ def render() -> str:
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help says what it does, and no more
     try:
         text = render()
     except Undocumented as e:

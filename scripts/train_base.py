@@ -36,7 +36,7 @@ STEPS = {"layernorm": 6000, "lstm": 5000}
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cell", choices=tuple(BASES), default="layernorm", help="the recurrent cell (default layernorm)")
     p.add_argument("--run", default="runs/base", help="run folder (default runs/base); --resume continues it")
     p.add_argument("--resume", action="store_true", help="continue the run in --run")

@@ -25,9 +25,9 @@ from sketchgen.training import TrainConfig, train
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", default=shared_quickdraw(), help="folder of <class>.ndjson (default ../shared/quickdraw)")
-    p.add_argument("--max-per-class", type=int, default=1000, help="recognized drawings kept per class")
+    p.add_argument("--max-per-class", type=int, default=1000, help="recognized drawings kept per class (default 1000)")
     p.add_argument("--out", default=SHIPPED_CHECKPOINT, help="where to write the checkpoint")
     args = p.parse_args()
     torch.manual_seed(0)

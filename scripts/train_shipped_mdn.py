@@ -41,7 +41,7 @@ def recipes() -> dict[str, tuple[Path, list[str], str, dict]]:
 
 def main() -> None:
     default_steps = TrainConfig.for_model("mdn").steps
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", choices=("29", "26"), default="29", help="which shipped model (default 29)")
     p.add_argument("--steps", type=int, default=default_steps, help=f"step budget (default {default_steps})")
     p.add_argument("--max-per-class", type=int, default=1000, help="recognized drawings kept per class (default 1000)")

@@ -138,6 +138,25 @@ def test_unknown_class_is_one_line_from_the_real_command(tmp_path):
     assert line.startswith("sketchgen train: error: argument --classes: unknown class 'eyee'. Did you mean 'eye'")
 
 
+def test_a_class_no_shipped_model_draws_is_refused_as_train_refuses_one(tmp_path, capsys):
+    """`sample` without --checkpoint answered with the library's words (sketchgen.classes(), sketchgen.train) and
+    exit 1, where every other command's unknown class is the command line's words and exit 2; a refusal of
+    `classifier train` pointed at `sketchgen classifier --help`; `download` of a class Google's bucket cannot hold
+    tried the network 4 times."""
+    code, out, err = run_cli(capsys, "sample", "--classes", "wine glas", "--out", tmp_path / "s")
+    assert (code, out) == (2, "") and err == (
+        "sketchgen sample: error: argument --classes: no shipped model draws 'wine glas'. Did you mean 'wine glass', "
+        "'wine bottle'? `sketchgen classes` lists all 345 Quick, Draw! classes; a class of your own needs a model "
+        "trained on it (`sketchgen train`), given as --checkpoint\n")
+    assert not (tmp_path / "s").exists()
+    code, out, err = run_cli(capsys, "classifier", "train", "--classes", "wine glas", "--out", tmp_path / "c.pt")
+    assert code == 2 and err.endswith("(see sketchgen classifier train --help)\n")
+    code, out, err = run_cli(capsys, "download", "wine glas", "--data-dir", tmp_path / "d")  # before: 4 attempts
+    assert (code, out) == (2, "") and err.startswith("sketchgen download: error: argument CLASS: unknown class "
+                                                     "'wine glas'. Did you mean 'wine glass', 'wine bottle'?")
+    assert not (tmp_path / "d").exists()
+
+
 @pytest.mark.parametrize("problem", ["missing", "garbage", "foreign class"])
 def test_bad_checkpoint_is_one_line(tiny_run, tmp_path, capsys, problem):
     path = {"missing": tmp_path / "nope.pt", "garbage": tmp_path / "garbage.pt",

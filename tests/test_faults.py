@@ -129,7 +129,7 @@ def test_signal_mid_epoch_then_resume_reaches_the_uninterrupted_weights(kind, si
     stdout, rest = proc.communicate(timeout=120)
     stopped = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, "".join(seen) + rest)
     message = one_error_line(stopped, 130)
-    match = re.fullmatch(rf"sketchgen: stopped by {sig.name} in epoch (\d+) at step (\d+); "
+    match = re.fullmatch(rf"sketchgen: stopped by {sig.name} in epoch (\d+) at step (\d+) \(step (\d+) of the run\); "
                          rf"resume with --resume \(state in {re.escape(str(out / 'last.pt'))}\)", message)
     assert match, message
     assert stdout == ""
@@ -139,14 +139,16 @@ def test_signal_mid_epoch_then_resume_reaches_the_uninterrupted_weights(kind, si
     model.load(out / "last.pt")
     steps = math.ceil(len(usable(prepared(), "train", 40)) / 4)
     epoch, step = int(match[1]), int(match[2])
-    assert (ckpt["progress"]["round"], ckpt["progress"]["step"]) == (epoch - 1, step)
+    assert int(match[3]) == (epoch - 1) * steps + step
+    assert (ckpt["progress"]["round"], ckpt["progress"]["step"], ckpt["progress"]["global_step"]) == \
+        (epoch - 1, step, (epoch - 1) * steps + step)
     assert epoch >= 2 and 0 < step < steps
     assert len(records(out)) == epoch - 1
     assert not list(out.glob(".*.tmp"))
 
     resumed = sketchgen("train", "--model", kind, *TRAIN, "--out", out, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert f"resumed from {out / 'last.pt'} at epoch {epoch}, step {step}" in resumed.stderr
+    assert f"resumed from {out / 'last.pt'} at epoch {epoch}, step {step} (step {match[3]} of the run)" in resumed.stderr
     for name in ("best.pt", "last.pt"):
         assert_same_weights(out / name, reference(kind) / name)
     assert records(out) == records(reference(kind))

@@ -21,6 +21,8 @@ from sketchgen.sample import MAX_TEMPERATURE, TEMPERATURE
 
 __all__ = ["SEED_CLASSES", "SHIPPED_CHECKPOINT", "build_parser", "main"]
 
+# What --seed seeds where a command only prepares drawings.
+KEPT_AND_SPLIT = "the drawings a class over --max-per-class keeps, and the split"
 # What every --classes takes besides names (V.ClassList reads them).
 CLASS_FORMS = "'all' (the 345), or @FILE with one name per line, where 'all' is a class of your own"
 
@@ -30,7 +32,12 @@ def _add_temperature(p) -> None:
                    help=f"sampling temperature, above 0, at most {MAX_TEMPERATURE:g} (default {TEMPERATURE})")
 
 
-def _add_data_flags(p) -> None:
+# A few minutes on 2 cores: eye alone has ~5,000 drawings in ../shared/quickdraw.
+DEMO_MAX_PER_CLASS = 1000
+
+
+def _add_data_flags(p, seed: str, max_per_class: int = api.DEFAULT_MAX_PER_CLASS) -> None:
+    """--classes, --data-dir, --max-per-class, --seed (``seed``: what it seeds) and --workers."""
     p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList,
                    help=f"class names (quote names with spaces): Quick, Draw!'s, or your own from --data-dir; "
                         f"{CLASS_FORMS} (default: {' '.join(SEED_CLASSES)})")
@@ -38,33 +45,35 @@ def _add_data_flags(p) -> None:
     p.add_argument("--data-dir", type=V.path, help="folder of <class>.ndjson or Sketch-RNN <class>.npz files (default: "
                                       "$SKETCHGEN_DATA, the download cache, ../shared/quickdraw, or a small downloaded slice)")
     p.add_argument("--max-per-class", type=V.MAX_PER_CLASS,
-                   help=f"recognized drawings kept per class (default {api.DEFAULT_MAX_PER_CLASS})")
-    p.add_argument("--seed", type=V.SEED, help="seed for the split, shuffling, initialisation and sampling (default 0)")
+                   help=f"recognized drawings kept per class (default {max_per_class})")
+    p.add_argument("--seed", type=V.SEED, help=f"seed for {seed} (default 0)")
     p.add_argument("--workers", type=V.POSITIVE, help="processes preparing classes not yet cached (default and at most: "
                                                       "the cores this process may use; under torchrun local rank 0 "
                                                       "prepares)")
 
 
-def _model_defaults(name: str) -> str:
-    """'seed 30, mdn 0' for a TrainConfig field: each model's default, or one value where all agree."""
+def _model_defaults(name: str, model: str | None) -> str:
+    """'seed 30, mdn 0' for a TrainConfig field: each model's default (``model``'s alone, where one is given), or
+    one value where all agree."""
     from sketchgen import models
     from sketchgen.training import TrainConfig
 
-    values = {m.name: TrainConfig.for_model(m.name).__dict__[name] for m in models.registered()}
+    kinds = [model] if model else [m.name for m in models.registered()]
+    values = {kind: TrainConfig.for_model(kind).__dict__[name] for kind in kinds}
     if len(set(map(str, values.values()))) == 1:
         return str(next(iter(values.values())))
     return ", ".join(f"{kind} {v}" for kind, v in values.items())
 
 
-def _add_train_flags(p) -> None:
+def _add_train_flags(p, model: str | None = None) -> None:
     """Every training setting with help is a flag, taking what the setting's bounds allow (the bounds a resumed
-    run's saved value is held to), its default each model's own."""
+    run's saved value is held to), its default each model's own (``model``'s, for a command that trains only it)."""
     from sketchgen.training import TrainConfig
 
     for f in fields(TrainConfig):
         if f.metadata.get("help"):
             p.add_argument(flag(f.name), type=V.of_field(f), metavar=V.metavar(f),
-                           help=f"{f.metadata['help']} (default: {_model_defaults(f.name)})")
+                           help=f"{f.metadata['help']} (default: {_model_defaults(f.name, model)})")
     p.add_argument("--device", type=V.device, help="torch device, e.g. cpu or cuda (default cpu; under torchrun, cuda means "
                                                    "each process's own GPU)")
     p.add_argument("--amp", action="store_true", default=None,
@@ -121,11 +130,10 @@ def build_parser() -> V.Parser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="train the seed model on the 5 seed classes and draw (or draw from the shipped model)")
-    _add_data_flags(p)
-    _add_train_flags(p)
+    _add_data_flags(p, "the split, shuffling, initialisation and sampling", DEMO_MAX_PER_CLASS)
+    _add_train_flags(p, "seed")
     _add_temperature(p)
-    # A few minutes on 2 cores: eye alone has ~5,000 drawings in ../shared/quickdraw.
-    p.set_defaults(func=C.cmd_demo, max_per_class=1000, model=None)
+    p.set_defaults(func=C.cmd_demo, max_per_class=DEMO_MAX_PER_CLASS, model=None)
 
     p = sub.add_parser("classes", help="list the 345 QuickDraw class names, the classes a checkpoint knows, or those "
                                        "a folder of your own drawings holds")
@@ -142,14 +150,14 @@ def build_parser() -> V.Parser:
     p.set_defaults(func=C.cmd_download)
 
     p = sub.add_parser("prepare", help="filter, cap, split and cache drawings as arrays (train does this itself)")
-    _add_data_flags(p)
+    _add_data_flags(p, KEPT_AND_SPLIT)
     p.add_argument("--verify", action="store_true",
                    help="check every byte of each class's cache against its SHA-256 and rebuild any that fail "
                         "(opening checks only sizes and sampled blocks)")
     p.set_defaults(func=C.cmd_prepare)
 
     p = sub.add_parser("train", help="train a model")
-    _add_data_flags(p)
+    _add_data_flags(p, "the split, shuffling, initialisation and sampling")
     _add_model_flags(p)
     _add_train_flags(p)
     p.add_argument("--init", type=V.path, metavar="CHECKPOINT",
@@ -175,7 +183,7 @@ def build_parser() -> V.Parser:
     p.add_argument("--prefix", type=V.path, help="ndjson file of started drawings: the command's drawing i (through the classes "
                                     "in turn) starts from the file's drawing i modulo their count and is finished as its "
                                     "class; or 'test' for the model's own test drawings of each class")
-    p.add_argument("--prefix-strokes", type=V.LENGTH, help="keep only the first N strokes of each prefix drawing")
+    p.add_argument("--prefix-strokes", type=V.LENGTH, help="keep only the first N strokes of each prefix drawing (default: every stroke)")
     p.add_argument("--around", type=V.path, metavar="DRAWINGS.ndjson",
                    help="a model that encodes drawings (vae): --n variations of each drawing of this file, its latent "
                         "drawn from the drawing's posterior, its class the drawing's word (default: latents from the prior)")
@@ -199,14 +207,14 @@ def build_parser() -> V.Parser:
     p.set_defaults(func=C.cmd_interpolate)
 
     p = sub.add_parser("convert", help="write prepared drawings as Sketch-RNN's .npz dataset files, one per class")
-    _add_data_flags(p)
+    _add_data_flags(p, KEPT_AND_SPLIT)
     p.add_argument("--to", choices=["npz"], required=True,
                    help="npz: Sketch-RNN's format (train/valid/test object arrays of int16 stroke-3)")
     p.add_argument("--out", type=V.path, required=True, help="folder to write the <class>.npz files into")
     p.set_defaults(func=C.cmd_convert)
 
     p = sub.add_parser("export", help="write one class of an mdn checkpoint as a model file for @magenta/sketch")
-    p.add_argument("--checkpoint", type=V.path, required=True, help="a .pt file of an mdn model written by train")
+    p.add_argument("--checkpoint", type=V.path, required=True, help="a .pt file of an mdn model, written by train or import")
     p.add_argument("--format", choices=["magenta"], required=True,
                    help="magenta: the .gen.json that @magenta/sketch's SketchRNN loads")
     p.add_argument("--class", dest="class_name", required=True, metavar="CLASS",
@@ -246,7 +254,7 @@ def build_parser() -> V.Parser:
     p = sub.add_parser("classifier", help="the sketch classifier that evaluate uses as its judge")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = actions.add_parser("train", help="train a small CNN on rasterised real drawings; prints its test accuracy")
-    _add_data_flags(p)
+    _add_data_flags(p, "the split, the classifier's initialisation and its batches")
     p.add_argument("--epochs", type=V.integer(1, 10_000), default=20,
                    help="training epochs; the best on validation is kept (default 20)")
     p.add_argument("--out", type=V.path, required=True, help="the classifier file to write (.pt)")
@@ -262,12 +270,13 @@ def build_parser() -> V.Parser:
     p.add_argument("--seed", type=V.SEED, default=0, help="sampling seed (default 0); the split is the checkpoint's own")
     p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList,
                    help=f"measure these of the model's classes only: names, {CLASS_FORMS} (default: all it knows; "
-                        "a model of 345 classes is measured on a few so)")
+                        "give a few to measure a model of 345 classes on them alone)")
     p.add_argument("--data-dir", type=V.path,
                    help="where the checkpoint's classes are read from (default: where it was trained from)")
     p.add_argument("--max-per-class", type=V.MAX_PER_CLASS,
-                   help="only for checkpoints of sketchgen 0.1.0, which do not record it: the --max-per-class the model "
-                        f"was trained with (default {api.DEFAULT_MAX_PER_CLASS})")
+                   help="only for checkpoints that do not record it (of sketchgen 0.1.0, and imported models): the "
+                        "--max-per-class that picks their test drawings, as the model was trained with (default "
+                        f"{api.DEFAULT_MAX_PER_CLASS}; a checkpoint that records one refuses another)")
     p.add_argument("--json", type=V.path, metavar="OUT.json", help="also write the report as JSON to this file")
     p.set_defaults(func=C.cmd_evaluate)
     return parser
@@ -279,14 +288,15 @@ def main(argv: list[str] | None = None) -> int:
     from sketchgen.training import Interrupted
 
     args = build_parser().parse_args(argv)
+    command = " ".join(filter(None, (args.command, getattr(args, "action", None))))  # `classifier train`
     problem = V.check_known(args)
     if problem:
-        say(one_line(f"sketchgen {args.command}: error: {problem} (see sketchgen {args.command} --help)"))
+        say(one_line(f"sketchgen {command}: error: {problem} (see sketchgen {command} --help)"))
         return 2
     try:
         args.func(args)
     except FlagError as e:  # a flag's value the chosen model does not take: as argparse refuses one
-        say(one_line(f"sketchgen {args.command}: error: {e}"))
+        say(one_line(f"sketchgen {command}: error: {e}"))
         return 2
     except Interrupted as e:
         say(one_line(f"sketchgen: {e}"))

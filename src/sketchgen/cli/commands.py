@@ -19,6 +19,7 @@ from sketchgen import api
 from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT, UsageError
 from sketchgen.cli.outputs import drawing_files, drawing_stem, file_stem, fresh_folder, taken_back, writable
 from sketchgen.cli.values import of_field
+from sketchgen.data import did_you_mean
 from sketchgen.errors import flag
 from sketchgen.sample import check_prefixes, require_encoder
 
@@ -63,6 +64,12 @@ def cmd_download(args) -> None:
 
     dest = Path(args.data_dir) if args.data_dir else download.default_cache_dir()
     base_url = download.DEFAULT_BASE_URL if args.base_url is None else args.base_url
+    known = set(api.classes())
+    for name in args.classes if args.base_url is None else ():  # Google's bucket holds the 345 and nothing else
+        if name not in known:
+            raise FlagError(f"argument CLASS: unknown class {name!r}.{did_you_mean(name, known)} `sketchgen classes` "
+                            "lists all 345 Quick, Draw! classes, all Google's bucket holds (--base-url: another "
+                            "server)")
     for name in args.classes:
         print(download.download_class(name, dest, base_url))
 
@@ -187,6 +194,12 @@ def loaded(path, command: str, classes=None) -> api.Model:
     """The model a drawing command uses: ``path``, or the shipped model that draws ``classes``, said in one line."""
     if path is not None:
         return api.load(path)
+    known = set(api.classes())
+    for name in classes or ():  # refused as train refuses a class no data has, in the command line's words
+        if name not in known:
+            raise FlagError(f"argument --classes: no shipped model draws {name!r}.{did_you_mean(name, known)} "
+                            "`sketchgen classes` lists all 345 Quick, Draw! classes; a class of your own needs a "
+                            "model trained on it (`sketchgen train`), given as --checkpoint")
     model = api.load(classes=classes)
     what = api.BASE_DESCRIPTION if model.path == api.BASE_MODEL else api.SHIPPED_DESCRIPTION
     say(f"{command}: no --checkpoint given; drawing with the shipped model {model.path.name} "

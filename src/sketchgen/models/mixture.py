@@ -32,8 +32,8 @@ LENGTH_PERCENTILE = 98
 @dataclass
 class MixtureConfig:
     n_classes: int = setting(1, low=1, high=MAX_CLASSES)
-    embed_dim: int = setting(0, "class embedding size (0: grows with the class count, 18 for 5 classes, 149 for 345)",
-                             0, 4096)
+    embed_dim: int = setting(0, "class embedding size (0: grows with the class count, 18 for 5 classes, 149 for 345; "
+                                "a run from a shipped base keeps the base's, 149)", 0, 4096)
     n_mixtures: int = setting(20, "Gaussians in the offset mixture", 1, 100)
     # Offsets are divided by this (their std over the training set) before the model sees them.
     scale: float = setting(1.0, low=1e-6, high=1e6)

@@ -187,6 +187,12 @@ def _fresh_progress() -> dict:
             "skipped": 0, "bad_run": 0}
 
 
+def _of_the_run(progress: dict) -> str:
+    """The run's own step (the log's, and --steps'), beside the step within an epoch or round that the progress bar
+    counts: "round 3, step 0" alone read as the run's start."""
+    return f" (step {progress['global_step']} of the run)"
+
+
 def _shares_line(classes: list[str], shares: np.ndarray, most: int = 12) -> str:
     """Each class's share, the largest first; past ``most`` classes, the range of the rest."""
     ranked = sorted(zip(classes, shares), key=lambda x: -x[1])
@@ -290,7 +296,8 @@ def _train(cfg, data, out, resume, log, rank, world, device, init, replace_old) 
                                 f"{len(schedule.plan(progress['round']))}; train again with --overwrite")
         if rank == 0:
             checkpoints.rewrite_log(out / "log.jsonl", progress["history"])
-        log(f"resumed from {last} at {schedule.unit} {progress['round'] + 1}, step {progress['step']}")
+        log(f"resumed from {last} at {schedule.unit} {progress['round'] + 1}, step {progress['step']}"
+            + _of_the_run(progress))
         if cfg.lr != ckpt["train"]["lr"]:  # e.g. lowered after the loss went NaN
             for group in opt.param_groups:
                 group["lr"] = cfg.lr
@@ -344,8 +351,8 @@ def _train(cfg, data, out, resume, log, rank, world, device, init, replace_old) 
                     if result.stopping:
                         save_last()
                         by = signal.Signals(stop.signal).name if stop.signal else "a signal to another rank"
-                        raise Interrupted(f"stopped by {by} in {schedule.unit} {r + 1} at step {progress['step']}; "
-                                          f"resume with --resume (state in {last})")
+                        raise Interrupted(f"stopped by {by} in {schedule.unit} {r + 1} at step {progress['step']}"
+                                          f"{_of_the_run(progress)}; resume with --resume (state in {last})")
             bar.close()
             val_loss, val_terms = dataset_loss(kept, data, valid_idx, cfg.batch_size, device,
                                                class_weights=_val_weights(cfg, schedule))
