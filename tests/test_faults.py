@@ -148,7 +148,8 @@ def test_signal_mid_epoch_then_resume_reaches_the_uninterrupted_weights(kind, si
 
     resumed = sketchgen("train", "--model", kind, *TRAIN, "--out", out, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert f"resumed from {out / 'last.pt'} at epoch {epoch}, step {step} (step {match[3]} of the run)" in resumed.stderr
+    assert f"resumed from {out / 'last.pt'} at epoch {epoch}, step {step} (step {match[3]} of the run)" in \
+        resumed.stderr
     for name in ("best.pt", "last.pt"):
         assert_same_weights(out / name, reference(kind) / name)
     assert records(out) == records(reference(kind))

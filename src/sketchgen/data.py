@@ -556,8 +556,9 @@ def prepare(
 
     A cache is checked cheaply when opened (sizes and sampled digests) and fully with ``verify``;
     one that fails is rebuilt with a note. The settings returned record each class file's SHA-256
-    (``digests``), which a run keeps in its checkpoints (``changed_files``). Under torchrun (``WORLD_SIZE`` > 1) only local rank 0
-    prepares; the other processes of the machine wait for its caches and map them.
+    (``digests``), which a run keeps in its checkpoints (``changed_files``). Under torchrun
+    (``WORLD_SIZE`` > 1) only local rank 0 prepares; the other processes of the machine wait for its
+    caches and map them.
     """
     place = launch()
     classes = check_classes(classes, data_dir)

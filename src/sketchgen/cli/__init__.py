@@ -183,7 +183,8 @@ def build_parser() -> V.Parser:
     p.add_argument("--prefix", type=V.path, help="ndjson file of started drawings: the command's drawing i (through the classes "
                                     "in turn) starts from the file's drawing i modulo their count and is finished as its "
                                     "class; or 'test' for the model's own test drawings of each class")
-    p.add_argument("--prefix-strokes", type=V.LENGTH, help="keep only the first N strokes of each prefix drawing (default: every stroke)")
+    p.add_argument("--prefix-strokes", type=V.LENGTH,
+                   help="keep only the first N strokes of each prefix drawing (default: every stroke)")
     p.add_argument("--around", type=V.path, metavar="DRAWINGS.ndjson",
                    help="a model that encodes drawings (vae): --n variations of each drawing of this file, its latent "
                         "drawn from the drawing's posterior, its class the drawing's word (default: latents from the prior)")
@@ -214,7 +215,8 @@ def build_parser() -> V.Parser:
     p.set_defaults(func=C.cmd_convert)
 
     p = sub.add_parser("export", help="write one class of an mdn checkpoint as a model file for @magenta/sketch")
-    p.add_argument("--checkpoint", type=V.path, required=True, help="a .pt file of an mdn model, written by train or import")
+    p.add_argument("--checkpoint", type=V.path, required=True,
+                   help="a .pt file of an mdn model, written by train or import")
     p.add_argument("--format", choices=["magenta"], required=True,
                    help="magenta: the .gen.json that @magenta/sketch's SketchRNN loads")
     p.add_argument("--class", dest="class_name", required=True, metavar="CLASS",
