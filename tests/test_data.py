@@ -364,6 +364,41 @@ def test_damage_between_the_sampled_blocks_is_found_by_verify(quickdraw, tmp_pat
     np.testing.assert_array_equal(data.prepare(["eye"], quickdraw / "simplified", 5000).parts[0].points, expected)
 
 
+def test_a_cache_knows_its_source_s_sha256_from_before_and_verify_hashes_the_source_again(quickdraw, tmp_path, capsys):
+    """A cache written before meta.json recorded its source's SHA-256 is given it in place (one read of the file,
+    not a parse: a full download's 345 classes would take hours again); a source changed in place under the same
+    size and mtime is served as it was prepared, and `--verify`, which hashes it again, rebuilds the class."""
+    (tmp_path / "data").mkdir()
+    source = tmp_path / "data" / "circle.ndjson"
+    shutil.copy(quickdraw / "simplified" / "circle.ndjson", source)
+    first = data.prepare(["circle"], tmp_path / "data", cache_dir=tmp_path / "cache")
+    folder, digest = first.parts[0].folder, hashlib.sha256(source.read_bytes()).hexdigest()
+    assert first.settings["digests"] == {"circle": digest}
+    arrays = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("*.npy")}
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "source_sha256"}))
+    capsys.readouterr()
+    again = data.prepare(["circle"], tmp_path / "data", cache_dir=tmp_path / "cache")
+    assert capsys.readouterr().err == "" and again.settings["digests"] == {"circle": digest}
+    assert json.loads((folder / "meta.json").read_text())["source_sha256"] == digest
+    assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("*.npy")} == arrays  # not rebuilt
+
+    before = source.stat()
+    text = source.read_text()
+    at = text.index('"countrycode":"') + len('"countrycode":"')
+    source.write_text(text[:at] + ("ZZ" if text[at:at + 2] != "ZZ" else "YY") + text[at + 2:])  # as many bytes
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert source.stat().st_size == before.st_size
+    assert data.prepare(["circle"], tmp_path / "data", cache_dir=tmp_path / "cache").settings["digests"] == \
+        {"circle": digest}  # the cache's word: the file's size and time are what it was made from
+    capsys.readouterr()
+    verified = data.prepare(["circle"], tmp_path / "data", cache_dir=tmp_path / "cache", verify=True)
+    assert capsys.readouterr().err == f"{folder}: its source {source} has other bytes than it was prepared from; " \
+                                      "rebuilding\n"
+    assert verified.settings["digests"] == {"circle": hashlib.sha256(source.read_bytes()).hexdigest()} != \
+        {"circle": digest}
+
+
 def test_prepare_streams_without_holding_the_json(quickdraw, tmp_path):
     """Reading all 4,923 eye lines while keeping 200: the peak of Python allocations (NumPy's
     included) stays far below the 2.6 MB of JSON read. Measured: 0.2 MB (eye and mouth, 4.6 MB: 0.4 MB)."""

@@ -249,6 +249,11 @@ def test_a_class_file_changed_since_training_is_noted_and_never_resumed_from(qui
                     "are not the model's own, and may include some it trained on"]
     assert len(after) == len(before) and not np.array_equal(after.stroke3(0), before.stroke3(0))
     with pytest.raises(TrainingError, match=f"^{run.last} is from a run on other drawings: {circle} has changed "
-                                            "since it began"):
+                                            r"since it began \(SHA-256\); put the file"):
         sketchgen.train(classes=["circle"], model="seed", out=tmp_path / "run", data_dir=tmp_path / "data",
                         max_per_class=40, steps=4, resume=True, log=lambda line: None)
+    (tmp_path / "other").mkdir()  # the changed drawings in another folder: said as another file, not a change
+    (tmp_path / "other" / "circle.ndjson").write_bytes(circle.read_bytes())
+    api.own_drawings(run.best, ckpt, ["circle"], data_dir=tmp_path / "other", say=said.append)
+    assert said[-1].startswith(f"note: {tmp_path / 'other' / 'circle.ndjson'} is not {circle}, which {run.best} "
+                               "was trained on (SHA-256)")

@@ -43,8 +43,8 @@ import numpy as np
 from sketchgen.fileio import atomic_write, open_regular, own_folder, read_bytes, safe_name
 from sketchgen.npz import NPZ_ARRAYS
 
-# Version 1 was one prepared-<key>.npz for a whole class list; version 2 had no source_sha256. Neither is read.
-VERSION = 3
+# Version 1 was one prepared-<key>.npz for a whole class list; it is no longer read.
+VERSION = 2
 ARRAYS = {"points": np.int16, "offsets": np.int64, "split": np.int8}
 BLOCK = 4096
 # A meta.json is about 1 KB (its longest field is the source's path); one of more than this is not ours.
@@ -127,19 +127,27 @@ def sample_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def open_class(where: Path, most: int, full: bool = False, quiet: bool = False) -> ClassArrays | None:
-    """The mapped arrays, or None if the cache is missing or (with a note, unless ``quiet``) damaged.
+def open_class(where: Path, source: Path, most: int, full: bool = False, quiet: bool = False) -> ClassArrays | None:
+    """The mapped arrays of the class file ``source``, or None if the cache is missing or (with a note, unless
+    ``quiet``) damaged. The caller holds the class's lock.
 
     ``most``: the drawings it may hold (the max_per_class its key was made with); meta.json counting more is
     damage found before any array is mapped, since checking the offsets costs memory in proportion to them.
     A folder that is a symbolic link is refused (FileRefused): a rebuild would write wherever it points.
+    ``full`` also hashes ``source`` again: a file changed in place under the same size and time is rebuilt.
     """
     meta_path = where / "meta.json"
     if not own_folder(where, create=False) or not meta_path.exists():
         return None
     meta, problem = _read_meta(meta_path, most)
+    if problem is None and "source_sha256" not in meta:
+        meta = _add_source_digest(meta_path, meta, source)
+    if problem is None and not is_sha256(meta["source_sha256"]):
+        problem = "damaged prepared cache (meta.json's source_sha256 is not a SHA-256)"
     if problem is None:
         problem = _problem(where, meta, full)
+    if problem is None and full and sha256(source) != meta["source_sha256"]:
+        problem = f"its source {source} has other bytes than it was prepared from"
     if problem is None:
         try:
             # Plain ndarray views of the maps: slices of an np.memmap would each be a memmap too.
@@ -170,9 +178,17 @@ def _read_meta(path: Path, most: int) -> tuple[dict | None, str | None]:
     if type(drawings) is not int or type(points) is not int or not 0 < drawings <= min(points, most):
         return None, f"damaged prepared cache (meta.json counts {drawings!r:.20} drawings of {points!r:.20} points: " \
                      f"its settings keep 1 to {most} drawings, each of a point or more)"
-    if not is_sha256(meta.get("source_sha256")):
-        return None, "damaged prepared cache (meta.json's source_sha256 is not a SHA-256)"
     return meta, None
+
+
+def _add_source_digest(meta_path: Path, meta: dict, source: Path) -> dict:
+    """A cache from before meta.json recorded its source's SHA-256 (sketchgen before 2026-12-07), given it: the
+    folder's key (the source's path, size and mtime) says ``source`` is the file it was made from, so this costs a
+    read of the file where a rebuild would parse it again."""
+    meta = {**meta, "source_sha256": sha256(source)}
+    with atomic_write(meta_path, own=True) as f:
+        f.write(json.dumps(meta, indent=1).encode())
+    return meta
 
 
 def is_sha256(value) -> bool:

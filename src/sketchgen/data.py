@@ -472,7 +472,7 @@ def _ensure(job: _Job) -> Counter:
     """
     problems = Problems(quiet=job.quiet)
     with locked(job.folder):
-        if cache.open_class(job.folder, job.max_per_class, full=job.full_check) is not None:
+        if cache.open_class(job.folder, job.source, job.max_per_class, full=job.full_check) is not None:
             return problems.counts
         rng = class_rng(job.seed, job.name)
         if job.source.suffix == ".npz":
@@ -586,12 +586,13 @@ def prepare(
     return Prepared(classes, [parts[c] for c in classes], settings)
 
 
-def changed_files(recorded: dict | None, prepared: Prepared) -> list[str]:
+def changed_files(recorded: dict | None, prepared: Prepared) -> list[tuple[str, str]]:
     """The class files of ``prepared`` that hold other bytes than those ``recorded`` (a checkpoint's data settings)
-    was made from: their SHA-256 differs. A class either lacks a digest for (a run from before them) is not
-    compared."""
-    theirs, mine = (recorded or {}).get("digests", {}), prepared.settings["digests"]
-    return [prepared.settings["sources"][c] for c in prepared.classes if c in theirs and theirs[c] != mine[c]]
+    was made from, by SHA-256: (the file here, the file there) for each. A class either lacks a digest for (a run
+    from before them) is not compared."""
+    theirs = (recorded or {}).get("digests", {})
+    return [(prepared.settings["sources"][c], recorded["sources"][c]) for c in prepared.classes
+            if c in theirs and theirs[c] != prepared.settings["digests"][c]]
 
 
 def _build(jobs: list[_Job], workers: int, problems: Problems) -> None:
@@ -618,7 +619,7 @@ def _job(name: str, source: Path, cache_dir: Path, max_per_class: int, seed: int
 
 def _open(job: _Job, quiet: bool = False) -> cache.ClassArrays | None:
     with locked(job.folder):
-        return cache.open_class(job.folder, job.max_per_class, quiet=quiet)
+        return cache.open_class(job.folder, job.source, job.max_per_class, quiet=quiet)
 
 
 def _wait_for(jobs: list[_Job], local_rank: int, cache_dir: Path, poll_s: float = 0.5) -> dict[str, cache.ClassArrays]:

@@ -31,8 +31,8 @@ class MDNConfig(MixtureConfig):
     hidden: int = setting(512, "LSTM hidden size", 1, 8192)
     dropout: float = setting(0.1, "dropout rate on the cell's output", 0.0, 0.99)
     cell: str = setting("lstm", "recurrent cell: lstm (PyTorch's) or layernorm (Sketch-RNN's, with recurrent "
-                        "dropout); a run from a shipped base takes the base's (the mdn's default start: layernorm; "
-                        "--cell lstm starts from its plain base); from random weights",
+                        "dropout). A run from a shipped base has the base's: the mdn starts from its layernorm base "
+                        "unless --cell lstm picks its plain one; the default is that of a run from random weights",
                         choices=cells.CELLS)
     recurrent_dropout: float = setting(0.1, "dropout on the layernorm cell's candidate update", 0.0, 0.99)
 
