@@ -229,7 +229,8 @@ def test_a_model_s_split_is_never_read_from_other_files_than_it_trained_on(quick
     assert api.own_split(run.best, ckpt, data_dir="data")["data_dir"] == "data"  # given: the user's choice
 
 
-def test_a_class_file_changed_since_training_is_noted_and_never_resumed_from(quickdraw, tmp_path):
+def test_a_class_file_changed_since_training_is_noted_and_never_resumed_from(quickdraw, tmp_path, classifier,
+                                                                              seed_data):
     """A class file rewritten at the same path (a fuller download, an edit): before, evaluate split its drawings
     and measured them as the model's test drawings, silently, and --resume trained on with them."""
     lines = (quickdraw / "simplified" / "circle.ndjson").read_text().splitlines()
@@ -248,6 +249,9 @@ def test_a_class_file_changed_since_training_is_noted_and_never_resumed_from(qui
     assert said == [f"note: {circle} has changed since {run.best} was trained (SHA-256): its test drawings here "
                     "are not the model's own, and may include some it trained on"]
     assert len(after) == len(before) and not np.array_equal(after.stroke3(0), before.stroke3(0))
+    judge = (classifier[0], seed_data.classes)
+    for drawings, changed in ((before, []), (after, [str(circle)])):  # the report says so too, for whoever reads it
+        assert E.evaluate_model(run.best, judge, drawings, n_per_class=2)["changed_sources"] == changed
     with pytest.raises(TrainingError, match=f"^{run.last} is from a run on other drawings: {circle} has changed "
                                             r"since it began \(SHA-256\); put the file"):
         sketchgen.train(classes=["circle"], model="seed", out=tmp_path / "run", data_dir=tmp_path / "data",

@@ -64,7 +64,10 @@
 
 Every number is given per class; "overall" is the unweighted mean over the
 classes (counts are sums), so a class of 5,000 drawings does not drown one of
-25. ``report`` turns a report into tables.
+25. ``changed_sources`` lists the class files whose bytes are not those the
+checkpoint trained on (by SHA-256): their split is not the model's own, and
+their test drawings may be ones it trained on. ``report`` turns a report
+into tables.
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ from sketchgen.classifier import (
     predict,
     real_drawings,
 )
-from sketchgen.data import Prepared
+from sketchgen.data import Prepared, changed_files
 from sketchgen.fileio import atomic_write
 from sketchgen.training import TrainConfig, dataset_loss, usable
 
@@ -227,6 +230,8 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
         "n_per_class": n_per_class,
         "seed": seed,
         "loss": net.loss_description,
+        # Class files whose bytes are not those the checkpoint trained on: their split is not the model's own.
+        "changed_sources": [here for here, _ in changed_files(ckpt.get("data"), data)] if data.settings else [],
         "classes": per_class,
         "overall": {**_overall(list(per_class.values())), **_overall_against_real(list(per_class.values()), pooled)},
     }
