@@ -751,7 +751,7 @@ The initial state lifts all three, bird from 5.0% to 17.0% and crab from 10.0% t
 default's three seeds drew them (bird 5.0-11.0%, crab 7.0-12.0%, in the moving-average table below) - with a
 lower FID, 8.6 points more recall and as good a fit, while the 26 classes are level (0.6 points fewer, within the
 71.2-71.9% the default's seeds give). None of the three reaches half of what its real drawings get. The shift at
-the head fits worse and draws worse. Not shipped: one seed, short of the target, and it would add a weight to
+the head fits worse and draws worse. Not shipped: short of the target, and it would add a weight to
 the mdn that `@magenta/sketch`'s decoder-only models, which start from zeros, cannot hold; it is the one lever
 here that lifted bird and crab without costing the other classes. With `--seed 1` (another split: only the
 generated drawings' rates compare, judged by the same classifier; two threads, 33 minutes, best weights at step
