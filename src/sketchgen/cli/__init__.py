@@ -126,12 +126,14 @@ def _add_overwrite(p, what: str) -> None:
 
 
 def build_parser() -> V.Parser:
+    from sketchgen import models
+
     parser = V.Parser(prog="sketchgen", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="train the seed model on the 5 seed classes and draw (or draw from the shipped model)")
     _add_data_flags(p, "the split, shuffling, initialisation and sampling", DEMO_MAX_PER_CLASS)
-    _add_train_flags(p, "seed")
+    _add_train_flags(p, models.default())  # demo trains the default model (model=None below), and only it
     _add_temperature(p)
     p.set_defaults(func=C.cmd_demo, max_per_class=DEMO_MAX_PER_CLASS, model=None)
 
