@@ -506,11 +506,11 @@ def own_drawings(path, ckpt: dict, classes: Sequence[str], data_dir=None, max_pe
     say = say or _say
     prepared = prepare(classes, own_split(path, ckpt, data_dir, max_per_class, say))
     if changed := data.changed_files(ckpt.get("data"), prepared):
-        (here, there), more = changed[0], f" (and {len(changed) - 1} more class files)" if len(changed) > 1 else ""
+        here, there = changed[0]
         what = f"has changed since {path} was trained" if here == there else \
             f"is not {there}, which {path} was trained on"
-        say(f"note: {here}{more} {what} (SHA-256): its test drawings here are not the model's own, and may include "
-            "some it trained on")
+        say(f"note: {here}{data.more_files(changed)} {what} (SHA-256): its test drawings here are not the model's "
+            "own, and may include some it trained on")
     return prepared
 
 

@@ -595,6 +595,11 @@ def changed_files(recorded: dict | None, prepared: Prepared) -> list[tuple[str, 
             if c in theirs and theirs[c] != prepared.settings["digests"][c]]
 
 
+def more_files(changed: list) -> str:
+    """" (and 2 more class files)" for the ``changed_files`` past the first, which a message names; else nothing."""
+    return f" (and {len(changed) - 1} more class files)" if len(changed) > 1 else ""
+
+
 def _build(jobs: list[_Job], workers: int, problems: Problems) -> None:
     """Make sure of each class's cache in a pool of ``workers``, with a progress bar on a terminal."""
     # The biggest files first, so that no worker is left with a big class while the others idle.

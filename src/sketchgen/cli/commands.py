@@ -64,12 +64,9 @@ def cmd_download(args) -> None:
 
     dest = Path(args.data_dir) if args.data_dir else download.default_cache_dir()
     base_url = download.DEFAULT_BASE_URL if args.base_url is None else args.base_url
-    known = set(api.classes())
-    for name in args.classes if args.base_url is None else ():  # Google's bucket holds the 345 and nothing else
-        if name not in known:
-            raise FlagError(f"argument CLASS: unknown class {name!r}.{did_you_mean(name, known)} `sketchgen classes` "
-                            "lists all 345 Quick, Draw! classes, all Google's bucket holds (--base-url: another "
-                            "server)")
+    if args.base_url is None:  # Google's bucket holds the 345 and nothing else
+        _of_the_345(args.classes, "argument CLASS: unknown class", ", all Google's bucket holds (--base-url: another "
+                    "server)")
     for name in args.classes:
         print(download.download_class(name, dest, base_url))
 
@@ -190,16 +187,22 @@ def write_drawings(out: Path, drawings, tag: str = "") -> None:
             f"{', ...' if len(empty) > 5 else ''}): an empty drawing in {tag}samples.ndjson, no PNG or SVG")
 
 
+def _of_the_345(names, refusal: str, otherwise: str) -> None:
+    """Refuse a name that is not one of the 345 Quick, Draw! classes as argparse refuses a value (exit 2), as
+    ``train`` refuses a class no data has: ``refusal`` NAME, close matches, where the 345 are listed, ``otherwise``."""
+    known = set(api.classes())
+    for name in names:
+        if name not in known:
+            raise FlagError(f"{refusal} {name!r}.{did_you_mean(name, known)} `sketchgen classes` lists all 345 "
+                            f"Quick, Draw! classes{otherwise}")
+
+
 def loaded(path, command: str, classes=None) -> api.Model:
     """The model a drawing command uses: ``path``, or the shipped model that draws ``classes``, said in one line."""
     if path is not None:
         return api.load(path)
-    known = set(api.classes())
-    for name in classes or ():  # refused as train refuses a class no data has, in the command line's words
-        if name not in known:
-            raise FlagError(f"argument --classes: no shipped model draws {name!r}.{did_you_mean(name, known)} "
-                            "`sketchgen classes` lists all 345 Quick, Draw! classes; a class of your own needs a "
-                            "model trained on it (`sketchgen train`), given as --checkpoint")
+    _of_the_345(classes or (), "argument --classes: no shipped model draws", "; a class of your own needs a model "
+                "trained on it (`sketchgen train`), given as --checkpoint")
     model = api.load(classes=classes)
     what = api.BASE_DESCRIPTION if model.path == api.BASE_MODEL else api.SHIPPED_DESCRIPTION
     say(f"{command}: no --checkpoint given; drawing with the shipped model {model.path.name} "

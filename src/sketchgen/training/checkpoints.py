@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from sketchgen import models
-from sketchgen.data import changed_files
+from sketchgen.data import changed_files, more_files
 from sketchgen.fileio import atomic_write, open_own
 from sketchgen.models.checkpoint import (
     MAX_COUNT,
@@ -260,9 +260,9 @@ def check_same_run(ckpt: dict, cfg: TrainConfig, net: models.SketchModel, data, 
         raise TrainingError(f"{path} is from a run with other {', '.join(differ)}: pass the same settings "
                             "with --resume, or --overwrite to start over")
     if data.settings and (changed := changed_files(recorded, data)):  # the same paths: "other data" says otherwise
-        more = f" (and {len(changed) - 1} more class files)" if len(changed) > 1 else ""
-        raise TrainingError(f"{path} is from a run on other drawings: {changed[0][0]}{more} has changed since it "
-                            "began (SHA-256); put the file it trained on back to resume, or --overwrite to start over")
+        raise TrainingError(f"{path} is from a run on other drawings: {changed[0][0]}{more_files(changed)} has "
+                            "changed since it began (SHA-256); put the file it trained on back to resume, or "
+                            "--overwrite to start over")
 
 
 def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sched, terms: set[str], path: Path,
