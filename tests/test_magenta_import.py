@@ -246,6 +246,11 @@ def test_fine_tune_on_other_classes_says_what_starts_from_scratch(zoo_models, tm
     err = capsys.readouterr().err
     assert "started from 2 of the model's 7 weight tensors; from scratch: lstm.weight_ih_l0 (2048x6 there, " \
            "64x6 here)" in err
+    assert main(["train", "--init", str(zoo_models["sheep"]), "--classes", "sheep", "--cell", "layernorm", "--steps",
+                 "1", "--batch-size", "8", "--out", str(tmp_path / "other cell")]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("--init")]
+    assert said[0].endswith("; not used: lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0 "
+                            "(this model has no such weights)"), said
 
 
 def test_init_rows_follow_class_names(tiny_models):

@@ -385,7 +385,7 @@ def init_settings(ckpt: dict, given: dict) -> dict:
 
 def take_over(net: models.SketchModel, classes: list[str], ckpt: dict, path: str) -> str:
     """Copy into ``net`` every tensor of ``ckpt`` of the same name and shape, class rows by class name; one line
-    saying what it took and what starts from scratch. Refused where nothing fits."""
+    saying what it took, what starts from scratch and what it left unused. Refused where nothing fits."""
     theirs, their_classes = ckpt["state_dict"], ckpt["classes"]
     state = net.state_dict()
     taken, missed = 0, []
@@ -410,8 +410,10 @@ def take_over(net: models.SketchModel, classes: list[str], ckpt: dict, path: str
     if not taken:
         raise TrainingError(f"--init {path}: none of its weights fit this model ({missed[0]}, ...); "
                             "leave out the flags that change the model's size")
+    unused = [name for name in theirs if name not in state]  # e.g. what a setting given as a flag does away with
     return (f"--init {path}: started from {taken} of the model's {len(state)} weight tensors"
-            + (f"; from scratch: {'; '.join(missed)}" if missed else ""))
+            + (f"; from scratch: {'; '.join(missed)}" if missed else "")
+            + (f"; not used: {', '.join(unused)} (this model has no such weights)" if unused else ""))
 
 
 def freeze_known(net: models.SketchModel, classes: list[str], known: list[str], path: str) -> list[str]:
