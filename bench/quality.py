@@ -760,6 +760,30 @@ generated drawings' rates compare, judged by the same classifier; two threads, 3
 59.9%. Over the two seeds the 26 classes are level and bear and bird gain 5.5-12 points each, crab once up and
 once down: a lever for the next runs to measure with more seeds, not one that reaches the target.
 
+**The class's initial state in the shipped recipe, and in the 5 seed classes' default run** (2026-12-07, later). The
+initial state from the class again, now written as a setting of the mdn (W at zero, so that a run from a base
+without it starts as that base), in the shipped model's recipe (`scripts/train_shipped_mdn.py`: the 29 classes,
+`--cell layernorm --val-weights pooled --lr-schedule cosine --ema 0`, `--max-per-class 1000`, seed 0; one thread
+beside another run, 55 minutes), packaged in float16 as the shipped file is and judged as the shipped model's
+table (200 drawings a class, temperature 0.3, sampling seed 0):
+
+| model | 26 classes (/ ceiling 76.6%) | bear / bird / crab (halves 22.4 / 34.0 / 26.9%) | below half | pooled FID 26 (floor 7.0) | precision / recall 26 | nearer a training drawing 26 | test NLL 26 | 5 seed classes (/ ceiling 88.4%) | apple / eye / square / triangle / circle | pooled FID 5 (floor 32.0) | test NLL 5 | best validation NLL (step) |
+| :-- | --: | --: | :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: |
+| the shipped model | **74.2%** | 22.0 / **24.5 / 11.5%** | 3 | **14.6** | **88.9** / 61.1% | **56.6%** | 33.3 | **92.9%** | **80.0** / 100 / 97.0 / 87.5 / 100 | **10.3** | 26.7 | 0.5762 (2,750) |
+| its recipe, the initial state from the class | 73.1% | **27.0** / 24.0 / 9.5% | **2** (bird, crab) | 14.9 | 88.4 / **61.8%** | 56.9% | **33.2** | 90.9% | 68.0 / 99.5 / **99.5** / 87.5 / 100 | 13.2 | **25.2** | **0.5734** (2,750) |
+
+It fits a little better and draws a little worse: bear rises over its half (27.0% against 22.0%), bird and crab
+stay where they were, the 26 classes are 1.1 points behind and the 5 seed classes 2.0 behind, apple (68.0%; 70.5%
+with sampling seed 1, against the shipped model's 79.0%) under the 70% the target asks. In `train`'s defaults on
+the 5 seed classes (every default, seed 0, the split of the moving-average table below; 38 minutes on one thread
+beside the other run, float32 `best.pt`) it is ahead: 94.5% against 93.1%, apple 75.0% against 70.0%, precision
+and recall 97.6 / 81.5% against 94.2 / 68.6%, pooled FID 13.3 against 11.4, test NLL 22.4 against 22.2, best
+validation 0.3886 against 0.3910 (both at step 1,250, stopped at 2,250). Over its four runs the 26 classes were
+level each time and bear rose each time (5.0-7.0 points); bird rose in the two default runs and not in the
+shipped recipe; crab fell in two of the three. Not shipped and not kept as a setting: it does not lift the
+classes below half where it matters, the shipped model, which would give up apple for it; the setting (with the
+tests it needs) was taken out again.
+
 **`--cell layernorm` fine-tuned from the 6,000-step base: the default cell stays PyTorch's LSTM** (2026-12-05).
 `train`'s defaults but `--cell layernorm` (so fine-tuned from the new `mdn-quickdraw345.pt`), on the 5 seed classes
 and on the 26 (`--max-per-class 1000`), seed 0, one thread each side by side, beside the default runs measured
