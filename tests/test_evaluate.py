@@ -80,7 +80,7 @@ def test_report_has_the_documented_numbers(tiny_models, classifier, seed_data, k
     extra |= {"test_terms"} if "test_terms" in report["overall"] else set()
     assert list(report["classes"]) == seed_data.classes
     for entry in [*report["classes"].values(), report["overall"]]:
-        assert set(entry) == ENTRY_KEYS | extra
+        assert set(entry) == ENTRY_KEYS | extra | ({"below_half"} if entry is report["overall"] else set())
         assert 0 <= entry["recognisability"] <= 1 and 0 <= entry["ceiling"] <= 1
         assert np.isfinite(entry["test_loss"]) and entry["n_test_loss"] > 0
         for stat in E.SHAPES:
@@ -119,14 +119,23 @@ def test_report_refuses_a_classifier_without_the_models_classes(tiny_models, cla
 def test_tables_render(tiny_models, classifier, seed_data):
     clf, _ = classifier
     report = E.evaluate_model(tiny_models["mdn"], (clf, seed_data.classes), seed_data, n_per_class=4)
-    title, first, note, second = R.format_report(report).split("\n\n")
+    title, first, target, note, second = R.format_report(report).split("\n\n")
     assert "mdn model" in title and f"temperature {sample.TEMPERATURE}" in title and "FID" in note
+    below = [c for c, e in report["classes"].items() if e["recognisability"] < e["ceiling"] / 2]
+    assert report["overall"]["below_half"] == below
+    share = report["overall"]["recognisability"] / report["overall"]["ceiling"]
+    assert target == (f"Overall, its drawings are recognised {share:.2f} times as often as the real test drawings; "
+                      f"classes below half of their real drawings' rate: {', '.join(below) or 'none'}.")
+    worse = {**report, "classes": {c: {**e, "recognisability": e["ceiling"] * (0.49 if c in ("eye", "apple") else 0.5)}
+                                   for c, e in report["classes"].items()}}
+    assert R.against_ceiling(worse).endswith(": apple, eye.")  # in the report's class order; exactly half is not below
     for lines, last in ((first.splitlines(), "overall"), (second.splitlines(), "pooled")):
         for name in [*seed_data.classes, last]:
             assert any(line.startswith(name) for line in lines)
         assert len({len(line) for line in lines}) == 1  # aligned columns
     markdown = R.format_report(report, markdown=True).split("\n\n")
-    for rows, table in ((1, markdown[1]), (2, markdown[3])):  # overall; overall and pooled
+    assert markdown[2] == target
+    for rows, table in ((1, markdown[1]), (2, markdown[4])):  # overall; overall and pooled
         lines = table.splitlines()
         assert len(lines) == 2 + len(seed_data.classes) + rows
         assert len({line.count("|") for line in lines}) == 1
@@ -152,8 +161,8 @@ def test_classifier_and_evaluate_commands(tiny_models, quickdraw, tmp_path, caps
     assert main(["evaluate", "--checkpoint", str(tiny_models["mdn"]), "--classifier", str(clf_path), "--n", "3",
                  *data, "--json", str(report_path)]) == 0
     out = capsys.readouterr().out
-    assert "overall" in out and "recognised" in out
-    assert set(json.loads(report_path.read_text())["overall"]) == ENTRY_KEYS
+    assert "overall" in out and "recognised" in out and "classes below half of their real drawings' rate" in out
+    assert set(json.loads(report_path.read_text())["overall"]) == ENTRY_KEYS | {"below_half"}
     # A model checkpoint passed as the classifier: one line, no traceback.
     assert main(["evaluate", "--checkpoint", str(tiny_models["mdn"]), "--classifier", str(tiny_models["seed"]),
                  *data]) == 1

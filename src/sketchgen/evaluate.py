@@ -64,7 +64,9 @@
 
 Every number is given per class; "overall" is the unweighted mean over the
 classes (counts are sums), so a class of 5,000 drawings does not drown one of
-25. ``changed_sources`` lists the class files whose bytes are not those the
+25; its ``below_half`` lists the classes recognised less than half as often
+as their real test drawings (the quality target asks for none).
+``changed_sources`` lists the class files whose bytes are not those the
 checkpoint trained on (by SHA-256): their split is not the model's own, and
 their test drawings may be ones it trained on. ``report`` turns a report
 into tables.
@@ -92,7 +94,7 @@ from sketchgen.training import TrainConfig, dataset_loss, usable
 
 SHAPES = ("strokes", "points", "length")
 
-__all__ = ["EvaluationError", "against_real", "evaluate_model", "shape_stats", "write_report"]
+__all__ = ["EvaluationError", "against_real", "below_half", "evaluate_model", "shape_stats", "write_report"]
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -233,8 +235,17 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
         # Class files whose bytes are not those the checkpoint trained on: their split is not the model's own.
         "changed_sources": [here for here, _ in changed_files(ckpt.get("data"), data)] if data.settings else [],
         "classes": per_class,
-        "overall": {**_overall(list(per_class.values())), **_overall_against_real(list(per_class.values()), pooled)},
+        "overall": {**_overall(list(per_class.values())), "below_half": below_half(per_class),
+                    **_overall_against_real(list(per_class.values()), pooled)},
     }
+
+
+def below_half(classes: dict[str, dict]) -> list[str]:
+    """The classes of a report's ``classes`` whose drawings are recognised less than half as often as their real
+    test drawings are."""
+    return [name for name, e in classes.items()
+            if e["ceiling"] is not None and e["recognisability"] is not None
+            and e["recognisability"] < 0.5 * e["ceiling"]]
 
 
 def _mean(values) -> float | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sketchgen.evaluate import below_half
+
 
 def table(header: list[str], rows: list[list[str]], markdown: bool = False) -> str:
     """Rows as an aligned text table (first column left, the rest right) or a Markdown table."""
@@ -48,7 +50,17 @@ def format_report(report: dict, markdown: bool = False) -> str:
              f"test loss is {report['loss']}{' (' + ' + '.join(terms) + ')' if terms else ''}; "
              + ("reconstructions: each real test drawing redrawn from its latent's mean; " if redrawn else "")
              + "overall = mean over classes")
-    return title + "\n\n" + table(header, rows, markdown) + "\n\n" + format_against_real(report, markdown)
+    return (title + "\n\n" + table(header, rows, markdown) + "\n\n" + against_ceiling(report) + "\n\n"
+            + format_against_real(report, markdown))
+
+
+def against_ceiling(report: dict) -> str:
+    """One line: the overall recognised share over the ceiling, and the classes below half of their ceilings."""
+    rec, ceiling = report["overall"]["recognisability"], report["overall"]["ceiling"]
+    share = f"{rec / ceiling:.2f}" if rec is not None and ceiling else "-"
+    below = below_half(report["classes"])
+    return (f"Overall, its drawings are recognised {share} times as often as the real test drawings; classes below "
+            f"half of their real drawings' rate: {', '.join(below) if below else 'none'}.")
 
 
 def format_against_real(report: dict, markdown: bool = False) -> str:
