@@ -140,14 +140,8 @@ def open_class(where: Path, source: Path, most: int, full: bool = False, quiet: 
     if not own_folder(where, create=False) or not meta_path.exists():
         return None
     meta, problem = _read_meta(meta_path, most)
-    if problem is None and "source_sha256" not in meta:
-        meta = _add_source_digest(meta_path, meta, source)
-    if problem is None and not is_sha256(meta["source_sha256"]):
-        problem = "damaged prepared cache (meta.json's source_sha256 is not a SHA-256)"
     if problem is None:
         problem = _problem(where, meta, full)
-    if problem is None and full and sha256(source) != meta["source_sha256"]:
-        problem = f"its source {source} has other bytes than it was prepared from"
     if problem is None:
         try:
             # Plain ndarray views of the maps: slices of an np.memmap would each be a memmap too.
@@ -156,6 +150,14 @@ def open_class(where: Path, source: Path, most: int, full: bool = False, quiet: 
             problem = _shape_problem(loaded, meta)
         except Exception as e:  # a foreign .npy behind a matching digest: any reader error means "rebuild"
             problem = f"unreadable prepared cache ({type(e).__name__})"
+    # The source's digest once the cache itself is whole: an older cache's is taken now (one read, and nothing to
+    # compare it with yet), a recorded one is checked, and with ``full`` compared with the file's bytes today.
+    if problem is None and "source_sha256" not in meta:
+        meta = _add_source_digest(meta_path, meta, source)
+    elif problem is None and not is_sha256(meta["source_sha256"]):
+        problem = "damaged prepared cache (meta.json's source_sha256 is not a SHA-256)"
+    elif problem is None and full and sha256(source) != meta["source_sha256"]:
+        problem = f"its source {source} has other bytes than it was prepared from"
     if problem is None:
         return ClassArrays(folder=where, source_sha256=meta["source_sha256"], **loaded)
     if not quiet:
