@@ -784,6 +784,43 @@ the shipped recipe; crab fell in two of the three. Not shipped and not kept as a
 classes below half where it matters, the shipped model, which would give up apple for it; the setting (with the
 tests it needs) was taken out again.
 
+**The layer-norm base's later weights, and the shipped recipe from them: tried, not shipped** (2026-12-07,
+later). The base keeps the weights of step 3,500, where validation over the 345 classes is lowest; most of those
+classes have 16-18 training drawings, learnt by heart after that, while the classes of more drawings might still
+be learning. `scripts/train_base.py` was run again (the shipped recipe, seed 0; one thread to step 537, then two;
+76 minutes, AMD EPYC; validation 1.2771 at step 3,500 against the shipped run's 1.2762: the thread count changes
+the last bits), its weights kept every 500 steps from 3,500 and judged as the shipped model's table (the same
+classifiers, 200 drawings a class, temperature 0.3, sampling seed 0, float32), and on the 20 classes of 25
+drawings of "Every class the bases draw" (below) by that classifier trained again the same way (57.6% of the 66
+real test drawings, as there):
+
+| base, weights of step | validation NLL, 345 classes | 26 classes (/ ceiling 76.6%) | below half | pooled FID 26 (floor 7.0) | test NLL 26 | 5 seed classes (/ ceiling 88.4%) | apple | pooled FID 5 (floor 32.0) | 20 classes of 25 drawings (/ ceiling 57.9%) | pooled FID 20 | test NLL 20 |
+| :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |
+| 3,500 (the shipped `mdn-quickdraw345.pt`, float16) | **1.2762** | 57.8% | **5** | 26.4 | 35.7 | 87.4% | 48.5 | 20.3 | 47.1% | 22.2 | **56.0** |
+| 3,500 (this run) | 1.2771 | 58.7% | 6 | 25.8 | 35.7 | 88.4% | 57.5 | 17.9 | - | - | - |
+| 4,000 | 1.2944 | 56.5% | 7 | 30.9 | 35.4 | 89.1% | 65.5 | 20.7 | - | - | - |
+| 4,500 | 1.3139 | 56.0% | 8 | 29.3 | 34.7 | 86.5% | 45.5 | 33.8 | - | - | - |
+| 5,000 | 1.3110 | 58.3% | 6 | 23.9 | 33.9 | 88.7% | 60.5 | **11.6** | - | - | - |
+| 5,500 | 1.3199 | 59.1% | 8 | 24.9 | 33.8 | 89.2% | 65.0 | 14.0 | - | - | - |
+| 6,000 (the last) | 1.3193 | **59.7%** | 7 | **23.8** | **33.6** | **89.5%** | **66.5** | 14.3 | **50.6%** | **21.0** | 58.5 |
+
+As validation over the 345 classes rises, the test NLL of the 26 classes falls (35.7 to 33.6), and the last
+weights draw each set a little more recognisably than the kept ones: 1.0-1.9 points on the 26 and 1.1-2.1 on the
+5, less than neighbouring steps differ by (56.0-59.7% on the 26), and 3.5 points on the 20 small classes, with a
+higher recall there (70.8% against 62.9%) and a worse test NLL (58.5 against 56.0). The shipped recipe
+(`scripts/train_shipped_mdn.py`'s command, `--init` the step-6,000 weights; 37 minutes on two threads, part of it
+beside the evaluations) from those weights, packaged in float16 and judged as above:
+
+| model | 26 classes (/ ceiling 76.6%) | bear / bird / crab | below half | pooled FID 26 (floor 7.0) | precision / recall 26 | nearer a training drawing 26 | test NLL 26 | 5 seed classes (/ ceiling 88.4%) | apple | pooled FID 5 (floor 32.0) | best validation NLL (step) |
+| :-- | --: | --: | :-- | --: | --: | --: | --: | --: | --: | --: | --: |
+| the shipped model (from the weights of step 3,500) | **74.2%** | **22.0 / 24.5 / 11.5** | 3 | **14.6** | **88.9 / 61.1%** | **56.6%** | **33.3** | **92.9%** | **80.0** | **10.3** | **0.5762** (2,750) |
+| its recipe from the weights of step 6,000 | 71.7% | 19.5 / 22.5 / 8.5 | 3 | 15.7 | 88.5 / 60.3% | 57.5% | 33.6 | 91.6% | 67.0 | 13.8 | 0.5801 (2,250) |
+
+Fine-tuned, the later start is behind on everything: 2.5 points on the 26 classes (the same three below half,
+each 2-3 points lower), 1.3 on the 5 with apple under the 70% target (67.0% against 80.0%), a higher FID on
+both and a worse validation. A base that has learnt its small classes by heart is a worse place to start, even
+where it draws a little better itself. The shipped base keeps the weights of step 3,500. One run each, seed 0.
+
 **`--cell layernorm` fine-tuned from the 6,000-step base: the default cell stays PyTorch's LSTM** (2026-12-05).
 `train`'s defaults but `--cell layernorm` (so fine-tuned from the new `mdn-quickdraw345.pt`), on the 5 seed classes
 and on the 26 (`--max-per-class 1000`), seed 0, one thread each side by side, beside the default runs measured

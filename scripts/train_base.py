@@ -29,7 +29,8 @@ BASES = {"layernorm": ASSETS / "mdn-quickdraw345.pt", "lstm": ASSETS / "mdn-quic
 # 25-drawing classes stop improving long before the large ones do; cosine decay after a warm-up over it; dropout
 # 0.2 against the overfitting of the small classes. Each cell's budget is the one its shipped base was trained
 # with: the plain LSTM's best weights came at step 2,500 of 5,000; the layer-norm cell's at step 3,500 of 6,000,
-# where the rate is still 4e-4 (3,000 ended lower on validation but drew worse: docs/quality.md).
+# where the rate is still 4e-4 (3,000 ended lower on validation but drew worse; the last weights of 6,000 draw a
+# little better themselves, but the shipped 29-class recipe fine-tuned from them draws worse: docs/quality.md).
 RECIPE = ["--max-per-class", "1000", "--eval-every", "500", "--early-stop", "100", "--lr-schedule", "cosine",
           "--warmup", "300", "--min-lr", "1e-5", "--dropout", "0.2", "--ema", "0"]
 STEPS = {"layernorm": 6000, "lstm": 5000}
