@@ -7,6 +7,7 @@ Every test runs with its own empty download cache and prepared cache, so what th
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -99,24 +100,47 @@ def seed_data(quickdraw):
 VARIANTS = {"layernorm": ("mdn", {"cell": "layernorm", "epochs": 15, "early_stop": 15})}
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder that ``build(folder)`` fills once per test run, however many pytest-xdist workers ask for it: the
+    first builds it holding a lock, a later one waits for it if need be and uses it (half a minute of training
+    a worker no longer repeats). Whatever uses it must not write into it."""
+    from sketchgen.fileio import locked
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, which holds each worker's
+    folder, done = root / name, root / f"{name}.done"
+    with locked(folder):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
-def tiny_models(seed_data, tmp_path_factory) -> dict[str, Path]:
+def tiny_models(request, tmp_path_factory) -> dict[str, Path]:
     """``best.pt`` of every registered model at its ``tiny`` size and training, by kind, and of each variant
     (the mdn on the layer-norm cell as "layernorm"), each trained for seconds on ``seed_data``."""
-    import torch
-
     from sketchgen import models
-    from sketchgen.api import train_config
-    from sketchgen.training import train
 
-    torch.set_num_threads(1)
     runs = {kind: (kind, {}) for kind in models.names()} | VARIANTS
-    paths = {}
-    for name, (kind, extra) in runs.items():
-        out = tmp_path_factory.mktemp(f"tiny_{name}")
-        train(train_config(kind, None, 0, **{**models.get(kind).tiny, **extra}), seed_data, out, log=lambda msg: None)
-        paths[name] = out / "best.pt"
-    return paths
+
+    def build(folder: Path) -> None:
+        import torch
+
+        from sketchgen.api import train_config
+        from sketchgen.training import train
+
+        torch.set_num_threads(1)
+        seed_data = request.getfixturevalue("seed_data")
+        for name, (kind, extra) in runs.items():
+            settings = {**models.get(kind).tiny, **extra}
+            train(train_config(kind, None, 0, **settings), seed_data, folder / f"tiny_{name}", log=lambda msg: None)
+
+    folder = built_once(tmp_path_factory, "tiny_models", build)
+    return {name: folder / f"tiny_{name}" / "best.pt" for name in runs}
 
 
 @pytest.fixture(scope="session")
