@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, SMALL_CAP, SMALL_CLASSES, assert_same_prepared
 
-from sketchgen import cache, cli, data, download, strokes
+from sketchgen import cache, cli, data, download, fileio, strokes
 from sketchgen.data import DataError, Problems
 
 BAD_LINES = FIXTURES / "bad_lines.ndjson"
@@ -509,6 +509,53 @@ for k, line in enumerate(lines):
         fields = dict(l.split(":") for l in lines[k + 1 : k + 20] if l.split(":")[0] in ("Rss", "Shared_Clean", "Private_Clean", "Private_Dirty"))
         print({f: int(v.split()[0]) for f, v in fields.items()})
 """
+
+
+def test_a_class_file_written_while_it_is_prepared_is_refused_never_cached_with_another_version_s_digest(
+        quickdraw, tmp_path):
+    """The drawings are parsed in one read and the SHA-256 a run records is taken in a second: a file written (or
+    replaced) in between would have the run record the digest of drawings it never saw. A file that changes while
+    it is read is refused in one line and nothing is cached; once it stops changing it is prepared, and its cache
+    records the digest of the bytes it now holds."""
+    (tmp_path / "data").mkdir()
+    source = tmp_path / "data" / "eye.ndjson"
+    shutil.copy(quickdraw / "simplified" / "eye.ndjson", source)  # ~5,000 drawings: a read of about a second
+    line = source.read_bytes().splitlines(keepends=True)[0]
+    stop = threading.Event()
+
+    def keep_writing():
+        while not stop.wait(0.002):
+            with open(source, "ab") as f:
+                f.write(line)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        with pytest.raises(DataError, match=rf"^{re.escape(str(source))}: changed while it was read \(written or "
+                                            r"replaced meanwhile\); try again once it is whole$"):
+            data.prepare(["eye"], tmp_path / "data", cache_dir=tmp_path / "cache")
+    finally:
+        stop.set()
+        writer.join()
+    assert not list((tmp_path / "cache").glob("*/meta.json"))
+    prepared = data.prepare(["eye"], tmp_path / "data", cache_dir=tmp_path / "cache")
+    assert prepared.settings["digests"] == {"eye": hashlib.sha256(source.read_bytes()).hexdigest()}
+
+
+def test_unchanged_tells_a_file_written_or_replaced_from_one_left_alone(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"drawings")
+    with fileio.unchanged(path):
+        path.read_bytes()
+    with pytest.raises(fileio.FileChanged, match="changed while it was read"), fileio.unchanged(path):
+        path.write_bytes(b"drawings, and one more")
+    other = tmp_path / "g"
+    other.write_bytes(path.read_bytes())
+    os.utime(other, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))  # the same bytes and time: another file
+    with pytest.raises(fileio.FileChanged), fileio.unchanged(path):
+        os.replace(other, path)
+    with pytest.raises(fileio.FileChanged), fileio.unchanged(path):
+        path.unlink()
 
 
 def test_two_processes_share_one_copy_of_the_points(quickdraw, tmp_path):

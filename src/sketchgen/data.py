@@ -35,7 +35,7 @@ from tqdm import tqdm
 from sketchgen import cache, download, npz, strokes
 from sketchgen.drawing import RECORD_FIELDS, Drawing, check_fields
 from sketchgen.errors import DrawingError, SketchgenError
-from sketchgen.fileio import FileRefused, atomic_write, locked, open_regular, read_lines
+from sketchgen.fileio import FileChanged, FileRefused, atomic_write, locked, open_regular, read_lines, unchanged
 from sketchgen.launch import launch
 from sketchgen.strokes import MAX_COORD, MAX_NAME, MAX_POINTS
 
@@ -475,12 +475,17 @@ def _ensure(job: _Job) -> Counter:
         if cache.open_class(job.folder, job.source, job.max_per_class, full=job.full_check) is not None:
             return problems.counts
         rng = class_rng(job.seed, job.name)
-        if job.source.suffix == ".npz":
-            drawings, which = _npz_split(job.source, job.max_per_class, rng)
-        else:
-            drawings, which = _ndjson_split(job.source, job.name, job.max_per_class, rng, problems)
+        try:
+            with unchanged(job.source):  # the digest a run records is of the very drawings it was given
+                if job.source.suffix == ".npz":
+                    drawings, which = _npz_split(job.source, job.max_per_class, rng)
+                else:
+                    drawings, which = _ndjson_split(job.source, job.name, job.max_per_class, rng, problems)
+                digest = cache.sha256(job.source)
+        except FileChanged as e:
+            raise DataError(str(e)) from None
         cache.write(job.folder, {"points": drawings.points, "offsets": drawings.offsets, "split": which}, job.identity,
-                    cache.sha256(job.source))
+                    digest)
     return problems.counts
 
 

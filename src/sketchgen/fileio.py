@@ -5,7 +5,8 @@ through ``atomic_write``: the bytes land in a temporary file beside the target,
 are flushed to disk, and only then renamed over it. A crash or a full disk
 leaves the previous file intact; a reader never sees a partial one.
 ``locked`` serialises two processes building the same artefact. ``read_lines``
-reads a file line by line without ever holding more than one bounded line.
+reads a file line by line without ever holding more than one bounded line;
+``unchanged`` tells whether a file read twice was the same file both times.
 
 Every file sketchgen reads is opened by ``open_regular`` (or ``read_bytes``):
 a FIFO, a device such as ``/dev/zero`` or a folder is refused before a byte is
@@ -137,6 +138,29 @@ def _regular_size(fd: int, path, what: str) -> int:
 
 def _amount(n: int) -> str:
     return f"{n >> 20} MiB" if n >= 1 << 20 and not n % (1 << 20) else f"{n:,} bytes"
+
+
+class FileChanged(SketchgenError, OSError):
+    """A file written or replaced while ``unchanged`` watched it: what was read of it is no one version."""
+
+
+@contextlib.contextmanager
+def unchanged(path: str | os.PathLike) -> Iterator[None]:
+    """Raise FileChanged after the block if the file at ``path`` was written (its size or modification time moved)
+    or replaced (another file took its name) meanwhile: a file read twice, once for its contents and once for its
+    digest, is then known to be one file both times."""
+    before = _version(path)
+    yield
+    if _version(path) != before:
+        raise FileChanged(f"{path}: changed while it was read (written or replaced meanwhile); try again once it is whole")
+
+
+def _version(path) -> tuple[int, ...] | None:
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 @contextlib.contextmanager
