@@ -152,7 +152,8 @@ def unchanged(path: str | os.PathLike) -> Iterator[None]:
     before = _version(path)
     yield
     if _version(path) != before:
-        raise FileChanged(f"{path}: changed while it was read (written or replaced meanwhile); try again once it is whole")
+        raise FileChanged(f"{path}: changed while it was read (written or replaced meanwhile); "
+                          "try again once it is whole")
 
 
 def _version(path) -> tuple[int, ...] | None:
