@@ -405,6 +405,29 @@ def test_a_sample_that_cannot_write_says_which_file_and_leaves_the_folder_as_it_
         assert list(full.iterdir()) == []
 
 
+def test_a_sample_overwrite_that_cannot_write_puts_the_earlier_drawings_back(tmp_path, capsys):
+    """`--overwrite` removed the earlier drawings first, so a full disk part way lost them as well as the new ones.
+    Now they are moved aside (renames, into a hidden folder of --out) and put back when the command fails, in a
+    real process stopped by RLIMIT_FSIZE at its first PNG and at its list; once it succeeds they are gone."""
+    out = tmp_path / "drawn"
+    drawn = ["sample", "--checkpoint", SHIPPED_MODEL, "--classes", "eye", "--out", out]
+    assert run_cli(capsys, *drawn, "--n", 3)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert len(before) == 7
+    limited = ("import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({0}, {0})); "
+               "from sketchgen.cli import main; sys.exit(main(sys.argv[1:]))")
+    for limit, stopped in ((100, r"eye-00\d\.png"), (8000, "samples.ndjson")):
+        done = subprocess.run([sys.executable, "-c", limited.format(limit), *map(str, drawn), "--n", "30",
+                               "--overwrite"], capture_output=True, text=True, timeout=300)
+        assert re.fullmatch(rf"sketchgen: error: \[Errno 27\] File too large: could not write {re.escape(str(out))}/"
+                            rf"{stopped}; any earlier version of it is intact", one_error_line(done.stderr))
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert run_cli(capsys, *drawn, "--n", 2, "--seed", 1, "--overwrite")[0] == 0
+    after = sorted(p.name for p in out.iterdir())
+    assert after == ["eye-000.png", "eye-000.svg", "eye-001.png", "eye-001.svg", "samples.ndjson"]
+    assert (out / "eye-000.png").read_bytes() != before["eye-000.png"]
+
+
 def test_interpolate_replaces_an_earlier_interpolation_only_with_overwrite_and_never_its_input(
         quickdraw, tiny_models, tmp_path, capsys):
     """interpolate wrote over the interpolation in --out without a word, its own --input among them. Now as sample

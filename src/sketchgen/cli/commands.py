@@ -17,7 +17,7 @@ import numpy as np
 
 from sketchgen import api
 from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT, UsageError
-from sketchgen.cli.outputs import drawing_files, drawing_stem, file_stem, fresh_folder, taken_back, writable
+from sketchgen.cli.outputs import drawing_files, drawing_stem, file_stem, replacing, taken_back, writable
 from sketchgen.cli.values import of_field
 from sketchgen.data import did_you_mean
 from sketchgen.errors import flag
@@ -161,14 +161,15 @@ def cmd_train(args) -> None:
 SAMPLE_FILES = (".png", ".svg")
 
 
-def write_drawings(out: Path, drawings, tag: str = "") -> None:
+def write_drawings(out: Path, drawings, written: list, tag: str = "") -> None:
     """ndjson of all drawings plus a PNG and an SVG each (``drawing_stem``: never a path, never over another
-    drawing's file), one drawing at a time (``drawings`` may be lazy); all taken back if one cannot be written."""
+    drawing's file), one drawing at a time (``drawings`` may be lazy), each drawing's word put in ``written``
+    (``outputs.taken_back``'s) before its files."""
     from sketchgen import render
 
     empty = []
 
-    def each(written):
+    def each():
         for i, d in enumerate(drawings):
             d.key_id = f"{tag}{i}"
             written.append(d.word if d.points else None)  # before its files: one written in part is taken back too
@@ -180,8 +181,7 @@ def write_drawings(out: Path, drawings, tag: str = "") -> None:
                 empty.append(i)
             yield d
 
-    with taken_back(out, drawing_files(*SAMPLE_FILES, tag=tag)) as written:
-        api.write_ndjson(each(written), out / f"{tag}samples.ndjson")
+    api.write_ndjson(each(), out / f"{tag}samples.ndjson")
     if empty:  # kept as lines, so that line i is still drawing i (and its seed)
         say(f"{len(empty)} drawing(s) ended before their first point (number {', '.join(map(str, empty[:5]))}"
             f"{', ...' if len(empty) > 5 else ''}): an empty drawing in {tag}samples.ndjson, no PNG or SVG")
@@ -259,9 +259,9 @@ def cmd_sample(args) -> None:
                                              seed=args.seed) for label, s3 in zip(labels, made))
         words = [model.classes[label] for label in labels]
     out = api.run_dir(args.out, "samples")
-    fresh_folder(out, "samples.ndjson", args.overwrite, drawing_files(*SAMPLE_FILES), words,
-                 {"--around": args.around, "--prefix": args.prefix if args.prefix != "test" else None})
-    write_drawings(out, drawings)
+    with replacing(out, "samples.ndjson", args.overwrite, drawing_files(*SAMPLE_FILES), words,
+                   {"--around": args.around, "--prefix": args.prefix if args.prefix != "test" else None}) as written:
+        write_drawings(out, drawings, written)
     print(out)
 
 
@@ -272,10 +272,9 @@ def cmd_reconstruct(args) -> None:
     require_encoder(model.net)
     given = given_drawings(args.input, model)
     out = api.run_dir(args.out, "reconstruct")
-    fresh_folder(out, "reconstructions.ndjson", args.overwrite, drawing_files(".png"), [d.word for d in given],
-                 {"--input": args.input})
-    redrawn = model.reconstruct(given, args.temperature, args.seed)
-    with taken_back(out, drawing_files(".png")) as written:
+    with replacing(out, "reconstructions.ndjson", args.overwrite, drawing_files(".png"), [d.word for d in given],
+                   {"--input": args.input}) as written:
+        redrawn = model.reconstruct(given, args.temperature, args.seed)
         for i, (d, r) in enumerate(zip(given, redrawn)):
             written.append(d.word)
             render.side_by_side(d.points, r.points, d.word, out / f"{drawing_stem(d.word, i)}.png",
@@ -297,18 +296,14 @@ def cmd_interpolate(args) -> None:
     a, b = given[:2]
     frames = model.interpolate(a, b, args.steps, args.temperature, args.seed)
     out = api.run_dir(args.out, "interpolate")
-    # Its files are always these: an earlier interpolate's are replaced as they are written (with --overwrite).
-    fresh_folder(out, "interpolation.ndjson", args.overwrite, lambda words: ("interpolation.png", "interpolation.gif"),
-                 (), {"--input": args.input})
     for i, f in enumerate(frames):
         f.key_id = str(i)
-    with taken_back(out, lambda names: names) as written:  # its own names, each before it is written
-        written.append("interpolation.ndjson")
+    # Its files are always these: an earlier interpolate's are replaced (with --overwrite).
+    with replacing(out, "interpolation.ndjson", args.overwrite, lambda words: ("interpolation.png", "interpolation.gif"),
+                   (), {"--input": args.input}):
         api.write_ndjson(frames, out / "interpolation.ndjson")
-        written.append("interpolation.png")
         render.strip([a.points, *(f.points for f in frames), b.points], out / "interpolation.png",
                      [f"A: {a.word}", *(f"{f.info['t']:.2f}" for f in frames), f"B: {b.word}"])
-        written.append("interpolation.gif")
         render.morph_gif([f.points for f in frames], out / "interpolation.gif")
     print(out)
 
@@ -401,7 +396,8 @@ def cmd_demo(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model = api.load(best)
     generated = model.sample(temperature=args.temperature, seed=args.seed or 0)
-    write_drawings(out, generated, "generated-")
+    with taken_back(out, drawing_files(*SAMPLE_FILES, tag="generated-")) as written:
+        write_drawings(out, generated, written, "generated-")
     test = data.indices("test") if data is not None else []
     for label, drawing in enumerate(generated):
         drawing.animate(out / f"{file_stem(drawing.word)}-generated.gif")

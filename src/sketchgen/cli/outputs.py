@@ -6,10 +6,11 @@ file they read), and each replaces only a file of the kind it writes: an
 earlier import, a Magenta model file, an evaluate report. A drawing
 command's folder holds one command's drawings: given a folder where an
 earlier ``sample`` (``reconstruct``, ``interpolate``) wrote, it refuses, or
-with ``--overwrite`` first removes exactly the files that earlier command
-wrote (those its ndjson lists), so no old PNG stays beside a new ndjson.
-Every file it is to write is checked before anything is removed or written,
-and a command that fails part way takes back the files it wrote.
+with ``--overwrite`` replaces exactly the files that earlier command wrote
+(those its ndjson lists), so no old PNG stays beside a new ndjson. Every
+file it is to write is checked before anything is moved or written, and a
+command that fails part way takes back the files it wrote and puts the
+earlier ones back.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
+import stat
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -111,13 +115,16 @@ def drawing_files(*suffixes: str, tag: str = "") -> Callable[[Iterable], Iterato
     return files
 
 
-def fresh_folder(out: Path, listing: str, overwrite: bool, files: Callable[[Iterable], Iterable[str]],
-                 words: Iterable[str], reads: dict | None = None) -> None:
-    """Make ``out`` ready for a drawing command's ``listing`` (its ndjson) and ``files(words)`` (the files of
-    drawings of ``words``), or refuse in one line before anything is removed or written: where one of them is
-    not a file (a folder, a FIFO) or is a file the command reads (``reads``: flag -> path). A folder holding an
-    earlier such command's listing is refused unless ``overwrite``; then that listing and the files of the
-    drawings it lists (``files``) are removed."""
+@contextlib.contextmanager
+def replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterable], Iterable[str]],
+              words: Iterable[str], reads: dict | None = None) -> Iterator[list]:
+    """Where a drawing command writes its ``listing`` (its ndjson) and ``files(words)`` (the files of drawings of
+    ``words``) in ``out``: a list for the words it writes (``taken_back``). It refuses in one line before anything is
+    moved or written: where one of those names is not a file (a folder, a FIFO) or is a file the command reads
+    (``reads``: flag -> path), and where ``out`` holds an earlier such command's listing, unless ``overwrite``.
+    Then that listing and the files of the drawings it lists are moved aside, into a hidden folder of ``out``
+    (renames, so no disk is needed): removed once the block succeeds, put back if it fails (a full disk, Ctrl-C),
+    so that a command that fails leaves the earlier drawings as they were."""
     read = {_identity(path): (flag, path) for flag, path in (reads or {}).items() if path and _identity(path)}
     for name in itertools.chain((listing,), files(words)):  # one at a time: a million drawings' names are not kept
         path = out / name
@@ -129,17 +136,46 @@ def fresh_folder(out: Path, listing: str, overwrite: bool, files: Callable[[Iter
         if read and (here := _identity(path)) in read:
             flag, given = read[here]
             raise UsageError(f"{flag} {given} is the {name} this command writes in --out {out}: give another --out")
-    earlier = out / listing
-    if not os.path.lexists(earlier):
-        return
-    if not overwrite:
-        raise UsageError(f"{out} holds the drawings of an earlier command ({listing}): pass --overwrite to replace "
-                         "them, or another --out")
-    if not os.path.islink(earlier):  # a planted link is not one we wrote: its list names no file of ours to remove
-        with open_regular(earlier, None, "list of drawings") as f:
-            for name in files(map(_word, read_lines(f, MAX_LINE))):
-                (out / name).unlink(missing_ok=True)
-    earlier.unlink()
+    earlier, aside = out / listing, None
+    if os.path.lexists(earlier):
+        if not overwrite:
+            raise UsageError(f"{out} holds the drawings of an earlier command ({listing}): pass --overwrite to "
+                             "replace them, or another --out")
+        aside = Path(tempfile.mkdtemp(dir=out, prefix=".sketchgen-replaced-"))
+    try:
+        clear = aside is None  # whether a listing there now would be the block's
+        try:
+            if aside is not None:
+                os.replace(earlier, aside / listing)
+                clear = True
+                _move(out, aside, _listed(aside / listing, files))
+            with taken_back(out, files) as written:
+                yield written
+        except BaseException:
+            if clear:
+                earlier.unlink(missing_ok=True)
+            if aside is not None:
+                _move(aside, out, [entry.name for entry in os.scandir(aside)])
+            raise
+    finally:
+        if aside is not None:
+            shutil.rmtree(aside)
+
+
+def _listed(listing: Path, files: Callable[[Iterable], Iterable[str]]) -> Iterator[str]:
+    """The files of the drawings a listing lists; a planted link lists none (it names no file of ours)."""
+    if not os.path.islink(listing):
+        with open_regular(listing, None, "list of drawings") as f:
+            yield from files(map(_word, read_lines(f, MAX_LINE)))
+
+
+def _move(source: Path, target: Path, names: Iterable[str]) -> None:
+    """Rename each of ``names`` (files or links; never a folder, which is none of ours) from one folder to the
+    other, where it is there."""
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            if not stat.S_ISDIR(os.lstat(source / name).st_mode):
+                os.replace(source / name, target / name)
 
 
 def _identity(path) -> tuple[int, int] | None:
