@@ -460,8 +460,8 @@ def test_interpolate_replaces_an_earlier_interpolation_only_with_overwrite_and_n
 
 def test_evaluate_and_export_replace_only_a_file_of_the_kind_they_write(tiny_models, zoo_files, tmp_path, capsys):
     """evaluate --json and export --out replaced any file that parses as JSON (a Magenta zoo model, a project's
-    package.json) without a word. Each replaces only what it writes, an earlier report or model file; any other
-    is refused in one line and left as it was."""
+    package.json) without a word. Each replaces only what it writes, an earlier report or exported model file; any
+    other is refused in one line and left as it was (Magenta's own model file is replaced by export --overwrite)."""
     from sketchgen.classifier import Classifier, ClassifierConfig, save_classifier
 
     judge, mdn = tmp_path / "judge.pt", tiny_models["mdn"]
@@ -476,14 +476,21 @@ def test_evaluate_and_export_replace_only_a_file_of_the_kind_they_write(tiny_mod
         assert run_cli(capsys, *evaluate, report)[0] == 0
         assert run_cli(capsys, *export, exported)[0] == 0
     kept = {p: p.read_bytes() for p in (rabbit, mine, report, exported)}
-    for argv, path, holds in ((evaluate, rabbit, "a Magenta model file"), (evaluate, mine, "another JSON file"),
+    zoo = "a Magenta model file not marked as sketchgen's export (Magenta's own, or one exported before 2026-12-07)"
+    for argv, path, holds in ((evaluate, rabbit, zoo), (evaluate, mine, "another JSON file"),
                               (evaluate, exported, "a Magenta model file"), (export, mine, "another JSON file"),
-                              (export, report, "an evaluate report")):
+                              (export, report, "an evaluate report"), (export, rabbit, zoo)):
         code, _, err = run_cli(capsys, *argv, path)
         what, flag = ("report", "--json") if argv is evaluate else ("Magenta model file", "--out")
+        hint = ", or pass --overwrite to replace it" if argv is export and path == rabbit else ""
         assert code == 1 and one_error_line(err) == (f"sketchgen: error: {flag} {path} holds {holds}; writing the "
-                                                     f"{what} there would lose it: give another {flag}")
+                                                     f"{what} there would lose it: give another {flag}{hint}")
     assert {p: p.read_bytes() for p in kept} == kept
+    for path in (mine, report):  # --overwrite replaces a model file of Magenta's, and nothing else
+        assert run_cli(capsys, *export, path, "--overwrite")[0] == 1
+    assert run_cli(capsys, *export, rabbit, "--overwrite")[0] == 0
+    assert rabbit.read_bytes() == exported.read_bytes() and {p: p.read_bytes() for p in (mine, report)} == \
+        {p: kept[p] for p in (mine, report)}
 
 
 def test_no_file_named_after_a_class_starts_with_a_dash(tiny_models, tmp_path, capsys, monkeypatch):

@@ -193,7 +193,8 @@ def test_export_writes_the_librarys_layout(tmp_path):
     assert main(["export", "--checkpoint", str(tmp_path / "m.pt"), "--format", "magenta", "--class", "dog",
                  "--out", str(tmp_path / "dog.gen.json")]) == 0
     info, dims, weights = json.loads((tmp_path / "dog.gen.json").read_text())
-    assert info["scale_factor"] == 12.5 and info["name"] == "dog" and info["mode"] == 2
+    assert info == {"name": "dog", "mode": 2, "scale_factor": 12.5, "max_seq_len": info["max_seq_len"],
+                    "exported_by": "sketchgen"}
     assert dims == [[16, 123], [123], [5, 64], [16, 64], [64]]
     assert [len(base64.b64decode(w)) // 2 for w in weights] == [int(np.prod(d)) for d in dims]
 

@@ -223,7 +223,11 @@ def build_parser() -> V.Parser:
                    help="magenta: the .gen.json that @magenta/sketch's SketchRNN loads")
     p.add_argument("--class", dest="class_name", required=True, metavar="CLASS",
                    help="the class to export (the library draws one class per model file)")
-    p.add_argument("--out", type=V.path, help="file to write (default <CLASS>.gen.json)")
+    p.add_argument("--out", type=V.path, help="file to write (default <CLASS>.gen.json); an earlier export there is "
+                   "replaced, any other file refused")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a Magenta model file at --out that sketchgen did not export (Magenta's own, or an "
+                        "export from before 2026-12-07); other files are never replaced")
     p.set_defaults(func=C.cmd_export)
 
     p = sub.add_parser("import", help="write another tool's model file as a sketchgen checkpoint (Magenta's Sketch-RNN "

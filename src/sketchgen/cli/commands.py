@@ -312,7 +312,11 @@ def cmd_export(args) -> None:
     from sketchgen.interop.magenta import export_magenta
 
     out = args.out or f"{file_stem(args.class_name)}.gen.json"  # in the working folder
-    writable(out, "Magenta model file", "--out", reads=(args.checkpoint,), replaces=("magenta",))
+    # An earlier export is replaced; Magenta's own model files (the zoo's, or exports from before 2026-12-07, which
+    # said nothing of their maker) only with --overwrite.
+    others = ("magenta-other",)
+    writable(out, "Magenta model file", "--out", reads=(args.checkpoint,),
+             replaces=("magenta", *(others if args.overwrite else ())), overwrite=others)
     print(export_magenta(args.checkpoint, args.class_name, out))
 
 

@@ -35,8 +35,8 @@ REPORT_FIELDS = {"model", "checkpoint", "temperature", "n_per_class", "seed", "l
 
 def _contents(path: Path) -> str | None:
     """What ``path`` is, as far as sketchgen is concerned: None (nothing there), "checkpoint", "imported" (a
-    checkpoint an import wrote), "classifier", "report" (evaluate's), "magenta" (a model file export writes),
-    "json" (any other), "npz" (a Sketch-RNN dataset), or "other"."""
+    checkpoint an import wrote), "classifier", "report" (evaluate's), "magenta" (a model file export wrote),
+    "magenta-other" (one it did not: Magenta's own), "json" (any other), "npz" (a Sketch-RNN dataset), or "other"."""
     from sketchgen import models
     from sketchgen.classifier import CLASSIFIER_FILE
     from sketchgen.npz import is_dataset
@@ -55,26 +55,29 @@ def _contents(path: Path) -> str | None:
             return "other"
         if isinstance(doc, dict) and REPORT_FIELDS <= doc.keys():
             return "report"
-        return "magenta" if _is_magenta(path) else "json"
+        return _magenta(path) or "json"
     if ckpt.get("kind") == CLASSIFIER_FILE:
         return "classifier"
     return "imported" if ckpt.get("imported") and "train" not in ckpt else "checkpoint"
 
 
-def _is_magenta(path: Path) -> bool:
-    """Whether ``path`` is a decoder-only Sketch-RNN model file, as export writes and import reads."""
-    from sketchgen.interop.magenta import MagentaFileError, read_magenta
+def _magenta(path: Path) -> str | None:
+    """"magenta" where ``path`` is a decoder-only Sketch-RNN model file that export wrote, "magenta-other" for
+    another (Magenta's own, import reads them), None for any other file."""
+    from sketchgen.interop.magenta import MagentaFileError, exported_by_sketchgen, read_magenta
 
     try:
-        read_magenta(path)
+        model = read_magenta(path)
     except MagentaFileError:
-        return False
-    return True
+        return None
+    return "magenta" if exported_by_sketchgen(model.info) else "magenta-other"
 
 
-def writable(out: str | os.PathLike, writes: str, flag: str, reads: tuple = (), replaces: tuple[str, ...] = ()) -> None:
+def writable(out: str | os.PathLike, writes: str, flag: str, reads: tuple = (), replaces: tuple[str, ...] = (),
+             overwrite: tuple[str, ...] = ()) -> None:
     """Refuse, in one line, to write ``writes`` at ``out`` (given as ``flag``) over any of ``reads`` (the files
-    the command reads) or over an existing file unless what it holds is in ``replaces`` (``_contents``)."""
+    the command reads) or over an existing file unless what it holds is in ``replaces`` (``_contents``); one
+    that holds what is in ``overwrite`` is refused with a word that the command's --overwrite would replace it."""
     out = Path(out)
     if _identity(out) is not None and any(_identity(r) == _identity(out) for r in reads):
         raise UsageError(f"{flag} {out} is the file this command reads: write the {writes} elsewhere")
@@ -87,8 +90,11 @@ def writable(out: str | os.PathLike, writes: str, flag: str, reads: tuple = (), 
         what = {"checkpoint": "a model checkpoint (a run's weights and training state)",
                 "imported": "an imported model checkpoint", "classifier": "a classifier",
                 "report": "an evaluate report", "magenta": "a Magenta model file",
+                "magenta-other": "a Magenta model file not marked as sketchgen's export (Magenta's own, or one "
+                                 "exported before 2026-12-07)",
                 "json": "another JSON file"}.get(holds, "another file")
-        raise UsageError(f"{flag} {out} holds {what}; writing the {writes} there would lose it: give another {flag}")
+        raise UsageError(f"{flag} {out} holds {what}; writing the {writes} there would lose it: give another {flag}"
+                         + (", or pass --overwrite to replace it" if holds in overwrite else ""))
 
 
 def file_stem(word: str) -> str:
