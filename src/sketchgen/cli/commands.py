@@ -298,12 +298,15 @@ def cmd_interpolate(args) -> None:
     out = api.run_dir(args.out, "interpolate")
     for i, f in enumerate(frames):
         f.key_id = str(i)
-    # Its files are always these: an earlier interpolate's are replaced (with --overwrite).
+    # Its files are always these, whatever the earlier interpolate's listing says; it lists its own names, each
+    # before it is written, so that one that fails takes back only what it wrote.
     with replacing(out, "interpolation.ndjson", args.overwrite, lambda words: ("interpolation.png", "interpolation.gif"),
-                   (), {"--input": args.input}):
+                   (), {"--input": args.input}, own=lambda names: names) as written:
         api.write_ndjson(frames, out / "interpolation.ndjson")
+        written.append("interpolation.png")
         render.strip([a.points, *(f.points for f in frames), b.points], out / "interpolation.png",
                      [f"A: {a.word}", *(f"{f.info['t']:.2f}" for f in frames), f"B: {b.word}"])
+        written.append("interpolation.gif")
         render.morph_gif([f.points for f in frames], out / "interpolation.gif")
     print(out)
 

@@ -3,14 +3,15 @@
 A run's ``last.pt`` and ``best.pt`` hold weeks of work: ``import``, ``export``
 and ``evaluate --json`` refuse to write over a checkpoint (or over the very
 file they read), and each replaces only a file of the kind it writes: an
-earlier import, a Magenta model file, an evaluate report. A drawing
+earlier import, an earlier export (Magenta's own model file only with
+``export --overwrite``), an evaluate report. A drawing
 command's folder holds one command's drawings: given a folder where an
 earlier ``sample`` (``reconstruct``, ``interpolate``) wrote, it refuses, or
 with ``--overwrite`` replaces exactly the files that earlier command wrote
 (those its ndjson lists), so no old PNG stays beside a new ndjson. Every
 file it is to write is checked before anything is moved or written, and a
-command that fails part way takes back the files it wrote and puts the
-earlier ones back.
+command that fails part way takes back the files it wrote and puts back
+every file it moved aside.
 """
 
 from __future__ import annotations
@@ -123,14 +124,19 @@ def drawing_files(*suffixes: str, tag: str = "") -> Callable[[Iterable], Iterato
 
 @contextlib.contextmanager
 def replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterable], Iterable[str]],
-              words: Iterable[str], reads: dict | None = None) -> Iterator[list]:
+              words: Iterable[str], reads: dict | None = None, own: Callable[[list], Iterable[str]] | None = None
+              ) -> Iterator[list]:
     """Where a drawing command writes its ``listing`` (its ndjson) and ``files(words)`` (the files of drawings of
-    ``words``) in ``out``: a list for the words it writes (``taken_back``). It refuses in one line before anything is
-    moved or written: where one of those names is not a file (a folder, a FIFO) or is a file the command reads
-    (``reads``: flag -> path), and where ``out`` holds an earlier such command's listing, unless ``overwrite``.
-    Then that listing and the files of the drawings it lists are moved aside, into a hidden folder of ``out``
-    (renames, so no disk is needed): removed once the block succeeds, put back if it fails (a full disk, Ctrl-C),
-    so that a command that fails leaves the earlier drawings as they were."""
+    ``words``) in ``out``: a list for the words it writes (``taken_back``, with ``own`` where the files of what it
+    lists are not ``files`` of it).
+
+    It refuses in one line before anything is moved or written: where one of those names is not a file (a folder,
+    a FIFO) or is a file the command reads (``reads``: flag -> path), and where ``out`` holds an earlier such
+    command's listing, unless ``overwrite``. Then that listing, the files of the drawings it lists and any other
+    file at a name the command writes are moved aside, into a hidden folder of ``out`` (renames, so no disk is
+    needed): removed once the block succeeds, put back if it fails (a full disk, Ctrl-C), so that a command that
+    fails leaves the folder as it was (stopped again while it puts them back, it leaves the rest in that folder).
+    """
     read = {_identity(path): (flag, path) for flag, path in (reads or {}).items() if path and _identity(path)}
     for name in itertools.chain((listing,), files(words)):  # one at a time: a million drawings' names are not kept
         path = out / name
@@ -142,35 +148,32 @@ def replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterabl
         if read and (here := _identity(path)) in read:
             flag, given = read[here]
             raise UsageError(f"{flag} {given} is the {name} this command writes in --out {out}: give another --out")
-    earlier, aside = out / listing, None
-    if os.path.lexists(earlier):
-        if not overwrite:
-            raise UsageError(f"{out} holds the drawings of an earlier command ({listing}): pass --overwrite to "
-                             "replace them, or another --out")
-        aside = Path(tempfile.mkdtemp(dir=out, prefix=".sketchgen-replaced-"))
+    earlier = out / listing
+    if os.path.lexists(earlier) and not overwrite:
+        raise UsageError(f"{out} holds the drawings of an earlier command ({listing}): pass --overwrite to replace "
+                         "them, or another --out")
+    aside = Path(tempfile.mkdtemp(dir=out, prefix=".sketchgen-replaced-"))
+    clear = False  # whether a listing there now would be the block's
     try:
-        clear = aside is None  # whether a listing there now would be the block's
-        try:
-            if aside is not None:
-                os.replace(earlier, aside / listing)
-                clear = True
-                _move(out, aside, _listed(aside / listing, files))
-            with taken_back(out, files) as written:
-                yield written
-        except BaseException:
-            if clear:
-                earlier.unlink(missing_ok=True)
-            if aside is not None:
-                _move(aside, out, [entry.name for entry in os.scandir(aside)])
-            raise
-    finally:
-        if aside is not None:
-            shutil.rmtree(aside)
+        _move(out, aside, [listing])
+        clear = True
+        _move(out, aside, _listed(aside / listing, files))
+        _move(out, aside, files(words))
+        with taken_back(out, own or files) as written:
+            yield written
+    except BaseException:
+        if clear:
+            earlier.unlink(missing_ok=True)
+        _move(aside, out, [entry.name for entry in os.scandir(aside)])
+        aside.rmdir()  # only once all is back
+        raise
+    shutil.rmtree(aside)
 
 
 def _listed(listing: Path, files: Callable[[Iterable], Iterable[str]]) -> Iterator[str]:
-    """The files of the drawings a listing lists; a planted link lists none (it names no file of ours)."""
-    if not os.path.islink(listing):
+    """The files of the drawings a listing lists; a planted link lists none (it names no file of ours), nor does
+    a listing that is not there."""
+    if os.path.isfile(listing) and not os.path.islink(listing):
         with open_regular(listing, None, "list of drawings") as f:
             yield from files(map(_word, read_lines(f, MAX_LINE)))
 
