@@ -100,14 +100,14 @@ def seed_data(quickdraw):
 VARIANTS = {"layernorm": ("mdn", {"cell": "layernorm", "epochs": 15, "early_stop": 15})}
 
 
-def built_once(tmp_path_factory, name: str, build) -> Path:
+def built_once(request, name: str, build) -> Path:
     """A folder that ``build(folder)`` fills once per test run, however many pytest-xdist workers ask for it: the
     first builds it holding a lock, a later one waits for it if need be and uses it (half a minute of training
     a worker no longer repeats). Whatever uses it must not write into it."""
     from sketchgen.fileio import locked
 
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    root = request.getfixturevalue("tmp_path_factory").getbasetemp()
+    if hasattr(request.config, "workerinput"):  # an xdist worker's
         root = root.parent  # the run's folder, which holds each worker's
     folder, done = root / name, root / f"{name}.done"
     with locked(folder):
@@ -120,7 +120,7 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_models(request, tmp_path_factory) -> dict[str, Path]:
+def tiny_models(request) -> dict[str, Path]:
     """``best.pt`` of every registered model at its ``tiny`` size and training, by kind, and of each variant
     (the mdn on the layer-norm cell as "layernorm"), each trained for seconds on ``seed_data``."""
     from sketchgen import models
@@ -139,7 +139,7 @@ def tiny_models(request, tmp_path_factory) -> dict[str, Path]:
             settings = {**models.get(kind).tiny, **extra}
             train(train_config(kind, None, 0, **settings), seed_data, folder / f"tiny_{name}", log=lambda msg: None)
 
-    folder = built_once(tmp_path_factory, "tiny_models", build)
+    folder = built_once(request, "tiny_models", build)
     return {name: folder / f"tiny_{name}" / "best.pt" for name in runs}
 
 

@@ -556,6 +556,12 @@ def test_unchanged_tells_a_file_written_or_replaced_from_one_left_alone(tmp_path
         os.replace(other, path)
     with pytest.raises(fileio.FileChanged), fileio.unchanged(path):
         path.unlink()
+    path.write_bytes(b"drawings")
+    with pytest.raises(fileio.FileChanged), fileio.unchanged(path):  # the change, not what it made the block do
+        path.write_bytes(b"draw")
+        raise ValueError("a drawing cut short")
+    with pytest.raises(ValueError, match="a drawing cut short"), fileio.unchanged(path):
+        raise ValueError("a drawing cut short")
 
 
 def test_two_processes_share_one_copy_of_the_points(quickdraw, tmp_path):

@@ -148,12 +148,19 @@ class FileChanged(SketchgenError, OSError):
 def unchanged(path: str | os.PathLike) -> Iterator[None]:
     """Raise FileChanged after the block if the file at ``path`` was written (its size or modification time moved)
     or replaced (another file took its name) meanwhile: a file read twice, once for its contents and once for its
-    digest, is then known to be one file both times."""
+    digest, is then known to be one file both times. A block that fails on a file that changed meanwhile (cut short
+    as it was read) raises FileChanged too: the change, not what the block made of it, is the cause."""
     before = _version(path)
-    yield
+    changed = FileChanged(f"{path}: changed while it was read (written or replaced meanwhile); try again once it is "
+                          "whole")
+    try:
+        yield
+    except Exception:
+        if _version(path) != before:
+            raise changed from None
+        raise
     if _version(path) != before:
-        raise FileChanged(f"{path}: changed while it was read (written or replaced meanwhile); "
-                          "try again once it is whole")
+        raise changed
 
 
 def _version(path) -> tuple[int, ...] | None:
