@@ -459,9 +459,9 @@ def test_interpolate_replaces_an_earlier_interpolation_only_with_overwrite_and_n
 
 
 def test_an_interpolate_that_cannot_write_leaves_the_folder_as_it_was(quickdraw, tiny_models, tmp_path, capsys):
-    """A real process stopped by RLIMIT_FSIZE at its list and at its strip, into a folder holding files of the
-    names it writes that no listing names (a user's own interpolation.png and .gif: the failed command removed
-    both) and into one holding an earlier interpolation, replaced with --overwrite: each left byte for byte."""
+    """A real process stopped by RLIMIT_FSIZE at its list, in a folder holding files of the names it writes that no
+    listing names (a user's own interpolation.png and .gif: the failed command removed both), and at its strip, in
+    one holding an earlier interpolation that it replaces with --overwrite: each left byte for byte."""
     two = tmp_path / "two.ndjson"
     with (quickdraw / "simplified" / "circle.ndjson").open() as a, (quickdraw / "simplified" / "eye.ndjson").open() as b:
         two.write_text(a.readline() + b.readline())
@@ -477,14 +477,14 @@ def test_an_interpolate_that_cannot_write_leaves_the_folder_as_it_was(quickdraw,
     shutil.copytree(made, earlier)
     limited = ("import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({0}, {0})); "
                "from sketchgen.cli import main; sys.exit(main(sys.argv[1:]))")
-    for out, extra in ((mine, []), (earlier, ["--overwrite"])):
+    for out, extra, limit, stopped in ((mine, [], 100, "interpolation.ndjson"),
+                                       (earlier, ["--overwrite"], sizes["interpolation.ndjson"] + 100, "interpolation.png")):
         before = {p.name: p.read_bytes() for p in out.iterdir()}
-        for limit, stopped in ((100, "interpolation.ndjson"), (sizes["interpolation.ndjson"] + 100, "interpolation.png")):
-            done = subprocess.run([sys.executable, "-c", limited.format(limit), *map(str, argv), "--out", str(out),
-                                   *extra], capture_output=True, text=True, timeout=300)
-            assert one_error_line(done.stderr) == (f"sketchgen: error: [Errno 27] File too large: could not write "
-                                                   f"{out / stopped}; any earlier version of it is intact")
-            assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+        done = subprocess.run([sys.executable, "-c", limited.format(limit), *map(str, argv), "--out", str(out), *extra],
+                              capture_output=True, text=True, timeout=300)
+        assert one_error_line(done.stderr) == (f"sketchgen: error: [Errno 27] File too large: could not write "
+                                               f"{out / stopped}; any earlier version of it is intact")
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_evaluate_and_export_replace_only_a_file_of_the_kind_they_write(tiny_models, zoo_files, tmp_path, capsys):
