@@ -487,6 +487,33 @@ def test_an_interpolate_that_cannot_write_leaves_the_folder_as_it_was(quickdraw,
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def first_line(quickdraw, cls: str) -> str:
+    with (quickdraw / "simplified" / f"{cls}.ndjson").open() as f:
+        return f.readline()
+
+
+def test_a_drawing_command_never_replaces_another_command_s_drawings(quickdraw, tiny_models, tmp_path, capsys):
+    """reconstruct into a folder holding sample's drawings wrote its eye-000.png over sample's without a word (each
+    command checked only its own listing). Now refused in one line, the folder as it was; where no name is shared
+    (a circle first), both commands' drawings stay side by side, as before."""
+    out, given = tmp_path / "drawn", tmp_path / "given.ndjson"
+    assert run_cli(capsys, "sample", "--checkpoint", tiny_models["mdn"], "--classes", "eye", "--n", 2,
+                   "--out", out)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    reconstruct = ["reconstruct", "--checkpoint", tiny_models["vae"], "--input", given, "--out", out]
+    for extra in ([], ["--overwrite"]):
+        given.write_text(first_line(quickdraw, "eye"))
+        code, _, err = run_cli(capsys, *reconstruct, *extra)
+        assert code == 1 and one_error_line(err) == (f"sketchgen: error: --out {out} holds the drawings of another "
+                                                     "command (samples.ndjson), eye-000.png among them, which this "
+                                                     "command writes: give another --out")
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    given.write_text(first_line(quickdraw, "circle"))
+    assert run_cli(capsys, *reconstruct)[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted([*before, "circle-000.png", "reconstructions.ndjson"])
+    assert all((out / name).read_bytes() == data for name, data in before.items())
+
+
 def test_evaluate_and_export_replace_only_a_file_of_the_kind_they_write(tiny_models, zoo_files, tmp_path, capsys):
     """evaluate --json and export --out replaced any file that parses as JSON (a Magenta zoo model, a project's
     package.json) without a word. Each replaces only what it writes, an earlier report or exported model file; any

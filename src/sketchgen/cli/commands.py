@@ -17,7 +17,17 @@ import numpy as np
 
 from sketchgen import api
 from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT, UsageError
-from sketchgen.cli.outputs import drawing_files, drawing_stem, file_stem, replacing, taken_back, writable
+from sketchgen.cli.outputs import (
+    INTERPOLATION,
+    RECONSTRUCTIONS,
+    SAMPLES,
+    drawing_files,
+    drawing_stem,
+    file_stem,
+    replacing,
+    taken_back,
+    writable,
+)
 from sketchgen.cli.values import of_field
 from sketchgen.data import did_you_mean
 from sketchgen.errors import flag
@@ -259,7 +269,7 @@ def cmd_sample(args) -> None:
                                              seed=args.seed) for label, s3 in zip(labels, made))
         words = [model.classes[label] for label in labels]
     out = api.run_dir(args.out, "samples")
-    with replacing(out, "samples.ndjson", args.overwrite, drawing_files(*SAMPLE_FILES), words,
+    with replacing(out, SAMPLES, args.overwrite, drawing_files(*SAMPLE_FILES), words,
                    {"--around": args.around, "--prefix": args.prefix if args.prefix != "test" else None}) as written:
         write_drawings(out, drawings, written)
     print(out)
@@ -272,7 +282,7 @@ def cmd_reconstruct(args) -> None:
     require_encoder(model.net)
     given = given_drawings(args.input, model)
     out = api.run_dir(args.out, "reconstruct")
-    with replacing(out, "reconstructions.ndjson", args.overwrite, drawing_files(".png"), [d.word for d in given],
+    with replacing(out, RECONSTRUCTIONS, args.overwrite, drawing_files(".png"), [d.word for d in given],
                    {"--input": args.input}) as written:
         redrawn = model.reconstruct(given, args.temperature, args.seed)
         for i, (d, r) in enumerate(zip(given, redrawn)):
@@ -280,7 +290,7 @@ def cmd_reconstruct(args) -> None:
             render.side_by_side(d.points, r.points, d.word, out / f"{drawing_stem(d.word, i)}.png",
                                 labels=("input", "reconstruction"))
             r.key_id = d.key_id or str(i)
-        api.write_ndjson(redrawn, out / "reconstructions.ndjson")
+        api.write_ndjson(redrawn, out / RECONSTRUCTIONS)
     print(out)
 
 
@@ -300,9 +310,9 @@ def cmd_interpolate(args) -> None:
         f.key_id = str(i)
     # Its files are always these, whatever the earlier interpolate's listing says; it lists its own names, each
     # before it is written, so that one that fails takes back only what it wrote.
-    with replacing(out, "interpolation.ndjson", args.overwrite, lambda words: ("interpolation.png", "interpolation.gif"),
+    with replacing(out, INTERPOLATION, args.overwrite, lambda words: ("interpolation.png", "interpolation.gif"),
                    (), {"--input": args.input}, own=lambda names: names) as written:
-        api.write_ndjson(frames, out / "interpolation.ndjson")
+        api.write_ndjson(frames, out / INTERPOLATION)
         written.append("interpolation.png")
         render.strip([a.points, *(f.points for f in frames), b.points], out / "interpolation.png",
                      [f"A: {a.word}", *(f"{f.info['t']:.2f}" for f in frames), f"B: {b.word}"])

@@ -30,6 +30,8 @@ from sketchgen.api import UsageError
 from sketchgen.fileio import FileRefused, open_regular, read_lines, replaceable, safe_name, what_is
 
 MAX_LINE = 4 << 20  # one drawing's line, as data reads them
+# The list of its drawings that each drawing command (sample, reconstruct, interpolate) writes in its folder.
+SAMPLES, RECONSTRUCTIONS, INTERPOLATION = LISTINGS = ("samples.ndjson", "reconstructions.ndjson", "interpolation.ndjson")
 # The fields of every report evaluate writes (evaluate.evaluate_model): a JSON file with them all is one.
 REPORT_FIELDS = {"model", "checkpoint", "temperature", "n_per_class", "seed", "loss", "classes", "overall"}
 
@@ -133,7 +135,8 @@ def replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterabl
     It refuses in one line before anything is moved or written: where one of those names is not a file (a folder,
     a FIFO) or is a file the command reads (``reads``: flag -> path), and where ``out`` holds an earlier such
     command's listing, unless ``overwrite``. Then that listing, the files of the drawings it lists and any other
-    file at a name the command writes are moved aside, into a hidden folder of ``out`` (renames, so no disk is
+    file at a name the command writes are moved aside (where one of the others belongs to another command's
+    drawings there, refused and put back), into a hidden folder of ``out`` (renames, so no disk is
     needed): removed once the block succeeds, put back if it fails (a full disk, Ctrl-C), so that a command that
     fails leaves the folder as it was (stopped again while it puts them back, it leaves the rest in that folder).
     """
@@ -158,7 +161,10 @@ def replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterabl
         _move(out, aside, [listing])
         clear = True
         _move(out, aside, _listed(aside / listing, files))
-        _move(out, aside, files(words))
+        if (mine := _move(out, aside, files(words))) and \
+                (others := [n for n in LISTINGS if n != listing and os.path.lexists(out / n)]):
+            raise UsageError(f"--out {out} holds the drawings of another command ({others[0]}), {mine} among them, "
+                             "which this command writes: give another --out")
         with taken_back(out, own or files) as written:
             yield written
     except BaseException:
@@ -178,13 +184,16 @@ def _listed(listing: Path, files: Callable[[Iterable], Iterable[str]]) -> Iterat
             yield from files(map(_word, read_lines(f, MAX_LINE)))
 
 
-def _move(source: Path, target: Path, names: Iterable[str]) -> None:
+def _move(source: Path, target: Path, names: Iterable[str]) -> str | None:
     """Rename each of ``names`` (files or links; never a folder, which is none of ours) from one folder to the
-    other, where it is there."""
+    other, where it is there; the first it moved, if any."""
+    first = None
     for name in names:
         with contextlib.suppress(FileNotFoundError):
             if not stat.S_ISDIR(os.lstat(source / name).st_mode):
                 os.replace(source / name, target / name)
+                first = first or name
+    return first
 
 
 def _identity(path) -> tuple[int, int] | None:
