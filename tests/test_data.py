@@ -554,6 +554,11 @@ def test_unchanged_tells_a_file_written_or_replaced_from_one_left_alone(tmp_path
     os.utime(other, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))  # the same bytes and time: another file
     with pytest.raises(fileio.FileChanged), fileio.unchanged(path):
         os.replace(other, path)
+    with pytest.raises(fileio.FileChanged), fileio.unchanged(path):  # in place, as many bytes, the same mtime
+        was, text = path.stat(), path.read_bytes()
+        path.write_bytes(text.swapcase())
+        os.utime(path, ns=(was.st_atime_ns, was.st_mtime_ns))
+        assert path.stat().st_size == was.st_size
     with pytest.raises(fileio.FileChanged), fileio.unchanged(path):
         path.unlink()
     path.write_bytes(b"drawings")

@@ -146,8 +146,8 @@ class FileChanged(SketchgenError, OSError):
 
 @contextlib.contextmanager
 def unchanged(path: str | os.PathLike) -> Iterator[None]:
-    """Raise FileChanged after the block if the file at ``path`` was written (its size or modification time moved)
-    or replaced (another file took its name) meanwhile: a file read twice, once for its contents and once for its
+    """Raise FileChanged after the block if the file at ``path`` was written (its size, modification or change time
+    moved) or replaced (another file took its name) meanwhile: a file read twice, once for its contents and once for its
     digest, is then known to be one file both times. A block that fails on a file that changed meanwhile (cut short
     as it was read) raises FileChanged too: the change, not what the block made of it, is the cause."""
     before = _version(path)
@@ -168,7 +168,7 @@ def _version(path) -> tuple[int, ...] | None:
         info = os.stat(path)
     except (OSError, ValueError):
         return None
-    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns  # ctime: no utime sets it
 
 
 @contextlib.contextmanager
