@@ -52,28 +52,27 @@ def _add_data_flags(p, seed: str, max_per_class: int = api.DEFAULT_MAX_PER_CLASS
                                                       "prepares)")
 
 
-def _model_defaults(name: str, model: str | None) -> str:
-    """'seed 30, mdn 0' for a TrainConfig field: each model's default (``model``'s alone, where one is given), or
-    one value where all agree."""
-    from sketchgen import models
-    from sketchgen.training import TrainConfig
-
-    kinds = [model] if model else [m.name for m in models.registered()]
-    values = {kind: TrainConfig.for_model(kind).__dict__[name] for kind in kinds}
+def _model_defaults(name: str, defaults: dict) -> str:
+    """'seed 30, mdn 0' for a TrainConfig field, from each model's default settings (``defaults``: model name ->
+    TrainConfig), or one value where all agree."""
+    values = {model: config.__dict__[name] for model, config in defaults.items()}
     if len(set(map(str, values.values()))) == 1:
         return str(next(iter(values.values())))
-    return ", ".join(f"{kind} {v}" for kind, v in values.items())
+    return ", ".join(f"{model} {v}" for model, v in values.items())
 
 
 def _add_train_flags(p, model: str | None = None) -> None:
     """Every training setting with help is a flag, taking what the setting's bounds allow (the bounds a resumed
     run's saved value is held to), its default each model's own (``model``'s, for a command that trains only it)."""
+    from sketchgen import models
     from sketchgen.training import TrainConfig
 
+    names = [model] if model else [m.name for m in models.registered()]
+    defaults = {name: TrainConfig.for_model(name) for name in names}  # once, not once for each flag
     for f in fields(TrainConfig):
         if f.metadata.get("help"):
             p.add_argument(flag(f.name), type=V.of_field(f), metavar=V.metavar(f),
-                           help=f"{f.metadata['help']} (default: {_model_defaults(f.name, model)})")
+                           help=f"{f.metadata['help']} (default: {_model_defaults(f.name, defaults)})")
     p.add_argument("--device", type=V.device, help="torch device, e.g. cpu or cuda (default cpu; under torchrun, cuda means "
                                                    "each process's own GPU)")
     p.add_argument("--amp", action="store_true", default=None,
