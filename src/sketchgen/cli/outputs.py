@@ -135,10 +135,11 @@ def replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterabl
     It refuses in one line before anything is moved or written: where one of those names is not a file (a folder,
     a FIFO) or is a file the command reads (``reads``: flag -> path), and where ``out`` holds an earlier such
     command's listing, unless ``overwrite``. Then that listing, the files of the drawings it lists and any other
-    file at a name the command writes are moved aside (where one of the others belongs to another command's
-    drawings there, refused and put back), into a hidden folder of ``out`` (renames, so no disk is
+    file at a name the command writes are moved aside, into a hidden folder of ``out`` (renames, so no disk is
     needed): removed once the block succeeds, put back if it fails (a full disk, Ctrl-C), so that a command that
     fails leaves the folder as it was (stopped again while it puts them back, it leaves the rest in that folder).
+    Where one of those other files sits beside another drawing command's listing, it is that command's: refused,
+    and everything put back.
     """
     read = {_identity(path): (flag, path) for flag, path in (reads or {}).items() if path and _identity(path)}
     for name in itertools.chain((listing,), files(words)):  # one at a time: a million drawings' names are not kept

@@ -60,8 +60,8 @@ def _int16(w: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(w) / MAX_WEIGHT * INT16_MAX).astype("<i2")
 
 
-# The info key export adds: a zoo file's other keys are notes that neither the library nor import reads.
-EXPORTED_BY = "exported_by"
+# The info entry export adds: a zoo file's other keys are notes that neither the library nor import reads.
+EXPORTED_BY, EXPORTER = "exported_by", "sketchgen"
 
 
 def quantise(w: np.ndarray) -> str:
@@ -90,14 +90,14 @@ def magenta_model(checkpoint: str | os.PathLike, class_name: str) -> list:
             raise ExportError(f"{checkpoint}: cannot export {class_name!r}: its {name} rounds to zero everywhere in "
                               "the library's int16 weights, so the export would draw nothing")
     # mode 2: a decoder-only ("gen") model in Sketch-RNN's JavaScript format; 0.2.0 itself reads only scale_factor.
-    return [{"name": class_name, **info, EXPORTED_BY: "sketchgen"}, [list(w.shape) for w in weights],
+    return [{"name": class_name, **info, EXPORTED_BY: EXPORTER}, [list(w.shape) for w in weights],
             [quantise(w) for w in weights]]
 
 
 def exported_by_sketchgen(info: dict) -> bool:
     """Whether a model file's info says sketchgen's export wrote it (since 2026-12-07; before, nothing did):
     the one kind of model file export replaces without --overwrite."""
-    return info.get(EXPORTED_BY) == "sketchgen"
+    return info.get(EXPORTED_BY) == EXPORTER
 
 
 def export_magenta(checkpoint: str | os.PathLike, class_name: str, out: str | os.PathLike) -> Path:
