@@ -31,7 +31,8 @@ from sketchgen.fileio import FileRefused, open_regular, read_lines, replaceable,
 
 MAX_LINE = 4 << 20  # one drawing's line, as data reads them
 # The list of its drawings that each drawing command (sample, reconstruct, interpolate) writes in its folder.
-SAMPLES, RECONSTRUCTIONS, INTERPOLATION = LISTINGS = ("samples.ndjson", "reconstructions.ndjson", "interpolation.ndjson")
+LISTINGS = ("samples.ndjson", "reconstructions.ndjson", "interpolation.ndjson")
+SAMPLES, RECONSTRUCTIONS, INTERPOLATION = LISTINGS
 # The fields of every report evaluate writes (evaluate.evaluate_model): a JSON file with them all is one.
 REPORT_FIELDS = {"model", "checkpoint", "temperature", "n_per_class", "seed", "loss", "classes", "overall"}
 
