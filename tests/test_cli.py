@@ -7,8 +7,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -426,6 +428,52 @@ def test_a_sample_overwrite_that_cannot_write_puts_the_earlier_drawings_back(tmp
     after = sorted(p.name for p in out.iterdir())
     assert after == ["eye-000.png", "eye-000.svg", "eye-001.png", "eye-001.svg", "samples.ndjson"]
     assert (out / "eye-000.png").read_bytes() != before["eye-000.png"]
+
+
+def test_a_drawing_command_killed_part_way_has_the_earlier_drawings_put_back_by_the_next(tmp_path, capsys):
+    """`kill -9` (or a second Ctrl-C while they were put back) left the earlier drawings moved aside in a hidden
+    folder of --out, for good and without a word. Now the next drawing command into the folder puts them back first,
+    and one started while another draws there is refused: a real `sample --overwrite` stopped with SIGSTOP once it
+    has written some of its drawings, then killed."""
+    out = tmp_path / "drawn"
+    drawn = ["sample", "--checkpoint", SHIPPED_MODEL, "--classes", "eye", "--out", out]
+    assert run_cli(capsys, *drawn, "--n", 3)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    killed = subprocess.Popen([sys.executable, "-m", "sketchgen", *map(str, drawn), "--n", "300", "--seed", "1",
+                               "--overwrite"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(24000):  # its drawings are made first; 240 s at most for them and ten of their files
+            if (out / "eye-010.png").exists() or killed.poll() is not None:
+                break
+            time.sleep(0.01)
+        killed.send_signal(signal.SIGSTOP)
+        assert killed.poll() is None, killed.stderr.read()
+        (aside,) = [p.name for p in out.iterdir() if p.name.startswith(".sketchgen-replaced-")]
+        code, _, err = run_cli(capsys, *drawn, "--n", 1, "--overwrite")
+        assert code == 1 and one_error_line(err) == (f"sketchgen: error: --out {out}: another command is drawing into "
+                                                     "it now; wait until it ends, or give another --out")
+    finally:
+        killed.kill()
+        killed.wait()
+    assert (out / aside / "samples.ndjson").read_bytes() == before["samples.ndjson"]  # moved aside, not put back
+    code, _, err = run_cli(capsys, *drawn, "--n", 2)
+    assert code == 1 and err.splitlines() == [
+        f"sketchgen: put back in {out} the earlier drawings that a command stopped part way had moved aside ({aside})",
+        f"sketchgen: error: {out} holds the drawings of an earlier command (samples.ndjson): pass --overwrite to "
+        "replace them, or another --out"]
+    now = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {name: now.get(name) for name in before} == before
+    # The killed command's own files at names no earlier file had, which no listing names, and the temporary files
+    # it was writing (atomic_write's, as any command killed while it writes leaves them).
+    left = set(now) - set(before)
+    drawing, temporary = r"eye-(0(0[3-9]|[1-9]\d)|[12]\d\d)\.(png|svg)", r"\.(eye-\d+\.(png|svg)|samples\.ndjson)\.\w+\.tmp"
+    assert left and all(re.fullmatch(f"{drawing}|{temporary}", name) for name in left), left
+    # One stopped while it removed the earlier drawings had succeeded: what it left is removed, nothing put back.
+    (out / ".sketchgen-removing-samples.ndjson-x").mkdir()
+    (out / ".sketchgen-removing-samples.ndjson-x" / "eye-000.png").write_bytes(b"earlier")
+    assert run_cli(capsys, *drawn, "--n", 2, "--seed", 2, "--overwrite")[0] == 0
+    assert not [p for p in out.iterdir() if p.name.startswith(".sketchgen-")]
+    assert (out / "eye-000.png").read_bytes() not in (b"earlier", before["eye-000.png"])
 
 
 def test_interpolate_replaces_an_earlier_interpolation_only_with_overwrite_and_never_its_input(

@@ -17,11 +17,13 @@ every file it moved aside.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import os
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -140,8 +142,19 @@ def replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterabl
     needed): removed once the block succeeds, put back if it fails (a full disk, Ctrl-C), so that a command that
     fails leaves the folder as it was (stopped again while it puts them back, it leaves the rest in that folder).
     Where one of those other files sits beside another drawing command's listing, it is that command's: refused,
-    and everything put back.
+    and everything put back. One drawing command at a time in a folder (``_holding``): a second is refused; one
+    that finds what a command stopped for good (kill -9) moved aside puts it back first (``_put_back``).
     """
+    with _holding(out):
+        _put_back(out)
+        with _replacing(out, listing, overwrite, files, words, reads, own) as written:
+            yield written
+
+
+@contextlib.contextmanager
+def _replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterable], Iterable[str]],
+               words: Iterable[str], reads: dict | None, own: Callable[[list], Iterable[str]] | None) -> Iterator[list]:
+    """``replacing`` once the folder is held and put back in order."""
     read = {_identity(path): (flag, path) for flag, path in (reads or {}).items() if path and _identity(path)}
     for name in itertools.chain((listing,), files(words)):  # one at a time: a million drawings' names are not kept
         path = out / name
@@ -157,7 +170,7 @@ def replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterabl
     if os.path.lexists(earlier) and not overwrite:
         raise UsageError(f"{out} holds the drawings of an earlier command ({listing}): pass --overwrite to replace "
                          "them, or another --out")
-    aside = Path(tempfile.mkdtemp(dir=out, prefix=".sketchgen-replaced-"))
+    aside = Path(tempfile.mkdtemp(dir=out, prefix=f"{ASIDE}{listing}-"))
     clear = False  # whether a listing there now would be the block's
     try:
         _move(out, aside, [listing])
@@ -170,12 +183,67 @@ def replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterabl
         with taken_back(out, own or files) as written:
             yield written
     except BaseException:
-        if clear:
-            earlier.unlink(missing_ok=True)
-        _move(aside, out, [entry.name for entry in os.scandir(aside)])
-        aside.rmdir()  # only once all is back
+        _restore(out, aside, listing if clear else None)
         raise
-    shutil.rmtree(aside)
+    gone = out / f"{REMOVING}{aside.name[len(ASIDE):]}"  # stopped while it removes them, none is put back
+    os.rename(aside, gone)
+    shutil.rmtree(gone)
+
+
+# What a drawing command moved aside while it runs (a hidden folder of --out, named after its listing), and the same
+# once it has succeeded and removes them.
+ASIDE, REMOVING = ".sketchgen-replaced-", ".sketchgen-removing-"
+
+
+@contextlib.contextmanager
+def _holding(out: Path) -> Iterator[None]:
+    """An exclusive lock on the folder ``out`` for the block, refused in one line where another drawing command
+    holds it: two writing the same names at once would move and remove each other's files. The system lets go of
+    it when the process ends, however it ends; on a filesystem that has no such locks, the block runs without."""
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"--out {out}: another command is drawing into it now; wait until it ends, or give "
+                             "another --out") from None
+        except OSError:  # no flock there (some network filesystems)
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
+def _put_back(out: Path) -> None:
+    """Put back what a drawing command stopped for good part way (kill -9, or a second Ctrl-C while it put them
+    back) left moved aside in ``out``, and remove what one stopped while removing them left: the folder as that
+    command found it, but for the files it wrote at names no earlier file had, which no listing names. Only under
+    ``_holding``: no command that is still running has a folder there."""
+    with os.scandir(out) as entries:
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if entry.name.startswith(REMOVING):
+                shutil.rmtree(entry.path)
+            elif listing := next((n for n in LISTINGS if entry.name.startswith(f"{ASIDE}{n}-")), None):
+                aside = Path(entry.path)
+                with os.scandir(aside) as moved:
+                    anything = next(moved, None) is not None
+                # The listing is moved aside first: where anything was, a listing there now is the stopped command's.
+                _restore(out, aside, listing if anything else None)
+                print(f"sketchgen: put back in {out} the earlier drawings that a command stopped part way had moved "
+                      f"aside ({entry.name})", file=sys.stderr)
+
+
+def _restore(out: Path, aside: Path, listing: str | None) -> None:
+    """Move every file in ``aside`` back into ``out``, over any of the same name, once ``listing`` (where given: the
+    failed command's own) is removed; the folder goes only once all is back."""
+    if listing:
+        (out / listing).unlink(missing_ok=True)
+    with os.scandir(aside) as entries:
+        _move(aside, out, [entry.name for entry in entries])
+    with contextlib.suppress(OSError):  # a folder someone put there stays, and so does what holds it
+        aside.rmdir()
 
 
 def _listed(listing: Path, files: Callable[[Iterable], Iterable[str]]) -> Iterator[str]:
