@@ -39,6 +39,7 @@ from sketchgen import models as model
 from sketchgen.data import prepare
 from sketchgen.fileio import atomic_write
 from sketchgen.models import CheckpointError
+from sketchgen.strokes import MAX_POINTS
 from sketchgen.training import MAX_BAD_STEPS, TrainConfig, TrainingError, train, usable
 
 SIMPLIFIED = Path(__file__).resolve().parents[2] / "shared" / "quickdraw" / "simplified"
@@ -402,6 +403,21 @@ def edit(folder: Path, name: str, change) -> None:
     forge(folder, name, array)
 
 
+def longer_first_drawing(folder: Path, n: int) -> None:
+    """Drawing 0 made ``n`` points longer, the offsets after it moved on, and meta.json vouching for it all."""
+    points, offsets = np.load(folder / "points.npy"), np.load(folder / "offsets.npy")
+    points = np.concatenate([np.tile(np.array([[1, 0, 0]], np.int16), (n, 1)), points])
+    offsets[1:] += n
+    forge(folder, "points", points)
+    forge(folder, "offsets", offsets)
+    rewrite_meta(folder, lambda m: {**m, "points": len(points)})
+
+
+def another_class(folder: Path) -> Path:
+    """The cache folder of square, beside circle's."""
+    return prepare(["square"], SIMPLIFIED, cache_dir=folder.parent).parts[0].folder
+
+
 def plant(path: Path, make) -> None:
     """Put something else (``make(path)``: a FIFO, a link) where one of the cache's files was."""
     path.unlink()
@@ -449,7 +465,7 @@ CACHE_FAULTS = {
     "meta a FIFO": (lambda f: plant(f / "meta.json", os.mkfifo),
                     rf"{UNREADABLE} \(.*meta.json: not a regular file \(a FIFO\)\)"),
     "meta a link to /dev/zero": (lambda f: plant(f / "meta.json", lambda p: p.symlink_to("/dev/zero")),
-                                 rf"{UNREADABLE} \(.*meta.json: not a regular file \(a device\)\)"),
+                                 rf"{DAMAGED} \(meta.json is a symbolic link\)"),
     "points a FIFO meta.json calls empty": (
         lambda f: (plant(f / "points.npy", os.mkfifo),
                    rewrite_meta(f, lambda m: {**m, "files": {**m["files"], "points.npy": NO_POINTS_FILE}})),
@@ -460,6 +476,23 @@ CACHE_FAULTS = {
     "20 million drawings in sparse files": (lambda f: sparse_drawings(f, 20_000_000),
                                             rf"{DAMAGED} \(meta.json counts 20000000 drawings of 1 points: its "
                                             r"settings keep 1 to 100000 drawings"),
+    # A drawing of more points than any may have cost gigabytes where a batch is padded to it (found by an audit,
+    # 2026-12-07); so did a meta.json counting as many, over a sparse file.
+    "a drawing of 10,000 points more": (lambda f: longer_first_drawing(f, MAX_POINTS),
+                                        rf"{DAMAGED} \(drawing 0 has \d+ points, more than a drawing may have: "
+                                        rf"{MAX_POINTS}\)"),
+    "meta counting more points than its drawings may have": (
+        lambda f: rewrite_meta(f, lambda m: {**m, "points": m["drawings"] * MAX_POINTS + 1}),
+        rf"{DAMAGED} \(meta.json counts \d+ drawings of \d+ points: its settings keep 1 to 100000 drawings, each of 1 "
+        rf"to {MAX_POINTS} points\)"),
+    # Another class's cache, copied in whole or linked: its digests hold, and it was served as this class's.
+    "another class's cache copied in": (
+        lambda f: [shutil.copy(another_class(f) / n, f / n) for n in ("points.npy", "offsets.npy", "split.npy",
+                                                                     "meta.json")],
+        r"prepared cache of other drawings or settings \(meta.json's identity is not its folder's\)"),
+    "points a link to another class's": (
+        lambda f: plant(f / "points.npy", lambda p: p.symlink_to(another_class(f) / "points.npy")),
+        rf"{DAMAGED} \(points.npy is a symbolic link\)"),
     # A folder where an array file was: the rebuild could not rename the new file over it ("Is a directory").
     "points a folder": (lambda f: plant(f / "points.npy", lambda p: (p.mkdir(), (p / "mine.txt").write_text("x"))),
                         rf"{NO_CHECKSUM} \(points.npy has another size\)"),

@@ -21,6 +21,7 @@ import pytest
 from sketchgen import npz
 from sketchgen.cli import main
 from sketchgen.data import SPLITS, DataError, find_class_file, prepare
+from sketchgen.strokes import MAX_POINTS
 
 CLASSES = ["circle", "zigzag"]
 CAP = 60
@@ -313,6 +314,29 @@ def test_an_offset_at_the_least_integer_is_refused_not_wrapped_to_zero(tmp_path,
                                            r"the int16 range$"):
         npz.read_npz(path)
     with pytest.raises(DataError, match="beyond the int16 range"):
+        prepare(["circle"], path.parent, cache_dir=tmp_path / "cache")
+
+
+@pytest.mark.parametrize("array", ["drawing in an object array", "plain array"])
+def test_a_drawing_of_more_points_than_a_drawing_may_have_is_refused(tmp_path, array):
+    """A drawing of millions of points fits a member's bytes, and was read and cached whole: gigabytes wherever a
+    batch is padded to its longest drawing (the classifier's). Held, as ndjson's drawings are, to MAX_POINTS; a
+    drawing of as many is read."""
+    ok = np.ones((2, 1, 3), dtype=np.int16)
+    path = tmp_path / "data" / "circle.npz"
+    path.parent.mkdir()
+    for n in (MAX_POINTS, MAX_POINTS + 1):
+        train = np.zeros((1, n, 3), dtype=np.int16)
+        if array != "plain array":
+            train = np.empty(1, dtype=object)
+            train[0] = np.zeros((n, 3), dtype=np.int16)
+        np.savez(path, train=train, valid=ok, test=ok)
+        if n == MAX_POINTS:
+            assert len(npz.read_npz(path)["train"][0]) == n
+    with pytest.raises(npz.NpzError, match=rf"circle\.npz: refused array 'train': (drawing 0 has|its drawings have) "
+                                           rf"{MAX_POINTS + 1} points, more than a drawing may have \({MAX_POINTS}\)$"):
+        npz.read_npz(path)
+    with pytest.raises(DataError, match="more than a drawing may have"):
         prepare(["circle"], path.parent, cache_dir=tmp_path / "cache")
 
 

@@ -42,10 +42,12 @@ import numpy as np
 
 from sketchgen.fileio import atomic_write, open_regular, own_folder, read_bytes, safe_name
 from sketchgen.npz import NPZ_ARRAYS
+from sketchgen.strokes import MAX_POINTS
 
 # Version 1 was one prepared-<key>.npz for a whole class list; it is no longer read.
 VERSION = 2
 ARRAYS = {"points": np.int16, "offsets": np.int64, "split": np.int8}
+FILES = tuple(f"{name}.npy" for name in ARRAYS)
 BLOCK = 4096
 # A meta.json is about 1 KB (its longest field is the source's path); one of more than this is not ours.
 MAX_META = 1 << 20
@@ -127,9 +129,14 @@ def sample_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def open_class(where: Path, source: Path, most: int, full: bool = False, quiet: bool = False) -> ClassArrays | None:
+def open_class(where: Path, source: Path, most: int, identity: dict, full: bool = False, quiet: bool = False
+               ) -> ClassArrays | None:
     """The mapped arrays of the class file ``source``, or None if the cache is missing or (with a note, unless
     ``quiet``) damaged. The caller holds the class's lock.
+
+    ``identity``: what the folder's name was made from (``folder``), which its meta.json must say: the files of
+    another class's cache copied in, digests and all, are not this class's drawings. None of its files may be a
+    symbolic link: the folder is sketchgen's own, and a link would serve whatever it points at.
 
     ``most``: the drawings it may hold (the max_per_class its key was made with); meta.json counting more is
     damage found before any array is mapped, since checking the offsets costs memory in proportion to them.
@@ -139,7 +146,11 @@ def open_class(where: Path, source: Path, most: int, full: bool = False, quiet: 
     meta_path = where / "meta.json"
     if not own_folder(where, create=False) or not meta_path.exists():
         return None
-    meta, problem = _read_meta(meta_path, most)
+    meta, problem = (None, f"damaged prepared cache ({linked} is a symbolic link)") \
+        if (linked := next((n for n in ("meta.json", *FILES) if (where / n).is_symlink()), None)) \
+        else _read_meta(meta_path, most)
+    if problem is None and meta.get("identity") != json.loads(json.dumps(identity)):
+        problem = "prepared cache of other drawings or settings (meta.json's identity is not its folder's)"
     if problem is None:
         problem = _problem(where, meta, full)
     if problem is None:
@@ -177,9 +188,10 @@ def _read_meta(path: Path, most: int) -> tuple[dict | None, str | None]:
     if not isinstance(meta, dict) or meta.get("version") != VERSION or not isinstance(meta.get("files"), dict):
         return None, "prepared cache from another version"
     drawings, points = meta.get("drawings"), meta.get("points")
-    if type(drawings) is not int or type(points) is not int or not 0 < drawings <= min(points, most):
+    if type(drawings) is not int or type(points) is not int or not 0 < drawings <= min(points, most) or \
+            points > drawings * MAX_POINTS:
         return None, f"damaged prepared cache (meta.json counts {drawings!r:.20} drawings of {points!r:.20} points: " \
-                     f"its settings keep 1 to {most} drawings, each of a point or more)"
+                     f"its settings keep 1 to {most} drawings, each of 1 to {MAX_POINTS} points)"
     return meta, None
 
 
@@ -229,6 +241,9 @@ def _shape_problem(a: dict[str, np.ndarray], meta: dict) -> str | None:
     if (sizes <= 0).any():
         j = int(np.argmax(sizes <= 0))
         return f"damaged prepared cache (drawing {j} has {'no points' if sizes[j] == 0 else 'offsets going back'})"
+    if sizes.max() > MAX_POINTS:  # what a drawing may hold: one of millions would cost gigabytes where it is batched
+        j = int(np.argmax(sizes > MAX_POINTS))
+        return f"damaged prepared cache (drawing {j} has {sizes[j]} points, more than a drawing may have: {MAX_POINTS})"
     if split.min() < 0 or split.max() >= len(NPZ_ARRAYS):
         j = int(np.argmax((split < 0) | (split >= len(NPZ_ARRAYS))))
         return f"damaged prepared cache (drawing {j} is in split {split[j]}, not 0 to {len(NPZ_ARRAYS) - 1})"

@@ -472,7 +472,7 @@ def _ensure(job: _Job) -> Counter:
     """
     problems = Problems(quiet=job.quiet)
     with locked(job.folder):
-        if cache.open_class(job.folder, job.source, job.max_per_class, full=job.full_check) is not None:
+        if cache.open_class(job.folder, job.source, job.max_per_class, job.identity, full=job.full_check) is not None:
             return problems.counts
         rng = class_rng(job.seed, job.name)
         try:
@@ -629,7 +629,7 @@ def _job(name: str, source: Path, cache_dir: Path, max_per_class: int, seed: int
 
 def _open(job: _Job, quiet: bool = False) -> cache.ClassArrays | None:
     with locked(job.folder):
-        return cache.open_class(job.folder, job.source, job.max_per_class, quiet=quiet)
+        return cache.open_class(job.folder, job.source, job.max_per_class, job.identity, quiet=quiet)
 
 
 def _wait_for(jobs: list[_Job], local_rank: int, cache_dir: Path, poll_s: float = 0.5) -> dict[str, cache.ClassArrays]:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from sketchgen.fileio import FileRefused, atomic_write, open_regular
+from sketchgen.strokes import MAX_POINTS
 
 # The arrays of a Sketch-RNN file, in Sketch-RNN's own names and order.
 NPZ_ARRAYS = ("train", "valid", "test")
@@ -171,10 +172,14 @@ def _read_member(archive: zipfile.ZipFile, member: str) -> Drawings:
 
 
 def _check_form(what: str, shape: tuple, dtype: np.dtype, ndim: int) -> None:
-    """ValueError naming ``what`` unless it is integer stroke-3: one drawing (n, 3), or (ndim 3) drawings alike."""
+    """ValueError naming ``what`` unless it is integer stroke-3: one drawing (n, 3), or (ndim 3) drawings alike, of
+    at most the points a drawing may have (one of millions would cost gigabytes where drawings are batched)."""
     if len(shape) != ndim or shape[-1] != 3 or not shape[-2] or dtype.kind not in "iu":
         form = "(n, 3)" if ndim == 2 else "(drawings, n, 3)"
         raise ValueError(f"{what} holds a {dtype} array of shape {shape}, not integer stroke-3 {form}")
+    if shape[-2] > MAX_POINTS:
+        raise ValueError((f"{what} has" if ndim == 2 else "its drawings have") +
+                         f" {shape[-2]} points, more than a drawing may have ({MAX_POINTS})")
 
 
 def _int16(what: str, a: np.ndarray) -> np.ndarray:
