@@ -216,11 +216,16 @@ def test_fractional_coordinates_are_rounded_into_the_cache(quickdraw, tmp_path):
     assert prepared_fingerprints(p) == recognized_fingerprints(quickdraw / "simplified" / "circle.ndjson")
 
 
-@pytest.mark.parametrize("kind", ["directory", "fifo", "empty", "read error", "no permission"])
+@pytest.mark.parametrize("kind", ["directory", "fifo", "empty", "read error", "no permission", "looping link",
+                                  "dangling link"])
 def test_class_files_that_cannot_be_read_are_refused_in_one_line(kind, tmp_path):
+    """Each in one line naming the file. A link that loops or dangles was taken for no file at all: "no circle.ndjson
+    or circle.npz in DIR", with the link there (an audit's find)."""
     path = tmp_path / "circle.ndjson"
     expected = {"directory": f"{path} is a directory, not a file of drawings",
                 "fifo": f"{path} is a special file, not a file of drawings",  # opening it would block for ever
+                "looping link": f"{path} is a link that leads to no file (it dangles or loops), not a file of drawings",
+                "dangling link": f"{path} is a link that leads to no file (it dangles or loops), not a file of drawings",
                 "empty": f"{path}: no recognized drawings of 'circle'",
                 "read error": f"{path}: cannot be read (Input/output error)",
                 "no permission": f"{path}: cannot be read (Permission denied)"}[kind]
@@ -230,6 +235,8 @@ def test_class_files_that_cannot_be_read_are_refused_in_one_line(kind, tmp_path)
         os.mkfifo(path)
     elif kind == "empty":
         path.write_bytes(b"")
+    elif kind.endswith("link"):
+        path.symlink_to(path.name if kind == "looping link" else "gone.ndjson")
     elif kind == "read error":
         path.symlink_to("/proc/self/mem")  # a regular file whose first page is never mapped: EIO, as a failing disk
     else:

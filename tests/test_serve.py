@@ -764,10 +764,12 @@ def test_a_folder_of_magenta_models_is_served_as_load_reads_them(zoo_files, tmp_
 
 def test_checkpoints_that_cannot_be_served_are_refused_in_one_line(tmp_path, zoo, checkpoint, capsys):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "loop.pt").symlink_to("loop.pt")  # resolving its path was a RuntimeError traceback (an audit's find)
     for given, words in (([tmp_path / "empty"], "holding no sketchgen model checkpoint"),
                          ([checkpoint, checkpoint], "given twice"),
                          ([zoo, zoo / "seed.pt"], "given twice"),
-                         ([zoo / "junk.pt"], "not a readable sketchgen checkpoint")):
+                         ([zoo / "junk.pt"], "not a readable sketchgen checkpoint"),
+                         ([checkpoint, tmp_path / "loop.pt"], "cannot be read (Too many levels of symbolic links)")):
         assert cli.main(["serve", *[a for path in given for a in ("--checkpoint", str(path))], "--port", "0"]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 + 3 * (zoo in given) and words in err.splitlines()[-1]

@@ -69,12 +69,15 @@ def checkpoint_files(given: Sequence[str | Path], say: Callable[[str], None]) ->
             raise models.CheckpointError(f"{path}: a folder holding no sketchgen model checkpoint (*.pt) or Magenta "
                                          "model (*.gen.json)")
         files += found
+    for path in files:  # read before its path is resolved: a link that loops is refused in one line, as reading it
+        if path not in read:
+            read[path] = api.read_model(path)
     seen: dict[Path, Path] = {}
     for path in files:
         if path.resolve() in seen:
             raise models.CheckpointError(f"{path}: given twice (as {seen[path.resolve()]})")
         seen[path.resolve()] = path
-    return {path: read[path] if path in read else api.read_model(path) for path in files}
+    return {path: read[path] for path in files}
 
 
 def model_ids(paths: Sequence[Path]) -> list[str]:
