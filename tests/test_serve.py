@@ -372,6 +372,22 @@ def test_the_body_limit_fits_the_largest_request_and_no_more(server):
     assert status == 413 and reply["error"] == f"body of 300002 bytes is over the limit of {MAX_BODY}"
 
 
+def test_a_body_over_the_limit_sent_whole_still_gets_its_413(server):
+    """A client that sends its whole body before it reads (urllib, http.client) was reset instead of answered: the
+    413 went out from the headers and the connection was closed with the body unread, so the kernel sent a reset
+    that destroyed the answer (an audit's find: 5 MB, and 300 kB followed by a pipelined request). Now the server
+    shuts its side after the answer and drops what still arrives until the client closes (``app.LINGER``)."""
+    for size in (300_000, 5_000_000):
+        status, reply, _ = post(server, "/api/sample", b"{" + b" " * size + b"}")
+        assert status == 413 and reply["error"] == f"body of {size + 2} bytes is over the limit of {MAX_BODY}"
+    pipelined = raw_exchange(server, b"POST /api/sample HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                     b"Content-Length: 300000\r\n\r\n" + b" " * 300_000 +
+                             b"GET /api/classes HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    head, _, body = pipelined.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413") and json.loads(body)["error"].startswith("body of 300000 bytes")
+    assert_still_serving(server)
+
+
 def raw_exchange(server, request: bytes, timeout: float = 10) -> bytes:
     """Send bytes, read the answer until the server closes; a server that hangs fails on the timeout."""
     with socket.create_connection(server.server_address, timeout=timeout) as s:

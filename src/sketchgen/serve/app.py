@@ -4,8 +4,10 @@ Starlette routes the requests and uvicorn's h11 protocol parses them: well-kept
 libraries whose request parsing, Content-Length framing and Host checks have
 met far more hostile clients than a hand-written handler would. Every answer,
 refusals of theirs included, is one line of JSON; a body over the limit is
-refused from its Content-Length before any of it is read, and a body that stops
-arriving is refused after ``BODY_WAIT`` seconds.
+refused from its Content-Length before any of it is read (what the client sends
+meanwhile is dropped for up to ``LINGER`` seconds after the answer, so that it
+reads the answer), and a body that stops arriving is refused after ``BODY_WAIT``
+seconds.
 
 Slow and malformed clients cost a bounded share of the server and one log line
 each, never a traceback. A request (its head, then its body) must be whole
@@ -51,6 +53,10 @@ from sketchgen.serve.sketcher import MAX_BODY, BadRequest, Sketcher
 # Seconds a request body may stop arriving: on loopback or a LAN a 1 MB body takes milliseconds, so a body
 # shorter than its Content-Length is answered promptly (408), and a stalled client holds no batch back.
 BODY_WAIT = 2.0
+# Seconds the body of a request answered unread (413 from its Content-Length, 408, 411) may go on arriving, read and
+# dropped, after its answer: a client sends its whole body before it reads (urllib, http.client), and a connection
+# closed with bytes unread is reset, which destroys an answer not yet read (RFC 9112, section 9.6). 5 MB: 10 ms here.
+LINGER = 2.0
 WRITE_WAIT = 5.0  # seconds an answer may wait for a client that has stopped reading (a browser reads at once)
 IDLE = 5  # seconds a connection may wait for its next request (or its first) before it is closed
 # Seconds from a connection's start (or its last answer) to a whole request, head and body (at most MAX_BODY, a
@@ -288,7 +294,8 @@ class Protocol(H11Protocol):
         self.write_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport) -> None:
-        super().connection_made(transport)
+        self.lingering: asyncio.TimerHandle | None = None  # closing once the body it refused has been dropped
+        super().connection_made(_Lingering(transport, self))
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
         self.waiting_since = self.loop.time()
         if len(self.connections) > self.most:  # closed ones stay in it until the loop's next turn: count the open
@@ -332,6 +339,8 @@ class Protocol(H11Protocol):
         self._close_quietly()
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return  # the rest of a body it answered unread: dropped
         super().data_received(data)
         if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):  # a whole request, or bytes h11 refused
             self._stop_waiting()
@@ -351,12 +360,15 @@ class Protocol(H11Protocol):
         answer, as does one whose body stops short (a 408): asyncio closed the connection at the EOF, dropping
         the answer. With no request begun, it is closed as before."""
         self.ended = True
+        if self.lingering:
+            return None  # the client has sent all it will: close now
         return True if self.cycle is not None and not self.cycle.response_complete else None
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self._stop_waiting()
         self._unstall()
+        self.lingering = _cancelled(self.lingering)
 
     def _stop_waiting(self) -> None:
         self.waiting_since, self.head_deadline = None, _cancelled(self.head_deadline)
@@ -392,6 +404,30 @@ class Protocol(H11Protocol):
                           h11.Data(data=body), h11.EndOfMessage()):
                 self.transport.write(self.conn.send(event))
         self.transport.close()
+
+
+class _Lingering:
+    """A connection's transport, whose close after an answer sent while the client was still sending the request's
+    body (answered unread) shuts our side first, then drops what still arrives until the client closes or ``LINGER``
+    seconds pass, and only then closes: closed at once, the kernel would reset the connection over those unread
+    bytes, and a reset destroys an answer the client has not yet read."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: Protocol):
+        self._transport, self._protocol = transport, protocol
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+    def close(self) -> None:
+        protocol, transport = self._protocol, self._transport
+        answered_unread = protocol.conn.their_state is h11.SEND_BODY and \
+            protocol.conn.our_state in (h11.MUST_CLOSE, h11.CLOSED)
+        if protocol.lingering or not answered_unread or transport.is_closing() or not transport.can_write_eof():
+            transport.close()
+            return
+        protocol.lingering = protocol.loop.call_later(LINGER, transport.close)
+        transport.write_eof()  # once the answer is sent
+        transport.resume_reading()
 
 
 def _cancelled(timer: asyncio.TimerHandle | None) -> None:
