@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import struct
 import tracemalloc
@@ -116,9 +117,9 @@ def old_numpy_pickle(drawings: list[np.ndarray], python2: bool, share_bytes: boo
     return b"\x80" + (b"\x02" if python2 else b"\x03") + array(b"O8", b"|", 63, (len(drawings),), b"](" + inner + b"e") + b"."
 
 
-def write_pickled_npz(path: Path, arrays: dict[str, tuple[int, bytes]]) -> None:
+def write_pickled_npz(path: Path, arrays: dict[str, tuple[int, bytes]], compression: int = zipfile.ZIP_STORED) -> None:
     """An .npz whose members are object-array headers followed by the given pickles."""
-    with zipfile.ZipFile(path, "w") as z:
+    with zipfile.ZipFile(path, "w", compression) as z:
         for name, (n, body) in arrays.items():
             head = io.BytesIO()
             np.lib.format.write_array_header_1_0(head, {"descr": "|O", "fortran_order": False, "shape": (n,)})
@@ -201,6 +202,40 @@ def test_a_pickle_that_repeats_a_drawing_by_reference_is_refused_before_copying(
     assert peak < n * drawing.nbytes / 10  # measured: 3.3 and 2.8 MB, against 240 MB of copies
     with pytest.raises(DataError, match="it repeats drawings by reference"):
         prepare(["zigzag"], path.parent, cache_dir=tmp_path / "cache")
+
+
+@pytest.mark.parametrize("bomb", ["a list of one object 5,000,000 times", "a memo index of 100,000,000",
+                                  "a header announcing 2,000,000 drawings"])
+def test_a_pickle_that_would_cost_more_than_its_drawings_is_refused_unrun(tmp_path, bomb):
+    """An audit's find: a pickle can build a plain list where an array should be, each 2-byte opcode adding a
+    reference to one object (a 487 KB file, its member compressed 1000:1, took 6 GB before its type was seen), or
+    put an object at a memo index, for which the unpickler makes a slot at every index below it (12 bytes took
+    1.5 GB). Each pickled array is read opcode by opcode first, and may cost no more to run than an array of the
+    drawings its header announces; a header may announce no more than an array may hold."""
+    one = old_numpy_pickle([np.ones((2, 3), np.int16)], python2=True)
+    payload, n, message = {
+        "a list of one object 5,000,000 times": (b"\x80\x02]q\x00(" + b"h\x00" * 5_000_000 + b"e.", 1,
+                                                 "its pickle would cost more to run than an array of 1 drawings: it "
+                                                 "is not one"),
+        "a memo index of 100,000,000": (b"\x80\x02]r" + (10**8).to_bytes(4, "little") + b".", 1,
+                                        "its pickle puts an object at memo index 100000000 after 2 opcodes"),
+        "a header announcing 2,000,000 drawings": (one, 2_000_000, "its header announces 2000000 drawings, more than "
+                                                                   "an array may hold (1000000)"),
+    }[bomb]
+    path = tmp_path / "data" / "circle.npz"
+    path.parent.mkdir()
+    write_pickled_npz(path, {"train": (n, payload), "valid": (1, one), "test": (1, one)}, zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 50_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(npz.NpzError, match=rf"circle\.npz: refused array 'train': {re.escape(message)}$"):
+            npz.read_npz(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+    with pytest.raises(DataError, match=re.escape(message)):
+        prepare(["circle"], path.parent, cache_dir=tmp_path / "cache")
 
 
 def test_an_array_declaring_more_than_a_class_needs_is_refused_unread(converted, tmp_path):

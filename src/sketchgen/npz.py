@@ -12,9 +12,11 @@ join the others.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import pickle
+import pickletools
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +35,18 @@ NPZ_PREFIX = "sketchrnn_"
 # A Sketch-RNN class holds ~75,000 drawings of ~70 points: some 40 MB per array unpacked. An array that
 # says it unpacks to more is refused unread: a small compressed file could otherwise fill the memory.
 MAX_ARRAY_BYTES = 1 << 30
+
+# What running a pickled (object) array's pickle may cost, besides the bytes its opcodes carry: per opcode, roughly
+# the bytes the unpickler allocates for it (a reference on its stack or in a list, a tuple, a list, an array object).
+# NumPy pickles a drawing's array in 23-29 opcodes, about 1.1 KB by this count (protocols 2-4); each drawing the
+# header announces may cost twice that. A pickle can otherwise turn 2 bytes into a reference in a list, 1 byte
+# into a 72-byte list, and a member compressed 1000:1 into gigabytes.
+COST_PER_DRAWING, COST_AROUND = 2048, 1 << 16
+MAX_PICKLED_DRAWINGS = 1_000_000  # in one object array: Sketch-RNN's hold 70,000, QuickDraw's largest class ~340,000
+_COSTS = {**dict.fromkeys(("EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET", "LIST", "DICT", "FROZENSET"), 72),
+          **dict.fromkeys(("TUPLE", "TUPLE1", "TUPLE2", "TUPLE3"), 64),
+          **dict.fromkeys(("REDUCE", "BUILD", "NEWOBJ", "NEWOBJ_EX", "OBJ", "INST"), 128)}
+_MEMO_PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
 
 # The one function NumPy pickles every array with: numpy.core.multiarray._reconstruct before NumPy 2
 # (and in Sketch-RNN's published files), numpy._core.multiarray._reconstruct since. Taken from an
@@ -144,6 +158,9 @@ def _read_member(archive: zipfile.ZipFile, member: str) -> Drawings:
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, _, dtype = read_header(f)
         if dtype.hasobject:
+            start = f.tell()
+            _check_cost(f, math.prod(shape))
+            f.seek(start)
             array = _ArraysOnly(f, size).load()
         else:
             _check_form("it", shape, dtype, ndim=3)
@@ -169,6 +186,32 @@ def _read_member(archive: zipfile.ZipFile, member: str) -> Drawings:
         _check_form(f"drawing {i}", item.shape, item.dtype, ndim=2)
         items[i] = _int16(f"drawing {i}", item)
     return Drawings.of(items)
+
+
+def _check_cost(f, drawings: int) -> None:
+    """ValueError unless the pickle in ``f`` costs no more to run than an array of ``drawings`` drawings may
+    (``COST_PER_DRAWING``), read opcode by opcode (pickletools: nothing is built) before the unpickler runs it; nor
+    may it put an object at a memo index past its opcodes so far: the unpickler makes a slot for every index below
+    it (12 bytes took 1.5 GB)."""
+    if drawings > MAX_PICKLED_DRAWINGS:
+        raise ValueError(f"its header announces {drawings} drawings, more than an array may hold "
+                         f"({MAX_PICKLED_DRAWINGS})")
+    budget, cost, problem = COST_PER_DRAWING * drawings + COST_AROUND, 0, None
+    buffered = io.BufferedReader(f, 1 << 16)  # genops reads a byte at a time
+    try:
+        for count, (op, arg, _) in enumerate(pickletools.genops(buffered)):
+            cost += _COSTS.get(op.name, 16)
+            if cost > budget:
+                problem = f"its pickle would cost more to run than an array of {drawings} drawings: it is not one"
+            elif op.name in _MEMO_PUTS and arg > count:
+                problem = f"its pickle puts an object at memo index {arg} after {count} opcodes"
+            if problem:
+                raise ValueError(problem)
+    except Exception:  # genops raises whatever a damaged byte makes of it; the unpickler, reading the same
+        if problem:  # opcodes, fails there too, and says so as it always has
+            raise
+    finally:
+        buffered.detach()  # f stays open, for the unpickler
 
 
 def _check_form(what: str, shape: tuple, dtype: np.dtype, ndim: int) -> None:
