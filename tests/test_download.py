@@ -262,6 +262,29 @@ def test_name_cannot_escape_the_cache(tmp_path):
         download_class("../circle", tmp_path, "http://127.0.0.1:9/", progress=False)
 
 
+BAD_BASE_URLS = ["file://{fifo}/", "file:///dev/zero#", "data:,", "http://[::1", "gopher://127.0.0.1/",
+                 "http://127.0.0.1:99999/", "http://127.0.0.1/?q=", "http:///no-host/", "http://127.0.0.1/a b/"]
+
+
+@pytest.mark.parametrize("url", BAD_BASE_URLS)
+def test_a_base_url_that_is_not_an_http_address_is_refused_at_once(tmp_path, capsys, url):
+    """An audit's find: urllib opens file: and data: URLs, so a FIFO hung the download for ever and a file or a
+    data: URL ended in an AttributeError traceback; an unclosed [IPv6 address was a ValueError traceback, and a
+    scheme urllib does not know was tried four times. Refused before anything is made, in the library and as the
+    flag is parsed (exit 2)."""
+    os.mkfifo(tmp_path / "circle.ndjson")
+    url = url.format(fifo=tmp_path)
+    with pytest.raises(DownloadError, match="is not a base URL to fetch class files from: give an http:// or "
+                                            "https:// address"):
+        download_class("circle", tmp_path / "dl", url, progress=False, retries=0)
+    with pytest.raises(SystemExit) as done:
+        cli.main(["download", "circle", "--base-url", url, "--data-dir", str(tmp_path / "dl")])
+    assert done.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("sketchgen download: error: argument --base-url: ") and "Traceback" not in line
+    assert not (tmp_path / "dl").exists()
+
+
 @pytest.mark.parametrize("ignore_range", [False, True])
 def test_slice_keeps_only_whole_valid_lines(server, tmp_path, ignore_range):
     server.ignore_range = ignore_range

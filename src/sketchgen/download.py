@@ -225,11 +225,28 @@ def download_slice(
     return dest
 
 
+def checked_base_url(url: str) -> str:
+    """``url`` if class files can be fetched under it: http or https, a host, and no query, fragment, space or control
+    character (each would move or cut the class's name off the URL); else DownloadError, one line. urllib would
+    otherwise open ``file:`` (a FIFO there blocks for ever) and ``data:`` URLs, and retry a scheme it does not know."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # a ValueError where it is not a port
+    except (ValueError, TypeError, AttributeError):  # an unclosed [IPv6 address, a port past 65535, not a str
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or "?" in url or "#" in url \
+            or not url.isprintable() or any(c.isspace() for c in url):
+        raise DownloadError(f"{shown(url)} is not a base URL to fetch class files from: give an http:// or https:// "
+                            "address such as " + DEFAULT_BASE_URL)
+    return url
+
+
 def _locations(name: str, dest_dir: str | os.PathLike, base_url: str) -> tuple[Path, Path, str]:
     """The destination, its partial file and the URL; refuse names that would escape ``dest_dir``."""
     if not name or "/" in name or name.startswith("."):
         raise DownloadError(f"{name!r} is not a QuickDraw class name")
     dest_dir = Path(dest_dir)
+    base_url = checked_base_url(base_url)
     base = base_url if base_url.endswith("/") else base_url + "/"
     url = f"{base}{urllib.parse.quote(name)}.ndjson"
     return dest_dir / f"{name}.ndjson", dest_dir / f".{name}.ndjson.part", url

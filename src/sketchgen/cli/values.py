@@ -136,6 +136,16 @@ def path(text: str) -> str:
     return text
 
 
+def base_url(text: str) -> str:
+    """Where class files are served (``download.checked_base_url``)."""
+    from sketchgen.download import DownloadError, checked_base_url
+
+    try:
+        return checked_base_url(text)
+    except DownloadError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def host(text: str) -> str:
     """An address to listen on: a name or an IP, never empty (which would mean every interface)."""
     if not text or not text.isprintable() or any(c.isspace() for c in text):
