@@ -189,10 +189,14 @@ def test_a_folder_holding_a_run_needs_resume_or_overwrite(tiny_run, tmp_path, sm
         train(cfg, small_data, out, log=quiet)
     assert (out / "best.pt").read_bytes() == before
     (out / ".best.pt.abc123.tmp").write_bytes(b"half a checkpoint")  # what a killed run leaves
+    # A user's own: every .*.tmp file was removed, and a folder so named failed the run (an audit's find).
+    (out / ".my-draft.tmp").write_text("precious")
+    (out / ".log.jsonl.kept.tmp").mkdir()
     notes = []
     train(cfg, small_data, out, overwrite=True, log=notes.append)
     assert any("--overwrite: replacing the run" in n for n in notes)
-    assert len(records(out)) == 1 and not list(out.glob(".*.tmp"))
+    assert len(records(out)) == 1 and sorted(p.name for p in out.glob(".*.tmp")) == [".log.jsonl.kept.tmp",
+                                                                                       ".my-draft.tmp"]
 
 
 @pytest.mark.parametrize("refused, says", [({"max_len": 1}, "no training or validation drawings"),

@@ -22,9 +22,10 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -186,7 +187,7 @@ def atomic_write(path: str | os.PathLike, own: bool = False) -> Iterator[BinaryI
     if not own:
         replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMPORARY)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -203,6 +204,17 @@ def atomic_write(path: str | os.PathLike, own: bool = False) -> Iterator[BinaryI
             message = f"{e.strerror or e}: could not write {path}; any earlier version of it is intact"
             raise WriteFailed(e.errno, message) from None
         raise
+
+
+_TEMPORARY = ".tmp"  # atomic_write's temporary file is ".NAME.<mkstemp's random characters>.tmp", beside NAME
+
+
+def temporaries(folder: Path, names: Iterable[str]) -> list[Path]:
+    """The temporary files ``atomic_write`` left in ``folder`` for files of ``names`` (a process killed while it
+    wrote them): files or links only, so that nothing else of the folder is taken for one."""
+    pattern = re.compile(rf"\.({'|'.join(map(re.escape, names))})\.[a-z0-9_]+{re.escape(_TEMPORARY)}")
+    with os.scandir(folder) as entries:
+        return [Path(e.path) for e in entries if pattern.fullmatch(e.name) and not e.is_dir(follow_symlinks=False)]
 
 
 def what_is(path: str | os.PathLike) -> str:

@@ -34,7 +34,7 @@ import torch
 
 from sketchgen import models
 from sketchgen.data import changed_files, more_files
-from sketchgen.fileio import atomic_write, open_own
+from sketchgen.fileio import atomic_write, open_own, temporaries
 from sketchgen.models.checkpoint import (
     MAX_COUNT,
     check_history,
@@ -83,7 +83,7 @@ def _claim(out: Path, lock, resume: bool, overwrite: bool, log):
     lock.truncate()
     lock.write(f"sketchgen train (pid {os.getpid()} on {socket.gethostname()})\n")
     lock.flush()
-    for tmp in out.glob(".*.tmp"):  # what a killed run was writing when it died
+    for tmp in temporaries(out, RUN_FILES):  # what a killed run was writing when it died; nothing else of the folder
         tmp.unlink(missing_ok=True)
     present = [name for name in RUN_FILES if (out / name).exists()]
     if present and resume and "last.pt" not in present:
