@@ -406,6 +406,23 @@ def test_a_real_file_cut_short_or_missing_is_refused(zoo_files, tmp_path, capsys
     assert "a folder, not a Sketch-RNN model file" in refused(capsys, tmp_path, tmp_path / "c.pt")
 
 
+def test_a_file_of_a_million_json_values_is_refused_before_it_is_parsed(tmp_path):
+    """An audit's find: 120 MB of "{}," (under the 256 MiB a file may have) took 3.3 GB to parse, each 3 bytes a
+    64-byte dict, before it was found not to be a model. A model file holds a few dozen values; their commas and
+    brackets are counted first, so refusing costs the file's bytes, not twenty times them."""
+    path = tmp_path / "many.gen.json"
+    path.write_bytes(b'{"a":[' + b"{}," * 1_000_000 + b"{}]}")
+    tracemalloc.start()
+    try:
+        with pytest.raises(models.CheckpointError, match=r"many\.gen\.json: not a Sketch-RNN model: it holds some "
+                                                         r"2,000,00\d JSON values, where a model file holds a few dozen$"):
+            read_magenta(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * path.stat().st_size, f"refusing it took {peak} bytes"
+
+
 def test_huge_declared_shapes_allocate_nothing(tiny_zoo_file, tmp_path):
     path = tmp_path / "huge.gen.json"
     path.write_text(json.dumps(spoiled(json.loads(tiny_zoo_file.read_text()), SPOILS["huge declared shapes"][0])))

@@ -112,6 +112,10 @@ def export_magenta(checkpoint: str | os.PathLike, class_name: str, out: str | os
 
 # The zoo's LSTM-512 files are 3 MB; a 2,048-unit model would be 48 MB. A file beyond this is refused unread.
 MAX_FILE = 256 << 20
+# A model file holds a few dozen JSON values (an info object, a list of five shapes, five base64 strings): every
+# value past the first follows a comma or an opening bracket, whose count bounds what parsing builds. A file of
+# 120 MB of "{}," took 3.3 GB to parse (each 3 bytes a 64-byte dict) before it was found not to be a model.
+MAX_VALUES = 100_000
 NMIXTURE = 20  # model.js: NMIXTURE, the mixture components the library reads from the output layer
 OUTPUT_WIDTH = 3 + 6 * NMIXTURE  # 3 pen logits, then (pi, mu_x, mu_y, sigma_x, sigma_y, rho) x NMIXTURE
 STROKE_WIDTH = 5  # a stroke-5 step: the decoder-only model's whole input
@@ -149,6 +153,8 @@ def read_magenta(path: str | os.PathLike) -> MagentaFile:
         raise MagentaFileError(str(e)) from None
     except OSError as e:  # a failing disk: a read error names no file of its own
         fail(f"cannot be read ({e.strerror or e})")
+    if (values := raw.count(b",") + raw.count(b"[") + raw.count(b"{")) > MAX_VALUES:
+        fail(f"not a Sketch-RNN model: it holds some {values:,} JSON values, where a model file holds a few dozen")
     try:
         doc = json.loads(raw)
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError; deep nesting a RecursionError
