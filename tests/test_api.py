@@ -24,6 +24,7 @@ from PIL import Image
 
 import sketchgen
 from sketchgen import models
+from sketchgen.api import CHUNK
 from sketchgen.cli import SEED_CLASSES, main
 from sketchgen.sample import DRAWING_STRIDE
 
@@ -170,6 +171,9 @@ def test_reconstruct_variations_and_interpolate_draw_what_the_commands_draw(vae_
 
     redrawn = model.reconstruct(eyes[:2], seed=2)
     assert [d.word for d in redrawn] == ["eye", "eye"] and all(in_frame(d) for d in redrawn if d.points)
+    # Made CHUNK at a time (it was all at once, without bound): drawing i is still what it is alone, with its seed.
+    many = model.reconstruct(eyes[:1] * (CHUNK + 2), seed=2)
+    assert fields(many[CHUNK + 1 :]) == fields(model.reconstruct(eyes[0], seed=2 + (CHUNK + 1) * DRAWING_STRIDE))
     assert main(["reconstruct", "--checkpoint", str(vae_run[0].best), "--input", str(given), "--seed", "2",
                  "--out", str(tmp_path / "r")]) == 0
     assert fields(redrawn) == drawn(tmp_path / "r" / "reconstructions.ndjson")
@@ -399,6 +403,16 @@ def refusals(shipped, tiny_models, vae, eyes, tmp_path) -> dict:
         "out is a file": lambda: sketchgen.train(**{**train, "out": a_file}),
         "a missing init": lambda: sketchgen.train(**train, init=tmp_path / "nowhere.pt"),
         "a missing data folder": lambda: sketchgen.train(**train, data_dir=tmp_path / "nowhere"),
+        # Found by an audit (2026-12-07): a bare ValueError ("embedded null byte") from each, and no bound at all.
+        "a NUL in a checkpoint's path": lambda: sketchgen.load("eye\0.pt"),
+        "a NUL in a path to read": lambda: list(sketchgen.read_ndjson("eye\0")),
+        "a NUL in a path to write": lambda: sketchgen.write_ndjson([eye], "eye\0"),
+        "a NUL in a PNG's path": lambda: eye.to_png("eye\0.png"),
+        "a NUL in a GIF's path": lambda: sketchgen.animate(eye, "eye\0.gif"),
+        "a NUL in a grid's path": lambda: sketchgen.grid([eye]).save("g\0.png"),
+        "a NUL in init": lambda: sketchgen.train(**train, init="a\0b"),
+        "a NUL in out": lambda: sketchgen.train(**{**train, "out": "x\0"}),
+        "more than 1,000,000 drawings to reconstruct": lambda: vae.reconstruct([eye] * 1_000_001),
     }
 
 

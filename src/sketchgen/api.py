@@ -102,7 +102,8 @@ def load(source: str | os.PathLike | None = None, device: str = "cpu", classes: 
     ``.gen.json`` model file, or None for a shipped model: the 29-class mdn, or where ``classes`` names one it does
     not know, the mdn of all 345. Checked whole before anything in it is used; torch's random state is left as it
     was (the weights are built, then loaded)."""
-    if source is not None and (not isinstance(source, (str, os.PathLike)) or not os.fspath(source)):
+    if source is not None and (not isinstance(source, (str, os.PathLike)) or not os.fspath(source)
+                               or "\0" in str(source)):
         raise UsageError(f"load takes a path to a checkpoint or a Magenta .gen.json file, not {source!r:.40}")
     if classes is not None:
         classes = _names(classes, "classes")
@@ -294,13 +295,20 @@ class Model:
 
     def reconstruct(self, drawings: Drawing | Iterable[Drawing], temperature: float = TEMPERATURE,
                     seed: int = 0) -> list[Drawing]:
-        """Each drawing redrawn from the mean of its latent, as its class (its word): a model that encodes."""
+        """Each drawing redrawn from the mean of its latent, as its class (its word): a model that encodes. Made
+        ``CHUNK`` at a time, the same drawings as all at once: the work in hand stays one chunk's."""
         how = _recorded(temperature, seed)
         drawings = _to_encode(drawings)
         sampling.require_encoder(self.net)
+        drawings_asked(len(drawings))
         labels = self._labels_of(drawings)
-        return self._drawings(labels, sampling.reconstruct(self.net, [d.stroke3 for d in drawings], labels, **how),
-                              **how)
+        redrawn = []
+        for a in range(0, len(drawings), CHUNK):
+            part = labels[a : a + CHUNK]
+            made = sampling.reconstruct(self.net, [d.stroke3 for d in drawings[a : a + CHUNK]], part,
+                                        how["temperature"], how["seed"] + a * sampling.DRAWING_STRIDE)
+            redrawn += self._drawings(part, made, **how)
+        return redrawn
 
     def variations(self, drawings: Drawing | Iterable[Drawing], n: int = 4, temperature: float = TEMPERATURE,
                    seed: int = 0) -> list[Drawing]:
@@ -755,8 +763,8 @@ def run_path(out: str | os.PathLike | None, prefix: str) -> Path:
 
 def _path(value: str | os.PathLike, name: str) -> Path:
     """``value`` as a path, or one line saying what ``name`` takes."""
-    if not isinstance(value, (str, os.PathLike)):
-        raise UsageError(f"{name} must be a path (a str or os.PathLike), not {value!r:.40}")
+    if not isinstance(value, (str, os.PathLike)) or "\0" in str(value):  # no file system takes a NUL
+        raise UsageError(f"{name} must be a path (a str or os.PathLike, without NUL), not {value!r:.40}")
     return Path(value)
 
 

@@ -59,6 +59,8 @@ def open_regular(path: str | os.PathLike, most: int | None = None, what: str = "
         raise FileRefused(f"{path}: no such {what}") from None
     except OSError as e:  # no permission; a socket (ENXIO); a name too long
         raise FileRefused(f"{path}: cannot be read ({e.strerror})") from None
+    except ValueError:  # a NUL in the name, which no file system takes
+        raise FileRefused(f"{str(path)!r:.60}: not a file name (it holds a NUL)") from None
     try:
         size = _regular_size(fd, path, what)
         if most is not None and size > most:
@@ -181,8 +183,8 @@ def atomic_write(path: str | os.PathLike, own: bool = False) -> Iterator[BinaryI
     is replaced itself; what it points at is left alone.) ``own``: a file in one of sketchgen's own cache
     folders, where whatever is in its place is damage to repair, so it is replaced.
     """
-    if not isinstance(path, (str, os.PathLike)):  # bytes, or a number: a caller of the library's slip
-        raise FileRefused(f"a file to write is named by a str or os.PathLike, not {path!r:.40}")
+    if not isinstance(path, (str, os.PathLike)) or "\0" in str(path):  # bytes, a number, a NUL: a library slip
+        raise FileRefused(f"a file to write is named by a str or os.PathLike without NUL, not {path!r:.40}")
     path = Path(path)
     if not own:
         replaceable(path)
