@@ -413,6 +413,11 @@ def refusals(shipped, tiny_models, vae, eyes, tmp_path) -> dict:
         "a NUL in init": lambda: sketchgen.train(**train, init="a\0b"),
         "a NUL in out": lambda: sketchgen.train(**{**train, "out": "x\0"}),
         "more than 1,000,000 drawings to reconstruct": lambda: vae.reconstruct([eye] * 1_000_001),
+        # Each "" was taken for "not given": the shared drawings, runs/train-<time>, the seed model.
+        "an empty data_dir": lambda: sketchgen.train(**train, data_dir=""),
+        "an empty out": lambda: sketchgen.train(**{**train, "out": ""}),
+        "an empty model": lambda: sketchgen.train(**train, model=""),
+        "classes to complete as an array of numbers": lambda: shipped.complete([eye, eye], classes=np.array([1, 2])),
     }
 
 

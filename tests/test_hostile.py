@@ -234,6 +234,18 @@ def test_a_refusal_is_one_line_whatever_the_path_or_value_holds(tmp_path):
                                  f"(1 to {FORMAT}); a newer sketchgen wrote it?")
 
 
+@pytest.mark.parametrize("key, value", [("max_per_class", 10**30), ("max_per_class", 0), ("seed", 2**70),
+                                        ("seed", -1)])
+def test_a_data_setting_out_of_range_is_named_with_its_value(tmp_path, key, value):
+    """A cap of 10**30 was refused as "a negative seed or a cap below 1" (an audit's find): each is named now."""
+    path = tmp_path / "spoiled.pt"
+    torch.save(spoiled("mdn", "data", key, value), path)
+    with pytest.raises(CheckpointError) as caught:
+        models.load(path)
+    bounds = "1 to" if key == "max_per_class" else "a count from 0 to"
+    assert str(caught.value) == f"{path}: data setting {key} is {value}, not {bounds} {2**63 - 1}"
+
+
 def test_spoiled_weights_are_each_refused_naming_the_weight(tmp_path):
     """Every way a tensor can be wrong is refused, and the message names it; float16 and one zero weight load."""
     for name in _tensor_spoils(torch.zeros(2, 2)):

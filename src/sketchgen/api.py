@@ -283,7 +283,7 @@ class Model:
         n = drawings_asked(len(drawings), n)
         starts = [_cut(d, strokes) for d in drawings]
         sampling.check_prefixes(self.net, starts)  # here, so that the index named is the caller's drawing
-        if classes == "":  # a drawing's own word stood in for it
+        if isinstance(classes, str) and not classes:  # a drawing's own word stood in for it
             raise UsageError("classes must be a class name or a list of class names, not ''")
         words = [classes] * len(drawings) if classes is None or isinstance(classes, str) else _names(classes, "classes")
         if len(words) != len(drawings):
@@ -622,6 +622,8 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
         raise UsageError("resume continues the run in out, overwrite replaces it: pass one of them, not both")
     if workers is not None:
         _integer("workers", workers, 1, 10**9)
+    if model is not None:
+        models.get(model)  # one line naming the models; "" would be taken for "not given"
     classes = None if classes is None else _class_list(classes)
     if init is not None and init != NO_INIT:
         _path(init, "init")
@@ -755,16 +757,17 @@ def run_path(out: str | os.PathLike | None, prefix: str) -> Path:
     """``out``, or runs/<prefix>-<time>; one line if it names a file."""
     import time
 
-    path = _path(out, "out") if out else Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path = _path(out, "out") if out is not None else Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
     if os.path.lexists(path) and not path.is_dir():
         raise UsageError(f"{path} is {what_is(path)}, not a folder: give another path for the output")
     return path
 
 
 def _path(value: str | os.PathLike, name: str) -> Path:
-    """``value`` as a path, or one line saying what ``name`` takes."""
-    if not isinstance(value, (str, os.PathLike)) or "\0" in str(value):  # no file system takes a NUL
-        raise UsageError(f"{name} must be a path (a str or os.PathLike, without NUL), not {value!r:.40}")
+    """``value`` as a path, or one line saying what ``name`` takes: never empty ("" would be taken for "not given",
+    or for the working folder), never with a NUL (no file system takes one)."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value) or "\0" in str(value):
+        raise UsageError(f"{name} must be a path (a non-empty str or os.PathLike, without NUL), not {value!r:.40}")
     return Path(value)
 
 

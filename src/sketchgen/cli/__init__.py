@@ -218,7 +218,8 @@ def build_parser() -> V.Parser:
 
     p = sub.add_parser("export", help="write one class of an mdn checkpoint as a model file for @magenta/sketch")
     p.add_argument("--checkpoint", type=V.path, required=True,
-                   help="a .pt file of an mdn model, written by train or import")
+                   help="a .pt file of an mdn model, written by train or import, or a Magenta .gen.json "
+                        "(exported again, as sketchgen's export)")
     p.add_argument("--format", choices=["magenta"], required=True,
                    help="magenta: the .gen.json that @magenta/sketch's SketchRNN loads")
     p.add_argument("--class", dest="class_name", required=True, metavar="CLASS",

@@ -70,8 +70,13 @@ def quantise(w: np.ndarray) -> str:
 
 
 def magenta_model(checkpoint: str | os.PathLike, class_name: str) -> list:
-    """``[info, weightDims, weightStrings]`` for one class of a checkpoint."""
-    net, ckpt = models.load(checkpoint)
+    """``[info, weightDims, weightStrings]`` for one class of a checkpoint, or of a Magenta model file (read as
+    ``load`` reads one, and written back as this file's export)."""
+    if Path(checkpoint).name.lower().endswith(".json"):
+        ckpt = magenta_checkpoint(checkpoint)
+        net = models.checkpoint.build(ckpt)
+    else:
+        net, ckpt = models.load(checkpoint)
     classes = ckpt["classes"]
     if class_name not in classes:
         raise ExportError(f"{checkpoint} was not trained on {class_name!r}; it knows: {models.listing(classes)}")

@@ -397,8 +397,10 @@ def _metadata(ckpt: dict, fail) -> None:
         for key, t in DATA_KEYS.items():
             if not isinstance(data[key], t) or type(data[key]) is bool:
                 fail(f"data setting {key} has the wrong type")
-        if not 1 <= data["max_per_class"] <= MAX_COUNT or not is_count(data["seed"]):
-            fail("data settings hold a negative seed or a cap below 1")
+        if not 1 <= data["max_per_class"] <= MAX_COUNT:
+            fail(f"data setting max_per_class is {data['max_per_class']!r:.40}, not 1 to {MAX_COUNT}")
+        if not is_count(data["seed"]):
+            fail(f"data setting seed is {data['seed']!r:.40}, not a count from 0 to {MAX_COUNT}")
         if data["data_dir"] is not None and not printable(data["data_dir"]):
             fail("data setting data_dir is not a printable path")
         if not all(printable(k, MAX_NAME) and printable(v) for k, v in data["sources"].items()):
