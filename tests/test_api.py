@@ -217,6 +217,18 @@ def test_drawing_from_strokes_round_trips_through_ndjson(tmp_path):
     assert [(list(x), list(y)) for x, y in raw_form.strokes] == [([1, 2], [3, 4])]
 
 
+def test_a_line_too_long_to_write_names_what_makes_it_so(vae_run):
+    """A field of 5 MB is named; a million small fields were blamed on the drawing, the largest of them (an audit's
+    find). Neither is written: the reader would skip the line."""
+    stroke = [([1, 2], [3, 4])]
+    for extra, says in (({"big": "x" * 5_000_000}, "its field 'big' says too much"),
+                        ({f"k{i}": i for i in range(300_000)}, "its 300,005 fields say too much")):
+        with pytest.raises(sketchgen.SketchgenError, match=rf"more than the 1,048,576 a line may have: {says}$"):
+            sketchgen.Drawing.from_strokes(stroke, "eye", **extra).to_ndjson()
+    with pytest.raises(sketchgen.SketchgenError, match=r"^b must be a sketchgen.Drawing, not 5$"):
+        vae_run[0].load().interpolate(sketchgen.Drawing.from_strokes(stroke, "eye"), 5)
+
+
 def test_a_drawing_shows_as_svg_and_png(eyes, tmp_path):
     d = eyes[0]
     for svg, size in ((d.to_svg(), "256"), (d._repr_svg_(), "160")):

@@ -338,6 +338,9 @@ class Model:
         """``steps`` drawings morphing ``a`` into ``b`` (both ends included): a model that encodes."""
         sampling.require_encoder(self.net)
         steps = _integer("steps", steps, 2, 1000)
+        for name, end in (("a", a), ("b", b)):  # named, rather than the list of both as_drawings would quote
+            if not isinstance(end, Drawing):
+                raise UsageError(f"{name} must be a sketchgen.Drawing, not {end!r:.40}")
         a, b = _to_encode([a, b])
         labels = self._labels_of([a, b])
         how = _recorded(temperature, seed)

@@ -127,8 +127,10 @@ class Drawing:
                 from None
         if len(line) > MAX_LINE:
             key = max(record, key=lambda k: len(json.dumps(record[k])))
+            what = f"its field {key!r:.40} says" if 2 * len(json.dumps(record[key])) > len(line) else \
+                f"its {len(record):,} fields say"  # many small fields: no one of them is the cause
             raise DrawingError(f"a {self.word!r:.40} drawing's line would be {len(line):,} bytes, more than the "
-                               f"{MAX_LINE:,} a line may have: its field {key!r:.40} says too much")
+                               f"{MAX_LINE:,} a line may have: {what} too much")
         return line
 
     def to_svg(self, size: int = 256) -> str:
