@@ -476,6 +476,32 @@ def test_a_drawing_command_killed_part_way_has_the_earlier_drawings_put_back_by_
     assert (out / "eye-000.png").read_bytes() not in (b"earlier", before["eye-000.png"])
 
 
+def test_put_back_never_removes_an_earlier_listing_nor_draws_over_it(tmp_path, capsys):
+    """Found by review: stopped while it put the earlier files back, a command could leave the earlier listing back
+    in --out and some of its drawings still aside; the next command took that listing for the stopped command's,
+    removed it and drew without --overwrite. The listing now goes back last, so a restore stopped part way leaves
+    it aside with what it lists; and a folder someone put where ours go is no cause to remove anything."""
+    out = tmp_path / "drawn"
+    drawn = ["sample", "--checkpoint", SHIPPED_MODEL, "--classes", "eye", "--out", out]
+    assert run_cli(capsys, *drawn, "--n", 3)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    refused = (f"sketchgen: error: {out} holds the drawings of an earlier command (samples.ndjson): pass --overwrite "
+               "to replace them, or another --out")
+    aside = out / ".sketchgen-replaced-samples.ndjson-x"  # a restore stopped part way: the listing still aside
+    aside.mkdir()
+    for name in ("eye-002.png", "samples.ndjson"):
+        os.replace(out / name, aside / name)
+    code, _, err = run_cli(capsys, *drawn, "--n", 1)
+    assert code == 1 and err.splitlines() == [f"sketchgen: put back in {out} the earlier drawings that a command "
+                                              f"stopped part way had moved aside ({aside.name})", refused]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    (out / ".sketchgen-replaced-samples.ndjson-y" / "keep").mkdir(parents=True)  # someone's folder
+    for _ in range(2):
+        code, _, err = run_cli(capsys, *drawn, "--n", 1)
+        assert code == 1 and one_error_line(err) == refused
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
 def test_interpolate_replaces_an_earlier_interpolation_only_with_overwrite_and_never_its_input(
         quickdraw, tiny_models, tmp_path, capsys):
     """interpolate wrote over the interpolation in --out without a word, its own --input among them. Now as sample

@@ -205,7 +205,8 @@ def test_a_pickle_that_repeats_a_drawing_by_reference_is_refused_before_copying(
 
 
 @pytest.mark.parametrize("bomb", ["a list of one object 5,000,000 times", "a memo index of 100,000,000",
-                                  "a header announcing 2,000,000 drawings"])
+                                  "a header announcing 2,000,000 drawings",
+                                  "the list behind an opcode only the unpickler reads"])
 def test_a_pickle_that_would_cost_more_than_its_drawings_is_refused_unrun(tmp_path, bomb):
     """An audit's find: a pickle can build a plain list where an array should be, each 2-byte opcode adding a
     reference to one object (a 487 KB file, its member compressed 1000:1, took 6 GB before its type was seen), or
@@ -218,9 +219,12 @@ def test_a_pickle_that_would_cost_more_than_its_drawings_is_refused_unrun(tmp_pa
                                                  "its pickle would cost more to run than an array of 1 drawings: it "
                                                  "is not one"),
         "a memo index of 100,000,000": (b"\x80\x02]r" + (10**8).to_bytes(4, "little") + b".", 1,
-                                        "its pickle puts an object at memo index 100000000 after 2 opcodes"),
+                                        "its pickle puts an object at memo index 100000000 at opcode 3"),
         "a header announcing 2,000,000 drawings": (one, 2_000_000, "its header announces 2000000 drawings, more than "
                                                                    "an array may hold (1000000)"),
+        # pickletools reads INT with int(), the unpickler with base 0: skipped as unreadable, the list ran unread.
+        "the list behind an opcode only the unpickler reads": (b"\x80\x02I0x1\n0]q\x00(" + b"h\x00" * 5_000_000 +
+                                                               b"e.", 1, "its pickle is damaged at opcode 2 (ValueError)"),
     }[bomb]
     path = tmp_path / "data" / "circle.npz"
     path.parent.mkdir()

@@ -146,9 +146,9 @@ def open_class(where: Path, source: Path, most: int, identity: dict, full: bool 
     meta_path = where / "meta.json"
     if not own_folder(where, create=False) or not meta_path.exists():
         return None
-    meta, problem = (None, f"damaged prepared cache ({linked} is a symbolic link)") \
-        if (linked := next((n for n in ("meta.json", *FILES) if (where / n).is_symlink()), None)) \
-        else _read_meta(meta_path, most)
+    linked = next((name for name in ("meta.json", *FILES) if (where / name).is_symlink()), None)
+    meta, problem = _read_meta(meta_path, most) if linked is None else \
+        (None, f"damaged prepared cache ({linked} is a symbolic link)")
     if problem is None and meta.get("identity") != json.loads(json.dumps(identity)):
         problem = "prepared cache of other drawings or settings (meta.json's identity is not its folder's)"
     if problem is None:

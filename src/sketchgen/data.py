@@ -284,7 +284,8 @@ def _class_file_in(root: Path, name: str) -> Path | None:
             raise DataError(f"{candidate} is a {'directory' if candidate.is_dir() else 'special file'}, "
                             "not a file of drawings")
         if candidate.is_symlink():
-            raise DataError(f"{candidate} is a link that leads to no file (it dangles or loops), not a file of drawings")
+            raise DataError(f"{candidate} is a link that leads to no file (it dangles or loops), not a file of "
+                            "drawings")
     return None
 
 

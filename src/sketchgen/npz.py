@@ -192,26 +192,29 @@ def _check_cost(f, drawings: int) -> None:
     """ValueError unless the pickle in ``f`` costs no more to run than an array of ``drawings`` drawings may
     (``COST_PER_DRAWING``), read opcode by opcode (pickletools: nothing is built) before the unpickler runs it; nor
     may it put an object at a memo index past its opcodes so far: the unpickler makes a slot for every index below
-    it (12 bytes took 1.5 GB)."""
+    it (12 bytes took 1.5 GB). A pickle pickletools cannot read is refused too: the unpickler reads some opcodes
+    otherwise (an INT of "0x1"), so it would run what was never counted."""
     if drawings > MAX_PICKLED_DRAWINGS:
         raise ValueError(f"its header announces {drawings} drawings, more than an array may hold "
                          f"({MAX_PICKLED_DRAWINGS})")
-    budget, cost, problem = COST_PER_DRAWING * drawings + COST_AROUND, 0, None
+    budget, cost, read, problem = COST_PER_DRAWING * drawings + COST_AROUND, 0, 0, None
     buffered = io.BufferedReader(f, 1 << 16)  # genops reads a byte at a time
     try:
-        for count, (op, arg, _) in enumerate(pickletools.genops(buffered)):
+        for op, arg, _ in pickletools.genops(buffered):
+            read += 1
             cost += _COSTS.get(op.name, 16)
             if cost > budget:
                 problem = f"its pickle would cost more to run than an array of {drawings} drawings: it is not one"
-            elif op.name in _MEMO_PUTS and arg > count:
-                problem = f"its pickle puts an object at memo index {arg} after {count} opcodes"
+            elif op.name in _MEMO_PUTS and arg >= read:
+                problem = f"its pickle puts an object at memo index {arg} at opcode {read}"
             if problem:
-                raise ValueError(problem)
-    except Exception:  # genops raises whatever a damaged byte makes of it; the unpickler, reading the same
-        if problem:  # opcodes, fails there too, and says so as it always has
-            raise
+                break
+    except Exception as e:  # whatever a damaged byte makes of genops
+        problem = f"its pickle is damaged at opcode {read + 1} ({type(e).__name__})"
     finally:
         buffered.detach()  # f stays open, for the unpickler
+    if problem:
+        raise ValueError(problem)
 
 
 def _check_form(what: str, shape: tuple, dtype: np.dtype, ndim: int) -> None:

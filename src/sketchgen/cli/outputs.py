@@ -145,8 +145,9 @@ def replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterabl
     and everything put back. One drawing command at a time in a folder (``_holding``): a second is refused; one
     that finds what a command stopped for good (kill -9) moved aside puts it back first (``_put_back``).
     """
-    with _holding(out):
-        _put_back(out)
+    with _holding(out) as held:
+        if held:  # without the lock, a folder moved aside may be a running command's
+            _put_back(out)
         with _replacing(out, listing, overwrite, files, words, reads, own) as written:
             yield written
 
@@ -183,7 +184,7 @@ def _replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterab
         with taken_back(out, own or files) as written:
             yield written
     except BaseException:
-        _restore(out, aside, listing if clear else None)
+        _restore(out, aside, listing, clear)
         raise
     gone = out / f"{REMOVING}{aside.name[len(ASIDE):]}"  # stopped while it removes them, none is put back
     os.rename(aside, gone)
@@ -196,20 +197,22 @@ ASIDE, REMOVING = ".sketchgen-replaced-", ".sketchgen-removing-"
 
 
 @contextlib.contextmanager
-def _holding(out: Path) -> Iterator[None]:
-    """An exclusive lock on the folder ``out`` for the block, refused in one line where another drawing command
-    holds it: two writing the same names at once would move and remove each other's files. The system lets go of
-    it when the process ends, however it ends; on a filesystem that has no such locks, the block runs without."""
+def _holding(out: Path) -> Iterator[bool]:
+    """Whether this command holds an exclusive lock on the folder ``out`` for the block, refused in one line where
+    another drawing command holds it: two writing the same names at once would move and remove each other's files.
+    The system lets go of it when the process ends, however it ends; on a filesystem that has no such locks, the
+    block runs without (False)."""
     fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = True
         except BlockingIOError:
             raise UsageError(f"--out {out}: another command is drawing into it now; wait until it ends, or give "
                              "another --out") from None
         except OSError:  # no flock there (some network filesystems)
-            pass
-        yield
+            held = False
+        yield held
     finally:
         os.close(fd)
 
@@ -228,20 +231,24 @@ def _put_back(out: Path) -> None:
             elif listing := next((n for n in LISTINGS if entry.name.startswith(f"{ASIDE}{n}-")), None):
                 aside = Path(entry.path)
                 with os.scandir(aside) as moved:
-                    anything = next(moved, None) is not None
-                # The listing is moved aside first: where anything was, a listing there now is the stopped command's.
-                _restore(out, aside, listing if anything else None)
-                print(f"sketchgen: put back in {out} the earlier drawings that a command stopped part way had moved "
-                      f"aside ({entry.name})", file=sys.stderr)
+                    files = sum(not e.is_dir(follow_symlinks=False) for e in moved)
+                # The listing is moved aside first and back last: with a file still aside, a listing in ``out`` is
+                # the stopped command's (or nothing had been moved back yet).
+                _restore(out, aside, listing, clear=files > 0)
+                if files:
+                    print(f"sketchgen: put back in {out} the earlier drawings that a command stopped part way had "
+                          f"moved aside ({entry.name})", file=sys.stderr)
 
 
-def _restore(out: Path, aside: Path, listing: str | None) -> None:
-    """Move every file in ``aside`` back into ``out``, over any of the same name, once ``listing`` (where given: the
-    failed command's own) is removed; the folder goes only once all is back."""
-    if listing:
+def _restore(out: Path, aside: Path, listing: str, clear: bool) -> None:
+    """Move every file in ``aside`` back into ``out``, over any of the same name, ``listing`` last, once the failed
+    command's own listing is removed (``clear``); the folder goes only once all is back. Stopped part way, what is
+    still aside is what ``_put_back`` puts back: never the earlier listing without the files it lists."""
+    if clear:
         (out / listing).unlink(missing_ok=True)
     with os.scandir(aside) as entries:
-        _move(aside, out, [entry.name for entry in entries])
+        names = sorted((entry.name for entry in entries), key=lambda name: name == listing)
+    _move(aside, out, names)
     with contextlib.suppress(OSError):  # a folder someone put there stays, and so does what holds it
         aside.rmdir()
 

@@ -310,7 +310,10 @@ class Protocol(H11Protocol):
                               f"or read none of its answer, in {self.loop.time() - oldest.idle_since():.1f} s")
 
     def idle_since(self) -> float | None:
-        """Since when it has kept its connection without use (no whole request sent, or its answer unread)."""
+        """Since when it has kept its connection without use (no whole request sent, its answer unread, or answered
+        and lingering for the rest of a body it refused)."""
+        if self.lingering:
+            return self.lingering.when() - LINGER
         return self.waiting_since if self.waiting_since is not None else self.stalled_since
 
     def pause_writing(self) -> None:
