@@ -430,6 +430,24 @@ def refusals(shipped, tiny_models, vae, eyes, tmp_path) -> dict:
         "an empty out": lambda: sketchgen.train(**{**train, "out": ""}),
         "an empty model": lambda: sketchgen.train(**train, model=""),
         "classes to complete as an array of numbers": lambda: shipped.complete([eye, eye], classes=np.array([1, 2])),
+        # Found by an audit of values (2026-12-07): each of the first five was a drawing (ASCII codes, dict keys, a
+        # set's order, True as 1), the rest a TypeError, a wrapped offset, a GIF of NaN, or an ndjson key lost.
+        "bytes as a stroke's xs": lambda: sketchgen.Drawing.from_strokes([(b"12", b"34")], "eye"),
+        "a dict as a stroke's xs": lambda: sketchgen.Drawing.from_strokes([({5: "a"}, {7: "c"})], "eye"),
+        "a set as a stroke's xs": lambda: sketchgen.Drawing.from_strokes([({30, 1, 200}, {4, 5, 6})], "eye"),
+        "True among a stroke's numbers": lambda: sketchgen.Drawing.from_strokes([([1, True], [0, 1])], "eye"),
+        "True among from_points' numbers": lambda: sketchgen.Drawing.from_points([[[1, True], [2, 3]]], "eye"),
+        "a 0-d array as strokes": lambda: sketchgen.Drawing.from_points(np.array(5)),
+        "a uint64 offset that wraps around": lambda: sketchgen.Drawing.from_stroke3(
+            np.array([[5, 0, 0], [2**64 - 1, 0, 1]], dtype=np.uint64), fit=False),
+        "a number naming what is said of a drawing": lambda: sketchgen.Drawing(
+            "eye", [np.ones((2, 2))], info={5: "int", "5": "str"}).to_ndjson(),
+        "info None": lambda: sketchgen.Drawing("eye", [np.ones((2, 2))], info=None),
+        "points a number": lambda: sketchgen.Drawing("eye", 5),
+        "a NaN to animate": lambda: sketchgen.animate(sketchgen.Drawing("eye", [np.full((2, 2), np.nan)]),
+                                                      tmp_path / "nan.gif"),
+        "a flat stroke to animate": lambda: sketchgen.animate(sketchgen.Drawing("eye", [np.ones(3)]),
+                                                              tmp_path / "flat.gif"),
     }
 
 
@@ -448,6 +466,7 @@ def test_every_bad_input_is_one_line_of_a_sketchgen_error(shipped, tiny_models, 
     assert not (tmp_path / "run").exists()  # refused before the run's folder was made
     assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode)  # not replaced by a regular file
     assert not (tmp_path / "w.ndjson").exists() and not (tmp_path / "g.png").exists()  # nothing half-written
+    assert not (tmp_path / "nan.gif").exists() and not (tmp_path / "flat.gif").exists()
 
 
 def test_loading_and_training_leave_torchs_random_state_as_it_was(tiny_models, vae_run, quickdraw, tmp_path):

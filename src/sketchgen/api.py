@@ -29,7 +29,7 @@ import torch
 from sketchgen import data, models, render, strokes
 from sketchgen import sample as sampling
 from sketchgen.data import DataError, Prepared
-from sketchgen.drawing import Drawing, Grid, as_drawings
+from sketchgen.drawing import Drawing, Grid, as_drawings, checked_points
 from sketchgen.errors import DrawingError, SketchgenError, flag, whole_number
 from sketchgen.fileio import what_is
 from sketchgen.sample import TEMPERATURE
@@ -90,7 +90,7 @@ def grid(drawings: Iterable[Drawing], columns: int = 8) -> Grid:
 
 def animate(drawings: Drawing | Iterable[Drawing], path: str | os.PathLike, columns: int = 4) -> Path:
     """A GIF of the drawings drawn stroke by stroke, side by side (``columns`` a row); the path written."""
-    render.animate_many([d.points for d in as_drawings(drawings)], path, columns)
+    render.animate_many([checked_points(d.points) for d in as_drawings(drawings)], path, columns)
     return Path(path)
 
 

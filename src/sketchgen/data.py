@@ -253,7 +253,7 @@ def write_ndjson(drawings: Iterable[Drawing], path: str | os.PathLike) -> None:
     with atomic_write(path) as f:
         for i, d in enumerate(drawings):
             if not isinstance(d, Drawing):  # refused before the file is replaced: the write is atomic
-                raise DrawingError(f"drawing {i} to write is a {type(d).__name__}, not a sketchgen.Drawing")
+                raise DrawingError(f"drawing {i + 1} to write is a {type(d).__name__}, not a sketchgen.Drawing")
             f.write((d.to_ndjson() + "\n").encode())
 
 

@@ -10,9 +10,11 @@ shows several. Drawings read from files are made by ``data.read_ndjson``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +49,14 @@ class Drawing:
     countrycode: str = ""
     info: dict = field(default_factory=dict)  # what else a file or a model says of it (model, seed, temperature)
 
+    def __post_init__(self):
+        """The containers checked at once (their contents are checked by every conversion): a ``Drawing(...)``
+        with ``info=None`` or points of 5 failed later with a TypeError."""
+        if not isinstance(self.points, (list, tuple)):
+            raise DrawingError(f"a drawing's points are a list of (n, 2) arrays, one a stroke, not {self.points!r:.40}")
+        if not isinstance(self.info, dict):
+            raise DrawingError(f"a drawing's info is a dict, not {self.info!r:.40}")
+
     @classmethod
     def from_strokes(cls, strokes: Sequence, word: str = "", **info: object) -> Drawing:
         """A drawing from ``[(xs, ys), ...]`` (lists or arrays; QuickDraw's ``drawing`` field, whose raw form's
@@ -67,7 +77,7 @@ class Drawing:
         if isinstance(own.get("recognized"), np.bool_):  # NumPy's True is True
             own["recognized"] = bool(own["recognized"])
         check_fields(own, info)
-        return cls(**own, points=_checked(points), info=info)
+        return cls(**own, points=checked_points(points), info=info)
 
     @classmethod
     def from_stroke3(cls, s3: np.ndarray, word: str = "", *, fit: bool = True, **info: object) -> Drawing:
@@ -96,7 +106,7 @@ class Drawing:
     @property
     def stroke3(self) -> np.ndarray:
         """Stroke-3 (dx, dy, pen lifted): the format the models learn from."""
-        points = _checked(self.points)  # a drawing made with Drawing(...) or changed since skipped the door
+        points = checked_points(self.points)  # a drawing made with Drawing(...) or changed since skipped the door
         return strokes.strokes_to_stroke3(points) if points else np.zeros((0, 3))
 
     def __len__(self) -> int:
@@ -114,7 +124,7 @@ class Drawing:
         said = {**self.info, **extra}  # added to its own fields, never written over them
         check_fields(own, said)
         # checked again: a drawing made with Drawing(...) or changed since skipped from_points' door
-        return {**own, "drawing": strokes.drawing_field(_checked(self.points)), **said}
+        return {**own, "drawing": strokes.drawing_field(checked_points(self.points)), **said}
 
     def to_ndjson(self, **extra: object) -> str:
         """One line of QuickDraw's simplified ndjson, without its newline."""
@@ -135,15 +145,15 @@ class Drawing:
 
     def to_svg(self, size: int = 256) -> str:
         """An SVG document of the drawing fitted to a ``size`` square."""
-        return render.to_svg(_checked(self.points), size)
+        return render.to_svg(checked_points(self.points), size)
 
     def to_png(self, path: str | os.PathLike, size: int = 256) -> None:
         """A PNG file of the drawing fitted to a ``size`` square."""
-        render.save_png(_checked(self.points), path, size)
+        render.save_png(checked_points(self.points), path, size)
 
     def animate(self, path: str | os.PathLike, size: int = 256) -> None:
         """A GIF drawing it stroke by stroke, as it was drawn."""
-        render.animate_gif(_checked(self.points), path, size)
+        render.animate_gif(checked_points(self.points), path, size)
 
     def _repr_svg_(self) -> str:
         return self.to_svg(160)
@@ -161,6 +171,9 @@ def check_fields(own: dict, said: dict | None = None) -> None:
             raise DrawingError(f"a drawing's {name} must be a string, not {value!r:.40}")
         elif len(value) > MAX_NAME:  # a class name's longest; QuickDraw's key_ids have 16 digits
             raise DrawingError(f"a drawing's {name} is {len(value):,} characters, more than the {MAX_NAME} it may have")
+    named = next((k for k in said or () if not isinstance(k, str)), None)
+    if named is not None:  # 5 and "5" would both be written as "5": one of them lost on reading
+        raise DrawingError(f"what is said of a drawing is named by strings, as JSON names it, not {named!r:.40}")
     taken = next((k for k in said or () if k in RECORD_FIELDS), None)
     if taken is not None:
         raise DrawingError(f"{taken!r} is a drawing's own field, not something else to say of it: give it as the "
@@ -176,13 +189,26 @@ def _is_json(key: object, value: object) -> bool:
     return True
 
 
-def _axis(axis: object) -> list:
-    """One stroke's xs (or ys) as a list, refused before conversion when it holds more than a drawing may: a list
-    of 10 million zeros cost a gigabyte before the refusal."""
-    n = len(axis) if isinstance(axis, (list, tuple)) else np.size(axis)
+def _axis(axis: object) -> object:
+    """One stroke's xs (or ys) as a list: from a list, a tuple, an iterable or an array (a tensor too), refused
+    before conversion when it holds more than a drawing may (a list of 10 million zeros cost a gigabyte before the
+    refusal). Bytes, a dict or a set are iterable but no coordinates (their codes, keys or order were taken for
+    them), and a True or False among numbers would be taken as 1 or 0."""
+    if isinstance(axis, (str, bytes, bytearray, Mapping, AbstractSet)) or \
+            not (isinstance(axis, Iterable) or hasattr(axis, "__array__")):
+        raise DrawingError(f"a stroke's xs and ys are each a list or an array of numbers, not a "
+                           f"{type(axis).__name__}")
+    if hasattr(axis, "__array__") and not isinstance(axis, (list, tuple)):
+        values = np.asarray(axis)
+        n = values.size
+    else:
+        values = list(itertools.islice(axis, MAX_POINTS + 1))
+        n = len(axis) if isinstance(axis, (list, tuple)) else len(values)
     if n > MAX_POINTS:
         raise DrawingError(f"a stroke of {n:,} points, more than the {MAX_POINTS:,} a drawing may have")
-    return list(np.asarray(axis).tolist())
+    if isinstance(values, list) and any(isinstance(v, (bool, np.bool_)) for v in values):
+        raise DrawingError("a stroke's coordinate is True or False, not a number")
+    return np.asarray(values).tolist()
 
 
 def _array(a: object) -> np.ndarray:
@@ -193,13 +219,16 @@ def _array(a: object) -> np.ndarray:
         return np.asarray(None)
 
 
-def _checked(points: Sequence) -> list[np.ndarray]:
+def checked_points(points: Sequence) -> list[np.ndarray]:
     """Strokes as ``(n, 2)`` float arrays, checked at the door: a NaN or a huge coordinate let in here would come out
     later as garbage ndjson or an error deep inside a model."""
-    if not isinstance(points, Iterable):
+    if not isinstance(points, Iterable) or isinstance(points, np.ndarray) and points.ndim == 0:
         raise DrawingError(f"strokes must be a list of (n, 2) arrays of points, not {points!r:.40}")
     out, total = [], 0
     for i, p in enumerate(points):
+        if isinstance(p, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for row in p
+                                                for v in (row if isinstance(row, (list, tuple)) else (row,))):
+            raise DrawingError(f"stroke {i} has a coordinate that is True or False, not a number")
         p = _array(p)
         if p.dtype.kind not in "iuf":
             raise DrawingError(f"stroke {i} has a non-numeric coordinate")
@@ -254,7 +283,8 @@ class Grid:
         for d in self.drawings:
             check_fields({"word": d.word})
         rows = [self.drawings[i : i + self.columns] for i in range(0, len(self.drawings), self.columns)]
-        return [(", ".join(dict.fromkeys(d.word for d in row)), [_checked(d.points) for d in row]) for row in rows]
+        return [(", ".join(dict.fromkeys(d.word for d in row)), [checked_points(d.points) for d in row])
+                for row in rows]
 
     def save(self, path: str | os.PathLike) -> None:
         """The grid as a PNG file."""

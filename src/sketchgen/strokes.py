@@ -160,7 +160,7 @@ def stroke3_to_absolute(s3: np.ndarray) -> np.ndarray:
     """Stroke-3 -> absolute: the running sum of offsets."""
     s3 = _check_rows(s3, 3, "stroke-3")
     out = s3.astype(np.float64, copy=True)
-    out[:, :2] = np.cumsum(s3[:, :2], axis=0)
+    out[:, :2] = np.cumsum(out[:, :2], axis=0)  # in float64: integer offsets would wrap around
     return out
 
 
