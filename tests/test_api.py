@@ -141,6 +141,16 @@ def test_complete_keeps_the_start_exactly_and_draws_what_sample_prefix_draws(shi
     assert fields(fitted) == drawn(tmp_path / "cli" / "samples.ndjson")
 
 
+def test_a_start_at_the_edge_of_what_a_drawing_may_hold_is_refused_as_such(shipped):
+    """The model's strokes after a start at (16383, 16383) go past the edge: the refusal named a point the caller
+    never gave (an audit's find); it says why now. A start well inside is completed."""
+    edge = sketchgen.Drawing.from_strokes([([16383], [16383])], "bear")
+    with pytest.raises(sketchgen.SketchgenError, match=r"^a completion goes past the \+-16383 a drawing may hold, "
+                                                        r"where its start lies near that edge \(.*\): move the start"):
+        shipped.complete(edge, n=4)
+    assert len(shipped.complete(sketchgen.Drawing.from_strokes([([100], [100])], "bear"), n=2)) == 2
+
+
 def test_complete_draws_a_start_as_the_class_asked_for(shipped, eyes):
     as_face = shipped.complete(eyes[:2], classes="face", seed=1)
     each = shipped.complete(eyes[:2], classes=["face", "eye"], seed=1)

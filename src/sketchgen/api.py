@@ -33,7 +33,7 @@ from sketchgen.drawing import Drawing, Grid, as_drawings, checked_points
 from sketchgen.errors import DrawingError, SketchgenError, flag, whole_number
 from sketchgen.fileio import what_is
 from sketchgen.sample import TEMPERATURE
-from sketchgen.strokes import MAX_POINTS
+from sketchgen.strokes import MAX_COORD, MAX_POINTS
 
 SEED_CLASSES = ["apple", "eye", "square", "triangle", "circle"]
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -290,8 +290,12 @@ class Model:
             raise UsageError(f"{len(words)} classes for {len(drawings)} drawings: give one class for all, or one each")
         labels = self._labels_of(drawings, words)
         rows = np.repeat(np.arange(len(drawings)), n)
-        return self._drawings(labels[rows], self.generate(labels[rows], max_len=max_len,
-                                                          prefix=lambda i: starts[rows[i]], **how), fit=False, **how)
+        made = self.generate(labels[rows], max_len=max_len, prefix=lambda i: starts[rows[i]], **how)
+        try:
+            return self._drawings(labels[rows], made, fit=False, **how)
+        except DrawingError as e:  # a start at the edge of what a drawing may hold: its strokes go past it
+            raise DrawingError(f"a completion goes past the +-{MAX_COORD} a drawing may hold, where its start lies "
+                               f"near that edge ({e}): move the start nearer 0, as QuickDraw's 0-255 frame is") from None
 
     def reconstruct(self, drawings: Drawing | Iterable[Drawing], temperature: float = TEMPERATURE,
                     seed: int = 0) -> list[Drawing]:
