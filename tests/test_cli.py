@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -586,6 +587,23 @@ def test_a_drawing_command_never_replaces_another_command_s_drawings(quickdraw, 
     assert run_cli(capsys, *reconstruct)[0] == 0
     assert sorted(p.name for p in out.iterdir()) == sorted([*before, "circle-000.png", "reconstructions.ndjson"])
     assert all((out / name).read_bytes() == data for name, data in before.items())
+
+
+def test_a_json_file_of_a_million_values_at_an_output_is_refused_at_the_cost_of_its_bytes(zoo_files, tmp_path, capsys):
+    """What an output would replace is looked at first, and a JSON file was parsed whole to see whether it is a report
+    or a model file: 64 MB of "{}," took 1.9 GB (an audit's find). Its values are counted first."""
+    bomb = tmp_path / "bomb.json"
+    bomb.write_bytes(b"[" + b"{}," * 1_000_000 + b"{}]")
+    tracemalloc.start()
+    try:
+        code, _, err = run_cli(capsys, "export", "--checkpoint", zoo_files["sheep"], "--format", "magenta", "--class",
+                               "sheep", "--out", bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 1 and one_error_line(err) == (f"sketchgen: error: --out {bomb} holds another file; writing the "
+                                                 "Magenta model file there would lose it: give another --out")
+    assert peak < 4 * bomb.stat().st_size + (32 << 20), peak  # the model read beside it: 3 MB of JSON
 
 
 def test_evaluate_and_export_replace_only_a_file_of_the_kind_they_write(tiny_models, zoo_files, tmp_path, capsys):

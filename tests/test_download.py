@@ -371,6 +371,12 @@ def test_a_link_planted_in_the_cache_is_refused_never_written_through(server, tm
             fetch(server, "circle", cache)
     assert victim.read_bytes() == b"precious" and not absent.exists()
     assert not (cache / "circle.ndjson").exists()
+    (cache / planted).unlink()
+    os.link(victim, cache / planted)  # a hard link too (an audit's find: the download was written into the file)
+    with pytest.raises(FileRefused, match=rf"^{re.escape(str(cache / planted))}: a file with other names \(hard "
+                                          r"links\) where sketchgen keeps its own file; refused: remove it$"):
+        fetch(server, "circle", cache)
+    assert victim.read_bytes() == b"precious" and not (cache / "circle.ndjson").exists()
 
 
 def test_special_files_in_the_cache_never_block(server, tmp_path):

@@ -246,6 +246,20 @@ def test_a_data_setting_out_of_range_is_named_with_its_value(tmp_path, key, valu
     assert str(caught.value) == f"{path}: data setting {key} is {value}, not {bounds} {2**63 - 1}"
 
 
+@pytest.mark.parametrize("extra, says", [
+    ({f"val_t{i}": 1.0 for i in range(1000)}, r"history names more than 48 values, where training writes a few"),
+    ({"class_share": {"eye": float("nan")}}, r"history record 1: class_share is not class names and finite numbers"),
+])
+def test_a_history_that_costs_the_loss_curve_minutes_or_breaks_the_log_is_refused(tmp_path, extra, says):
+    """Found by an audit of run folders: 1,000 names in one record of a 112 KB last.pt took --resume 2 minutes and
+    2.4 GB (the loss curve draws a panel for each term); a NaN class share ended the log's rewrite in a traceback."""
+    path = tmp_path / "spoiled.pt"
+    record = {"epoch": 1, "step": 10, "train_loss": 1.0, "val_loss": 1.0, **extra}
+    torch.save(spoiled("mdn", "top", "history", [record]), path)
+    with pytest.raises(CheckpointError, match=rf"^{re.escape(str(path))}: {says}"):
+        models.load(path)
+
+
 def test_spoiled_weights_are_each_refused_naming_the_weight(tmp_path):
     """Every way a tensor can be wrong is refused, and the message names it; float16 and one zero weight load."""
     for name in _tensor_spoils(torch.zeros(2, 2)):

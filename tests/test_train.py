@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import shutil
 
 import numpy as np
@@ -18,7 +20,7 @@ from sketchgen import models as model
 from sketchgen.api import SettingError, train_config
 from sketchgen.training import TrainConfig, TrainingError, train, usable
 from sketchgen.training.batching import Prefetcher
-from sketchgen.training.checkpoints import read_last
+from sketchgen.training.checkpoints import LOCK, read_last
 from sketchgen.training.config import MAX_VALIDATIONS
 from sketchgen.training.step import onednn_lstm_in_bf16, slow_amp
 
@@ -197,6 +199,28 @@ def test_a_folder_holding_a_run_needs_resume_or_overwrite(tiny_run, tmp_path, sm
     assert any("--overwrite: replacing the run" in n for n in notes)
     assert len(records(out)) == 1 and sorted(p.name for p in out.glob(".*.tmp")) == [".log.jsonl.kept.tmp",
                                                                                        ".my-draft.tmp"]
+
+
+def test_what_stands_in_a_run_s_files_is_refused_before_the_old_run_is_removed(tiny_run, tmp_path, small_data):
+    """Found by an audit: a folder named log.jsonl had --overwrite remove best.pt and last.pt, train, then fail on
+    it (both runs lost); a hard link as the run's lock had the file it links to overwritten with the lock's line."""
+    cfg = tiny_config(epochs=1, model_config={"hidden": 8, "embed_dim": 4})
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run[0], out)
+    (out / "log.jsonl").unlink()
+    (out / "log.jsonl").mkdir()
+    before = {name: (out / name).read_bytes() for name in ("best.pt", "last.pt")}
+    with pytest.raises(TrainingError, match=rf"^{re.escape(str(out / 'log.jsonl'))} is a folder, where a run keeps "
+                                            r"its log.jsonl: move it, or give another --out$"):
+        train(cfg, small_data, out, overwrite=True, log=quiet)
+    assert {name: (out / name).read_bytes() for name in before} == before
+    precious, fresh = tmp_path / "precious.txt", tmp_path / "fresh"
+    precious.write_text("precious")
+    fresh.mkdir()
+    os.link(precious, fresh / LOCK)
+    with pytest.raises(OSError, match=r"a file with other names \(hard links\) where sketchgen keeps its own file"):
+        train(cfg, small_data, fresh, log=quiet)
+    assert precious.read_text() == "precious"
 
 
 @pytest.mark.parametrize("refused, says", [({"max_len": 1}, "no training or validation drawings"),

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from sketchgen.api import UsageError
-from sketchgen.fileio import FileRefused, open_regular, read_lines, replaceable, safe_name, what_is
+from sketchgen.fileio import FileRefused, open_regular, read_bytes, read_lines, replaceable, safe_name, what_is
 
 MAX_LINE = 4 << 20  # one drawing's line, as data reads them
 # The list of its drawings that each drawing command (sample, reconstruct, interpolate) writes in its folder.
@@ -37,6 +37,7 @@ LISTINGS = ("samples.ndjson", "reconstructions.ndjson", "interpolation.ndjson")
 SAMPLES, RECONSTRUCTIONS, INTERPOLATION = LISTINGS
 # The fields of every report evaluate writes (evaluate.evaluate_model): a JSON file with them all is one.
 REPORT_FIELDS = {"model", "checkpoint", "temperature", "n_per_class", "seed", "loss", "classes", "overall"}
+MAX_JSON_VALUES = 200_000  # in a JSON file an output may replace: a report of all 345 classes holds about 10,000
 
 
 def _contents(path: Path) -> str | None:
@@ -55,8 +56,12 @@ def _contents(path: Path) -> str | None:
         if is_dataset(path):
             return "npz"
         try:
-            with open_regular(path, 64 << 20) as f:
-                doc = json.load(f)
+            text = read_bytes(path, 64 << 20)
+            # Counted before parsing: a report or a model file holds thousands of values at most, and 64 MB of
+            # "{}," parsed took 1.9 GB (an audit's find).
+            if text.count(b",") + text.count(b"[") + text.count(b"{") > MAX_JSON_VALUES:
+                return "other"
+            doc = json.loads(text)
         except (FileRefused, ValueError, UnicodeDecodeError, RecursionError):
             return "other"
         if isinstance(doc, dict) and REPORT_FIELDS <= doc.keys():

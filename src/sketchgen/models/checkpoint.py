@@ -46,6 +46,7 @@ from sketchgen.strokes import MAX_NAME
 FORMAT = 2
 MAX_TEXT = 4096  # characters in a recorded path or other free text
 MAX_COUNT = 2**63 - 1  # epochs, steps and seeds are int64 somewhere
+MAX_HISTORY_NAMES = 48  # names in a run's history: epoch, step, losses, lr, ... and a train_ and val_ per loss term
 # 2 GiB: ten times the last.pt of an mdn with hidden 2048 on all 345 classes (~220 MB), 300 times the shipped ones.
 MAX_FILE_BYTES = 2 * 2**30
 MAX_RECORDS = 10_000  # zip records: one per tensor; our largest last.pt has ~60
@@ -357,7 +358,7 @@ def check_history(history, fail, where: str = "history") -> None:
     """Validation records as the loop writes them, in order: epoch and losses (numbers, or None), step if any."""
     if not isinstance(history, list):
         fail(f"{where} is not a list")
-    previous, entries = None, 0
+    previous, entries, names = None, 0, set()
     for i, record in enumerate(history):
         # A pickle may refer to one object many times: entries are counted as written out, not as stored, so
         # that checking (and a resume's log rewritten from it) costs no more than a file of unshared records.
@@ -368,6 +369,10 @@ def check_history(history, fail, where: str = "history") -> None:
                  "not what training writes")
         if not isinstance(record, dict) or not all(printable(k, MAX_NAME) for k in record):
             fail(f"{where} record {i + 1} is not a dict of named values")
+        names.update(record)
+        if len(names) > MAX_HISTORY_NAMES:  # the loss curve draws a panel for each loss term: 1,000 took minutes
+            fail(f"{where} names more than {MAX_HISTORY_NAMES} values, where training writes a few and two for each "
+                 "loss term")
         epoch = record.get("epoch")
         if not _number(epoch) or not math.isfinite(epoch) or epoch < 0 or ("step" in record and not is_count(record["step"])):
             fail(f"{where} record {i + 1} has no epoch and step counts")
@@ -379,9 +384,10 @@ def check_history(history, fail, where: str = "history") -> None:
             if not later:
                 fail(f"{where} record {i + 1} does not follow record {i}")
         for key, value in record.items():
-            if isinstance(value, dict):  # class_share: class name -> share
-                if not all(printable(k, MAX_NAME) and _number(v) for k, v in value.items()):
-                    fail(f"{where} record {i + 1}: {key[:40]} is not class names and numbers")
+            if isinstance(value, dict):  # class_share: class name -> share, a finite number (the log is strict JSON)
+                if not all(printable(k, MAX_NAME) and _number(v) and (type(v) is int or math.isfinite(v))
+                           for k, v in value.items()):
+                    fail(f"{where} record {i + 1}: {key[:40]} is not class names and finite numbers")
             elif not (value is None or _number(value) or printable(value)):
                 fail(f"{where} record {i + 1}: {key[:40]} is not a number")
         previous = record

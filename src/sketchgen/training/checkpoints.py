@@ -86,6 +86,10 @@ def _claim(out: Path, lock, resume: bool, overwrite: bool, log):
     for tmp in temporaries(out, RUN_FILES):  # what a killed run was writing when it died; nothing else of the folder
         tmp.unlink(missing_ok=True)
     present = [name for name in RUN_FILES if (out / name).exists()]
+    for name in present:  # a folder there: replacing it would fail after the old run's files were removed
+        if (out / name).is_dir():
+            raise TrainingError(f"{out / name} is a folder, where a run keeps its {name}: move it, or give another "
+                                "--out")
     if present and resume and "last.pt" not in present:
         raise TrainingError(f"{out} holds a run ({', '.join(present)}) but no last.pt to resume it from: pass "
                             "--overwrite to start again, or another --out")
@@ -118,7 +122,7 @@ def _held(out: Path):
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.seek(0)
-            holder = lock.read().strip() or "another process"
+            holder = lock.read(200).strip() or "another process"  # a line of ours; what else is there, unread
             lock.close()
             raise TrainingError(f"{out} is in use by {holder}: wait for it, or train into another --out") from None
         try:
