@@ -105,6 +105,21 @@ def test_demo_without_data_draws_from_the_shipped_checkpoint(tmp_path, capsys, m
     assert (run / "seed_beside_shipped.png").is_file()
 
 
+def test_demo_refuses_what_it_cannot_do_rather_than_draw_something_else(tmp_path, capsys):
+    """Found by an audit: demo --data-dir naming a folder without the drawings drew from the shipped model and exited
+    0, as if the user had given none; --fine-tune new-classes prepared the data, then asked for an --init demo has
+    not got. Without --data-dir and without data, demo still draws from the shipped model (the test above)."""
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(capsys, "demo", "--data-dir", tmp_path / "empty", "--out", tmp_path / "a")
+    assert code == 1 and one_error_line(err) == (f"sketchgen: error: no apple.ndjson or apple.npz in {tmp_path}/empty "
+                                                 "(looked in it and its simplified/ folder)")
+    code, _, err = run_cli(capsys, "demo", "--fine-tune", "new-classes", "--out", tmp_path / "b")
+    assert code == 2 and err.strip() == ("sketchgen demo: error: argument --fine-tune: new-classes trains only the "
+                                         "classes a checkpoint lacks, and demo starts from none (sketchgen train "
+                                         "--init FILE does)")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_sample_without_a_checkpoint_draws_with_the_shipped_mdn(tmp_path, capsys):
     from sketchgen import models
 

@@ -403,11 +403,16 @@ def cmd_demo(args) -> None:
     from sketchgen import render
     from sketchgen.data import DataError
 
+    if args.fine_tune == "new-classes":  # demo trains the report's model from random weights: nothing to keep
+        raise FlagError("argument --fine-tune: new-classes trains only the classes a checkpoint lacks, and demo "
+                        "starts from none (sketchgen train --init FILE does)")
     out = api.run_path(args.out, "demo")  # made once every flag is checked: a refused demo leaves no folder
     try:
         run = train_run(args, out)
         best, data = run.best, run.data
     except DataError as e:
+        if args.data_dir:  # the drawings asked for are not there: the shipped model would answer another question
+            raise
         say(f"no real data ({e}); drawing from the shipped checkpoint {SHIPPED_CHECKPOINT.name} instead")
         best, data = SHIPPED_CHECKPOINT, None
     out.mkdir(parents=True, exist_ok=True)
