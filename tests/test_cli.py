@@ -604,6 +604,19 @@ def test_a_drawing_command_never_replaces_another_command_s_drawings(quickdraw, 
     assert all((out / name).read_bytes() == data for name, data in before.items())
 
 
+def test_an_output_that_cannot_be_made_is_refused_before_the_work(zoo_files, tmp_path, capsys):
+    """Found by an audit: evaluate --json under a file (or with a 300-character name) ran the whole evaluation, then
+    failed to write. Every single-file output is looked at first: a file above it, a name too long."""
+    export = ["export", "--checkpoint", zoo_files["sheep"], "--format", "magenta", "--class", "sheep", "--out"]
+    a_file = tmp_path / "a file"
+    a_file.write_text("x")
+    for out, says in ((a_file / "sub" / "x.gen.json", f"{a_file} is a file, not a folder"),
+                      (tmp_path / ("x" * 250 + ".json"), "a name of 255 bytes, longer than a file's may be")):
+        code, _, err = run_cli(capsys, *export, out)
+        assert code == 1 and one_error_line(err) == f"sketchgen: error: --out {out}: {says}"
+    assert run_cli(capsys, *export, tmp_path / "new" / "folders" / "sheep.gen.json")[0] == 0  # made, as before
+
+
 def test_a_json_file_of_a_million_values_at_an_output_is_refused_at_the_cost_of_its_bytes(zoo_files, tmp_path, capsys):
     """What an output would replace is looked at first, and a JSON file was parsed whole to see whether it is a report
     or a model file: 64 MB of "{}," took 1.9 GB (an audit's find). Its values are counted first."""

@@ -223,6 +223,17 @@ def test_what_stands_in_a_run_s_files_is_refused_before_the_old_run_is_removed(t
     assert precious.read_text() == "precious"
 
 
+def test_resume_refuses_a_best_pt_that_is_not_the_run_s(tiny_run, tiny_models, tmp_path, small_data):
+    """Found by an audit: a run resumed beside another model's best.pt ended by printing it as its result, although
+    no validation had improved on it. best.pt must be a checkpoint of the run in last.pt."""
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run[0], out)
+    shutil.copy(tiny_models["mdn"], out / "best.pt")
+    with pytest.raises(TrainingError, match=rf"^{re.escape(str(out / 'best.pt'))} is not this run's \(a mdn of 5 "
+                                            r"classes, where last.pt is a seed of 2\): pass --overwrite"):
+        train(tiny_config(epochs=4), small_data, out, resume=True, log=quiet)
+
+
 @pytest.mark.parametrize("refused, says", [({"max_len": 1}, "no training or validation drawings"),
                                            ({"fine_tune": "new-classes"}, "needs a checkpoint to start from")])
 def test_an_overwrite_refused_before_its_first_checkpoint_leaves_the_old_run_whole(tiny_run, tmp_path, small_data,

@@ -90,6 +90,8 @@ def writable(out: str | os.PathLike, writes: str, flag: str, reads: tuple = (), 
     the command reads) or over an existing file unless what it holds is in ``replaces`` (``_contents``); one
     that holds what is in ``overwrite`` is refused with a word that the command's --overwrite would replace it."""
     out = Path(out)
+    if problem := _unwritable(out):  # found now, not once the work is done (an evaluation, a training)
+        raise UsageError(f"{flag} {out}: {problem}")
     if _identity(out) is not None and any(_identity(r) == _identity(out) for r in reads):
         raise UsageError(f"{flag} {out} is the file this command reads: write the {writes} elsewhere")
     try:
@@ -106,6 +108,17 @@ def writable(out: str | os.PathLike, writes: str, flag: str, reads: tuple = (), 
                 "json": "another JSON file"}.get(holds, "another file")
         raise UsageError(f"{flag} {out} holds {what}; writing the {writes} there would lose it: give another {flag}"
                          + (", or pass --overwrite to replace it" if holds in overwrite else ""))
+
+
+def _unwritable(out: Path) -> str | None:
+    """Why no file can be made at ``out`` whatever it holds, or None: a name longer than a file system takes, or a
+    folder above it that is a file (the first one there; those missing are made)."""
+    if len(out.name.encode()) > 240:  # 255, less the room atomic_write's temporary name takes around it
+        return f"a name of {len(out.name.encode())} bytes, longer than a file's may be"
+    for above in out.parents:
+        if os.path.lexists(above):
+            return None if above.is_dir() else f"{above} is {what_is(above)}, not a folder"
+    return None
 
 
 def file_stem(word: str) -> str:
