@@ -295,7 +295,8 @@ class Model:
             return self._drawings(labels[rows], made, fit=False, **how)
         except DrawingError as e:  # a start at the edge of what a drawing may hold: its strokes go past it
             raise DrawingError(f"a completion goes past the +-{MAX_COORD} a drawing may hold, where its start lies "
-                               f"near that edge ({e}): move the start nearer 0, as QuickDraw's 0-255 frame is") from None
+                               f"near that edge ({e}): move the start nearer 0, as QuickDraw's 0-255 frame is") \
+                from None
 
     def reconstruct(self, drawings: Drawing | Iterable[Drawing], temperature: float = TEMPERATURE,
                     seed: int = 0) -> list[Drawing]:

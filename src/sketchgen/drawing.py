@@ -53,7 +53,8 @@ class Drawing:
         """The containers checked at once (their contents are checked by every conversion): a ``Drawing(...)``
         with ``info=None`` or points of 5 failed later with a TypeError."""
         if not isinstance(self.points, (list, tuple)):
-            raise DrawingError(f"a drawing's points are a list of (n, 2) arrays, one a stroke, not {self.points!r:.40}")
+            raise DrawingError(f"a drawing's points are a list of (n, 2) arrays, one a stroke, not "
+                               f"{self.points!r:.40}")
         if not isinstance(self.info, dict):
             raise DrawingError(f"a drawing's info is a dict, not {self.info!r:.40}")
 

@@ -148,7 +148,8 @@ def build_parser() -> V.Parser:
                    help="class names, e.g. cat 'The Eiffel Tower', 'all', or @FILE with one name per line")
     p.add_argument("--data-dir", type=V.path, help="where to store the files (default: the download cache)")
     p.add_argument("--base-url", type=V.base_url, default=None,
-                   help="the http(s) address under which the <class>.ndjson files are served (default: Google's bucket)")
+                   help="the http(s) address under which the <class>.ndjson files are served (default: Google's "
+                        "bucket)")
     p.set_defaults(func=C.cmd_download)
 
     p = sub.add_parser("prepare", help="filter, cap, split and cache drawings as arrays (train does this itself)")

@@ -37,7 +37,7 @@ LISTINGS = ("samples.ndjson", "reconstructions.ndjson", "interpolation.ndjson")
 SAMPLES, RECONSTRUCTIONS, INTERPOLATION = LISTINGS
 # The fields of every report evaluate writes (evaluate.evaluate_model): a JSON file with them all is one.
 REPORT_FIELDS = {"model", "checkpoint", "temperature", "n_per_class", "seed", "loss", "classes", "overall"}
-MAX_JSON_VALUES = 200_000  # in a JSON file an output may replace: a report of all 345 classes holds about 10,000
+MAX_JSON_VALUES = 200_000  # in a JSON file an output may replace: a report of all 345 classes holds about 90,000
 
 
 def _contents(path: Path) -> str | None:
