@@ -145,8 +145,8 @@ def test_a_start_at_the_edge_of_what_a_drawing_may_hold_is_refused_as_such(shipp
     """The model's strokes after a start at (16383, 16383) go past the edge: the refusal named a point the caller
     never gave (an audit's find); it says why now. A start well inside is completed."""
     edge = sketchgen.Drawing.from_strokes([([16383], [16383])], "bear")
-    with pytest.raises(sketchgen.SketchgenError, match=r"^a completion goes past the \+-16383 a drawing may hold, "
-                                                        r"where its start lies near that edge \(.*\): move the start"):
+    with pytest.raises(sketchgen.SketchgenError, match=r"^a completion: stroke 1 point 0 is .* \(a start near the "
+                                                        r"\+-16383 edge can take the model's strokes past it: move"):
         shipped.complete(edge, n=4)
     assert len(shipped.complete(sketchgen.Drawing.from_strokes([([100], [100])], "bear"), n=2)) == 2
 
@@ -448,6 +448,9 @@ def refusals(shipped, tiny_models, vae, eyes, tmp_path) -> dict:
         "True among a stroke's numbers": lambda: sketchgen.Drawing.from_strokes([([1, True], [0, 1])], "eye"),
         "True among from_points' numbers": lambda: sketchgen.Drawing.from_points([[[1, True], [2, 3]]], "eye"),
         "a 0-d array as strokes": lambda: sketchgen.Drawing.from_points(np.array(5)),
+        "a 0-d tensor as strokes": lambda: sketchgen.Drawing.from_points(torch.tensor(5)),
+        "a tensor that needs its grad as a stroke's xs": lambda: sketchgen.Drawing.from_strokes(
+            [(torch.tensor([1.0, 2.0], requires_grad=True), [1, 2])]),
         "a uint64 offset that wraps around": lambda: sketchgen.Drawing.from_stroke3(
             np.array([[5, 0, 0], [2**64 - 1, 0, 1]], dtype=np.uint64), fit=False),
         "a number naming what is said of a drawing": lambda: sketchgen.Drawing(

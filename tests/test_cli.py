@@ -615,6 +615,10 @@ def test_an_output_that_cannot_be_made_is_refused_before_the_work(zoo_files, tmp
         code, _, err = run_cli(capsys, *export, out)
         assert code == 1 and one_error_line(err) == f"sketchgen: error: --out {out}: {says}"
     assert run_cli(capsys, *export, tmp_path / "new" / "folders" / "sheep.gen.json")[0] == 0  # made, as before
+    undecodable = tmp_path / os.fsdecode(b"\xff.gen.json")  # a name of bytes, as Linux allows: written, as before
+    assert run_cli(capsys, *export, undecodable)[0] == 0 and os.path.getsize(undecodable) > 0
+    longest = tmp_path / ("x" * 232 + ".gen.json")  # 241 bytes: atomic_write's temporary name still fits 255
+    assert run_cli(capsys, *export, longest)[0] == 0
 
 
 def test_a_json_file_of_a_million_values_at_an_output_is_refused_at_the_cost_of_its_bytes(zoo_files, tmp_path, capsys):

@@ -373,10 +373,14 @@ def test_a_link_planted_in_the_cache_is_refused_never_written_through(server, tm
     assert not (cache / "circle.ndjson").exists()
     (cache / planted).unlink()
     os.link(victim, cache / planted)  # a hard link too (an audit's find: the download was written into the file)
-    with pytest.raises(FileRefused, match=rf"^{re.escape(str(cache / planted))}: a file with other names \(hard "
-                                          r"links\) where sketchgen keeps its own file; refused: remove it$"):
+    if planted.endswith(".part"):
+        with pytest.raises(FileRefused, match=rf"^{re.escape(str(cache / planted))}: a file with other names \(hard "
+                                              r"links\) where sketchgen keeps its own file; refused: remove it$"):
+            fetch(server, "circle", cache)
+        assert not (cache / "circle.ndjson").exists()
+    else:  # a lock is only read, never written: a cache copied with cp -al keeps working
         fetch(server, "circle", cache)
-    assert victim.read_bytes() == b"precious" and not (cache / "circle.ndjson").exists()
+    assert victim.read_bytes() == b"precious"
 
 
 def test_special_files_in_the_cache_never_block(server, tmp_path):

@@ -293,10 +293,9 @@ class Model:
         made = self.generate(labels[rows], max_len=max_len, prefix=lambda i: starts[rows[i]], **how)
         try:
             return self._drawings(labels[rows], made, fit=False, **how)
-        except DrawingError as e:  # a start at the edge of what a drawing may hold: its strokes go past it
-            raise DrawingError(f"a completion goes past the +-{MAX_COORD} a drawing may hold, where its start lies "
-                               f"near that edge ({e}): move the start nearer 0, as QuickDraw's 0-255 frame is") \
-                from None
+        except DrawingError as e:  # the model's strokes go where the start puts them: past the edge, from near it
+            raise DrawingError(f"a completion: {e} (a start near the +-{MAX_COORD} edge can take the model's strokes "
+                               "past it: move the start nearer 0, as QuickDraw's 0-255 frame is)") from None
 
     def reconstruct(self, drawings: Drawing | Iterable[Drawing], temperature: float = TEMPERATURE,
                     seed: int = 0) -> list[Drawing]:

@@ -200,7 +200,10 @@ def _axis(axis: object) -> object:
         raise DrawingError(f"a stroke's xs and ys are each a list or an array of numbers, not a "
                            f"{type(axis).__name__}")
     if hasattr(axis, "__array__") and not isinstance(axis, (list, tuple)):
-        values = np.asarray(axis)
+        try:
+            values = np.asarray(axis)
+        except (RuntimeError, TypeError, ValueError) as e:  # a tensor that needs grad, or on another device
+            raise DrawingError(f"a stroke's xs or ys cannot be read as numbers ({str(e)[:80]})") from None
         n = values.size
     else:
         values = list(itertools.islice(axis, MAX_POINTS + 1))
@@ -223,7 +226,7 @@ def _array(a: object) -> np.ndarray:
 def checked_points(points: Sequence) -> list[np.ndarray]:
     """Strokes as ``(n, 2)`` float arrays, checked at the door: a NaN or a huge coordinate let in here would come out
     later as garbage ndjson or an error deep inside a model."""
-    if not isinstance(points, Iterable) or isinstance(points, np.ndarray) and points.ndim == 0:
+    if not isinstance(points, Iterable) or getattr(points, "ndim", 1) == 0:  # a 0-d array or tensor: no strokes
         raise DrawingError(f"strokes must be a list of (n, 2) arrays of points, not {points!r:.40}")
     out, total = [], 0
     for i, p in enumerate(points):

@@ -88,8 +88,9 @@ def open_own(path: str | os.PathLike, flags: int = os.O_RDWR) -> int:
     """A file descriptor on one of sketchgen's own files (a lock, a log, a partial download), made if missing.
 
     Never through a symbolic link (O_NOFOLLOW): one planted there would have us truncate, append to
-    or overwrite the file it points at, wherever that is; nor a file with another name (a hard link), for the
-    same reason. Never blocking, and a regular file only.
+    or overwrite the file it points at, wherever that is; nor, to write, a file with another name (a hard
+    link), for the same reason (a lock only read may have one: ``cp -al`` copies a cache so). Never blocking, and a
+    regular file only.
     """
     try:
         fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
@@ -101,7 +102,7 @@ def open_own(path: str | os.PathLike, flags: int = os.O_RDWR) -> int:
         raise
     try:
         _regular_size(fd, path, "file")
-        if os.fstat(fd).st_nlink > 1:  # a hard link to a file elsewhere, which writing would change
+        if flags & (os.O_WRONLY | os.O_RDWR) and os.fstat(fd).st_nlink > 1:  # writing would change a file elsewhere
             raise FileRefused(f"{path}: a file with other names (hard links) where sketchgen keeps its own file; "
                               "refused: remove it")
         os.set_blocking(fd, True)

@@ -37,7 +37,7 @@ LISTINGS = ("samples.ndjson", "reconstructions.ndjson", "interpolation.ndjson")
 SAMPLES, RECONSTRUCTIONS, INTERPOLATION = LISTINGS
 # The fields of every report evaluate writes (evaluate.evaluate_model): a JSON file with them all is one.
 REPORT_FIELDS = {"model", "checkpoint", "temperature", "n_per_class", "seed", "loss", "classes", "overall"}
-MAX_JSON_VALUES = 200_000  # in a JSON file an output may replace: a report of all 345 classes holds about 90,000
+MAX_JSON_VALUES = 1_000_000  # in a JSON file an output may replace: a report holds ~260 a class (345: 90,000)
 
 
 def _contents(path: Path) -> str | None:
@@ -113,8 +113,8 @@ def writable(out: str | os.PathLike, writes: str, flag: str, reads: tuple = (), 
 def _unwritable(out: Path) -> str | None:
     """Why no file can be made at ``out`` whatever it holds, or None: a name longer than a file system takes, or a
     folder above it that is a file (the first one there; those missing are made)."""
-    if len(out.name.encode()) > 240:  # 255, less the room atomic_write's temporary name takes around it
-        return f"a name of {len(out.name.encode())} bytes, longer than a file's may be"
+    if len(os.fsencode(out.name)) > 241:  # 255, less the 14 bytes atomic_write's temporary name adds around it
+        return f"a name of {len(os.fsencode(out.name))} bytes, longer than a file's may be"
     for above in out.parents:
         if os.path.lexists(above):
             return None if above.is_dir() else f"{above} is {what_is(above)}, not a folder"

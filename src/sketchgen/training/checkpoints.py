@@ -268,12 +268,15 @@ def check_same_run(ckpt: dict, cfg: TrainConfig, net: models.SketchModel, data, 
                             "changed since it began (SHA-256); put the file it trained on back to resume, or "
                             "--overwrite to start over")
     best = path.with_name("best.pt")
-    if best.exists():  # the run's result, printed at its end though it may never be written again
-        kept = models.read(best)
-        if (kept["kind"], kept["classes"], kept["config"]) != (ckpt["kind"], ckpt["classes"], ckpt["config"]):
-            raise TrainingError(f"{best} is not this run's (a {kept['kind']} of {len(kept['classes'])} classes, where "
-                                f"{path.name} is a {ckpt['kind']} of {len(ckpt['classes'])}): pass --overwrite to "
-                                "start over, or resume where its own last.pt is")
+    try:  # the run's result, printed at its end though it may never be written again
+        kept = models.read(best) if best.exists() else None
+    except models.CheckpointError:  # damaged: replaced at the next improvement, as before
+        kept = None
+    if kept is not None and (kept["kind"], kept["classes"], kept["config"]) != \
+            (ckpt["kind"], ckpt["classes"], ckpt["config"]):
+        raise TrainingError(f"{best} is not this run's (a {kept['kind']} of {len(kept['classes'])} classes, where "
+                            f"{path.name} is a {ckpt['kind']} of {len(ckpt['classes'])}): pass --overwrite to start "
+                            "over, or resume where its own last.pt is")
 
 
 def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sched, terms: set[str], path: Path,
