@@ -375,7 +375,14 @@ SPOILS = {
     "max_seq_len a newline": (lambda d: d[0].__setitem__("max_seq_len", "\n"), "info.max_seq_len \\n is not"),
     "max_seq_len huge": (lambda d: d[0].__setitem__("max_seq_len", 10**9), "config max_len is 1000000000, outside"),
     "name not a string": (lambda d: d[0].__setitem__("name", 42), "info.name is a int, not a string"),
-    "a name no checkpoint holds": (lambda d: d[0].__setitem__("name", "x" * 300), "class name 'xxxx"),
+    # An audit's finds (2026-12-07): an OverflowError traceback for each number, a class no command could name.
+    "scale_factor an integer of 400 digits": (lambda d: d[0].__setitem__("scale_factor", 10**400),
+                                              "info.scale_factor 1000000000000000000000000000000000000000 is not"),
+    "max_seq_len an integer of 400 digits": (lambda d: d[0].__setitem__("max_seq_len", 10**400),
+                                             "info.max_seq_len 1000000000000000000000000000000000000000 is not"),
+    "a name that is a path": (lambda d: d[0].__setitem__("name", ".."), "info.name '..' is not a class name"),
+    "a name no checkpoint holds": (lambda d: d[0].__setitem__("name", "x" * 300),
+                                   "info.name 'xxxx"),
     "info not an object": (lambda d: d.__setitem__(0, [1, 2]), "info (the array's first entry) is a list"),
     "shapes not a list": (lambda d: d.__setitem__(1, {}), "the shapes and weights (the array's second"),
 }
@@ -388,6 +395,20 @@ def test_a_spoilt_model_file_is_refused_in_one_line(fault, tiny_zoo_file, tmp_pa
     path.write_text(json.dumps(spoiled(json.loads(tiny_zoo_file.read_text()), how)))
     err = refused(capsys, path, tmp_path / "out.pt")
     assert words in err and str(path) in err
+
+
+def test_a_weight_at_int16_s_least_value_imports_and_exports_back(tiny_zoo_file, tmp_path, capsys):
+    """-32768 is -10.0003 to the library: it imported and drew, but export refused it as beyond +-10 ("reaches
+    10.00"), from the file and from its import (an audit's find). It goes back as it came."""
+    doc = json.loads(tiny_zoo_file.read_text())
+    bias = bytearray(base64.b64decode(doc[2][4]))
+    bias[:2] = (-32768).to_bytes(2, "little", signed=True)
+    doc[2][4] = base64.b64encode(bytes(bias)).decode()
+    path = tmp_path / "cat.gen.json"
+    path.write_text(json.dumps(doc))
+    out = tmp_path / "again.gen.json"
+    assert main(["export", "--checkpoint", str(path), "--format", "magenta", "--class", "cat", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())[2] == doc[2]
 
 
 @pytest.mark.parametrize("content, words", [

@@ -87,8 +87,9 @@ def magenta_model(checkpoint: str | os.PathLike, class_name: str) -> list:
     except models.ModelError as e:
         raise ExportError(f"{checkpoint}: {e}") from None
     for name, w in zip(WEIGHT_NAMES, weights):
-        peak = float(np.abs(w).max())
-        if peak > MAX_WEIGHT:
+        steps = np.rint(np.asarray(w) / MAX_WEIGHT * INT16_MAX)  # as _int16 writes them: int16's -32768 too
+        if steps.max() > INT16_MAX or steps.min() < -INT16_MAX - 1:
+            peak = float(np.abs(w).max())
             raise ExportError(f"{checkpoint}: cannot export {class_name!r} exactly: its {name} reaches {peak:.2f}, "
                               f"beyond the +-{MAX_WEIGHT:g} the library's int16 weights can hold")
         if name.endswith("kernel") and not _int16(w).any():
@@ -233,11 +234,19 @@ def _info(info: dict, fail) -> dict:
     name, scale, length = info.get("name"), info.get("scale_factor"), info.get("max_seq_len")
     if name is not None and not isinstance(name, str):
         fail(f"info.name is a {type(name).__name__}, not a string")
-    if not _number(scale) or not math.isfinite(scale) or scale <= 0:
+    if not _finite(scale) or scale <= 0:
         fail(f"info.scale_factor {str(scale)[:40]} is not a positive number (the std of the offsets it was trained on)")
-    if length is not None and (not _number(length) or not math.isfinite(length) or length != int(length) or length < 1):
+    if length is not None and (not _finite(length) or length != int(length) or length < 1):
         fail(f"info.max_seq_len {str(length)[:40]} is not a positive whole number of steps")
     return {**info, "name": name, "scale_factor": float(scale), "max_seq_len": None if length is None else int(length)}
+
+
+def _finite(value) -> bool:
+    """A JSON number a float holds: NaN, an infinity and an integer of 400 digits (OverflowError) are not."""
+    try:
+        return _number(value) and math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def zoo_class(name: str) -> str:
@@ -257,6 +266,9 @@ def magenta_checkpoint(path: str | os.PathLike, class_name: str | None = None) -
         name = zoo_class(model.info["name"])
     if not name:
         raise MagentaFileError(f"{path}: info has no name: say which class it draws with --class")
+    if class_name is None and data.name_problem(name):  # held to --class's rule: a class no command could name
+        raise MagentaFileError(f"{path}: info.name {name[:40]!r} is not a class name ({data.name_problem(name)}): "
+                               "say which class it draws with --class")
     cls = models.importer("magenta")
     try:
         net = cls.from_magenta(model.info, model.weights)
