@@ -315,6 +315,11 @@ def test_a_class_of_your_own_trains_and_draws_like_any(quickdraw, tmp_path, caps
     mine = own_classes(quickdraw, tmp_path)
     assert cli.main(["classes", "--data-dir", str(mine)]) == 0
     assert capsys.readouterr().out.split("\n")[:2] == ["circle", "teapot-sketches"]
+    # Sketch-RNN's prefix names .npz files only: sketchrnn_x.ndjson was listed as x, a class nothing could find.
+    shutil.copy(mine / "circle.ndjson", mine / "sketchrnn_x.ndjson")
+    assert cli.main(["classes", "--data-dir", str(mine)]) == 0
+    assert capsys.readouterr().out.split() == ["circle", "sketchrnn_x", "teapot-sketches"]
+    (mine / "sketchrnn_x.ndjson").unlink()
     assert cli.main(["classes", "--data-dir", str(tmp_path / "nowhere")]) == 1  # not an empty list
     assert "nowhere: no such folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()

@@ -48,7 +48,8 @@ def test_convert_writes_sketchrnn_files_that_read_back_exactly(converted):
     for label, name in enumerate(CLASSES):
         # What Sketch-RNN's own loader gets: object arrays of int16 (n, 3) drawings.
         with np.load(out / f"{name}.npz", encoding="latin1", allow_pickle=True) as z:
-            assert sorted(z.files) == sorted(SPLITS)
+            assert sorted(z.files) == sorted([*SPLITS, npz.WRITTEN_BY])  # and the mark of convert's own files
+            assert str(z[npz.WRITTEN_BY]) == "sketchgen"
             assert z["train"].dtype == object and z["train"][0].dtype == np.int16 and z["train"][0].shape[1] == 3
         read = npz.read_npz(out / f"{name}.npz")
         for split in SPLITS:
@@ -310,6 +311,20 @@ def test_convert_never_writes_over_the_drawings_it_reads_nor_over_another_file(c
     assert main([*args, "--data-dir", str(out), "--out", str(again)]) == 0
     assert main([*args[:-2], "--seed", "1", "--data-dir", str(out), "--out", str(again)]) == 0
     assert npz.is_dataset(again / "circle.npz") and not npz.is_dataset(other / "circle.npz")
+    # A dataset convert did not write (Sketch-RNN's own, 75,000 drawings a class) was replaced without a word, as an
+    # audit found (2026-12-07): only with --overwrite now.
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    with np.load(again / "circle.npz", allow_pickle=True) as written:
+        np.savez_compressed(theirs / "circle.npz", **{k: written[k] for k in npz.NPZ_ARRAYS})
+    before = (theirs / "circle.npz").read_bytes()
+    assert main([*args, "--data-dir", str(out), "--out", str(theirs)]) == 1
+    assert (theirs / "circle.npz").read_bytes() == before
+    assert capsys.readouterr().err.strip().endswith(
+        "holds a Sketch-RNN dataset convert did not write (Sketch-RNN's own, or one converted before 2026-12-07); "
+        "writing the Sketch-RNN dataset there would lose it: give another --out, or pass --overwrite to replace it")
+    assert main([*args, "--data-dir", str(out), "--out", str(theirs), "--overwrite"]) == 0
+    assert npz.is_dataset(theirs / "circle.npz", ours=True)
 
 
 def test_a_plain_array_of_a_million_drawings_costs_its_own_bytes_not_an_object_each(converted, tmp_path):

@@ -116,7 +116,7 @@ def folder_problem(path: str | os.PathLike) -> str | None:
 def own_classes(data_dir: str | os.PathLike) -> list[str]:
     """The classes a folder of ``<class>.ndjson`` or ``.npz`` files provides (its simplified/ folder too)."""
     root = Path(data_dir)
-    names = {p.name.removesuffix(p.suffix).removeprefix(npz.NPZ_PREFIX)
+    names = {p.stem.removeprefix(npz.NPZ_PREFIX) if p.suffix == ".npz" else p.stem  # only Sketch-RNN's files so named
              for folder in (root, root / "simplified") if folder.is_dir()
              for p in folder.iterdir() if p.suffix in (".ndjson", ".npz") and p.is_file()}
     return sorted(n for n in names if name_problem(n) is None)

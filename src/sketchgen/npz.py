@@ -276,16 +276,22 @@ def write_npz(path: str | os.PathLike, splits: dict[str, Sequence[np.ndarray]]) 
         arrays[name] = np.empty(len(drawings), dtype=object)
         for i, d in enumerate(drawings):
             arrays[name][i] = np.asarray(d, dtype=np.int16)
-    with atomic_write(path) as f:
-        np.savez_compressed(f, **arrays)
+    with atomic_write(path) as f:  # marked as ours: Sketch-RNN's loader reads its three arrays by name
+        np.savez_compressed(f, **arrays, **{WRITTEN_BY: np.array(WRITER)})
     return Path(path)
 
 
-def is_dataset(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is an archive holding Sketch-RNN's three arrays (as ``write_npz`` writes), read no further."""
+# The member write_npz adds, so that convert tells its own earlier output from a dataset it did not write.
+WRITTEN_BY, WRITER = "written_by", "sketchgen"
+
+
+def is_dataset(path: str | os.PathLike, ours: bool = False) -> bool:
+    """Whether ``path`` is an archive holding Sketch-RNN's three arrays (as ``write_npz`` writes), read no further;
+    with ``ours``, one that ``write_npz`` wrote (since 2026-12-07: it holds a ``written_by`` member)."""
     try:
         with open_regular(path) as f, zipfile.ZipFile(f) as archive:
-            return all(f"{a}.npy" in archive.namelist() for a in NPZ_ARRAYS)
+            names = archive.namelist()
+            return all(f"{a}.npy" in names for a in NPZ_ARRAYS) and (not ours or f"{WRITTEN_BY}.npy" in names)
     except (zipfile.BadZipFile, EOFError, OSError):  # FileRefused is an OSError
         return False
 

@@ -214,7 +214,12 @@ def build_parser() -> V.Parser:
     _add_data_flags(p, KEPT_AND_SPLIT)
     p.add_argument("--to", choices=["npz"], required=True,
                    help="npz: Sketch-RNN's format (train/valid/test object arrays of int16 stroke-3)")
-    p.add_argument("--out", type=V.path, required=True, help="folder to write the <class>.npz files into")
+    p.add_argument("--out", type=V.path, required=True,
+                   help="folder to write the <class>.npz files into; an earlier convert's file there is replaced, "
+                        "any other file refused")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a Sketch-RNN dataset at --out that convert did not write (Sketch-RNN's own, or one "
+                        "converted before 2026-12-07); other files are never replaced")
     p.set_defaults(func=C.cmd_convert)
 
     p = sub.add_parser("export", help="write one class of an mdn checkpoint as a model file for @magenta/sketch")

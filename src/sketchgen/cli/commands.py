@@ -94,9 +94,10 @@ def cmd_convert(args) -> None:
 
     out = api.run_path(args.out, "convert")  # a folder, or nothing yet
     data = api.prepare(args.classes or SEED_CLASSES, api.data_settings(**data_flags(args)), args.workers)
+    others = ("npz-other",)  # Sketch-RNN's own files (75,000 drawings a class), only with --overwrite
     for name in data.classes:  # never over the drawings read, nor over a file that is not an earlier dataset
         writable(class_file(out, name), "Sketch-RNN dataset", "--out", reads=tuple(data.settings["sources"].values()),
-                 replaces=("npz",))
+                 replaces=("npz", *(others if args.overwrite else ())), overwrite=others)
     for path in write_classes(data, out):
         print(path)
 

@@ -43,7 +43,8 @@ MAX_JSON_VALUES = 1_000_000  # in a JSON file an output may replace: a report ho
 def _contents(path: Path) -> str | None:
     """What ``path`` is, as far as sketchgen is concerned: None (nothing there), "checkpoint", "imported" (a
     checkpoint an import wrote), "classifier", "report" (evaluate's), "magenta" (a model file export wrote),
-    "magenta-other" (one it did not: Magenta's own), "json" (any other), "npz" (a Sketch-RNN dataset), or "other"."""
+    "magenta-other" (one it did not: Magenta's own), "json" (any other), "npz" (a Sketch-RNN dataset convert wrote),
+    "npz-other" (one it did not), or "other"."""
     from sketchgen import models
     from sketchgen.classifier import CLASSIFIER_FILE
     from sketchgen.npz import is_dataset
@@ -54,7 +55,7 @@ def _contents(path: Path) -> str | None:
         ckpt = models.read_file(path)
     except models.CheckpointError:
         if is_dataset(path):
-            return "npz"
+            return "npz" if is_dataset(path, ours=True) else "npz-other"
         try:
             text = read_bytes(path, 64 << 20)
             # Counted before parsing: a report or a model file holds thousands of values at most, and 64 MB of
@@ -103,6 +104,8 @@ def writable(out: str | os.PathLike, writes: str, flag: str, reads: tuple = (), 
         what = {"checkpoint": "a model checkpoint (a run's weights and training state)",
                 "imported": "an imported model checkpoint", "classifier": "a classifier",
                 "report": "an evaluate report", "magenta": "a Magenta model file",
+                "npz": "a Sketch-RNN dataset", "npz-other": "a Sketch-RNN dataset convert did not write (Sketch-RNN's "
+                                                          "own, or one converted before 2026-12-07)",
                 "magenta-other": "a Magenta model file not marked as sketchgen's export (Magenta's own, or one "
                                  "exported before 2026-12-07)",
                 "json": "another JSON file"}.get(holds, "another file")
