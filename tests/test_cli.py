@@ -309,6 +309,19 @@ def test_fine_tuning_new_classes_only_leaves_what_the_init_draws_bit_for_bit(qui
         assert says in line, line
 
 
+def test_a_class_too_small_to_validate_is_named_when_it_trains(quickdraw, tmp_path, capsys):
+    """Two drawings split into one to train, none to validate and one to test: the run's validation loss and the
+    best weights it keeps say nothing of that class, and train said nothing of it (an audit's find)."""
+    mine = own_classes(quickdraw, tmp_path)
+    lines = (mine / "teapot-sketches.ndjson").read_text().splitlines()[:2]
+    (mine / "tiny.ndjson").write_text("\n".join(line.replace('"teapot-sketches"', '"tiny"') for line in lines) + "\n")
+    code, _, err = run_cli(capsys, "train", "--model", "mdn", "--init", "none", "--classes", "tiny", "circle",
+                           "--data-dir", mine, "--steps", 2, "--eval-every", 2, "--hidden", 16, "--batch-size", 8,
+                           "--workers", 1, "--out", tmp_path / "run")
+    assert code == 0, err
+    assert "note: no validation drawing of 1 of the classes ('tiny'): the validation loss and the best weights" in err
+
+
 def test_a_class_of_your_own_trains_and_draws_like_any(quickdraw, tmp_path, capsys):
     """A folder of your drawings under a name of your choosing: listed, trained, drawn; a name no data provides, or
     one that is a path, is refused in one line."""
