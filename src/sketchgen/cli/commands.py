@@ -94,10 +94,9 @@ def cmd_convert(args) -> None:
 
     out = api.run_path(args.out, "convert")  # a folder, or nothing yet
     data = api.prepare(args.classes or SEED_CLASSES, api.data_settings(**data_flags(args)), args.workers)
-    others = ("npz-other",)  # Sketch-RNN's own files (75,000 drawings a class), only with --overwrite
     for name in data.classes:  # never over the drawings read, nor over a file that is not an earlier dataset
         writable(class_file(out, name), "Sketch-RNN dataset", "--out", reads=tuple(data.settings["sources"].values()),
-                 replaces=("npz", *(others if args.overwrite else ())), overwrite=others)
+                 replaces=("npz",), overwrite=("npz-other",), overwriting=args.overwrite)  # Sketch-RNN's own
     for path in write_classes(data, out):
         print(path)
 
@@ -328,9 +327,8 @@ def cmd_export(args) -> None:
     out = args.out or f"{file_stem(args.class_name)}.gen.json"  # in the working folder
     # An earlier export is replaced; Magenta's own model files (the zoo's, or exports from before 2026-12-07, which
     # said nothing of their maker) only with --overwrite.
-    others = ("magenta-other",)
-    writable(out, "Magenta model file", "--out", reads=(args.checkpoint,),
-             replaces=("magenta", *(others if args.overwrite else ())), overwrite=others)
+    writable(out, "Magenta model file", "--out", reads=(args.checkpoint,), replaces=("magenta",),
+             overwrite=("magenta-other",), overwriting=args.overwrite)
     print(export_magenta(args.checkpoint, args.class_name, out))
 
 

@@ -29,7 +29,16 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from sketchgen.api import UsageError
-from sketchgen.fileio import FileRefused, open_regular, read_bytes, read_lines, replaceable, safe_name, what_is
+from sketchgen.fileio import (
+    FileRefused,
+    json_values,
+    open_regular,
+    read_bytes,
+    read_lines,
+    replaceable,
+    safe_name,
+    what_is,
+)
 
 MAX_LINE = 4 << 20  # one drawing's line, as data reads them
 # The list of its drawings that each drawing command (sample, reconstruct, interpolate) writes in its folder.
@@ -60,7 +69,7 @@ def _contents(path: Path) -> str | None:
             text = read_bytes(path, 64 << 20)
             # Counted before parsing: a report or a model file holds thousands of values at most, and 64 MB of
             # "{}," parsed took 1.9 GB (an audit's find).
-            if text.count(b",") + text.count(b"[") + text.count(b"{") > MAX_JSON_VALUES:
+            if json_values(text) > MAX_JSON_VALUES:
                 return "other"
             doc = json.loads(text)
         except (FileRefused, ValueError, UnicodeDecodeError, RecursionError):
@@ -86,11 +95,13 @@ def _magenta(path: Path) -> str | None:
 
 
 def writable(out: str | os.PathLike, writes: str, flag: str, reads: tuple = (), replaces: tuple[str, ...] = (),
-             overwrite: tuple[str, ...] = ()) -> None:
+             overwrite: tuple[str, ...] = (), overwriting: bool = False) -> None:
     """Refuse, in one line, to write ``writes`` at ``out`` (given as ``flag``) over any of ``reads`` (the files
-    the command reads) or over an existing file unless what it holds is in ``replaces`` (``_contents``); one
-    that holds what is in ``overwrite`` is refused with a word that the command's --overwrite would replace it."""
+    the command reads) or over an existing file unless what it holds is in ``replaces`` (``_contents``), or in
+    ``overwrite`` where the command was given --overwrite (``overwriting``); without it, such a file is refused
+    with a word that --overwrite would replace it."""
     out = Path(out)
+    replaces = (*replaces, *overwrite) if overwriting else replaces
     if problem := _unwritable(out):  # found now, not once the work is done (an evaluation, a training)
         raise UsageError(f"{flag} {out}: {problem}")
     if _identity(out) is not None and any(_identity(r) == _identity(out) for r in reads):
@@ -116,8 +127,8 @@ def writable(out: str | os.PathLike, writes: str, flag: str, reads: tuple = (), 
 def _unwritable(out: Path) -> str | None:
     """Why no file can be made at ``out`` whatever it holds, or None: a name longer than a file system takes, or a
     folder above it that is a file (the first one there; those missing are made)."""
-    if len(os.fsencode(out.name)) > 241:  # 255, less the 14 bytes atomic_write's temporary name adds around it
-        return f"a name of {len(os.fsencode(out.name))} bytes, longer than a file's may be"
+    if (length := len(os.fsencode(out.name))) > 241:  # 255, less the 14 bytes atomic_write's temporary name adds
+        return f"a name of {length} bytes, longer than a file's may be"
     for above in out.parents:
         if os.path.lexists(above):
             return None if above.is_dir() else f"{above} is {what_is(above)}, not a folder"

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from sketchgen import data, models
-from sketchgen.fileio import FileRefused, atomic_write, read_bytes
+from sketchgen.fileio import FileRefused, atomic_write, json_values, read_bytes
 from sketchgen.models.checkpoint import MAX_NAME, validate
 
 MAX_WEIGHT = 10.0  # model.js: maxWeight; int16 32767 stands for it
@@ -118,9 +118,8 @@ def export_magenta(checkpoint: str | os.PathLike, class_name: str, out: str | os
 
 # The zoo's LSTM-512 files are 3 MB; a 2,048-unit model would be 48 MB. A file beyond this is refused unread.
 MAX_FILE = 256 << 20
-# A model file holds a few dozen JSON values (an info object, a list of five shapes, five base64 strings): every
-# value past the first follows a comma or an opening bracket, whose count bounds what parsing builds. A file of
-# 120 MB of "{}," took 3.3 GB to parse (each 3 bytes a 64-byte dict) before it was found not to be a model.
+# A model file holds a few dozen JSON values (an info object, a list of five shapes, five base64 strings); a file
+# of 120 MB of "{}," took 3.3 GB to parse before it was found not to be a model (``fileio.json_values``).
 MAX_VALUES = 100_000
 NMIXTURE = 20  # model.js: NMIXTURE, the mixture components the library reads from the output layer
 OUTPUT_WIDTH = 3 + 6 * NMIXTURE  # 3 pen logits, then (pi, mu_x, mu_y, sigma_x, sigma_y, rho) x NMIXTURE
@@ -159,7 +158,7 @@ def read_magenta(path: str | os.PathLike) -> MagentaFile:
         raise MagentaFileError(str(e)) from None
     except OSError as e:  # a failing disk: a read error names no file of its own
         fail(f"cannot be read ({e.strerror or e})")
-    if (values := raw.count(b",") + raw.count(b"[") + raw.count(b"{")) > MAX_VALUES:
+    if (values := json_values(raw)) > MAX_VALUES:
         fail(f"not a Sketch-RNN model: it holds some {values:,} JSON values, where a model file holds a few dozen")
     try:
         doc = json.loads(raw)
