@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -199,8 +200,8 @@ def _check_cost(f, drawings: int) -> None:
                          f"({MAX_PICKLED_DRAWINGS})")
     budget, cost, read, problem = COST_PER_DRAWING * drawings + COST_AROUND, 0, 0, None
     buffered = io.BufferedReader(f, 1 << 16)  # genops reads a byte at a time
-    try:
-        for op, arg, _ in pickletools.genops(buffered):
+    try:  # read alone: genops asks a reader that has tell() where each opcode is, which zipfile answers slowly
+        for op, arg, _ in pickletools.genops(SimpleNamespace(read=buffered.read, readline=buffered.readline)):
             read += 1
             cost += _COSTS.get(op.name, 16)
             if cost > budget:
