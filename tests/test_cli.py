@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import unicodedata
 
 import numpy as np
 import pytest
@@ -353,6 +354,37 @@ def test_a_class_of_your_own_trains_and_draws_like_any(quickdraw, tmp_path, caps
         assert refused.value.code == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert says in line, line
+
+
+def test_a_class_name_in_any_script_and_either_unicode_form_trains_and_draws(quickdraw, tmp_path, capsys):
+    """Persian and emoji names hold zero-width (non-)joiners, which were refused as control characters and passed
+    over in silence by `classes`; macOS writes file names decomposed (NFD), so 'café' typed found no café.ndjson and
+    every line's word "café" was refused as not its file's. A bidi override is still refused, and said."""
+    mine = own_classes(quickdraw, tmp_path)
+    lines = (mine / "teapot-sketches.ndjson").read_text().splitlines()
+    cafe, flowers = "caf\u00e9", "\u06af\u0644\u200c\u0647\u0627"
+    for stem, word in ((unicodedata.normalize("NFD", cafe), cafe), (flowers, flowers), ("x\u202ey", "x\u202ey")):
+        (mine / f"{stem}.ndjson").write_text("\n".join(line.replace('"teapot-sketches"', json.dumps(word))
+                                                       for line in lines) + "\n")
+    code, out, err = run_cli(capsys, "classes", "--data-dir", mine)
+    assert code == 0 and out.split() == sorted(["circle", cafe, "teapot-sketches", flowers])
+    assert err.splitlines() == [f"{mine}/x\\u202ey.ndjson: passed over: it holds U+202E, a control or format "
+                                "character"]
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "--model", "mdn", "--init", "none", "--classes", cafe, flowers,
+                           "--data-dir", mine, "--steps", 4, "--eval-every", 4, "--hidden", 16, "--out", run)
+    assert code == 0 and "skipped" not in err, err
+    assert models.read(run / "best.pt")["classes"] == [cafe, flowers]
+    code, _, err = run_cli(capsys, "sample", "--checkpoint", run / "best.pt", "--classes",
+                           unicodedata.normalize("NFD", cafe), flowers, "--n", 2, "--out", tmp_path / "drawn")
+    assert code == 0, err
+    drawn = [json.loads(line) for line in (tmp_path / "drawn" / "samples.ndjson").read_text().splitlines()]
+    assert [d["word"] for d in drawn] == [cafe, cafe, flowers, flowers]
+    (mine / f"{cafe}.ndjson").write_text((mine / "circle.ndjson").read_text())  # the same name composed: a twin
+    code, out, err = run_cli(capsys, "classes", "--data-dir", mine)
+    assert code == 0 and out.split().count(cafe) == 1
+    assert f"{mine}/caf\u0065\u0301.ndjson (NFD): passed over: class '{cafe}' is read from {mine}/{cafe}.ndjson (NFC)" \
+        in err.splitlines()
 
 
 def test_a_run_refused_for_its_data_leaves_no_folder_it_made(quickdraw, tmp_path, capsys):

@@ -414,7 +414,7 @@ def _names(value: str | Sequence[str], name: str) -> list[str]:
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, Sequence) or not all(isinstance(c, str) and c for c in names):
         raise UsageError(f"{name} must be a class name or a list of class names, not {value!r:.40}")
-    return list(names)
+    return [data.canonical(c) for c in names]
 
 
 def _class_list(value: str | Sequence[str]) -> list[str]:

@@ -23,6 +23,7 @@ import re
 import sys
 import threading
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -34,7 +35,7 @@ from tqdm import tqdm
 
 from sketchgen import cache, download, npz, strokes
 from sketchgen.drawing import RECORD_FIELDS, Drawing, check_fields
-from sketchgen.errors import DrawingError, SketchgenError
+from sketchgen.errors import DrawingError, SketchgenError, one_line
 from sketchgen.fileio import FileChanged, FileRefused, atomic_write, locked, open_regular, read_lines, unchanged
 from sketchgen.launch import launch
 from sketchgen.strokes import MAX_COORD, MAX_NAME, MAX_POINTS
@@ -70,11 +71,18 @@ def name_problem(name) -> str | None:
         return "an empty name"
     if len(name) > MAX_NAME:
         return f"longer than {MAX_NAME} characters"
-    if not name.isprintable():
-        return "it holds a control character"
+    if not strokes.is_printable(name):
+        hidden = next(c for c in name if not strokes.is_printable(c))
+        return f"it holds U+{ord(hidden):04X}, a control or format character"
     if "/" in name or "\\" in name or name.startswith("."):
         return "a path, not a name"
     return None
+
+
+def canonical(name: str) -> str:
+    """A class name in Unicode's composed form (NFC): "café" typed, or read from a file name written by macOS
+    (decomposed, NFD), is one class."""
+    return unicodedata.normalize("NFC", name)
 
 
 def named_twice(names: list[str]) -> str | None:
@@ -113,13 +121,33 @@ def folder_problem(path: str | os.PathLike) -> str | None:
     return None if p.is_dir() else "not a folder" if p.exists() else "no such folder"
 
 
-def own_classes(data_dir: str | os.PathLike) -> list[str]:
-    """The classes a folder of ``<class>.ndjson`` or ``.npz`` files provides (its simplified/ folder too)."""
+def own_classes(data_dir: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """The classes a folder of ``<class>.ndjson`` or ``.npz`` files provides (its simplified/ folder too), and a
+    line for each file passed over: its name cannot name a class, or another file names the same class (the
+    one ``find_class_file`` reads is said)."""
     root = Path(data_dir)
-    names = {p.stem.removeprefix(npz.NPZ_PREFIX) if p.suffix == ".npz" else p.stem  # only Sketch-RNN's files so named
-             for folder in (root, root / "simplified") if folder.is_dir()
-             for p in folder.iterdir() if p.suffix in (".ndjson", ".npz") and p.is_file()}
-    return sorted(n for n in names if name_problem(n) is None)
+    files: dict[str, list[Path]] = {}
+    skipped = []
+    for folder in (root, root / "simplified"):
+        for p in sorted(folder.iterdir()) if folder.is_dir() else ():
+            if p.suffix not in (".ndjson", ".npz") or not p.is_file():
+                continue
+            name = p.stem.removeprefix(npz.NPZ_PREFIX) if p.suffix == ".npz" else p.stem  # only Sketch-RNN's so named
+            if problem := name_problem(name):
+                skipped.append(f"{one_line(str(p))}: passed over: {problem}")
+            else:
+                files.setdefault(canonical(name), []).append(p)
+    for name, paths in files.items():
+        if len(paths) > 1:  # one name in two Unicode forms (the two look the same), or as .ndjson and .npz
+            read = _class_file_in(root, name)
+            skipped += [f"{_form(p)}: passed over: class {name!r} is read from {_form(read)}" for p in paths if p != read]
+    return sorted(files), skipped
+
+
+def _form(path: Path) -> str:
+    """``path`` on one line, and which Unicode form its name is in where that is not plain to see."""
+    forms = [form for form in ("NFC", "NFD") if unicodedata.normalize(form, path.name) == path.name]
+    return one_line(str(path)) + ("" if len(forms) == 2 else f" ({forms[0] if forms else 'neither NFC nor NFD'})")
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -177,7 +205,7 @@ def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = 
     got = obj.get("word")
     if got is not None and not isinstance(got, str):
         raise ValueError(f"word is {download.shown(got)}, not a string")
-    if word is not None and got is not None and got != word:  # a line without a word is its file's
+    if word is not None and got is not None and canonical(got) != canonical(word):  # without a word: its file's
         raise ValueError(f"word is {download.shown(got)}, expected {word!r}")
     # Only JSON's true counts: "false", 0 or {} are no answer, and a guess could let unrecognized drawings in.
     recognized = obj.get("recognized", True)
@@ -275,9 +303,12 @@ def shared_quickdraw() -> Path | None:
 
 
 def _class_file_in(root: Path, name: str) -> Path | None:
-    """QuickDraw's ndjson first, then Sketch-RNN's npz, in ``root`` or (ndjson) its simplified/ folder."""
-    for candidate in (root / f"{name}.ndjson", root / "simplified" / f"{name}.ndjson", root / f"{name}.npz",
-                      root / f"{npz.NPZ_PREFIX}{name}.npz"):
+    """QuickDraw's ndjson first, then Sketch-RNN's npz, in ``root`` or (ndjson) its simplified/ folder; under the
+    name as given, then composed (NFC) and decomposed (NFD, as macOS writes file names)."""
+    forms = dict.fromkeys((name, canonical(name), unicodedata.normalize("NFD", name)))
+    for candidate in (path for form in forms for path in (
+            root / f"{form}.ndjson", root / "simplified" / f"{form}.ndjson", root / f"{form}.npz",
+            root / f"{npz.NPZ_PREFIX}{form}.npz")):
         if candidate.is_file():
             return candidate
         if candidate.exists():  # a directory, or a FIFO that would block the reader for ever

@@ -40,6 +40,14 @@ MAX_POINTS = 10_000
 # Characters in a class name, a drawing's word: the file it is read from (<name>.ndjson), a checkpoint's class rows,
 # a grid's labels and the ndjson lines written all hold it, and all take this one bound.
 MAX_NAME = 100
+# Zero-width (non-)joiners are how Persian and Indic words and emoji sequences are written, though Python counts
+# them unprintable; every other format character (a bidi override among them) is still held to be unprintable.
+_JOINERS = str.maketrans("", "", "\u200c\u200d")
+
+
+def is_printable(text: str) -> bool:
+    """Whether ``text`` holds no control or format character other than a zero-width (non-)joiner."""
+    return text.translate(_JOINERS).isprintable()
 
 
 class StrokeError(ValueError):

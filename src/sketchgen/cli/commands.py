@@ -60,7 +60,9 @@ def cmd_classes(args) -> None:
     elif args.data_dir:
         if problem := folder_problem(args.data_dir):
             raise UsageError(f"--data-dir {args.data_dir}: {problem}")
-        names = own_classes(args.data_dir)
+        names, skipped = own_classes(args.data_dir)
+        for line in skipped:
+            say(line)
         if not names:
             raise UsageError(f"--data-dir {args.data_dir}: no <class>.ndjson or .npz file in it or its simplified/ "
                              "folder")

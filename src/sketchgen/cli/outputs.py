@@ -39,6 +39,7 @@ from sketchgen.fileio import (
     safe_name,
     what_is,
 )
+from sketchgen.strokes import is_printable
 
 MAX_LINE = 4 << 20  # one drawing's line, as data reads them
 # The list of its drawings that each drawing command (sample, reconstruct, interpolate) writes in its folder.
@@ -139,7 +140,7 @@ def file_stem(word: str) -> str:
     """A class's own file's name less its suffix: the class itself where that is one plain file name (no folder,
     not hidden, never taken for an option: no leading '.' or '-'; printable; at most 200 bytes, so that a suffix
     and atomic_write's temporary name around it fit 255), else ``fileio.safe_name``: a 246-byte name is a class."""
-    plain = Path(word).name == word and word[:1] not in ("", ".", "-") and word.isprintable() and \
+    plain = Path(word).name == word and word[:1] not in ("", ".", "-") and is_printable(word) and \
         len(word.encode()) <= 200
     return word if plain else safe_name(word)
 

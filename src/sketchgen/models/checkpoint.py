@@ -41,7 +41,7 @@ from sketchgen.errors import SketchgenError
 from sketchgen.fileio import FileRefused, atomic_write, open_regular
 from sketchgen.models.base import SketchModel, shapes_only
 from sketchgen.models.registry import get, names
-from sketchgen.strokes import MAX_NAME
+from sketchgen.strokes import MAX_NAME, is_printable
 
 FORMAT = 2
 MAX_TEXT = 4096  # characters in a recorded path or other free text
@@ -261,7 +261,7 @@ def _setting(f, hint, value, filled: dict, fail, where: str):
             fail(f"{where} is {v}, outside {'(' if f.metadata.get('above') else ''}{low} to {high}")
         if choices and v not in choices:
             fail(f"{where} is {str(v)[:40]!r}, not one of {', '.join(choices)}")
-        if isinstance(v, str) and (len(v) > MAX_TEXT or not v.isprintable()):
+        if isinstance(v, str) and (len(v) > MAX_TEXT or not is_printable(v)):
             fail(f"{where} is not a printable text of at most {MAX_TEXT} characters")
     per_class = f.metadata.get("per_class")
     if per_class and len(values) != filled.get("n_classes") and not (per_class == "optional" and not values):
@@ -274,7 +274,7 @@ def check_class_names(classes: list, n: int, fail) -> None:
     if len(classes) != n:
         fail(f"{len(classes)} class names for a model of {n} classes")
     for c in classes:
-        if not isinstance(c, str) or not 0 < len(c) <= MAX_NAME or not c.isprintable():
+        if not isinstance(c, str) or not 0 < len(c) <= MAX_NAME or not is_printable(c):
             fail(f"class name {str(c)[:40]!r} is not a printable name of 1 to {MAX_NAME} characters")
     if len(set(classes)) != len(classes):
         fail("a class is named twice")
@@ -336,7 +336,7 @@ def check_weights(make, state: dict, fail) -> None:
 
 def printable(value, most: int = MAX_TEXT) -> bool:
     """A printable text (no NUL, newline or other control character) of at most ``most`` characters."""
-    return isinstance(value, str) and len(value) <= most and value.isprintable()
+    return isinstance(value, str) and len(value) <= most and is_printable(value)
 
 
 def is_count(value) -> bool:
