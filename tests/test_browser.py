@@ -96,7 +96,7 @@ def ink(page) -> int:
 
 
 def test_draw_animates_a_drawing_of_the_chosen_class(page):
-    classes = page.eval_on_selector_all("#class option", "options => options.map(o => o.value)")
+    classes = page.eval_on_selector_all("#class option", "options => options.map(o => o.textContent)")
     assert "eye" in classes
     page.select_option("#class", "eye")
     assert ink(page) == 0
@@ -197,6 +197,33 @@ def test_two_checkpoints_offer_each_class_once_per_model_each_drawn_by_its_own(t
     page.wait_for_selector(IDLE, timeout=30_000)
     assert sampled.value.request.post_data_json["model"] == mdn and sampled.value.json()["model"] == mdn
     assert not page.problems
+
+
+def test_a_class_named_as_another_models_label_is_drawn_by_its_own_model(browser, tiny_models, tmp_path):
+    """Each option's label was also its key: a class of another model named "eye (SEED)" took the place of the seed
+    model's eye, so the option labelled as the seed model's eye drew the other model's class (an audit's find)."""
+    import torch
+
+    seed = f"{tiny_models['seed'].parent.name}/best.pt"
+    ckpt = torch.load(tiny_models["mdn"], weights_only=True)
+    ckpt["classes"] = [f"eye ({seed})" if c == "circle" else c for c in ckpt["classes"]]
+    (tmp_path / "other").mkdir()
+    torch.save(ckpt, tmp_path / "other" / "best.pt")
+    with serving(tiny_models["seed"], tmp_path / "other" / "best.pt") as url:
+        page = open_page(browser, url)
+        labels = page.eval_on_selector_all("#class option", "options => options.map(o => o.textContent)")
+        assert labels.count(f"eye ({seed})") == 2
+        for i, model, cls in ((labels.index(f"eye ({seed})"), seed, "eye"),
+                              (len(labels) - 1 - labels[::-1].index(f"eye ({seed})"), "other/best.pt", f"eye ({seed})")):
+            page.select_option("#class", index=i)
+            with page.expect_response("**/api/sample") as sampled:
+                page.click("#draw")
+            page.wait_for_selector(IDLE, timeout=30_000)
+            assert sampled.value.status == 200
+            assert (sampled.value.request.post_data_json["model"], sampled.value.request.post_data_json["class"]) == \
+                (model, cls)
+        assert not page.problems
+        page.context.close()
 
 
 @pytest.fixture(scope="module")

@@ -127,6 +127,9 @@ def test_page_and_its_files_are_served_locally(server):
         text = res.read().decode()
         assert res.status == 200 and res.getheader("Content-Type").startswith(kind)
         assert "default-src 'self'" in res.getheader("Content-Security-Policy")
+        # No other site may frame it (an audit's find: an invisible frame took the user's clicks).
+        assert "frame-ancestors 'none'" in res.getheader("Content-Security-Policy")
+        assert res.getheader("X-Frame-Options") == "DENY"
         assert "//cdn" not in text and "fonts.googleapis" not in text
     assert "CC BY 4.0" in call(server, "GET", "/")[2].decode()
 
@@ -249,10 +252,10 @@ def test_a_cancelled_request_is_not_drawn_and_temperatures_share_a_batch(checkpo
 
 
 def test_a_flood_is_told_to_come_back(server, monkeypatch):
-    """Past WAITING requests being drawn, a request is answered 503 at once, not queued behind the others."""
+    """Past WAITING drawings being made, a request is answered 503 at once, not queued behind the others."""
     monkeypatch.setattr(app_module, "WAITING", 0)
     status, reply, _ = post(server, "/api/sample", GOOD)
-    assert status == 503 and reply["error"].startswith("busy: 0 requests are being drawn")
+    assert status == 503 and reply["error"].startswith("busy: 0 of the 0 drawings made at once are being made")
     monkeypatch.undo()
     assert post(server, "/api/sample", GOOD)[0] == 200
 
@@ -294,6 +297,10 @@ BAD_COMPLETIONS = {
     "text coordinates": ({**GOOD, "strokes": [[["a"], ["b"]]]}, "non-numeric"),
     "far-off coordinates": ({**GOOD, "strokes": [[[1, 1e9], [2, 3]]]}, "coordinates must lie within"),
     "too many points": ({**GOOD, "strokes": [[list(range(MAX_POINTS + 1))] * 2]}, "too many points"),
+    # Counted before parsing: 10,000 strokes with a bad last were parsed twice (whole, then stroke by stroke) on the
+    # event loop, 230 ms a request, to be refused for the last stroke (an audit's find).
+    "too many points, the last stroke bad": ({**GOOD, "strokes": [[[1, 2, 3], [4, 5, 6]]] * 10_000 + [[[1], []]]},
+                                             "too many points"),
     "more points than the model draws": ({**GOOD, "strokes": [[list(range(1500)), [0, 200] * 750]]},
                                          "points after simplifying, more than the"),
     "max_len not taken": ({**GOOD, "strokes": [A_STROKE], "max_len": 9}, "unknown field 'max_len'"),
@@ -343,6 +350,10 @@ def test_wrong_paths_and_methods(server):
     assert_refused(call(server, "GET", "/../../etc/passwd"), 404, "no such page")
     assert_refused(call(server, "GET", "/api/sample"), 405, "takes POST")
     assert_refused(post(server, "/api/classes", GOOD), 405, "no POST route")
+    conn = http.client.HTTPConnection(*server.server_address, timeout=60)
+    conn.request("POST", "/api/classes", body=b"{}", headers={"Content-Type": "application/json"})
+    assert conn.getresponse().getheader("Allow") == "GET, HEAD"  # a 405 names what it takes (RFC 9110): POST's did not
+    conn.close()
     assert_refused(post(server, "/api/elsewhere", GOOD), 404, "no POST route")
     # A trailing slash was a 307 with no body, to an address without the port when the Host header had none.
     assert_refused(post(server, "/api/sample/", GOOD), 404, "no POST route")
@@ -522,6 +533,21 @@ def test_clients_that_never_read_their_answers_are_closed_and_make_room(checkpoi
     assert statuses == [200] * 4
     assert "Traceback" not in err
     assert err.count("connection closed:") == clients, err[-2000:]
+
+
+def test_an_upgrade_request_is_answered_as_any_and_logged_as_any(checkpoint, tmp_path):
+    """`Upgrade: websocket` (which any page the user visits may send: WebSockets are not held to CORS) and `h2c`:
+    answered as the request they are, and logged as it; uvicorn logged "Unsupported upgrade request." and advice to
+    pip install a WebSocket library for each (an audit's find)."""
+    log = tmp_path / "serve.log"
+    with few_descriptors(checkpoint, log) as server:
+        for upgrade in (b"websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                        b"h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__"):
+            reply = raw_exchange(server, b"GET /api/classes HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, close\r\n"
+                                 b"Upgrade: " + upgrade + b"\r\n\r\n")
+            assert reply.startswith(b"HTTP/1.1 200 "), reply[:200]
+    err = log.read_text()
+    assert err.count('"GET /api/classes HTTP/1.1" 200') == 2 and "upgrade" not in err.lower(), err
 
 
 def test_slow_and_malformed_clients_cost_a_log_line_each_never_the_server(checkpoint, tmp_path):
@@ -880,6 +906,17 @@ def test_interpolation_runs_from_one_reconstruction_to_the_other(latent_server, 
     assert len({json.dumps(d["strokes"]) for d in reply["drawings"]}) > 1
     assert len(post(latent_server, "/api/interpolate", {k: v for k, v in ends.items() if k != "to_class"})[1]
                ["drawings"]) == 5  # the default; to_class defaults to class
+
+
+def test_the_drawings_a_request_makes_are_what_the_server_counts(latent_server, user_strokes, monkeypatch):
+    """WAITING counts drawings: an interpolation of 4 makes 6 (2 encodings and 4 decodings), a reconstruction 2. It
+    counted requests, so that 256 interpolations queued 4,608 drawings (an audit's find)."""
+    ends = {"class": "dog", "strokes": user_strokes, "to_strokes": [A_STROKE], "steps": 4}
+    for most, interpolation, reconstruction in ((5, 503, 200), (6, 200, 200), (1, 503, 503)):
+        monkeypatch.setattr(app_module, "WAITING", most)
+        assert post(latent_server, "/api/interpolate", ends)[0] == interpolation
+        assert post(latent_server, "/api/reconstruct", {"class": "dog", "strokes": user_strokes})[0] == reconstruction
+        assert post(latent_server, "/api/sample", {"class": "dog"})[0] == 200
 
 
 def test_latent_routes_are_refused_where_they_cannot_work(latent_server, server, user_strokes, checkpoint):

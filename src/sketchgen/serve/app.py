@@ -68,16 +68,19 @@ HEAD_WAIT = 5.0
 BACKLOG = 256
 CONNECTIONS = 4 * BACKLOG
 FD_RESERVE = 64  # descriptors kept for the server's own files, sockets and threads (fewer than 10 at rest)
-# Requests being drawn at once, on all routes and models: a burst of 200 (bench/load_serve.py) is drawn in a few
-# batches; past this, a request is answered 503 at once rather than queued behind thousands.
+# Drawings being made at once, on all routes and models: a burst of 200 samples (bench/load_serve.py) is drawn in a
+# few batches; past this, a request is answered 503 at once rather than queued behind thousands. Counted in drawings,
+# not requests: an interpolation makes up to 18 (sketcher.Sketcher.drawings), and 256 of them were 4,608.
 WAITING = 256
 LOOPBACK = ["localhost", "127.0.0.1", "[::1]"]  # Host values always served: names of this machine only
 ANY_ADDRESS = {"", "0.0.0.0", "::"}  # --host values that listen on every interface
 WEB = Path(__file__).parents[1] / "web"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8"}
-# The page loads nothing from elsewhere; the policy makes the browser hold it to that.
-PAGE_POLICY = "default-src 'self'; img-src 'self' data: blob:; base-uri 'none'; form-action 'none'"
+# The page loads nothing from elsewhere, and no other site may frame it (clicks led through an invisible frame); the
+# policy makes the browser hold it to that (X-Frame-Options says the second to browsers that predate it).
+PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob:; base-uri 'none'; form-action 'none'; "
+               "frame-ancestors 'none'")
 
 
 def _json(status: int, payload: dict, *, close: bool = False, headers: dict | None = None) -> Response:
@@ -87,7 +90,8 @@ def _json(status: int, payload: dict, *, close: bool = False, headers: dict | No
 
 
 def _send(status: int, body: bytes, content_type: str, *, close: bool = False, headers: dict | None = None) -> Response:
-    extra = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", **(headers or {})}
+    extra = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+             **(headers or {})}
     if close:  # the body was not read: the connection cannot carry another request
         extra["Connection"] = "close"
     return Response(body, status, extra, content_type)
@@ -154,19 +158,20 @@ def _no_constant(name: str):
 
 
 def _route(sketcher: Sketcher, route: str, drawing: list[int]):
-    """``route``'s endpoint; ``drawing`` counts the requests being drawn, on every route, so that a flood is told
+    """``route``'s endpoint; ``drawing`` counts the drawings being made, on every route, so that a flood is told
     to come back (503) instead of queueing without end, and a request whose client has gone is dropped."""
     async def endpoint(request: Request) -> Response:
         try:
             req = await _read_json(request)
-            if drawing[0] >= WAITING:
-                return _json(503, {"error": f"busy: {WAITING} requests are being drawn; try again in a moment"},
-                             headers={"Retry-After": "1"})
-            drawing[0] += 1
+            cost = sketcher.drawings(route, req)
+            if drawing[0] + cost > WAITING:
+                return _json(503, {"error": f"busy: {drawing[0]} of the {WAITING} drawings made at once are being "
+                                            "made; try again in a moment"}, headers={"Retry-After": "1"})
+            drawing[0] += cost
             try:
                 reply = await _unless_gone(request, sketcher.answer(route, req))
             finally:
-                drawing[0] -= 1
+                drawing[0] -= cost
             return _json(200, reply)
         except ClientGone:
             return _json(499, {"error": "the client went before its answer was made"})  # sent to no one
@@ -186,10 +191,12 @@ def _route(sketcher: Sketcher, route: str, drawing: list[int]):
 async def _refused(request: Request, exc: HTTPException) -> Response:
     """Starlette's 404 and 405, as today's one-line JSON."""
     path = request.url.path[:100]
+    # A 405 names the methods the path takes (RFC 9110), in one order: Starlette's comes from a set.
+    allow = {"Allow": ", ".join(sorted(exc.headers["Allow"].split(", ")))} if exc.status_code == 405 else None
     if request.method == "POST":
-        return _json(exc.status_code, {"error": f"no POST route {path}"}, close=True)
+        return _json(exc.status_code, {"error": f"no POST route {path}"}, close=True, headers=allow)
     if exc.status_code == 405:
-        return _json(405, {"error": f"{path} takes {exc.headers['Allow']}"}, headers={"Allow": exc.headers["Allow"]},
+        return _json(405, {"error": f"{path} takes {allow['Allow']}"}, headers=allow,
                      close=request.method not in ("GET", "HEAD"))
     return _json(exc.status_code, {"error": f"no such page: {path}"}, close=request.method not in ("GET", "HEAD"))
 
@@ -245,7 +252,7 @@ def app(sketcher: Sketcher, allowed_hosts: list[str]) -> Starlette:
     async def classes(request: Request) -> Response:
         return _send(200, info, "application/json")
 
-    drawing = [0]  # requests being drawn now
+    drawing = [0]  # drawings being made now
     routes = [Route("/api/classes", classes, methods=["GET"]),
               *(Route(f"/api/{name}", _route(sketcher, name, drawing), methods=["POST"]) for name in sketcher.routes),
               *(Route(url, page(path), methods=["GET"]) for url, path in pages.items())]
@@ -444,10 +451,13 @@ def _peer(client: tuple | None) -> str:
 
 
 class _SaidBetter(logging.Filter):
-    """Drops uvicorn's "Invalid HTTP request received.": ``Protocol`` logs the client and h11's reason instead."""
+    """Drops uvicorn's "Invalid HTTP request received." (``Protocol`` logs the client and h11's reason instead), and
+    its two lines on an ``Upgrade`` header, answered as any request (``ws="none"``), whose advice to install a
+    WebSocket library any page the user visits could have it print again and again."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "Invalid HTTP request received."
+        return not record.getMessage().startswith(("Invalid HTTP request received.", "Unsupported upgrade request.",
+                                                   "No supported WebSocket library"))
 
 
 def allowed_hosts(host: str, extra: Sequence[str] = ()) -> list[str]:

@@ -22,8 +22,9 @@ const ui = {
   status: $("status"), model: $("model"), buttons: [...document.querySelectorAll("button")],
 };
 
-// The classes offered: the select's value -> the model that draws it and the class's name in that model.
+// The classes offered: the select's value (its place) -> the model that draws it and the class's name in that model.
 const entries = new Map();
+const chosen = () => ui.cls.options[ui.cls.selectedIndex].textContent; // as the user sees it: "eye (a.pt)"
 let models = new Map(); // model id -> its description from /api/classes
 
 // What is on the canvas: strokes of [x, y] points in the 0-255 frame; the first `mine` are the user's.
@@ -31,7 +32,7 @@ let strokes = [];
 let mine = 0;
 let pen = null; // the stroke the user is drawing now
 let busy = false;
-let morphFrom = null; // the start of a morph: { strokes, label } (the select's value it was kept under)
+let morphFrom = null; // the start of a morph: { strokes, key } (the select's value it was kept under)
 // Frame -> canvas, as fractions of the canvas side: u = x * k + ox. The user draws in the identity view.
 const IDENTITY = { k: 1 / FRAME, ox: 0, oy: 0 };
 let view = IDENTITY;
@@ -181,13 +182,13 @@ async function run(task) {
 
 async function draw() {
   const req = request();
-  say(`Drawing ${a(ui.cls.value)}…`);
+  say(`Drawing ${a(chosen())}…`);
   const reply = await api("/api/sample", req);
   strokes = reply.strokes.map(toPoints);
   mine = 0;
   view = strokes.length ? fitView(strokes) : IDENTITY;
   await animate(strokes, 0);
-  const what = a(ui.cls.value);
+  const what = a(chosen());
   const temperature = ui.temperature.disabled ? "" : `, temperature ${req.temperature}`;
   say(`${what[0].toUpperCase()}${what.slice(1)}: seed ${req.seed}${temperature}, ${count(strokes.length, "stroke")}.`);
 }
@@ -233,7 +234,7 @@ async function redraw() {
 
 function keepForMorph() {
   if (!canvasHolds("morph from")) return;
-  morphFrom = { strokes: strokes.map((s) => s.slice()), label: ui.cls.value };
+  morphFrom = { strokes: strokes.map((s) => s.slice()), key: ui.cls.value };
   say(`Kept this ${entries.get(ui.cls.value).name} as the start: now draw or generate another (any class of ` +
     "this model), then press “Morph into this”.");
 }
@@ -245,7 +246,7 @@ async function morph() {
     return;
   }
   if (!canvasHolds("morph into")) return;
-  const from = entries.get(morphFrom.label);
+  const from = entries.get(morphFrom.key);
   if (from.model !== req.model) {
     say(`The kept ${from.name} belongs to another model (${from.model}): a morph stays within one model.`, true);
     return;
@@ -272,7 +273,7 @@ function clear() {
   mine = 0;
   view = IDENTITY;
   show();
-  say(`Draw the start of ${a(ui.cls.value)}, then press “Finish it”.`);
+  say(`Draw the start of ${a(chosen())}, then press “Finish it”.`);
 }
 
 function save(ext) {
@@ -343,7 +344,7 @@ for (const type of ["pointerup", "pointercancel"]) {
   canvas.addEventListener(type, () => {
     if (!pen) return;
     pen = null;
-    say(`Keep drawing, or press “Finish it” and the model completes your ${ui.cls.value}.`);
+    say(`Keep drawing, or press “Finish it” and the model completes your ${chosen()}.`);
   });
 }
 
@@ -397,8 +398,10 @@ run(async () => {
   for (const m of info.models) {
     for (const name of m.classes) {
       const label = owners.get(name) > 1 ? `${name} (${m.id})` : name;
-      entries.set(label, { name, model: m.id });
-      ui.cls.add(new Option(label, label));
+      // Keyed by place, not label: another model's class may be named "eye (a.pt)".
+      const key = String(entries.size);
+      entries.set(key, { name, model: m.id });
+      ui.cls.add(new Option(label, key));
     }
   }
   const first = info.models.find((m) => m.temperature !== null);
