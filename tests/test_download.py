@@ -10,11 +10,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -425,3 +429,154 @@ def test_a_cache_folder_that_is_no_folder_is_refused_naming_its_variable(tmp_pat
     if variable != "SKETCHGEN_PREPARED":
         assert cli.main(["download", "apple"]) == 1
         assert capsys.readouterr().err.splitlines() == [refusal.replace("prepared)", "quickdraw)")]
+
+
+# --- servers that never get to the file, and answers no retry mends (an audit's finds, 2026-12-07) -------------------
+
+
+@contextlib.contextmanager
+def raw_server(*answers):
+    """A server on 127.0.0.1 answering its n-th connection with ``answers[n]`` (the last again after): bytes, or
+    a function of the socket and an Event set when the test is over. Yields its URL and the requests it got."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    over, seen = threading.Event(), []
+
+    def answer(conn, what):
+        with conn, contextlib.suppress(OSError):
+            conn.settimeout(10)
+            seen.append(conn.recv(65536))
+            conn.sendall(what) if isinstance(what, bytes) else what(conn, over)
+
+    def accept():
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                what = answers[min(len(seen), len(answers) - 1)]
+                threading.Thread(target=answer, args=(conn, what), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{listener.getsockname()[1]}/simplified/", requests=seen)
+    finally:
+        over.set()
+        listener.close()
+
+
+def _continues(conn, over):  # a 100 Continue every 10 ms, for ever
+    while not over.wait(0.01):
+        conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+def _drips(conn, over):  # a status line, a byte every 0.2 s
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n":
+        if over.wait(0.2):
+            return
+        conn.sendall(bytes([byte]))
+
+
+def _trails(conn, over):  # the whole file in one chunk, then a trailer line every 0.2 s, for ever
+    body = source("circle")
+    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n" % (len(body), body))
+    while not over.wait(0.2):
+        conn.sendall(b"X-More: yes\r\n")
+
+
+@pytest.mark.parametrize("answer", [_continues, _drips, _trails], ids=["100 Continue", "status drip", "trailers"])
+@pytest.mark.parametrize("fetcher", [download_class, download_slice])
+def test_a_server_that_never_gets_to_the_file_is_dropped(tmp_path, answer, fetcher):
+    """Endless `100 Continue`s, a status line a byte at a time, or trailers without end after the whole file held
+    `sketchgen download` (and a slice fetched for `prepare`) for ever: each read got something before the socket's
+    timeout, and the speed limit counts the body only. Now a connection that brings nothing of the body for
+    ``timeout + speed_time`` seconds is shut; where the body was whole (trailers) the file is kept."""
+    started = time.monotonic()
+    with raw_server(answer) as raw:
+        if answer is _trails:
+            got = fetcher("circle", tmp_path, raw.url, progress=False, timeout=1, retries=0, speed_time=0.5)
+            assert got.read_bytes() == source("circle")
+        else:
+            with pytest.raises(DownloadError, match=r"^class 'circle' from http://\S+: gave up after 1 attempts: "
+                                                    r"brought nothing of the file for 1.5 s$"):
+                fetcher("circle", tmp_path, raw.url, progress=False, timeout=1, retries=0, speed_time=0.5)
+    assert time.monotonic() - started < 6
+
+
+def test_a_redirect_goes_to_http_addresses_only(server, tmp_path):
+    """A 302 to ftp:// was followed (the file fetched there, then an AttributeError traceback), and one to
+    `http://[::1/` raised a ValueError; each is one line now, not retried. A redirect to an http address is
+    followed as before."""
+    for where in (b"ftp://127.0.0.1:9/circle.ndjson", b"http://[::1/circle.ndjson", b"data:,hello"):
+        with raw_server(b"HTTP/1.1 302 Found\r\nLocation: " + where + b"\r\nContent-Length: 0\r\n\r\n") as raw:
+            with pytest.raises(DownloadError, match=rf"^class 'circle' from http://\S+: redirected to "
+                                                    rf"{re.escape(repr(where.decode()))}, not an http\(s\) address$"):
+                download_class("circle", tmp_path, raw.url, progress=False, timeout=5, retries=2)
+            assert len(raw.requests) == 1
+    to = f"{server.url}circle.ndjson".encode()
+    with raw_server(b"HTTP/1.1 301 Moved\r\nLocation: " + to + b"\r\nContent-Length: 0\r\n\r\n") as raw:
+        assert download_class("circle", tmp_path, raw.url, progress=False).read_bytes() == source("circle")
+
+
+def test_a_content_range_of_5000_digits_restarts_the_file(server, tmp_path):
+    """A partial file's 206 whose Content-Range starts with a number of 5,000 digits raised int()'s ValueError
+    (a traceback); it is some other range, so the whole file is asked for, as for any."""
+    (tmp_path / ".circle.ndjson.part").write_bytes(source("circle")[:100])
+    body = source("circle")
+    whole = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    with raw_server(b"HTTP/1.1 206 Partial\r\nContent-Range: bytes " + b"9" * 5000 + b"-1/2\r\nContent-Length: 1\r\n"
+                    b"\r\nx", whole) as raw:
+        assert download_class("circle", tmp_path, raw.url, progress=False, timeout=5).read_bytes() == body
+        assert len(raw.requests) == 2 and b"Range" not in raw.requests[1]
+
+
+def test_a_servers_long_reason_is_cut_short(tmp_path):
+    """A 404's reason phrase of 60,000 bytes was a 60 KB error line."""
+    with raw_server(b"HTTP/1.1 404 " + b"x" * 60_000 + b"\r\nContent-Length: 0\r\n\r\n") as raw:
+        with pytest.raises(DownloadError) as refused:
+            download_class("circle", tmp_path, raw.url, progress=False, timeout=5)
+    assert str(refused.value).endswith("HTTP 404 " + "x" * 200 + "...")
+
+
+def test_where_the_file_goes_is_checked_before_it_is_fetched(server, tmp_path):
+    """A folder at the class file's name was found after the whole transfer (`[Errno 21] Is a directory`, the
+    `.part` left to be fetched again), and a file as the folder gave `[Errno 17] File exists`: each refused in one
+    line now, before any request."""
+    (tmp_path / "circle.ndjson").mkdir()
+    with pytest.raises(DownloadError, match=r"circle\.ndjson is a folder, where class 'circle''s file goes: move it$"):
+        fetch(server, "circle", tmp_path)
+    (tmp_path / "afile").write_bytes(b"")
+    for where in (tmp_path / "afile", tmp_path / "afile" / "below"):
+        with pytest.raises(DownloadError, match=r"afile is a file, where class 'circle' is to be downloaded into a "
+                                                r"folder: give another$"):
+            download_slice("circle", where, server.url, progress=False)
+    assert server.requests == []
+
+
+def test_a_cached_file_larger_than_any_class_file_is_not_read_through(server, tmp_path):
+    """A 4 GB sparse file at the class's name was read whole (18.8 s) before it was found to be no class file;
+    past MAX_DOWNLOAD_BYTES it is fetched anew unread."""
+    with open(tmp_path / "circle.ndjson", "wb") as f:
+        f.truncate(MAX_DOWNLOAD_BYTES + 1)
+    started = time.monotonic()
+    assert fetch(server, "circle", tmp_path).read_bytes() == source("circle")
+    assert time.monotonic() - started < 5
+
+
+WRITES_TOO_LITTLE = """
+import resource, signal, sys
+from sketchgen.download import DownloadError, download_class
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+try:
+    download_class("circle", sys.argv[2], sys.argv[1], progress=False, timeout=5)
+except DownloadError as e:
+    print(e)
+"""
+
+
+def test_a_partial_file_that_cannot_be_written_is_named(server, tmp_path):
+    """Writing the partial file failed as a bare `[Errno 27] File too large` (so would a full disk), naming
+    neither the file nor that what was fetched is kept for the next try."""
+    run = subprocess.run([sys.executable, "-c", WRITES_TOO_LITTLE, server.url, str(tmp_path)], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.stdout.strip().endswith(f"could not write {tmp_path}/.circle.ndjson.part (File too large); what was "
+                                       "fetched is kept there, and the next try goes on from it"), run.stdout + run.stderr
+    assert 0 < (tmp_path / ".circle.ndjson.part").stat().st_size <= 20_000

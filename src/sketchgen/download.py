@@ -9,7 +9,9 @@ the same file at once.
 Every transfer ends: a body larger than any class file (``MAX_DOWNLOAD_BYTES``) is refused, from
 its Content-Length when it has one, and one that comes slower than ``SPEED_LIMIT`` bytes a second
 for ``SPEED_TIME`` seconds is dropped and retried, as curl's ``--speed-limit``/``--speed-time``
-do; the socket's ``timeout`` bounds one read that gets nothing at all.
+do; the socket's ``timeout`` bounds one read that gets nothing at all, and a watch (``_Watch``) shuts a connection
+that brings nothing of the body for ``timeout + speed_time`` seconds, whatever it sends instead (a status line a
+byte at a time, endless ``100 Continue``s, trailers without end). Only http(s) is fetched, redirects included.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ import math
 import os
 import re
 import reprlib
+import socket
+import ssl
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -32,7 +37,7 @@ from typing import BinaryIO, TypeVar
 
 from tqdm import tqdm
 
-from sketchgen.errors import SketchgenError
+from sketchgen.errors import SketchgenError, one_line
 from sketchgen.fileio import FileRefused, atomic_write, locked, open_own, open_regular, read_lines
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/simplified/"
@@ -69,6 +74,10 @@ class _TooLarge(Exception):
     """A body larger than any class file: no retry mends that."""
 
 
+class _Refused(Exception):
+    """An answer no retry mends (a redirect to a scheme other than http(s), or to no address at all)."""
+
+
 def default_cache_dir() -> Path:
     """Where downloads live unless told otherwise: ``$SKETCHGEN_CACHE``, else the XDG cache."""
     return env_folder(*cache_home())
@@ -101,7 +110,7 @@ def env_folder(path: Path, variable: str) -> Path:
 
 def validate_ndjson(path: str | os.PathLike, name: str) -> int:
     """Check that every line of ``path`` is a drawing of class ``name``; return the line count."""
-    with open_regular(path) as f:
+    with open_regular(path, MAX_DOWNLOAD_BYTES, "class file") as f:  # larger is no class file: not read through
         return _check_lines(f, name, source=str(path))
 
 
@@ -160,20 +169,26 @@ def download_class(
             return dest
 
         def fetch() -> None:
-            response, offset = _open(url, part.stat().st_size if part.exists() else 0, timeout)
-            with response, os.fdopen(open_own(part, os.O_WRONLY), "wb") as out:
-                out.seek(offset)
-                out.truncate()  # to where the answer starts: 0 if the server ignored the Range
-                _copy(response, out, start=offset, most=max_bytes, speed=(speed_limit, speed_time), desc=name,
-                      progress=progress)
-                out.flush()
-                os.fsync(out.fileno())
+            with _Watch(timeout + speed_time) as watch:
+                response, offset = _open(url, part.stat().st_size if part.exists() else 0, timeout, watch)
+                with response, os.fdopen(open_own(part, os.O_WRONLY), "wb") as out:
+                    out.seek(offset)
+                    out.truncate()  # to where the answer starts: 0 if the server ignored the Range
+                    _copy(response, out, start=offset, most=max_bytes, speed=(speed_limit, speed_time), desc=name,
+                          progress=progress, alive=watch.fed)
+                    out.flush()
+                    os.fsync(out.fileno())
 
         try:
             _retrying(fetch, name, url, retries)
         except _TooLarge as e:  # nothing of it is a class file: keep none of it
             part.unlink(missing_ok=True)
             raise DownloadError(f"class {name!r} from {url}: {e}") from None
+        except FileRefused:  # the partial file's name holds a link or a FIFO: said as it is
+            raise
+        except OSError as e:  # not the network's (_retrying's): writing the partial file (a full disk)
+            raise DownloadError(f"class {name!r} from {url}: could not write {part} ({e.strerror or e}); what "
+                                "was fetched is kept there, and the next try goes on from it") from None
         try:
             with open_regular(part) as f:
                 _check_lines(f, name, source=url)
@@ -211,8 +226,9 @@ def download_slice(
             request = urllib.request.Request(url, headers={"Range": f"bytes=0-{max_bytes - 1}"})
             body = io.BytesIO()
             # A server without Range support answers 200 with everything: read only the start.
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                _copy(response, body, limit=max_bytes, speed=(speed_limit, speed_time), desc=name, progress=progress)
+            with _Watch(timeout + speed_time) as watch, _opener(watch).open(request, timeout=timeout) as response:
+                _copy(response, body, limit=max_bytes, speed=(speed_limit, speed_time), desc=name, progress=progress,
+                      alive=watch.fed)
             return body.getvalue()
 
         head = _retrying(fetch, name, url, retries)
@@ -242,14 +258,23 @@ def checked_base_url(url: str) -> str:
 
 
 def _locations(name: str, dest_dir: str | os.PathLike, base_url: str) -> tuple[Path, Path, str]:
-    """The destination, its partial file and the URL; refuse names that would escape ``dest_dir``."""
+    """The destination, its partial file and the URL; refuse names that would escape ``dest_dir``, and, before
+    anything is fetched, a ``dest_dir`` that is no folder and a destination that is one (found at the end, after the
+    whole transfer, as ``[Errno 21]``)."""
     if not name or "/" in name or name.startswith("."):
         raise DownloadError(f"{name!r} is not a QuickDraw class name")
     dest_dir = Path(dest_dir)
     base_url = checked_base_url(base_url)
     base = base_url if base_url.endswith("/") else base_url + "/"
     url = f"{base}{urllib.parse.quote(name)}.ndjson"
-    return dest_dir / f"{name}.ndjson", dest_dir / f".{name}.ndjson.part", url
+    dest = dest_dir / f"{name}.ndjson"
+    above = next((p for p in (dest_dir, *dest_dir.parents) if os.path.lexists(p)), None)
+    if above is not None and not above.is_dir():
+        raise DownloadError(f"{above} is {'a file' if above.is_file() else 'not a folder'}, where class {name!r} "
+                            "is to be downloaded into a folder: give another")
+    if dest.is_dir():
+        raise DownloadError(f"{dest} is a folder, where class {name!r}'s file goes: move it")
+    return dest, dest_dir / f".{name}.ndjson.part", url
 
 
 def _is_valid(path: Path, name: str) -> bool:
@@ -260,7 +285,7 @@ def _is_valid(path: Path, name: str) -> bool:
     return True
 
 
-def _open(url: str, have: int, timeout: float) -> tuple[http.client.HTTPResponse, int]:
+def _open(url: str, have: int, timeout: float, watch: _Watch) -> tuple[http.client.HTTPResponse, int]:
     """Ask for the bytes from ``have`` on; return the response and the offset its body starts at.
 
     Only a 206 whose Content-Range starts at ``have`` continues the partial file; a 200 means
@@ -268,19 +293,124 @@ def _open(url: str, have: int, timeout: float) -> tuple[http.client.HTTPResponse
     """
     headers = {"Range": f"bytes={have}-"} if have else {}
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+        response = _opener(watch).open(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # the partial file is already as long as the file, or longer
             e.close()
-            return _open(url, 0, timeout)
+            return _open(url, 0, timeout, watch)
         raise
     if response.status != 206 or not have:
         return response, 0
-    match = re.fullmatch(r"bytes (\d+)-\d+/(?:\d+|\*)", response.headers.get("Content-Range", ""))
+    # At most 19 digits (a file under 10 exabytes): int() refuses a number of 5,000 with a ValueError.
+    match = re.fullmatch(r"bytes (\d{1,19})-\d+/(?:\d+|\*)", response.headers.get("Content-Range", ""))
     if match and int(match[1]) == have:
         return response, have
     response.close()  # some other range: ask for the whole file instead
-    return _open(url, 0, timeout)
+    return _open(url, 0, timeout, watch)
+
+
+class _Watch:
+    """Shuts the connection of one attempt once it has brought nothing of the body for ``patience`` seconds
+    (``fed`` is called with each piece): a socket's timeout bounds one read only, and a server that sends a byte
+    each time could hold a download for ever before the body (a status line or headers a byte at a time, endless
+    ``100 Continue``s) or after it (trailers). What the shut connection raises is told as a TimeoutError, retried."""
+
+    def __init__(self, patience: float):
+        self.patience, self.deadline, self.sock, self.expired = patience, time.monotonic() + patience, None, False
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="sketchgen-download-watch", daemon=True)
+
+    def __enter__(self) -> _Watch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        self.done.set()
+        self.thread.join()
+        if error is not None and self.expired:
+            raise TimeoutError(f"brought nothing of the file for {self.patience:g} s") from None
+
+    def guard(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def fed(self) -> None:
+        self.deadline = time.monotonic() + self.patience
+
+    def _watch(self) -> None:
+        while not self.done.wait(max(0.1, self.deadline - time.monotonic())):  # connecting: the socket's timeout
+            if time.monotonic() >= self.deadline and self.sock is not None:
+                self.expired = True
+                try:  # the plain socket's shutdown, under TLS too: the reading thread then sees the end of the data
+                    socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+
+
+class _Guarded:
+    """A connection whose socket a ``_Watch`` may shut."""
+
+    def __init__(self, *args, watch: _Watch, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.watch = watch
+
+    def connect(self) -> None:
+        super().connect()
+        self.watch.guard(self.sock)
+
+
+class _Plain(_Guarded, http.client.HTTPConnection):
+    pass
+
+
+class _Secure(_Guarded, http.client.HTTPSConnection):
+    pass
+
+
+class _Connecting(urllib.request.AbstractHTTPHandler):
+    """urllib's http and https handlers, with guarded connections."""
+
+    _tls = ssl.create_default_context()
+
+    def __init__(self, watch: _Watch):
+        super().__init__()
+        self.watch = watch
+
+    def http_open(self, request):
+        return self.do_open(_Plain, request, watch=self.watch)
+
+    def https_open(self, request):
+        return self.do_open(_Secure, request, watch=self.watch, context=self._tls)
+
+    http_request = https_request = urllib.request.AbstractHTTPHandler.do_request_
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """urllib's redirects, to http(s) addresses only: it followed one to ftp:// (fetched the file there, then failed
+    with a traceback), and one to ``http://[::1`` raised a ValueError."""
+
+    def http_error_302(self, request, fp, code, msg, headers):
+        where = headers.get("Location") or headers.get("URI") or ""
+        try:
+            target = urllib.parse.urlsplit(urllib.parse.urljoin(request.full_url, where))
+            target.port  # a ValueError where it is not a port
+        except ValueError:
+            target = None
+        if target is None or target.scheme not in ("http", "https") or not target.hostname:
+            fp.close()
+            raise _Refused(f"redirected to {_said(where)!r}, not an http(s) address")
+        return super().http_error_302(request, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+def _opener(watch: _Watch) -> urllib.request.OpenerDirector:
+    """What fetches a class file: http(s) alone (through the environment's proxy, if any), redirects to http(s)."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler(), urllib.request.UnknownHandler(), _Connecting(watch),
+                    urllib.request.HTTPDefaultErrorHandler(), _Redirects(), urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
+    return opener
 
 
 def _copy(
@@ -293,6 +423,7 @@ def _copy(
     limit: float = math.inf,
     most: float = math.inf,
     speed: tuple[float, float] = (SPEED_LIMIT, SPEED_TIME),
+    alive: Callable[[], None] = lambda: None,
 ) -> None:
     """Stream at most ``limit`` body bytes to ``out`` with a progress bar on stderr.
 
@@ -300,7 +431,7 @@ def _copy(
     checked against Content-Length here, and a short body raises ConnectionError to be retried.
     A file (``start`` bytes, then the body) of more than ``most`` bytes raises _TooLarge, before
     reading when the Content-Length says so; a body averaging under ``speed`` = (bytes/s, s) over a
-    span of that many seconds raises TimeoutError, to be retried.
+    span of that many seconds raises TimeoutError, to be retried. ``alive`` is called with each piece of the body.
     """
     promised = response.length  # http.client's reading of Content-Length: None if absent or not a count
     if promised is not None and start + min(promised, limit) > most:
@@ -320,6 +451,7 @@ def _copy(
             if start + got + len(chunk) > most:
                 raise _TooLarge(f"more than {most:,.0f} bytes, more than any class file; refused, nothing kept")
             out.write(chunk)
+            alive()
             got += len(chunk)
             bar.update(len(chunk))
             recent += len(chunk)
@@ -341,12 +473,20 @@ def _retrying(fetch: Callable[[], _T], name: str, url: str, retries: int) -> _T:
         except urllib.error.HTTPError as e:
             e.close()
             if e.code < 500 or attempt >= retries:
-                raise DownloadError(f"class {name!r} from {url}: HTTP {e.code} {e.reason}") from None
+                raise DownloadError(f"class {name!r} from {url}: HTTP {e.code} {_said(e.reason)}") from None
+        except _Refused as e:
+            raise DownloadError(f"class {name!r} from {url}: {e}") from None
         except _TRANSIENT as e:
             if attempt >= retries:
                 reason = e.reason if isinstance(e, urllib.error.URLError) else str(e) or type(e).__name__
                 raise DownloadError(
-                    f"class {name!r} from {url}: gave up after {attempt + 1} attempts: {reason}"
+                    f"class {name!r} from {url}: gave up after {attempt + 1} attempts: {_said(reason)}"
                 ) from None
         time.sleep(_BACKOFF_S * 2**attempt)
         attempt += 1
+
+
+def _said(reason: object) -> str:
+    """A server's words (a reason phrase, a status line) for a message: one line, cut short (one was 60 KB)."""
+    text = one_line(str(reason))
+    return text if len(text) <= 200 else text[:200] + "..."
