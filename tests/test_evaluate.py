@@ -265,6 +265,14 @@ def test_a_class_file_changed_since_training_is_noted_and_never_resumed_from(qui
                                             r"since it began \(SHA-256\); put the file"):
         sketchgen.train(classes=["circle"], model="seed", out=tmp_path / "run", data_dir=tmp_path / "data",
                         max_per_class=40, steps=4, resume=True, log=lambda line: None)
+    # Drawings of other lengths: the model's settings drawn from the data differ too, and were said first, as if a
+    # flag had changed ("a run with other model settings: pass the same settings"; found by a helper).
+    bears = (quickdraw / "simplified" / "bear.ndjson").read_text().replace('"word":"bear"', '"word":"circle"')
+    circle.write_text("\n".join(bears.splitlines()[:40]) + "\n")
+    with pytest.raises(TrainingError, match=f"^{run.last} is from a run on other drawings: {circle} has changed "):
+        sketchgen.train(classes=["circle"], model="seed", out=tmp_path / "run", data_dir=tmp_path / "data",
+                        max_per_class=40, steps=4, resume=True, log=lambda line: None)
+    circle.write_text("\n".join(lines[40:80]) + "\n")
     (tmp_path / "other").mkdir()  # the changed drawings in another folder: said as another file, not a change
     (tmp_path / "other" / "circle.ndjson").write_bytes(circle.read_bytes())
     api.own_drawings(run.best, ckpt, ["circle"], data_dir=tmp_path / "other", say=said.append)

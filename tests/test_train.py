@@ -94,6 +94,23 @@ def test_resume_reaches_the_same_weights(small_data, tmp_path):
     assert len((tmp_path / "split" / "log.jsonl").read_text().splitlines()) == 2
 
 
+def test_a_step_budget_raised_on_resume_trains_the_steps_it_adds(small_data, tmp_path):
+    """`--steps 5` with validations every 250, then `--resume --steps 10`, trained nothing (the rounds were counted
+    from step 0: the one round, of 5 steps, was done), and `--steps 5 --eval-every 2` resumed with `--steps 8` stopped
+    at 7 (found by a helper walking the README). The rounds go on from where the run is; a budget trained says so."""
+    steps = dict(lr_schedule="cosine", warmup=0, model_config={"hidden": 16, "embed_dim": 4})
+    said = []
+    for every, budgets, validated in ((250, (5, 10), [5, 10]), (2, (5, 8, 8), [2, 4, 5, 7, 8])):
+        out = tmp_path / str(every)
+        for budget in budgets:
+            said.clear()
+            history = train(tiny_config(steps=budget, eval_every=every, **steps), small_data, out,
+                            resume=out.exists(), log=said.append)
+        assert [r["step"] for r in history] == validated
+        assert read_last(out / "last.pt")["progress"]["global_step"] == budgets[-1]
+    assert "note: the run has trained its budget (--steps 8): nothing more to train; raise it to train on" in said
+
+
 def test_a_moving_average_is_what_validation_scores_and_best_pt_keeps_and_it_resumes_exactly(small_data, tmp_path):
     """--ema: the average trails the weights; a run stopped and resumed has the same weights and average bit for
     bit; best.pt holds the average the history's best validation scored."""

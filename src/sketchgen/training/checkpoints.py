@@ -260,13 +260,15 @@ def check_same_run(ckpt: dict, cfg: TrainConfig, net: models.SketchModel, data, 
     if recorded is not None and data.settings and \
             any(recorded[k] != data.settings[k] for k in ("max_per_class", "seed", "sources")):
         differ.append("data")
-    if differ:
-        raise TrainingError(f"{path} is from a run with other {', '.join(differ)}: pass the same settings "
-                            "with --resume, or --overwrite to start over")
-    if data.settings and (changed := changed_files(recorded, data)):  # the same paths: "other data" says otherwise
+    # The same paths ("other data" says otherwise), with other drawings in them: said first, since the model's
+    # settings drawn from the data (lengths, offset scale) then differ too, though no flag was changed.
+    if "data" not in differ and data.settings and (changed := changed_files(recorded, data)):
         raise TrainingError(f"{path} is from a run on other drawings: {changed[0][0]}{more_files(changed)} has "
                             "changed since it began (SHA-256); put the file it trained on back to resume, or "
                             "--overwrite to start over")
+    if differ:
+        raise TrainingError(f"{path} is from a run with other {', '.join(differ)}: pass the same settings "
+                            "with --resume, or --overwrite to start over")
     best = path.with_name("best.pt")
     try:  # the run's result, printed at its end though it may never be written again
         kept = models.read(best) if best.exists() else None

@@ -105,15 +105,17 @@ class TrainConfig:
         if not self.steps or self.eval_every:  # else a round is an epoch's steps, which the data decides (``Schedule``)
             self.rounds(per_epoch=1, n_classes=1)
 
-    def rounds(self, per_epoch: int, n_classes: int) -> int:
+    def rounds(self, per_epoch: int, n_classes: int, done: int = 0, start: int = 0) -> int:
         """The validations of a run of ``n_classes`` with ``per_epoch`` steps an epoch: one per epoch, or one every
-        ``eval_every`` steps (an epoch's worth if 0). More than its checkpoints' history can hold (``MAX_VALIDATIONS``)
-        are refused, since the run would write a best.pt and last.pt that no reader takes back."""
-        rounds = self.epochs if not self.steps else math.ceil(self.steps / (self.eval_every or per_epoch))
+        ``eval_every`` steps (an epoch's worth if 0), after the ``done`` a resumed run has made, the next from step
+        ``start`` on. More than its checkpoints' history can hold (``MAX_VALIDATIONS``) are refused, since the run
+        would write a best.pt and last.pt that no reader takes back."""
+        every = self.eval_every or per_epoch
+        rounds = self.epochs if not self.steps else done + math.ceil(max(0, self.steps - start) / every)
         quickdraw = len(categories())
         most = MAX_VALIDATIONS * quickdraw // max(n_classes, quickdraw)
         if rounds > most:
-            every = self.eval_every or f"0 (an epoch, {per_epoch:,} step{'s' * (per_epoch != 1)})"
+            every = self.eval_every or f"0 (an epoch, {per_epoch:,} step{'s' * (per_epoch != 1)})"  # as given
             budget = f"--epochs {self.epochs}" if not self.steps else f"--steps {self.steps} with --eval-every {every}"
             fix = "lower --epochs" if not self.steps else "raise --eval-every or lower --steps"
             of = f" of {n_classes:,} classes" if n_classes > quickdraw else ""

@@ -98,14 +98,19 @@ class _StopFlag:
 
 
 class Schedule:
-    """The rounds of a run: how many, each one's plan of batches, and the learning rate at each step."""
+    """The rounds of a run: how many, each one's plan of batches, and the learning rate at each step.
 
-    def __init__(self, cfg: TrainConfig, labels: np.ndarray, lengths: np.ndarray, n_classes: int):
-        self.cfg, self.labels, self.lengths = cfg, labels, lengths
+    A resumed run has made ``done`` rounds and starts the next at step ``start``: rounds of ``eval_every`` steps
+    from there to the budget. A budget raised on ``--resume`` after a short last round (``--steps 5`` with
+    validations every 250) trained nothing, the rounds being counted from step 0."""
+
+    def __init__(self, cfg: TrainConfig, labels: np.ndarray, lengths: np.ndarray, n_classes: int, done: int = 0,
+                 start: int = 0):
+        self.cfg, self.labels, self.lengths, self.done, self.start = cfg, labels, lengths, done, start
         self.shares = batching.class_shares(labels, n_classes, cfg.balance)
         self.per_epoch = math.ceil(len(labels) / cfg.batch_size)
         self.round_steps = cfg.eval_every or self.per_epoch
-        self.rounds = cfg.rounds(self.per_epoch, n_classes)
+        self.rounds = cfg.rounds(self.per_epoch, n_classes, done, start)
         self.unit = "epoch" if not cfg.steps else "round"  # what the log calls a round
         self.total_steps = cfg.steps or self.rounds * self.per_epoch
 
@@ -113,7 +118,8 @@ class Schedule:
         cfg, rng = self.cfg, np.random.default_rng([self.cfg.seed, r])
         if not cfg.steps and cfg.balance == "none":
             return batching.epoch_plan(self.lengths, cfg.batch_size, rng)
-        n = self.per_epoch if not cfg.steps else min(self.round_steps, cfg.steps - r * self.round_steps)
+        begins = self.start + (r - self.done) * self.round_steps
+        n = self.per_epoch if not cfg.steps else min(self.round_steps, cfg.steps - begins)
         return batching.sampled_plan(self.labels, self.lengths, self.shares, n, cfg.batch_size, rng)
 
     def lr(self, step: int) -> float | None:
@@ -286,7 +292,9 @@ def _train(cfg, data, out, resume, log, rank, world, device, init, replace_old) 
     sched = optim.plateau(cfg, opt)
     average = optim.averaged(cfg, net)
     kept = average.module if average is not None else net  # the weights validated and kept in best.pt
-    schedule = Schedule(cfg, data.labels[train_idx], data.lengths()[train_idx], len(data.classes))
+    done = ckpt["progress"] if ckpt is not None else _fresh_progress()
+    schedule = Schedule(cfg, data.labels[train_idx], data.lengths()[train_idx], len(data.classes), done["round"],
+                        done["global_step"] - done["step"])
     if cfg.lr_schedule != "plateau" and cfg.warmup >= schedule.total_steps:  # an epoch budget's steps, known now
         log(f"note: the warm-up of {cfg.warmup:,} steps is the whole run of {schedule.total_steps:,}: the rate rises "
             f"throughout and never reaches {cfg.lr:g} (lower --warmup, or train for longer)")
@@ -304,6 +312,9 @@ def _train(cfg, data, out, resume, log, rank, world, device, init, replace_old) 
             checkpoints.rewrite_log(out / "log.jsonl", progress["history"])
         log(f"resumed from {last} at {schedule.unit} {progress['round'] + 1}, step {progress['step']}"
             + _of_the_run(progress))
+        if progress["round"] >= schedule.rounds:
+            budget = f"--steps {cfg.steps:,}" if cfg.steps else f"--epochs {cfg.epochs}"
+            log(f"note: the run has trained its budget ({budget}): nothing more to train; raise it to train on")
         if cfg.lr != ckpt["train"]["lr"]:  # e.g. lowered after the loss went NaN
             for group in opt.param_groups:
                 group["lr"] = cfg.lr
