@@ -198,7 +198,7 @@ def test_batches_built_ahead_are_the_batches_built_in_turn(small_data, tmp_path)
     assert not stopped._thread.is_alive()
 
 
-def test_a_folder_holding_a_run_needs_resume_or_overwrite(tiny_run, tmp_path, small_data):
+def test_a_folder_holding_a_run_needs_resume_or_overwrite(tiny_run, tmp_path, small_data, quickdraw):
     out = tmp_path / "run"
     shutil.copytree(tiny_run[0], out)
     cfg = tiny_config(epochs=1, model_config={"hidden": 8, "embed_dim": 4})
@@ -207,6 +207,13 @@ def test_a_folder_holding_a_run_needs_resume_or_overwrite(tiny_run, tmp_path, sm
                                             r"--resume to continue it, --overwrite to start again"):
         train(cfg, small_data, out, log=quiet)
     assert (out / "best.pt").read_bytes() == before
+    # The library and the command line refuse it before the data is prepared and the run announced ("training seed
+    # on 3489 drawings of 5 classes -> runs/seed", then the refusal; found by a helper walking the README).
+    said = []
+    with pytest.raises(TrainingError, match=r"holds a run \(best\.pt, last\.pt, log\.jsonl\): pass --resume"):
+        sketchgen.train(classes=["circle"], model="seed", out=out, data_dir=quickdraw / "simplified",
+                        steps=1, log=said.append)
+    assert said == []
     (out / ".best.pt.abc123.tmp").write_bytes(b"half a checkpoint")  # what a killed run leaves
     # A user's own: every .*.tmp file was removed, and a folder so named failed the run (an audit's find).
     (out / ".my-draft.tmp").write_text("precious")

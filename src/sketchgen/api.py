@@ -177,7 +177,7 @@ class Model:
     from, and what it draws.
 
     Each drawing has its own seed (``seed`` + its place in the call times
-    ``sampling.DRAWING_STRIDE``): drawing i of a call is the same whatever else
+    ``sketchgen.sample.DRAWING_STRIDE``): drawing i of a call is the same whatever else
     the call draws at its other places, here or on the command line, and
     ``sample(word, seed=seed + i * DRAWING_STRIDE)`` draws it alone.
     """
@@ -617,7 +617,7 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     ``log`` (default: stderr) and a progress bar.
     """
     from sketchgen import training
-    from sketchgen.training.checkpoints import of_kind, read_last
+    from sketchgen.training.checkpoints import check_out, of_kind, read_last
 
     if log is not None and not callable(log):
         raise UsageError(f"log must be a function of one line of text, not {log!r:.40}")
@@ -635,6 +635,7 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     if init is not None and init != NO_INIT:
         _path(init, "init")
     out = run_path(out, "train")  # made by the training, once everything is checked
+    check_out(out, resume, overwrite)
     last = read_last(out / "last.pt") if resume and (out / "last.pt").is_file() else None
     if last is not None and classes is not None and list(classes) != last["classes"]:
         raise UsageError(f"--classes differ from the run in {out} ({', '.join(last['classes'][:5])}...); "

@@ -8,6 +8,7 @@ status 1; a flag's value that the chosen model does not take, status 2.
 
 from __future__ import annotations
 
+import itertools
 import sys
 from argparse import ArgumentTypeError
 from dataclasses import fields
@@ -222,11 +223,12 @@ def loaded(path, command: str, classes=None) -> api.Model:
     return model
 
 
-def given_drawings(path, model: api.Model) -> list:
-    """The valid drawings of an ndjson file (bad lines reported and skipped); no drawing at all is one line."""
+def given_drawings(path, model: api.Model, most: int | None = None) -> list:
+    """The valid drawings of an ndjson file, its first ``most`` where given (bad lines before them reported and
+    skipped; the file read no further); no drawing at all is one line."""
     from sketchgen.data import DataError
 
-    drawings = list(api.read_ndjson(path))
+    drawings = list(itertools.islice(api.read_ndjson(path), most))
     if not drawings:
         raise DataError(f"{path}: no valid drawing")
     model._labels_of(drawings)  # each a class the model knows
@@ -302,7 +304,7 @@ def cmd_interpolate(args) -> None:
 
     model = api.load(args.checkpoint)
     require_encoder(model.net)
-    given = given_drawings(args.input, model)
+    given = given_drawings(args.input, model, most=2)
     if len(given) < 2:
         raise DataError(f"{args.input}: 1 valid drawing; interpolate needs two, the first two of the file")
     a, b = given[:2]

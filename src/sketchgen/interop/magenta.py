@@ -81,8 +81,8 @@ def magenta_model(checkpoint: str | os.PathLike, class_name: str) -> list:
     if class_name not in classes:
         raise ExportError(f"{checkpoint} was not trained on {class_name!r}; it knows: {models.listing(classes)}")
     try:
-        models.require(net, models.MagentaExport, "cannot be exported: @magenta/sketch runs decoder-only models, "
-                       "Sketch-RNN's mixture decoder without an encoder or latent")
+        models.require(net, models.MagentaExport, "cannot be exported: @magenta/sketch runs one kind of model, "
+                       "Sketch-RNN's LSTM with its mixture decoder, without an encoder or latent")
         info, weights = net.magenta_weights(classes.index(class_name))
     except models.ModelError as e:
         raise ExportError(f"{checkpoint}: {e}") from None

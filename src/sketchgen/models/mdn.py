@@ -31,8 +31,9 @@ class MDNConfig(MixtureConfig):
     hidden: int = setting(512, "LSTM hidden size", 1, 8192)
     dropout: float = setting(0.1, "dropout rate on the cell's output", 0.0, 0.99)
     cell: str = setting("lstm", "recurrent cell: lstm (PyTorch's) or layernorm (Sketch-RNN's, with recurrent "
-                        "dropout). A run from a shipped base has the base's: the mdn starts from its layernorm base "
-                        "unless --cell lstm picks its plain one; the default is that of a run from random weights",
+                        "dropout). A run from a shipped base has the base's: a default mdn run fine-tunes the "
+                        "layernorm base, so its cell is layernorm, unless --cell lstm picks the plain base; the "
+                        "default shown is a run's from random weights (--init none)",
                         choices=cells.CELLS)
     recurrent_dropout: float = setting(0.1, "dropout on the layernorm cell's candidate update", 0.0, 0.99)
 

@@ -86,19 +86,32 @@ def _claim(out: Path, lock, resume: bool, overwrite: bool, log):
     for tmp in temporaries(out, RUN_FILES):  # what a killed run was writing when it died; nothing else of the folder
         tmp.unlink(missing_ok=True)
     present = [name for name in RUN_FILES if (out / name).exists()]
-    for name in present:  # a folder there: replacing it would fail after the old run's files were removed
-        if (out / name).is_dir():
-            raise TrainingError(f"{out / name} is a folder, where a run keeps its {name}: move it, or give another "
-                                "--out")
-    if present and resume and "last.pt" not in present:
-        raise TrainingError(f"{out} holds a run ({', '.join(present)}) but no last.pt to resume it from: pass "
-                            "--overwrite to start again, or another --out")
+    if problem := _refusal(out, present, resume, overwrite):
+        raise TrainingError(problem)
     if present and not resume:
-        if not overwrite:
-            raise TrainingError(f"{out} holds a run ({', '.join(present)}): pass --resume to continue it, "
-                                "--overwrite to start again, or another --out")
         return lambda: _replace(out, present, log)
     return lambda: None
+
+
+def check_out(out: Path, resume: bool, overwrite: bool) -> None:
+    """``_claim``'s refusals, said before the data is prepared and training announced (``_claim`` checks again,
+    under the run's lock)."""
+    if problem := _refusal(out, [name for name in RUN_FILES if (out / name).exists()], resume, overwrite):
+        raise TrainingError(problem)
+
+
+def _refusal(out: Path, present: list[str], resume: bool, overwrite: bool) -> str | None:
+    """Why a run cannot be trained into ``out``, which holds the run files ``present``, or None."""
+    for name in present:  # a folder there: replacing it would fail after the old run's files were removed
+        if (out / name).is_dir():
+            return f"{out / name} is a folder, where a run keeps its {name}: move it, or give another --out"
+    if present and resume and "last.pt" not in present:
+        return (f"{out} holds a run ({', '.join(present)}) but no last.pt to resume it from: pass --overwrite to "
+                "start again, or another --out")
+    if present and not resume and not overwrite:
+        return (f"{out} holds a run ({', '.join(present)}): pass --resume to continue it, --overwrite to start "
+                "again, or another --out")
+    return None
 
 
 def _replace(out: Path, present: list[str], log) -> None:
