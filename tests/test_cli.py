@@ -359,32 +359,49 @@ def test_a_class_of_your_own_trains_and_draws_like_any(quickdraw, tmp_path, caps
 def test_a_class_name_in_any_script_and_either_unicode_form_trains_and_draws(quickdraw, tmp_path, capsys):
     """Persian and emoji names hold zero-width (non-)joiners, which were refused as control characters and passed
     over in silence by `classes`; macOS writes file names decomposed (NFD), so 'café' typed found no café.ndjson and
-    every line's word "café" was refused as not its file's. A bidi override is still refused, and said."""
+    every line's word "café" was refused as not its file's. A name is kept as written and found so first, else by
+    its composed form: in the data, in a model's classes (the library, the command line, the server), on --resume.
+    A bidi override, or joiners alone, are still refused, and said."""
+    from sketchgen.serve.sketcher import Sketcher
+
     mine = own_classes(quickdraw, tmp_path)
     lines = (mine / "teapot-sketches.ndjson").read_text().splitlines()
-    cafe, flowers = "caf\u00e9", "\u06af\u0644\u200c\u0647\u0627"
-    for stem, word in ((unicodedata.normalize("NFD", cafe), cafe), (flowers, flowers), ("x\u202ey", "x\u202ey")):
-        (mine / f"{stem}.ndjson").write_text("\n".join(line.replace('"teapot-sketches"', json.dumps(word))
+    cafe, flowers, ohm = "caf\u00e9", "\u06af\u0644\u200c\u0647\u0627", "\u2126"  # ohm: NFC makes it omega
+    decomposed = unicodedata.normalize("NFD", cafe)
+    for stem in (decomposed, flowers, ohm, "x\u202ey", "\u200d"):  # each line's word as its file's name
+        (mine / f"{stem}.ndjson").write_text("\n".join(line.replace('"teapot-sketches"', json.dumps(stem))
                                                        for line in lines) + "\n")
     code, out, err = run_cli(capsys, "classes", "--data-dir", mine)
-    assert code == 0 and out.split() == sorted(["circle", cafe, "teapot-sketches", flowers])
-    assert err.splitlines() == [f"{mine}/x\\u202ey.ndjson: passed over: it holds U+202E, a control or format "
-                                "character"]
+    assert code == 0 and out.split() == sorted(["circle", decomposed, "teapot-sketches", flowers, ohm])
+    assert sorted(err.splitlines()) == [f"{mine}/\\u200d.ndjson: passed over: an empty name",
+                                        f"{mine}/x\\u202ey.ndjson: passed over: it holds U+202E, a control or format "
+                                        "character"]
     run = tmp_path / "run"
-    code, _, err = run_cli(capsys, "train", "--model", "mdn", "--init", "none", "--classes", cafe, flowers,
-                           "--data-dir", mine, "--steps", 4, "--eval-every", 4, "--hidden", 16, "--out", run)
+    train = ["train", "--model", "mdn", "--init", "none", "--data-dir", mine, "--eval-every", 2, "--hidden", 16,
+             "--out", run]
+    code, _, err = run_cli(capsys, *train, "--classes", cafe, flowers, ohm, "--steps", 2)  # café typed composed
     assert code == 0 and "skipped" not in err, err
-    assert models.read(run / "best.pt")["classes"] == [cafe, flowers]
-    code, _, err = run_cli(capsys, "sample", "--checkpoint", run / "best.pt", "--classes",
-                           unicodedata.normalize("NFD", cafe), flowers, "--n", 2, "--out", tmp_path / "drawn")
+    assert models.read(run / "best.pt")["classes"] == [cafe, flowers, ohm]  # as typed; ohm was made omega
+    code, _, err = run_cli(capsys, *train, "--classes", decomposed, flowers, ohm, "--steps", 4, "--resume")
+    assert code == 0 and models.read(run / "last.pt")["progress"]["global_step"] == 4, err
+    code, _, err = run_cli(capsys, "sample", "--checkpoint", run / "best.pt", "--classes", decomposed, flowers,
+                           "--n", 2, "--out", tmp_path / "drawn")
     assert code == 0, err
     drawn = [json.loads(line) for line in (tmp_path / "drawn" / "samples.ndjson").read_text().splitlines()]
-    assert [d["word"] for d in drawn] == [cafe, cafe, flowers, flowers]
+    assert [d["word"] for d in drawn] == [cafe, cafe, flowers, flowers]  # the model's names
+    model = api.load(run / "best.pt")
+    start = next(api.read_ndjson(mine / f"{decomposed}.ndjson"))  # its word decomposed, as its file's name
+    assert [d.word for d in model.complete(start, classes=decomposed)] == [cafe]
+    assert [d.word for d in model.complete(start)] == [cafe]
+    assert Sketcher(run / "best.pt", say=lambda line: None).sample({"class": decomposed})["class"] == decomposed
     (mine / f"{cafe}.ndjson").write_text((mine / "circle.ndjson").read_text())  # the same name composed: a twin
     code, out, err = run_cli(capsys, "classes", "--data-dir", mine)
-    assert code == 0 and out.split().count(cafe) == 1
-    assert f"{mine}/caf\u0065\u0301.ndjson (NFD): passed over: class '{cafe}' is read from {mine}/{cafe}.ndjson (NFC)" \
-        in err.splitlines()
+    assert code == 0 and out.split().count(cafe) == 1 and out.split().count(decomposed) == 1
+    assert f"'{decomposed}' (NFD) and '{cafe}' (NFC): one name in 2 Unicode forms, each a class read under its own " \
+        "form alone: rename all but one" in err.splitlines()
+    with pytest.raises(SystemExit) as refused:  # status 2, as argparse refuses a value
+        cli.main(["sample", "--checkpoint", str(run / "best.pt"), "--classes", cafe, decomposed])
+    assert refused.value.code == 2 and f"class '{decomposed}' is named twice" in capsys.readouterr().err
 
 
 def test_a_run_refused_for_its_data_leaves_no_folder_it_made(quickdraw, tmp_path, capsys):

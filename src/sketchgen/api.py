@@ -211,14 +211,14 @@ class Model:
         wanted = _names(wanted, "classes") if wanted is not None else self.classes
         if not wanted:  # none asked for is not every one: nothing would be drawn, without a word
             raise UsageError("classes is empty: name at least one class, or leave classes out for every class")
-        index = {c: i for i, c in enumerate(self.classes)}
-        unknown = [c for c in wanted if c not in index]
+        index = data.Names(self.classes)
+        unknown = [c for c in wanted if index.find(c) is None]
         if unknown:
             other = self.path == SHIPPED_MODEL and set(unknown) <= set(data.categories())
             hint = f" (sketchgen.load(classes={unknown[:3]!r}) loads the shipped model that draws them)" if other else ""
             raise models.CheckpointError(f"{self.path} was not trained on {models.listing(unknown)}{hint}; it knows: "
                                          f"{models.listing(self.classes)}")
-        return [index[c] for c in wanted]
+        return [index.find(c) for c in wanted]
 
     # --- drawing -------------------------------------------------------------------------------
 
@@ -354,14 +354,14 @@ class Model:
 
     def _labels_of(self, drawings: Sequence[Drawing], words: Sequence[str | None] | None = None) -> np.ndarray:
         """The class of each drawing, its word unless ``words`` says otherwise; one line for a class it lacks."""
-        index = {c: i for i, c in enumerate(self.classes)}
+        index = data.Names(self.classes)
         labels = []
         for i, d in enumerate(drawings):
             word = (words[i] if words is not None else None) or d.word
-            if word not in index:
+            if not isinstance(word, str) or index.find(word) is None:
                 raise UsageError(f"drawing {i + 1} is a {str(word)[:40]!r}, a class {self.path.name} was not trained "
                                  f"on; it knows: {models.listing(self.classes)}")
-            labels.append(index[word])
+            labels.append(index.find(word))
         return np.array(labels, dtype=np.int64)
 
 
@@ -414,7 +414,7 @@ def _names(value: str | Sequence[str], name: str) -> list[str]:
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, Sequence) or not all(isinstance(c, str) and c for c in names):
         raise UsageError(f"{name} must be a class name or a list of class names, not {value!r:.40}")
-    return [data.canonical(c) for c in names]
+    return list(names)
 
 
 def _class_list(value: str | Sequence[str]) -> list[str]:
@@ -637,10 +637,11 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     out = run_path(out, "train")  # made by the training, once everything is checked
     check_out(out, resume, overwrite)
     last = read_last(out / "last.pt") if resume and (out / "last.pt").is_file() else None
-    if last is not None and classes is not None and list(classes) != last["classes"]:
+    if last is not None and classes is not None and \
+            [data.canonical(c) for c in classes] != [data.canonical(c) for c in last["classes"]]:
         raise UsageError(f"--classes differ from the run in {out} ({', '.join(last['classes'][:5])}...); "
                          "leave --classes out to resume it, or pass --overwrite to start again")
-    classes = list(classes or (last["classes"] if last else SEED_CLASSES))
+    classes = list(last["classes"] if last else classes or SEED_CLASSES)  # a run's own, as it wrote them
     settings_ = data_settings(data_dir, max_per_class, seed, last and last.get("data"), f"the run in {out}")
     start = None  # the checkpoint the run starts from, read once
     if last is not None and init is not None:

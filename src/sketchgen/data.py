@@ -13,6 +13,7 @@ from the caches' memory maps without copying them. Sketch-RNN's ``.npz`` files
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
@@ -67,7 +68,7 @@ def categories() -> list[str]:
 def name_problem(name) -> str | None:
     """Why ``name`` cannot name a class, or None. A class is found by its file, ``<name>.ndjson``, and names
     files it is written to: any non-empty printable name that is not a path."""
-    if not isinstance(name, str) or not name.strip():
+    if not isinstance(name, str) or not strokes.visible(name).strip():  # nothing that shows: joiners alone
         return "an empty name"
     if len(name) > MAX_NAME:
         return f"longer than {MAX_NAME} characters"
@@ -80,15 +81,30 @@ def name_problem(name) -> str | None:
 
 
 def canonical(name: str) -> str:
-    """A class name in Unicode's composed form (NFC): "café" typed, or read from a file name written by macOS
-    (decomposed, NFD), is one class."""
+    """A class name in Unicode's composed form (NFC), which names are compared in: "café" typed is the "café" a
+    macOS file name gives decomposed (NFD). A name is kept as it is written, and found so first."""
     return unicodedata.normalize("NFC", name)
 
 
+class Names(dict):
+    """Class names to their places in ``names``: each found as it is written, else by its composed form
+    (``canonical``), so that a model trained on a name in one form draws it asked in the other."""
+
+    def __init__(self, names: Iterable[str]):
+        names = list(names)
+        super().__init__((canonical(c), i) for i, c in enumerate(names))
+        self.update((c, i) for i, c in enumerate(names))
+
+    def find(self, name: str) -> int | None:
+        place = self.get(name)
+        return place if place is not None else self.get(canonical(name))
+
+
 def named_twice(names: list[str]) -> str | None:
-    """The first name given a second time, or None: a model's classes are its rows, one each."""
+    """The first name given a second time (in either Unicode form), or None: a model's classes are its rows, one
+    each."""
     seen = set()
-    return next((name for name in names if name in seen or seen.add(name)), None)
+    return next((name for name in names if canonical(name) in seen or seen.add(canonical(name))), None)
 
 
 def check_classes(names: list[str], data_dir: str | os.PathLike | None = None) -> list[str]:
@@ -123,11 +139,10 @@ def folder_problem(path: str | os.PathLike) -> str | None:
 
 def own_classes(data_dir: str | os.PathLike) -> tuple[list[str], list[str]]:
     """The classes a folder of ``<class>.ndjson`` or ``.npz`` files provides (its simplified/ folder too), and a
-    line for each file passed over: its name cannot name a class, or another file names the same class (the
-    one ``find_class_file`` reads is said)."""
+    line for each file passed over (its name cannot name a class) or for names that differ only in their Unicode
+    form (they look the same: each is read under its own form alone)."""
     root = Path(data_dir)
-    files: dict[str, list[Path]] = {}
-    skipped = []
+    names, skipped, forms = set(), [], {}
     for folder in (root, root / "simplified"):
         for p in sorted(folder.iterdir()) if folder.is_dir() else ():
             if p.suffix not in (".ndjson", ".npz") or not p.is_file():
@@ -135,19 +150,19 @@ def own_classes(data_dir: str | os.PathLike) -> tuple[list[str], list[str]]:
             name = p.stem.removeprefix(npz.NPZ_PREFIX) if p.suffix == ".npz" else p.stem  # only Sketch-RNN's so named
             if problem := name_problem(name):
                 skipped.append(f"{one_line(str(p))}: passed over: {problem}")
-            else:
-                files.setdefault(canonical(name), []).append(p)
-    for name, paths in files.items():
-        if len(paths) > 1:  # one name in two Unicode forms (the two look the same), or as .ndjson and .npz
-            read = _class_file_in(root, name)
-            skipped += [f"{_form(p)}: passed over: class {name!r} is read from {_form(read)}" for p in paths if p != read]
-    return sorted(files), skipped
+            elif name not in names:
+                names.add(name)
+                forms.setdefault(canonical(name), []).append(name)
+    for twins in (t for t in forms.values() if len(t) > 1):
+        skipped.append(f"{' and '.join(_form(n) for n in twins)}: one name in {len(twins)} Unicode forms, each a "
+                       "class read under its own form alone: rename all but one")
+    return sorted(names), skipped
 
 
-def _form(path: Path) -> str:
-    """``path`` on one line, and which Unicode form its name is in where that is not plain to see."""
-    forms = [form for form in ("NFC", "NFD") if unicodedata.normalize(form, path.name) == path.name]
-    return one_line(str(path)) + ("" if len(forms) == 2 else f" ({forms[0] if forms else 'neither NFC nor NFD'})")
+def _form(name: str) -> str:
+    """``name`` quoted, and the Unicode form it is in (which does not show)."""
+    forms = [form for form in ("NFC", "NFD") if unicodedata.normalize(form, name) == name]
+    return f"{name!r} ({'/'.join(forms) or 'neither NFC nor NFD'})"
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -304,9 +319,8 @@ def shared_quickdraw() -> Path | None:
 
 def _class_file_in(root: Path, name: str) -> Path | None:
     """QuickDraw's ndjson first, then Sketch-RNN's npz, in ``root`` or (ndjson) its simplified/ folder; under the
-    name as given, then composed (NFC) and decomposed (NFD, as macOS writes file names)."""
-    forms = dict.fromkeys((name, canonical(name), unicodedata.normalize("NFD", name)))
-    for candidate in (path for form in forms for path in (
+    name as given, else under another Unicode form of it (``canonical``: macOS writes file names decomposed)."""
+    for candidate in (path for form in dict.fromkeys((name, *_other_forms(root, name))) for path in (
             root / f"{form}.ndjson", root / "simplified" / f"{form}.ndjson", root / f"{form}.npz",
             root / f"{npz.NPZ_PREFIX}{form}.npz")):
         if candidate.is_file():
@@ -318,6 +332,22 @@ def _class_file_in(root: Path, name: str) -> Path | None:
             raise DataError(f"{candidate} is a link that leads to no file (it dangles or loops), not a file of "
                             "drawings")
     return None
+
+
+def _other_forms(root: Path, name: str) -> Iterator[str]:
+    """The names of ``root``'s class files (and its simplified/ folder's) that are ``name`` in another Unicode form,
+    looked for only where none has the name as given."""
+    if any(os.path.lexists(p) for p in (root / f"{name}.ndjson", root / "simplified" / f"{name}.ndjson",
+                                         root / f"{name}.npz", root / f"{npz.NPZ_PREFIX}{name}.npz")):
+        return
+    wanted = canonical(name)
+    for folder in (root, root / "simplified"):
+        with contextlib.suppress(OSError):  # no such folder, or not one
+            for entry in sorted(os.listdir(folder)):
+                stem, dot, suffix = entry.rpartition(".")
+                stem = stem.removeprefix(npz.NPZ_PREFIX) if suffix == "npz" else stem
+                if dot and suffix in ("ndjson", "npz") and stem != name and canonical(stem) == wanted:
+                    yield stem
 
 
 def find_class_file(name: str, data_dir: str | os.PathLike | None = None, fetch: bool = True) -> Path:

@@ -47,7 +47,12 @@ _JOINERS = str.maketrans("", "", "\u200c\u200d")
 
 def is_printable(text: str) -> bool:
     """Whether ``text`` holds no control or format character other than a zero-width (non-)joiner."""
-    return text.translate(_JOINERS).isprintable()
+    return visible(text).isprintable()
+
+
+def visible(text: str) -> str:
+    """``text`` without its zero-width (non-)joiners: what shows of it."""
+    return text.translate(_JOINERS)
 
 
 class StrokeError(ValueError):

@@ -178,7 +178,7 @@ class ClassList(argparse.Action):
     """
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from sketchgen.data import ALL, canonical, categories, name_problem, named_twice
+        from sketchgen.data import ALL, categories, name_problem, named_twice
 
         where = f"argument {option_string or self.metavar}"
         if ALL in values:
@@ -188,7 +188,6 @@ class ClassList(argparse.Action):
         names = []
         for value in values:
             names += _listed(value[1:], parser, where) if value.startswith("@") else [value]
-        names = [canonical(n) for n in names]
         bad = next((n for n in names if name_problem(n)), None)
         if bad is not None:
             parser.error(f"{where}: {bad[:40]!r} is not a class name ({name_problem(bad)})")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from sketchgen import api, models, sample, strokes
+from sketchgen.data import Names
 from sketchgen.sample import MAX_TEMPERATURE, TEMPERATURE
 from sketchgen.serve.batcher import BATCH, Batcher, DrawingFailed, Job
 
@@ -97,6 +98,7 @@ class Served:
         self.net = models.checkpoint.build(ckpt)  # a checkpoint's, or a Magenta .gen.json file's served as it is
         self.encodes = models.capable(self.net, models.Encodes)
         self.classes: list[str] = list(ckpt["classes"])
+        self.rows = Names(self.classes)  # a class asked for in either Unicode form
         self.max_len = min(MAX_LEN, self.net.max_steps())
         self.info = {
             "id": id, "checkpoint": path.name, "kind": self.net.name,
@@ -142,6 +144,7 @@ class Sketcher:
         for served in self.models.values():
             for name in served.classes:
                 self.by_class[name].append(served)
+        self.named = Names(self.by_class)
         self.routes = ["sample", "complete"]
         if any(m.encodes for m in self.models.values()):
             self.routes += ["reconstruct", "interpolate"]
@@ -214,9 +217,9 @@ class Sketcher:
         served, label, temperature, seed = self._common(req)
         served.needs_latent("interpolate")
         to_class = req.get("to_class", req["class"])
-        if not isinstance(to_class, str) or to_class not in served.classes:
+        to_label = served.rows.find(to_class) if isinstance(to_class, str) else None
+        if to_label is None:
             raise BadRequest(400, f"'to_class' must be a class of model {served.id!r} (GET /api/classes lists them)")
-        to_label = served.classes.index(to_class)
         steps = _integer(req, "steps", STEPS, 2, MAX_STEPS)
         max_len = _integer(req, "max_len", None, 1, served.max_len)
         drawings = _whole(req.get("strokes"), "strokes"), _whole(req.get("to_strokes"), "to_strokes")
@@ -243,7 +246,7 @@ class Sketcher:
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
                 or not 0 < temperature <= MAX_TEMPERATURE:
             raise BadRequest(400, f"'temperature' must be a number in (0, {MAX_TEMPERATURE:g}]")
-        return served, served.classes.index(name), float(temperature), _integer(req, "seed", 0, 0, MAX_SEED)
+        return served, served.rows.find(name), float(temperature), _integer(req, "seed", 0, 0, MAX_SEED)
 
     def _model(self, model_id: object, name: str) -> Served:
         if model_id is not None:
@@ -251,11 +254,12 @@ class Sketcher:
                 raise BadRequest(400, f"unknown model {str(model_id)[:60]!r}: this server has "
                                       f"{', '.join(self.models)[:200]} (GET /api/classes lists them)")
             served = self.models[model_id]
-            if name not in served.classes:
+            if served.rows.find(name) is None:
                 raise BadRequest(400, f"unknown class {name[:60]!r} for model {model_id!r}: it knows "
                                       f"{len(served.classes)} (GET /api/classes lists them)")
             return served
-        owners = self.by_class.get(name, [])
+        place = self.named.find(name)
+        owners = self.by_class[self.info["classes"][place]] if place is not None else []
         if not owners:
             raise BadRequest(400, f"unknown class {name[:60]!r}: the models here know {len(self.by_class)} "
                                   "(GET /api/classes lists them)")
