@@ -8,6 +8,7 @@ or serve the wrong bytes.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import socket
@@ -580,3 +581,23 @@ def test_a_partial_file_that_cannot_be_written_is_named(server, tmp_path):
     assert run.stdout.strip().endswith(f"could not write {tmp_path}/.circle.ndjson.part (File too large); what was "
                                        "fetched is kept there, and the next try goes on from it"), run.stdout + run.stderr
     assert 0 < (tmp_path / ".circle.ndjson.part").stat().st_size <= 20_000
+
+
+def test_each_connection_has_its_own_patience(server, tmp_path):
+    """A redirect answered after 1 s to a server that answers after 1 s: 2 s against a patience of 1.5 s, counted
+    from the start of the attempt, dropped the download (found by a review); each connection has the patience now.
+    No timeout (None), and no speed limit's span (inf), are taken again as before the watch."""
+    def late(answer):
+        def late_answer(conn, over):
+            if not over.wait(1.0):
+                conn.sendall(answer)
+        return late_answer
+
+    body = source("circle")
+    with raw_server(late(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))) as second:
+        to = f"{second.url}circle.ndjson".encode()
+        with raw_server(late(b"HTTP/1.1 302 Found\r\nLocation: " + to + b"\r\nContent-Length: 0\r\n\r\n")) as first:
+            got = download_class("circle", tmp_path, first.url, progress=False, timeout=1.2, speed_time=0.3, retries=0)
+    assert got.read_bytes() == body
+    for dest, how in (("none", {"timeout": None}), ("inf", {"speed_time": math.inf})):
+        assert download_class("circle", tmp_path / dest, server.url, progress=False, **how).read_bytes() == body

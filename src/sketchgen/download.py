@@ -16,6 +16,7 @@ byte at a time, endless ``100 Continue``s, trailers without end). Only http(s) i
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
@@ -61,7 +62,7 @@ SPEED_TIME = 30.0
 _CHUNK = 1 << 16
 _BACKOFF_S = 0.5
 # Failures worth another try: the network, not the server's answer, went wrong.
-_TRANSIENT = (http.client.HTTPException, ConnectionError, TimeoutError, urllib.error.URLError)
+_TRANSIENT = (http.client.HTTPException, ConnectionError, TimeoutError, urllib.error.URLError, ssl.SSLError)
 
 _T = TypeVar("_T")
 
@@ -76,6 +77,10 @@ class _TooLarge(Exception):
 
 class _Refused(Exception):
     """An answer no retry mends (a redirect to a scheme other than http(s), or to no address at all)."""
+
+
+class _Unwritable(Exception):
+    """The partial file could not be written (a full disk): no retry mends that, and the network is not to blame."""
 
 
 def default_cache_dir() -> Path:
@@ -169,26 +174,24 @@ def download_class(
             return dest
 
         def fetch() -> None:
-            with _Watch(timeout + speed_time) as watch:
+            with _Watch(timeout, speed_time) as watch:
                 response, offset = _open(url, part.stat().st_size if part.exists() else 0, timeout, watch)
                 with response, os.fdopen(open_own(part, os.O_WRONLY), "wb") as out:
                     out.seek(offset)
                     out.truncate()  # to where the answer starts: 0 if the server ignored the Range
                     _copy(response, out, start=offset, most=max_bytes, speed=(speed_limit, speed_time), desc=name,
                           progress=progress, alive=watch.fed)
-                    out.flush()
-                    os.fsync(out.fileno())
+                    _written(out.flush)
+                    _written(os.fsync, out.fileno())
 
         try:
             _retrying(fetch, name, url, retries)
         except _TooLarge as e:  # nothing of it is a class file: keep none of it
             part.unlink(missing_ok=True)
             raise DownloadError(f"class {name!r} from {url}: {e}") from None
-        except FileRefused:  # the partial file's name holds a link or a FIFO: said as it is
-            raise
-        except OSError as e:  # not the network's (_retrying's): writing the partial file (a full disk)
-            raise DownloadError(f"class {name!r} from {url}: could not write {part} ({e.strerror or e}); what "
-                                "was fetched is kept there, and the next try goes on from it") from None
+        except _Unwritable as e:
+            raise DownloadError(f"class {name!r} from {url}: could not write {part} ({e}); what was fetched is "
+                                "kept there, and the next try goes on from it") from None
         try:
             with open_regular(part) as f:
                 _check_lines(f, name, source=url)
@@ -226,7 +229,7 @@ def download_slice(
             request = urllib.request.Request(url, headers={"Range": f"bytes=0-{max_bytes - 1}"})
             body = io.BytesIO()
             # A server without Range support answers 200 with everything: read only the start.
-            with _Watch(timeout + speed_time) as watch, _opener(watch).open(request, timeout=timeout) as response:
+            with _Watch(timeout, speed_time) as watch, _opener(watch).open(request, timeout=timeout) as response:
                 _copy(response, body, limit=max_bytes, speed=(speed_limit, speed_time), desc=name, progress=progress,
                       alive=watch.fed)
             return body.getvalue()
@@ -310,41 +313,48 @@ def _open(url: str, have: int, timeout: float, watch: _Watch) -> tuple[http.clie
 
 
 class _Watch:
-    """Shuts the connection of one attempt once it has brought nothing of the body for ``patience`` seconds
-    (``fed`` is called with each piece): a socket's timeout bounds one read only, and a server that sends a byte
-    each time could hold a download for ever before the body (a status line or headers a byte at a time, endless
-    ``100 Continue``s) or after it (trailers). What the shut connection raises is told as a TimeoutError, retried."""
+    """Shuts a connection of one attempt once it has brought nothing of the body for ``timeout + speed_time``
+    seconds since it was made (``fed`` is called with each piece): a socket's timeout bounds one read only, and a
+    server that sends a byte each time could hold a download for ever before the body (a status line or headers a
+    byte at a time, endless ``100 Continue``s) or after it (trailers). What the shut connection raises is told as
+    a TimeoutError, retried. Connecting is the socket's timeout's to bound, not the watch's."""
 
-    def __init__(self, patience: float):
-        self.patience, self.deadline, self.sock, self.expired = patience, time.monotonic() + patience, None, False
+    def __init__(self, timeout: float | None, speed_time: float):
+        self.patience = (timeout or 0) + speed_time  # no timeout (None): the speed limit's span alone
+        self.deadline, self.sock, self.expired = math.inf, None, False
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._watch, name="sketchgen-download-watch", daemon=True)
 
     def __enter__(self) -> _Watch:
-        self.thread.start()
+        if math.isfinite(self.patience):  # else no limit to keep
+            self.thread.start()
         return self
 
     def __exit__(self, kind, error, trace) -> None:
         self.done.set()
-        self.thread.join()
+        if self.thread.is_alive():
+            self.thread.join()
         if error is not None and self.expired:
             raise TimeoutError(f"brought nothing of the file for {self.patience:g} s") from None
 
     def guard(self, sock: socket.socket) -> None:
+        """Watch a new connection (a redirect's, a restart's), with its own patience: first its deadline, so that
+        the watch never holds the new socket to the old deadline."""
+        self.fed()
         self.sock = sock
 
     def fed(self) -> None:
         self.deadline = time.monotonic() + self.patience
 
     def _watch(self) -> None:
-        while not self.done.wait(max(0.1, self.deadline - time.monotonic())):  # connecting: the socket's timeout
-            if time.monotonic() >= self.deadline and self.sock is not None:
-                self.expired = True
-                try:  # the plain socket's shutdown, under TLS too: the reading thread then sees the end of the data
-                    socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return
+        # Awake at least 4 times a patience: a connection made while it sleeps is held to its own deadline late
+        # by a quarter of it at most.
+        while not self.done.wait(min(self.patience / 4, max(0.1, self.deadline - time.monotonic()))):
+            sock = self.sock
+            if sock is not None and time.monotonic() >= self.deadline:
+                self.expired, self.sock = True, None
+                with contextlib.suppress(OSError):  # the plain socket's shutdown, under TLS too: the reading
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)  # thread then sees the end of the data
 
 
 class _Guarded:
@@ -368,9 +378,7 @@ class _Secure(_Guarded, http.client.HTTPSConnection):
 
 
 class _Connecting(urllib.request.AbstractHTTPHandler):
-    """urllib's http and https handlers, with guarded connections."""
-
-    _tls = ssl.create_default_context()
+    """urllib's http and https handlers, with guarded connections (TLS set up as urllib's, when each is made)."""
 
     def __init__(self, watch: _Watch):
         super().__init__()
@@ -380,7 +388,7 @@ class _Connecting(urllib.request.AbstractHTTPHandler):
         return self.do_open(_Plain, request, watch=self.watch)
 
     def https_open(self, request):
-        return self.do_open(_Secure, request, watch=self.watch, context=self._tls)
+        return self.do_open(_Secure, request, watch=self.watch)
 
     http_request = https_request = urllib.request.AbstractHTTPHandler.do_request_
 
@@ -450,7 +458,7 @@ def _copy(
                 break
             if start + got + len(chunk) > most:
                 raise _TooLarge(f"more than {most:,.0f} bytes, more than any class file; refused, nothing kept")
-            out.write(chunk)
+            _written(out.write, chunk)
             alive()
             got += len(chunk)
             bar.update(len(chunk))
@@ -484,6 +492,15 @@ def _retrying(fetch: Callable[[], _T], name: str, url: str, retries: int) -> _T:
                 ) from None
         time.sleep(_BACKOFF_S * 2**attempt)
         attempt += 1
+
+
+def _written(write: Callable, *args) -> None:
+    """``write(*args)`` on the partial file; what fails is the disk's (a full disk, a file size limit), not the
+    network's, and is said so, not retried."""
+    try:
+        write(*args)
+    except OSError as e:
+        raise _Unwritable(e.strerror or str(e)) from None
 
 
 def _said(reason: object) -> str:

@@ -94,10 +94,13 @@ def _claim(out: Path, lock, resume: bool, overwrite: bool, log):
 
 
 def check_out(out: Path, resume: bool, overwrite: bool) -> None:
-    """``_claim``'s refusals, said before the data is prepared and training announced (``_claim`` checks again,
-    under the run's lock)."""
-    if problem := _refusal(out, [name for name in RUN_FILES if (out / name).exists()], resume, overwrite):
-        raise TrainingError(problem)
+    """``_claim``'s refusals, and a run training there now, said before the data is prepared and training
+    announced (``_claim`` checks again, under the run's lock, which this takes for the check alone)."""
+    if not out.is_dir():
+        return
+    with _held(out):
+        if problem := _refusal(out, [name for name in RUN_FILES if (out / name).exists()], resume, overwrite):
+            raise TrainingError(problem)
 
 
 def _refusal(out: Path, present: list[str], resume: bool, overwrite: bool) -> str | None:
