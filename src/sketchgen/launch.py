@@ -34,16 +34,19 @@ class Launch:
 
 def launch() -> Launch:
     """This process's place, from torchrun's environment variables (none: the one process of its run), each checked:
-    whole numbers, ranks below WORLD_SIZE, and under WORLD_SIZE > 1 every variable torchrun sets present, so that a
-    stray WORLD_SIZE is refused here rather than failing inside PyTorch or waiting for a rank that never comes."""
+    whole numbers, ranks below WORLD_SIZE, a local rank at most the rank, and under WORLD_SIZE > 1 every variable
+    torchrun sets present, so that a stray WORLD_SIZE is refused here rather than failing inside PyTorch or waiting
+    for a rank that never comes."""
     world = _whole("WORLD_SIZE", 1, MAX_WORLD)
     if world > 1:
         missing = [name for name in TORCHRUN_VARIABLES if not os.environ.get(name)]
         if missing:
             raise LaunchError(f"WORLD_SIZE is {world} but {missing[0]} is not set: {RUN_ALONE}")
         _whole("MASTER_PORT", 1, 65535)
-    below = f" (ranks are below WORLD_SIZE, here {world})"
-    return Launch(_whole("RANK", 0, world - 1, below), _whole("LOCAL_RANK", 0, world - 1, below), world)
+    rank = _whole("RANK", 0, world - 1, f" (ranks are below WORLD_SIZE, here {world})")
+    # torchrun numbers a machine's processes from its first rank on, so a local rank never exceeds the rank; one that
+    # did would wait for a local rank 0 that no process on its machine is.
+    return Launch(rank, _whole("LOCAL_RANK", 0, rank, f" (a local rank is at most RANK, here {rank})"), world)
 
 
 def _whole(name: str, low: int, high: int, bound: str = "") -> int:
