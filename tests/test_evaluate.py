@@ -68,6 +68,26 @@ def test_classifier_file_round_trip(classifier, seed_data, tmp_path):
             C.load_classifier(bad)
 
 
+def test_judging_costs_a_bounded_batch_whatever_the_classifier_file_says(seed_data, tmp_path):
+    """Judging a drawing costs its raster size² x channels, both of which a classifier file declares: drawings are
+    classified in batches of at most BATCH_VALUES of that, and a file (or a training) declaring more than a few
+    times what `classifier train` makes is refused in one line (size 256 with 64 channels asked for 12+ GB, an
+    audit's find)."""
+    largest = C.Classifier(C.ClassifierConfig(n_classes=len(seed_data.classes), size=64, channels=128))
+    batches = []
+    largest.features[0].register_forward_hook(lambda conv, args, out: batches.append(out.shape[0]))
+    assert len(C.predict(largest, C.real_drawings(seed_data, range(60)))) == 60
+    assert sum(batches) == 60 and max(batches) * 128 * 64**2 <= C.BATCH_VALUES
+    path = tmp_path / "big.pt"
+    C.save_classifier(C.Classifier(C.ClassifierConfig(n_classes=2, size=256, channels=64)), ["circle", "eye"], path)
+    with pytest.raises(CheckpointError) as error:
+        C.load_classifier(path)
+    assert str(error.value) == f"{path}: config size is 256, outside 8 to 64"
+    with pytest.raises(C.EvaluationError) as error:
+        C.train_classifier(seed_data, epochs=1, size=100, log=lambda msg: None)
+    assert str(error.value) == "the classifier's size is 100, outside 8 to 64"
+
+
 @pytest.mark.parametrize("kind", models.names())
 def test_report_has_the_documented_numbers(tiny_models, classifier, seed_data, kind, tmp_path):
     clf, _ = classifier

@@ -24,7 +24,7 @@ from sketchgen import models, render, strokes
 from sketchgen.data import SPLITS, Prepared
 from sketchgen.errors import SketchgenError
 from sketchgen.models.base import setting
-from sketchgen.models.checkpoint import check_module
+from sketchgen.models.checkpoint import check_module, check_settings
 from sketchgen.models.registry import MAX_CLASSES
 from sketchgen.training.batching import augment
 
@@ -35,8 +35,10 @@ AUGMENT_DROP = 0.10
 CLASSIFIER_BATCH = 16
 # The classifier's penultimate layer: the features FID and precision/recall are measured in.
 FEATURES = 128
-# Drawings rasterised and classified at once: memory stays bounded however many are judged.
-BATCH = 1000
+# What one batch of drawings judged at once may cost: drawings x channels x size², the first block's output (the
+# largest). 25 million values, ~100 MB a layer: 1,000 drawings of the classifier `classifier train` makes (28 x 28,
+# 32 channels), and about 50 of the largest a file may declare, so memory stays bounded whatever the file says.
+BATCH_VALUES = 25_000_000
 # A classifier's file is a checkpoint dict like the models', told apart by its "kind".
 CLASSIFIER_FILE = "classifier"
 
@@ -48,8 +50,10 @@ class EvaluationError(SketchgenError):
 @dataclass
 class ClassifierConfig:
     n_classes: int = setting(MISSING, low=1, high=MAX_CLASSES)
-    size: int = setting(28, low=8, high=256)  # pixels a side
-    channels: int = setting(32, low=1, high=512)
+    # `classifier train` makes 28 pixels a side and 32 channels; a file may declare a few times either, no more: the
+    # cost of judging a drawing (and of copying's renderings) grows with both.
+    size: int = setting(28, low=8, high=64)  # pixels a side
+    channels: int = setting(32, low=1, high=128)
     dropout: float = setting(0.3, low=0.0, high=0.99)
 
 
@@ -116,7 +120,8 @@ def train_classifier(data: Prepared, epochs: int = 20, seed: int = 0, size: int 
         missing = [data.classes[c] for c in np.flatnonzero(counts == 0)]
         raise EvaluationError(f"no training drawings of {', '.join(missing)}: use more data")
     torch.manual_seed(seed)
-    clf = Classifier(ClassifierConfig(n_classes=n, size=size))
+    clf = Classifier(ClassifierConfig(**check_settings(ClassifierConfig, {"n_classes": n, "size": size},
+                                                       _refuse, "the classifier's")))
     opt = torch.optim.Adam(clf.parameters(), lr=1e-3)
     weights = torch.tensor(counts.sum() / (n * counts), dtype=torch.float32)
     train_idx, train_labels = splits["train"], torch.from_numpy(data.labels[splits["train"]])
@@ -154,12 +159,18 @@ def train_classifier(data: Prepared, epochs: int = 20, seed: int = 0, size: int 
     return clf, accuracy
 
 
+def _refuse(message: str):
+    """``check_settings``'s way to fail for a training's own settings: as the classifier's refusals do."""
+    raise EvaluationError(message)
+
+
 @torch.no_grad()
 def _outputs(clf: Classifier, drawings: list[list[np.ndarray]], layer) -> torch.Tensor:
     """``layer`` (the classifier or a part of it) on the drawings, rasterised a batch at a time, in eval mode."""
     clf.eval()
-    return torch.cat([layer(_images(drawings[i : i + BATCH], clf.cfg.size))
-                      for i in range(0, max(1, len(drawings)), BATCH)])
+    batch = max(1, BATCH_VALUES // (clf.cfg.channels * clf.cfg.size**2))
+    return torch.cat([layer(_images(drawings[i : i + batch], clf.cfg.size))
+                      for i in range(0, max(1, len(drawings)), batch)])
 
 
 def predict(clf: Classifier, drawings: list[list[np.ndarray]]) -> np.ndarray:

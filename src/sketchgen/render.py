@@ -30,8 +30,8 @@ FRAME_MS = 50  # one GIF frame while drawing
 HOLD_MS = 1500  # the finished drawing stays up this long before the GIF loops
 PEN_COLOUR = (220, 40, 40)
 GREY = (200, 200, 200)
-# The largest picture side (size, cell) in pixels: four times the default 256 and the classifier's largest raster
-# (256 px drawn RASTER_SCALE times larger). A GIF's MAX_FRAMES frames at that side hold ~250 MB; twice it, ~1 GB.
+# The largest picture side (size, cell) in pixels: four times the default 256 (the classifier's rasters, drawn
+# RASTER_SCALE times larger, stay below it). A GIF's MAX_FRAMES frames at that side hold ~250 MB; twice it, ~1 GB.
 MAX_SIZE = 1024
 # The most frames of a GIF drawing a sketch (10 seconds of FRAME_MS): a drawing of many points (up to
 # strokes.MAX_POINTS) draws more points a frame, not more frames; one of up to 601 points keeps its 3 a frame.
