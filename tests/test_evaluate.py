@@ -88,6 +88,26 @@ def test_judging_costs_a_bounded_batch_whatever_the_classifier_file_says(seed_da
     assert str(error.value) == "the classifier's size is 100, outside 8 to 64"
 
 
+def test_training_the_classifier_holds_a_batch_not_every_drawing(quickdraw, seed_data):
+    """Each epoch's drawings are augmented and rendered a batch at a time, and the validation and test drawings
+    judged a batch at a time: memory stays bounded however many drawings there are (every augmented drawing and its
+    image were held, ~43 KB a training drawing, an audit's find)."""
+    import tracemalloc
+
+    from sketchgen.data import prepare
+
+    data = prepare(["circle", "eye"], quickdraw / "simplified", max_per_class=2000, seed=0)
+    C.train_classifier(seed_data, epochs=1, log=lambda msg: None)  # what a process allocates once is not measured
+    tracemalloc.start()
+    try:
+        C.train_classifier(data, epochs=1, log=lambda msg: None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The most it holds is one judged batch's images: BATCH_VALUES / channels values of 4 bytes, in a few copies.
+    assert len(data.indices("train")) > 1400 and peak < 3 * 4 * C.BATCH_VALUES / 32 + 2e6
+
+
 @pytest.mark.parametrize("kind", models.names())
 def test_report_has_the_documented_numbers(tiny_models, classifier, seed_data, kind, tmp_path):
     clf, _ = classifier

@@ -89,6 +89,20 @@ def real_drawings(data: Prepared, idx) -> list[list[np.ndarray]]:
     return [strokes.stroke3_to_strokes(data.stroke3(i)) for i in idx]
 
 
+class _Real:
+    """The real drawings at ``idx``, made a slice at a time as ``_outputs`` takes them: the drawings a training
+    validates and tests on are never all held at once, however many there are."""
+
+    def __init__(self, data: Prepared, idx: np.ndarray):
+        self.data, self.idx = data, idx
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def __getitem__(self, part: slice) -> list[list[np.ndarray]]:
+        return real_drawings(self.data, self.idx[part])
+
+
 def _balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)]))
 
@@ -125,25 +139,23 @@ def train_classifier(data: Prepared, epochs: int = 20, seed: int = 0, size: int 
     opt = torch.optim.Adam(clf.parameters(), lr=1e-3)
     weights = torch.tensor(counts.sum() / (n * counts), dtype=torch.float32)
     train_idx, train_labels = splits["train"], torch.from_numpy(data.labels[splits["train"]])
-    valid_images = _images(real_drawings(data, splits["valid"]), size)
+    valid_drawings = _Real(data, splits["valid"])
     valid_labels = torch.from_numpy(data.labels[splits["valid"]])
     best, best_state = (-1.0, 0.0), None
     for epoch in range(epochs):
         rng = np.random.default_rng([seed, epoch])
-        augmented = [strokes.stroke3_to_strokes(augment(data.stroke3(i), rng, AUGMENT_SCALE, AUGMENT_DROP))
-                     for i in train_idx]
-        images = _images(augmented, size)
         clf.train()
         total = 0.0
         for b in np.array_split(rng.permutation(len(train_idx)), max(1, len(train_idx) // CLASSIFIER_BATCH)):
-            loss = F.cross_entropy(clf(images[b]), train_labels[b], weight=weights)
+            # Augmented and rendered as it is trained on: memory stays a batch's, however many drawings there are.
+            images = _images([strokes.stroke3_to_strokes(augment(data.stroke3(i), rng, AUGMENT_SCALE, AUGMENT_DROP))
+                              for i in train_idx[b]], size)
+            loss = F.cross_entropy(clf(images), train_labels[b], weight=weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += loss.item() * len(b)
-        clf.eval()
-        with torch.no_grad():
-            logits = clf(valid_images)
+        logits = _outputs(clf, valid_drawings, clf)  # in batches too
         # A small validation split ties on accuracy often; the (class-weighted) loss breaks the tie.
         score = (_balanced_accuracy(logits.argmax(-1).numpy(), valid_labels.numpy()),
                  -F.cross_entropy(logits, valid_labels, weight=weights).item())
@@ -154,7 +166,7 @@ def train_classifier(data: Prepared, epochs: int = 20, seed: int = 0, size: int 
             f"accuracy {score[0]:.3f}, loss {-score[1]:.3f}" + ("  (best)" if improved else ""))
     clf.load_state_dict(best_state)
     clf.eval()
-    accuracy = float(np.mean(predict(clf, real_drawings(data, splits["test"])) == data.labels[splits["test"]]))
+    accuracy = float(np.mean(predict(clf, _Real(data, splits["test"])) == data.labels[splits["test"]]))
     log(f"classifier test accuracy {accuracy:.3f} on {len(splits['test'])} real drawings")
     return clf, accuracy
 
