@@ -210,6 +210,23 @@ def test_classifier_and_evaluate_commands(tiny_models, quickdraw, tmp_path, caps
     assert err.startswith("sketchgen: error:") and len(err.strip().splitlines()) == 1
 
 
+def test_classes_too_small_to_validate_or_test_the_classifier_on_are_named(quickdraw, tmp_path, capsys):
+    """A class of 1 drawing splits 1/0/0 and one of 3 splits 2/0/1: both are learnt, but the validation accuracy
+    that picks the weights kept and the test accuracy are the other classes' alone, and evaluate can give the first
+    no ceiling; `classifier train` printed 1.000 for both and said nothing of it (an audit's find)."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    teapots = (quickdraw / "simplified" / "teapot.ndjson").read_text().splitlines()
+    for name, lines in (("one", teapots[:1]), ("three", teapots[1:4])):
+        (mine / f"{name}.ndjson").write_text("\n".join(line.replace('"teapot"', f'"{name}"') for line in lines) + "\n")
+    (mine / "circle.ndjson").write_text((quickdraw / "simplified" / "circle.ndjson").read_text())
+    assert main(["classifier", "train", "--data-dir", str(mine), "--classes", "circle", "one", "three", "--epochs", "1",
+                 "--out", str(tmp_path / "clf.pt")]) == 0
+    assert ("note: no validation drawing of 'one', 'three': the accuracy that picks the weights kept leaves them out; "
+            "no test drawing of 'one': the test accuracy leaves them out and evaluate gives them no ceiling; give them "
+            "more drawings (a class's split keeps 15% each to validate and to test)") in capsys.readouterr().err
+
+
 def test_evaluate_measures_some_of_a_models_classes_as_the_whole_report_does(tiny_models, classifier, seed_data,
                                                                              tmp_path, capsys):
     """--classes: a model of many classes measured on a few; their test drawings and losses are the whole report's."""

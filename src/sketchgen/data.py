@@ -432,6 +432,10 @@ class Prepared:
     def indices(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == SPLITS.index(split))
 
+    def missing(self, idx) -> list[str]:
+        """The classes with no drawing among ``idx``: a class of a few drawings keeps none to validate or test."""
+        return [self.classes[c] for c in np.flatnonzero(np.bincount(self.labels[idx], minlength=len(self.classes)) == 0)]
+
     def lengths(self) -> np.ndarray:
         """Points per drawing, int32 (half of int64's 8 bytes a drawing, in every process), computed once."""
         if self._lengths is None:

@@ -257,10 +257,10 @@ def _train(cfg, data, out, resume, log, rank, world, device, init, replace_old) 
     if not len(train_idx) or not len(valid_idx):
         raise TrainingError("no training or validation drawings: use more data or a larger --max-per-class")
     _every_class_trains(data, train_idx, cfg.max_len)
-    unseen = np.flatnonzero(np.bincount(data.labels[valid_idx], minlength=len(data.classes)) == 0)
-    if len(unseen):  # a class of a drawing or two: its split keeps none to validate (an audit's find: said nothing)
+    unseen = data.missing(valid_idx)
+    if unseen:  # a class of a drawing or two: its split keeps none to validate (an audit's find: said nothing)
         log(f"note: no validation drawing of {len(unseen)} of the classes ("
-            + ", ".join(repr(data.classes[c]) for c in unseen[:3]) + (", ..." if len(unseen) > 3 else "")
+            + ", ".join(map(repr, unseen[:3])) + (", ..." if len(unseen) > 3 else "")
             + "): the validation loss and the best weights kept say nothing of how they are drawn; give them more "
               "drawings (a class's split keeps 15% to validate)")
 
