@@ -120,7 +120,8 @@ def test_report_has_the_documented_numbers(tiny_models, classifier, seed_data, k
     extra |= {"test_terms"} if "test_terms" in report["overall"] else set()
     assert list(report["classes"]) == seed_data.classes
     for entry in [*report["classes"].values(), report["overall"]]:
-        assert set(entry) == ENTRY_KEYS | extra | ({"below_half"} if entry is report["overall"] else set())
+        overall_only = {"below_half", "not_judged"} if entry is report["overall"] else set()
+        assert set(entry) == ENTRY_KEYS | extra | overall_only
         assert 0 <= entry["recognisability"] <= 1 and 0 <= entry["ceiling"] <= 1
         assert np.isfinite(entry["test_loss"]) and entry["n_test_loss"] > 0
         for stat in E.SHAPES:
@@ -184,6 +185,37 @@ def test_tables_render(tiny_models, classifier, seed_data):
     assert R.number(0.0004, 3) == "0.0004" and R.number(None) == "-"
 
 
+def test_the_overall_ratio_compares_the_same_classes_and_names_those_it_cannot_judge(tiny_models, classifier,
+                                                                                    seed_data, quickdraw, tmp_path):
+    """An apple of one drawing has no real test drawing, so no ceiling: the overall ratio divided a mean of
+    recognisability over all five classes by a mean of ceilings over the other four, apple was never below half
+    however rarely its drawings were recognised, and the overall k was 3 where classes used 2 (an audit's find)."""
+    from sketchgen.data import prepare
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name in seed_data.classes:
+        lines = (quickdraw / "simplified" / f"{name}.ndjson").read_text().splitlines()
+        if name == "apple":
+            lines = [line for line in lines if '"recognized":true' in line][:1]
+        (mine / f"{name}.ndjson").write_text("\n".join(lines) + "\n")
+    data = prepare(seed_data.classes, mine, max_per_class=60, seed=0)
+    report = E.evaluate_model(tiny_models["mdn"], (classifier[0], seed_data.classes), data, n_per_class=4)
+    classes, others = report["classes"], [c for c in seed_data.classes if c != "apple"]
+    assert classes["apple"]["ceiling"] is None and E.judged(classes) == others
+    assert report["overall"]["not_judged"] == ["apple"] and "apple" not in report["overall"]["below_half"]
+    share = sum(classes[c]["recognisability"] for c in others) / sum(classes[c]["ceiling"] for c in others)
+    assert R.against_ceiling(report) == (
+        f"Overall, its drawings are recognised {share:.2f} times as often as the real test drawings (over the 4 "
+        f"judged classes); classes below half of their real drawings' rate: "
+        f"{', '.join(E.below_half(classes)) or 'none'}; not judged (no real test drawing, or none recognised): apple.")
+    assert report["overall"]["precision_recall"]["k"] == [2, 3]  # 3 real test drawings of a class of 25: k = 2
+    assert {c: e["precision_recall"]["k"] for c, e in classes.items()} == {"apple": 0, "circle": 3, "eye": 3,
+                                                                           "square": 2, "triangle": 2}
+    overall_row = R.format_against_real(report).splitlines()[-2].split()
+    assert overall_row[0] == "overall" and "2/3" in overall_row
+
+
 def test_classifier_and_evaluate_commands(tiny_models, quickdraw, tmp_path, capsys):
     clf_path, report_path = tmp_path / "clf.pt", tmp_path / "report.json"
     data = ["--data-dir", str(quickdraw / "simplified"), "--max-per-class", "60"]
@@ -202,7 +234,7 @@ def test_classifier_and_evaluate_commands(tiny_models, quickdraw, tmp_path, caps
                  *data, "--json", str(report_path)]) == 0
     out = capsys.readouterr().out
     assert "overall" in out and "recognised" in out and "classes below half of their real drawings' rate" in out
-    assert set(json.loads(report_path.read_text())["overall"]) == ENTRY_KEYS | {"below_half"}
+    assert set(json.loads(report_path.read_text())["overall"]) == ENTRY_KEYS | {"below_half", "not_judged"}
     # A model checkpoint passed as the classifier: one line, no traceback.
     assert main(["evaluate", "--checkpoint", str(tiny_models["mdn"]), "--classifier", str(tiny_models["seed"]),
                  *data]) == 1

@@ -65,7 +65,10 @@
 Every number is given per class; "overall" is the unweighted mean over the
 classes (counts are sums), so a class of 5,000 drawings does not drown one of
 25; its ``below_half`` lists the classes recognised less than half as often
-as their real test drawings (the quality target asks for none).
+as their real test drawings (the quality target asks for none), of those
+that can be judged so: ``not_judged`` lists the others, whose real test
+drawings are none or none recognised (a ceiling of 0). Its
+``precision_recall`` ``k`` lists the k's the classes used.
 ``changed_sources`` lists the class files whose bytes are not those the
 checkpoint trained on (by SHA-256): their split is not the model's own, and
 their test drawings may be ones it trained on. ``report`` turns a report
@@ -94,7 +97,8 @@ from sketchgen.training import TrainConfig, dataset_loss, usable
 
 SHAPES = ("strokes", "points", "length")
 
-__all__ = ["EvaluationError", "against_real", "below_half", "evaluate_model", "shape_stats", "write_report"]
+__all__ = ["EvaluationError", "against_real", "below_half", "evaluate_model", "judged", "shape_stats",
+           "write_report"]
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -236,16 +240,22 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
         "changed_sources": [here for here, _ in changed_files(ckpt.get("data"), data)] if data.settings else [],
         "classes": per_class,
         "overall": {**_overall(list(per_class.values())), "below_half": below_half(per_class),
+                    "not_judged": [name for name in per_class if name not in judged(per_class)],
                     **_overall_against_real(list(per_class.values()), pooled)},
     }
 
 
+def judged(classes: dict[str, dict]) -> list[str]:
+    """The classes of a report's ``classes`` whose drawings can be read against their real test drawings: those
+    with generated drawings and a ceiling above 0. Without real test drawings, or with none of them recognised,
+    there is nothing to fall short of, and such a class is not judged rather than counted as fine."""
+    return [name for name, e in classes.items() if e["recognisability"] is not None and e["ceiling"]]
+
+
 def below_half(classes: dict[str, dict]) -> list[str]:
-    """The classes of a report's ``classes`` whose drawings are recognised less than half as often as their real
-    test drawings are."""
-    return [name for name, e in classes.items()
-            if e["ceiling"] is not None and e["recognisability"] is not None
-            and e["recognisability"] < 0.5 * e["ceiling"]]
+    """The judged classes of a report's ``classes`` whose drawings are recognised less than half as often as their
+    real test drawings are."""
+    return [name for name in judged(classes) if classes[name]["recognisability"] < 0.5 * classes[name]["ceiling"]]
 
 
 def _mean(values) -> float | None:
@@ -281,7 +291,8 @@ def _overall_against_real(entries: list[dict], pooled: dict) -> dict:
         overall[group] = {**{k: _mean(e[group][k] for e in entries) for k in means},
                           **{k: np.sum([e[group][k] for e in entries], axis=0).tolist() for k in counts}}
     overall["fid"].update(pooled)
-    overall["precision_recall"]["k"] = metrics.K
+    # Each class's k is lowered where it has few drawings (0: none measured): the k's the means rest on.
+    overall["precision_recall"]["k"] = sorted({e["precision_recall"]["k"] for e in entries} - {0})
     return overall
 
 

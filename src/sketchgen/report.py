@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sketchgen.evaluate import below_half
+from sketchgen.evaluate import below_half, judged
 
 
 def table(header: list[str], rows: list[list[str]], markdown: bool = False) -> str:
@@ -55,12 +55,19 @@ def format_report(report: dict, markdown: bool = False) -> str:
 
 
 def against_ceiling(report: dict) -> str:
-    """One line: the overall recognised share over the ceiling, and the classes below half of their ceilings."""
-    rec, ceiling = report["overall"]["recognisability"], report["overall"]["ceiling"]
-    share = f"{rec / ceiling:.2f}" if rec is not None and ceiling else "-"
-    below = below_half(report["classes"])
-    return (f"Overall, its drawings are recognised {share} times as often as the real test drawings; classes below "
-            f"half of their real drawings' rate: {', '.join(below) if below else 'none'}.")
+    """One line: the recognised share over the ceiling, both means over the same (judged) classes; the classes below
+    half of their ceilings, and those that cannot be judged."""
+    classes = report["classes"]
+    fair = judged(classes)
+    share = (f"{sum(classes[c]['recognisability'] for c in fair) / sum(classes[c]['ceiling'] for c in fair):.2f}"
+             if fair else "-")
+    below = below_half(classes)
+    unjudged = [c for c in classes if c not in fair]
+    return (f"Overall, its drawings are recognised {share} times as often as the real test drawings"
+            + (f" (over the {len(fair)} judged classes)" if unjudged and fair else "")
+            + f"; classes below half of their real drawings' rate: {', '.join(below) if below else 'none'}"
+            + (f"; not judged (no real test drawing, or none recognised): {', '.join(unjudged)}" if unjudged else "")
+            + ".")
 
 
 def format_against_real(report: dict, markdown: bool = False) -> str:
@@ -70,8 +77,9 @@ def format_against_real(report: dict, markdown: bool = False) -> str:
     rows = []
     for name, e in [*report["classes"].items(), ("overall", report["overall"])]:
         fid, pr, near = e["fid"], e["precision_recall"], e["copying"]
+        ks = pr["k"] if isinstance(pr["k"], list) else [pr["k"]]  # overall: the k's the classes used
         rows.append([name, number(fid["value"]), number(fid["floor"]), str(fid["n_real"]), percent(pr["precision"]),
-                     percent(pr["recall"]), str(pr["k"]),
+                     percent(pr["recall"]), "/".join(map(str, ks)) or "-",
                      f"{number(near['nearest_train'], 2)} / {number(near['test_nearest_train'], 2)}",
                      percent(near["closer_than_test"])])
     fid = report["overall"]["fid"]
