@@ -72,7 +72,8 @@ def test_frechet_distance_is_symmetric_and_refuses_too_few_drawings(classifier, 
     apples, circles = (C.features(classifier, drawings(seed_data, "test", SEED_CLASSES.index(c)))
                        for c in ("apple", "circle"))
     forward = M.frechet_distance(apples, circles)
-    assert forward > 1 and M.frechet_distance(circles, apples) == pytest.approx(forward, rel=1e-9)
+    # Each order takes its own matrix square root: they agree to a few parts in a billion, not bit for bit.
+    assert forward > 1 and M.frechet_distance(circles, apples) == pytest.approx(forward, rel=1e-8)
     assert M.frechet_distance(apples[:1], circles) is None and M.frechet_distance(circles, apples[:0]) is None
     assert M.frechet_distance(apples[:2], circles[:2]) > 0  # two drawings: a rank-1 covariance is fine
 
