@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import sketchgen
-from sketchgen import api, models, sample
+from sketchgen import api, metrics, models, sample
 from sketchgen import classifier as C
 from sketchgen import evaluate as E
 from sketchgen import report as R
@@ -209,7 +209,8 @@ def test_the_overall_ratio_compares_the_same_classes_and_names_those_it_cannot_j
         f"Overall, its drawings are recognised {share:.2f} times as often as the real test drawings (over the 4 "
         f"judged classes); classes below half of their real drawings' rate: "
         f"{', '.join(E.below_half(classes)) or 'none'}; not judged (no real test drawing, or none recognised): apple.")
-    assert report["overall"]["precision_recall"]["k"] == [2, 3]  # 3 real test drawings of a class of 25: k = 2
+    assert report["overall"]["precision_recall"]["ks"] == [2, 3]  # 3 real test drawings of a class of 25: k = 2
+    assert report["overall"]["precision_recall"]["k"] == metrics.K  # the k asked for, an int as before
     assert {c: e["precision_recall"]["k"] for c, e in classes.items()} == {"apple": 0, "circle": 3, "eye": 3,
                                                                            "square": 2, "triangle": 2}
     overall_row = R.format_against_real(report).splitlines()[-2].split()

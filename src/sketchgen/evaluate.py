@@ -68,7 +68,7 @@ classes (counts are sums), so a class of 5,000 drawings does not drown one of
 as their real test drawings (the quality target asks for none), of those
 that can be judged so: ``not_judged`` lists the others, whose real test
 drawings are none or none recognised (a ceiling of 0). Its
-``precision_recall`` ``k`` lists the k's the classes used.
+``precision_recall`` ``k`` is the k asked for, and ``ks`` the k's the classes used.
 ``changed_sources`` lists the class files whose bytes are not those the
 checkpoint trained on (by SHA-256): their split is not the model's own, and
 their test drawings may be ones it trained on. ``report`` turns a report
@@ -291,8 +291,10 @@ def _overall_against_real(entries: list[dict], pooled: dict) -> dict:
         overall[group] = {**{k: _mean(e[group][k] for e in entries) for k in means},
                           **{k: np.sum([e[group][k] for e in entries], axis=0).tolist() for k in counts}}
     overall["fid"].update(pooled)
-    # Each class's k is lowered where it has few drawings (0: none measured): the k's the means rest on.
-    overall["precision_recall"]["k"] = sorted({e["precision_recall"]["k"] for e in entries} - {0})
+    # Each class's k is lowered where it has few drawings (0: none measured): ``ks``, the k's the means rest on,
+    # beside the k asked for (an int, as reports have held it).
+    overall["precision_recall"]["k"] = metrics.K
+    overall["precision_recall"]["ks"] = sorted({e["precision_recall"]["k"] for e in entries} - {0})
     return overall
 
 

@@ -77,7 +77,7 @@ def format_against_real(report: dict, markdown: bool = False) -> str:
     rows = []
     for name, e in [*report["classes"].items(), ("overall", report["overall"])]:
         fid, pr, near = e["fid"], e["precision_recall"], e["copying"]
-        ks = pr["k"] if isinstance(pr["k"], list) else [pr["k"]]  # overall: the k's the classes used
+        ks = pr.get("ks", [pr["k"]])  # overall: the k's the classes used
         rows.append([name, number(fid["value"]), number(fid["floor"]), str(fid["n_real"]), percent(pr["precision"]),
                      percent(pr["recall"]), "/".join(map(str, ks)) or "-",
                      f"{number(near['nearest_train'], 2)} / {number(near['test_nearest_train'], 2)}",
