@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -179,6 +180,18 @@ def test_sample_command_completes_a_prefix_file(tiny_models, quickdraw, tmp_path
     assert main(["sample", "--checkpoint", str(tiny_models["mdn"]), "--out", str(tmp_path / "fifo")]) == 1
     assert capsys.readouterr().err.strip().endswith(f"{tmp_path / 'fifo'} is a FIFO, not a folder: give another "
                                                     "path for the output")
+
+
+def test_prefix_test_prepares_the_classes_asked_for_alone(tiny_models, quickdraw, tmp_path, capsys):
+    """`sample --classes eye --prefix test` prepared every class the model knows (a 345-class model's all 345, each
+    downloaded where missing) to complete one eye, and failed where the data held the eyes alone (an audit's find)."""
+    (tmp_path / "data").mkdir()
+    shutil.copy(quickdraw / "simplified" / "eye.ndjson", tmp_path / "data")
+    code = main(["sample", "--checkpoint", str(tiny_models["mdn"]), "--classes", "eye", "--n", "2", "--prefix", "test",
+                 "--prefix-strokes", "1", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "drawn")])
+    assert code == 0, capsys.readouterr().err
+    records = [json.loads(line) for line in (tmp_path / "drawn" / "samples.ndjson").read_text().splitlines()]
+    assert [r["word"] for r in records] == ["eye", "eye"]
 
 
 def zigzag(n: int) -> np.ndarray:

@@ -535,12 +535,15 @@ def test_starts(model: Model, labels: Sequence[int], n_strokes: int | None, data
     if ckpt.get("data") is None and not ckpt.get("imported"):
         raise DataError(f"{model.path} records no data settings (written by sketchgen 0.1.0): "
                         "give drawings to complete instead of its test drawings")
-    prepared = own_drawings(model.path, ckpt, model.classes, data_dir)
+    # The classes asked for alone (each class's split is its own): every class of a 345-class model was prepared,
+    # or downloaded, to complete one cat.
+    wanted = [model.classes[label] for label in dict.fromkeys(int(label) for label in labels)]
+    prepared = own_drawings(model.path, ckpt, wanted, data_dir)
     test = prepared.indices("test")
     test = test[prepared.lengths()[test] <= sampling.longest_prefix(model.net)]  # longer, it cannot be a start
     starts, used, cut = [], {}, {}
     for label in labels:
-        mine = test[prepared.labels[test] == label]
+        mine = test[prepared.labels[test] == wanted.index(model.classes[label])]
         if not len(mine):
             raise DataError(f"no test drawing of {model.classes[label]!r} to complete")
         k = used.get(int(label), 0)
