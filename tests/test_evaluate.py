@@ -88,10 +88,10 @@ def test_judging_costs_a_bounded_batch_whatever_the_classifier_file_says(seed_da
     assert str(error.value) == "the classifier's size is 100, outside 8 to 64"
 
 
-def test_training_the_classifier_holds_a_batch_not_every_drawing(quickdraw, seed_data):
-    """Each epoch's drawings are augmented and rendered a batch at a time, and the validation and test drawings
-    judged a batch at a time: memory stays bounded however many drawings there are (every augmented drawing and its
-    image were held, ~43 KB a training drawing, an audit's find)."""
+def test_training_the_classifier_renders_a_batch_at_a_time(quickdraw, seed_data):
+    """Each epoch's images are rendered a batch at a time, and the validation and test drawings judged a batch at a
+    time: every augmented drawing's image was held, 12 KB a training drawing (an audit's find). The augmented strokes
+    are still made first, with the random numbers they always had, so that a seed trains the same classifier."""
     import tracemalloc
 
     from sketchgen.data import prepare
@@ -104,8 +104,8 @@ def test_training_the_classifier_holds_a_batch_not_every_drawing(quickdraw, seed
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    # The most it holds is one judged batch's images: BATCH_VALUES / channels values of 4 bytes, in a few copies.
-    assert len(data.indices("train")) > 1400 and peak < 3 * 4 * C.BATCH_VALUES / 32 + 2e6
+    n = len(data.indices("train"))
+    assert n > 1400 and peak < 6_000 * n + 2e6  # 7.0 MB for 1,532 drawings (18.9 MB before)
 
 
 @pytest.mark.parametrize("kind", models.names())
@@ -131,7 +131,8 @@ def test_report_has_the_documented_numbers(tiny_models, classifier, seed_data, k
         for group, keys in AGAINST_REAL_KEYS.items():  # per class, copying lists each drawing's distance
             assert set(entry[group]) == keys | ({"per_drawing"} if group == "copying" and entry is not report["overall"]
                                                 else set()) | ({"pooled", "pooled_floor"} if group == "fid" and
-                                                               entry is report["overall"] else set())
+                                                               entry is report["overall"] else set()) \
+                | ({"ks"} if group == "precision_recall" and entry is report["overall"] else set())
         assert entry["fid"]["value"] > 0 and 0 <= entry["precision_recall"]["recall"] <= 1
         assert entry["fid"]["n_real"] == entry["n_real_test"] == entry["copying"]["n_test"]
         assert 0 <= entry["copying"]["closer_than_test"] <= 1 and entry["copying"]["nearest_train"] > 0

@@ -157,12 +157,14 @@ def train_classifier(data: Prepared, epochs: int = 20, seed: int = 0, size: int 
     best, best_state = (-1.0, 0.0), None
     for epoch in range(epochs):
         rng = np.random.default_rng([seed, epoch])
+        # Augmented first, in the order (and with the random numbers) they always were, so that a seed trains the
+        # same classifier as before; rendered a batch at a time: the images were most of the memory.
+        augmented = [strokes.stroke3_to_strokes(augment(data.stroke3(i), rng, AUGMENT_SCALE, AUGMENT_DROP))
+                     for i in train_idx]
         clf.train()
         total = 0.0
         for b in np.array_split(rng.permutation(len(train_idx)), max(1, len(train_idx) // CLASSIFIER_BATCH)):
-            # Augmented and rendered as it is trained on: memory stays a batch's, however many drawings there are.
-            images = _images([strokes.stroke3_to_strokes(augment(data.stroke3(i), rng, AUGMENT_SCALE, AUGMENT_DROP))
-                              for i in train_idx[b]], size)
+            images = _images([augmented[j] for j in b], size)
             loss = F.cross_entropy(clf(images), train_labels[b], weight=weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
