@@ -459,8 +459,49 @@ def test_demo_names_its_files_even_for_a_class_name_near_the_file_systems_limit(
     run = tmp_path / "demo"
     code, out, err = run_cli(capsys, "demo", "--data-dir", mine, "--classes", word, "--epochs", 1, "--out", run)
     assert code == 0, err
-    stem = "_" * 80  # fileio.safe_name's: ASCII only, at most 80 characters
-    assert frames(run / f"{stem}-generated.gif") > 1 and (run / f"{stem}-side_by_side.png").is_file()
+    stem = "_" * 80  # fileio.safe_name's: ASCII only, at most 80 characters, then a digest of the name
+    (gif,) = run.glob(f"{stem}-*-generated.gif")
+    assert frames(gif) > 1 and len(list(run.glob(f"{stem}-*-side_by_side.png"))) == 1
+
+
+def test_demo_replaces_an_earlier_demos_drawings_only_when_told_and_checks_first(quickdraw, tmp_path, capsys):
+    """Found by an audit: demo wrote over an earlier demo's drawings without a word (the shipped model's, with no
+    data), `--overwrite` left an earlier demo's pictures of other classes beside the new run, a folder at a
+    picture's name was found after the training, and the classes '-x' and '_-x' shared their pictures."""
+    drawn = ["demo", "--data-dir", quickdraw / "simplified", "--epochs", 1, "--max-per-class", 30]
+    run = tmp_path / "demo"
+    assert run_cli(capsys, *drawn, "--classes", "circle", "eye", "--out", run)[0] == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.suffix in (".png", ".gif", ".svg", ".ndjson")}
+    code, _, err = run_cli(capsys, *drawn, "--classes", "circle", "--out", run)
+    assert code == 1 and one_error_line(err) == (f"sketchgen: error: {run} holds the drawings of an earlier command "
+                                                 "(generated-samples.ndjson): pass --overwrite to replace them, or "
+                                                 "another --out")
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.name in before} == before
+    assert run_cli(capsys, *drawn, "--classes", "circle", "--out", run, "--overwrite")[0] == 0
+    assert not list(run.glob("eye-*")) and (run / "circle-generated.gif").is_file()
+    other = tmp_path / "other"
+    (other / "circle-generated.gif").mkdir(parents=True)
+    code, _, err = run_cli(capsys, *drawn, "--classes", "circle", "--out", other)
+    assert code == 1 and "training" not in err and one_error_line(err) == (
+        f"sketchgen: error: --out {other}: circle-generated.gif there is a folder, where this command writes a "
+        "file: move it, or give another --out")
+    assert sorted(p.name for p in other.iterdir()) == ["circle-generated.gif"]
+
+
+def test_demo_without_data_replaces_an_earlier_demos_drawings_only_when_told(tmp_path, capsys, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("SKETCHGEN_DATA", str(tmp_path / "empty"))
+    run = tmp_path / "demo"
+    assert run_cli(capsys, "demo", "--out", run)[0] == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    code, _, err = run_cli(capsys, "demo", "--out", run, "--seed", 5)
+    assert code == 1 and one_error_line(err) == (f"sketchgen: error: {run} holds the drawings of an earlier command "
+                                                 "(generated-samples.ndjson): pass --overwrite to replace them, or "
+                                                 "another --out")
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert run_cli(capsys, "demo", "--out", run, "--seed", 5, "--overwrite")[0] == 0
+    assert {p.name for p in run.iterdir()} == set(before)
+    assert (run / "generated-samples.ndjson").read_bytes() != before["generated-samples.ndjson"]
 
 
 def test_a_sample_that_cannot_write_says_which_file_and_leaves_the_folder_as_it_was(tmp_path, capsys):

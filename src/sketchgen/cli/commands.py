@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import sys
 from argparse import ArgumentTypeError
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
@@ -19,14 +20,15 @@ import numpy as np
 from sketchgen import api
 from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT, UsageError
 from sketchgen.cli.outputs import (
+    GENERATED,
     INTERPOLATION,
     RECONSTRUCTIONS,
     SAMPLES,
+    check_replacing,
     drawing_files,
     drawing_stem,
     file_stem,
     replacing,
-    taken_back,
     writable,
 )
 from sketchgen.cli.values import of_field
@@ -410,6 +412,12 @@ def cmd_demo(args) -> None:
         raise FlagError("argument --fine-tune: new-classes trains only the classes a checkpoint lacks, and demo "
                         "starts from none (sketchgen train --init FILE does)")
     out = api.run_path(args.out, "demo")  # made once every flag is checked: a refused demo leaves no folder
+    # Its drawings replace an earlier demo's only with --overwrite (or --resume: the same run, finished), said
+    # before it trains; an earlier demo's pictures of other classes go with them, and a demo that fails part way
+    # puts the earlier ones back. They were written over, without a word, after the training.
+    replaces = args.overwrite or args.resume
+    if out.is_dir():
+        check_replacing(out, GENERATED, replaces, demo_files, args.classes or SEED_CLASSES)
     try:
         run = train_run(args, out)
         best, data = run.best, run.data
@@ -420,29 +428,45 @@ def cmd_demo(args) -> None:
         best, data = SHIPPED_CHECKPOINT, None
     out.mkdir(parents=True, exist_ok=True)
     model = api.load(best)
-    generated = model.sample(temperature=args.temperature, seed=args.seed or 0)
-    with taken_back(out, drawing_files(*SAMPLE_FILES, tag="generated-")) as written:
-        write_drawings(out, generated, written, "generated-")
+    seed = args.seed or 0
+    generated = model.sample(temperature=args.temperature, seed=seed)
     test = data.indices("test") if data is not None else []
-    for label, drawing in enumerate(generated):
-        drawing.animate(out / f"{file_stem(drawing.word)}-generated.gif")
-        if data is None:
-            continue
-        mine = test[data.labels[test] == label]
-        if not len(mine):
-            say(f"no test drawing of {drawing.word} (too few drawings to split); no side-by-side picture for it")
-            continue
-        real = api.Drawing.from_stroke3(data.stroke3(mine[0]), drawing.word)
-        render.side_by_side(drawing.points, real.points, drawing.word,
-                            out / f"{file_stem(drawing.word)}-side_by_side.png")
-    sheet = showcase(model, data, out / "seed_beside_shipped.png", args.temperature)
+    with replacing(out, GENERATED, replaces, demo_files, [d.word for d in generated]) as written:
+        write_drawings(out, generated, written, "generated-")
+        for label, drawing in enumerate(generated):
+            drawing.animate(out / f"{file_stem(drawing.word, apart=True)}-generated.gif")
+            if data is None:
+                continue
+            mine = test[data.labels[test] == label]
+            if not len(mine):
+                say(f"no test drawing of {drawing.word} (too few drawings to split); no side-by-side picture for it")
+                continue
+            real = api.Drawing.from_stroke3(data.stroke3(mine[0]), drawing.word)
+            render.side_by_side(drawing.points, real.points, drawing.word,
+                                out / f"{file_stem(drawing.word, apart=True)}-side_by_side.png")
+        sheet = showcase(model, data, out / SHEET, args.temperature, seed)
     say(f"{'trained on real drawings' if data is not None else 'shipped checkpoint'}; "
         f"GIFs, PNGs, SVGs{' and the loss curve' if data is not None else ''}"
         f"{', and ' + sheet.name + ' (the shipped model beside the seed model)' if sheet else ''} are in:")
     print(out)
 
 
-def showcase(seed: api.Model, data, path: Path, temperature: float, per_row: int = 6) -> Path | None:
+SHEET = "seed_beside_shipped.png"  # demo's sheet of the seed model beside the shipped one
+
+
+def demo_files(words) -> Iterator[str]:
+    """The files of a demo's drawings of ``words``: each drawing's PNG and SVG, each class's GIF and side-by-side
+    picture, and the sheet (``outputs.replacing``'s ``files``)."""
+    words = [w for w in words if isinstance(w, str)]
+    if words:
+        yield SHEET
+    yield from drawing_files(*SAMPLE_FILES, tag="generated-")(words)
+    for word in dict.fromkeys(words):
+        yield from (f"{file_stem(word, apart=True)}-{end}" for end in ("generated.gif", "side_by_side.png"))
+
+
+def showcase(seed: api.Model, data, path: Path, temperature: float, seed_value: int = 0,
+             per_row: int = 6) -> Path | None:
     """One sheet: per class, real test drawings, the seed model's and the shipped model's (where it knows the
     class), so that the demo shows the report's system beside the tool's best. None without a shipped model."""
     from sketchgen import render
@@ -457,9 +481,9 @@ def showcase(seed: api.Model, data, path: Path, temperature: float, per_row: int
         if data is not None:
             mine = test[data.labels[test] == label][:per_row]
             rows.append((f"{word}: real", [api.Drawing.from_stroke3(data.stroke3(i)).points for i in mine]))
-        rows.append((f"{word}: seed model", [d.points for d in seed.sample(word, per_row, temperature)]))
+        rows.append((f"{word}: seed model", [d.points for d in seed.sample(word, per_row, temperature, seed_value)]))
         if word in shipped.classes:
             rows.append((f"{word}: shipped {shipped.kind}",
-                         [d.points for d in shipped.sample(word, per_row, temperature)]))
+                         [d.points for d in shipped.sample(word, per_row, temperature, seed_value)]))
     render.grid([row for row in rows if row[1]], path)
     return path

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import itertools
 import json
 import os
@@ -43,8 +44,8 @@ from sketchgen.strokes import is_printable
 
 MAX_LINE = 4 << 20  # one drawing's line, as data reads them
 # The list of its drawings that each drawing command (sample, reconstruct, interpolate) writes in its folder.
-LISTINGS = ("samples.ndjson", "reconstructions.ndjson", "interpolation.ndjson")
-SAMPLES, RECONSTRUCTIONS, INTERPOLATION = LISTINGS
+LISTINGS = ("samples.ndjson", "reconstructions.ndjson", "interpolation.ndjson", "generated-samples.ndjson")
+SAMPLES, RECONSTRUCTIONS, INTERPOLATION, GENERATED = LISTINGS  # GENERATED: demo's
 # The fields of every report evaluate writes (evaluate.evaluate_model): a JSON file with them all is one.
 REPORT_FIELDS = {"model", "checkpoint", "temperature", "n_per_class", "seed", "loss", "classes", "overall"}
 MAX_JSON_VALUES = 1_000_000  # in a JSON file an output may replace: a report holds ~260 a class (345: 90,000)
@@ -136,13 +137,18 @@ def _unwritable(out: Path) -> str | None:
     return None
 
 
-def file_stem(word: str) -> str:
+def file_stem(word: str, apart: bool = False) -> str:
     """A class's own file's name less its suffix: the class itself where that is one plain file name (no folder,
     not hidden, never taken for an option: no leading '.' or '-'; printable; at most 200 bytes, so that a suffix
-    and atomic_write's temporary name around it fit 255), else ``fileio.safe_name``: a 246-byte name is a class."""
+    and atomic_write's temporary name around it fit 255), else ``fileio.safe_name``: a 246-byte name is a class.
+    ``apart``, where several classes' files share a folder: a name made safe is followed by a digest of it, so that
+    no two classes share a file ('-x' was '_-x', the class '_-x''s own name)."""
     plain = Path(word).name == word and word[:1] not in ("", ".", "-") and is_printable(word) and \
         len(word.encode()) <= 200
-    return word if plain else safe_name(word)
+    if plain:
+        return word
+    digest = hashlib.sha256(word.encode(errors="surrogatepass")).hexdigest()[:8]
+    return f"{safe_name(word)}-{digest}" if apart else safe_name(word)
 
 
 def drawing_stem(word: str, i: int, tag: str = "") -> str:
@@ -185,10 +191,10 @@ def replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterabl
             yield written
 
 
-@contextlib.contextmanager
-def _replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterable], Iterable[str]],
-               words: Iterable[str], reads: dict | None, own: Callable[[list], Iterable[str]] | None) -> Iterator[list]:
-    """``replacing`` once the folder is held and put back in order."""
+def check_replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterable], Iterable[str]],
+                    words: Iterable[str], reads: dict | None = None) -> None:
+    """``replacing``'s refusals, before anything is moved or written: said again by ``replacing`` itself, and
+    here first by a command with work to do before it writes (``demo`` trains)."""
     read = {_identity(path): (flag, path) for flag, path in (reads or {}).items() if path and _identity(path)}
     for name in itertools.chain((listing,), files(words)):  # one at a time: a million drawings' names are not kept
         path = out / name
@@ -204,6 +210,13 @@ def _replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterab
     if os.path.lexists(earlier) and not overwrite:
         raise UsageError(f"{out} holds the drawings of an earlier command ({listing}): pass --overwrite to replace "
                          "them, or another --out")
+
+
+@contextlib.contextmanager
+def _replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterable], Iterable[str]],
+               words: Iterable[str], reads: dict | None, own: Callable[[list], Iterable[str]] | None) -> Iterator[list]:
+    """``replacing`` once the folder is held and put back in order."""
+    check_replacing(out, listing, overwrite, files, words, reads)
     aside = Path(tempfile.mkdtemp(dir=out, prefix=f"{ASIDE}{listing}-"))
     clear = False  # whether a listing there now would be the block's
     try:
@@ -335,5 +348,7 @@ def taken_back(out: Path, files: Callable[[list], Iterable[str]]) -> Iterator[li
         yield words
     except BaseException:
         for name in files(words):
-            (out / name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # what stands there is not ours (a folder): the failure is what to say
+                if not (out / name).is_dir():
+                    (out / name).unlink(missing_ok=True)
         raise
