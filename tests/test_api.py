@@ -269,6 +269,23 @@ def test_animate_writes_a_gif_drawn_stroke_by_stroke(eyes, tmp_path):
             assert im.format == "GIF" and im.n_frames > len(eyes[0].points)
 
 
+def test_a_file_that_cannot_be_written_is_named_as_given(eyes, tmp_path):
+    """Under a file, or a name too long: a NotADirectoryError, or an OSError naming the temporary file
+    (`.aaa….png.e5g4cr4n.tmp`), not the path given (found by an audit). Still an OSError, as Python's own writers
+    raise, now naming the path."""
+    (tmp_path / "afile").write_text("")
+    writers = {"to_png": lambda p: eyes[0].to_png(p), "animate": lambda p: eyes[0].animate(p),
+               "Grid.save": lambda p: sketchgen.grid(eyes[:2]).save(p), "sketchgen.animate":
+               lambda p: sketchgen.animate(eyes[:2], p), "write_ndjson": lambda p: sketchgen.write_ndjson(eyes[:2], p)}
+    for where, reason in ((tmp_path / "afile" / "x.png", f"{tmp_path / 'afile'} is not a folder"),
+                          (tmp_path / ("a" * 250 + ".png"), "File name too long")):
+        for name, write in writers.items():
+            with pytest.raises(OSError) as refused:
+                write(where)
+            assert str(refused.value).endswith(f"] {reason}: could not write {where}"), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
 def test_read_ndjson_reads_raw_drawings_simplified_into_the_frame(quickdraw):
     raw = list(islice(sketchgen.read_ndjson(quickdraw / "raw" / "face.ndjson"), 3))
     assert len(raw) == 3 and all(d.word == "face" and in_frame(d) for d in raw)

@@ -420,6 +420,28 @@ def test_a_grid_of_too_many_drawings_is_refused_when_made(apple, n, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_sheet_of_too_many_points_is_refused_from_its_counts_before_any_is_copied(tmp_path):
+    """A grid within the pixels but of 8,000 drawings of 10,000 points took 581 s to draw; one past them, and a GIF
+    of 10,000 such drawings, copied every drawing's points first (1.8 GB, 15.5 GB for 100,000) to be refused after
+    (found by an audit). Now both are refused from the counts, at once."""
+    import tracemalloc
+
+    big = Drawing.from_strokes([[list(range(10_000)), [0, 50] * 5_000]], "zigzag")
+    tracemalloc.start()
+    try:
+        with pytest.raises(DrawingError, match=r"\A600 drawings hold 6,000,000 points, more than the 5,000,000 a sheet "
+                                               r"draws: give fewer drawings\Z"):
+            Grid([big] * 600, columns=40, size=16)
+        for make in (lambda: sketchgen.grid([big] * 100_000), lambda: sketchgen.animate([big] * 10_000,
+                                                                                        tmp_path / "a.gif")):
+            with pytest.raises(DrawingError, match=r"pixel"):
+                make()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6 and not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("n", [5_000, 100_000])
 def test_a_gif_of_too_many_drawings_is_refused_before_it_is_drawn(apple, n, tmp_path):
     with pytest.raises(DrawingError, match=rf"\A{n:,} drawings make \d+ GIF frames of 768 x {-(-n // 4) * 192:,} "

@@ -180,6 +180,10 @@ def test_sample_command_completes_a_prefix_file(tiny_models, quickdraw, tmp_path
     assert main(["sample", "--checkpoint", str(tiny_models["mdn"]), "--out", str(tmp_path / "fifo")]) == 1
     assert capsys.readouterr().err.strip().endswith(f"{tmp_path / 'fifo'} is a FIFO, not a folder: give another "
                                                     "path for the output")
+    # Below a file: `[Errno 20] Not a directory`, once the model had loaded (found by an audit).
+    assert main(["sample", "--checkpoint", str(tiny_models["mdn"]), "--out", str(tmp_path / "fifo" / "sub")]) == 1
+    assert capsys.readouterr().err.strip().endswith(f"{tmp_path / 'fifo'} is a FIFO, not a folder (for "
+                                                    f"{tmp_path / 'fifo' / 'sub'}): give another path for the output")
 
 
 def test_prefix_test_prepares_the_classes_asked_for_alone(tiny_models, quickdraw, tmp_path, capsys):

@@ -29,7 +29,7 @@ import torch
 from sketchgen import data, models, render, strokes
 from sketchgen import sample as sampling
 from sketchgen.data import DataError, Prepared
-from sketchgen.drawing import Drawing, Grid, as_drawings, checked_points
+from sketchgen.drawing import Drawing, Grid, as_drawings, checked_points, points_in
 from sketchgen.errors import DrawingError, SketchgenError, flag, whole_number
 from sketchgen.fileio import what_is
 from sketchgen.sample import TEMPERATURE
@@ -90,7 +90,10 @@ def grid(drawings: Iterable[Drawing], columns: int = 8) -> Grid:
 
 def animate(drawings: Drawing | Iterable[Drawing], path: str | os.PathLike, columns: int = 4) -> Path:
     """A GIF of the drawings drawn stroke by stroke, side by side (``columns`` a row); the path written."""
-    render.animate_many([checked_points(d.points) for d in as_drawings(drawings)], path, columns)
+    drawings = as_drawings(drawings)
+    render.check_sheet(len(drawings), render.whole("columns", columns), render.ANIMATED_CELL, points_in(drawings),
+                       frames=2)
+    render.animate_many([checked_points(d.points) for d in drawings], path, columns)
     return Path(path)
 
 
@@ -766,12 +769,15 @@ def train_config(model: str | None, saved: dict | None, seed: int, init: str | N
 
 
 def run_path(out: str | os.PathLike | None, prefix: str) -> Path:
-    """``out``, or runs/<prefix>-<time>; one line if it names a file."""
+    """``out``, or runs/<prefix>-<time>; one line if it, or the nearest folder above it that is there, is no folder
+    (said before any work, where ``mkdir`` said `[Errno 20] Not a directory` after it)."""
     import time
 
     path = _path(out, "out") if out is not None else Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if os.path.lexists(path) and not path.is_dir():
-        raise UsageError(f"{path} is {what_is(path)}, not a folder: give another path for the output")
+    above = next((p for p in (path, *path.parents) if os.path.lexists(p)), None)
+    if above is not None and not above.is_dir():
+        where = "" if above == path else f" (for {path})"
+        raise UsageError(f"{above} is {what_is(above)}, not a folder{where}: give another path for the output")
     return path
 
 

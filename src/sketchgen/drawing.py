@@ -270,6 +270,15 @@ def as_drawings(drawings: Drawing | Iterable[Drawing]) -> list[Drawing]:
     return listed
 
 
+def points_in(drawings: Sequence[Drawing]) -> int:
+    """How many points the drawings say they hold, counted without copying them (a drawing whose strokes are not
+    sequences counts none here: ``checked_points`` refuses it)."""
+    try:
+        return sum(len(s) for d in drawings for s in d.points)
+    except TypeError:
+        return 0
+
+
 class Grid:
     """Several drawings side by side, ``columns`` to a row, each row captioned with its words: a notebook shows it
     (as a PNG), ``save`` writes it."""
@@ -277,7 +286,9 @@ class Grid:
     def __init__(self, drawings: Iterable[Drawing], columns: int = 8, size: int = 128):
         self.drawings = as_drawings(drawings)
         self.columns, self.size = render.whole("columns", columns), render.whole("size", size)
-        render.grid_size(self._rows(), self.size)  # too large a grid is refused here, not when a notebook shows it
+        # Too large a grid is refused here, not when a notebook shows it; from its counts first, then as drawn.
+        render.check_sheet(len(self.drawings), self.columns, self.size, points_in(self.drawings))
+        render.grid_size(self._rows(), self.size)
 
     def __repr__(self) -> str:
         return f"Grid of {_count(len(self.drawings), 'drawing')}"

@@ -193,8 +193,13 @@ def atomic_write(path: str | os.PathLike, own: bool = False) -> Iterator[BinaryI
     path = Path(path)
     if not own:
         replaceable(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMPORARY)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMPORARY)
+    except OSError as e:  # a file where a folder goes, a name too long: said of the path, not the temporary file's
+        above = next((p for p in path.parents if os.path.lexists(p)), None)
+        reason = f"{above} is not a folder" if above is not None and not above.is_dir() else e.strerror or str(e)
+        raise WriteFailed(e.errno, f"{reason}: could not write {path}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -246,7 +251,7 @@ def replaceable(path: str | os.PathLike) -> None:
     """FileRefused if something other than a file (or a link) is at ``path``."""
     try:
         mode = os.lstat(path).st_mode
-    except (FileNotFoundError, ValueError):  # nothing there, or a name no file has (a NUL byte): others say why
+    except (OSError, ValueError):  # nothing there, a file above it, a name too long, a NUL: the writing says why
         return
     if stat.S_ISDIR(mode):
         raise FileRefused(f"{str(path)!r}: a folder, not a file; give the file's name")

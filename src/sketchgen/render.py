@@ -47,6 +47,10 @@ MAX_GIF_FRAME = 2048 * 2048
 # largest GIF of one drawing holds (MAX_FRAMES + 1 frames of MAX_SIZE squares, ~210 MB).
 MAX_GIF_PIXELS = (MAX_FRAMES + 1) * MAX_SIZE**2
 MAX_GIF_SIDE = 65_535  # the GIF format stores each side of a picture in 16 bits
+# The most points a sheet of several drawings draws: Pillow draws ~7 µs a point here, so 35 s (a grid of 8,000
+# drawings of 10,000 points each took 581 s). 25 times the 345 classes' real drawings of `demo --classes all`'s sheet.
+MAX_SHEET_POINTS = 5_000_000
+ANIMATED_CELL = 192  # a cell of a GIF of several drawings
 
 
 def whole(name: str, value: int, high: int = MAX_SIZE) -> int:
@@ -69,6 +73,17 @@ def _check_picture(n: int, width: int, height: int, frames: int | None = None) -
         if value > most:
             raise DrawingError(f"{n:,} drawings make {shape} ({what}: {value:,}, more than {most:,}): give fewer "
                                "drawings or a smaller cell size")
+
+
+def check_sheet(n: int, columns: int, cell: int, points: int, frames: int | None = None) -> None:
+    """Refuse a sheet of ``n`` drawings of ``points`` in all, ``columns`` to a row, from these counts alone, before a
+    drawing is copied to be drawn (copied, 10,000 drawings of 10,000 points took 1.8 GB before the refusal): its
+    pixels without the labels, which only widen it, and its points. ``frames``: a GIF's, at the fewest."""
+    columns = min(columns, n)
+    _check_picture(n, columns * cell, -(-n // columns) * cell, frames)
+    if points > MAX_SHEET_POINTS:
+        raise DrawingError(f"{n:,} drawings hold {points:,} points, more than the {MAX_SHEET_POINTS:,} a sheet draws: "
+                           "give fewer drawings")
 
 
 def _default_margin(size: float, line_width: float) -> float:
@@ -333,7 +348,7 @@ def grid_png(rows: Sequence[tuple[str, Sequence[Strokes]]], cell: int = 96) -> b
     return buffer.getvalue()
 
 
-def animate_many(drawings: Sequence[Strokes], path: str | os.PathLike, columns: int = 4, cell: int = 192,
+def animate_many(drawings: Sequence[Strokes], path: str | os.PathLike, columns: int = 4, cell: int = ANIMATED_CELL,
                  points_per_frame: int = 3, line_width: float = 3) -> None:
     """One looping GIF of several drawings side by side, ``columns`` to a row, all drawn at once stroke by stroke
     (each at its own pace, ``points_per_frame`` a frame), the finished sheet held for ``HOLD_MS``."""
