@@ -320,9 +320,8 @@ def shared_quickdraw() -> Path | None:
 def _class_file_in(root: Path, name: str) -> Path | None:
     """QuickDraw's ndjson first, then Sketch-RNN's npz, in ``root`` or (ndjson) its simplified/ folder; under the
     name as given, else under another Unicode form of it (``canonical``: macOS writes file names decomposed)."""
-    for candidate in (path for form in dict.fromkeys((name, *_other_forms(root, name))) for path in (
-            root / f"{form}.ndjson", root / "simplified" / f"{form}.ndjson", root / f"{form}.npz",
-            root / f"{npz.NPZ_PREFIX}{form}.npz")):
+    for candidate in (path for form in dict.fromkeys((name, *_other_forms(root, name)))
+                      for path in _candidates(root, form)):
         if candidate.is_file():
             return candidate
         if candidate.exists():  # a directory, or a FIFO that would block the reader for ever
@@ -334,11 +333,16 @@ def _class_file_in(root: Path, name: str) -> Path | None:
     return None
 
 
+def _candidates(root: Path, name: str) -> tuple[Path, ...]:
+    """Where a class's file may be, in the order looked in."""
+    return (root / f"{name}.ndjson", root / "simplified" / f"{name}.ndjson", root / f"{name}.npz",
+            root / f"{npz.NPZ_PREFIX}{name}.npz")
+
+
 def _other_forms(root: Path, name: str) -> Iterator[str]:
     """The names of ``root``'s class files (and its simplified/ folder's) that are ``name`` in another Unicode form,
     looked for only where none has the name as given."""
-    if any(os.path.lexists(p) for p in (root / f"{name}.ndjson", root / "simplified" / f"{name}.ndjson",
-                                         root / f"{name}.npz", root / f"{npz.NPZ_PREFIX}{name}.npz")):
+    if any(os.path.lexists(p) for p in _candidates(root, name)):
         return
     wanted = canonical(name)
     for folder in (root, root / "simplified"):

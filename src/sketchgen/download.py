@@ -349,7 +349,7 @@ class _Watch:
     def _watch(self) -> None:
         # Awake at least 4 times a patience: a connection made while it sleeps is held to its own deadline late
         # by a quarter of it at most.
-        while not self.done.wait(min(self.patience / 4, max(0.1, self.deadline - time.monotonic()))):
+        while not self.done.wait(max(0.05, min(self.patience / 4, self.deadline - time.monotonic()))):
             sock = self.sock
             if sock is not None and time.monotonic() >= self.deadline:
                 self.expired, self.sock = True, None
