@@ -26,6 +26,7 @@ import sketchgen
 from sketchgen import models
 from sketchgen.api import CHUNK
 from sketchgen.cli import SEED_CLASSES, main
+from sketchgen.fileio import replaceable
 from sketchgen.sample import DRAWING_STRIDE
 
 
@@ -284,6 +285,11 @@ def test_a_file_that_cannot_be_written_is_named_as_given(eyes, tmp_path):
                 write(where)
             assert str(refused.value).endswith(f"] {reason}: could not write {where}"), name
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+    # What the output's own check leaves to the writing is a missing folder, a file above, a name too long: a link
+    # that loops (or a folder not to be entered) is still said at once, before any work (found by a review).
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(OSError, match="Too many levels of symbolic links"):
+        replaceable(tmp_path / "loop" / "x.png")
 
 
 def test_read_ndjson_reads_raw_drawings_simplified_into_the_frame(quickdraw):

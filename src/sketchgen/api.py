@@ -641,7 +641,8 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     if init is not None and init != NO_INIT:
         _path(init, "init")
     out = run_path(out, "train")  # made by the training, once everything is checked
-    check_out(out, resume, overwrite)
+    if training.is_main_process():  # the process that writes, as the run's own check (two would lock each other out)
+        check_out(out, resume, overwrite)
     last = read_last(out / "last.pt") if resume and (out / "last.pt").is_file() else None
     if last is not None and classes is not None and \
             [data.canonical(c) for c in classes] != [data.canonical(c) for c in last["classes"]]:

@@ -176,9 +176,9 @@ def download_class(
         def fetch() -> None:
             with _Watch(timeout, speed_time) as watch:
                 response, offset = _open(url, part.stat().st_size if part.exists() else 0, timeout, watch)
-                with response, os.fdopen(open_own(part, os.O_WRONLY), "wb") as out:
-                    out.seek(offset)
-                    out.truncate()  # to where the answer starts: 0 if the server ignored the Range
+                with response, os.fdopen(_written(open_own, part, os.O_WRONLY), "wb") as out:
+                    _written(out.seek, offset)
+                    _written(out.truncate)  # to where the answer starts: 0 if the server ignored the Range
                     _copy(response, out, start=offset, most=max_bytes, speed=(speed_limit, speed_time), desc=name,
                           progress=progress, alive=watch.fed)
                     _written(out.flush)
@@ -322,6 +322,7 @@ class _Watch:
     def __init__(self, timeout: float | None, speed_time: float):
         self.patience = (timeout or 0) + speed_time  # no timeout (None): the speed limit's span alone
         self.deadline, self.sock, self.expired = math.inf, None, False
+        self.lock = threading.Lock()  # a connection made as the watch fires is watched, and the old one shut alone
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._watch, name="sketchgen-download-watch", daemon=True)
 
@@ -340,8 +341,9 @@ class _Watch:
     def guard(self, sock: socket.socket) -> None:
         """Watch a new connection (a redirect's, a restart's), with its own patience: first its deadline, so that
         the watch never holds the new socket to the old deadline."""
-        self.fed()
-        self.sock = sock
+        with self.lock:
+            self.fed()
+            self.sock, self.expired = sock, False
 
     def fed(self) -> None:
         self.deadline = time.monotonic() + self.patience
@@ -350,9 +352,11 @@ class _Watch:
         # Awake at least 4 times a patience: a connection made while it sleeps is held to its own deadline late
         # by a quarter of it at most.
         while not self.done.wait(max(0.05, min(self.patience / 4, self.deadline - time.monotonic()))):
-            sock = self.sock
-            if sock is not None and time.monotonic() >= self.deadline:
-                self.expired, self.sock = True, None
+            with self.lock:
+                sock = self.sock if time.monotonic() >= self.deadline else None
+                if sock is not None:
+                    self.expired, self.sock = True, None
+            if sock is not None:
                 with contextlib.suppress(OSError):  # the plain socket's shutdown, under TLS too: the reading
                     socket.socket.shutdown(sock, socket.SHUT_RDWR)  # thread then sees the end of the data
 
@@ -494,11 +498,13 @@ def _retrying(fetch: Callable[[], _T], name: str, url: str, retries: int) -> _T:
         attempt += 1
 
 
-def _written(write: Callable, *args) -> None:
-    """``write(*args)`` on the partial file; what fails is the disk's (a full disk, a file size limit), not the
-    network's, and is said so, not retried."""
+def _written(write: Callable[..., _T], *args) -> _T:
+    """``write(*args)`` on the partial file; what fails is the disk's (a full disk, a file size limit, no permission),
+    not the network's, and is said so, not retried. A link or a FIFO at its name is refused as it is."""
     try:
-        write(*args)
+        return write(*args)
+    except FileRefused:
+        raise
     except OSError as e:
         raise _Unwritable(e.strerror or str(e)) from None
 

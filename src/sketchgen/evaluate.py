@@ -91,7 +91,7 @@ from sketchgen.classifier import (
     predict,
     real_drawings,
 )
-from sketchgen.data import Prepared, changed_files
+from sketchgen.data import Names, Prepared, changed_files
 from sketchgen.fileio import atomic_write
 from sketchgen.training import TrainConfig, dataset_loss, usable
 
@@ -157,7 +157,8 @@ def _classifier(classifier, classes: list[str]) -> tuple[Classifier, list[str]]:
 
 def judges(clf_classes: list[str], classes: list[str]) -> None:
     """Refuse classes a classifier was not trained on: it could not recognise them."""
-    unknown = [c for c in classes if c not in clf_classes]
+    known = Names(clf_classes)
+    unknown = [c for c in classes if known.find(c) is None]
     if unknown:
         raise EvaluationError(f"the classifier does not know {models.listing(unknown)}; "
                               f"it was trained on {models.listing(clf_classes)}")
@@ -188,7 +189,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
         raise EvaluationError(f"the model was trained on {classes}, the data holds {data.classes}")
     clf, clf_classes = _classifier(classifier, data.classes)
     judges(clf_classes, classes)
-    target = np.array([clf_classes.index(c) for c in classes])
+    target = np.array([Names(clf_classes).find(c) for c in classes])
 
     labels = np.repeat(np.arange(len(classes)), n_per_class)
     generated = [strokes.quickdraw_strokes(s3) for s3 in sample.generate(net, labels, temperature, seed)]

@@ -251,7 +251,11 @@ def replaceable(path: str | os.PathLike) -> None:
     """FileRefused if something other than a file (or a link) is at ``path``."""
     try:
         mode = os.lstat(path).st_mode
-    except (OSError, ValueError):  # nothing there, a file above it, a name too long, a NUL: the writing says why
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # nothing there, a file above it, a NUL: the
+        return  # writing says why (any other error, a folder not to be entered, is said now, before any work)
+    except OSError as e:
+        if e.errno != errno.ENAMETOOLONG:
+            raise
         return
     if stat.S_ISDIR(mode):
         raise FileRefused(f"{str(path)!r}: a folder, not a file; give the file's name")

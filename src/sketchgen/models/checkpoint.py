@@ -37,6 +37,7 @@ from dataclasses import MISSING, asdict, fields
 import torch
 
 from sketchgen.cache import is_sha256
+from sketchgen.data import Names
 from sketchgen.errors import SketchgenError
 from sketchgen.fileio import FileRefused, atomic_write, open_regular
 from sketchgen.models.base import SketchModel, shapes_only
@@ -160,10 +161,11 @@ def restrict(ckpt: dict, classes: list[str]) -> dict:
     its weights (``class_weights``) and of its per-class settings taken by name, everything else shared. It
     draws and scores those classes as the whole model does; a model of 345 classes is measured on a few so
     (``evaluate --classes``)."""
-    missing = [c for c in classes if c not in ckpt["classes"]]
+    known = Names(ckpt["classes"])
+    missing = [c for c in classes if known.find(c) is None]
     if missing:
         raise CheckpointError(f"the model was not trained on {listing(missing)}")
-    cls, rows = get(ckpt["kind"]), [ckpt["classes"].index(c) for c in classes]
+    cls, rows = get(ckpt["kind"]), [known.find(c) for c in classes]
     config = dict(ckpt["config"], n_classes=len(classes))
     for f in fields(cls.Config):
         if f.metadata.get("per_class") and config.get(f.name):
