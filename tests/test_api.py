@@ -290,6 +290,8 @@ def test_a_file_that_cannot_be_written_is_named_as_given(eyes, tmp_path):
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     with pytest.raises(OSError, match="Too many levels of symbolic links"):
         replaceable(tmp_path / "loop" / "x.png")
+    with pytest.raises(OSError, match="File name too long"):  # a whole path past PATH_MAX, each name short
+        replaceable(tmp_path.joinpath(*["d" * 200] * 25, "x.png"))
 
 
 def test_read_ndjson_reads_raw_drawings_simplified_into_the_frame(quickdraw):

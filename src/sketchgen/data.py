@@ -91,13 +91,18 @@ class Names(dict):
     (``canonical``), so that a model trained on a name in one form draws it asked in the other."""
 
     def __init__(self, names: Iterable[str]):
-        names = list(names)
-        super().__init__((canonical(c), i) for i, c in enumerate(names))
-        self.update((c, i) for i, c in enumerate(names))
+        self.names = list(names)
+        super().__init__((canonical(c), i) for i, c in enumerate(self.names))
+        self.update((c, i) for i, c in enumerate(self.names))
 
     def find(self, name: str) -> int | None:
         place = self.get(name)
         return place if place is not None else self.get(canonical(name))
+
+    def written(self, name: str) -> str | None:
+        """``name`` as ``names`` writes it, or None."""
+        place = self.find(name)
+        return None if place is None else self.names[place]
 
 
 def named_twice(names: list[str]) -> str | None:
@@ -449,11 +454,8 @@ class Prepared:
 
 def class_rng(seed: int, name: str) -> np.random.Generator:
     """The randomness of one class's sample, shuffle and split: from the seed and the class's name, never its
-    place in a class list, so that one cache of the class serves every list that holds it; its composed form, so
-    that a name typed decomposed (a macOS shell's completion) is split as typed composed. The same bits as before
-    for every name that is composed already (all 345)."""
-    return np.random.default_rng([seed, int.from_bytes(hashlib.sha256(canonical(name).encode()).digest()[:8],
-                                                        "little")])
+    place in a class list, so that one cache of the class serves every list that holds it."""
+    return np.random.default_rng([seed, int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")])
 
 
 def _reservoir(items: Iterator[np.ndarray], k: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -671,8 +673,9 @@ def changed_files(recorded: dict | None, prepared: Prepared) -> list[tuple[str, 
     was made from, by SHA-256: (the file here, the file there) for each. A class either lacks a digest for (a run
     from before them) is not compared."""
     theirs = (recorded or {}).get("digests", {})
-    return [(prepared.settings["sources"][c], recorded["sources"][c]) for c in prepared.classes
-            if c in theirs and theirs[c] != prepared.settings["digests"][c]]
+    named = Names(theirs)  # a class named here in another Unicode form than when it trained
+    return [(prepared.settings["sources"][c], recorded["sources"][named.written(c)]) for c in prepared.classes
+            if named.find(c) is not None and theirs[named.written(c)] != prepared.settings["digests"][c]]
 
 
 def more_files(changed: list) -> str:

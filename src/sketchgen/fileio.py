@@ -253,8 +253,8 @@ def replaceable(path: str | os.PathLike) -> None:
         mode = os.lstat(path).st_mode
     except (FileNotFoundError, NotADirectoryError, ValueError):  # nothing there, a file above it, a NUL: the
         return  # writing says why (any other error, a folder not to be entered, is said now, before any work)
-    except OSError as e:
-        if e.errno != errno.ENAMETOOLONG:
+    except OSError as e:  # a name too long is the writing's to say; a whole path too long, now
+        if e.errno != errno.ENAMETOOLONG or len(os.fsencode(os.path.basename(path))) <= 255:
             raise
         return
     if stat.S_ISDIR(mode):
