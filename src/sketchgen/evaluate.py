@@ -155,13 +155,15 @@ def _classifier(classifier, classes: list[str]) -> tuple[Classifier, list[str]]:
     return classifier, classes
 
 
-def judges(clf_classes: list[str], classes: list[str]) -> None:
-    """Refuse classes a classifier was not trained on: it could not recognise them."""
+def judges(clf_classes: list[str], classes: list[str]) -> Names:
+    """Refuse classes a classifier was not trained on: it could not recognise them. Its classes' places, found by
+    name."""
     known = Names(clf_classes)
     unknown = [c for c in classes if known.find(c) is None]
     if unknown:
         raise EvaluationError(f"the classifier does not know {models.listing(unknown)}; "
                               f"it was trained on {models.listing(clf_classes)}")
+    return known
 
 
 def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, temperature: float = sample.TEMPERATURE,
@@ -188,8 +190,8 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
     if [canonical(c) for c in classes] != [canonical(c) for c in data.classes]:  # either Unicode form
         raise EvaluationError(f"the model was trained on {classes}, the data holds {data.classes}")
     clf, clf_classes = _classifier(classifier, data.classes)
-    judges(clf_classes, classes)
-    target = np.array([Names(clf_classes).find(c) for c in classes])
+    known = judges(clf_classes, classes)
+    target = np.array([known.find(c) for c in classes])
 
     labels = np.repeat(np.arange(len(classes)), n_per_class)
     generated = [strokes.quickdraw_strokes(s3) for s3 in sample.generate(net, labels, temperature, seed)]

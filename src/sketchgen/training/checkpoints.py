@@ -85,7 +85,7 @@ def _claim(out: Path, lock, resume: bool, overwrite: bool, log):
     lock.flush()
     for tmp in temporaries(out, RUN_FILES):  # what a killed run was writing when it died; nothing else of the folder
         tmp.unlink(missing_ok=True)
-    present = [name for name in RUN_FILES if (out / name).exists()]
+    present = _present(out)
     if problem := _refusal(out, present, resume, overwrite):
         raise TrainingError(problem)
     if present and not resume:
@@ -99,8 +99,13 @@ def check_out(out: Path, resume: bool, overwrite: bool) -> None:
     if not out.is_dir():
         return
     with _held(out):
-        if problem := _refusal(out, [name for name in RUN_FILES if (out / name).exists()], resume, overwrite):
+        if problem := _refusal(out, _present(out), resume, overwrite):
             raise TrainingError(problem)
+
+
+def _present(out: Path) -> list[str]:
+    """The run files ``out`` holds."""
+    return [name for name in RUN_FILES if (out / name).exists()]
 
 
 def _refusal(out: Path, present: list[str], resume: bool, overwrite: bool) -> str | None:
