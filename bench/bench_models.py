@@ -18,7 +18,7 @@ import time
 import numpy as np
 from benchlib import arguments, begin, quickdraw, shared_classes
 
-from sketchgen import api, models
+from sketchgen import api, models, runs
 from sketchgen.data import prepare
 from sketchgen.models import collate
 from sketchgen.training.optim import optimizer
@@ -44,7 +44,7 @@ def main() -> None:
     contenders = [(kind, kind, {}) for kind in models.names()] + args.variant
     nets = {}
     for name, kind, settings in contenders:
-        cfg = api.train_config(kind, None, 0, **settings)
+        cfg = runs.train_config(kind, None, 0, **settings)
         net = models.get(kind).from_data(data, train, cfg.max_len, **cfg.model_config)
         nets[name] = net, optimizer(cfg, net), cfg.grad_clip, sum(p.numel() for p in net.parameters())
     order = train[np.argsort(data.lengths()[train], kind="stable")]

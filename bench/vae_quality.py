@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from benchlib import machine, quickdraw
 
-from sketchgen import api, models, render, sample, strokes
 from sketchgen import classifier as C
 from sketchgen import evaluate as E
+from sketchgen import models, render, sample, splits, strokes
 from sketchgen import report as R
 from sketchgen.data import read_ndjson
 from sketchgen.fileio import atomic_write
@@ -107,7 +107,7 @@ def main(argv=None) -> None:
     net, ckpt = models.load(run / "best.pt")
     if ckpt["classes"] != classes:
         raise SystemExit(f"{run} was trained on other classes than the {len(classes)} of {folder}")
-    data = api.prepare(classes, api.own_split(run / "best.pt", ckpt))
+    data = splits.prepare(classes, splits.own_split(run / "best.pt", ckpt))
     if args.classifier:
         clf, clf_classes = C.load_classifier(args.classifier)
         test = data.indices("test")

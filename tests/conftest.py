@@ -130,7 +130,7 @@ def tiny_models(request) -> dict[str, Path]:
     def build(folder: Path) -> None:
         import torch
 
-        from sketchgen.api import train_config
+        from sketchgen.runs import train_config
         from sketchgen.training import train
 
         torch.set_num_threads(1)

@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sketchgen import api, cli, data, models
+from sketchgen import api, cli, data, models, splits
 from sketchgen.api import SHIPPED_MODEL
 
 SEED_CLASSES = cli.SEED_CLASSES
@@ -209,8 +209,8 @@ def test_each_model_reads_its_own_flags_and_every_training_setting_is_one():
     """--embed-dim 0 means "grow with the class count" to the mixture models; each training setting has a flag."""
     from dataclasses import fields
 
-    from sketchgen.api import train_config
     from sketchgen.cli.commands import model_settings, training_settings
+    from sketchgen.runs import train_config
     from sketchgen.training import TrainConfig
 
     parser = cli.build_parser()
@@ -405,7 +405,7 @@ def test_a_class_name_in_any_script_and_either_unicode_form_trains_and_draws(qui
         f.write(lines[0].replace('"teapot-sketches"', json.dumps(decomposed)) + "\n")
     for form in (cafe, decomposed):
         said: list[str] = []
-        api.own_drawings(run / "best.pt", models.read(run / "best.pt"), [form], data_dir=mine, say=said.append)
+        splits.own_drawings(run / "best.pt", models.read(run / "best.pt"), [form], data_dir=mine, say=said.append)
         assert any("has changed since" in line for line in said), (form, said)
     (mine / f"{cafe}.ndjson").write_text((mine / "circle.ndjson").read_text())  # the same name composed: a twin
     code, out, err = run_cli(capsys, "classes", "--data-dir", mine)

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from sketchgen import models, sample, strokes
-from sketchgen.api import train_config
 from sketchgen.models import collate
+from sketchgen.runs import train_config
 from sketchgen.serve import Sketcher
 from sketchgen.training import TrainConfig
 from sketchgen.training import step as step_module

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import sketchgen
-from sketchgen import api, metrics, models, sample
 from sketchgen import classifier as C
 from sketchgen import evaluate as E
+from sketchgen import metrics, models, sample, splits
 from sketchgen import report as R
 from sketchgen.cli import main
 from sketchgen.data import DataError
@@ -321,12 +321,12 @@ def test_a_model_s_split_is_never_read_from_other_files_than_it_trained_on(quick
     run = sketchgen.train(classes=["circle"], model="seed", out="run", data_dir="data", max_per_class=40, steps=1,
                           hidden=8, log=lambda line: None)
     ckpt = sketchgen.load(run.best).checkpoint
-    assert api.own_split(run.best, ckpt)["data_dir"] == "data"  # where it trained: the same files
+    assert splits.own_split(run.best, ckpt)["data_dir"] == "data"  # where it trained: the same files
     monkeypatch.chdir(tmp_path / "b")
     with pytest.raises(DataError, match=f"was trained on {tmp_path / 'a' / 'data' / 'circle.ndjson'}, but "
                                         f"{tmp_path / 'b' / 'data' / 'circle.ndjson'} is what its data folder"):
-        api.own_split(run.best, ckpt)
-    assert api.own_split(run.best, ckpt, data_dir="data")["data_dir"] == "data"  # given: the user's choice
+        splits.own_split(run.best, ckpt)
+    assert splits.own_split(run.best, ckpt, data_dir="data")["data_dir"] == "data"  # given: the user's choice
 
 
 def test_a_class_file_changed_since_training_is_noted_and_never_resumed_from(quickdraw, tmp_path, classifier,
@@ -342,10 +342,10 @@ def test_a_class_file_changed_since_training_is_noted_and_never_resumed_from(qui
     ckpt = sketchgen.load(run.best).checkpoint
     assert ckpt["data"]["digests"] == {"circle": hashlib.sha256(circle.read_bytes()).hexdigest()}
     said: list[str] = []
-    before = api.own_drawings(run.best, ckpt, ["circle"], say=said.append)
+    before = splits.own_drawings(run.best, ckpt, ["circle"], say=said.append)
     assert said == []
     circle.write_text("\n".join(lines[40:80]) + "\n")  # as many drawings, other ones
-    after = api.own_drawings(run.best, ckpt, ["circle"], say=said.append)
+    after = splits.own_drawings(run.best, ckpt, ["circle"], say=said.append)
     assert said == [f"note: {circle} has changed since {run.best} was trained (SHA-256): its test drawings here "
                     "are not the model's own, and may include some it trained on"]
     assert len(after) == len(before) and not np.array_equal(after.stroke3(0), before.stroke3(0))
@@ -366,6 +366,6 @@ def test_a_class_file_changed_since_training_is_noted_and_never_resumed_from(qui
     circle.write_text("\n".join(lines[40:80]) + "\n")
     (tmp_path / "other").mkdir()  # the changed drawings in another folder: said as another file, not a change
     (tmp_path / "other" / "circle.ndjson").write_bytes(circle.read_bytes())
-    api.own_drawings(run.best, ckpt, ["circle"], data_dir=tmp_path / "other", say=said.append)
+    splits.own_drawings(run.best, ckpt, ["circle"], data_dir=tmp_path / "other", say=said.append)
     assert said[-1].startswith(f"note: {tmp_path / 'other' / 'circle.ndjson'} is not {circle}, which {run.best} "
                                "was trained on (SHA-256)")

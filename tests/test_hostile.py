@@ -950,10 +950,10 @@ def test_a_log_line_that_cannot_be_written_is_taken_back(tiny_run, tmp_path):
 def test_a_run_whose_validation_is_never_finite_exits_non_zero_and_prints_no_path(tmp_path):
     """The CLI's --lr stops at 10, so the divergence (lr 1e30, as test_faults uses) is set in the library;
     the rest is the real command."""
-    code = ("import sys; from sketchgen import api; from sketchgen.cli import main\n"
-            "config = api.train_config\n"
+    code = ("import sys; from sketchgen import runs; from sketchgen.cli import main\n"
+            "config = runs.train_config\n"
             "def diverging(*a, **k):\n    cfg = config(*a, **k); cfg.lr = 1e30; return cfg\n"
-            "api.train_config = diverging\nsys.exit(main(sys.argv[1:]))")
+            "runs.train_config = diverging\nsys.exit(main(sys.argv[1:]))")
     out = tmp_path / "run"
     done = subprocess.run([sys.executable, "-c", code, "train", *TINY, "--hidden", "8", "--epochs", "1",
                            "--out", str(out)], capture_output=True, text=True, env=env(), timeout=300)

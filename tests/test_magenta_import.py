@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sketchgen
-from sketchgen import models, strokes
+from sketchgen import models, runs, strokes
 from sketchgen.cli import main
 from sketchgen.data import prepare, write_ndjson
 from sketchgen.drawing import Drawing
@@ -212,7 +212,7 @@ def test_a_magenta_file_given_to_init_trains_as_its_import_does(zoo_files, zoo_m
     assert main(["train", "--init", str(zoo_models["sheep"]), *flags, "--out", str(tmp_path / "pt")]) == 0
     from_json, from_pt = (models.read(tmp_path / run / "best.pt") for run in ("json", "pt"))
     assert from_json["train"]["init"] == str(sheep) and from_json["config"] == from_pt["config"]
-    assert sketchgen.api.train_config(None, None, 0, init=str(sheep)).model == "mdn"  # the library's kind too
+    assert runs.train_config(None, None, 0, init=str(sheep)).model == "mdn"  # the library's kind too
     assert all(torch.equal(w, from_pt["state_dict"][k]) for k, w in from_json["state_dict"].items())
     # A flag of another model is refused as not this run's model's, which no --model named here.
     assert main(["train", "--init", str(sheep), *flags, "--heads", "2", "--out", str(tmp_path / "heads")]) == 1

@@ -17,7 +17,8 @@ from conftest import SMALL_CAP, SMALL_CLASSES, tiny_config
 import sketchgen
 from sketchgen import cli
 from sketchgen import models as model
-from sketchgen.api import SettingError, train_config
+from sketchgen.api import SettingError
+from sketchgen.runs import train_config
 from sketchgen.training import TrainConfig, TrainingError, train, usable
 from sketchgen.training.batching import Prefetcher
 from sketchgen.training.checkpoints import LOCK, read_last

@@ -21,8 +21,8 @@ __version__ = "0.2.0"
 # Each public name and the module that defines it.
 _PUBLIC = {
     "Drawing": "drawing", "Grid": "drawing", "DrawingError": "errors", "SketchgenError": "errors",
-    "Model": "api", "Run": "api", "SettingError": "api", "UsageError": "api", "animate": "api", "classes": "api",
-    "grid": "api", "load": "api", "read_ndjson": "api", "train": "api", "write_ndjson": "api",
+    "Model": "api", "Run": "runs", "SettingError": "api", "UsageError": "api", "animate": "api", "classes": "api",
+    "grid": "api", "load": "api", "read_ndjson": "api", "train": "runs", "write_ndjson": "api",
 }
 __all__ = sorted(_PUBLIC)
 

@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import MISSING, fields
 
-from sketchgen import api
+from sketchgen import api, splits
 from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT
 from sketchgen.cli import commands as C
 from sketchgen.cli import values as V
@@ -36,7 +36,7 @@ def _add_temperature(p) -> None:
 DEMO_MAX_PER_CLASS = 1000
 
 
-def _add_data_flags(p, seed: str, max_per_class: int = api.DEFAULT_MAX_PER_CLASS) -> None:
+def _add_data_flags(p, seed: str, max_per_class: int = splits.DEFAULT_MAX_PER_CLASS) -> None:
     """--classes, --data-dir, --max-per-class, --seed (``seed``: what it seeds) and --workers."""
     p.add_argument("--classes", nargs="+", metavar="C", action=V.ClassList,
                    help=f"class names (quote names with spaces): Quick, Draw!'s, or your own from --data-dir; "
@@ -291,7 +291,7 @@ def build_parser() -> V.Parser:
     p.add_argument("--max-per-class", type=V.MAX_PER_CLASS,
                    help="only for checkpoints that do not record it (of sketchgen 0.1.0, and imported models): the "
                         "--max-per-class that picks their test drawings, as the model was trained with (default "
-                        f"{api.DEFAULT_MAX_PER_CLASS}; a checkpoint that records one refuses another)")
+                        f"{splits.DEFAULT_MAX_PER_CLASS}; a checkpoint that records one refuses another)")
     p.add_argument("--json", type=V.path, metavar="OUT.json", help="also write the report as JSON to this file")
     p.set_defaults(func=C.cmd_evaluate)
     return parser

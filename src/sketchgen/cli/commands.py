@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sketchgen import api
+from sketchgen import api, runs, splits
 from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT, UsageError
 from sketchgen.cli.outputs import (
     GENERATED,
@@ -89,7 +89,8 @@ def cmd_download(args) -> None:
 def cmd_prepare(args) -> None:
     from sketchgen.data import SPLITS
 
-    data = api.prepare(args.classes or SEED_CLASSES, api.data_settings(**data_flags(args)), args.workers, args.verify)
+    settings = splits.data_settings(**data_flags(args))
+    data = splits.prepare(args.classes or SEED_CLASSES, settings, args.workers, args.verify)
     counts = {s: len(data.indices(s)) for s in SPLITS}
     print(f"{len(data)} drawings of {len(data.classes)} classes: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
@@ -98,7 +99,7 @@ def cmd_convert(args) -> None:
     from sketchgen.npz import class_file, write_classes
 
     out = api.run_path(args.out, "convert")  # a folder, or nothing yet
-    data = api.prepare(args.classes or SEED_CLASSES, api.data_settings(**data_flags(args)), args.workers)
+    data = splits.prepare(args.classes or SEED_CLASSES, splits.data_settings(**data_flags(args)), args.workers)
     for name in data.classes:  # never over the drawings read, nor over a file that is not an earlier dataset
         writable(class_file(out, name), "Sketch-RNN dataset", "--out", reads=tuple(data.settings["sources"].values()),
                  replaces=("npz",), overwrite=("npz-other",), overwriting=args.overwrite)  # Sketch-RNN's own
@@ -109,15 +110,15 @@ def cmd_convert(args) -> None:
 # --- training ----------------------------------------------------------------------------------
 
 
-def train_run(args, out: Path) -> api.Run:
-    """``api.train`` with the flags: the data flags, --init, --resume/--overwrite and every setting given."""
+def train_run(args, out: Path) -> runs.Run:
+    """``runs.train`` with the flags: the data flags, --init, --resume/--overwrite and every setting given."""
     resume = getattr(args, "resume", False)
     settings = training_settings(args)
     if any(getattr(args, name, None) is not None for name in model_flags()):  # else no checkpoint is read for them
-        settings.update(model_settings(args, api.model_kind(args.model, out, resume, getattr(args, "init", None))))
-    return api.train(args.classes, args.model, out, **data_flags(args), workers=args.workers,
-                     init=getattr(args, "init", None), resume=resume, overwrite=getattr(args, "overwrite", False),
-                     log=say, **settings)
+        settings.update(model_settings(args, runs.model_kind(args.model, out, resume, getattr(args, "init", None))))
+    return runs.train(args.classes, args.model, out, **data_flags(args), workers=args.workers,
+                      init=getattr(args, "init", None), resume=resume, overwrite=getattr(args, "overwrite", False),
+                      log=say, **settings)
 
 
 def training_settings(args) -> dict:
@@ -261,7 +262,7 @@ def cmd_sample(args) -> None:
         labels = np.repeat(wanted, api.drawings_asked(len(wanted), args.n))
         prefix = None
         if args.prefix:
-            heads = api.test_starts(model, labels, args.prefix_strokes, args.data_dir) if args.prefix == "test" \
+            heads = splits.test_starts(model, labels, args.prefix_strokes, args.data_dir) if args.prefix == "test" \
                 else read_stroke3(args.prefix, args.prefix_strokes)
             if not heads:
                 raise DataError(f"{args.prefix}: no valid drawing to complete")
@@ -371,8 +372,8 @@ def cmd_classifier_train(args) -> None:
     classes = args.classes or SEED_CLASSES
     check_classes(classes)
     writable(args.out, "classifier", "--out", replaces=("classifier",))
-    settings = api.data_settings(**data_flags(args))
-    data = api.prepare(classes, settings, args.workers)
+    settings = splits.data_settings(**data_flags(args))
+    data = splits.prepare(classes, settings, args.workers)
     clf, accuracy = train_classifier(data, epochs=args.epochs, seed=settings["seed"], log=say)
     save_classifier(clf, classes, args.out)
     print(f"test accuracy {accuracy:.3f} on {len(data.indices('test'))} real drawings; saved {args.out}")
@@ -394,7 +395,7 @@ def cmd_evaluate(args) -> None:
     model.labels(classes)  # each known to the model and to the judge before a drawing is read (or downloaded)
     judge = load_classifier(args.classifier)
     judges(judge[1], classes)
-    drawings = api.own_drawings(args.checkpoint, model.checkpoint, classes, args.data_dir, args.max_per_class, say)
+    drawings = splits.own_drawings(args.checkpoint, model.checkpoint, classes, args.data_dir, args.max_per_class, say)
     report = evaluate_model(model.checkpoint, judge, drawings, args.n, args.temperature,
                             args.seed, classes=args.classes, path=args.checkpoint)
     print(format_report(report))

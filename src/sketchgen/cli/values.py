@@ -17,7 +17,7 @@ import math
 import sys
 from dataclasses import MISSING, Field, fields
 
-from sketchgen import api
+from sketchgen import api, splits
 from sketchgen.errors import one_line
 from sketchgen.fileio import read_bytes
 from sketchgen.sample import MAX_TEMPERATURE
@@ -244,5 +244,5 @@ PORT = integer(0, 65535)
 LENGTH = integer(1, MAX_POINTS)  # points per drawing: far beyond any real one (the longest QuickDraw drawings have ~1,000)
 DRAWINGS_MAX = api.MAX_EACH  # drawings per class in one command, as in one call of the library
 DRAWINGS = integer(0, DRAWINGS_MAX)
-MAX_PER_CLASS = integer(1, api.MAX_PER_CLASS)
+MAX_PER_CLASS = integer(1, splits.MAX_PER_CLASS)
 TEMPERATURE = real(0.0, MAX_TEMPERATURE, above=True)
