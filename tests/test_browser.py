@@ -42,6 +42,8 @@ COUNT_INK = """() => {
   for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++;
   return n;
 }"""
+# What the canvas shows, to tell one picture from another.
+PIXELS = "() => document.getElementById('canvas').toDataURL()"
 
 
 @contextlib.contextmanager
@@ -265,15 +267,17 @@ def test_a_vae_redraws_the_canvas_and_morphs_one_drawing_into_another(vae_page):
 
     page.select_option("#class", "square")
     draw_by_hand([(1, 0), (1, 1), (0, 1), (0, 0)])
+    by_hand = page.evaluate(PIXELS)
     with page.expect_response("**/api/reconstruct") as redrawn:
         page.click("#redraw")
     page.wait_for_selector(IDLE, timeout=30_000)
     sent, reply = redrawn.value.request.post_data_json, redrawn.value.json()
     assert redrawn.value.status == 200 and sent["class"] == "square" and len(sent["strokes"]) == 1
-    assert (ink(page) > 0) == bool(reply["strokes"])  # the canvas shows the reply, not the hand-drawn square
+    assert (ink(page) > 0) == bool(reply["strokes"]) and page.evaluate(PIXELS) != by_hand  # the reply, not the square
     assert page.inner_text("#status").startswith(f"The model's own version of that square: seed 0, "
                                                  f"{len(reply['strokes'])} stroke")
 
+    redrawn_pixels = page.evaluate(PIXELS)
     with page.expect_response("**/api/interpolate") as morphed:
         page.click("#morph-to")
     page.wait_for_selector(IDLE, timeout=30_000)
@@ -282,6 +286,7 @@ def test_a_vae_redraws_the_canvas_and_morphs_one_drawing_into_another(vae_page):
     assert sent["to_strokes"] == [[[round(v, 1) for v in xs], [round(v, 1) for v in ys]]
                                   for xs, ys in redrawn.value.json()["strokes"]]  # what was on the canvas
     assert len(reply["drawings"]) == 9 and (ink(page) > 0) == bool(reply["drawings"][-1]["strokes"])
+    assert page.evaluate(PIXELS) != redrawn_pixels or not reply["drawings"][-1]["strokes"]  # the morph's last drawing
     assert page.inner_text("#status").startswith("A triangle into a square: 9 drawings")
     assert not page.problems
 

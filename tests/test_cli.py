@@ -61,8 +61,10 @@ def test_train_then_sample(quickdraw, tmp_path, capsys):
     for d in drawings:
         points = np.vstack(d.points)
         assert (points == np.rint(points)).all() and points.min() >= 0 and points.max() <= 255
-    # The pen lifts between strokes: 6 of 12 with this split (8 with the split before classes were seeded by name).
-    assert sum(len(d.points) > 1 for d in drawings) >= 6
+    # The pen lifts between strokes, as the class asks: all 6 eyes drew 4 to 10 strokes and each circle 1 here, but
+    # the weights of 2 epochs differ in their last bits between CPUs, so the bound leaves room.
+    circles, eyes = [len(d.points) for d in drawings[:6]], [len(d.points) for d in drawings[6:]]
+    assert sum(n > 1 for n in eyes) >= 4 and np.mean(eyes) > np.mean(circles)
     for stem in [f"circle-{i:03d}" for i in range(6)] + [f"eye-{i:03d}" for i in range(6, 12)]:
         assert Image.open(samples / f"{stem}.png").format == "PNG"
         assert (samples / f"{stem}.svg").read_text().lstrip().startswith(("<svg", "<?xml"))

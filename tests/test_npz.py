@@ -55,7 +55,7 @@ def test_convert_writes_sketchrnn_files_that_read_back_exactly(converted):
         for split in SPLITS:
             expected = class_split(data, label, split)
             assert len(read[split]) == len(expected) > 0
-            assert all(np.array_equal(a, b) and a.dtype == np.int16 for a, b in zip(read[split], expected))
+            assert all(np.array_equal(a, b) and a.dtype == np.int16 for a, b in zip(read[split], expected, strict=True))
 
 
 def test_npz_files_keep_their_split_and_train(converted, tmp_path):
@@ -63,7 +63,8 @@ def test_npz_files_keep_their_split_and_train(converted, tmp_path):
     again = prepare(CLASSES, out, max_per_class=CAP, seed=5)  # another seed: nothing is re-split or reshuffled
     for label in range(len(CLASSES)):
         for split in SPLITS:
-            assert all(np.array_equal(a, b) for a, b in zip(class_split(again, label, split), class_split(data, label, split)))
+            pairs = zip(class_split(again, label, split), class_split(data, label, split), strict=True)
+            assert all(np.array_equal(a, b) for a, b in pairs)
     assert main(["train", "--model", "mdn", "--classes", *CLASSES, "--data-dir", str(out), "--epochs", "1",
                  "--hidden", "16", "--out", str(tmp_path / "run")]) == 0
     assert (tmp_path / "run" / "best.pt").is_file()
@@ -135,7 +136,7 @@ def test_files_written_by_old_numpy_read_exactly(converted, tmp_path, python2):
     read = npz.read_npz(tmp_path / "zigzag.npz")
     for split, expected in splits.items():
         assert len(read[split]) == len(expected)
-        assert all(np.array_equal(a, b) for a, b in zip(read[split], expected))
+        assert all(np.array_equal(a, b) for a, b in zip(read[split], expected, strict=True))
 
 
 # --- refusals ------------------------------------------------------------------------------------

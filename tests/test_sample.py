@@ -135,17 +135,20 @@ def eye_starts(seed_data) -> list[np.ndarray]:
     return [strokes_to_stroke3(stroke3_to_strokes(d)[:1]) for d in eyes if d[:, 2].sum() >= 3]
 
 
-@pytest.mark.parametrize("kind", ["seed", "mdn"])
+@pytest.mark.parametrize("kind", [*models.names(), *VARIANTS])
 def test_completion_keeps_the_prefix_exactly_and_continues_it(tiny_models, eye_starts, kind):
+    """Every model: the start exactly as given, then a valid continuation within the steps its class allows."""
     net, ckpt = models.load(tiny_models[kind])
     assert len(eye_starts) >= 5
     # Each start four times: whether the tiny mdn goes on is a draw (it ends some one-stroke eyes with p = 0.7).
     starts = eye_starts * 4
     labels = [ckpt["classes"].index("eye")] * len(starts)
     done = generate(net, labels, temperature=0.4, seed=0, prefixes=starts)
-    for prefix, drawing in zip(starts, done):
+    limits = net.steps_allowed(torch.as_tensor(labels), torch.as_tensor([len(p) for p in starts])).numpy()
+    assert len(done) == len(starts)
+    for prefix, drawing, limit in zip(starts, done, limits):
         assert np.array_equal(drawing[: len(prefix)], prefix)
-        assert_valid(drawing[len(prefix):], net.cfg.max_len if kind == "mdn" else max(net.cfg.lengths))
+        assert_valid(drawing[len(prefix):], limit)
     assert np.mean([len(d) > len(p) for d, p in zip(done, starts)]) > 0.6
 
 

@@ -8,6 +8,7 @@ import math
 import os
 import re
 import shutil
+import signal
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from sketchgen import cli
 from sketchgen import models as model
 from sketchgen.api import SettingError
 from sketchgen.runs import train_config
-from sketchgen.training import TrainConfig, TrainingError, train, usable
+from sketchgen.training import Interrupted, TrainConfig, TrainingError, train, usable
 from sketchgen.training.batching import Prefetcher
 from sketchgen.training.checkpoints import LOCK, read_last
 from sketchgen.training.config import MAX_VALIDATIONS
@@ -320,7 +321,8 @@ def test_the_learning_rate_follows_the_schedule_asked_for():
 
 
 def test_adamw_decays_weight_matrices_only(small_data, tmp_path):
-    """Biases, gains and the class embedding keep their values under weight decay; a run with it resumes exactly."""
+    """Biases, gains and the class embedding are in the group without weight decay; a run with it, stopped mid-way
+    (warm-up and cosine rate, AdamW's moments), resumes to the unbroken run's weights exactly."""
     from sketchgen.training.optim import optimizer
 
     cfg = tiny_config(epochs=2, optimizer="adamw", weight_decay=0.5, lr_schedule="cosine", warmup=3,
@@ -333,9 +335,19 @@ def test_adamw_decays_weight_matrices_only(small_data, tmp_path):
                                                        if p.dim() < 2 or n.startswith("embed")}
     whole = train(cfg, small_data, tmp_path / "whole", log=quiet)
     assert whole[0]["lr"] != whole[1]["lr"]
-    train(cfg, small_data, tmp_path / "split", log=quiet)
-    again = train(cfg, small_data, tmp_path / "split", resume=True, log=quiet)  # nothing left to train: the same run
+
+    def stop_after_the_first_epoch(line: str) -> None:  # as Ctrl-C there: stopped at the next step, mid-schedule
+        if line.startswith("epoch 1:"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Interrupted):
+        train(cfg, small_data, tmp_path / "split", log=stop_after_the_first_epoch)
+    again = train(cfg, small_data, tmp_path / "split", resume=True, log=quiet)
     assert [r["val_loss"] for r in again] == [r["val_loss"] for r in whole]
+    a, b = (torch.load(tmp_path / run / "last.pt", weights_only=True) for run in ("whole", "split"))
+    assert all(torch.equal(w, b["state_dict"][k]) for k, w in a["state_dict"].items())
+    moments = [(s_a, b["optimizer"]["state"][i]) for i, s_a in a["optimizer"]["state"].items()]
+    assert moments and all(torch.equal(x[k], y[k]) for x, y in moments for k in ("exp_avg", "exp_avg_sq"))
 
 
 def test_a_class_left_without_a_training_drawing_is_named_in_one_line(quickdraw, tmp_path):
