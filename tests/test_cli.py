@@ -224,6 +224,13 @@ def test_each_model_reads_its_own_flags_and_every_training_setting_is_one():
     flags = {a.dest for a in parser._subparsers._group_actions[0].choices["train"]._actions}
     assert {f.name for f in fields(TrainConfig) if f.metadata.get("help")} <= flags
     assert {"lr_schedule", "lr_patience", "lr_decay", "min_lr", "grad_clip", "augment_scale", "augment_drop"} <= flags
+    # A run begun with --amp (or --compile) on a GPU, resumed on a CPU: it keeps its own unless told (an audit's find:
+    # nothing on the command line could turn them off)
+    saved = train_config("mdn", None, 0, amp=True, compile=True)
+    for argv, kept in ((["--resume"], True), (["--resume", "--no-amp", "--no-compile"], False)):
+        args = parser.parse_args(["train", *argv])
+        cfg = train_config(None, vars(saved), 0, **training_settings(args))
+        assert (cfg.amp, cfg.compile) == (kept, kept)
 
 
 def test_a_new_mdn_run_starts_from_the_shipped_base_unless_told_otherwise(quickdraw, tmp_path, capsys):

@@ -9,6 +9,8 @@ import os
 import re
 import shutil
 import signal
+import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -229,7 +231,7 @@ def test_a_folder_holding_a_run_needs_resume_or_overwrite(tiny_run, tmp_path, sm
 
 def test_what_stands_in_a_run_s_files_is_refused_before_the_old_run_is_removed(tiny_run, tmp_path, small_data):
     """Found by an audit: a folder named log.jsonl had --overwrite remove best.pt and last.pt, train, then fail on
-    it (both runs lost); a hard link as the run's lock had the file it links to overwritten with the lock's line."""
+    it (both runs lost); a FIFO as best.pt was found by --resume only after a round's training; a hard link as the run's lock had the file it links to overwritten with the lock's line."""
     cfg = tiny_config(epochs=1, model_config={"hidden": 8, "embed_dim": 4})
     out = tmp_path / "run"
     shutil.copytree(tiny_run[0], out)
@@ -240,6 +242,13 @@ def test_what_stands_in_a_run_s_files_is_refused_before_the_old_run_is_removed(t
                                             r"its log.jsonl: move it, or give another --out$"):
         train(cfg, small_data, out, overwrite=True, log=quiet)
     assert {name: (out / name).read_bytes() for name in before} == before
+    (out / "log.jsonl").rmdir()
+    (out / "best.pt").unlink()
+    os.mkfifo(out / "best.pt")  # found by an audit once --resume had trained a round, and again at each try
+    with pytest.raises(TrainingError, match=rf"^{re.escape(str(out / 'best.pt'))} is a FIFO, where a run keeps "
+                                            r"its best.pt: move it, or give another --out$"):
+        train(cfg, small_data, out, resume=True, log=quiet)
+    assert (out / "last.pt").read_bytes() == before["last.pt"]
     precious, fresh = tmp_path / "precious.txt", tmp_path / "fresh"
     precious.write_text("precious")
     fresh.mkdir()
@@ -348,6 +357,49 @@ def test_adamw_decays_weight_matrices_only(small_data, tmp_path):
     assert all(torch.equal(w, b["state_dict"][k]) for k, w in a["state_dict"].items())
     moments = [(s_a, b["optimizer"]["state"][i]) for i, s_a in a["optimizer"]["state"].items()]
     assert moments and all(torch.equal(x[k], y[k]) for x, y in moments for k in ("exp_avg", "exp_avg_sq"))
+
+
+def test_what_a_resume_may_change_it_changes(small_data, tmp_path, monkeypatch):
+    """Found by an audit: --lr-patience changed on --resume was recorded but the schedule's saved patience
+    overruled it; a run stopped mid-round and resumed with --steps below where it was was told its last.pt was
+    damaged and to --overwrite it (the whole run)."""
+    from sketchgen.training import loop
+
+    small = {"hidden": 8, "embed_dim": 4}
+    out = tmp_path / "plateau"
+    train(tiny_config(steps=4, eval_every=2, lr_schedule="plateau", model_config=small), small_data, out, log=quiet)
+    train(tiny_config(steps=6, eval_every=2, lr_schedule="plateau", lr_patience=0, model_config=small), small_data, out,
+          resume=True, log=quiet)
+    last = torch.load(out / "last.pt", weights_only=True)
+    assert last["train"]["lr_patience"] == 0 == last["scheduler"]["patience"]
+
+    real, steps = loop.train_step, []
+
+    def interrupted_in_the_sixth(*args, **kwargs):  # Ctrl-C there: the seventh step, round 2's third, is the last
+        steps.append(1)
+        if len(steps) == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_step", interrupted_in_the_sixth)
+    cfg = tiny_config(steps=8, eval_every=4, model_config=small)
+    with pytest.raises(Interrupted, match="at step 3 \\(step 7 of the run\\)"):
+        train(cfg, small_data, tmp_path / "stopped", log=quiet)
+    with pytest.raises(TrainingError, match=f"^the run in {re.escape(str(tmp_path / 'stopped'))} is at step 7, past "
+                                            "--steps 5: raise --steps to go on with it$"):
+        train(replace(cfg, steps=5), small_data, tmp_path / "stopped", resume=True, log=quiet)
+    assert len(train(cfg, small_data, tmp_path / "stopped", resume=True, log=quiet)) == 2
+
+
+def test_a_run_trains_in_a_thread_other_than_the_main_one(small_data, tmp_path):
+    """A web app's or a GUI's worker thread: signal handlers can be set in the main thread alone, and the run
+    failed with a bare ValueError once its data was prepared (an audit's find). It trains, without Ctrl-C's flag."""
+    done = []
+    cfg = tiny_config(steps=2, eval_every=2, model_config={"hidden": 8, "embed_dim": 4})
+    worker = threading.Thread(target=lambda: done.append(train(cfg, small_data, tmp_path / "run", log=quiet)))
+    worker.start()
+    worker.join(timeout=120)
+    assert len(done) == 1 and done[0][-1]["step"] == 2 and (tmp_path / "run" / "best.pt").is_file()
 
 
 def test_a_class_left_without_a_training_drawing_is_named_in_one_line(quickdraw, tmp_path):

@@ -7,6 +7,7 @@ flags come from the registered models (``sketchgen.models``).
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from dataclasses import MISSING, fields
@@ -75,12 +76,13 @@ def _add_train_flags(p, model: str | None = None) -> None:
                            help=f"{f.metadata['help']} (default: {_model_defaults(f.name, defaults)})")
     p.add_argument("--device", type=V.device, help="torch device, e.g. cpu or cuda (default cpu; under torchrun, cuda means "
                                                    "each process's own GPU)")
-    p.add_argument("--amp", action="store_true", default=None,
+    # --no-amp, --no-compile: a run resumed keeps its own unless told (one begun on a GPU may go on on a CPU)
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 mixed precision (autocast) for the model's products: faster on a GPU and on a CPU "
                         "with bf16 instructions (AVX512_BF16, AMX), many times slower on one without; drawings about as "
-                        "good (default off)")
-    p.add_argument("--compile", action="store_true", default=None,
-                   help="torch.compile the model; pays off on a GPU for long runs (default off)")
+                        "good (default off; a resumed run's own)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the model; pays off on a GPU for long runs (default off; a resumed run's own)")
     p.add_argument("--out", type=V.path, help="run folder for checkpoints, log and loss curve (default "
                                               "runs/<command>-<time>; give it under torchrun so that all processes agree)")
     again = p.add_mutually_exclusive_group()  # continuing a run and replacing it cannot both be meant

@@ -34,7 +34,7 @@ import torch
 
 from sketchgen import models
 from sketchgen.data import changed_files, more_files
-from sketchgen.fileio import atomic_write, open_own, temporaries
+from sketchgen.fileio import atomic_write, open_own, temporaries, what_is
 from sketchgen.models.checkpoint import (
     MAX_COUNT,
     check_history,
@@ -110,9 +110,10 @@ def _present(out: Path) -> list[str]:
 
 def _refusal(out: Path, present: list[str], resume: bool, overwrite: bool) -> str | None:
     """Why a run cannot be trained into ``out``, which holds the run files ``present``, or None."""
-    for name in present:  # a folder there: replacing it would fail after the old run's files were removed
-        if (out / name).is_dir():
-            return f"{out / name} is a folder, where a run keeps its {name}: move it, or give another --out"
+    for path in (out / name for name in RUN_FILES):  # a folder or a FIFO there: writing the file would fail after
+        # the old run's files were removed, or once the resumed run had trained (a link is replaced, not followed)
+        if os.path.lexists(path) and not (path.is_symlink() or path.is_file()):
+            return f"{path} is {what_is(path)}, where a run keeps its {path.name}: move it, or give another --out"
     if present and resume and "last.pt" not in present:
         return (f"{out} holds a run ({', '.join(present)}) but no last.pt to resume it from: pass --overwrite to "
                 "start again, or another --out")
@@ -329,7 +330,9 @@ def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sch
         average.load_state_dict(ckpt["averaged"])
     opt.load_state_dict(ckpt["optimizer"])
     if sched is not None:
+        patience = sched.patience  # --lr-patience may change on resume: the run's state, the new patience
         sched.load_state_dict(ckpt["scheduler"])
+        sched.patience = patience
 
 
 def _check_optimizer(saved, opt: torch.optim.Optimizer, fail) -> None:

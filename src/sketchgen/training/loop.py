@@ -19,6 +19,7 @@ import ctypes
 import math
 import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -80,13 +81,15 @@ def _rank_world() -> tuple[int, int]:
 
 
 class _StopFlag:
-    """Turns SIGINT/SIGTERM into a flag checked between steps, so a checkpoint is never torn."""
+    """Turns SIGINT/SIGTERM into a flag checked between steps, so a checkpoint is never torn. Python delivers
+    signals to the main thread alone: a run in another thread (a web app's, a GUI's) trains without it."""
 
     def __init__(self):
         self.signal = None
 
     def __enter__(self):
-        self.old = {s: signal.signal(s, self._set) for s in (signal.SIGINT, signal.SIGTERM)}
+        main = threading.current_thread() is threading.main_thread()
+        self.old = {s: signal.signal(s, self._set) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
         return self
 
     def _set(self, signum, frame):
@@ -306,6 +309,9 @@ def _train(cfg, data, out, resume, log, rank, world, device, init, replace_old) 
         checkpoints.restore(ckpt, net, opt, sched, _term_names(net, data, train_idx, device), last, average)
         progress = ckpt["progress"]
         if progress["round"] < schedule.rounds and progress["step"] > len(schedule.plan(progress["round"])):
+            if cfg.steps and progress["global_step"] > cfg.steps:  # a budget lowered below where the run is
+                raise TrainingError(f"the run in {out} is at step {progress['global_step']:,}, past --steps "
+                                    f"{cfg.steps:,}: raise --steps to go on with it")
             raise TrainingError(f"{last}: training progress is at step {progress['step']} of a {schedule.unit} of "
                                 f"{len(schedule.plan(progress['round']))}; train again with --overwrite")
         if rank == 0:
