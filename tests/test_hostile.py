@@ -526,6 +526,8 @@ RESUME_SPOILS = {
     ("progress", "history"): [[1, "a"], [{}], "x", [{"epoch": 1}] * 3],
     ("progress", "sums"): [{"mse": "x"}, {"mse": [float("nan"), 1.0]}, {"invented term": [1.0, 1.0]}],
     ("progress", "bad_run"): [10**6],
+    ("progress", "weights"): ["x", {"mse": "x"}, {"mse": [float("nan"), None]}, {"mse": [1.0, "x"]},
+                              {"invented term": [1.0, None]}],
     ("progress", "extra"): [1],
     ("train", "batch_size"): [0, -5, 10**9, "64"],
     ("train", "lr"): [float("nan"), 0.0],

@@ -50,6 +50,7 @@ RUN_FILES = ("best.pt", "last.pt", "log.jsonl", "loss_curve.png")
 LOCK = ".sketchgen-train.lock"
 PROGRESS = {"round": int, "step": int, "global_step": int, "best": float, "bad_rounds": int, "history": list,
             "sums": dict, "skipped": int, "bad_run": int}
+WEIGHTS = "weights"  # each loss term's [weight, floor] at the latest step: in progress since 2026-12-07, not before
 
 
 @contextlib.contextmanager
@@ -236,9 +237,11 @@ def _progress(ckpt: dict, path: Path) -> dict:
                     "best": progress.get("best"), "bad_rounds": progress.get("bad_epochs"),
                     "history": progress.get("history"), "skipped": progress.get("skipped"),
                     "bad_run": progress.get("bad_run"), "sums": {}}  # the epoch's running loss restarts
-    unknown = [k for k in progress if k not in PROGRESS]
+    unknown = [k for k in progress if k not in PROGRESS and k != WEIGHTS]
     if unknown:
         fail(f"has {str(unknown[0])[:40]!r}, which the loop does not keep")
+    if not isinstance(progress.get(WEIGHTS, {}), dict):
+        fail(f"field {WEIGHTS} is damaged")
     progress = dict(progress)
     for key, t in PROGRESS.items():
         value = progress.get(key)
@@ -267,6 +270,10 @@ def _progress(ckpt: dict, path: Path) -> dict:
         if not (printable(name, 100) and isinstance(pair, list) and len(pair) == 2
                 and all(type(x) is float and math.isfinite(x) for x in pair) and pair[1] >= 0):
             fail(f"sums of {str(name)[:40]!r} are damaged")
+    for name, pair in progress.get(WEIGHTS, {}).items():  # a term's weight, and its floor or None
+        if not (printable(name, 100) and isinstance(pair, list) and len(pair) == 2
+                and all(type(x) is float and math.isfinite(x) for x in pair[: 1 if pair[1] is None else 2])):
+            fail(f"weights of {str(name)[:40]!r} are damaged")
     return progress
 
 
@@ -311,9 +318,10 @@ def restore(ckpt: dict, net: models.SketchModel, opt: torch.optim.Optimizer, sch
     ``terms`` are the model's loss terms: the only names the round's running sums may have.
     """
     fail = _damaged(path, "")
-    unknown = [name for name in ckpt["progress"]["sums"] if name not in terms]
+    progress = ckpt["progress"]
+    unknown = [name for name in (*progress["sums"], *progress.get(WEIGHTS, {})) if name not in terms]
     if unknown:
-        fail(f"training progress sums a loss term {unknown[0][:40]!r} the model does not have")
+        fail(f"training progress names a loss term {unknown[0][:40]!r} the model does not have")
     _check_optimizer(ckpt["optimizer"], opt, _damaged(path, "optimizer state "))
     if sched is not None:
         _check_scheduler(ckpt["scheduler"], sched, _damaged(path, "schedule state "))

@@ -340,7 +340,9 @@ def _train(cfg, data, out, resume, log, rank, world, device, init, replace_old) 
                                                      **({"averaged": average.state_dict()} if average else {})))
 
     net.train()
-    weights = {}  # each loss term's (weight, floor) at the latest step
+    # Each loss term's [weight, floor] at the latest step (a vae's annealed KL weight), kept with the progress: a run
+    # stopped after a round's last step validates, once resumed, with no step left to give them.
+    weights = progress.setdefault("weights", {})
     with _StopFlag() as stop:
         while progress["round"] < schedule.rounds and progress["bad_rounds"] < cfg.early_stop:
             r, t0 = progress["round"], time.time()
@@ -363,7 +365,8 @@ def _train(cfg, data, out, resume, log, rank, world, device, init, replace_old) 
                         average.update_parameters(net)
                     if progress["global_step"] == 1 and not result.skipped:
                         _first_step_moves(net, cfg)
-                    weights.update(result.weights)
+                    weights.update({name: [float(w), None if floor is None else float(floor)]
+                                    for name, (w, floor) in result.weights.items()})
                     bar.update()
                     loss, terms = _running(progress, weights)
                     bar.set_postfix(loss=f"{loss:.4f}", **(_terms(terms) if len(terms) > 1 else {}))
