@@ -533,6 +533,10 @@ def test_a_warmup_that_would_do_nothing_or_fill_the_run_is_refused(quickdraw, tm
     assert cli.main(_train_argv(quickdraw, out, "--steps", "40", "--lr-schedule", "cosine", "--warmup", "40")) == 1
     assert capsys.readouterr().err.splitlines()[-1] == (
         "sketchgen: error: --warmup 40 is the whole run (--steps 40): the rate would never reach --lr; lower --warmup")
+    assert cli.main(_train_argv(quickdraw, out, "--epochs", "2", "--eval-every", "2")) == 1  # was ignored (an audit)
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "sketchgen: error: --eval-every 2 does nothing with an epoch budget (--epochs 2), which validates after each "
+        "epoch: pass --steps, or leave --eval-every out")
     assert not out.exists()
     with pytest.raises(SettingError, match="^--warmup 5 does nothing under the plateau schedule"):
         sketchgen.train(["apple"], "seed", out, data_dir=quickdraw / "simplified", warmup=5)

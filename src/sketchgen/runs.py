@@ -220,6 +220,9 @@ def train_config(model: str | None, saved: dict | None, seed: int, init: str | N
     base = dict(saved) if saved else {**cls.train_defaults}
     cfg = TrainConfig(**{**with_budget(base, overrides), "model": kind, "seed": seed,
                          "model_config": {**base.get("model_config", {}), **model_settings}})
+    if overrides.get("eval_every") and not cfg.steps:  # asked for, and as moot: an epoch budget validates by epoch
+        raise SettingError(f"--eval-every {cfg.eval_every} does nothing with an epoch budget (--epochs {cfg.epochs}), "
+                           "which validates after each epoch: pass --steps, or leave --eval-every out")
     if overrides.get("warmup"):  # asked for, so say where it would do nothing (a model's default may be moot)
         if cfg.lr_schedule == "plateau":
             raise SettingError(f"--warmup {cfg.warmup} does nothing under the plateau schedule, which follows the "
