@@ -165,6 +165,14 @@ def test_resume_refuses_a_different_run_or_a_damaged_checkpoint(reference, tmp_p
         train(config("seed", epochs=5, batch_size=8), prepared(), out, resume=True, log=lambda msg: None)
     with pytest.raises(TrainingError, match="from a run with other classes"):
         train(config("seed"), prepare(["circle", "bear"], SIMPLIFIED, seed=3), out, resume=True, log=lambda msg: None)
+    elsewhere = tmp_path / "elsewhere"  # the same drawings, copied: the files it trained on are named (an audit's find)
+    elsewhere.mkdir()
+    for name in CLASSES:
+        shutil.copy(SIMPLIFIED / f"{name}.ndjson", elsewhere)
+    circle = re.escape(str((SIMPLIFIED / "circle.ndjson").resolve()))
+    with pytest.raises(TrainingError, match=rf"from a run with other data \({circle} trained it, where this is "
+                                            rf"{re.escape(str(elsewhere / 'circle.ndjson'))}\): pass the same settings"):
+        train(config("seed"), prepare(CLASSES, elsewhere, seed=3), out, resume=True, log=lambda msg: None)
     mdn = tmp_path / "mdn"
     shutil.copytree(reference("mdn"), mdn)
     fewer = prepare(CLASSES, SIMPLIFIED, max_per_class=100, seed=3)  # another offset scale

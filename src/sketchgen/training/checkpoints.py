@@ -288,7 +288,10 @@ def check_same_run(ckpt: dict, cfg: TrainConfig, net: models.SketchModel, data, 
     recorded = ckpt.get("data")
     if recorded is not None and data.settings and \
             any(recorded[k] != data.settings[k] for k in ("max_per_class", "seed", "sources")):
-        differ.append("data")
+        moved = [(there, data.settings["sources"].get(name)) for name, there in recorded["sources"].items()
+                 if there != data.settings["sources"].get(name)]  # the same drawings elsewhere: say where they were
+        differ.append(f"data ({moved[0][0]} trained it, where this is {moved[0][1]})" if moved and moved[0][1]
+                      else "data")
     # The same paths ("other data" says otherwise), with other drawings in them: said first, since the model's
     # settings drawn from the data (lengths, offset scale) then differ too, though no flag was changed.
     if "data" not in differ and data.settings and (changed := changed_files(recorded, data)):
