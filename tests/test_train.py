@@ -533,6 +533,11 @@ def test_a_warmup_that_would_do_nothing_or_fill_the_run_is_refused(quickdraw, tm
     assert cli.main(_train_argv(quickdraw, out, "--steps", "40", "--lr-schedule", "cosine", "--warmup", "40")) == 1
     assert capsys.readouterr().err.splitlines()[-1] == (
         "sketchgen: error: --warmup 40 is the whole run (--steps 40): the rate would never reach --lr; lower --warmup")
+    # A round of a billion steps was planned whole: "out of memory (64.0 GB asked for)" (an audit's find)
+    assert cli.main(_train_argv(quickdraw, out, "--steps", "1000000000", "--eval-every", "1000000000")) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "sketchgen: error: --eval-every 1,000,000,000 steps of --batch-size 100 make rounds of more than the 10,000,000 "
+        "drawings whose plan a round holds in memory: lower --eval-every")
     assert cli.main(_train_argv(quickdraw, out, "--epochs", "2", "--eval-every", "2")) == 1  # was ignored (an audit)
     assert capsys.readouterr().err.splitlines()[-1] == (
         "sketchgen: error: --eval-every 2 does nothing with an epoch budget (--epochs 2), which validates after each "

@@ -22,6 +22,9 @@ MAX_ROUNDS = 10**9  # epochs, steps, validations: any budget a run could finish
 MAX_VALIDATIONS = 2000
 # Drawings per batch: 40 times Sketch-RNN's 100; memory grows with batch x length x hidden.
 MAX_BATCH = 4096
+# Drawings in a round of --eval-every steps, whose plan is drawn whole (~40 bytes each while it is: 400 MB); an
+# epoch's round holds the data's training drawings, which it already has.
+MAX_ROUND_DRAWINGS = 10**7
 # NaN/inf losses tolerated in a row before training gives up.
 MAX_BAD_STEPS = 20
 BALANCES = ("none", "classes", "sqrt")
@@ -104,6 +107,10 @@ class TrainConfig:
                                 "schedule would raise the rate to it; lower --min-lr or raise --lr")
         if not self.steps or self.eval_every:  # else a round is an epoch's steps, which the data decides (``Schedule``)
             self.rounds(per_epoch=1, n_classes=1)
+        if self.steps and min(self.eval_every, self.steps) * self.batch_size > MAX_ROUND_DRAWINGS:
+            raise TrainingError(f"--eval-every {self.eval_every:,} steps of --batch-size {self.batch_size:,} make "
+                                f"rounds of more than the {MAX_ROUND_DRAWINGS:,} drawings whose plan a round holds in "
+                                "memory: lower --eval-every")
 
     def rounds(self, per_epoch: int, n_classes: int, done: int = 0, start: int = 0) -> int:
         """The validations of a run of ``n_classes`` with ``per_epoch`` steps an epoch: one per epoch, or one every
