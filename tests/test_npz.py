@@ -12,6 +12,8 @@ import os
 import re
 import shutil
 import struct
+import subprocess
+import sys
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -195,14 +197,16 @@ def test_a_pickle_that_repeats_a_drawing_by_reference_is_refused_before_copying(
                                  "test": (1, old_numpy_pickle([drawing], True))})
     tracemalloc.start()
     try:
-        with pytest.raises(npz.NpzError, match=r"zigzag\.npz: refused array 'train': its (drawings add up to|"
-                                                   r"arrays are built from) more .*: it repeats drawings by reference$"):
+        # (an object array of more 8-byte references than the file holds bytes is refused when it is made)
+        with pytest.raises(npz.NpzError, match=r"zigzag\.npz: refused array 'train': (its (drawings add up to|arrays "
+                                                   r"are built from) more .*: it repeats drawings by reference|it builds "
+                                                   r"an array larger than the \d+ bytes it holds)$"):
             npz.read_npz(path)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < n * drawing.nbytes / 10  # measured: 3.3 and 2.8 MB, against 240 MB of copies
-    with pytest.raises(DataError, match="it repeats drawings by reference"):
+    with pytest.raises(DataError, match="it repeats drawings by reference|it builds an array larger than"):
         prepare(["zigzag"], path.parent, cache_dir=tmp_path / "cache")
 
 
@@ -242,6 +246,45 @@ def test_a_pickle_that_would_cost_more_than_its_drawings_is_refused_unrun(tmp_pa
     assert peak < 8 << 20
     with pytest.raises(DataError, match=re.escape(message)):
         prepare(["circle"], path.parent, cache_dir=tmp_path / "cache")
+
+
+@pytest.mark.parametrize("by", ["_reconstruct", "a call of ndarray", "__setstate__"])
+def test_a_pickle_asking_for_a_larger_array_than_its_member_holds_is_refused_before_numpy_allocates_it(tmp_path, by):
+    """An audit's find: 60 bytes of pickle asked NumPy for an object array of 400,000,000 elements (3.4 GB) under a
+    header of one drawing, which was compared only once the array was built. Here 10,000,000 (80 MB)."""
+    n = struct.pack("<i", 10**7)
+    reconstruct = b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+    payload = b"\x80\x02" + {
+        "_reconstruct": reconstruct + b"(J" + n + b"tC\x01O\x87R.",
+        "a call of ndarray": b"cnumpy\nndarray\n(J" + n + b"tC\x01O\x86R.",
+        "__setstate__": reconstruct + b"K\x00\x85C\x01b\x87R(K\x01J" + n + b"\x85cnumpy\ndtype\nC\x01O\x85R\x89]tb.",
+    }[by]
+    one = old_numpy_pickle([np.ones((2, 3), np.int16)], python2=True)
+    path = tmp_path / "circle.npz"
+    write_pickled_npz(path, {"train": (1, payload), "valid": (1, one), "test": (1, one)})
+    tracemalloc.start()
+    try:
+        with pytest.raises(npz.NpzError, match=r"circle\.npz: refused array 'train': it builds an array larger than "
+                                               r"the \d+ bytes it holds$"):
+            npz.read_npz(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+
+
+def test_an_object_array_filled_from_a_shorter_list_is_refused_not_crashing_numpy(tmp_path):
+    """An audit's find: NumPy reads past the end of a list shorter than the object array it fills, and the process
+    dies of a segmentation fault (NumPy 2.4); so the file is read in a process of its own here."""
+    payload = (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R"
+               b"(K\x01K\x02\x85cnumpy\ndtype\nC\x01O\x85R\x89]tb.")
+    one = old_numpy_pickle([np.ones((2, 3), np.int16)], python2=True)
+    path = tmp_path / "circle.npz"
+    write_pickled_npz(path, {"train": (2, payload), "valid": (1, one), "test": (1, one)})
+    code = "import sys; from sketchgen import npz\ntry: npz.read_npz(sys.argv[1])\nexcept npz.NpzError as e: print(e)"
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"{path}: refused array 'train': it fills an array of 2 "
+                                                              "elements from 0\n", "")
 
 
 def test_an_array_declaring_more_than_a_class_needs_is_refused_unread(converted, tmp_path):

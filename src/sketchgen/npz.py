@@ -53,12 +53,7 @@ _MEMO_PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
 # (and in Sketch-RNN's published files), numpy._core.multiarray._reconstruct since. Taken from an
 # array's own pickle recipe so that it is the real function under either NumPy.
 _RECONSTRUCT = np.zeros(0).__reduce__()[0]
-_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-}
+_RECONSTRUCT_NAMES = (("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,18 +107,25 @@ class _ArraysOnly(pickle.Unpickler):
 
     Every array it builds counts the bytes it is made from against ``budget`` (what the member
     holds) before NumPy takes them: a pickle can name one string of bytes thousands of times, and
-    NumPy copies a string (a Python 2 ``str``, as Sketch-RNN's files hold) into each array.
+    NumPy copies a string (a Python 2 ``str``, as Sketch-RNN's files hold) into each array. Nor may
+    an array be larger than the member (``check_size``), checked before NumPy allocates it.
     """
 
     def __init__(self, f, budget: int):
         # encoding="latin1": Python 2 wrote Sketch-RNN's files, and NumPy reads their byte strings so.
         super().__init__(f, encoding="latin1")
-        self.budget = budget
+        self.size = self.budget = budget
         unpickler = self
 
         class Counted(np.ndarray):
+            def __new__(cls, shape, dtype=float, *rest, **named):
+                unpickler.check_size(shape, dtype)
+                return super().__new__(cls, shape, dtype, *rest, **named)
+
             def __setstate__(self, state):
-                data = state[-1]
+                elements, data = unpickler.check_size(state[-4], state[-3]), state[-1]
+                if isinstance(data, list) and len(data) != elements:  # NumPy reads past a short list (and crashes)
+                    raise pickle.UnpicklingError(f"it fills an array of {elements} elements from {len(data)}")
                 if isinstance(data, (bytes, str)):
                     unpickler.budget -= len(data)
                     if unpickler.budget < 0:
@@ -131,7 +133,28 @@ class _ArraysOnly(pickle.Unpickler):
                                                      "holds: it repeats drawings by reference")
                 super().__setstate__(state)
 
-        self.allowed = {**_ALLOWED, ("numpy", "ndarray"): Counted}
+        def reconstruct(subtype, shape, dtype):
+            unpickler.check_size(shape, dtype)
+            return _RECONSTRUCT(subtype, shape, dtype)
+
+        self.allowed = {**dict.fromkeys(_RECONSTRUCT_NAMES, reconstruct), ("numpy", "ndarray"): Counted,
+                        ("numpy", "dtype"): np.dtype}
+
+    def check_size(self, shape, dtype) -> int:
+        """The elements of an array of ``shape`` and ``dtype``; UnpicklingError unless it takes at most the bytes
+        the member holds.
+
+        NumPy allocates an array from its shape (given to ``_reconstruct``, to ``ndarray`` or to ``__setstate__``)
+        before filling it: 60 bytes asking for an object array of 400,000,000 elements took 3.4 GB. A real array's
+        bytes are stored in the member, and each drawing of an object array in more than its 8-byte reference. The
+        shape must be integers: math.prod would repeat a list."""
+        dims = shape if isinstance(shape, tuple) else (shape,)
+        if not all(isinstance(d, int) for d in dims):
+            raise pickle.UnpicklingError("it gives an array a shape that is not integers")
+        elements = math.prod(dims)
+        if elements * max(np.dtype(dtype).itemsize, 1) > self.size:
+            raise pickle.UnpicklingError(f"it builds an array larger than the {self.size} bytes it holds")
+        return elements
 
     def find_class(self, module: str, name: str):
         try:
