@@ -72,11 +72,14 @@ def test_npz_files_keep_their_split_and_train(converted, tmp_path):
     assert (tmp_path / "run" / "best.pt").is_file()
 
 
-def test_the_cap_takes_each_splits_share(converted, tmp_path):
+@pytest.mark.parametrize("cap, shares", [(30, (21, 5, 4)), (10, (7, 2, 1)), (4, (3, 1, 0)), (1, (1, 0, 0))])
+def test_the_cap_takes_each_splits_share(converted, tmp_path, cap, shares):
+    """Each split keeps its share of the cap, by largest remainder: an audit found each share rounded down, so that
+    --max-per-class 10 kept 8 drawings and 1 none ("no drawings in train, valid or test")."""
     out, data = converted
-    sizes = {s: len(class_split(data, 0, s)) for s in SPLITS}  # 42, 9, 9 of 60
-    capped = prepare(["circle"], out, max_per_class=30, seed=0)
-    assert {s: len(capped.indices(s)) for s in SPLITS} == {s: 30 * n // CAP for s, n in sizes.items()}
+    assert [len(class_split(data, 0, s)) for s in SPLITS] == [42, 9, 9]
+    capped = prepare(["circle"], out, max_per_class=cap, seed=0, cache_dir=tmp_path)
+    assert tuple(len(capped.indices(s)) for s in SPLITS) == shares
     originals = {d.tobytes() for d in class_split(data, 0, "valid")}
     assert all(d.tobytes() in originals for d in class_split(capped, 0, "valid"))
 
@@ -374,7 +377,7 @@ def test_convert_never_writes_over_the_drawings_it_reads_nor_over_another_file(c
 def test_a_plain_array_of_a_million_drawings_costs_its_own_bytes_not_an_object_each(converted, tmp_path):
     """A plain (N, 1, 3) int16 array, as np.save writes drawings of one length: a million one-point drawings (real
     first points) deflate to a few KB. Each drawing was made an array of its own before any cap, some 400 bytes of
-    memory per 6 stored (4,000,000 took 1.6 GB and 36 s); now they stay one array, and a cap of 10 keeps 9."""
+    memory per 6 stored (4,000,000 took 1.6 GB and 36 s); now they stay one array, and a cap of 10 keeps 10."""
     first_points = np.array([d[0] for d in class_split(converted[1], 0, "train")], dtype=np.int16)
     n = 1_000_000
     train = first_points[np.arange(n) % len(first_points)][:, None, :]
@@ -389,7 +392,7 @@ def test_a_plain_array_of_a_million_drawings_costs_its_own_bytes_not_an_object_e
     finally:
         tracemalloc.stop()
     assert peak < 4 * member  # measured: 2.5 times (the array read and its offsets); before, 47 times
-    assert {s: len(capped.indices(s)) for s in SPLITS} == {"train": 9, "valid": 0, "test": 0}
+    assert {s: len(capped.indices(s)) for s in SPLITS} == {"train": 10, "valid": 0, "test": 0}
     assert all(capped.stroke3(i).tobytes() in {p.tobytes() for p in first_points} for i in range(len(capped)))
     read = npz.read_npz(path)["train"]
     assert len(read) == n and all(np.array_equal(read[k], train[k]) for k in (0, 1234, n - 1))

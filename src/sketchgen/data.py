@@ -44,6 +44,9 @@ from sketchgen.strokes import MAX_COORD, MAX_NAME, MAX_POINTS
 # Our splits are Sketch-RNN's, by name and order: an .npz file's arrays map onto them one to one.
 SPLITS = npz.NPZ_ARRAYS
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
+# How an .npz class over the cap shares it among its splits (``_shares``), in its cache's identity: caches made while
+# each share was rounded down (before 2026-12-07, night) hold fewer drawings than asked, and are rebuilt, not read.
+NPZ_SHARES = "largest remainder"
 # Bad lines printed per file before the rest are only counted.
 SHOWN_PER_FILE = 20
 # Seconds a local rank other than 0 waits under torchrun for local rank 0 to finish its next class: the largest
@@ -514,17 +517,29 @@ def _npz_split(path: Path, max_per_class: int, rng) -> tuple[npz.Drawings, np.nd
         splits = npz.read_npz(path)
     except npz.NpzError as e:
         raise DataError(str(e)) from None
-    total = sum(len(items) for items in splits.values())
+    sizes = [len(items) for items in splits.values()]
+    shares = _shares(sizes, max_per_class) if sum(sizes) > max_per_class else sizes
     kept, which = [], []
-    for name, items in splits.items():
-        if total > max_per_class:
-            items = items.take(np.sort(rng.choice(len(items), max_per_class * len(items) // total, replace=False)))
+    for (name, items), share in zip(splits.items(), shares):
+        if share < len(items):
+            items = items.take(np.sort(rng.choice(len(items), share, replace=False)))
         kept.append(items)
         which.append(np.full(len(items), SPLITS.index(name), dtype=np.int8))
     drawings = npz.Drawings.join(kept)
     if not len(drawings):
         raise DataError(f"{path}: no drawings in train, valid or test")
     return drawings, np.concatenate(which)
+
+
+def _shares(sizes: list[int], cap: int) -> list[int]:
+    """``cap`` shared among splits of ``sizes`` in proportion to them, by largest remainder (a tie to the earlier
+    split): each share rounded down, a cap of 1 kept no drawing of three splits, and a cap of 10 kept 8."""
+    total = sum(sizes)
+    shares = [cap * n // total for n in sizes]
+    by_remainder = sorted(range(len(sizes)), key=lambda i: -(cap * sizes[i] % total))
+    for i in by_remainder[: cap - sum(shares)]:
+        shares[i] += 1
+    return shares
 
 
 @dataclass(frozen=True)
@@ -702,6 +717,8 @@ def _job(name: str, source: Path, cache_dir: Path, max_per_class: int, seed: int
     st = source.stat()
     identity = {"source": str(source.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                 "max_per_class": max_per_class, "seed": seed}
+    if source.suffix == ".npz":
+        identity["shares"] = NPZ_SHARES
     return _Job(name, source, cache.folder(cache_dir, name, identity), identity, max_per_class, seed, verify, quiet)
 
 
