@@ -13,7 +13,8 @@ that holds the class. The arrays are opened with ``mmap_mode="r"``: however many
 class, the machine holds one copy of its pages. ``meta.json`` is removed first and written last, so
 a folder without it is unfinished and gets rebuilt; the caller holds the class's lock meanwhile.
 Files are only ever replaced whole (``atomic_write``), never changed in place, so a process that
-maps a cache keeps seeing the version it opened.
+maps a cache keeps seeing the version it opened; the temporaries of a process killed as it wrote
+are removed when the cache is built again.
 
 Checking costs what it must. Writing maps every file back and compares it with the array it holds
 (a full check, once), then records its size, SHA-256 and sampled digest. Opening compares each
@@ -40,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sketchgen.fileio import atomic_write, open_regular, own_folder, read_bytes, safe_name
+from sketchgen.fileio import atomic_write, open_regular, own_folder, read_bytes, safe_name, temporaries
 from sketchgen.npz import NPZ_ARRAYS
 from sketchgen.strokes import MAX_POINTS
 
@@ -77,6 +78,8 @@ def write(where: Path, arrays: dict[str, np.ndarray], identity: dict, source_sha
     """Write the arrays as ``.npy`` files, check every byte written, then commit with ``meta.json``."""
     own_folder(where)
     _clear(where / "meta.json")  # unfinished from here until the new one is written
+    for tmp in temporaries(where, (*FILES, "meta.json")):  # a killed process's, each up to a class's size
+        tmp.unlink()
     files = {}
     for name, dtype in ARRAYS.items():
         path = where / f"{name}.npy"
