@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -499,6 +500,48 @@ def test_parallel_preparation_equals_one_process(quickdraw, tmp_path, start):
         finally:
             other_thread.set()
     assert_same_prepared(data.prepare(CLASSES_4, folder, 300, cache_dir=tmp_path / "two", workers=1), alone)
+
+
+# `prepare --workers 2 --verify` on a machine of 2 cores (this one may give a process 1, and then starts no pool),
+# saying what the command line says of an error or Ctrl-C (without importing torch, as the command line does).
+ON_TWO_CORES = """
+import sys
+from sketchgen import data
+data.cores = lambda: 2
+try:
+    data.prepare(sys.argv[1:3], sys.argv[3], cache_dir=sys.argv[4], workers=2, verify=True)
+except data.DataError as e:
+    sys.exit(f"error: {e}")
+except KeyboardInterrupt:
+    sys.exit("interrupted")
+"""
+
+
+@pytest.mark.parametrize("fault", ["kill -9 of a worker", "Ctrl-C"])
+def test_a_worker_killed_or_interrupted_ends_prepare_in_one_line(quickdraw, tmp_path, fault):
+    """An audit's finds: a pool worker killed (as the kernel kills one out of memory) ended `prepare` in a
+    `BrokenProcessPool` traceback, and Ctrl-C printed the KeyboardInterrupt traceback of each worker waiting for a
+    class before `sketchgen: interrupted`. The fault strikes when one worker waits at bear's lock (taken here), the
+    other for a class (apple's done), as the kernel says (/proc/PID/wchan)."""
+    classes = ["apple", "bear"]
+    bear = data.prepare(classes, quickdraw / "simplified", cache_dir=tmp_path).parts[1].folder
+    with fileio.locked(bear):
+        run = subprocess.Popen([sys.executable, "-c", ON_TWO_CORES, *classes, quickdraw / "simplified", tmp_path],
+                               start_new_session=True, stderr=subprocess.PIPE, text=True)
+        children, waits = Path(f"/proc/{run.pid}/task/{run.pid}/children"), {}
+        deadline = time.monotonic() + 60
+        while not (len(waits) == 2 and any("lock" in w for w in waits.values())
+                   and any("pipe" in w for w in waits.values())):
+            assert time.monotonic() < deadline, waits
+            time.sleep(0.05)
+            waits = {int(pid): Path(f"/proc/{pid}/wchan").read_text() for pid in children.read_text().split()}
+        if fault == "Ctrl-C":
+            os.killpg(run.pid, signal.SIGINT)  # as a terminal sends it: to the whole group
+        else:
+            os.kill(min(waits), signal.SIGKILL)
+        err = run.communicate(timeout=60)[1]
+    assert (run.returncode, err) == (1, "interrupted\n" if fault == "Ctrl-C" else "error: a process preparing the "
+                                     "classes was killed (out of memory?): run again, or with --workers 1\n")
 
 
 def test_a_failing_class_among_many_is_one_error(quickdraw, tmp_path):

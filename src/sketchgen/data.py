@@ -21,6 +21,7 @@ import math
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -28,6 +29,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -599,14 +601,24 @@ def _run(jobs: list[_Job], workers: int, context) -> Iterator[Counter]:
     if workers <= 1:
         yield from map(_ensure, jobs)
         return
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_end_on_interrupt) as pool:
         futures = [pool.submit(_ensure, job) for job in jobs]
         try:
             for done in as_completed(futures):
                 yield done.result()
+        except BrokenProcessPool:
+            raise DataError("a process preparing the classes was killed (out of memory?): run again, or with "
+                            "--workers 1") from None
         finally:
             for f in futures:
                 f.cancel()
+
+
+def _end_on_interrupt() -> None:
+    """Each worker's start: Ctrl-C reaches every process of the terminal's group, and the parent alone says so; a
+    worker ends at once, without a traceback of its own (ignoring it, the pool would wait for each class under way).
+    What it was writing is removed when the class is prepared again."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cores() -> int:
