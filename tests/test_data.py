@@ -672,6 +672,15 @@ def test_old_single_file_caches_are_ignored_with_a_note(quickdraw, tmp_path, cap
     assert old.exists()
 
 
+def test_links_where_old_caches_lie_are_none_and_stop_nothing(quickdraw, tmp_path, capsys):
+    """An audit's find: a link named as an old cache that leads nowhere, or to itself, stopped every prepare of a new
+    class (`[Errno 2] No such file or directory`, `[Errno 40] Too many levels of symbolic links`)."""
+    (tmp_path / "prepared-gone.npz").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "prepared-loop.npz").symlink_to(tmp_path / "prepared-loop.npz")
+    assert len(data.prepare(["apple"], quickdraw / "simplified", cache_dir=tmp_path)) > 0
+    assert capsys.readouterr().err == ""
+
+
 # What torchrun sets for the processes of one machine of a 2-process run, but each one's ranks.
 TORCHRUN = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
 

@@ -766,8 +766,9 @@ def _wait_for(jobs: list[_Job], local_rank: int, cache_dir: Path, poll_s: float 
 
 
 def _note_old_caches(cache_dir: Path) -> None:
-    """One line about the single-file caches of sketchgen 0.1 (one .npz per class list), which are not read."""
-    old = list(cache_dir.glob("prepared-*.npz"))
+    """One line about the single-file caches of sketchgen 0.1 (one .npz per class list), which are not read. Files
+    alone: a link there is none of ours, and may lead nowhere or to itself (its stat an error that stopped prepare)."""
+    old = [p for p in cache_dir.glob("prepared-*.npz") if not p.is_symlink() and p.is_file()]
     if old:
         size = sum(p.stat().st_size for p in old) / 2**20
         print(f"{cache_dir}: {len(old)} prepared caches of an older sketchgen (prepared-*.npz, {size:,.0f} MiB) are no "
