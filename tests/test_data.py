@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -540,8 +541,23 @@ def test_a_worker_killed_or_interrupted_ends_prepare_in_one_line(quickdraw, tmp_
         else:
             os.kill(min(waits), signal.SIGKILL)
         err = run.communicate(timeout=60)[1]
-    assert (run.returncode, err) == (1, "interrupted\n" if fault == "Ctrl-C" else "error: a process preparing the "
-                                     "classes was killed (out of memory?): run again, or with --workers 1\n")
+    waiting = f"'bear': another sketchgen process is preparing it (it holds {bear}.lock): waiting for it to finish\n"
+    assert (run.returncode, err) == (1, waiting + ("interrupted\n" if fault == "Ctrl-C" else "error: a process preparing "
+                                     "the classes was killed (out of memory?): run again, or with --workers 1\n"))
+
+
+def test_a_prepare_waiting_for_another_says_so(quickdraw, tmp_path):
+    """A class another process is preparing (or a stopped one holds) was waited for in silence, for ever if need be
+    (an audit's find); now the wait is said first, and the class prepared once the lock is free."""
+    circle = data.prepare(["circle"], quickdraw / "simplified", cache_dir=tmp_path).parts[0].folder
+    code = "import sys; from sketchgen import data; data.prepare(['circle'], sys.argv[1], cache_dir=sys.argv[2])"
+    with fileio.locked(circle):
+        run = subprocess.Popen([sys.executable, "-c", code, quickdraw / "simplified", tmp_path], stderr=subprocess.PIPE,
+                               text=True)
+        said = select.select([run.stderr], [], [], 60)[0] and run.stderr.readline()
+        assert run.poll() is None  # still waiting
+    assert said == f"'circle': another sketchgen process is preparing it (it holds {circle}.lock): waiting for it to finish\n"
+    assert run.wait(timeout=60) == 0 and run.stderr.read() == ""
 
 
 def test_a_failing_class_among_many_is_one_error(quickdraw, tmp_path):

@@ -557,6 +557,11 @@ class _Job:
     full_check: bool
     quiet: bool
 
+    @property
+    def busy(self) -> str:
+        """What is said where another process holds the class's lock: the wait has no bound (``locked``)."""
+        return "" if self.quiet else f"{self.name!r}: another sketchgen process is preparing it"
+
 
 def _ensure(job: _Job) -> Counter:
     """The class's cache, built (or rebuilt) unless a whole one is there; returns the bad lines it skipped.
@@ -565,7 +570,7 @@ def _ensure(job: _Job) -> Counter:
     waits, then finds the cache made.
     """
     problems = Problems(quiet=job.quiet)
-    with locked(job.folder):
+    with locked(job.folder, job.busy):
         if cache.open_class(job.folder, job.source, job.max_per_class, job.identity, full=job.full_check) is not None:
             return problems.counts
         rng = class_rng(job.seed, job.name)
@@ -678,7 +683,7 @@ def prepare(
     files = [find_class_file(c, data_dir) for c in classes]
     jobs = [_job(name, path, cache_dir, max_per_class, seed, verify, problems.quiet) for name, path in zip(classes, files)]
     waiting = place.world > 1 and place.local_rank != 0
-    parts = {job.name: _open(job, quiet=True) for job in jobs} if not verify or waiting else {}
+    parts = {job.name: _open(job, quiet=True, waits=waiting) for job in jobs} if not verify or waiting else {}
     missing = [job for job in jobs if parts.get(job.name) is None]
     if missing and waiting:
         parts.update(_wait_for(missing, place.local_rank, cache_dir))
@@ -734,8 +739,9 @@ def _job(name: str, source: Path, cache_dir: Path, max_per_class: int, seed: int
     return _Job(name, source, cache.folder(cache_dir, name, identity), identity, max_per_class, seed, verify, quiet)
 
 
-def _open(job: _Job, quiet: bool = False) -> cache.ClassArrays | None:
-    with locked(job.folder):
+def _open(job: _Job, quiet: bool = False, waits: bool = False) -> cache.ClassArrays | None:
+    """The class's cache if a whole one is there; ``waits``: a wait for another process is expected, not said."""
+    with locked(job.folder, "" if waits else job.busy):
         return cache.open_class(job.folder, job.source, job.max_per_class, job.identity, quiet=quiet)
 
 
@@ -751,7 +757,7 @@ def _wait_for(jobs: list[_Job], local_rank: int, cache_dir: Path, poll_s: float 
     since = time.monotonic()
     while len(found) < len(jobs):
         for job in jobs:
-            if job.name not in found and (part := _open(job, quiet=True)) is not None:
+            if job.name not in found and (part := _open(job, quiet=True, waits=True)) is not None:
                 found[job.name] = part
                 since = time.monotonic()
         if len(found) < len(jobs):

@@ -169,7 +169,7 @@ def download_class(
     nothing of it kept. The partial file is sketchgen's own (``open_own``): never a link's target.
     """
     dest, part, url = _locations(name, dest_dir, base_url)
-    with locked(dest):
+    with locked(dest, f"{dest}: another sketchgen process is downloading it"):
         if _is_valid(dest, name):
             return dest
 
@@ -221,7 +221,7 @@ def download_slice(
     retried as ``download_class``'s are.
     """
     dest, _, url = _locations(name, dest_dir, base_url)
-    with locked(dest):
+    with locked(dest, f"{dest}: another sketchgen process is downloading it"):
         if _is_valid(dest, name):
             return dest
 

@@ -24,6 +24,7 @@ import fcntl
 import os
 import re
 import stat
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -275,12 +276,19 @@ _UMASK = _read_umask()
 
 
 @contextlib.contextmanager
-def locked(path: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path + '.lock'`` (``open_own``: never a link's target) for the block."""
+def locked(path: str | os.PathLike, waiting: str = "") -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path + '.lock'`` (``open_own``: never a link's target) for the block.
+    Where another process holds it, ``waiting`` (what that process is doing) is said on stderr first: a wait of
+    unknown length is never silent."""
     lock = Path(f"{path}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with os.fdopen(open_own(lock, os.O_RDONLY), "rb") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                print(f"{waiting} (it holds {lock}): waiting for it to finish", file=sys.stderr, flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
