@@ -285,6 +285,25 @@ def test_unknown_class_is_refused_with_close_names(quickdraw):
         data.prepare(["The Eifel Tower"], quickdraw / "simplified")
 
 
+def test_a_class_name_whose_files_no_file_system_takes_is_refused_in_one_line(quickdraw, tmp_path, capsys,
+                                                                              monkeypatch):
+    """Found by an audit: 100 characters were allowed, but 70 emoji are 280 bytes, and looking for
+    <name>.ndjson (prepare, train, the download cache) raised OSError [Errno 36] File name too long."""
+    monkeypatch.setenv("SKETCHGEN_CACHE", str(tmp_path / "downloads"))
+    emoji, cjk, accents = "\U0001f600" * 70, "\u65e5" * 86, "\u00e9" * 80  # "é" composed: 240 bytes decomposed
+    for name, length in ((emoji, 301), (cjk, 279), (accents, 261)):
+        for where in (quickdraw / "simplified", None):  # --data-dir, and the download cache
+            with pytest.raises(DataError) as refused:
+                data.check_classes([name], where)
+            assert str(refused.value) == (f"{name[:40]!r} is not a class name (its file names would run to {length} "
+                                          "bytes, more than the 255 a file system takes)")
+    assert data.name_problem("\u65e5" * 78) is None  # 234 bytes: a download's temporary file just fits
+    for command in (["prepare", "--data-dir", str(tmp_path)], ["download"]):
+        with pytest.raises(SystemExit):
+            cli.main([*command, "--classes" if command[0] == "prepare" else "--", emoji])
+        assert "is not a class name (its file names would run to 301 bytes" in capsys.readouterr().err
+
+
 # --- preparation -----------------------------------------------------------------------------
 
 

@@ -39,7 +39,17 @@ from tqdm import tqdm
 from sketchgen import cache, download, npz, strokes
 from sketchgen.drawing import RECORD_FIELDS, Drawing, check_fields
 from sketchgen.errors import DrawingError, SketchgenError, one_line
-from sketchgen.fileio import FileChanged, FileRefused, atomic_write, locked, open_regular, read_lines, unchanged
+from sketchgen.fileio import (
+    NAME_MAX,
+    TEMPORARY_ADDS,
+    FileChanged,
+    FileRefused,
+    atomic_write,
+    locked,
+    open_regular,
+    read_lines,
+    unchanged,
+)
 from sketchgen.launch import launch
 from sketchgen.strokes import MAX_COORD, MAX_NAME, MAX_POINTS
 
@@ -82,7 +92,18 @@ def name_problem(name) -> str | None:
         return f"it holds U+{ord(hidden):04X}, a control or format character"
     if "/" in name or "\\" in name or name.startswith("."):
         return "a path, not a name"
+    if (length := _longest_file_name(name)) > NAME_MAX:  # 70 emoji are 280 bytes: the file system would refuse it
+        return f"its file names would run to {length} bytes, more than the {NAME_MAX} a file system takes"
     return None
+
+
+def _longest_file_name(name: str) -> int:
+    """The bytes of the longest file name class ``name`` gives, in whichever Unicode form it is found (``_other_forms``)
+    or stored (macOS decomposes): the temporary file a download writes ``<name>.ndjson`` through (``atomic_write``),
+    longer than its ``.part``, its ``.lock`` and Sketch-RNN's ``sketchrnn_<name>.npz``. Cache folders and output files
+    are named by ``safe_name`` where a name is long, and never reach it."""
+    forms = {name, unicodedata.normalize("NFC", name), unicodedata.normalize("NFD", name)}
+    return max(len(os.fsencode(form)) for form in forms) + len(".ndjson") + TEMPORARY_ADDS
 
 
 def canonical(name: str) -> str:

@@ -220,6 +220,10 @@ def atomic_write(path: str | os.PathLike, own: bool = False) -> Iterator[BinaryI
 
 
 _TEMPORARY = ".tmp"  # atomic_write's temporary file is ".NAME.<mkstemp's random characters>.tmp", beside NAME
+# The longest file name, in bytes, that Linux's file systems take, and the bytes atomic_write's temporary name adds
+# to the name of the file it writes: '.', then '.', mkstemp's 8 random characters and '.tmp'.
+NAME_MAX = 255
+TEMPORARY_ADDS = 2 + 8 + len(_TEMPORARY)
 
 
 def temporaries(folder: Path, names: Iterable[str]) -> list[Path]:

@@ -31,6 +31,8 @@ from pathlib import Path
 
 from sketchgen.api import UsageError
 from sketchgen.fileio import (
+    NAME_MAX,
+    TEMPORARY_ADDS,
     FileRefused,
     json_values,
     open_regular,
@@ -129,7 +131,7 @@ def writable(out: str | os.PathLike, writes: str, flag: str, reads: tuple = (), 
 def _unwritable(out: Path) -> str | None:
     """Why no file can be made at ``out`` whatever it holds, or None: a name longer than a file system takes, or a
     folder above it that is a file (the first one there; those missing are made)."""
-    if (length := len(os.fsencode(out.name))) > 241:  # 255, less the 14 bytes atomic_write's temporary name adds
+    if (length := len(os.fsencode(out.name))) > NAME_MAX - TEMPORARY_ADDS:  # atomic_write's temporary name must fit
         return f"a name of {length} bytes, longer than a file's may be"
     for above in out.parents:
         if os.path.lexists(above):
@@ -140,7 +142,7 @@ def _unwritable(out: Path) -> str | None:
 def file_stem(word: str, apart: bool = False) -> str:
     """A class's own file's name less its suffix: the class itself where that is one plain file name (no folder,
     not hidden, never taken for an option: no leading '.' or '-'; printable; at most 200 bytes, so that a suffix
-    and atomic_write's temporary name around it fit 255), else ``fileio.safe_name``: a 246-byte name is a class.
+    and atomic_write's temporary name around it fit 255), else ``fileio.safe_name``: a 234-byte name is a class.
     ``apart``, where several classes' files share a folder: a name made safe is followed by a digest of it, so that
     no two classes share a file ('-x' was '_-x', the class '_-x''s own name)."""
     plain = Path(word).name == word and word[:1] not in ("", ".", "-") and is_printable(word) and \
