@@ -228,7 +228,7 @@ def test_class_files_that_cannot_be_read_are_refused_in_one_line(kind, tmp_path)
                 "looping link": f"{path} is a link that leads to no file (it dangles or loops), not a file of drawings",
                 "dangling link": f"{path} is a link that leads to no file (it dangles or loops), not a file of drawings",
                 "empty": f"{path}: no recognized drawings of 'circle'",
-                "read error": f"{path}: cannot be read (Input/output error)"}[kind]
+                "read error": f"{path}: cannot be read (Invalid argument)"}[kind]
     if kind == "directory":
         path.mkdir()
     elif kind == "fifo":
@@ -237,8 +237,10 @@ def test_class_files_that_cannot_be_read_are_refused_in_one_line(kind, tmp_path)
         path.write_bytes(b"")
     elif kind.endswith("link"):
         path.symlink_to(path.name if kind == "looping link" else "gone.ndjson")
+    elif os.path.isfile("/sys/class/net/lo/speed"):  # sysfs says 4096 bytes; a loopback has no speed: EINVAL, as a
+        path.symlink_to("/sys/class/net/lo/speed")  # failing disk's EIO (/proc/self/mem's EIO is read no more: 0 bytes)
     else:
-        path.symlink_to("/proc/self/mem")  # a regular file whose first page is never mapped: EIO, as a failing disk
+        pytest.skip("no /sys/class/net/lo/speed to fail as it is read")
     with pytest.raises(DataError) as error:
         data.prepare(["circle"], tmp_path, cache_dir=tmp_path / "cache")
     assert str(error.value) == expected
@@ -276,6 +278,18 @@ def test_a_file_that_is_not_ndjson_prints_a_screen_not_a_line_per_line(quickdraw
                for e in err[: data.SHOWN_PER_FILE])
     assert err[data.SHOWN_PER_FILE] == f"{path}: more than {data.SHOWN_PER_FILE} bad lines; the rest are counted, not shown"
     assert re.fullmatch(rf"sketchgen: error: {re.escape(str(path))}: no recognized drawings of 'circle' \(\d+ bad lines skipped\)", err[-1])
+
+
+def test_a_file_of_proc_is_read_no_further_than_the_size_it_gives(tmp_path):
+    """Found by an audit: /proc's files are regular files that say they hold 0 bytes and read on: /proc/self/pagemap
+    (256 GiB) was read for 6 minutes, /proc/kmsg blocked for ever. A file is read no further than its size at opening.
+    /proc/self/maps ends, so that the code before the fix fails here rather than hangs."""
+    (tmp_path / "circle.ndjson").symlink_to("/proc/self/maps")
+    problems = Problems()
+    assert list(data.read_ndjson(tmp_path / "circle.ndjson", "circle", problems)) == [] and not problems.counts
+    with pytest.raises(DataError, match=r"circle.ndjson: no recognized drawings of 'circle'$"):
+        data.prepare(["circle"], tmp_path, cache_dir=tmp_path / "prepared")
+    assert fileio.read_bytes("/proc/self/status", 1 << 20) == b""
 
 
 def test_unknown_class_is_refused_with_close_names(quickdraw):

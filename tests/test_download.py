@@ -23,7 +23,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from sketchgen import cli
+from sketchgen import cli, data
+from sketchgen.data import DataError
 from sketchgen.download import MAX_DOWNLOAD_BYTES, DownloadError, download_class, download_slice, validate_ndjson
 from sketchgen.fileio import FileRefused
 
@@ -386,6 +387,24 @@ def test_a_link_planted_in_the_cache_is_refused_never_written_through(server, tm
     else:  # a lock is only read, never written: a cache copied with cp -al keeps working
         fetch(server, "circle", cache)
     assert victim.read_bytes() == b"precious"
+
+
+def test_a_class_file_linked_in_the_cache_is_refused_never_read_through(server, tmp_path, monkeypatch):
+    """Found by an audit: a link was refused as the partial file or the lock, not as the cached class file itself,
+    which the download's check and ``find_class_file`` read through."""
+    cache, elsewhere = tmp_path / "cache", tmp_path / "elsewhere.ndjson"
+    cache.mkdir()
+    elsewhere.write_bytes(source("circle"))
+    (cache / "circle.ndjson").symlink_to(elsewhere)
+    refused = rf"^{re.escape(str(cache / 'circle.ndjson'))}: a symbolic link where sketchgen keeps its own file; " \
+              "refused: remove the link$"
+    for read in (lambda: fetch(server, "circle", cache), lambda: validate_ndjson(cache / "circle.ndjson", "circle")):
+        with pytest.raises(FileRefused, match=refused):
+            read()
+    monkeypatch.setenv("SKETCHGEN_CACHE", str(cache))
+    with pytest.raises(DataError, match=refused):
+        data.find_class_file("circle")
+    assert elsewhere.read_bytes() == source("circle")
 
 
 def test_special_files_in_the_cache_never_block(server, tmp_path):

@@ -45,6 +45,7 @@ from sketchgen.fileio import (
     FileChanged,
     FileRefused,
     atomic_write,
+    linked,
     locked,
     open_regular,
     read_lines,
@@ -348,11 +349,14 @@ def shared_quickdraw() -> Path | None:
     return None
 
 
-def _class_file_in(root: Path, name: str) -> Path | None:
+def _class_file_in(root: Path, name: str, own: bool = False) -> Path | None:
     """QuickDraw's ndjson first, then Sketch-RNN's npz, in ``root`` or (ndjson) its simplified/ folder; under the
-    name as given, else under another Unicode form of it (``canonical``: macOS writes file names decomposed)."""
+    name as given, else under another Unicode form of it (``canonical``: macOS writes file names decomposed).
+    ``own``: ``root`` is sketchgen's download cache, whose files are never read through a link (``fileio.linked``)."""
     for candidate in (path for form in dict.fromkeys((name, *_other_forms(root, name)))
                       for path in _candidates(root, form)):
+        if own and candidate.is_symlink():
+            raise DataError(str(linked(candidate, "file")))
         if candidate.is_file():
             return candidate
         if candidate.exists():  # a directory, or a FIFO that would block the reader for ever
@@ -404,8 +408,8 @@ def find_class_file(name: str, data_dir: str | os.PathLike | None = None, fetch:
         return found
     cache = download.default_cache_dir()
     slices = cache / "slices"
-    for root in (cache, shared_quickdraw(), slices):
-        if root is not None and (found := _class_file_in(root, name)) is not None:
+    for root, own in ((cache, True), (shared_quickdraw(), False), (slices, True)):
+        if root is not None and (found := _class_file_in(root, name, own)) is not None:
             return found
     if fetch and name in set(categories()):  # only Quick, Draw!'s own classes are in its bucket
         try:

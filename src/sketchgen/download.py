@@ -39,7 +39,7 @@ from typing import BinaryIO, TypeVar
 from tqdm import tqdm
 
 from sketchgen.errors import SketchgenError, one_line
-from sketchgen.fileio import FileRefused, atomic_write, locked, open_own, open_regular, read_lines
+from sketchgen.fileio import FileRefused, atomic_write, linked, locked, open_own, open_regular, read_lines
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/simplified/"
 # No drawing is a line this long: the longest in ../shared/quickdraw is 3.7 KB (simplified) and 37 KB (raw,
@@ -115,7 +115,8 @@ def env_folder(path: Path, variable: str) -> Path:
 
 def validate_ndjson(path: str | os.PathLike, name: str) -> int:
     """Check that every line of ``path`` is a drawing of class ``name``; return the line count."""
-    with open_regular(path, MAX_DOWNLOAD_BYTES, "class file") as f:  # larger is no class file: not read through
+    # Larger is no class file: not read through. Never through a link: a downloaded class file is sketchgen's own.
+    with open_regular(path, MAX_DOWNLOAD_BYTES, "class file", own=True) as f:
         return _check_lines(f, name, source=str(path))
 
 
@@ -262,8 +263,8 @@ def checked_base_url(url: str) -> str:
 
 def _locations(name: str, dest_dir: str | os.PathLike, base_url: str) -> tuple[Path, Path, str]:
     """The destination, its partial file and the URL; refuse names that would escape ``dest_dir``, and, before
-    anything is fetched, a ``dest_dir`` that is no folder and a destination that is one (found at the end, after the
-    whole transfer, as ``[Errno 21]``)."""
+    anything is fetched, a ``dest_dir`` that is no folder, a destination that is one (found at the end, after the
+    whole transfer, as ``[Errno 21]``) and one that is a symbolic link (a cached file read through it)."""
     if not name or "/" in name or name.startswith("."):
         raise DownloadError(f"{name!r} is not a QuickDraw class name")
     dest_dir = Path(dest_dir)
@@ -275,6 +276,8 @@ def _locations(name: str, dest_dir: str | os.PathLike, base_url: str) -> tuple[P
     if above is not None and not above.is_dir():
         raise DownloadError(f"{above} is {'a file' if above.is_file() else 'not a folder'}, where class {name!r} "
                             "is to be downloaded into a folder: give another")
+    if dest.is_symlink():  # read through, it would be some other file; ours are never read or written through links
+        raise linked(dest, "file")
     if dest.is_dir():
         raise DownloadError(f"{dest} is a folder, where class {name!r}'s file goes: move it")
     return dest, dest_dir / f".{name}.ndjson.part", url

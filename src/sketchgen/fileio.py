@@ -10,7 +10,8 @@ reads a file line by line without ever holding more than one bounded line;
 
 Every file sketchgen reads is opened by ``open_regular`` (or ``read_bytes``):
 a FIFO, a device such as ``/dev/zero`` or a folder is refused before a byte is
-read, as is a file over the reader's bound. sketchgen's own files and folders
+read, as is a file over the reader's bound, and none is read past the size it
+had when opened (/proc's files never end). sketchgen's own files and folders
 (locks, logs, partial downloads, a class's cache folder) are opened by
 ``open_own`` and ``own_folder``, which never follow a symbolic link: a link
 planted there would have us truncate or write whatever it points at.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import os
 import re
 import stat
@@ -46,19 +48,23 @@ class WriteFailed(OSError):
     """A write the system refused (a full disk), said by ``atomic_write`` once, naming the file it was writing."""
 
 
-def open_regular(path: str | os.PathLike, most: int | None = None, what: str = "file") -> BinaryIO:
+def open_regular(path: str | os.PathLike, most: int | None = None, what: str = "file", own: bool = False) -> BinaryIO:
     """``path`` opened for reading if it is a regular file of at most ``most`` bytes; FileRefused if not.
 
     It is opened with O_NONBLOCK, so that a FIFO without a writer answers at once rather than
     blocking for ever, and then checked with ``fstat`` on what was opened (not on the name, which
     could change in between): a FIFO, a device (``/dev/zero`` never ends, and says its size is 0)
     or a folder is refused, and so is a file larger than the reader allows, before a byte is read.
+    It is read no further than the size ``fstat`` gave (``_UpTo``). ``own``: one of sketchgen's own
+    files (a downloaded class file), never read through a symbolic link (as ``open_own``).
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if own else 0))
     except FileNotFoundError:
         raise FileRefused(f"{path}: no such {what}") from None
     except OSError as e:  # no permission; a socket (ENXIO); a name too long
+        if own and e.errno == errno.ELOOP:
+            raise linked(path, "file") from None
         raise FileRefused(f"{path}: cannot be read ({e.strerror})") from None
     except ValueError:  # a NUL in the name, which no file system takes
         raise FileRefused(f"{str(path)!r:.60}: not a file name (it holds a NUL)") from None
@@ -67,22 +73,52 @@ def open_regular(path: str | os.PathLike, most: int | None = None, what: str = "
         if most is not None and size > most:
             raise FileRefused(f"{path}: {size:,} bytes, more than any {what} ({_amount(most)} at most); refused unread")
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
+        return io.BufferedReader(_UpTo(fd, size))
     except BaseException:
         os.close(fd)
         raise
 
 
+class _UpTo(io.RawIOBase):
+    """A file read no further than ``end``, its size when opened. A regular file of /proc or /sys says it has 0 bytes
+    (or 4096) and reads on for ever: /proc/self/pagemap holds 256 GiB, /proc/kmsg blocks until the kernel logs.
+    Refusing such file systems would need statfs, which Python lacks (and would miss the next pseudo file system);
+    the size the file gave covers them all, and a file written meanwhile is ``unchanged``'s to find."""
+
+    def __init__(self, fd: int, end: int):
+        super().__init__()
+        self.file, self.end = io.FileIO(fd, "rb"), end
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        left = self.end - self.file.tell()
+        return self.file.readinto(memoryview(buffer)[:left]) if left > 0 else 0
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_END:  # from the end it had
+            return self.file.seek(self.end + offset)
+        return self.file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def fileno(self) -> int:
+        return self.file.fileno()
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
+
+
 def read_bytes(path: str | os.PathLike, most: int, what: str = "file") -> bytes:
-    """The whole of a regular file of at most ``most`` bytes (``open_regular``), read with that bound."""
+    """The whole of a regular file of at most ``most`` bytes (``open_regular``: no further than its size at opening)."""
     with open_regular(path, most, what) as f:
-        size = os.fstat(f.fileno()).st_size
-        data = f.read(size + 1)  # not f.read(most + 1), which would allocate all of ``most`` first
-        if len(data) > size:  # it grew after it was measured
-            data += f.read(most + 1 - len(data))
-    if len(data) > most:
-        raise FileRefused(f"{path}: more than any {what} ({_amount(most)} at most); refused")
-    return data
+        return f.read(os.fstat(f.fileno()).st_size)  # into one buffer of its size: read() grows one, copying it
 
 
 def open_own(path: str | os.PathLike, flags: int = os.O_RDWR) -> int:
@@ -97,7 +133,7 @@ def open_own(path: str | os.PathLike, flags: int = os.O_RDWR) -> int:
         fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise _linked(path, "file") from None
+            raise linked(path, "file") from None
         if e.errno in _NOT_FILES:
             raise FileRefused(f"{path}: {_NOT_FILES[e.errno]} where sketchgen keeps its own file; remove it") from None
         raise
@@ -125,13 +161,14 @@ def own_folder(path: str | os.PathLike, create: bool = True) -> bool:
     except FileNotFoundError:
         return False
     if stat.S_ISLNK(info.st_mode):
-        raise _linked(path, "folder")
+        raise linked(path, "folder")
     if not stat.S_ISDIR(info.st_mode):
         raise FileRefused(f"{path}: not a folder, where sketchgen keeps its own folder; remove it")
     return True
 
 
-def _linked(path, what: str) -> FileRefused:
+def linked(path, what: str) -> FileRefused:
+    """The refusal of a symbolic link where sketchgen keeps its own file or folder."""
     return FileRefused(f"{path}: a symbolic link where sketchgen keeps its own {what}; refused: remove the link")
 
 
