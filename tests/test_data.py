@@ -144,6 +144,24 @@ def test_each_bad_line_is_reported_once_and_the_good_ones_kept(capsys):
     assert problems.summary().startswith(f"{len(BAD)} bad lines skipped: 2 not JSON")
 
 
+def test_bad_lines_are_counted_by_kind_never_by_what_they_say(tmp_path, capsys):
+    """Found by an audit: the count was keyed by each reason's text, which quotes the line: 1.2 million lines of
+    words of their own held 614 MB and printed a summary line of 44 MB. Each line shown keeps its exact reason."""
+    good = {"word": "circle", "drawing": [[[0, 10], [0, 10]]]}
+    said = [{"word": f"w{i}"} for i in range(300)] + [{"word": [i]} for i in range(300)] + \
+        [{"recognized": f"r{i}"} for i in range(300)] + [{"key_id": [i]} for i in range(300)]
+    path = tmp_path / "circle.ndjson"
+    path.write_text("".join(json.dumps({**good, **line}) + "\n" for line in [{}, *said]))
+    problems = Problems()
+    assert len(list(data.read_ndjson(path, "circle", problems))) == 1
+    assert problems.counts == {"word is not 'circle'": 300, "word is not a string": 300,
+                               "recognized is not true or false": 300,
+                               "key_id or countrycode is not a string of at most 100 characters": 300}
+    assert capsys.readouterr().err.splitlines()[:2] == [f"{path}:2: word is 'w0', expected 'circle' (skipped)",
+                                                        f"{path}:3: word is 'w1', expected 'circle' (skipped)"]
+    assert len(problems.summary()) < 200
+
+
 def test_prepare_skips_bad_lines_but_keeps_the_rest_of_the_file(quickdraw, tmp_path, capsys):
     """Bad lines in the middle and a truncated line at the end of a real file cost only those lines."""
     real = (quickdraw / "simplified" / "circle.ndjson").read_text().splitlines(keepends=True)

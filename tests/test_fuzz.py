@@ -345,7 +345,7 @@ def test_summary_groups_reasons_by_kind(tmp_path):
     drawings, messages, problems = _read(path)
     assert len(drawings) == 1 and len(messages) == 6
     assert problems.summary() == (
-        "6 bad lines skipped: 2 stroke N is empty, 2 word is 'dog', expected 'bear', "
+        "6 bad lines skipped: 2 stroke N is empty, 2 word is not 'bear', "
         "1 not JSON (corrupt or truncated line), 1 not a JSON object"
     )
 
@@ -376,7 +376,7 @@ def test_prepare_names_each_bad_line_and_ends_with_a_summary(tmp_path):
     ]
     assert err[4:] == [
         "4 bad lines skipped: 2 not JSON (corrupt or truncated line), 1 no 'drawing' field, "
-        "1 word is 'dog', expected 'circle'"
+        "1 word is not 'circle'"
     ]
 
 

@@ -72,6 +72,15 @@ class DataError(SketchgenError):
     """A problem with the data as a whole (no file for a class, unknown class); one line for the user."""
 
 
+class BadLine(ValueError):
+    """Why a line is no drawing, where its message quotes what the line says: ``kind``, what ``Problems`` counts it
+    by, never does (a word of its own on each of a million lines made a million kinds, and a 44 MB summary)."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+
 ALL = "all"  # as a class list on its own (--classes all, classes="all"): the 345 Quick, Draw! classes
 
 
@@ -212,9 +221,10 @@ class Problems:
     quiet: bool = False
     shown: Counter = field(default_factory=Counter)
 
-    def report(self, path: Path, line: int, reason: str) -> None:
-        # Counted by kind: "stroke 3 is empty" and "stroke 7 is empty" are one reason (the 8 of UTF-8 stays).
-        self.counts[re.sub(r"(?<![\w-])\d+", "N", reason.split(":")[0])] += 1
+    def report(self, path: Path, line: int, reason: str, kind: str | None = None) -> None:
+        # Counted by kind (``BadLine``'s), else by the reason's words: "stroke 3 is empty" and "stroke 7 is empty" are
+        # one reason (the 8 of UTF-8 stays).
+        self.counts[kind or re.sub(r"(?<![\w-])\d+", "N", reason.split(":")[0])] += 1
         self.shown[path] += 1
         if self.quiet or self.shown[path] > SHOWN_PER_FILE + 1:
             return
@@ -251,13 +261,14 @@ def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = 
         raise ValueError("no 'drawing' field")
     got = obj.get("word")
     if got is not None and not isinstance(got, str):
-        raise ValueError(f"word is {download.shown(got)}, not a string")
+        raise BadLine(f"word is {download.shown(got)}, not a string", "word is not a string")
     if word is not None and got is not None and canonical(got) != canonical(word):  # without a word: its file's
-        raise ValueError(f"word is {download.shown(got)}, expected {word!r}")
+        raise BadLine(f"word is {download.shown(got)}, expected {word!r}", f"word is not {word!r}")
     # Only JSON's true counts: "false", 0 or {} are no answer, and a guess could let unrecognized drawings in.
     recognized = obj.get("recognized", True)
     if not isinstance(recognized, bool):
-        raise ValueError(f"recognized is {download.shown(recognized)}, not true or false")
+        raise BadLine(f"recognized is {download.shown(recognized)}, not true or false",
+                      "recognized is not true or false")
     parsed = strokes.parse_drawing(obj["drawing"])
     every = np.concatenate(parsed)
     if len(every) > MAX_POINTS:  # as a Drawing may hold and write_ndjson write: what is read can be written back
@@ -270,7 +281,10 @@ def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = 
     elif not raw:
         parsed = [np.rint(s, out=s) for s in parsed]
     own = {name: _text(obj.get(name)) for name in ("key_id", "countrycode")}
-    check_fields(own)  # as the writer does: a DrawingError, a ValueError, names the field
+    try:
+        check_fields(own)  # as the writer does
+    except DrawingError as e:  # names the field, and quotes its value
+        raise BadLine(str(e), f"key_id or countrycode is not a string of at most {MAX_NAME} characters") from None
     # Whatever else the line says (QuickDraw's timestamp, the model, seed and temperature that drew it) is kept,
     # so that a file read and written again says what it said.
     info = {k: v for k, v in obj.items() if k not in RECORD_FIELDS}
@@ -316,7 +330,7 @@ def read_ndjson(
                 try:
                     yield parse_line(line, word, simplify_raw)
                 except ValueError as e:
-                    problems.report(path, lineno, str(e))
+                    problems.report(path, lineno, str(e), e.kind if isinstance(e, BadLine) else None)
     except FileRefused as e:
         raise DataError(str(e)) from None
     except OSError as e:  # a failing disk: a read error names no file of its own
