@@ -26,6 +26,8 @@ from conftest import FIXTURES, SMALL_CAP, SMALL_CLASSES, assert_same_prepared
 
 from sketchgen import cache, cli, data, download, fileio, strokes
 from sketchgen.data import DataError, Problems
+from sketchgen.drawing import MAX_LINE, MAX_LINE_VALUES, Drawing
+from sketchgen.errors import DrawingError
 
 BAD_LINES = FIXTURES / "bad_lines.ndjson"
 # Line number -> the start of the reason the reader must give for it (bad_lines.ndjson).
@@ -162,6 +164,27 @@ def test_bad_lines_are_counted_by_kind_never_by_what_they_say(tmp_path, capsys):
     assert len(problems.summary()) < 200
 
 
+def test_a_line_is_read_only_if_the_writer_writes_it_back(tmp_path, capsys):
+    """Found by an audit: whatever a line said beside its drawing was kept: 10 lines of 4 MiB of "{}," held 1.26 GB,
+    and a note of 2 MB was read, then refused by write_ndjson. The reader holds a line to the writer's rule (a line
+    of at most MAX_LINE bytes and MAX_LINE_VALUES values, strict JSON): each one written is read back, no other."""
+    good = {"word": "circle", "drawing": [[[0, 10], [0, 10]]]}
+    fits = len(json.dumps({**good, "countrycode": "", "recognized": True, "key_id": "", "note": ""}))
+    said = [{"x": [{}] * 1_000_000}, {"note": "n" * 2_000_000}, {"note": "n" * (MAX_LINE - fits + 1)},
+            {"x": [0] * MAX_LINE_VALUES}, {"x": float("nan")}, {"note": "n" * (MAX_LINE - fits)}, {"x": [0] * 90_000}]
+    path = tmp_path / "circle.ndjson"
+    path.write_text("".join(json.dumps({**good, **line}) + "\n" for line in said))
+    problems = Problems(quiet=True)
+    read = list(data.read_ndjson(path, "circle", problems))
+    assert [sorted(d.info) for d in read] == [["note"], ["x"]] and len(read[0].to_ndjson()) == MAX_LINE
+    assert problems.counts == {f"more than {MAX_LINE_VALUES:,} values": 2,
+                               "what it says beside its drawing could not be written back": 3}
+    data.write_ndjson(read, tmp_path / "again.ndjson")
+    assert [d.info for d in data.read_ndjson(tmp_path / "again.ndjson")] == [d.info for d in read]
+    with pytest.raises(DrawingError, match=f"line would hold 100,0\\d\\d values, more than the {MAX_LINE_VALUES:,}"):
+        Drawing.from_strokes([([0, 10], [0, 10])], "circle", **said[3]).to_ndjson()
+
+
 def test_prepare_skips_bad_lines_but_keeps_the_rest_of_the_file(quickdraw, tmp_path, capsys):
     """Bad lines in the middle and a truncated line at the end of a real file cost only those lines."""
     real = (quickdraw / "simplified" / "circle.ndjson").read_text().splitlines(keepends=True)
@@ -196,7 +219,8 @@ def test_lines_too_long_to_be_drawings_are_refused_with_bounded_memory(quickdraw
 
 def test_a_drawing_of_more_points_than_a_drawing_may_have_is_skipped(quickdraw, tmp_path, capsys):
     """300,000 one-point strokes (a 3.6 MB line) and one stroke of 20,000 points were read, cached by prepare and
-    returned by read_ndjson as Drawings that write_ndjson then refused; a drawing of MAX_POINTS is still read."""
+    returned by read_ndjson as Drawings that write_ndjson then refused; a drawing of MAX_POINTS is still read. (The
+    first is now refused before it is parsed, for its 1.5 million values.)"""
     real = (quickdraw / "simplified" / "circle.ndjson").read_text().splitlines(keepends=True)[:3]
     xs = list(range(200)) * (strokes.MAX_POINTS // 200)
     path = tmp_path / "circle.ndjson"
@@ -208,8 +232,9 @@ def test_a_drawing_of_more_points_than_a_drawing_may_have_is_skipped(quickdraw, 
     assert [d.key_id for d in kept] == [*(json.loads(line)["key_id"] for line in real[:2]), "longest",
                                         json.loads(real[2])["key_id"]]
     assert capsys.readouterr().err.splitlines() == [
-        f"{path}:{n}: drawing has {points} points, more than the {strokes.MAX_POINTS} a drawing may have (skipped)"
-        for n, points in ((2, 300_000), (4, 2 * strokes.MAX_POINTS))]
+        f"{path}:2: 1,500,002 values, more than the {MAX_LINE_VALUES:,} a drawing's line may have (skipped)",
+        f"{path}:4: drawing has {2 * strokes.MAX_POINTS} points, more than the {strokes.MAX_POINTS} a drawing may have "
+        "(skipped)"]
     data.write_ndjson(kept, tmp_path / "again.ndjson")  # every drawing read writes back
     assert [d.key_id for d in data.read_ndjson(tmp_path / "again.ndjson")] == [d.key_id for d in kept]
 

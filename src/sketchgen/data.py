@@ -37,7 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sketchgen import cache, download, npz, strokes
-from sketchgen.drawing import RECORD_FIELDS, Drawing, check_fields
+from sketchgen.drawing import MAX_LINE, MAX_LINE_VALUES, RECORD_FIELDS, Drawing, check_fields
 from sketchgen.errors import DrawingError, SketchgenError, one_line
 from sketchgen.fileio import (
     NAME_MAX,
@@ -45,6 +45,7 @@ from sketchgen.fileio import (
     FileChanged,
     FileRefused,
     atomic_write,
+    json_values,
     linked,
     locked,
     open_regular,
@@ -246,6 +247,10 @@ def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = 
     Simplified coordinates are integers by the format; any others are rounded to the nearest
     (np.rint), so that the int16 cache stores the drawing rather than truncated offsets of it.
     """
+    line = text if isinstance(text, bytes) else text.encode(errors="surrogatepass")
+    if (values := json_values(line)) > MAX_LINE_VALUES:
+        raise BadLine(f"{values:,} values, more than the {MAX_LINE_VALUES:,} a drawing's line may have",
+                      f"more than {MAX_LINE_VALUES:,} values")
     try:
         # UTF-8 (a BOM allowed): json.loads would guess UTF-16/32 from bytes, which no split on b"\n" survives.
         text = text.decode("utf-8-sig") if isinstance(text, bytes) else text
@@ -288,7 +293,28 @@ def parse_line(text: str | bytes, word: str | None = None, simplify_raw: bool = 
     # Whatever else the line says (QuickDraw's timestamp, the model, seed and temperature that drew it) is kept,
     # so that a file read and written again says what it said.
     info = {k: v for k, v in obj.items() if k not in RECORD_FIELDS}
-    return Drawing(got or "", parsed, recognized, **own, info=info)
+    drawing = Drawing(got or "", parsed, recognized, **own, info=info)
+    if info and (len(line) > MAX_LINE // 10 or b"NaN" in line or b"Infinity" in line):
+        _check_written_back(drawing)
+    return drawing
+
+
+def _check_written_back(drawing: Drawing) -> None:
+    """BadLine if the writer would refuse ``drawing`` for what its line says beside it (NaN, which Python's json reads
+    and JSON has not; a line of more than MAX_LINE bytes): a drawing read is one that can be written back, and holds
+    no more than a line written does. Looked at only where it could be: JSON written back takes at most 5 bytes for
+    each byte read (1e15 is written 1000000000000000.0, an emoji \\ud83d\\ude00), so a line of a tenth of MAX_LINE says
+    under half of it; and the rest of a line written (MAX_POINTS points, ~220 kB, and its own fields) takes under the
+    other half. What says more is written to know."""
+    try:
+        said = json.dumps(drawing.info, allow_nan=False)
+    except (ValueError, RecursionError):  # named by the writer, below
+        said = None
+    if said is None or len(said) > MAX_LINE // 2:
+        try:
+            drawing.to_ndjson()
+        except DrawingError as e:
+            raise BadLine(str(e), "what it says beside its drawing could not be written back") from None
 
 
 def _text(value: object) -> object:

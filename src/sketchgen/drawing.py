@@ -21,6 +21,7 @@ import numpy as np
 
 from sketchgen import render, strokes
 from sketchgen.errors import DrawingError
+from sketchgen.fileio import json_values
 from sketchgen.strokes import MAX_COORD, MAX_NAME, MAX_POINTS, StrokeError, parse_drawing
 
 # A record's own fields: ``info`` (or ``to_record``'s extra) naming one would be written over it, a "drawing" over
@@ -30,6 +31,10 @@ RECORD_FIELDS = ("word", "countrycode", "recognized", "key_id", "drawing")
 # (MAX_POINTS points within +-MAX_COORD), its own fields under 2 kB (MAX_NAME), so only what ``info`` says can reach
 # this: a quarter of the 4 MiB line the reader reads (download.MAX_LINE_BYTES), so every line written is read back.
 MAX_LINE = 1 << 20
+# Values in one drawing's line, as ``fileio.json_values`` counts them: its strokes hold at most ~70,000 (MAX_POINTS raw
+# points, a stroke each: 7 brackets and commas a point), the rest is what ``info`` may say. Counted before a line read
+# is parsed, they bound what parsing builds: 4 MiB of "{}," is 1.4 million dicts, 100 MB.
+MAX_LINE_VALUES = 100_000
 
 
 @dataclass(eq=False)
@@ -142,6 +147,9 @@ class Drawing:
                 f"its {len(record):,} fields say"  # many small fields: no one of them is the cause
             raise DrawingError(f"a {self.word!r:.40} drawing's line would be {len(line):,} bytes, more than the "
                                f"{MAX_LINE:,} a line may have: {what} too much")
+        if (values := json_values(line.encode())) > MAX_LINE_VALUES:
+            raise DrawingError(f"a {self.word!r:.40} drawing's line would hold {values:,} values, more than the "
+                               f"{MAX_LINE_VALUES:,} a line may have: its fields say too much")
         return line
 
     def to_svg(self, size: int = 256) -> str:
