@@ -229,18 +229,9 @@ def test_a_class_named_as_another_models_label_is_drawn_by_its_own_model(browser
 
 
 @pytest.fixture(scope="module")
-def vae_page(browser, seed_data, tmp_path_factory):
-    """The page of a small vae trained for seconds on the seed classes, beside the tiny mdn."""
-    import torch
-
-    from sketchgen.training import TrainConfig, train
-
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("tiny_vae")
-    cfg = TrainConfig.for_model("vae", steps=60, eval_every=30, batch_size=32, lr=5e-3,
-                                model_config={"hidden": 64, "encoder_hidden": 32, "latent_size": 16})
-    train(cfg, seed_data, out, log=lambda msg: None)
-    with serving(out / "best.pt") as url:
+def vae_page(browser, tiny_models):
+    """The page of conftest's tiny vae, which knows the 5 seed classes."""
+    with serving(tiny_models["vae"]) as url:
         page = open_page(browser, url)
         yield page
         page.context.close()
