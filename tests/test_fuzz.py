@@ -545,7 +545,9 @@ def poison(route: str) -> st.SearchStrategy:
     return st.fixed_dictionaries({"class": st.sampled_from(["poison", "nan"])}, optional=extra)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 50 random batches (~0.17 s each: a poisoned one is generated again half by half) beside the examples
+# of the cases that broke it.
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["sample", "complete"]).flatmap(
     lambda route: st.tuples(st.just(route), requests(route) | poison(route))), st.integers(0, len(GOOD_BATCH)))
 @example(("sample", {"class": "poison"}), 0)
