@@ -111,12 +111,18 @@ TORCHRUN = {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "1
 RUN_ALONE = "start sketchgen with torchrun, which sets it, or unset WORLD_SIZE, RANK and LOCAL_RANK to run one process"
 
 
-@pytest.mark.parametrize("env, problem", [
+# Cases that could reach no process group however they were read (a WORLD_SIZE that is no number, a RANK without
+# one): checked by the command run in this process.
+UNJOINABLE = [
     ({"WORLD_SIZE": "abc"}, "WORLD_SIZE='abc' is not a whole number from 1 to 65536"),
     ({"WORLD_SIZE": ""}, "WORLD_SIZE='' is not a whole number from 1 to 65536"),
     ({"WORLD_SIZE": "1.5"}, "WORLD_SIZE='1.5' is not a whole number from 1 to 65536"),
     ({"WORLD_SIZE": "-1"}, "WORLD_SIZE='-1' is not a whole number from 1 to 65536"),
     ({"WORLD_SIZE": "99999999999999999999"}, "WORLD_SIZE='99999999999999999999' is not a whole number from 1 to 65536"),
+    ({"RANK": "1"}, "RANK='1' is not a whole number from 0 to 0 (ranks are below WORLD_SIZE, here 1)"),
+]
+# The rest, let through, would join (or wait for) a process group: each runs in a process of its own.
+JOINABLE = [
     ({"WORLD_SIZE": "2"}, "WORLD_SIZE is 2 but RANK is not set"),
     ({**TORCHRUN, "RANK": "abc"}, "RANK='abc' is not a whole number from 0 to 1 (ranks are below WORLD_SIZE, here 2)"),
     ({**TORCHRUN, "LOCAL_RANK": "x"},
@@ -124,15 +130,33 @@ RUN_ALONE = "start sketchgen with torchrun, which sets it, or unset WORLD_SIZE, 
     ({**TORCHRUN, "RANK": "0"}, "LOCAL_RANK='1' is not a whole number from 0 to 0 (a local rank is at most RANK, here 0)"),
     ({**TORCHRUN, "RANK": "2"}, "RANK='2' is not a whole number from 0 to 1 (ranks are below WORLD_SIZE, here 2)"),
     ({**TORCHRUN, "MASTER_PORT": "http"}, "MASTER_PORT='http' is not a whole number from 1 to 65535"),
-    ({"RANK": "1"}, "RANK='1' is not a whole number from 0 to 0 (ranks are below WORLD_SIZE, here 1)"),
-])
+]
+
+
+def train_argv(quickdraw, out) -> list[str]:
+    return ["train", "--classes", "apple", "square", "--data-dir", str(quickdraw / "simplified"), "--steps", "2",
+            "--init", "none", "--out", str(out)]
+
+
+@pytest.mark.parametrize("env, problem", UNJOINABLE)
+def test_torchruns_numbers_are_checked_before_anything_starts(quickdraw, tmp_path, monkeypatch, capsys, env, problem):
+    """Each is input like a flag: refused in one line naming it, before any drawing is read (a WORLD_SIZE outside
+    torchrun failed inside PyTorch)."""
+    for name in TORCHRUN:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(train_argv(quickdraw, tmp_path / "rk")) == 1
+    assert capsys.readouterr().err.splitlines() == [f"sketchgen: error: {problem}: {RUN_ALONE}"]
+    assert not (tmp_path / "rk").exists()
+
+
+@pytest.mark.parametrize("env, problem", JOINABLE)
 def test_torchruns_variables_are_checked_before_anything_starts(quickdraw, tmp_path, env, problem):
     """Each is input like a flag: refused in one line naming it, before any drawing is read or any process group
-    joined (a WORLD_SIZE outside torchrun failed inside PyTorch, or waited for a rank 0 that never came)."""
+    joined (a process given them outside torchrun waited for a rank 0 that never came)."""
     alone = {k: v for k, v in os.environ.items() if k not in TORCHRUN}
-    run = subprocess.run([sys.executable, "-m", "sketchgen", "train", "--classes", "apple", "square", "--data-dir",
-                          str(quickdraw / "simplified"), "--steps", "2", "--init", "none",
-                          "--out", str(tmp_path / "rk")], env={**alone, **env}, capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run([sys.executable, "-m", "sketchgen", *train_argv(quickdraw, tmp_path / "rk")],
+                         env={**alone, **env}, capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and run.stderr.splitlines() == [f"sketchgen: error: {problem}: {RUN_ALONE}"], run.stderr
     assert not (tmp_path / "rk").exists()
