@@ -677,6 +677,9 @@ def _run(jobs: list[_Job], workers: int, context) -> Iterator[Counter]:
             for done in as_completed(futures):
                 yield done.result()
         except BrokenProcessPool:
+            # Ctrl-C reaches the workers and this process at once, but a thread of ours may take its signal only after
+            # the pool has found them gone: the moment's wait lets it be said as the interrupt it is.
+            time.sleep(0.2)
             raise DataError("a process preparing the classes was killed (out of memory?): run again, or with "
                             "--workers 1") from None
         finally:
