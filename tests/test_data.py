@@ -604,7 +604,8 @@ def test_a_worker_killed_or_interrupted_ends_prepare_in_one_line(quickdraw, tmp_
     bear = data.prepare(classes, quickdraw / "simplified", cache_dir=tmp_path).parts[1].folder
     with fileio.locked(bear):
         run = subprocess.Popen([sys.executable, "-c", ON_TWO_CORES, *classes, quickdraw / "simplified", tmp_path],
-                               start_new_session=True, stderr=subprocess.PIPE, text=True)
+                               start_new_session=True, stderr=subprocess.PIPE, text=True,  # Ctrl-C as a terminal's
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # (xdist ignores it)
         children, waits = Path(f"/proc/{run.pid}/task/{run.pid}/children"), {}
         deadline = time.monotonic() + 60
         while not (len(waits) == 2 and any("lock" in w for w in waits.values())

@@ -671,15 +671,13 @@ def _run(jobs: list[_Job], workers: int, context) -> Iterator[Counter]:
     if workers <= 1:
         yield from map(_ensure, jobs)
         return
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_end_on_interrupt) as pool:
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # as a background job's is: so is each worker's
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_end_on_interrupt, initargs=(ignored,)) as pool:
         futures = [pool.submit(_ensure, job) for job in jobs]
         try:
             for done in as_completed(futures):
                 yield done.result()
         except BrokenProcessPool:
-            # Ctrl-C reaches the workers and this process at once, but a thread of ours may take its signal only after
-            # the pool has found them gone: the moment's wait lets it be said as the interrupt it is.
-            time.sleep(0.2)
             raise DataError("a process preparing the classes was killed (out of memory?): run again, or with "
                             "--workers 1") from None
         finally:
@@ -687,11 +685,12 @@ def _run(jobs: list[_Job], workers: int, context) -> Iterator[Counter]:
                 f.cancel()
 
 
-def _end_on_interrupt() -> None:
+def _end_on_interrupt(ignored: bool) -> None:
     """Each worker's start: Ctrl-C reaches every process of the terminal's group, and the parent alone says so; a
     worker ends at once, without a traceback of its own (ignoring it, the pool would wait for each class under way).
-    What it was writing is removed when the class is prepared again."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    What it was writing is removed when the class is prepared again. Where the parent ignores it (a background job,
+    nohup), so does the worker: it would die of a signal the parent lives through, and the prepare would fail."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else signal.SIG_DFL)
 
 
 def cores() -> int:

@@ -342,7 +342,7 @@ def _train(cfg, data, out, resume, log, rank, world, device, init, replace_old) 
     net.train()
     # Each loss term's [weight, floor] at the latest step (a vae's annealed KL weight), kept with the progress: a run
     # stopped after a round's last step validates, once resumed, with no step left to give them.
-    weights = progress.setdefault("weights", {})
+    weights = progress.setdefault(checkpoints.WEIGHTS, {})
     with _StopFlag() as stop:
         while progress["round"] < schedule.rounds and progress["bad_rounds"] < cfg.early_stop:
             r, t0 = progress["round"], time.time()
