@@ -188,3 +188,22 @@ def zoo_classifier(zoo_data, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("zoo_classifier") / "classifier.pt"
     save_classifier(clf, list(zoo_data.classes), path)
     return path
+
+
+def ctrl_c_in_step(monkeypatch, n: int) -> None:
+    """Ctrl-C while the training's ``n``-th step runs: the flag is read as the next step starts, so step n + 1 is
+    the run's last (a fault injected around the real step, which runs)."""
+    import os
+    import signal
+
+    from sketchgen.training import loop
+
+    real, calls = loop.train_step, []
+
+    def step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_step", step)

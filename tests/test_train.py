@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL_CAP, SMALL_CLASSES, tiny_config
+from conftest import SMALL_CAP, SMALL_CLASSES, ctrl_c_in_step, tiny_config
 
 import sketchgen
 from sketchgen import cli
@@ -363,8 +363,6 @@ def test_what_a_resume_may_change_it_changes(small_data, tmp_path, monkeypatch):
     """Found by an audit: --lr-patience changed on --resume was recorded but the schedule's saved patience
     overruled it; a run stopped mid-round and resumed with --steps below where it was was told its last.pt was
     damaged and to --overwrite it (the whole run)."""
-    from sketchgen.training import loop
-
     small = {"hidden": 8, "embed_dim": 4}
     out = tmp_path / "plateau"
     train(tiny_config(steps=4, eval_every=2, lr_schedule="plateau", model_config=small), small_data, out, log=quiet)
@@ -373,15 +371,7 @@ def test_what_a_resume_may_change_it_changes(small_data, tmp_path, monkeypatch):
     last = torch.load(out / "last.pt", weights_only=True)
     assert last["train"]["lr_patience"] == 0 == last["scheduler"]["patience"]
 
-    real, steps = loop.train_step, []
-
-    def interrupted_in_the_sixth(*args, **kwargs):  # Ctrl-C there: the seventh step, round 2's third, is the last
-        steps.append(1)
-        if len(steps) == 6:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "train_step", interrupted_in_the_sixth)
+    ctrl_c_in_step(monkeypatch, 6)  # the seventh step, round 2's third of 4, is the last
     cfg = tiny_config(steps=8, eval_every=4, model_config=small)
     with pytest.raises(Interrupted, match="at step 3 \\(step 7 of the run\\)"):
         train(cfg, small_data, tmp_path / "stopped", log=quiet)

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES, RAW, SIMPLIFIED
+from conftest import FIXTURES, RAW, SIMPLIFIED, ctrl_c_in_step
 from PIL import Image
 from torch.distributions import Normal, kl_divergence
 
@@ -260,21 +258,13 @@ def test_resume_of_a_vae_run_equals_an_unbroken_run(vae_data, tmp_path, monkeypa
     """The latent's noise is drawn per drawing from where training is, so stopping changes nothing: between
     rounds, or stopped by Ctrl-C after a round's last step (whose validation then had no step to give it the KL
     term's annealed weight, and logged the round's training loss with a weight of 1: an audit's find)."""
-    from sketchgen.training import Interrupted, loop
+    from sketchgen.training import Interrupted
 
     cfg = TrainConfig.for_model("vae", steps=6, eval_every=3, batch_size=8, model_config=TINY)
     whole = train(cfg, vae_data, tmp_path / "whole", log=quiet)
     train(TrainConfig.for_model("vae", steps=3, eval_every=3, batch_size=8, model_config=TINY), vae_data,
           tmp_path / "split", log=quiet)
-    real, calls = loop.train_step, []
-
-    def interrupted_in_the_second(*args, **kwargs):  # Ctrl-C there: the third step, the round's last, is the last
-        calls.append(1)
-        if len(calls) == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "train_step", interrupted_in_the_second)
+    ctrl_c_in_step(monkeypatch, 2)  # the third step, the round's last, is the last
     with pytest.raises(Interrupted, match=r"at step 3 \(step 3 of the run\)"):
         train(cfg, vae_data, tmp_path / "stopped", log=quiet)
     monkeypatch.undo()
