@@ -123,6 +123,11 @@ def canonical(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
+def same_names(a: Iterable[str], b: Iterable[str]) -> bool:
+    """Whether two lists name the same classes in the same order, each in either Unicode form."""
+    return [canonical(c) for c in a] == [canonical(c) for c in b]
+
+
 class Names(dict):
     """Class names to their places in ``names``: each found as it is written, else by its composed form
     (``canonical``), so that a model trained on a name in one form draws it asked in the other."""

@@ -91,7 +91,7 @@ from sketchgen.classifier import (
     predict,
     real_drawings,
 )
-from sketchgen.data import Names, Prepared, canonical, changed_files
+from sketchgen.data import Names, Prepared, changed_files, same_names
 from sketchgen.fileio import atomic_write
 from sketchgen.training import TrainConfig, dataset_loss, usable
 
@@ -187,7 +187,7 @@ def evaluate_model(model, classifier, data: Prepared, n_per_class: int = 500, te
         ckpt = models.restrict(ckpt, classes)
     net = models.checkpoint.build(ckpt) if ckpt else model  # built once, of the classes measured
     classes = ckpt.get("classes", data.classes)
-    if [canonical(c) for c in classes] != [canonical(c) for c in data.classes]:  # either Unicode form
+    if not same_names(classes, data.classes):
         raise EvaluationError(f"the model was trained on {classes}, the data holds {data.classes}")
     clf, clf_classes = _classifier(classifier, data.classes)
     known = judges(clf_classes, classes)

@@ -119,8 +119,7 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     if training.is_main_process():  # the process that writes, as the run's own check (two would lock each other out)
         check_out(out, resume, overwrite)
     last = read_last(out / "last.pt") if resume and (out / "last.pt").is_file() else None
-    if last is not None and classes is not None and \
-            [data.canonical(c) for c in classes] != [data.canonical(c) for c in last["classes"]]:
+    if last is not None and classes is not None and not data.same_names(classes, last["classes"]):
         raise UsageError(f"--classes differ from the run in {out} ({', '.join(last['classes'][:5])}...); "
                          "leave --classes out to resume it, or pass --overwrite to start again")
     classes = list(last["classes"] if last else classes or SEED_CLASSES)  # a run's own, as it wrote them
