@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 from benchlib import arguments, begin, quickdraw, side_by_side
 
-from sketchgen import data
+from sketchgen import classfiles, data
 
 CLASSES = ["eye", "mouth", "monkey", "bear", "circle"]
 RSS_BOUND_MIB = 1024
@@ -246,7 +246,7 @@ import json, sys, time
 from sketchgen import data
 from sketchgen.training import usable
 folder, per_class, cache_dir = json.loads(sys.argv[1])
-p = data.prepare(data.categories(), folder, per_class, cache_dir=cache_dir)
+p = data.prepare(classfiles.categories(), folder, per_class, cache_dir=cache_dir)
 idx = usable(p, "train", 250)
 t0 = time.perf_counter()
 data.median_lengths(p, idx)
@@ -260,7 +260,7 @@ print(json.dumps({"train": len(idx), "medians": t1 - t0, "offset_std": t2 - t1,
 
 
 def full_scale_run(args, tmp: Path) -> None:
-    n, classes = args.full_scale, data.categories()
+    n, classes = args.full_scale, classfiles.categories()
     need = len(classes) * n * (LINE_BYTES + 2 * 0.93 * POINTS_PER_DRAWING * 6)  # the files and two caches
     free = shutil.disk_usage(tmp).free
     if free < 1.5 * need:

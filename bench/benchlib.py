@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sketchgen.data import shared_quickdraw
+from sketchgen.classfiles import shared_quickdraw
 
 
 def quickdraw() -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shipping import checked, package, read_run, trained  # noqa: E402
 
-from sketchgen import data  # noqa: E402
+from sketchgen import classfiles  # noqa: E402
 from sketchgen.api import ASSETS  # noqa: E402
 
 BASES = {"layernorm": ASSETS / "mdn-quickdraw345.pt", "lstm": ASSETS / "mdn-quickdraw345-lstm.pt"}
@@ -50,7 +50,7 @@ def main() -> None:
         argv = ["train", "--model", "mdn", "--init", "none", "--classes", "all", *RECIPE, "--steps",
                 str(STEPS[args.cell]), "--cell", args.cell, "--seed", "0"]
         ckpt = trained(argv, args.run, args.resume)
-    checked(ckpt, data.categories(), args.cell, args.from_run or args.run)
+    checked(ckpt, classfiles.categories(), args.cell, args.from_run or args.run)
     package(ckpt, args.out or BASES[args.cell])
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 
 from sketchgen import models as model
+from sketchgen.classfiles import shared_quickdraw
 from sketchgen.cli import SEED_CLASSES, SHIPPED_CHECKPOINT
-from sketchgen.data import prepare, shared_quickdraw
+from sketchgen.data import prepare
 from sketchgen.fileio import atomic_write
 from sketchgen.training import TrainConfig, train
 

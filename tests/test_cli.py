@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sketchgen import api, cli, data, models, splits
+from sketchgen import api, classfiles, cli, data, models, splits
 from sketchgen.api import SHIPPED_MODEL
 
 SEED_CLASSES = cli.SEED_CLASSES
@@ -462,17 +462,17 @@ def test_a_class_of_your_own_named_all_is_chosen_by_an_at_file(quickdraw, tmp_pa
     code, _, err = run_cli(capsys, "sample", "--classes", "all", "--out", tmp_path / "every")
     assert code == 0, err
     drawn = [json.loads(line)["word"] for line in (tmp_path / "every" / "samples.ndjson").read_text().splitlines()]
-    assert drawn == data.categories()
+    assert drawn == classfiles.categories()
     # The library alike ("all" was a class name there): the string on its own is the 345, a list holds names.
     base, own = api.load(classes="all"), api.load(run / "best.pt")
-    assert base.path == api.BASE_MODEL and [base.classes[i] for i in base.labels("all")] == data.categories()
+    assert base.path == api.BASE_MODEL and [base.classes[i] for i in base.labels("all")] == classfiles.categories()
     assert own.labels(["all"]) == [0] and [d.word for d in own.sample(["all"], n=2)] == ["all", "all"]
     with pytest.raises(models.CheckpointError, match="was not trained on The Eiffel Tower"):
         own.sample("all")
 
 
 def test_demo_names_its_files_even_for_a_class_name_near_the_file_systems_limit(quickdraw, tmp_path, capsys):
-    word = "日" * 78  # 234 bytes, the most a class name has (data.name_problem); over file_stem's 200
+    word = "日" * 78  # 234 bytes, the most a class name has (classfiles.name_problem); over file_stem's 200
     mine = tmp_path / "mine"
     mine.mkdir()
     lines = (quickdraw / "simplified" / "circle.ndjson").read_text().splitlines()[:60]

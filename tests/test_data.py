@@ -24,8 +24,9 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, SMALL_CAP, SMALL_CLASSES, assert_same_prepared
 
-from sketchgen import cache, cli, data, download, fileio, strokes
-from sketchgen.data import DataError, Problems
+from sketchgen import cache, classfiles, cli, data, download, fileio, strokes
+from sketchgen.classfiles import DataError
+from sketchgen.data import Problems
 from sketchgen.drawing import MAX_LINE, MAX_LINE_VALUES, Drawing
 from sketchgen.errors import DrawingError
 
@@ -337,7 +338,7 @@ def test_a_file_of_proc_is_read_no_further_than_the_size_it_gives(tmp_path):
 
 def test_unknown_class_is_refused_with_close_names(quickdraw):
     with pytest.raises(DataError, match=r"unknown class 'eyee'\. Did you mean 'eye'.*sketchgen classes"):
-        data.check_classes(["circle", "eyee"])
+        classfiles.check_classes(["circle", "eyee"])
     with pytest.raises(DataError, match=r"unknown class 'The Eifel Tower'\. Did you mean 'The Eiffel Tower'"):
         data.prepare(["The Eifel Tower"], quickdraw / "simplified")
 
@@ -351,10 +352,10 @@ def test_a_class_name_whose_files_no_file_system_takes_is_refused_in_one_line(qu
     for name, length in ((emoji, 301), (cjk, 279), (accents, 261)):
         for where in (quickdraw / "simplified", None):  # --data-dir, and the download cache
             with pytest.raises(DataError) as refused:
-                data.check_classes([name], where)
+                classfiles.check_classes([name], where)
             assert str(refused.value) == (f"{name[:40]!r} is not a class name (its file names would run to {length} "
                                           "bytes, more than the 255 a file system takes)")
-    assert data.name_problem("\u65e5" * 78) is None  # 234 bytes: a download's temporary file just fits
+    assert classfiles.name_problem("\u65e5" * 78) is None  # 234 bytes: a download's temporary file just fits
     for command in (["prepare", "--data-dir", str(tmp_path)], ["download"]):
         with pytest.raises(SystemExit):
             cli.main([*command, "--classes" if command[0] == "prepare" else "--", emoji])
@@ -552,7 +553,7 @@ def test_a_class_cache_serves_any_class_list(quickdraw, tmp_path, capsys):
 
 POOLED = """
 import sys
-from sketchgen import data
+from sketchgen import classfiles, data
 assert data._pool_context().get_start_method() == "fork"  # a fresh process has no other thread
 data.prepare(sys.argv[1:5], sys.argv[5], 300, cache_dir=sys.argv[6], workers=2)
 """
@@ -583,11 +584,11 @@ def test_parallel_preparation_equals_one_process(quickdraw, tmp_path, start):
 # saying what the command line says of an error or Ctrl-C (without importing torch, as the command line does).
 ON_TWO_CORES = """
 import sys
-from sketchgen import data
+from sketchgen import classfiles, data
 data.cores = lambda: 2
 try:
     data.prepare(sys.argv[1:3], sys.argv[3], cache_dir=sys.argv[4], workers=2, verify=True)
-except data.DataError as e:
+except classfiles.DataError as e:
     sys.exit(f"error: {e}")
 except KeyboardInterrupt:
     sys.exit("interrupted")
@@ -670,7 +671,7 @@ def test_gather_lengths_labels_and_split_agree_with_stroke3(quickdraw, tmp_path)
 
 SHARED_PAGES = """
 import sys
-from sketchgen import data
+from sketchgen import classfiles, data
 p = data.prepare(["eye"], sys.argv[1], 5000, cache_dir=sys.argv[2])
 int(p.parts[0].points.sum())  # touch every page
 rollup = {}
@@ -805,11 +806,11 @@ def test_under_torchrun_only_local_rank_0_prepares(quickdraw, tmp_path):
 
 WAITING = """
 import sys
-from sketchgen import data
+from sketchgen import classfiles, data
 data.WAIT_S = 1
 try:
     data.prepare(["apple", "eye"], sys.argv[1], 300, cache_dir=sys.argv[2])
-except data.DataError as e:
+except classfiles.DataError as e:
     sys.exit(str(e))
 """
 
@@ -865,30 +866,30 @@ def class_file(folder: Path, name: str, quickdraw: Path, n: int = 30) -> Path:
 def test_resolution_order(quickdraw, tmp_path, monkeypatch):
     shared = quickdraw / "simplified" / "circle.ndjson"
     monkeypatch.setenv("SKETCHGEN_CACHE", str(tmp_path / "cache"))
-    assert data.find_class_file("circle", fetch=False) == shared  # the download cache is empty
-    assert data.find_class_file("circle", quickdraw) == shared  # a data dir with a simplified/ folder
+    assert classfiles.find_class_file("circle", fetch=False) == shared  # the download cache is empty
+    assert classfiles.find_class_file("circle", quickdraw) == shared  # a data dir with a simplified/ folder
 
     cached = class_file(tmp_path / "cache", "circle", quickdraw)
-    assert data.find_class_file("circle") == cached  # the download cache before ../shared
-    assert data.find_class_file("eye") == quickdraw / "simplified" / "eye.ndjson"  # per class
+    assert classfiles.find_class_file("circle") == cached  # the download cache before ../shared
+    assert classfiles.find_class_file("eye") == quickdraw / "simplified" / "eye.ndjson"  # per class
 
     from_env = class_file(tmp_path / "env", "circle", quickdraw)
     monkeypatch.setenv("SKETCHGEN_DATA", str(tmp_path / "env"))
-    assert data.find_class_file("circle") == from_env  # $SKETCHGEN_DATA before the cache
+    assert classfiles.find_class_file("circle") == from_env  # $SKETCHGEN_DATA before the cache
 
     flag = class_file(tmp_path / "flag", "circle", quickdraw)
-    assert data.find_class_file("circle", tmp_path / "flag") == flag  # --data-dir before everything
+    assert classfiles.find_class_file("circle", tmp_path / "flag") == flag  # --data-dir before everything
 
     with pytest.raises(DataError, match=f"no eye.ndjson .*in {tmp_path / 'flag'}"):
-        data.find_class_file("eye", tmp_path / "flag")  # an explicit folder is the only place looked in
+        classfiles.find_class_file("eye", tmp_path / "flag")  # an explicit folder is the only place looked in
 
 
 SEARCH = """
 import json, sys
-from sketchgen import data
+from sketchgen import classfiles, data
 try:
-    print(json.dumps({"module": data.__file__, "path": str(data.find_class_file(sys.argv[1]))}))
-except data.DataError as e:
+    print(json.dumps({"module": data.__file__, "path": str(classfiles.find_class_file(sys.argv[1]))}))
+except classfiles.DataError as e:
     print(json.dumps({"module": data.__file__, "error": str(e)}))
 """
 

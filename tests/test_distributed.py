@@ -21,7 +21,8 @@ import pytest
 import torch
 
 from sketchgen import cli, strokes
-from sketchgen.data import categories, prepare
+from sketchgen.classfiles import categories
+from sketchgen.data import prepare
 from sketchgen.models.base import default_embed_dim
 from sketchgen.training import usable
 

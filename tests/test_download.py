@@ -23,8 +23,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from sketchgen import cli, data
-from sketchgen.data import DataError
+from sketchgen import classfiles, cli
+from sketchgen.classfiles import DataError
 from sketchgen.download import MAX_DOWNLOAD_BYTES, DownloadError, download_class, download_slice, validate_ndjson
 from sketchgen.fileio import FileRefused
 
@@ -403,7 +403,7 @@ def test_a_class_file_linked_in_the_cache_is_refused_never_read_through(server, 
             read()
     monkeypatch.setenv("SKETCHGEN_CACHE", str(cache))
     with pytest.raises(DataError, match=refused):
-        data.find_class_file("circle")
+        classfiles.find_class_file("circle")
     assert elsewhere.read_bytes() == source("circle")
 
 

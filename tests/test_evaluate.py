@@ -14,8 +14,8 @@ from sketchgen import classifier as C
 from sketchgen import evaluate as E
 from sketchgen import metrics, models, sample, splits
 from sketchgen import report as R
+from sketchgen.classfiles import DataError
 from sketchgen.cli import main
-from sketchgen.data import DataError
 from sketchgen.models import CheckpointError
 from sketchgen.strokes import stroke3_to_strokes
 from sketchgen.training import TrainingError

@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 
 from sketchgen import npz
+from sketchgen.classfiles import DataError, find_class_file
 from sketchgen.cli import main
-from sketchgen.data import SPLITS, DataError, find_class_file, prepare
+from sketchgen.data import SPLITS, prepare
 from sketchgen.strokes import MAX_POINTS
 
 CLASSES = ["circle", "zigzag"]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sketchgen import data, models, render
+from sketchgen import classfiles, data, models, render
 from sketchgen import sample as sampling
 from sketchgen.drawing import Drawing, Grid, as_drawings, checked_points, points_in
 from sketchgen.errors import DrawingError, SketchgenError, whole_number
@@ -58,7 +58,7 @@ class SettingError(UsageError):
 
 def classes() -> list[str]:
     """The 345 Quick, Draw! class names."""
-    return data.categories()
+    return classfiles.categories()
 
 
 # --- drawings ----------------------------------------------------------------------------------
@@ -123,12 +123,12 @@ def _drawn_by_a_shipped_model(classes: list[str]) -> None:
     """Refuse no class, or a class no shipped model draws (one of the 345 or not at all), with close matches."""
     if not classes:
         raise UsageError("classes is empty: name at least one class, or leave classes out for the 29-class model")
-    known = data.categories()
+    known = classfiles.categories()
     for name in classes:
         if name not in known:
             raise UsageError(f"no shipped model draws {name[:40]!r}: they draw the 345 Quick, Draw! classes "
-                             f"(sketchgen.classes() lists them).{data.did_you_mean(name, known)} A class of your own needs a model trained on it "
-                             "(sketchgen.train)")
+                             f"(sketchgen.classes() lists them).{classfiles.did_you_mean(name, known)} A class of your "
+                             "own needs a model trained on it (sketchgen.train)")
 
 
 def read_model(path: str | os.PathLike) -> dict:
@@ -208,10 +208,10 @@ class Model:
         wanted = class_names(wanted, "classes") if wanted is not None else self.classes
         if not wanted:  # none asked for is not every one: nothing would be drawn, without a word
             raise UsageError("classes is empty: name at least one class, or leave classes out for every class")
-        index = data.Names(self.classes)
+        index = classfiles.Names(self.classes)
         unknown = [c for c in wanted if index.find(c) is None]
         if unknown:
-            other = self.path == SHIPPED_MODEL and set(unknown) <= set(data.categories())
+            other = self.path == SHIPPED_MODEL and set(unknown) <= set(classfiles.categories())
             hint = f" (sketchgen.load(classes={unknown[:3]!r}) loads the shipped model that draws them)" if other else ""
             raise models.CheckpointError(f"{self.path} was not trained on {models.listing(unknown)}{hint}; it knows: "
                                          f"{models.listing(self.classes)}")
@@ -352,7 +352,7 @@ class Model:
 
     def _labels_of(self, drawings: Sequence[Drawing], words: Sequence[str | None] | None = None) -> np.ndarray:
         """The class of each drawing, its word unless ``words`` says otherwise; one line for a class it lacks."""
-        index = data.Names(self.classes)
+        index = classfiles.Names(self.classes)
         labels = []
         for i, d in enumerate(drawings):
             word = (words[i] if words is not None else None) or d.word
@@ -427,8 +427,8 @@ def checked_int(name: str, value: int, low: int, high: int) -> int:
 def class_names(value: str | Sequence[str], name: str) -> list[str]:
     """A name or a sequence of names as a list ("all" alone: the 345, as ``--classes all``; a class of your own
     named so goes in a list), or one line saying what ``name`` takes instead."""
-    if isinstance(value, str) and value == data.ALL:
-        return data.categories()
+    if isinstance(value, str) and value == classfiles.ALL:
+        return classfiles.categories()
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, Sequence) or not all(isinstance(c, str) and c for c in names):
         raise UsageError(f"{name} must be a class name or a list of class names, not {value!r:.40}")

@@ -83,6 +83,7 @@ import os
 import numpy as np
 
 from sketchgen import metrics, models, render, sample, strokes
+from sketchgen.classfiles import Names, same_names
 from sketchgen.classifier import (
     Classifier,
     EvaluationError,
@@ -91,7 +92,7 @@ from sketchgen.classifier import (
     predict,
     real_drawings,
 )
-from sketchgen.data import Names, Prepared, changed_files, same_names
+from sketchgen.data import Prepared, changed_files
 from sketchgen.fileio import atomic_write
 from sketchgen.training import TrainConfig, dataset_loss, usable
 

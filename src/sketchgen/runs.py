@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sketchgen import data, models, render, training
+from sketchgen import classfiles, models, render, training
 from sketchgen.api import (
     ASSETS,
     SEED_CLASSES,
@@ -119,7 +119,7 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     if training.is_main_process():  # the process that writes, as the run's own check (two would lock each other out)
         check_out(out, resume, overwrite)
     last = read_last(out / "last.pt") if resume and (out / "last.pt").is_file() else None
-    if last is not None and classes is not None and not data.same_names(classes, last["classes"]):
+    if last is not None and classes is not None and not classfiles.same_names(classes, last["classes"]):
         raise UsageError(f"--classes differ from the run in {out} ({', '.join(last['classes'][:5])}...); "
                          "leave --classes out to resume it, or pass --overwrite to start again")
     classes = list(last["classes"] if last else classes or SEED_CLASSES)  # a run's own, as it wrote them
@@ -243,7 +243,7 @@ def _class_list(value: str | Sequence[str]) -> list[str]:
     names = class_names(value, "classes")
     if not names:
         raise UsageError("classes is empty: name at least one class (or leave it out for the 5 seed classes)")
-    twice = data.named_twice(names)
+    twice = classfiles.named_twice(names)
     if twice is not None:
         raise UsageError(f"classes: class {twice[:40]!r} is named twice")
     return names

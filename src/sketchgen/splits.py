@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sketchgen import data, strokes
+from sketchgen import classfiles, data, strokes
 from sketchgen import sample as sampling
 from sketchgen.api import SEED_MAX, Model, UsageError, checked_int, checked_path, to_stderr
-from sketchgen.data import DataError, Prepared
+from sketchgen.classfiles import DataError
+from sketchgen.data import Prepared
 from sketchgen.errors import flag
 
 DEFAULT_MAX_PER_CLASS = 100_000
@@ -73,7 +74,7 @@ def _same_files(path, sources: dict, data_dir: str) -> None:
     machine finds its data elsewhere by design: an absolute folder, or the data rule's, is taken as it is.)"""
     for name, trained in sources.items():
         try:
-            here = str(data.find_class_file(name, data_dir, fetch=False).resolve())
+            here = str(classfiles.find_class_file(name, data_dir, fetch=False).resolve())
         except DataError:
             continue  # said by prepare, if the class is asked for
         if here != trained:

@@ -19,6 +19,7 @@ import numpy as np
 
 from sketchgen import api, runs, splits
 from sketchgen.api import SEED_CLASSES, SHIPPED_CHECKPOINT, UsageError
+from sketchgen.classfiles import did_you_mean
 from sketchgen.cli.outputs import (
     GENERATED,
     INTERPOLATION,
@@ -32,7 +33,6 @@ from sketchgen.cli.outputs import (
     writable,
 )
 from sketchgen.cli.values import of_field
-from sketchgen.data import did_you_mean
 from sketchgen.errors import flag
 from sketchgen.sample import check_prefixes, require_encoder
 
@@ -56,7 +56,7 @@ def data_flags(args) -> dict:
 
 
 def cmd_classes(args) -> None:
-    from sketchgen.data import folder_problem, own_classes
+    from sketchgen.classfiles import folder_problem, own_classes
 
     if args.checkpoint:
         print("\n".join(api.load(args.checkpoint).classes))
@@ -229,7 +229,7 @@ def loaded(path, command: str, classes=None) -> api.Model:
 def given_drawings(path, model: api.Model, most: int | None = None) -> list:
     """The valid drawings of an ndjson file, its first ``most`` where given (bad lines before them reported and
     skipped; the file read no further); no drawing at all is one line."""
-    from sketchgen.data import DataError
+    from sketchgen.classfiles import DataError
 
     drawings = list(itertools.islice(api.read_ndjson(path), most))
     if not drawings:
@@ -239,7 +239,8 @@ def given_drawings(path, model: api.Model, most: int | None = None) -> list:
 
 
 def cmd_sample(args) -> None:
-    from sketchgen.data import DataError, read_stroke3
+    from sketchgen.classfiles import DataError
+    from sketchgen.data import read_stroke3
     from sketchgen.models import ModelError
 
     if args.prefix_strokes is not None and not args.prefix:
@@ -303,7 +304,7 @@ def cmd_reconstruct(args) -> None:
 
 def cmd_interpolate(args) -> None:
     from sketchgen import render
-    from sketchgen.data import DataError
+    from sketchgen.classfiles import DataError
 
     model = api.load(args.checkpoint)
     require_encoder(model.net)
@@ -407,7 +408,7 @@ def cmd_evaluate(args) -> None:
 def cmd_demo(args) -> None:
     """The README's main job: train the seed model on real data and draw, or draw from the shipped model."""
     from sketchgen import render
-    from sketchgen.data import DataError
+    from sketchgen.classfiles import DataError
 
     if args.fine_tune == "new-classes":  # demo trains the report's model from random weights: nothing to keep
         raise FlagError("argument --fine-tune: new-classes trains only the classes a checkpoint lacks, and demo "

@@ -178,7 +178,7 @@ class ClassList(argparse.Action):
     """
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from sketchgen.data import ALL, categories, name_problem, named_twice
+        from sketchgen.classfiles import ALL, categories, name_problem, named_twice
 
         where = f"argument {option_string or self.metavar}"
         if ALL in values:
@@ -200,7 +200,7 @@ class ClassList(argparse.Action):
 def check_known(args) -> str | None:
     """Why the --classes given are not all classes the data has (one line), or None: what ClassList defers
     until --data-dir is known."""
-    from sketchgen.data import DataError, check_classes
+    from sketchgen.classfiles import DataError, check_classes
 
     if not getattr(args, "known_classes", False) or not args.classes:
         return None

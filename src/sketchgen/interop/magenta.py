@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sketchgen import data, models
+from sketchgen import classfiles, models
 from sketchgen.fileio import FileRefused, atomic_write, json_values, read_bytes
 from sketchgen.models.checkpoint import MAX_NAME, validate
 
@@ -250,23 +250,23 @@ def _finite(value) -> bool:
 
 def zoo_class(name: str) -> str:
     """The Quick, Draw! class a zoo name stands for (``palm_tree`` is ``palm tree``), else the name as it is."""
-    known = {c.lower(): c for c in data.categories()}
+    known = {c.lower(): c for c in classfiles.categories()}
     return known.get(name.lower()) or known.get(name.replace("_", " ").lower()) or name
 
 
 def magenta_checkpoint(path: str | os.PathLike, class_name: str | None = None) -> dict:
     """A zoo file as a one-class sketchgen checkpoint dict of the model that reads Magenta's files, checked like
     any read one. The class is ``class_name``, else the one ``info.name`` stands for."""
-    if class_name is not None and data.name_problem(class_name):
-        raise MagentaFileError(f"--class {class_name[:40]!r} is not a class name ({data.name_problem(class_name)})")
+    if class_name is not None and (problem := classfiles.name_problem(class_name)):
+        raise MagentaFileError(f"--class {class_name[:40]!r} is not a class name ({problem})")
     model = read_magenta(path)
     name = class_name
     if name is None and model.info["name"] is not None:
         name = zoo_class(model.info["name"])
     if not name:
         raise MagentaFileError(f"{path}: info has no name: say which class it draws with --class")
-    if class_name is None and data.name_problem(name):  # held to --class's rule: a class no command could name
-        raise MagentaFileError(f"{path}: info.name {name[:40]!r} is not a class name ({data.name_problem(name)}): "
+    if class_name is None and (problem := classfiles.name_problem(name)):  # --class's rule: one no command could name
+        raise MagentaFileError(f"{path}: info.name {name[:40]!r} is not a class name ({problem}): "
                                "say which class it draws with --class")
     cls = models.importer("magenta")
     try:

@@ -37,7 +37,7 @@ from dataclasses import MISSING, asdict, fields
 import torch
 
 from sketchgen.cache import is_sha256
-from sketchgen.data import Names
+from sketchgen.classfiles import Names
 from sketchgen.errors import SketchgenError
 from sketchgen.fileio import FileRefused, atomic_write, open_regular
 from sketchgen.models.base import SketchModel, shapes_only

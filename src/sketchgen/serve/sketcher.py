@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from sketchgen import api, models, sample, strokes
-from sketchgen.data import Names
+from sketchgen.classfiles import Names
 from sketchgen.sample import MAX_TEMPERATURE, TEMPERATURE
 from sketchgen.serve.batcher import BATCH, Batcher, DrawingFailed, Job
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from sketchgen import models
-from sketchgen.data import categories
+from sketchgen.classfiles import categories
 from sketchgen.errors import SketchgenError
 from sketchgen.models.base import setting
 from sketchgen.strokes import MAX_POINTS
