@@ -491,10 +491,12 @@ def test_a_cache_knows_its_source_s_sha256_from_before_and_verify_hashes_the_sou
     arrays = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("*.npy")}
     meta = json.loads((folder / "meta.json").read_text())
     (folder / "meta.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "source_sha256"}))
+    left = folder / ".meta.json.k1ll3d.tmp"  # what a process killed while it gave the digest left: a whole cache is
+    left.write_bytes(b"{")  # never rebuilt, so the rebuild's sweep never took it (an audit's find)
     capsys.readouterr()
     again = data.prepare(["circle"], tmp_path / "data", cache_dir=tmp_path / "cache")
     assert capsys.readouterr().err == "" and again.settings["digests"] == {"circle": digest}
-    assert json.loads((folder / "meta.json").read_text())["source_sha256"] == digest
+    assert json.loads((folder / "meta.json").read_text())["source_sha256"] == digest and not left.exists()
     assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("*.npy")} == arrays  # not rebuilt
 
     before = source.stat()
@@ -866,19 +868,19 @@ def class_file(folder: Path, name: str, quickdraw: Path, n: int = 30) -> Path:
 def test_resolution_order(quickdraw, tmp_path, monkeypatch):
     shared = quickdraw / "simplified" / "circle.ndjson"
     monkeypatch.setenv("SKETCHGEN_CACHE", str(tmp_path / "cache"))
-    assert classfiles.find_class_file("circle", fetch=False) == shared  # the download cache is empty
-    assert classfiles.find_class_file("circle", quickdraw) == shared  # a data dir with a simplified/ folder
+    assert classfiles.find_class_file("circle", fetch=False).path == shared  # the download cache is empty
+    assert classfiles.find_class_file("circle", quickdraw).path == shared  # a data dir with a simplified/ folder
 
     cached = class_file(tmp_path / "cache", "circle", quickdraw)
-    assert classfiles.find_class_file("circle") == cached  # the download cache before ../shared
-    assert classfiles.find_class_file("eye") == quickdraw / "simplified" / "eye.ndjson"  # per class
+    assert classfiles.find_class_file("circle").path == cached  # the download cache before ../shared
+    assert classfiles.find_class_file("eye").path == quickdraw / "simplified" / "eye.ndjson"  # per class
 
     from_env = class_file(tmp_path / "env", "circle", quickdraw)
     monkeypatch.setenv("SKETCHGEN_DATA", str(tmp_path / "env"))
-    assert classfiles.find_class_file("circle") == from_env  # $SKETCHGEN_DATA before the cache
+    assert classfiles.find_class_file("circle").path == from_env  # $SKETCHGEN_DATA before the cache
 
     flag = class_file(tmp_path / "flag", "circle", quickdraw)
-    assert classfiles.find_class_file("circle", tmp_path / "flag") == flag  # --data-dir before everything
+    assert classfiles.find_class_file("circle", tmp_path / "flag").path == flag  # --data-dir before everything
 
     with pytest.raises(DataError, match=f"no eye.ndjson .*in {tmp_path / 'flag'}"):
         classfiles.find_class_file("eye", tmp_path / "flag")  # an explicit folder is the only place looked in
@@ -888,7 +890,7 @@ SEARCH = """
 import json, sys
 from sketchgen import classfiles, data
 try:
-    print(json.dumps({"module": data.__file__, "path": str(classfiles.find_class_file(sys.argv[1]))}))
+    print(json.dumps({"module": data.__file__, "path": str(classfiles.find_class_file(sys.argv[1]).path)}))
 except classfiles.DataError as e:
     print(json.dumps({"module": data.__file__, "error": str(e)}))
 """

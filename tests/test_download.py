@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sketchgen import classfiles, cli
+from sketchgen import classfiles, cli, fileio
 from sketchgen.classfiles import DataError
 from sketchgen.download import MAX_DOWNLOAD_BYTES, DownloadError, download_class, download_slice, validate_ndjson
 from sketchgen.fileio import FileRefused
@@ -405,6 +405,41 @@ def test_a_class_file_linked_in_the_cache_is_refused_never_read_through(server, 
     with pytest.raises(DataError, match=refused):
         classfiles.find_class_file("circle")
     assert elsewhere.read_bytes() == source("circle")
+
+
+PREPARE = """
+import sys
+from sketchgen import data
+try:
+    data.prepare(["circle"], cache_dir=sys.argv[1], workers=1)
+except data.DataError as e:
+    sys.exit(f"error: {e}")
+"""
+
+
+def test_a_class_file_linked_in_the_cache_after_it_was_found_is_never_read_through(tmp_path):
+    """Found by an audit: ``find_class_file`` refused a link in the download cache, but ``prepare`` then read the
+    file by its name, so that a link planted in between (while it waited for the class's lock, without bound) was
+    read through and its target cached as the class. Its readers now open sketchgen's own files without following."""
+    cache, prepared, elsewhere = tmp_path / "cache", tmp_path / "prepared", tmp_path / "elsewhere.ndjson"
+    cache.mkdir()
+    (cache / "circle.ndjson").write_bytes(source("circle"))
+    env = {**os.environ, "SKETCHGEN_CACHE": str(cache)}
+    env.pop("SKETCHGEN_DATA", None)
+    subprocess.run([sys.executable, "-c", PREPARE, str(prepared)], env=env, check=True)
+    (folder,) = prepared.glob("circle-*.lock")
+    folder = folder.with_suffix("")
+    (folder / "meta.json").unlink()  # no whole cache: the class is read again, in a folder whose name is known
+    with fileio.locked(folder):
+        run = subprocess.Popen([sys.executable, "-c", PREPARE, str(prepared)], env=env, stderr=subprocess.PIPE,
+                               text=True)
+        assert "waiting for it to finish" in run.stderr.readline()  # found, and waiting at the lock
+        (cache / "circle.ndjson").rename(elsewhere)
+        (cache / "circle.ndjson").symlink_to(elsewhere)
+    err = run.communicate(timeout=60)[1]
+    assert (run.returncode, err) == (1, f"error: {cache / 'circle.ndjson'}: a symbolic link where sketchgen keeps "
+                                        "its own file; refused: remove the link\n")
+    assert not (folder / "meta.json").exists()
 
 
 def test_special_files_in_the_cache_never_block(server, tmp_path):

@@ -11,7 +11,7 @@ from sketchgen import models
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sketchgen"
 # The flow, earliest first: a module may import modules of earlier layers, and of its own layer
 # (a package) without a cycle. Names are dotted paths below sketchgen; a package stands for all its modules.
-FLOW = ["errors", "strokes", "fileio", "launch", "render", "drawing", "download", "npz", "cache", "classfiles", "data",
+FLOW = ["errors", "strokes", "fileio", "launch", "render", "drawing", "download", "npz", "classfiles", "cache", "data",
         "models", "training", "sample", "metrics", "classifier", "interop", "evaluate", "report", "api", "splits", "runs", "serve", "cli",
         "__main__"]
 

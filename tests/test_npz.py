@@ -88,7 +88,7 @@ def test_the_cap_takes_each_splits_share(converted, tmp_path, cap, shares):
 def test_the_sketchrnn_prefix_names_the_class(converted, tmp_path):
     out, _ = converted
     (tmp_path / "sketchrnn_zigzag.npz").write_bytes((out / "zigzag.npz").read_bytes())
-    assert find_class_file("zigzag", tmp_path) == tmp_path / "sketchrnn_zigzag.npz"
+    assert find_class_file("zigzag", tmp_path).path == tmp_path / "sketchrnn_zigzag.npz"
     with pytest.raises(DataError, match="no circle.ndjson or circle.npz in"):
         find_class_file("circle", tmp_path)
 

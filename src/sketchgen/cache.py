@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sketchgen.classfiles import ClassFile
 from sketchgen.fileio import atomic_write, open_regular, own_folder, read_bytes, safe_name, temporaries
 from sketchgen.npz import NPZ_ARRAYS
 from sketchgen.strokes import MAX_POINTS
@@ -78,8 +79,7 @@ def write(where: Path, arrays: dict[str, np.ndarray], identity: dict, source_sha
     """Write the arrays as ``.npy`` files, check every byte written, then commit with ``meta.json``."""
     own_folder(where)
     _clear(where / "meta.json")  # unfinished from here until the new one is written
-    for tmp in temporaries(where, (*FILES, "meta.json")):  # a killed process's, each up to a class's size
-        tmp.unlink()
+    _sweep(where, (*FILES, "meta.json"))
     files = {}
     for name, dtype in ARRAYS.items():
         path = where / f"{name}.npy"
@@ -98,6 +98,13 @@ def write(where: Path, arrays: dict[str, np.ndarray], identity: dict, source_sha
         f.write(json.dumps(meta, indent=1).encode())
 
 
+def _sweep(where: Path, names: tuple[str, ...]) -> None:
+    """Remove the temporaries a process killed while it wrote these files of the cache left (each up to a class's
+    size)."""
+    for tmp in temporaries(where, names):
+        tmp.unlink()
+
+
 def _clear(path: Path) -> None:
     """Remove whatever is at one of the cache's own paths: a folder planted there too, which ``atomic_write``'s
     rename cannot replace ("Is a directory"). A link is removed itself, never followed."""
@@ -107,10 +114,10 @@ def _clear(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def sha256(path: Path) -> str:
-    """The file's SHA-256, in hex."""
+def sha256(path: Path, own: bool = False) -> str:
+    """The file's SHA-256, in hex; ``own``: one of sketchgen's own files, never read through a link."""
     h = hashlib.sha256()
-    with open_regular(path) as f:
+    with open_regular(path, own=own) as f:
         while chunk := f.read(1 << 16):
             h.update(chunk)
     return h.hexdigest()
@@ -132,7 +139,7 @@ def sample_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def open_class(where: Path, source: Path, most: int, identity: dict, full: bool = False, quiet: bool = False
+def open_class(where: Path, source: ClassFile, most: int, identity: dict, full: bool = False, quiet: bool = False
                ) -> ClassArrays | None:
     """The mapped arrays of the class file ``source``, or None if the cache is missing or (with a note, unless
     ``quiet``) damaged. The caller holds the class's lock.
@@ -170,8 +177,8 @@ def open_class(where: Path, source: Path, most: int, identity: dict, full: bool 
         meta = _add_source_digest(meta_path, meta, source)
     elif problem is None and not is_sha256(meta["source_sha256"]):
         problem = "damaged prepared cache (meta.json's source_sha256 is not a SHA-256)"
-    elif problem is None and full and sha256(source) != meta["source_sha256"]:
-        problem = f"its source {source} has other bytes than it was prepared from"
+    elif problem is None and full and sha256(*source) != meta["source_sha256"]:
+        problem = f"its source {source.path} has other bytes than it was prepared from"
     if problem is None:
         return ClassArrays(folder=where, source_sha256=meta["source_sha256"], **loaded)
     if not quiet:
@@ -198,11 +205,12 @@ def _read_meta(path: Path, most: int) -> tuple[dict | None, str | None]:
     return meta, None
 
 
-def _add_source_digest(meta_path: Path, meta: dict, source: Path) -> dict:
+def _add_source_digest(meta_path: Path, meta: dict, source: ClassFile) -> dict:
     """A cache from before meta.json recorded its source's SHA-256 (sketchgen before 2026-12-07), given it: the
     folder's key (the source's path, size and mtime) says ``source`` is the file it was made from, so this costs a
     read of the file where a rebuild would parse it again."""
-    meta = {**meta, "source_sha256": sha256(source)}
+    meta = {**meta, "source_sha256": sha256(*source)}
+    _sweep(meta_path.parent, ("meta.json",))  # a whole cache is never rebuilt, so never swept there
     with atomic_write(meta_path, own=True) as f:
         f.write(json.dumps(meta, indent=1).encode())
     return meta

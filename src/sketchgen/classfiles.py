@@ -14,6 +14,7 @@ import os
 import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from sketchgen import download, npz, strokes
 from sketchgen.errors import SketchgenError, one_line
@@ -23,7 +24,6 @@ from sketchgen.strokes import MAX_NAME
 
 class DataError(SketchgenError):
     """A problem with the data as a whole (no file for a class, unknown class); one line for the user."""
-
 
 
 ALL = "all"  # as a class list on its own (--classes all, classes="all"): the 345 Quick, Draw! classes
@@ -156,6 +156,9 @@ def _form(name: str) -> str:
     return f"{name!r} ({'/'.join(forms) or 'neither NFC nor NFD'})"
 
 
+# --- where a class's file is ----------------------------------------------------------------
+
+
 def shared_quickdraw() -> Path | None:
     """``../shared/quickdraw`` beside the checkout (or beside the working directory), if present."""
     for base in (Path(__file__).resolve().parents[3], Path.cwd().resolve().parent):
@@ -205,7 +208,16 @@ def _other_forms(root: Path, name: str) -> Iterator[str]:
                     yield stem
 
 
-def find_class_file(name: str, data_dir: str | os.PathLike | None = None, fetch: bool = True) -> Path:
+class ClassFile(NamedTuple):
+    """Where a class's drawings are, and whether that is sketchgen's own file (in its download cache), which its
+    readers open without following a link (``fileio.open_regular``'s ``own``): a link planted there after the file
+    was found is refused when it is read, not followed."""
+
+    path: Path
+    own: bool = False
+
+
+def find_class_file(name: str, data_dir: str | os.PathLike | None = None, fetch: bool = True) -> ClassFile:
     """The one resolution rule for where a class's drawings come from.
 
     ``--data-dir`` / ``$SKETCHGEN_DATA`` if given (and only it), else the
@@ -221,17 +233,18 @@ def find_class_file(name: str, data_dir: str | os.PathLike | None = None, fetch:
         found = _class_file_in(Path(explicit), name)
         if found is None:
             raise DataError(f"no {name}.ndjson or {name}.npz in {explicit} (looked in it and its simplified/ folder)")
-        return found
+        return ClassFile(found)
     cache = download.default_cache_dir()
     slices = cache / "slices"
     for root, own in ((cache, True), (shared_quickdraw(), False), (slices, True)):
         if root is not None and (found := _class_file_in(root, name, own)) is not None:
-            return found
+            return ClassFile(found, own)
     if fetch and name in set(categories()):  # only Quick, Draw!'s own classes are in its bucket
         try:
             # Slices live apart so that a later `sketchgen download` still fetches the whole file.
             base_url = os.environ.get("SKETCHGEN_BASE_URL") or download.DEFAULT_BASE_URL
-            return download.download_slice(name, slices, base_url, progress=False, retries=0, timeout=10)
+            return ClassFile(download.download_slice(name, slices, base_url, progress=False, retries=0, timeout=10),
+                             own=True)
         except download.DownloadError as e:
             raise DataError(
                 f"no drawings for {name!r}: none local and the download failed ({e}). "

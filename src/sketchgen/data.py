@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sketchgen import cache, download, npz, strokes
-from sketchgen.classfiles import DataError, Names, canonical, check_classes, find_class_file
+from sketchgen.classfiles import ClassFile, DataError, Names, canonical, check_classes, find_class_file
 from sketchgen.drawing import MAX_LINE, MAX_LINE_VALUES, RECORD_FIELDS, Drawing, check_fields
 from sketchgen.errors import DrawingError
 from sketchgen.fileio import (
@@ -203,17 +203,19 @@ def _scalable(raw: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def read_ndjson(
-    path: str | os.PathLike, word: str | None = None, problems: Problems | None = None, simplify_raw: bool = True
+    path: str | os.PathLike, word: str | None = None, problems: Problems | None = None, simplify_raw: bool = True,
+    own: bool = False,
 ) -> Iterator[Drawing]:
     """Stream the valid drawings of a simplified or raw ndjson file, reporting bad lines.
 
     Lines are read with bounded memory (``download.MAX_LINE_BYTES``): a longer one is no drawing. Only a
-    regular file is read (``open_regular``): a FIFO would block for ever, ``/dev/zero`` never end.
+    regular file is read (``open_regular``): a FIFO would block for ever, ``/dev/zero`` never end; ``own``: one of
+    sketchgen's own (``ClassFile``), never through a link.
     """
     path = Path(path)
     problems = problems if problems is not None else Problems()
     try:
-        with open_regular(path) as f:
+        with open_regular(path, own=own) as f:
             for lineno, line in enumerate(read_lines(f, download.MAX_LINE_BYTES), 1):
                 if line is None:
                     problems.report(path, lineno, f"longer than {download.MAX_LINE_BYTES} bytes, not a drawing")
@@ -320,10 +322,10 @@ def _reservoir(items: Iterator[np.ndarray], k: int, rng: np.random.Generator) ->
     return kept
 
 
-def _class_stroke3(path: Path, name: str, problems: Problems, chunk: int = 32) -> Iterator[np.ndarray]:
+def _class_stroke3(source: ClassFile, name: str, problems: Problems, chunk: int = 32) -> Iterator[np.ndarray]:
     """The recognized drawings of a class file as int16 stroke-3, converted ``chunk`` drawings at a time."""
     pending = []
-    for d in read_ndjson(path, name, problems):
+    for d in read_ndjson(source.path, name, problems, own=source.own):
         if d.recognized:
             pending.append(d.points)
         if len(pending) == chunk:
@@ -341,13 +343,14 @@ def _int16_stroke3(drawings: list[list[np.ndarray]]) -> list[np.ndarray]:
     return [rows[a:b].copy() for a, b in zip((ends - lengths).tolist(), ends.tolist())]
 
 
-def _ndjson_split(path: Path, name: str, max_per_class: int, rng,
+def _ndjson_split(source: ClassFile, name: str, max_per_class: int, rng,
                   problems: Problems) -> tuple[npz.Drawings, np.ndarray]:
     """A uniform sample of the class's recognized drawings, shuffled, and its 70/15/15 split."""
-    kept = _reservoir(_class_stroke3(path, name, problems), max_per_class, rng)
+    kept = _reservoir(_class_stroke3(source, name, problems), max_per_class, rng)
     if not kept:
         bad = sum(problems.counts.values())
-        raise DataError(f"{path}: no recognized drawings of {name!r}" + (f" ({bad} bad lines skipped)" if bad else ""))
+        raise DataError(f"{source.path}: no recognized drawings of {name!r}"
+                        + (f" ({bad} bad lines skipped)" if bad else ""))
     order = rng.permutation(len(kept))
     n_train = int(round(SPLIT_FRACTIONS[0] * len(kept)))
     n_valid = int(round(SPLIT_FRACTIONS[1] * len(kept)))
@@ -357,10 +360,10 @@ def _ndjson_split(path: Path, name: str, max_per_class: int, rng,
     return npz.Drawings.of([kept[j] for j in order]), which
 
 
-def _npz_split(path: Path, max_per_class: int, rng) -> tuple[npz.Drawings, np.ndarray]:
+def _npz_split(source: ClassFile, max_per_class: int, rng) -> tuple[npz.Drawings, np.ndarray]:
     """A Sketch-RNN file's drawings in its own split; over the cap, each split keeps its share of it."""
     try:
-        splits = npz.read_npz(path)
+        splits = npz.read_npz(source.path, source.own)
     except npz.NpzError as e:
         raise DataError(str(e)) from None
     sizes = [len(items) for items in splits.values()]
@@ -373,7 +376,7 @@ def _npz_split(path: Path, max_per_class: int, rng) -> tuple[npz.Drawings, np.nd
         which.append(np.full(len(items), SPLITS.index(name), dtype=np.int8))
     drawings = npz.Drawings.join(kept)
     if not len(drawings):
-        raise DataError(f"{path}: no drawings in train, valid or test")
+        raise DataError(f"{source.path}: no drawings in train, valid or test")
     return drawings, np.concatenate(which)
 
 
@@ -393,7 +396,7 @@ class _Job:
     """One class to make sure of: everything a worker process needs, and nothing it cannot pickle."""
 
     name: str
-    source: Path
+    source: ClassFile
     folder: Path
     identity: dict
     max_per_class: int
@@ -419,12 +422,12 @@ def _ensure(job: _Job) -> Counter:
             return problems.counts
         rng = class_rng(job.seed, job.name)
         try:
-            with unchanged(job.source):  # the digest a run records is of the very drawings it was given
-                if job.source.suffix == ".npz":
+            with unchanged(job.source.path):  # the digest a run records is of the very drawings it was given
+                if job.source.path.suffix == ".npz":
                     drawings, which = _npz_split(job.source, job.max_per_class, rng)
                 else:
                     drawings, which = _ndjson_split(job.source, job.name, job.max_per_class, rng, problems)
-                digest = cache.sha256(job.source)
+                digest = cache.sha256(*job.source)
         except FileChanged as e:
             raise DataError(str(e)) from None
         cache.write(job.folder, {"points": drawings.points, "offsets": drawings.offsets, "split": which}, job.identity,
@@ -527,7 +530,7 @@ def prepare(
     cache_dir = Path(cache_dir or prepared_cache_dir())
     problems = problems if problems is not None else Problems()
     files = [find_class_file(c, data_dir) for c in classes]
-    jobs = [_job(name, path, cache_dir, max_per_class, seed, verify, problems.quiet) for name, path in zip(classes, files)]
+    jobs = [_job(name, file, cache_dir, max_per_class, seed, verify, problems.quiet) for name, file in zip(classes, files)]
     waiting = place.world > 1 and place.local_rank != 0
     parts = {job.name: _open(job, quiet=True, waits=waiting) for job in jobs} if not verify or waiting else {}
     missing = [job for job in jobs if parts.get(job.name) is None]
@@ -541,7 +544,7 @@ def prepare(
             if parts[job.name] is None:
                 raise DataError(f"{job.folder}: the prepared cache just written does not open; check the disk")
     settings = {"data_dir": None if data_dir is None else str(data_dir), "max_per_class": max_per_class, "seed": seed,
-                "sources": {name: str(path.resolve()) for name, path in zip(classes, files)},
+                "sources": {name: str(file.path.resolve()) for name, file in zip(classes, files)},
                 "digests": {name: parts[name].source_sha256 for name in classes}}
     return Prepared(classes, [parts[c] for c in classes], settings)
 
@@ -564,7 +567,7 @@ def more_files(changed: list) -> str:
 def _build(jobs: list[_Job], workers: int, problems: Problems) -> None:
     """Make sure of each class's cache in a pool of ``workers``, with a progress bar on a terminal."""
     # The biggest files first, so that no worker is left with a big class while the others idle.
-    jobs = sorted(jobs, key=lambda job: job.source.stat().st_size, reverse=True)
+    jobs = sorted(jobs, key=lambda job: job.source.path.stat().st_size, reverse=True)
     context = _pool_context()  # before the progress bar starts tqdm's monitor thread
     pool = _pool_size(workers, len(jobs))
     with tqdm(total=len(jobs), desc="preparing classes", unit="class", file=sys.stderr, disable=None,
@@ -576,11 +579,12 @@ def _build(jobs: list[_Job], workers: int, problems: Problems) -> None:
         print(problems.summary(), file=sys.stderr)
 
 
-def _job(name: str, source: Path, cache_dir: Path, max_per_class: int, seed: int, verify: bool, quiet: bool) -> _Job:
-    st = source.stat()
-    identity = {"source": str(source.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+def _job(name: str, source: ClassFile, cache_dir: Path, max_per_class: int, seed: int, verify: bool, quiet: bool
+         ) -> _Job:
+    st = source.path.stat()
+    identity = {"source": str(source.path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                 "max_per_class": max_per_class, "seed": seed}
-    if source.suffix == ".npz":
+    if source.path.suffix == ".npz":
         identity["shares"] = NPZ_SHARES
     return _Job(name, source, cache.folder(cache_dir, name, identity), identity, max_per_class, seed, verify, quiet)
 

@@ -261,15 +261,16 @@ def _int16(what: str, a: np.ndarray) -> np.ndarray:
     return a.astype(np.int16, copy=False)
 
 
-def read_npz(path: str | os.PathLike) -> dict[str, Drawings]:
+def read_npz(path: str | os.PathLike, own: bool = False) -> dict[str, Drawings]:
     """``train``, ``valid`` and ``test`` of a Sketch-RNN file, each a ``Drawings`` of int16 stroke-3 arrays.
 
     Raises NpzError naming the file (and the array and drawing) for anything else, including a
-    pickle that would construct something other than NumPy arrays; such a pickle never runs.
+    pickle that would construct something other than NumPy arrays; such a pickle never runs. ``own``: one of
+    sketchgen's own files, never read through a link.
     """
     path = Path(path)
     try:
-        with open_regular(path) as f, zipfile.ZipFile(f) as archive:
+        with open_regular(path, own=own) as f, zipfile.ZipFile(f) as archive:
             names = set(archive.namelist())
             missing = [a for a in NPZ_ARRAYS if f"{a}.npy" not in names]
             if missing:

@@ -74,7 +74,7 @@ def _same_files(path, sources: dict, data_dir: str) -> None:
     machine finds its data elsewhere by design: an absolute folder, or the data rule's, is taken as it is.)"""
     for name, trained in sources.items():
         try:
-            here = str(classfiles.find_class_file(name, data_dir, fetch=False).resolve())
+            here = str(classfiles.find_class_file(name, data_dir, fetch=False).path.resolve())
         except DataError:
             continue  # said by prepare, if the class is asked for
         if here != trained:
