@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import ipaddress
 import json
 import os
 import re
@@ -55,9 +56,9 @@ def server(checkpoint):
 
 
 @contextlib.contextmanager
-def running(sketcher: Sketcher, **kw):
-    """A server for ``sketcher`` on a free loopback port, in a thread."""
-    srv = SketchServer(sketcher, "127.0.0.1", 0, quiet=True, **kw)
+def running(sketcher: Sketcher, host: str = "127.0.0.1", **kw):
+    """A server for ``sketcher`` on a free port (of loopback unless told), in a thread."""
+    srv = SketchServer(sketcher, host, 0, quiet=True, **kw)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
@@ -910,6 +911,35 @@ def test_the_drawings_a_request_makes_are_what_the_server_counts(latent_server, 
         assert post(latent_server, "/api/interpolate", ends)[0] == interpolation
         assert post(latent_server, "/api/reconstruct", {"class": "dog", "strokes": user_strokes})[0] == reconstruction
         assert post(latent_server, "/api/sample", {"class": "dog"})[0] == 200
+
+
+def address_elsewhere() -> str | None:
+    """An IPv4 address of this machine's that is not loopback: a client connecting to it comes from it, as a
+    client on the network would."""
+    found = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    return next((a for a in found if "." in a and not ipaddress.ip_address(a).is_loopback), None)
+
+
+def test_a_client_elsewhere_has_a_share_of_the_drawings_made_at_once(latent_server, user_strokes, monkeypatch):
+    """A client on the network that ignores Retry-After kept WAITING full, so that every other client was told 503
+    again and again (what round ten left). Now one client elsewhere may have SHARE drawings being made at once;
+    this machine's own clients are one user, sharing all of WAITING."""
+    address = address_elsewhere()
+    if address is None:
+        pytest.skip("this machine has no address but loopback, so no client can come from elsewhere")
+    ends = {"class": "dog", "strokes": user_strokes, "to_strokes": [A_STROKE], "steps": 4}  # 6 drawings
+    with running(latent_server.sketcher, host="0.0.0.0") as srv:
+        port = srv.server_address[1]
+        elsewhere, here = SimpleNamespace(server_address=(address, port)), SimpleNamespace(server_address=("127.0.0.1",
+                                                                                                              port))
+        monkeypatch.setattr(app_module, "SHARE", 5)
+        status, reply, _ = post(elsewhere, "/api/interpolate", ends)
+        assert (status, reply["error"]) == (503, "busy: 0 drawings of this client's are being made, and a client may "
+                                                 "have 5 at once; try again once they are answered")
+        assert post(elsewhere, "/api/reconstruct", {"class": "dog", "strokes": user_strokes})[0] == 200
+        assert post(here, "/api/interpolate", ends)[0] == 200
+        monkeypatch.setattr(app_module, "SHARE", 6)
+        assert post(elsewhere, "/api/interpolate", ends)[0] == 200
 
 
 def test_latent_routes_are_refused_where_they_cannot_work(latent_server, server, user_strokes, checkpoint):

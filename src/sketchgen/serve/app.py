@@ -24,6 +24,8 @@ their heads are whole, which a trickling client's never is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import json
 import logging
 import resource
@@ -31,7 +33,8 @@ import socket
 import sys
 import threading
 import traceback
-from collections.abc import Coroutine, Sequence
+from collections import Counter
+from collections.abc import Coroutine, Iterator, Sequence
 from functools import partial
 from http import HTTPStatus
 from pathlib import Path
@@ -72,6 +75,10 @@ FD_RESERVE = 64  # descriptors kept for the server's own files, sockets and thre
 # few batches; past this, a request is answered 503 at once rather than queued behind thousands. Counted in drawings,
 # not requests: an interpolation makes up to 18 (sketcher.Sketcher.drawings), and 256 of them were 4,608.
 WAITING = 256
+# The most of them one client elsewhere (by address) may have at once, so that one which ignores Retry-After cannot
+# keep the others out: four such clients fill the server. This machine's own clients (the page in its tabs, scripts)
+# are one user, and share all of WAITING.
+SHARE = WAITING // 4
 LOOPBACK = ["localhost", "127.0.0.1", "[::1]"]  # Host values always served: names of this machine only
 ANY_ADDRESS = {"", "0.0.0.0", "::"}  # --host values that listen on every interface
 WEB = Path(__file__).parents[1] / "web"
@@ -157,21 +164,56 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _route(sketcher: Sketcher, route: str, drawing: list[int]):
-    """``route``'s endpoint; ``drawing`` counts the drawings being made, on every route, so that a flood is told
-    to come back (503) instead of queueing without end, and a request whose client has gone is dropped."""
+class Budget:
+    """The drawings being made, on every route and model, and each client's part of them: a flood is told to come
+    back (503) rather than queued without end, and a client elsewhere may have at most ``SHARE`` of them."""
+
+    def __init__(self):
+        self.total, self.by_client = 0, Counter()
+
+    def refusal(self, client: str | None, cost: int) -> str | None:
+        """Why ``cost`` more drawings for ``client`` (its address) must wait, or None."""
+        if self.total + cost > WAITING:
+            return f"busy: {self.total} of the {WAITING} drawings made at once are being made; try again in a moment"
+        if not _this_machine(client) and self.by_client[client] + cost > SHARE:
+            return (f"busy: {self.by_client[client]} drawings of this client's are being made, and a client may have "
+                    f"{SHARE} at once; try again once they are answered")
+        return None
+
+    @contextlib.contextmanager
+    def spent(self, client: str | None, cost: int) -> Iterator[None]:
+        self.total += cost
+        self.by_client[client] += cost
+        try:
+            yield
+        finally:
+            self.total -= cost
+            self.by_client[client] -= cost
+            if not self.by_client[client]:
+                del self.by_client[client]
+
+
+def _this_machine(client: str | None) -> bool:
+    """Whether a client's address is one of this machine's loopback addresses (or none: a Unix socket)."""
+    if client is None:
+        return True
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return False
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+
+def _route(sketcher: Sketcher, route: str, budget: Budget):
+    """``route``'s endpoint, whose drawings ``budget`` counts; a request whose client has gone is dropped."""
     async def endpoint(request: Request) -> Response:
         try:
             req = await _read_json(request)
-            cost = sketcher.drawings(route, req)
-            if drawing[0] + cost > WAITING:
-                return _json(503, {"error": f"busy: {drawing[0]} of the {WAITING} drawings made at once are being "
-                                            "made; try again in a moment"}, headers={"Retry-After": "1"})
-            drawing[0] += cost
-            try:
+            cost, client = sketcher.drawings(route, req), request.client and request.client.host
+            if why := budget.refusal(client, cost):
+                return _json(503, {"error": why}, headers={"Retry-After": "1"})
+            with budget.spent(client, cost):
                 reply = await _unless_gone(request, sketcher.answer(route, req))
-            finally:
-                drawing[0] -= cost
             return _json(200, reply)
         except ClientGone:
             return _json(499, {"error": "the client went before its answer was made"})  # sent to no one
@@ -252,9 +294,9 @@ def app(sketcher: Sketcher, allowed_hosts: list[str]) -> Starlette:
     async def classes(request: Request) -> Response:
         return _send(200, info, "application/json")
 
-    drawing = [0]  # drawings being made now
+    budget = Budget()
     routes = [Route("/api/classes", classes, methods=["GET"]),
-              *(Route(f"/api/{name}", _route(sketcher, name, drawing), methods=["POST"]) for name in sketcher.routes),
+              *(Route(f"/api/{name}", _route(sketcher, name, budget), methods=["POST"]) for name in sketcher.routes),
               *(Route(url, page(path), methods=["GET"]) for url, path in pages.items())]
     app = Starlette(routes=routes, middleware=[Middleware(HostCheck, allowed_hosts=allowed_hosts)],
                     exception_handlers={HTTPException: _refused})
