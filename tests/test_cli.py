@@ -607,19 +607,34 @@ def test_a_drawing_command_killed_part_way_has_the_earlier_drawings_put_back_by_
         f"sketchgen: put back in {out} the earlier drawings that a command stopped part way had moved aside ({aside})",
         f"sketchgen: error: {out} holds the drawings of an earlier command (samples.ndjson): pass --overwrite to "
         "replace them, or another --out"]
-    now = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert {name: now.get(name) for name in before} == before
-    # The killed command's own files at names no earlier file had, which no listing names, and the temporary files
-    # it was writing (atomic_write's, as any command killed while it writes leaves them).
-    left = set(now) - set(before)
-    drawing, temporary = r"eye-(0(0[3-9]|[1-9]\d)|[12]\d\d)\.(png|svg)", r"\.(eye-\d+\.(png|svg)|samples\.ndjson)\.\w+\.tmp"
-    assert left and all(re.fullmatch(f"{drawing}|{temporary}", name) for name in left), left
+    # The folder as it was: the killed command's own files at names no earlier file had (which no listing names)
+    # and the temporary files it was writing are removed too, as its plan names them (they stayed until 2026-12-07).
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     # One stopped while it removed the earlier drawings had succeeded: what it left is removed, nothing put back.
     (out / ".sketchgen-removing-samples.ndjson-x").mkdir()
     (out / ".sketchgen-removing-samples.ndjson-x" / "eye-000.png").write_bytes(b"earlier")
     assert run_cli(capsys, *drawn, "--n", 2, "--seed", 2, "--overwrite")[0] == 0
     assert not [p for p in out.iterdir() if p.name.startswith(".sketchgen-")]
     assert (out / "eye-000.png").read_bytes() not in (b"earlier", before["eye-000.png"])
+
+
+def test_what_a_stopped_command_said_it_would_write_is_all_that_is_removed(tmp_path, capsys):
+    """The files a drawing command stopped for good wrote are removed by the next one as its plan names them, and
+    nothing else: the plan is read as any file is, so a name that is a path, a folder, a line that is no name, and
+    the plan of a command stopped before it moved anything are passed over."""
+    out, victim = tmp_path / "drawn", tmp_path / "victim.png"
+    aside = out / ".sketchgen-replaced-samples.ndjson-stopped"
+    aside.mkdir(parents=True)
+    victim.write_bytes(b"not ours")
+    for name in ("cat-007.png", "samples.ndjson", ".cat-007.svg.abc123_x.tmp", "notes.txt"):
+        (out / name).write_bytes(b"the stopped command's")
+    (out / "sub").mkdir()
+    (aside / ".sketchgen-writes").write_text("\n".join(['"cat-007.png"', '"cat-007.svg"', '"../victim.png"', '"sub"',
+                                                        '{"not": "a name"}', '"cat-0', str(victim)]))
+    assert run_cli(capsys, "sample", "--checkpoint", SHIPPED_MODEL, "--classes", "eye", "--n", 1, "--out", out)[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == ["eye-000.png", "eye-000.svg", "notes.txt", "samples.ndjson",
+                                                      "sub"]
+    assert victim.read_bytes() == b"not ours" and (out / "notes.txt").read_bytes() == b"the stopped command's"
 
 
 def test_put_back_never_removes_an_earlier_listing_nor_draws_over_it(tmp_path, capsys):

@@ -28,7 +28,7 @@ import re
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -263,12 +263,17 @@ NAME_MAX = 255
 TEMPORARY_ADDS = 2 + 8 + len(_TEMPORARY)
 
 
-def temporaries(folder: Path, names: Iterable[str]) -> list[Path]:
-    """The temporary files ``atomic_write`` left in ``folder`` for files of ``names`` (a process killed while it
-    wrote them): files or links only, so that nothing else of the folder is taken for one."""
-    pattern = re.compile(rf"\.({'|'.join(map(re.escape, names))})\.[a-z0-9_]+{re.escape(_TEMPORARY)}")
+_TEMPORARY_NAME = re.compile(rf"\.(.+)\.[a-z0-9_]+{re.escape(_TEMPORARY)}")  # and the name of the file it is for
+
+
+def temporaries(folder: Path, names: Container[str] | None = None) -> dict[Path, str]:
+    """The temporary files ``atomic_write`` left in ``folder`` (a process killed while it wrote them), each with the
+    name of the file it was for, one of ``names`` (any, where None): files or links only, so that nothing else of
+    the folder is taken for one."""
     with os.scandir(folder) as entries:
-        return [Path(e.path) for e in entries if pattern.fullmatch(e.name) and not e.is_dir(follow_symlinks=False)]
+        found = {Path(e.path): m[1] for e in entries if (m := _TEMPORARY_NAME.fullmatch(e.name))
+                 and not e.is_dir(follow_symlinks=False)}
+    return {path: name for path, name in found.items() if names is None or name in names}
 
 
 def json_values(text: bytes) -> int:

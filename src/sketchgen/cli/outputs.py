@@ -40,6 +40,7 @@ from sketchgen.fileio import (
     read_lines,
     replaceable,
     safe_name,
+    temporaries,
     what_is,
 )
 from sketchgen.strokes import is_printable
@@ -229,6 +230,7 @@ def _replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterab
                 (others := [n for n in LISTINGS if n != listing and os.path.lexists(out / n)]):
             raise UsageError(f"--out {out} holds the drawings of another command ({others[0]}), {mine} among them, "
                              "which this command writes: give another --out")
+        _plan(aside / PLAN, files(words))  # all at its names is aside: stopped sooner, it wrote nothing to remove
         with taken_back(out, own or files) as written:
             yield written
     except BaseException:
@@ -242,6 +244,9 @@ def _replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterab
 # What a drawing command moved aside while it runs (a hidden folder of --out, named after its listing), and the same
 # once it has succeeded and removes them.
 ASIDE, REMOVING = ".sketchgen-replaced-", ".sketchgen-removing-"
+# In that folder, beside what it moved aside, the names of the files the command is to write, one JSON string a line
+# (written before any of them): the files of one stopped for good, which no listing names.
+PLAN = ".sketchgen-writes"
 
 
 @contextlib.contextmanager
@@ -267,9 +272,9 @@ def _holding(out: Path) -> Iterator[bool]:
 
 def _put_back(out: Path) -> None:
     """Put back what a drawing command stopped for good part way (kill -9, or a second Ctrl-C while it put them
-    back) left moved aside in ``out``, and remove what one stopped while removing them left: the folder as that
-    command found it, but for the files it wrote at names no earlier file had, which no listing names. Only under
-    ``_holding``: no command that is still running has a folder there."""
+    back) left moved aside in ``out``, once the files it wrote there (its ``PLAN``'s) are removed, and remove what
+    one stopped while removing them left: the folder as that command found it. Only under ``_holding``: no command
+    that is still running has a folder there."""
     with os.scandir(out) as entries:
         for entry in entries:
             if not entry.is_dir(follow_symlinks=False):
@@ -278,6 +283,7 @@ def _put_back(out: Path) -> None:
                 shutil.rmtree(entry.path)
             elif listing := next((n for n in LISTINGS if entry.name.startswith(f"{ASIDE}{n}-")), None):
                 aside = Path(entry.path)
+                _undo(out, aside / PLAN, listing)
                 with os.scandir(aside) as moved:
                     files = sum(not e.is_dir(follow_symlinks=False) for e in moved)
                 # The listing is moved aside first and back last: with a file still aside, a listing in ``out`` is
@@ -288,12 +294,45 @@ def _put_back(out: Path) -> None:
                           f"moved aside ({entry.name})", file=sys.stderr)
 
 
+def _plan(path: Path, names: Iterable[str]) -> None:
+    """Write the names of the files a command is to write, before it writes them, where ``_undo`` finds them. A net
+    for ``kill -9`` alone: a disk too full for it is a command that fails at its first file, which says so, and
+    takes back what it wrote itself (``taken_back``), so the plan is given up rather than failing the command."""
+    try:
+        with open(path, "x") as f:  # a fresh folder of our own: "x" would refuse anything planted
+            f.writelines(json.dumps(name) + "\n" for name in names)
+    except OSError:
+        path.unlink(missing_ok=True)
+
+
+def _undo(out: Path, plan: Path, listing: str) -> None:
+    """Remove from ``out`` what a stopped command wrote, where its ``plan`` says (what was there before it is aside):
+    the files it names, its ``listing`` and the temporary files being written for them. A name that is not one
+    plain file name is passed over (the plan is read as any file is), as is a folder."""
+    if not plan.is_file() or plan.is_symlink():
+        return
+    writing: dict[str, list[Path]] = {}
+    for tmp, name in temporaries(out).items():
+        writing.setdefault(name, []).append(tmp)
+    with open_regular(plan, None, "list of files") as f:
+        for name in itertools.chain(map(_name, read_lines(f, MAX_LINE)), (listing,)):
+            if name is None or name != os.path.basename(name) or name in ("", ".", "..") or \
+                    name.startswith(".sketchgen-"):
+                continue
+            for path in (out / name, *writing.pop(name, ())):
+                with contextlib.suppress(OSError):  # not there; a folder, which is none of ours
+                    if not stat.S_ISDIR(os.lstat(path).st_mode):
+                        path.unlink()
+    plan.unlink()
+
+
 def _restore(out: Path, aside: Path, listing: str, clear: bool) -> None:
     """Move every file in ``aside`` back into ``out``, over any of the same name, ``listing`` last, once the failed
     command's own listing is removed (``clear``); the folder goes only once all is back. Stopped part way, what is
     still aside is what ``_put_back`` puts back: never the earlier listing without the files it lists."""
     if clear:
         (out / listing).unlink(missing_ok=True)
+    (aside / PLAN).unlink(missing_ok=True)
     with os.scandir(aside) as entries:
         names = sorted((entry.name for entry in entries), key=lambda name: name == listing)
     _move(aside, out, names)
@@ -337,6 +376,15 @@ def _word(line: bytes | None) -> str | None:
     except (ValueError, KeyError, TypeError, RecursionError):  # a line nested too deep for the parser
         return None
     return word if isinstance(word, str) else None
+
+
+def _name(line: bytes | None) -> str | None:
+    """The file name one line of a ``PLAN`` holds; None for a line that holds none."""
+    try:
+        name = json.loads(line) if line else None
+    except (ValueError, RecursionError):
+        return None
+    return name if isinstance(name, str) else None
 
 
 @contextlib.contextmanager
