@@ -365,7 +365,7 @@ def test_prepare_names_each_bad_line_and_ends_with_a_summary(tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith(f"{recognized} drawings of 1 classes")
+    assert run.stdout.startswith(f"{recognized} drawings of 1 class")
     err = run.stderr.splitlines()
     path = tmp_path / "data" / "circle.ndjson"
     assert err[:4] == [

@@ -27,7 +27,7 @@ import torch
 from sketchgen import classfiles, data, models, render
 from sketchgen import sample as sampling
 from sketchgen.drawing import Drawing, Grid, as_drawings, checked_points, points_in
-from sketchgen.errors import DrawingError, SketchgenError, whole_number
+from sketchgen.errors import DrawingError, SketchgenError, counted, whole_number
 from sketchgen.fileio import what_is
 from sketchgen.sample import TEMPERATURE
 from sketchgen.strokes import MAX_COORD, MAX_POINTS
@@ -191,7 +191,7 @@ class Model:
         self.kind = net.name
 
     def __repr__(self) -> str:
-        return f"<sketchgen {self.kind} model, {len(self.classes)} classes, from {self.path.name}>"
+        return f"<sketchgen {self.kind} model, {counted(len(self.classes), 'class')}, from {self.path.name}>"
 
     @property
     def encodes(self) -> bool:

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from sketchgen import cache, download, npz, strokes
 from sketchgen.classfiles import ClassFile, DataError, Names, canonical, check_classes, find_class_file
 from sketchgen.drawing import MAX_LINE, MAX_LINE_VALUES, RECORD_FIELDS, Drawing, check_fields
-from sketchgen.errors import DrawingError
+from sketchgen.errors import DrawingError, counted
 from sketchgen.fileio import (
     FileChanged,
     FileRefused,
@@ -602,7 +602,7 @@ def _wait_for(jobs: list[_Job], local_rank: int, cache_dir: Path, poll_s: float 
     started is polled for. Should rank 0 fail, torchrun stops this process with it; should it prepare
     no class for ``WAIT_S`` (other classes, data or cache folder, or no rank 0 at all), this one gives up.
     """
-    print(f"local rank {local_rank}: waiting for local rank 0 to prepare {len(jobs)} classes", file=sys.stderr)
+    print(f"local rank {local_rank}: waiting for local rank 0 to prepare {counted(len(jobs), 'class')}", file=sys.stderr)
     found = {}
     since = time.monotonic()
     while len(found) < len(jobs):
@@ -627,7 +627,7 @@ def _note_old_caches(cache_dir: Path) -> None:
     old = [p for p in cache_dir.glob("prepared-*.npz") if not p.is_symlink() and p.is_file()]
     if old:
         size = sum(p.stat().st_size for p in old) / 2**20
-        print(f"{cache_dir}: {len(old)} prepared caches of an older sketchgen (prepared-*.npz, {size:,.0f} MiB) are no "
+        print(f"{cache_dir}: {counted(len(old), 'prepared cache')} of an older sketchgen (prepared-*.npz, {size:,.0f} MiB) are no "
               "longer read; each class is prepared again into a cache of its own (delete them to free the space)",
               file=sys.stderr)
 

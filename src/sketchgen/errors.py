@@ -16,6 +16,11 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def counted(n: int, noun: str) -> str:
+    """"1 class", "2 classes", "1 drawing": a count for a message, its noun in the number it takes."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith(('s', 'sh', 'ch', 'x')) else 's'}"
+
+
 def one_line(text: str) -> str:
     """``text`` with every newline or other unprintable character escaped (a path may hold any of them)."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

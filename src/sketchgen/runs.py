@@ -31,6 +31,7 @@ from sketchgen.api import (
     to_stderr,
 )
 from sketchgen.data import Prepared
+from sketchgen.errors import counted
 from sketchgen.models.checkpoint import check_settings
 from sketchgen.splits import data_settings, prepare
 from sketchgen.training import TrainConfig
@@ -140,7 +141,8 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
         of_kind(start, cfg.model, cfg.init)
     prepared = prepare(classes, settings_, workers)
     if training.is_main_process():
-        log(f"training {cfg.model} on {len(prepared.indices('train'))} drawings of {len(classes)} classes -> {out}")
+        log(f"training {cfg.model} on {counted(len(prepared.indices('train')), 'drawing')} of "
+            f"{counted(len(classes), 'class')} -> {out}")
     with torch.random.fork_rng(devices=[]):  # it seeds torch as the run says: the caller's random state is kept
         history = training.train(cfg, prepared, out, resume=resume, overwrite=overwrite, log=log, init=start)
     if training.is_main_process():

@@ -33,7 +33,7 @@ from sketchgen.cli.outputs import (
     writable,
 )
 from sketchgen.cli.values import of_field
-from sketchgen.errors import flag
+from sketchgen.errors import counted, flag
 from sketchgen.sample import check_prefixes, require_encoder
 
 MAX_EVALUATED = 200_000  # drawings evaluate generates and keeps (~5 KB each): 500 of each of the 345 classes fit
@@ -92,7 +92,7 @@ def cmd_prepare(args) -> None:
     settings = splits.data_settings(**data_flags(args))
     data = splits.prepare(args.classes or SEED_CLASSES, settings, args.workers, args.verify)
     counts = {s: len(data.indices(s)) for s in SPLITS}
-    print(f"{len(data)} drawings of {len(data.classes)} classes: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    print(f"{counted(len(data), 'drawing')} of {counted(len(data.classes), 'class')}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
 
 def cmd_convert(args) -> None:
