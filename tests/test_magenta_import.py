@@ -341,7 +341,7 @@ def _latent(doc):
     doc[2][2] = base64.b64encode(bytes(2 * 133 * 32)).decode()
 
 
-HUGE = 10**9  # LSTM units a file may claim: its declared weights would take exabytes
+HUGE = 10**7  # LSTM units a file may claim: its declared weights would take exabytes
 SPOILS = {
     "truncated base64": (lambda d: d[2].__setitem__(3, d[2][3][:-8]),
                          "recurrent kernel holds 676 base64 characters; 256 int16 values of shape [8, 32] take 684"),
@@ -353,7 +353,10 @@ SPOILS = {
     "another mixture": (lambda d: d[1].__setitem__(0, [8, 63]),
                         "output kernel gives [63] outputs; the library reads 123"),
     "huge declared shapes": (lambda d: d.__setitem__(1, [[HUGE, 123], [123], [5, 4 * HUGE], [HUGE, 4 * HUGE],
-                                                          [4 * HUGE]]), "base64 characters; 123000000000 int16 values"),
+                                                          [4 * HUGE]]), "base64 characters; 1230000000 int16 values"),
+    # An audit's find (2026-12-07, later): an OverflowError traceback from every command that read one, serve too.
+    "LSTM units of 400 digits": (lambda d: d[1].__setitem__(0, [10**400, 123]),
+                                 "0000 is not one or two positive integers of at most 268,435,456"),
     "a VAE (17 weights)": (_vae, "a Sketch-RNN VAE (mode 2, 17 weights"),
     "a VAE by its mode": (lambda d: d[0].__setitem__("mode", 0), "a Sketch-RNN VAE (mode 0, 5 weights"),
     "a decoder of a latent": (_latent, "a decoder conditioned on a latent vector (a VAE's)"),

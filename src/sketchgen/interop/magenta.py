@@ -191,8 +191,11 @@ def read_magenta(path: str | os.PathLike) -> MagentaFile:
 def _check_shapes(shapes: list, fail) -> None:
     """Each shape as the library reads it: ``[[H, 123], [123], [5, 4H], [H, 4H], [4H]]``, H the LSTM size."""
     for name, shape in zip(WEIGHT_NAMES, shapes):
-        if not isinstance(shape, list) or not 1 <= len(shape) <= 2 or any(type(d) is not int or d < 1 for d in shape):
-            fail(f"the {name}'s shape {str(shape)[:40]} is not one or two positive integers")
+        # A dimension past the file's bytes is no weight it could hold, and 10**400 overflowed the arithmetic below.
+        if not isinstance(shape, list) or not 1 <= len(shape) <= 2 or \
+                any(type(d) is not int or not 1 <= d <= MAX_FILE for d in shape):
+            fail(f"the {name}'s shape {str(shape)[:40]} is not one or two positive integers of at most {MAX_FILE:,} "
+                 "(the bytes a Magenta file may have)")
     h = shapes[0][0]
     if shapes[0][1:] != [OUTPUT_WIDTH]:
         fail(f"the output kernel gives {shapes[0][1:]} outputs; the library reads {OUTPUT_WIDTH} "
@@ -210,7 +213,7 @@ def _check_shapes(shapes: list, fail) -> None:
 def _weight(name: str, shape: list[int], text, fail) -> np.ndarray:
     """One weight: its base64 checked for length against its shape before it is decoded, then int16 -> float."""
     n = math.prod(shape)
-    want = 4 * math.ceil(2 * n / 3)  # base64 of 2n bytes, padded
+    want = 4 * -(-2 * n // 3)  # base64 of 2n bytes, padded
     if not isinstance(text, str):
         fail(f"the {name} is a {type(text).__name__}, not a base64 string")
     if len(text) != want:
