@@ -13,6 +13,7 @@ import math
 import shutil
 import threading
 import tracemalloc
+import unicodedata
 
 import numpy as np
 import pytest
@@ -412,6 +413,19 @@ def test_a_weight_at_int16_s_least_value_imports_and_exports_back(tiny_zoo_file,
     out = tmp_path / "again.gen.json"
     assert main(["export", "--checkpoint", str(path), "--format", "magenta", "--class", "cat", "--out", str(out)]) == 0
     assert json.loads(out.read_text())[2] == doc[2]
+
+
+def test_export_finds_a_class_in_either_unicode_form(tiny_zoo_file, tmp_path):
+    """A model's class is found written in either form by every command (docs/reliability.md), but export looked
+    for it as written: a class imported decomposed, asked for composed, was "not trained on 'café'; it knows: café"
+    (an audit's find). The export names the class as the model does."""
+    decomposed, composed = unicodedata.normalize("NFD", "café"), unicodedata.normalize("NFC", "café")
+    imported, out = tmp_path / "cafe.pt", tmp_path / "cafe.gen.json"
+    assert main(["import", "--format", "magenta", str(tiny_zoo_file), "--class", decomposed, "--out", str(imported)]) == 0
+    assert main(["export", "--checkpoint", str(imported), "--format", "magenta", "--class", composed, "--out",
+                 str(out)]) == 0
+    assert json.loads(out.read_text())[0]["name"] == decomposed
+    assert json.loads(out.read_text())[2] == json.loads(tiny_zoo_file.read_text())[2]
 
 
 @pytest.mark.parametrize("content, words", [

@@ -78,12 +78,14 @@ def magenta_model(checkpoint: str | os.PathLike, class_name: str) -> list:
     else:
         net, ckpt = models.load(checkpoint)
     classes = ckpt["classes"]
-    if class_name not in classes:
+    place = classfiles.Names(classes).find(class_name)  # in either Unicode form, as every command finds a class
+    if place is None:
         raise ExportError(f"{checkpoint} was not trained on {class_name!r}; it knows: {models.listing(classes)}")
+    class_name = classes[place]
     try:
         models.require(net, models.MagentaExport, "cannot be exported: @magenta/sketch runs one kind of model, "
                        "Sketch-RNN's LSTM with its mixture decoder, without an encoder or latent")
-        info, weights = net.magenta_weights(classes.index(class_name))
+        info, weights = net.magenta_weights(place)
     except models.ModelError as e:
         raise ExportError(f"{checkpoint}: {e}") from None
     for name, w in zip(WEIGHT_NAMES, weights):
