@@ -10,6 +10,7 @@ import base64
 import http.client
 import json
 import math
+import os
 import shutil
 import threading
 import tracemalloc
@@ -26,6 +27,7 @@ from sketchgen import models, runs, strokes
 from sketchgen.cli import main
 from sketchgen.data import prepare, write_ndjson
 from sketchgen.drawing import Drawing
+from sketchgen.errors import one_line
 from sketchgen.interop.magenta import import_magenta, magenta_model, read_magenta
 from sketchgen.sample import generate
 from sketchgen.serve import Sketcher, SketchServer
@@ -413,6 +415,16 @@ def test_a_weight_at_int16_s_least_value_imports_and_exports_back(tiny_zoo_file,
     out = tmp_path / "again.gen.json"
     assert main(["export", "--checkpoint", str(path), "--format", "magenta", "--class", "cat", "--out", str(out)]) == 0
     assert json.loads(out.read_text())[2] == doc[2]
+
+
+@pytest.mark.parametrize("name", ["a\nb.gen.json", "tab\there.gen.json", b"bad\xff.gen.json"])
+def test_a_good_model_file_under_any_name_imports(tiny_zoo_file, tmp_path, name):
+    """A file whose name held a newline, a tab or a byte that is no UTF-8 was refused, its contents blamed: "imported
+    is not the format and file name an import writes" (an audit's find). The name is kept as a message shows it."""
+    path = tmp_path / os.fsdecode(name)
+    shutil.copy(tiny_zoo_file, path)
+    assert main(["import", "--format", "magenta", str(path), "--out", str(tmp_path / "k.pt")]) == 0
+    assert models.load(tmp_path / "k.pt")[1]["imported"]["file"] == one_line(path.name)
 
 
 def test_export_finds_a_class_in_either_unicode_form(tiny_zoo_file, tmp_path):

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from sketchgen import classfiles, models
+from sketchgen.errors import one_line
 from sketchgen.fileio import FileRefused, atomic_write, json_values, read_bytes
 from sketchgen.models.checkpoint import MAX_NAME, validate
 
@@ -278,7 +279,10 @@ def magenta_checkpoint(path: str | os.PathLike, class_name: str | None = None) -
         net = cls.from_magenta(model.info, model.weights)
     except models.ModelError as e:
         raise MagentaFileError(f"{path}: {e}") from None
-    ckpt = models.checkpoint_dict(net, [name], imported={"format": "magenta", "file": Path(path).name[:MAX_NAME]})
+    # The file's name as a message shows it: a checkpoint holds printable text only, and a newline in a name or a
+    # byte that is no UTF-8 made a good file refused as "not the format and file name an import writes".
+    file = one_line(Path(path).name)[:MAX_NAME]
+    ckpt = models.checkpoint_dict(net, [name], imported={"format": "magenta", "file": file})
     return validate(ckpt, path)  # bounds of every setting, the class name: what any reader of a checkpoint checks
 
 
