@@ -402,7 +402,8 @@ def test_what_a_vae_cannot_do_or_be_given_is_one_line(vae_run, tmp_path, capsys)
     cases = [
         (["reconstruct", "--checkpoint", FIXTURES / "v010-mdn.pt", "--input", given], "mdn model has no encoder"),
         (["interpolate", "--checkpoint", FIXTURES / "v010-seed.pt", "--input", given], "seed model has no encoder"),
-        (["reconstruct", "--checkpoint", ckpt, "--input", given], "drawing 2 is a 'cat', a class"),
+        (["reconstruct", "--checkpoint", ckpt, "--input", given], f"{given}: drawing 2 is a 'cat', a class"),
+        (["sample", "--checkpoint", ckpt, "--around", given], f"{given}: drawing 2 is a 'cat', a class"),
         (["interpolate", "--checkpoint", ckpt, "--input", tmp_path / "nothing.ndjson"], "nothing.ndjson: no such file"),
         (["export", "--checkpoint", ckpt, "--format", "magenta", "--class", "bear", "--out", tmp_path / "b.json"],
          "@magenta/sketch runs one kind of model, Sketch-RNN's LSTM"),

@@ -234,7 +234,10 @@ def given_drawings(path, model: api.Model, most: int | None = None) -> list:
     drawings = list(itertools.islice(api.read_ndjson(path), most))
     if not drawings:
         raise DataError(f"{path}: no valid drawing")
-    model._labels_of(drawings)  # each a class the model knows
+    try:
+        model._labels_of(drawings)  # each a class the model knows
+    except UsageError as e:  # the index is the drawing's place among the file's valid ones
+        raise DataError(f"{path}: {e}") from None
     return drawings
 
 
