@@ -66,6 +66,12 @@ def test_classifier_file_round_trip(classifier, seed_data, tmp_path):
     for bad in (tmp_path / "junk.pt", tmp_path / "missing.pt"):
         with pytest.raises(CheckpointError, match=bad.name):
             C.load_classifier(bad)
+    # Links that loop were "no such classifier; train one" (an audit's find): they are there, and cannot be read.
+    (tmp_path / "loop1.pt").symlink_to("loop2.pt")
+    (tmp_path / "loop2.pt").symlink_to("loop1.pt")
+    with pytest.raises(CheckpointError) as error:
+        C.load_classifier(tmp_path / "loop1.pt")
+    assert str(error.value) == f"{tmp_path / 'loop1.pt'}: cannot be read (Too many levels of symbolic links)"
 
 
 def test_judging_costs_a_bounded_batch_whatever_the_classifier_file_says(seed_data, tmp_path):

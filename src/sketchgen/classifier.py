@@ -222,7 +222,7 @@ def save_classifier(clf: Classifier, classes: list[str], path: str | os.PathLike
 
 def load_classifier(path: str | os.PathLike) -> tuple[Classifier, list[str]]:
     """The classifier and its class names, read without executing anything in the file."""
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         raise models.CheckpointError(f"{path}: no such classifier; train one with `sketchgen classifier train`")
     ckpt = models.read_file(path, "classifier")
     if ckpt.get("kind") != CLASSIFIER_FILE:
