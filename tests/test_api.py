@@ -26,7 +26,7 @@ import sketchgen
 from sketchgen import models
 from sketchgen.api import CHUNK
 from sketchgen.cli import SEED_CLASSES, main
-from sketchgen.fileio import replaceable
+from sketchgen.fileio import FileRefused, replaceable
 from sketchgen.sample import DRAWING_STRIDE
 
 
@@ -270,17 +270,21 @@ def test_animate_writes_a_gif_drawn_stroke_by_stroke(eyes, tmp_path):
             assert im.format == "GIF" and im.n_frames > len(eyes[0].points)
 
 
+def writers(eyes) -> dict:
+    """Each of the library's writers of a file, by name, as a call on the path to write."""
+    return {"to_png": lambda p: eyes[0].to_png(p), "animate": lambda p: eyes[0].animate(p),
+            "Grid.save": lambda p: sketchgen.grid(eyes[:2]).save(p), "sketchgen.animate":
+            lambda p: sketchgen.animate(eyes[:2], p), "write_ndjson": lambda p: sketchgen.write_ndjson(eyes[:2], p)}
+
+
 def test_a_file_that_cannot_be_written_is_named_as_given(eyes, tmp_path):
     """Under a file, or a name too long: a NotADirectoryError, or an OSError naming the temporary file
     (`.aaa….png.e5g4cr4n.tmp`), not the path given (found by an audit). Still an OSError, as Python's own writers
     raise, now naming the path."""
     (tmp_path / "afile").write_text("")
-    writers = {"to_png": lambda p: eyes[0].to_png(p), "animate": lambda p: eyes[0].animate(p),
-               "Grid.save": lambda p: sketchgen.grid(eyes[:2]).save(p), "sketchgen.animate":
-               lambda p: sketchgen.animate(eyes[:2], p), "write_ndjson": lambda p: sketchgen.write_ndjson(eyes[:2], p)}
     for where, reason in ((tmp_path / "afile" / "x.png", f"{tmp_path / 'afile'} is not a folder"),
                           (tmp_path / ("a" * 250 + ".png"), "File name too long")):
-        for name, write in writers.items():
+        for name, write in writers(eyes).items():
             with pytest.raises(OSError) as refused:
                 write(where)
             assert str(refused.value).endswith(f"] {reason}: could not write {where}"), name
@@ -292,6 +296,26 @@ def test_a_file_that_cannot_be_written_is_named_as_given(eyes, tmp_path):
         replaceable(tmp_path / "loop" / "x.png")
     with pytest.raises(OSError, match="File name too long"):  # a whole path past PATH_MAX, each name short
         replaceable(tmp_path.joinpath(*["d" * 200] * 25, "x.png"))
+
+
+def test_every_writer_refuses_a_link_to_a_fifo_a_device_or_a_folder_and_leaves_it(eyes, tmp_path):
+    """An audit's find: a FIFO or a device given to a writer was refused, but a link to one was replaced by the
+    file written (as root, ``to_png('/dev/stdout')`` made /dev/stdout a regular file for the whole machine). Each
+    writer now refuses it in one line, and the link, and what it leads to, are as they were."""
+    os.mkfifo(tmp_path / "fifo")
+    targets = {"a FIFO": tmp_path / "fifo", "a device": Path("/dev/null"), "a folder": tmp_path}
+    for kind, target in targets.items():
+        link = tmp_path / f"to {kind}"
+        link.symlink_to(target)  # the link is what would be replaced, never /dev/null itself
+        said = f"{str(link)!r}: a link to a folder, not a file; give the file's name" if kind == "a folder" else \
+            f"{link}: not a regular file (a link to {kind}); refused: writing would replace it"
+        for name, write in writers(eyes).items():
+            with pytest.raises(FileRefused) as refused:
+                write(link)
+            assert str(refused.value) == said, name
+            assert link.is_symlink() and link.readlink() == target, name
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode) and stat.S_ISCHR(os.lstat("/dev/null").st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", *(f"to {kind}" for kind in targets)]  # nothing left
 
 
 def test_read_ndjson_reads_raw_drawings_simplified_into_the_frame(quickdraw):

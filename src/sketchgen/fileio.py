@@ -222,9 +222,9 @@ def atomic_write(path: str | os.PathLike, own: bool = False) -> Iterator[BinaryI
     """Open a temporary binary file that replaces ``path`` only if the block succeeds.
 
     Only a file is replaced: a folder, FIFO, device or socket there is refused first, since renaming over
-    it would put a regular file in the place of ``/dev/full`` or a pipe a reader waits on. (A symbolic link
-    is replaced itself; what it points at is left alone.) ``own``: a file in one of sketchgen's own cache
-    folders, where whatever is in its place is damage to repair, so it is replaced.
+    it would put a regular file in the place of ``/dev/full`` or a pipe a reader waits on, and so is a link to
+    one. (A link to a file, or to nothing, is replaced itself; what it points at is left alone.) ``own``: a file
+    in one of sketchgen's own cache folders, where whatever is in its place is damage to repair, so it is replaced.
     """
     if not isinstance(path, (str, os.PathLike)) or "\0" in str(path):  # bytes, a number, a NUL: a library slip
         raise FileRefused(f"a file to write is named by a str or os.PathLike without NUL, not {path!r:.40}")
@@ -295,7 +295,11 @@ def what_is(path: str | os.PathLike) -> str:
 
 
 def replaceable(path: str | os.PathLike) -> None:
-    """FileRefused if something other than a file (or a link) is at ``path``."""
+    """FileRefused if something other than a file, or a link to something other than a file, is at ``path``.
+
+    A link is replaced itself, but one to a FIFO or a device stands for it (``/dev/stdout`` is a link to
+    /proc/self/fd/1): replacing it would take the pipe or device away from whoever uses it by that name.
+    """
     try:
         mode = os.lstat(path).st_mode
     except (FileNotFoundError, NotADirectoryError, ValueError):  # nothing there, a file above it, a NUL: the
@@ -304,10 +308,16 @@ def replaceable(path: str | os.PathLike) -> None:
         if e.errno != errno.ENAMETOOLONG or len(os.fsencode(os.path.basename(path))) <= 255:
             raise
         return
+    link = ""
+    if stat.S_ISLNK(mode):
+        try:
+            mode, link = os.stat(path).st_mode, "a link to "
+        except OSError:  # a link leading nowhere (or to itself) stands for nothing: replaced, as one to a file is
+            return
     if stat.S_ISDIR(mode):
-        raise FileRefused(f"{str(path)!r}: a folder, not a file; give the file's name")
-    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-        raise FileRefused(f"{path}: not a regular file ({_KINDS.get(stat.S_IFMT(mode), 'special')}); refused: "
+        raise FileRefused(f"{str(path)!r}: {link}a folder, not a file; give the file's name")
+    if not stat.S_ISREG(mode):
+        raise FileRefused(f"{path}: not a regular file ({link}{_KINDS.get(stat.S_IFMT(mode), 'special')}); refused: "
                           "writing would replace it")
 
 
