@@ -614,6 +614,28 @@ def test_too_many_drawings_are_refused_before_memory_is_spent_on_them(shipped, e
     assert len(shipped.complete(eyes[:2], n=2, max_len=1)) == 4  # a product within the limit is drawn
 
 
+def test_too_many_points_are_refused_before_a_stroke_is_copied(tmp_path):
+    """An audit's find: every door of a drawing's points copied each stroke to float64 before counting it, so 50
+    million uint8 points (100 MB) took 800 MB and 3 s before their refusal. Counted first, they take nothing."""
+    many = np.zeros((5_000_000, 2), np.uint8)  # 10 MB here; 80 MB as the floats it was copied to
+    calls = {"from_points": lambda: sketchgen.Drawing.from_points([many], "eye"),
+             "from_points, the total": lambda: sketchgen.Drawing.from_points([many[:6000], many[:6000]], "eye"),
+             "stroke3": lambda: sketchgen.Drawing("eye", [many]).stroke3,
+             "to_svg": lambda: sketchgen.Drawing("eye", [many]).to_svg(),
+             "to_png": lambda: sketchgen.Drawing("eye", [many]).to_png(tmp_path / "many.png")}
+    for what, call in calls.items():
+        tracemalloc.start()  # NumPy reports its arrays to it
+        try:
+            with pytest.raises(sketchgen.DrawingError, match=r"^more than the 10,000 points a drawing may have "
+                                                             r"\(stroke [01]\)$"):
+                call()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 8 * 2**20, f"{what}: {peak:,} bytes at most before the refusal"
+    assert not (tmp_path / "many.png").exists()
+
+
 @pytest.mark.parametrize("field, says", [("train", "train is not a dict of training settings"),
                                          ("data", "data settings are not the dict training writes"),
                                          ("frozen_classes", "frozen_classes are not some of its classes, each once")])

@@ -238,6 +238,13 @@ def checked_points(points: Sequence) -> list[np.ndarray]:
         raise DrawingError(f"strokes must be a list of (n, 2) arrays of points, not {points!r:.40}")
     out, total = [], 0
     for i, p in enumerate(points):
+        try:  # counted before any copy: a stroke of 50 million points took 800 MB as floats before its refusal
+            total += len(p)
+        except TypeError:  # no length (a number, a 0-d array, what only converts to an array): counted as converted
+            p = _array(p)
+            total += len(p) if p.ndim else 0
+        if total > MAX_POINTS:
+            raise DrawingError(f"more than the {MAX_POINTS:,} points a drawing may have (stroke {i})")
         if isinstance(p, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for row in p
                                                 for v in (row if isinstance(row, (list, tuple)) else (row,))):
             raise DrawingError(f"stroke {i} has a coordinate that is True or False, not a number")
@@ -250,9 +257,6 @@ def checked_points(points: Sequence) -> list[np.ndarray]:
             raise DrawingError(f"stroke {i} is of shape {p.shape}, not (n, 2) rows of (x, y): from_strokes takes "
                                "(xs, ys) pairs")
         p = p.astype(np.float64)
-        total += len(p)
-        if total > MAX_POINTS:
-            raise DrawingError(f"more than the {MAX_POINTS:,} points a drawing may have (stroke {i})")
         bad = np.flatnonzero(~(np.abs(p) <= MAX_COORD).all(axis=1))  # NaN too
         if len(bad):
             raise DrawingError(f"stroke {i} point {bad[0]} is ({p[bad[0], 0]:g}, {p[bad[0], 1]:g}): coordinates must "
