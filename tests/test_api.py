@@ -614,6 +614,24 @@ def test_too_many_drawings_are_refused_before_memory_is_spent_on_them(shipped, e
     assert len(shipped.complete(eyes[:2], n=2, max_len=1)) == 4  # a product within the limit is drawn
 
 
+@pytest.mark.parametrize("pen", [7, -1, 0.5])
+def test_a_pen_other_than_0_or_1_is_refused_in_stroke3_and_in_a_prefix(shipped, pen):
+    """An audit's find: from_stroke3 took a pen of 7 for a lift and one of -1 or 0.5 for none, and generate fed a
+    prefix's pen 7 to the model as it was. Each is now refused in one line naming the row; the model's own drawings,
+    which from_stroke3 takes, have pens of 0 and 1 only."""
+    s3 = np.array([[1, 1, 0], [2, 2, pen], [3, 3, 1]])
+    says = re.escape(f"stroke-3 row 1's pen is {pen:g}, not 0 (down) or 1 (lifted after the point)")
+    for fit in (True, False):
+        with pytest.raises(sketchgen.DrawingError, match=f"^{says}$"):
+            sketchgen.Drawing.from_stroke3(s3, fit=fit)
+    with pytest.raises(sketchgen.DrawingError, match=rf"^prefix\(0\) is not the start of a drawing: {says}$"):
+        list(shipped.generate([0], prefix=lambda i: s3))
+    s3[1, 2] = 1
+    assert [len(p) for p in sketchgen.Drawing.from_stroke3(s3, fit=False).points] == [2, 1]
+    drawn = list(shipped.generate([0, 1], seed=3)) + list(shipped.generate([0], prefix=lambda i: s3))
+    assert all(set(np.unique(d[:, 2])) <= {0, 1} for d in drawn)
+
+
 def test_too_many_points_are_refused_before_a_stroke_is_copied(tmp_path):
     """An audit's find: every door of a drawing's points copied each stroke to float64 before counting it, so 50
     million uint8 points (100 MB) took 800 MB and 3 s before their refusal. Counted first, they take nothing."""
