@@ -235,6 +235,11 @@ def test_drawings_refuse_non_finite_and_huge_coordinates(make, says):
     (lambda D: D.from_points([np.zeros((2, 2, 2))]), "stroke 0 is of shape (2, 2, 2), not (n, 2) rows"),
     (lambda D: D.from_points([[["a", "b"]]]), "stroke 0 has a non-numeric"),
     (lambda D: D.from_points(5), "strokes must be a list"),
+    # A few rows of a million numbers each (one list by reference: cheap to make): they were scanned for True and
+    # False, then built into an array, before the shape was refused (an audit's find: over 100 s, then gigabytes).
+    (lambda D: D.from_points([[[0] * 10**6] * 5000]), "stroke 0 holds more than 20,000 numbers"),
+    (lambda D: D.from_points([[[[0] * 10**6] * 2] * 5000]), "stroke 0 holds more than 20,000 numbers"),
+    (lambda D: D.from_points([[[[1, 2], [3, 4]]]]), "stroke 0 is of shape (1, 2, 2), not (n, 2) rows"),
 ])
 def test_drawings_refuse_malformed_strokes_as_drawing_errors(make, says):
     with pytest.raises(DrawingError) as e:

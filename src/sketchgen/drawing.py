@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sketchgen import render, strokes
-from sketchgen.errors import DrawingError
+from sketchgen.errors import DrawingError, counted
 from sketchgen.fileio import json_values
 from sketchgen.strokes import MAX_COORD, MAX_NAME, MAX_POINTS, StrokeError, parse_drawing
 
@@ -123,7 +123,7 @@ class Drawing:
         return sum(len(p) for p in self.points)
 
     def __repr__(self) -> str:
-        return f"Drawing({self.word!r}, {_count(len(self.points), 'stroke')}, {_count(len(self), 'point')})"
+        return f"Drawing({self.word!r}, {counted(len(self.points), 'stroke')}, {counted(len(self), 'point')})"
 
     # --- output --------------------------------------------------------------------------------
 
@@ -234,6 +234,22 @@ def _array(a: object) -> np.ndarray:
         return np.asarray(None)
 
 
+def _numbers(a: list | tuple, most: int, depth: int = 3) -> int:
+    """How many numbers a stroke given as nested lists holds, counted no further than past ``most``: its rows are
+    counted, not its numbers, and a row of a million numbers (or one list repeated by reference 5,000 times) would
+    be built into an array of them all before its shape could be refused. Lists nested deeper than ``depth`` count
+    as past ``most`` (the shape check says what a stroke of rows of pairs is)."""
+    n = 0
+    for v in a:
+        if isinstance(v, (list, tuple)):
+            n += _numbers(v, most - n, depth - 1) if depth > 1 else most + 1
+        else:
+            n += v.size if isinstance(v, np.ndarray) else 1
+        if n > most:
+            break
+    return n
+
+
 def checked_points(points: Sequence) -> list[np.ndarray]:
     """Strokes as ``(n, 2)`` float arrays, checked at the door: a NaN or a huge coordinate let in here would come out
     later as garbage ndjson or an error deep inside a model."""
@@ -248,6 +264,9 @@ def checked_points(points: Sequence) -> list[np.ndarray]:
             total += len(p) if p.ndim else 0
         if total > MAX_POINTS:
             raise DrawingError(f"more than the {MAX_POINTS:,} points a drawing may have (stroke {i})")
+        if isinstance(p, (list, tuple)) and _numbers(p, 2 * MAX_POINTS) > 2 * MAX_POINTS:
+            raise DrawingError(f"stroke {i} holds more than {2 * MAX_POINTS:,} numbers, or lists nested deeper than "
+                               "rows of points: not (n, 2) rows of (x, y)")
         if isinstance(p, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for row in p
                                                 for v in (row if isinstance(row, (list, tuple)) else (row,))):
             raise DrawingError(f"stroke {i} has a coordinate that is True or False, not a number")
@@ -266,10 +285,6 @@ def checked_points(points: Sequence) -> list[np.ndarray]:
                                f"be finite and within +-{MAX_COORD}")
         out.append(p)
     return out
-
-
-def _count(n: int, thing: str) -> str:
-    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 def as_drawings(drawings: Drawing | Iterable[Drawing]) -> list[Drawing]:
@@ -306,7 +321,7 @@ class Grid:
         render.grid_size(self._rows(), self.size)
 
     def __repr__(self) -> str:
-        return f"Grid of {_count(len(self.drawings), 'drawing')}"
+        return f"Grid of {counted(len(self.drawings), 'drawing')}"
 
     def _rows(self) -> list[tuple[str, list[list[np.ndarray]]]]:
         """Each row's caption and drawings, checked as ``to_png`` checks one (a ``Drawing(...)`` skipped the door)."""
