@@ -419,6 +419,21 @@ def test_an_offset_at_the_least_integer_is_refused_not_wrapped_to_zero(tmp_path,
         prepare(["circle"], path.parent, cache_dir=tmp_path / "cache")
 
 
+@pytest.mark.parametrize("pen", [7, -1, 2])
+def test_a_pen_other_than_0_or_1_is_refused_when_the_file_is_read(tmp_path, pen):
+    """A pen of 7 was read, and trained on as a lift (as any above 0.5 is); a drawing of the file given to
+    ``Drawing.from_stroke3`` (demo's pictures of real drawings) was then refused, after training (a helper's find)."""
+    train = np.empty(1, dtype=object)
+    train[0] = np.array([[1, 2, 0], [3, 3, pen]], dtype=np.int16)
+    ok = np.ones((2, 1, 3), dtype=np.int16)
+    path = tmp_path / "data" / "circle.npz"
+    path.parent.mkdir()
+    np.savez(path, train=train, valid=ok, test=ok)
+    with pytest.raises(npz.NpzError, match=rf"circle\.npz: refused array 'train': drawing 0 holds a pen of {pen}, not 0 "
+                                           r"\(down\) or 1 \(lifted\)$"):
+        npz.read_npz(path)
+
+
 @pytest.mark.parametrize("array", ["drawing in an object array", "plain array"])
 def test_a_drawing_of_more_points_than_a_drawing_may_have_is_refused(tmp_path, array):
     """A drawing of millions of points fits a member's bytes, and was read and cached whole: gigabytes wherever a

@@ -253,11 +253,15 @@ def _check_form(what: str, shape: tuple, dtype: np.dtype, ndim: int) -> None:
 
 
 def _int16(what: str, a: np.ndarray) -> np.ndarray:
-    """Integer stroke-3 as int16; ValueError naming ``what`` for an offset beyond +-32767. Its least and greatest
-    values are compared, not np.abs of them: the abs of int32's or int64's minimum is negative, and passed."""
+    """Integer stroke-3 as int16; ValueError naming ``what`` for an offset beyond +-32767, or a pen other than 0 or 1
+    (a pen of 7 was read as a lift, as any above 0.5 is). Its least and greatest values are compared, not np.abs of
+    them: the abs of int32's or int64's minimum is negative, and passed."""
     limit = np.iinfo(np.int16).max
     if a.size and (a.min() < -limit or a.max() > limit):
         raise ValueError(f"{what} holds an offset beyond the int16 range")
+    pens = a[..., 2]
+    if ((pens != 0) & (pens != 1)).any():
+        raise ValueError(f"{what} holds a pen of {pens[(pens != 0) & (pens != 1)].flat[0]}, not 0 (down) or 1 (lifted)")
     return a.astype(np.int16, copy=False)
 
 
