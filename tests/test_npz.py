@@ -399,6 +399,15 @@ def test_a_plain_array_of_a_million_drawings_costs_its_own_bytes_not_an_object_e
     assert len(read) == n and all(np.array_equal(read[k], train[k]) for k in (0, 1234, n - 1))
 
 
+def circle_npz(folder: Path, train: np.ndarray) -> Path:
+    """``folder``/circle.npz of ``train`` beside valid and test splits of one plain drawing each."""
+    ok = np.ones((2, 1, 3), dtype=np.int16)
+    path = folder / "circle.npz"
+    folder.mkdir(exist_ok=True)
+    np.savez(path, train=train, valid=ok, test=ok)
+    return path
+
+
 @pytest.mark.parametrize("array", ["int32 drawing in an object array", "plain int64 array"])
 def test_an_offset_at_the_least_integer_is_refused_not_wrapped_to_zero(tmp_path, array):
     """-2**31 and -2**63 passed the int16 range check, since np.abs of an integer type's least value is itself, and
@@ -408,10 +417,7 @@ def test_an_offset_at_the_least_integer_is_refused_not_wrapped_to_zero(tmp_path,
     else:
         train = np.empty(1, dtype=object)
         train[0] = np.array([[-2**31, 5, 0], [3, 3, 1]], dtype=np.int32)
-    ok = np.ones((2, 1, 3), dtype=np.int16)
-    path = tmp_path / "data" / "circle.npz"
-    path.parent.mkdir()
-    np.savez(path, train=train, valid=ok, test=ok)
+    path = circle_npz(tmp_path / "data", train)
     with pytest.raises(npz.NpzError, match=r"circle\.npz: refused array 'train': (drawing 0|it) holds an offset beyond "
                                            r"the int16 range$"):
         npz.read_npz(path)
@@ -425,10 +431,7 @@ def test_a_pen_other_than_0_or_1_is_refused_when_the_file_is_read(tmp_path, pen)
     ``Drawing.from_stroke3`` (demo's pictures of real drawings) was then refused, after training (a helper's find)."""
     train = np.empty(1, dtype=object)
     train[0] = np.array([[1, 2, 0], [3, 3, pen]], dtype=np.int16)
-    ok = np.ones((2, 1, 3), dtype=np.int16)
-    path = tmp_path / "data" / "circle.npz"
-    path.parent.mkdir()
-    np.savez(path, train=train, valid=ok, test=ok)
+    path = circle_npz(tmp_path / "data", train)
     with pytest.raises(npz.NpzError, match=rf"circle\.npz: refused array 'train': drawing 0 holds a pen of {pen}, not 0 "
                                            r"\(down\) or 1 \(lifted\)$"):
         npz.read_npz(path)
@@ -439,15 +442,12 @@ def test_a_drawing_of_more_points_than_a_drawing_may_have_is_refused(tmp_path, a
     """A drawing of millions of points fits a member's bytes, and was read and cached whole: gigabytes wherever a
     batch is padded to its longest drawing (the classifier's). Held, as ndjson's drawings are, to MAX_POINTS; a
     drawing of as many is read."""
-    ok = np.ones((2, 1, 3), dtype=np.int16)
-    path = tmp_path / "data" / "circle.npz"
-    path.parent.mkdir()
     for n in (MAX_POINTS, MAX_POINTS + 1):
         train = np.zeros((1, n, 3), dtype=np.int16)
         if array != "plain array":
             train = np.empty(1, dtype=object)
             train[0] = np.zeros((n, 3), dtype=np.int16)
-        np.savez(path, train=train, valid=ok, test=ok)
+        path = circle_npz(tmp_path / "data", train)
         if n == MAX_POINTS:
             assert len(npz.read_npz(path)["train"][0]) == n
     with pytest.raises(npz.NpzError, match=rf"circle\.npz: refused array 'train': (drawing 0 has|its drawings have) "
