@@ -249,6 +249,14 @@ def test_what_stands_in_a_run_s_files_is_refused_before_the_old_run_is_removed(t
                                             r"its best.pt: move it, or give another --out$"):
         train(cfg, small_data, out, resume=True, log=quiet)
     assert (out / "last.pt").read_bytes() == before["last.pt"]
+    # A link to a device: the writer refuses it (it would take the device's name away), so --resume trained an epoch
+    # and lost it at the save (a review's find, once the writers refused such links); refused first, as a FIFO is.
+    (out / "best.pt").unlink()
+    (out / "best.pt").symlink_to(os.devnull)
+    with pytest.raises(TrainingError, match=rf"^{re.escape(str(out / 'best.pt'))} is a link to a device, where a run "
+                                            r"keeps its best.pt: move it, or give another --out$"):
+        train(cfg, small_data, out, resume=True, log=quiet)
+    assert (out / "last.pt").read_bytes() == before["last.pt"] and (out / "best.pt").is_symlink()
     precious, fresh = tmp_path / "precious.txt", tmp_path / "fresh"
     precious.write_text("precious")
     fresh.mkdir()

@@ -34,7 +34,7 @@ import torch
 
 from sketchgen import models
 from sketchgen.data import changed_files, more_files
-from sketchgen.fileio import atomic_write, open_own, temporaries, what_is
+from sketchgen.fileio import FileRefused, atomic_write, open_own, replaceable, temporaries, what_is
 from sketchgen.models.checkpoint import (
     MAX_COUNT,
     check_history,
@@ -111,10 +111,14 @@ def _present(out: Path) -> list[str]:
 
 def _refusal(out: Path, present: list[str], resume: bool, overwrite: bool) -> str | None:
     """Why a run cannot be trained into ``out``, which holds the run files ``present``, or None."""
-    for path in (out / name for name in RUN_FILES):  # a folder or a FIFO there: writing the file would fail after
-        # the old run's files were removed, or once the resumed run had trained (a link is replaced, not followed)
-        if os.path.lexists(path) and not (path.is_symlink() or path.is_file()):
-            return f"{path} is {what_is(path)}, where a run keeps its {path.name}: move it, or give another --out"
+    for path in (out / name for name in RUN_FILES):  # a folder or a FIFO there, or a link to one: writing the file
+        # would fail after the old run's files were removed, or once the resumed run had trained (the rule is the
+        # writer's own, ``replaceable``: a link to a file, or to nothing, is replaced, not followed)
+        try:
+            replaceable(path)
+        except FileRefused:
+            link = "a link to " if path.is_symlink() else ""
+            return f"{path} is {link}{what_is(path)}, where a run keeps its {path.name}: move it, or give another --out"
     if present and resume and "last.pt" not in present:
         return (f"{out} holds a run ({', '.join(present)}) but no last.pt to resume it from: pass --overwrite to "
                 "start again, or another --out")
