@@ -3,6 +3,7 @@ data, and one-line errors."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from PIL import Image
 
 from sketchgen import api, classfiles, cli, data, models, splits
 from sketchgen.api import SHIPPED_MODEL
+from sketchgen.cli import outputs
 
 SEED_CLASSES = cli.SEED_CLASSES
 
@@ -618,22 +620,41 @@ def test_a_drawing_command_killed_part_way_has_the_earlier_drawings_put_back_by_
     assert (out / "eye-000.png").read_bytes() not in (b"earlier", before["eye-000.png"])
 
 
+def test_without_a_lock_a_folder_a_command_was_stopped_in_is_refused(tmp_path, capsys, monkeypatch):
+    """On a filesystem without flock (some network ones), what a stopped command left aside was neither put back nor
+    refused: the next command with the lock replayed its plan over the drawings written meanwhile (a review's find).
+    Without the lock, such a folder is refused; a folder without one is drawn into as before."""
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(outputs.fcntl, "flock", no_locks)  # the filesystem's, not ours
+    out, drawn = tmp_path / "drawn", ["sample", "--checkpoint", SHIPPED_MODEL, "--classes", "eye", "--n", 1]
+    assert run_cli(capsys, *drawn, "--out", out)[0] == 0
+    (out / ".sketchgen-replaced-samples.ndjson-stopped").mkdir()
+    code, _, err = run_cli(capsys, *drawn, "--out", out, "--overwrite")
+    assert code == 1 and one_error_line(err) == (
+        f"sketchgen: error: --out {out} holds .sketchgen-replaced-samples.ndjson-stopped, a drawing command's that is "
+        "running or was stopped, and this filesystem cannot lock the folder to tell which: give another --out")
+    assert (out / ".sketchgen-replaced-samples.ndjson-stopped").is_dir()
+
+
 def test_what_a_stopped_command_said_it_would_write_is_all_that_is_removed(tmp_path, capsys):
     """The files a drawing command stopped for good wrote are removed by the next one as its plan names them, and
     nothing else: the plan is read as any file is, so a name that is a path, a folder, a line that is no name, and
-    the plan of a command stopped before it moved anything are passed over."""
+    a name of sketchgen's own folders are passed over."""
     out, victim = tmp_path / "drawn", tmp_path / "victim.png"
     aside = out / ".sketchgen-replaced-samples.ndjson-stopped"
     aside.mkdir(parents=True)
     victim.write_bytes(b"not ours")
-    for name in ("cat-007.png", "samples.ndjson", ".cat-007.svg.abc123_x.tmp", "notes.txt"):
+    for name in ("cat-007.png", "samples.ndjson", ".cat-007.svg.abc123_x.tmp", "notes.txt", ".sketchgen-keep"):
         (out / name).write_bytes(b"the stopped command's")
     (out / "sub").mkdir()
     (aside / ".sketchgen-writes").write_text("\n".join(['"cat-007.png"', '"cat-007.svg"', '"../victim.png"', '"sub"',
-                                                        '{"not": "a name"}', '"cat-0', str(victim)]))
+                                                        '{"not": "a name"}', '"cat-0', str(victim),
+                                                        '".sketchgen-keep"']))
     assert run_cli(capsys, "sample", "--checkpoint", SHIPPED_MODEL, "--classes", "eye", "--n", 1, "--out", out)[0] == 0
-    assert sorted(p.name for p in out.iterdir()) == ["eye-000.png", "eye-000.svg", "notes.txt", "samples.ndjson",
-                                                      "sub"]
+    assert sorted(p.name for p in out.iterdir()) == [".sketchgen-keep", "eye-000.png", "eye-000.svg", "notes.txt",
+                                                      "samples.ndjson", "sub"]
     assert victim.read_bytes() == b"not ours" and (out / "notes.txt").read_bytes() == b"the stopped command's"
 
 

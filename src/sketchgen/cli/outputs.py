@@ -188,8 +188,13 @@ def replacing(out: Path, listing: str, overwrite: bool, files: Callable[[Iterabl
     that finds what a command stopped for good (kill -9) moved aside puts it back first (``_put_back``).
     """
     with _holding(out) as held:
-        if held:  # without the lock, a folder moved aside may be a running command's
+        if held:
             _put_back(out)
+        elif stopped := next((p.name for p in out.iterdir() if p.name.startswith((ASIDE, REMOVING))), None):
+            # Without the lock it may be a running command's: neither put back nor left for one with the lock to
+            # undo later, over this command's drawings (a review's find: a stale plan removed them all).
+            raise UsageError(f"--out {out} holds {stopped}, a drawing command's that is running or was stopped, and "
+                             "this filesystem cannot lock the folder to tell which: give another --out")
         with _replacing(out, listing, overwrite, files, words, reads, own) as written:
             yield written
 
