@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw, ImageSequence
 
 import sketchgen
@@ -235,11 +236,18 @@ def test_drawings_refuse_non_finite_and_huge_coordinates(make, says):
     (lambda D: D.from_points([np.zeros((2, 2, 2))]), "stroke 0 is of shape (2, 2, 2), not (n, 2) rows"),
     (lambda D: D.from_points([[["a", "b"]]]), "stroke 0 has a non-numeric"),
     (lambda D: D.from_points(5), "strokes must be a list"),
-    # A few rows of a million numbers each (one list by reference: cheap to make): they were scanned for True and
-    # False, then built into an array, before the shape was refused (an audit's find: over 100 s, then gigabytes).
-    (lambda D: D.from_points([[[0] * 10**6] * 5000]), "stroke 0 holds more than 20,000 numbers"),
-    (lambda D: D.from_points([[[[0] * 10**6] * 2] * 5000]), "stroke 0 holds more than 20,000 numbers"),
-    (lambda D: D.from_points([[[[1, 2], [3, 4]]]]), "stroke 0 is of shape (1, 2, 2), not (n, 2) rows"),
+    # Rows of a million numbers each (one list, range or tensor by reference: cheap to make), or pairs of them: they
+    # were scanned for True and False, then built into an array, before the shape was refused (an audit's and a
+    # review's finds: over 100 s, then gigabytes); a range past what Python counts was an OverflowError.
+    (lambda D: D.from_points([[[0] * 10**6] * 5000]), "stroke 0 is of shape (5000, 1000000), not (n, 2) rows"),
+    (lambda D: D.from_points([[range(10**6)] * 5000]), "stroke 0 is of shape (5000, 1000000), not (n, 2) rows"),
+    (lambda D: D.from_points([[torch.zeros(10**6)] * 5000]), "stroke 0 is of shape (5000, 1000000), not (n, 2) rows"),
+    (lambda D: D.from_points([[[[0] * 10**6] * 2] * 5000]), "stroke 0 has a non-numeric coordinate"),
+    (lambda D: D.from_points([[[torch.zeros(10**6)] * 2] * 5000]), "stroke 0 has a non-numeric coordinate"),
+    (lambda D: D.from_points([range(10**20)]), "more than the 10,000 points a drawing may have"),
+    (lambda D: D.from_points([[[1, 2], [3, 4, 5]]]), "stroke 0 has a non-numeric coordinate"),
+    (lambda D: D.from_points([[[1, 2], 3]]), "stroke 0 has a non-numeric coordinate"),
+    (lambda D: D.from_points([[[1, True]]]), "stroke 0 has a coordinate that is True or False"),
 ])
 def test_drawings_refuse_malformed_strokes_as_drawing_errors(make, says):
     with pytest.raises(DrawingError) as e:

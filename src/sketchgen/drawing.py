@@ -234,20 +234,38 @@ def _array(a: object) -> np.ndarray:
         return np.asarray(None)
 
 
-def _numbers(a: list | tuple, most: int, depth: int = 3) -> int:
-    """How many numbers a stroke given as nested lists holds, counted no further than past ``most``: its rows are
-    counted, not its numbers, and a row of a million numbers (or one list repeated by reference 5,000 times) would
-    be built into an array of them all before its shape could be refused. Lists nested deeper than ``depth`` count
-    as past ``most`` (the shape check says what a stroke of rows of pairs is)."""
-    n = 0
-    for v in a:
-        if isinstance(v, (list, tuple)):
-            n += _numbers(v, most - n, depth - 1) if depth > 1 else most + 1
-        else:
-            n += v.size if isinstance(v, np.ndarray) else 1
-        if n > most:
-            break
-    return n
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+
+
+def _shape_refusal(i: int, shape: tuple) -> str:
+    return f"stroke {i} is of shape {shape}, not (n, 2) rows of (x, y): from_strokes takes (xs, ys) pairs"
+
+
+def _rows_problem(i: int, p: list | tuple) -> str | None:
+    """Why a stroke given as a list is no rows of (x, y) numbers, found a row at a time before anything converts it
+    (a row of a million numbers, a tensor or a range, 5,000 times by reference, was scanned and built into an array
+    of gigabytes before its shape was refused), or None: rows of pairs of numbers, or numbers alone (a flat list,
+    which the shape check then refuses)."""
+    lengths = set()
+    for row in p:
+        if isinstance(row, (bool, np.bool_)):
+            return f"stroke {i} has a coordinate that is True or False, not a number"
+        if not _number(row):
+            try:
+                lengths.add(len(row))
+            except (TypeError, OverflowError):  # no length, or one past what Python counts (range(10**20))
+                return f"stroke {i} has a non-numeric coordinate"
+    if len(lengths) > 1 or (lengths and any(map(_number, p))):  # rows of different lengths: no (n, 2) array
+        return f"stroke {i} has a non-numeric coordinate"
+    if lengths and (width := lengths.pop()) != 2:
+        return _shape_refusal(i, (len(p), width))
+    for row in p:
+        if not _number(row) and not all(map(_number, row)):
+            if any(isinstance(v, (bool, np.bool_)) for v in row):
+                return f"stroke {i} has a coordinate that is True or False, not a number"
+            return f"stroke {i} has a non-numeric coordinate"
+    return None
 
 
 def checked_points(points: Sequence) -> list[np.ndarray]:
@@ -259,25 +277,22 @@ def checked_points(points: Sequence) -> list[np.ndarray]:
     for i, p in enumerate(points):
         try:  # counted before any copy: a stroke of 50 million points took 800 MB as floats before its refusal
             total += len(p)
+        except OverflowError:  # more than Python counts: range(10**20)
+            total = MAX_POINTS + 1
         except TypeError:  # no length (a number, a 0-d array, what only converts to an array): counted as converted
             p = _array(p)
             total += len(p) if p.ndim else 0
         if total > MAX_POINTS:
             raise DrawingError(f"more than the {MAX_POINTS:,} points a drawing may have (stroke {i})")
-        if isinstance(p, (list, tuple)) and _numbers(p, 2 * MAX_POINTS) > 2 * MAX_POINTS:
-            raise DrawingError(f"stroke {i} holds more than {2 * MAX_POINTS:,} numbers, or lists nested deeper than "
-                               "rows of points: not (n, 2) rows of (x, y)")
-        if isinstance(p, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for row in p
-                                                for v in (row if isinstance(row, (list, tuple)) else (row,))):
-            raise DrawingError(f"stroke {i} has a coordinate that is True or False, not a number")
+        if isinstance(p, (list, tuple)) and (problem := _rows_problem(i, p)):
+            raise DrawingError(problem)
         p = _array(p)
         if p.dtype.kind not in "iuf":
             raise DrawingError(f"stroke {i} has a non-numeric coordinate")
         if p.size == 0:
             raise DrawingError(f"stroke {i} is empty")
         if p.ndim != 2 or p.shape[1] != 2:  # (xs, ys) pairs or a flat list would be read as other points
-            raise DrawingError(f"stroke {i} is of shape {p.shape}, not (n, 2) rows of (x, y): from_strokes takes "
-                               "(xs, ys) pairs")
+            raise DrawingError(_shape_refusal(i, p.shape))
         p = p.astype(np.float64)
         bad = np.flatnonzero(~(np.abs(p) <= MAX_COORD).all(axis=1))  # NaN too
         if len(bad):
