@@ -91,7 +91,8 @@ def write(where: Path, arrays: dict[str, np.ndarray], identity: dict, source_sha
         if back.dtype != array.dtype or back.shape != array.shape or not np.array_equal(back, array):
             raise OSError(f"{path}: the file read back differs from the array written; check the disk")
         del back
-        files[path.name] = {"bytes": path.stat().st_size, "sha256": sha256(path), "sample": sample_digest(path)}
+        files[path.name] = {"bytes": path.stat().st_size, "sha256": sha256(path, own=True),
+                            "sample": sample_digest(path)}
     meta = {"version": VERSION, "drawings": len(arrays["split"]), "points": len(arrays["points"]),
             "identity": identity, "source_sha256": source_sha256, "files": files}
     with atomic_write(where / "meta.json", own=True) as f:
@@ -130,8 +131,8 @@ def sampled_blocks(size: int) -> list[int]:
 
 
 def sample_digest(path: Path) -> str:
-    """SHA-256 of the file's size and its sampled blocks."""
-    with open_regular(path) as f:
+    """SHA-256 of the file's size and its sampled blocks: one of the cache's own files, never read through a link."""
+    with open_regular(path, own=True) as f:
         size = os.fstat(f.fileno()).st_size
         h = hashlib.sha256(str(size).encode())
         for at in sampled_blocks(size):
@@ -190,7 +191,7 @@ def _read_meta(path: Path, most: int) -> tuple[dict | None, str | None]:
     """meta.json as a dict of this version counting 1 to ``most`` drawings, or why not: read as a regular file of at
     most ``MAX_META`` bytes."""
     try:
-        meta = json.loads(read_bytes(path, MAX_META, "prepared cache's meta.json"))
+        meta = json.loads(read_bytes(path, MAX_META, "prepared cache's meta.json", own=True))
     except OSError as e:  # a FIFO, a device, more than MAX_META bytes, a read error
         return None, f"unreadable prepared cache ({e})"
     except (ValueError, RecursionError) as e:  # RecursionError: [[[[... nested too deep for the parser
@@ -230,7 +231,7 @@ def _problem(where: Path, meta: dict, full: bool) -> str | None:
         try:
             if path.stat().st_size != want.get("bytes"):
                 return f"prepared cache fails its checksum ({path.name} has another size)"
-            if sample_digest(path) != want.get("sample") or (full and sha256(path) != want.get("sha256")):
+            if sample_digest(path) != want.get("sample") or (full and sha256(path, own=True) != want.get("sha256")):
                 return f"prepared cache fails its checksum ({path.name})"
         except OSError as e:
             return f"unreadable prepared cache ({e})"

@@ -194,7 +194,7 @@ def download_class(
             raise DownloadError(f"class {name!r} from {url}: could not write {part} ({e}); what was fetched is "
                                 "kept there, and the next try goes on from it") from None
         try:
-            with open_regular(part) as f:
+            with open_regular(part, own=True) as f:  # ours: a link planted there is refused, not read and kept
                 _check_lines(f, name, source=url)
         except DownloadError:
             part.unlink()

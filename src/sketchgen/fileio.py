@@ -115,9 +115,10 @@ class _UpTo(io.RawIOBase):
         super().close()
 
 
-def read_bytes(path: str | os.PathLike, most: int, what: str = "file") -> bytes:
-    """The whole of a regular file of at most ``most`` bytes (``open_regular``: no further than its size at opening)."""
-    with open_regular(path, most, what) as f:
+def read_bytes(path: str | os.PathLike, most: int, what: str = "file", own: bool = False) -> bytes:
+    """The whole of a regular file of at most ``most`` bytes (``open_regular``: no further than its size at opening,
+    and not through a link where it is one of sketchgen's ``own``)."""
+    with open_regular(path, most, what, own) as f:
         return f.read(os.fstat(f.fileno()).st_size)  # into one buffer of its size: read() grows one, copying it
 
 
