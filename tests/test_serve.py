@@ -8,6 +8,7 @@ and interpolates drawings.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import ipaddress
@@ -916,8 +917,39 @@ def test_the_drawings_a_request_makes_are_what_the_server_counts(latent_server, 
 def address_elsewhere() -> str | None:
     """An IPv4 address of this machine's that is not loopback: a client connecting to it comes from it, as a
     client on the network would."""
-    found = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    try:
+        found = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    except OSError:  # no hostname command: no address known
+        return None
     return next((a for a in found if "." in a and not ipaddress.ip_address(a).is_loopback), None)
+
+
+def test_a_client_s_drawings_are_counted_while_made_and_given_back_however_the_request_ends():
+    """What the share rests on (a review asked): each client's count grows with its requests in flight, alone; it
+    returns to nothing when a request ends, is cancelled (its client gone) or fails; this machine's addresses,
+    IPv4 ones written as IPv6 among them, share the whole."""
+    budget = app_module.Budget()
+
+    async def drawing(client, cost, end):
+        with budget.spent(client, cost):
+            await end
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        ends = [loop.create_future() for _ in range(3)]
+        tasks = [asyncio.ensure_future(drawing(c, 30, e)) for c, e in zip(("192.0.2.9", "192.0.2.9", "::1"), ends)]
+        await asyncio.sleep(0)
+        assert (budget.total, dict(budget.by_client)) == (90, {"192.0.2.9": 60, "::1": 30})
+        assert budget.refusal("192.0.2.9", app_module.SHARE - 59) is not None  # past its share, with others in
+        assert budget.refusal("192.0.2.10", app_module.SHARE) is None  # flight: another client has its own
+        assert budget.refusal("::ffff:127.0.0.1", app_module.SHARE + 1) is None  # this machine's share the whole
+        tasks[0].cancel()
+        ends[1].set_exception(RuntimeError("a drawing failed"))
+        ends[2].set_result(None)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        assert (budget.total, dict(budget.by_client)) == (0, {})
+
+    asyncio.run(main())
 
 
 def test_a_client_elsewhere_has_a_share_of_the_drawings_made_at_once(latent_server, user_strokes, monkeypatch):
