@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from sketchgen.api import UsageError
+from sketchgen.errors import counted
 from sketchgen.fileio import (
     NAME_MAX,
     TEMPORARY_ADDS,
@@ -288,7 +289,7 @@ def _put_back(out: Path) -> None:
                 shutil.rmtree(entry.path)
             elif listing := next((n for n in LISTINGS if entry.name.startswith(f"{ASIDE}{n}-")), None):
                 aside = Path(entry.path)
-                _undo(out, aside / PLAN, listing)
+                removed = _undo(out, aside / PLAN, listing)
                 with os.scandir(aside) as moved:
                     files = sum(not e.is_dir(follow_symlinks=False) for e in moved)
                 # The listing is moved aside first and back last: with a file still aside, a listing in ``out`` is
@@ -297,6 +298,9 @@ def _put_back(out: Path) -> None:
                 if files:
                     print(f"sketchgen: put back in {out} the earlier drawings that a command stopped part way had "
                           f"moved aside ({entry.name})", file=sys.stderr)
+                elif removed:
+                    print(f"sketchgen: removed from {out} the {counted(removed, 'file')} that a command stopped part "
+                          "way had written", file=sys.stderr)
 
 
 def _plan(path: Path, names: Iterable[str]) -> None:
@@ -310,12 +314,13 @@ def _plan(path: Path, names: Iterable[str]) -> None:
         path.unlink(missing_ok=True)
 
 
-def _undo(out: Path, plan: Path, listing: str) -> None:
+def _undo(out: Path, plan: Path, listing: str) -> int:
     """Remove from ``out`` what a stopped command wrote, where its ``plan`` says (what was there before it is aside):
-    the files it names, its ``listing`` and the temporary files being written for them. A name that is not one
-    plain file name is passed over (the plan is read as any file is), as is a folder."""
+    the files it names, its ``listing`` and the temporary files being written for them; how many. A name that is not
+    one plain file name is passed over (the plan is read as any file is), as is a folder."""
+    removed = 0
     if not plan.is_file() or plan.is_symlink():
-        return
+        return removed
     writing: dict[str, list[Path]] = {}
     for tmp, name in temporaries(out).items():
         writing.setdefault(name, []).append(tmp)
@@ -328,7 +333,9 @@ def _undo(out: Path, plan: Path, listing: str) -> None:
                 with contextlib.suppress(OSError):  # not there; a folder, which is none of ours
                     if not stat.S_ISDIR(os.lstat(path).st_mode):
                         path.unlink()
+                        removed += 1
     plan.unlink()
+    return removed
 
 
 def _restore(out: Path, aside: Path, listing: str, clear: bool) -> None:
