@@ -653,7 +653,8 @@ def test_what_a_stopped_command_said_it_would_write_is_all_that_is_removed(tmp_p
                                                         '{"not": "a name"}', '"cat-0', str(victim),
                                                         '".sketchgen-keep"']))
     code, _, err = run_cli(capsys, "sample", "--checkpoint", SHIPPED_MODEL, "--classes", "eye", "--n", 1, "--out", out)
-    assert code == 0 and err == f"sketchgen: removed from {out} the 3 files that a command stopped part way had written\n"
+    assert code == 0 and err == f"sketchgen: removed from {out} the 3 files that a command stopped part way had " \
+                                "written\n"
     assert sorted(p.name for p in out.iterdir()) == [".sketchgen-keep", "eye-000.png", "eye-000.svg", "notes.txt",
                                                       "samples.ndjson", "sub"]
     assert victim.read_bytes() == b"not ours" and (out / "notes.txt").read_bytes() == b"the stopped command's"
