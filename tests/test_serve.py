@@ -927,25 +927,30 @@ def address_elsewhere() -> str | None:
 def test_a_client_s_drawings_are_counted_while_made_and_given_back_however_the_request_ends():
     """What the share rests on (a review asked): each client's count grows with its requests in flight, alone; it
     returns to nothing when a request ends, is cancelled (its client gone) or fails; this machine's addresses,
-    IPv4 ones written as IPv6 among them, share the whole."""
-    budget = app_module.Budget()
+    IPv4 ones written as IPv6 among them, share the whole; an IPv6 host is its /64, however many addresses it takes
+    there (a review's find: each was a client of its own)."""
+    budget, client = app_module.Budget(), app_module._client
 
-    async def drawing(client, cost, end):
-        with budget.spent(client, cost):
+    async def drawing(host, cost, end):
+        with budget.spent(client(host), cost):
             await end
 
     async def main():
         loop = asyncio.get_running_loop()
-        ends = [loop.create_future() for _ in range(3)]
-        tasks = [asyncio.ensure_future(drawing(c, 30, e)) for c, e in zip(("192.0.2.9", "192.0.2.9", "::1"), ends)]
+        ends = [loop.create_future() for _ in range(4)]
+        hosts = ("192.0.2.9", "192.0.2.9", "::1", "2001:db8::1")
+        tasks = [asyncio.ensure_future(drawing(h, 30, e)) for h, e in zip(hosts, ends)]
         await asyncio.sleep(0)
-        assert (budget.total, dict(budget.by_client)) == (90, {"192.0.2.9": 60, "::1": 30})
-        assert budget.refusal("192.0.2.9", app_module.SHARE - 59) is not None  # past its share, with others in
-        assert budget.refusal("192.0.2.10", app_module.SHARE) is None  # flight: another client has its own
-        assert budget.refusal("::ffff:127.0.0.1", app_module.SHARE + 1) is None  # this machine's share the whole
+        assert (budget.total, dict(budget.by_client)) == (120, {"192.0.2.9": 60, None: 30, "2001:db8::/64": 30})
+        assert budget.refusal(client("192.0.2.9"), app_module.SHARE - 59) is not None  # past its share, with others
+        assert budget.refusal(client("192.0.2.10"), app_module.SHARE) is None  # in flight: another has its own
+        assert budget.refusal(client("2001:db8::2:3"), app_module.SHARE - 29) is not None  # the same /64
+        assert budget.refusal(client("2001:db8:0:1::1"), app_module.SHARE) is None  # another /64
+        assert budget.refusal(client("::ffff:127.0.0.1"), app_module.SHARE + 1) is None  # this machine's share all
         tasks[0].cancel()
         ends[1].set_exception(RuntimeError("a drawing failed"))
         ends[2].set_result(None)
+        ends[3].set_result(None)
         await asyncio.gather(*tasks, return_exceptions=True)
         assert (budget.total, dict(budget.by_client)) == (0, {})
 

@@ -172,10 +172,10 @@ class Budget:
         self.total, self.by_client = 0, Counter()
 
     def refusal(self, client: str | None, cost: int) -> str | None:
-        """Why ``cost`` more drawings for ``client`` (its address) must wait, or None."""
+        """Why ``cost`` more drawings for ``client`` (``_client``'s) must wait, or None."""
         if self.total + cost > WAITING:
             return f"busy: {self.total} of the {WAITING} drawings made at once are being made; try again in a moment"
-        if not _this_machine(client) and self.by_client[client] + cost > SHARE:
+        if client is not None and self.by_client[client] + cost > SHARE:
             return (f"busy: {self.by_client[client]} drawings of this client's are being made, and a client may have "
                     f"{SHARE} at once; try again once they are answered")
         return None
@@ -193,15 +193,20 @@ class Budget:
                 del self.by_client[client]
 
 
-def _this_machine(client: str | None) -> bool:
-    """Whether a client's address is one of this machine's loopback addresses (or none: a Unix socket)."""
-    if client is None:
-        return True
+def _client(host: str | None) -> str | None:
+    """Who a request's drawings are counted for: None for this machine (a loopback address, or none: a Unix socket),
+    one user who shares all of WAITING; else an IPv4 address, or an IPv6 host's /64 (a host takes as many addresses
+    of its network as it likes)."""
+    if host is None:
+        return None
     try:
-        address = ipaddress.ip_address(client)
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+        return host
+    address = getattr(address, "ipv4_mapped", None) or address
+    if address.is_loopback:
+        return None
+    return str(ipaddress.ip_network(f"{address}/64", strict=False)) if address.version == 6 else str(address)
 
 
 def _route(sketcher: Sketcher, route: str, budget: Budget):
@@ -209,7 +214,7 @@ def _route(sketcher: Sketcher, route: str, budget: Budget):
     async def endpoint(request: Request) -> Response:
         try:
             req = await _read_json(request)
-            cost, client = sketcher.drawings(route, req), request.client and request.client.host
+            cost, client = sketcher.drawings(route, req), _client(request.client and request.client.host)
             if why := budget.refusal(client, cost):
                 return _json(503, {"error": why}, headers={"Retry-After": "1"})
             with budget.spent(client, cost):
