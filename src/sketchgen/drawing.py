@@ -98,9 +98,9 @@ class Drawing:
             raise DrawingError(f"stroke-3 has {len(s3):,} points, more than the {MAX_POINTS:,} a drawing may have")
         if not np.isfinite(s3).all():
             raise DrawingError(f"stroke-3 row {np.flatnonzero(~np.isfinite(s3).all(axis=1))[0]} is not finite")
-        if len(odd := np.flatnonzero((s3[:, 2] != 0) & (s3[:, 2] != 1))):  # 7 was a lift, 0.5 or -1 none
-            raise DrawingError(f"stroke-3 row {odd[0]}'s pen is {s3[odd[0], 2]:g}, not 0 (down) or 1 (lifted "
-                               "after the point)")
+        if (odd := strokes.odd_pen(s3)) is not None:  # 7 was a lift, 0.5 or -1 none
+            raise DrawingError(f"stroke-3 row {odd}'s pen is {s3[odd, 2]:g}, not 0 (down) or 1 (lifted after the "
+                               "point)")
         if not fit:
             return cls.from_points(strokes.stroke3_to_strokes(s3) if len(s3) else [], word, **info)
         return cls.from_points(strokes.quickdraw_strokes(s3), word, **info)

@@ -26,7 +26,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from sketchgen.fileio import FileRefused, atomic_write, open_regular
-from sketchgen.strokes import MAX_POINTS
+from sketchgen.strokes import MAX_POINTS, odd_pen
 
 # The arrays of a Sketch-RNN file, in Sketch-RNN's own names and order.
 NPZ_ARRAYS = ("train", "valid", "test")
@@ -259,9 +259,8 @@ def _int16(what: str, a: np.ndarray) -> np.ndarray:
     limit = np.iinfo(np.int16).max
     if a.size and (a.min() < -limit or a.max() > limit):
         raise ValueError(f"{what} holds an offset beyond the int16 range")
-    pens = a[..., 2]
-    if ((pens != 0) & (pens != 1)).any():
-        raise ValueError(f"{what} holds a pen of {pens[(pens != 0) & (pens != 1)].flat[0]}, not 0 (down) or 1 (lifted)")
+    if (odd := odd_pen(a)) is not None:
+        raise ValueError(f"{what} holds a pen of {a[..., 2].flat[odd]}, not 0 (down) or 1 (lifted)")
     return a.astype(np.int16, copy=False)
 
 

@@ -197,6 +197,13 @@ def drawings_to_stroke3(drawings: Sequence[Sequence[np.ndarray]]) -> tuple[np.nd
     return out, lengths
 
 
+def odd_pen(s3: np.ndarray) -> int | None:
+    """The first row (of stroke-3, or of drawings of it, flattened) whose pen is neither 0 (down) nor 1 (lifted after
+    the point), or None: the conversions take any pen above 0.5 for a lift, so a 7 would be read as one."""
+    odd = np.flatnonzero((s3[..., 2] != 0) & (s3[..., 2] != 1))
+    return int(odd[0]) if len(odd) else None
+
+
 def stroke3_to_strokes(s3: np.ndarray) -> list[np.ndarray]:
     return absolute_to_strokes(stroke3_to_absolute(s3))
 
