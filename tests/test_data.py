@@ -761,8 +761,8 @@ def test_old_single_file_caches_are_ignored_with_a_note(quickdraw, tmp_path, cap
     np.savez(old, meta=np.array(json.dumps({"version": 1, "classes": ["circle"]})), points=np.zeros((5, 3), np.int16))
     data.prepare(["circle"], quickdraw / "simplified", cache_dir=tmp_path)
     assert capsys.readouterr().err == (
-        f"{tmp_path}: 1 prepared cache of an older sketchgen (prepared-*.npz, 0 MiB) are no longer read; each class "
-        "is prepared again into a cache of its own (delete them to free the space)\n")
+        f"{tmp_path}: 1 prepared cache of an older sketchgen (prepared-*.npz, 0 MiB), no longer read: each class is "
+        "prepared again into a cache of its own (delete the old to free the space)\n")
     data.prepare(["circle"], quickdraw / "simplified", cache_dir=tmp_path)
     assert capsys.readouterr().err == ""  # said once, when classes were prepared again
     assert old.exists()

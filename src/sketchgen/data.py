@@ -567,7 +567,7 @@ def more_files(changed: list) -> str:
 def _build(jobs: list[_Job], workers: int, problems: Problems) -> None:
     """Make sure of each class's cache in a pool of ``workers``, with a progress bar on a terminal."""
     # The biggest files first, so that no worker is left with a big class while the others idle.
-    jobs = sorted(jobs, key=lambda job: job.source.path.stat().st_size, reverse=True)
+    jobs = sorted(jobs, key=lambda job: job.identity["size"], reverse=True)  # as _job found it
     context = _pool_context()  # before the progress bar starts tqdm's monitor thread
     pool = _pool_size(workers, len(jobs))
     with tqdm(total=len(jobs), desc="preparing classes", unit="class", file=sys.stderr, disable=None,
@@ -602,7 +602,8 @@ def _wait_for(jobs: list[_Job], local_rank: int, cache_dir: Path, poll_s: float 
     started is polled for. Should rank 0 fail, torchrun stops this process with it; should it prepare
     no class for ``WAIT_S`` (other classes, data or cache folder, or no rank 0 at all), this one gives up.
     """
-    print(f"local rank {local_rank}: waiting for local rank 0 to prepare {counted(len(jobs), 'class')}", file=sys.stderr)
+    print(f"local rank {local_rank}: waiting for local rank 0 to prepare {counted(len(jobs), 'class')}",
+          file=sys.stderr)
     found = {}
     since = time.monotonic()
     while len(found) < len(jobs):
@@ -627,9 +628,9 @@ def _note_old_caches(cache_dir: Path) -> None:
     old = [p for p in cache_dir.glob("prepared-*.npz") if not p.is_symlink() and p.is_file()]
     if old:
         size = sum(p.stat().st_size for p in old) / 2**20
-        print(f"{cache_dir}: {counted(len(old), 'prepared cache')} of an older sketchgen (prepared-*.npz, {size:,.0f} MiB) are no "
-              "longer read; each class is prepared again into a cache of its own (delete them to free the space)",
-              file=sys.stderr)
+        print(f"{cache_dir}: {counted(len(old), 'prepared cache')} of an older sketchgen (prepared-*.npz, "
+              f"{size:,.0f} MiB), no longer read: each class is prepared again into a cache of its own (delete the "
+              "old to free the space)", file=sys.stderr)
 
 
 # --- statistics models are built from ------------------------------------------------------

@@ -92,7 +92,8 @@ def cmd_prepare(args) -> None:
     settings = splits.data_settings(**data_flags(args))
     data = splits.prepare(args.classes or SEED_CLASSES, settings, args.workers, args.verify)
     counts = {s: len(data.indices(s)) for s in SPLITS}
-    print(f"{counted(len(data), 'drawing')} of {counted(len(data.classes), 'class')}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    print(f"{counted(len(data), 'drawing')} of {counted(len(data.classes), 'class')}: "
+          + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
 
 def cmd_convert(args) -> None:
