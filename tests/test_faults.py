@@ -503,7 +503,7 @@ CACHE_FAULTS = {
         rf"{DAMAGED} \(points.npy is a symbolic link\)"),
     # A folder where an array file was: the rebuild could not rename the new file over it ("Is a directory").
     "points a folder": (lambda f: plant(f / "points.npy", lambda p: (p.mkdir(), (p / "mine.txt").write_text("x"))),
-                        rf"{NO_CHECKSUM} \(points.npy has another size\)"),
+                        rf"{UNREADABLE} \(.*points.npy: a folder"),
     "meta a folder": (lambda f: plant(f / "meta.json", Path.mkdir), rf"{UNREADABLE} \(.*meta.json: a folder"),
 }
 
@@ -525,6 +525,29 @@ def test_bad_prepared_cache_is_rebuilt_with_a_note(fault, tmp_path, capsys):
     prepare(["circle"], SIMPLIFIED, cache_dir=tmp_path / "cache")
     assert capsys.readouterr().err == ""  # the rebuilt cache is whole
     assert not (tmp_path / "executed").exists()
+
+
+def test_the_array_file_checked_is_the_one_mapped(tmp_path, monkeypatch):
+    """points.npy replaced by another file of the same size after its digest was checked (another process, at that
+    moment): the arrays were then mapped again by name, so the replacement was read as the class's drawings. Each is
+    now mapped from the descriptor it was checked on. The replacement is made as the check reads its last block."""
+    good = prepare(["circle"], SIMPLIFIED, cache_dir=tmp_path / "cache")
+    folder, expected = good.parts[0].folder, np.array(good.parts[0].points)
+    del good
+    points, other = folder / "points.npy", tmp_path / "other.npy"
+    np.save(other, expected + 1)
+    checked, pread = points.stat().st_ino, os.pread
+
+    def replaced_while_read(fd, n, at):
+        data = pread(fd, n, at)
+        if os.fstat(fd).st_ino == checked and at + n >= points.stat().st_size and other.exists():
+            os.replace(other, points)
+        return data
+
+    monkeypatch.setattr(os, "pread", replaced_while_read)
+    again = prepare(["circle"], SIMPLIFIED, cache_dir=tmp_path / "cache")
+    assert not other.exists()  # the replacement was made
+    np.testing.assert_array_equal(again.parts[0].points, expected)
 
 
 @pytest.mark.parametrize("planted", ["cache folder", "lock", "dangling lock"])

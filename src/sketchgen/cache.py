@@ -9,8 +9,8 @@ A class's cache is a folder ``<name>-<key>/`` holding
   SHA-256 and sample digest.
 
 The key hashes everything that could change the arrays, so a class's cache serves any class list
-that holds the class. The arrays are opened with ``mmap_mode="r"``: however many processes read a
-class, the machine holds one copy of its pages. ``meta.json`` is removed first and written last, so
+that holds the class. The arrays are mapped read-only: however many processes read a class, the
+machine holds one copy of its pages. ``meta.json`` is removed first and written last, so
 a folder without it is unfinished and gets rebuilt; the caller holds the class's lock meanwhile.
 Files are only ever replaced whole (``atomic_write``), never changed in place, so a process that
 maps a cache keeps seeing the version it opened; the temporaries of a process killed as it wrote
@@ -38,8 +38,10 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+import numpy.lib.format as npy
 
 from sketchgen.classfiles import ClassFile
 from sketchgen.fileio import atomic_write, open_regular, own_folder, read_bytes, safe_name, temporaries
@@ -87,12 +89,10 @@ def write(where: Path, arrays: dict[str, np.ndarray], identity: dict, source_sha
         array = np.ascontiguousarray(arrays[name], dtype=dtype)
         with atomic_write(path, own=True) as f:
             np.save(f, array)
-        back = np.load(path, mmap_mode="r", allow_pickle=False)
-        if back.dtype != array.dtype or back.shape != array.shape or not np.array_equal(back, array):
-            raise OSError(f"{path}: the file read back differs from the array written; check the disk")
-        del back
-        files[path.name] = {"bytes": path.stat().st_size, "sha256": sha256(path, own=True),
-                            "sample": sample_digest(path)}
+        with open_regular(path, own=True) as f:
+            if not np.array_equal(_map(f, array.dtype), array):
+                raise OSError(f"{path}: the file read back differs from the array written; check the disk")
+            files[path.name] = {"bytes": os.fstat(f.fileno()).st_size, "sha256": _sha256(f), "sample": _sampled(f)}
     meta = {"version": VERSION, "drawings": len(arrays["split"]), "points": len(arrays["points"]),
             "identity": identity, "source_sha256": source_sha256, "files": files}
     with atomic_write(where / "meta.json", own=True) as f:
@@ -117,11 +117,13 @@ def _clear(path: Path) -> None:
 
 def sha256(path: Path, own: bool = False) -> str:
     """The file's SHA-256, in hex; ``own``: one of sketchgen's own files, never read through a link."""
-    h = hashlib.sha256()
     with open_regular(path, own=own) as f:
-        while chunk := f.read(1 << 16):
-            h.update(chunk)
-    return h.hexdigest()
+        return _sha256(f)
+
+
+def _sha256(f: BinaryIO) -> str:
+    f.seek(0)
+    return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def sampled_blocks(size: int) -> list[int]:
@@ -133,11 +135,29 @@ def sampled_blocks(size: int) -> list[int]:
 def sample_digest(path: Path) -> str:
     """SHA-256 of the file's size and its sampled blocks: one of the cache's own files, never read through a link."""
     with open_regular(path, own=True) as f:
-        size = os.fstat(f.fileno()).st_size
-        h = hashlib.sha256(str(size).encode())
-        for at in sampled_blocks(size):
-            h.update(os.pread(f.fileno(), BLOCK, at))
+        return _sampled(f)
+
+
+def _sampled(f: BinaryIO) -> str:
+    size = os.fstat(f.fileno()).st_size
+    h = hashlib.sha256(str(size).encode())
+    for at in sampled_blocks(size):
+        h.update(os.pread(f.fileno(), BLOCK, at))
     return h.hexdigest()
+
+
+def _map(f: BinaryIO, dtype: np.dtype) -> np.ndarray:
+    """The ``.npy`` array in the open file ``f``, mapped read-only from that descriptor: the file checked is the file
+    mapped, whatever its name leads to by now. A header of another type or order is refused before mapping (an
+    array of Python objects is never read). A plain ndarray: slices of an np.memmap would each be a memmap too."""
+    f.seek(0)
+    read_header = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(npy.read_magic(f))
+    if read_header is None:
+        raise ValueError("a .npy format version sketchgen does not write")
+    shape, fortran, found = read_header(f)
+    if found != dtype or fortran:
+        raise ValueError(f"an array of {found} ({'Fortran' if fortran else 'C'} order), not {dtype}")
+    return np.asarray(np.memmap(f, dtype=dtype, mode="r", offset=f.tell(), shape=shape))
 
 
 def open_class(where: Path, source: ClassFile, most: int, identity: dict, full: bool = False, quiet: bool = False
@@ -163,15 +183,7 @@ def open_class(where: Path, source: ClassFile, most: int, identity: dict, full: 
     if problem is None and meta.get("identity") != json.loads(json.dumps(identity)):
         problem = "prepared cache of other drawings or settings (meta.json's identity is not its folder's)"
     if problem is None:
-        problem = _problem(where, meta, full)
-    if problem is None:
-        try:
-            # Plain ndarray views of the maps: slices of an np.memmap would each be a memmap too.
-            loaded = {name: np.asarray(np.load(where / f"{name}.npy", mmap_mode="r", allow_pickle=False))
-                      for name in ARRAYS}
-            problem = _shape_problem(loaded, meta)
-        except Exception as e:  # a foreign .npy behind a matching digest: any reader error means "rebuild"
-            problem = f"unreadable prepared cache ({type(e).__name__})"
+        loaded, problem = _open_arrays(where, meta, full)
     # The source's digest once the cache itself is whole: an older cache's is taken now (one read, and nothing to
     # compare it with yet), a recorded one is checked, and with ``full`` compared with the file's bytes today.
     if problem is None and "source_sha256" not in meta:
@@ -222,29 +234,33 @@ def is_sha256(value) -> bool:
     return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
-def _problem(where: Path, meta: dict, full: bool) -> str | None:
-    """Why the folder's files do not match its meta.json, or None."""
-    for name in ARRAYS:
+def _open_arrays(where: Path, meta: dict, full: bool) -> tuple[dict[str, np.ndarray], str | None]:
+    """The folder's arrays, each mapped from the descriptor its size and digests were checked on, or why not."""
+    loaded = {}
+    for name, dtype in ARRAYS.items():
         path, want = where / f"{name}.npy", meta["files"].get(f"{name}.npy")
         if not isinstance(want, dict):
-            return "prepared cache from another version"
+            return {}, "prepared cache from another version"
         try:
-            if path.stat().st_size != want.get("bytes"):
-                return f"prepared cache fails its checksum ({path.name} has another size)"
-            if sample_digest(path) != want.get("sample") or (full and sha256(path, own=True) != want.get("sha256")):
-                return f"prepared cache fails its checksum ({path.name})"
-        except OSError as e:
-            return f"unreadable prepared cache ({e})"
-    return None
+            with open_regular(path, own=True) as f:
+                if os.fstat(f.fileno()).st_size != want.get("bytes"):
+                    return {}, f"prepared cache fails its checksum ({path.name} has another size)"
+                if _sampled(f) != want.get("sample") or (full and _sha256(f) != want.get("sha256")):
+                    return {}, f"prepared cache fails its checksum ({path.name})"
+                loaded[name] = _map(f, np.dtype(dtype))
+        except OSError as e:  # FileRefused among them: a link, a FIFO
+            return {}, f"unreadable prepared cache ({e})"
+        except Exception as e:  # a foreign .npy behind a matching digest: any reader error means "rebuild"
+            return {}, f"unreadable prepared cache ({type(e).__name__})"
+    return loaded, _shape_problem(loaded, meta)
 
 
 def _shape_problem(a: dict[str, np.ndarray], meta: dict) -> str | None:
     """Whether the arrays fit together and agree with meta.json: what the digests cannot promise if meta.json
     itself was rewritten. Vectorised over the maps: it reads the offsets and the split, never the points."""
     points, offsets, split = a["points"], a["offsets"], a["split"]
-    if (points.ndim != 2 or points.shape[1] != 3 or offsets.ndim != 1 or split.ndim != 1
-            or any(a[k].dtype != np.dtype(t) for k, t in ARRAYS.items())):
-        return "unreadable prepared cache (arrays of other shapes or types)"
+    if points.ndim != 2 or points.shape[1] != 3 or offsets.ndim != 1 or split.ndim != 1:  # types: ``_map``'s
+        return "unreadable prepared cache (arrays of other shapes)"
     if not len(split) or len(offsets) != len(split) + 1 or offsets[0] != 0 or offsets[-1] != len(points):
         return "damaged prepared cache (its offsets do not span its points)"
     if meta.get("drawings") != len(split) or meta.get("points") != len(points):
