@@ -407,6 +407,27 @@ def test_a_class_file_linked_in_the_cache_is_refused_never_read_through(server, 
     assert elsewhere.read_bytes() == source("circle")
 
 
+def test_a_link_planted_as_the_partial_file_once_fetched_is_refused_never_read_or_kept(server, tmp_path, monkeypatch):
+    """The fetched partial file is checked line by line, then becomes the class file: a link planted there once it
+    was written (by another process, at that moment) was read through, and moved into place as the class file."""
+    cache, elsewhere = tmp_path / "cache", tmp_path / "elsewhere.ndjson"
+    cache.mkdir()
+    elsewhere.write_bytes(source("circle"))
+    part, fsync = cache / ".circle.ndjson.part", os.fsync
+
+    def linked_once_written(fd):
+        fsync(fd)
+        if not part.is_symlink():
+            part.unlink()
+            part.symlink_to(elsewhere)
+
+    monkeypatch.setattr(os, "fsync", linked_once_written)
+    with pytest.raises(FileRefused, match=rf"^{re.escape(str(part))}: a symbolic link where sketchgen keeps its own "
+                                          "file; refused: remove the link$"):
+        fetch(server, "circle", cache)
+    assert not os.path.lexists(cache / "circle.ndjson") and elsewhere.read_bytes() == source("circle")
+
+
 PREPARE = """
 import sys
 from sketchgen import data
