@@ -11,6 +11,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -624,6 +625,36 @@ def test_a_worker_killed_or_interrupted_ends_prepare_in_one_line(quickdraw, tmp_
     waiting = f"'bear': another sketchgen process is preparing it (it holds {bear}.lock): waiting for it to finish\n"
     assert (run.returncode, err) == (1, waiting + ("interrupted\n" if fault == "Ctrl-C" else "error: a process preparing "
                                      "the classes was killed (out of memory?): run again, or with --workers 1\n"))
+
+
+def test_every_line_of_a_prepare_s_notes_is_written_whole(quickdraw, tmp_path):
+    """Found as a suite that failed now and then: the pool's workers share one stderr, where Python wrote ``print``'s
+    text and its newline apart, so two workers' notes came out as one line and an empty one. Read here from a socket
+    that keeps each write apart (SOCK_SEQPACKET): every write of a real ``prepare --workers 2`` that skips bad lines
+    in four files, waits for a class and sums up is one whole line."""
+    good = (quickdraw / "simplified" / "circle.ndjson").read_text().splitlines()[0]
+    for name in ("alpha", "beta", "gamma", "delta"):
+        (tmp_path / f"{name}.ndjson").write_text(f"{{not json\n{good.replace('circle', name)}\n" * 25)
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with mine, theirs:
+        folder = data.prepare(["delta"], tmp_path, cache_dir=tmp_path / "cache", problems=Problems(quiet=True))
+        folder = folder.parts[0].folder
+        shutil.rmtree(folder)
+        with fileio.locked(folder):  # so that a worker waits for it, and says so
+            run = subprocess.Popen([sys.executable, "-m", "sketchgen", "prepare", "--classes", "alpha", "beta", "gamma",
+                                    "delta", "--data-dir", tmp_path, "--workers", "2"], stdout=subprocess.DEVNULL,
+                                   stderr=theirs, env={**os.environ, "SKETCHGEN_PREPARED": str(tmp_path / "cache")})
+            writes, deadline = [], time.monotonic() + 120
+            while not any(b"waiting for it to finish" in w for w in writes):
+                assert time.monotonic() < deadline and run.poll() is None, writes
+                if select.select([mine], [], [], 0.1)[0]:
+                    writes.append(mine.recv(1 << 16))
+        assert run.wait(timeout=120) == 0
+        theirs.close()
+        while write := mine.recv(1 << 16):
+            writes.append(write)
+    assert len(writes) == 4 * 21 + 2  # 20 bad lines and "more than 20" a file, the wait, the sum
+    assert all(w.endswith(b"\n") and w.count(b"\n") == 1 for w in writes), writes
 
 
 def test_a_prepare_waiting_for_another_says_so(quickdraw, tmp_path):

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from sketchgen import cache, download, npz, strokes
 from sketchgen.classfiles import ClassFile, DataError, Names, canonical, check_classes, find_class_file
 from sketchgen.drawing import MAX_LINE, MAX_LINE_VALUES, RECORD_FIELDS, Drawing, check_fields
-from sketchgen.errors import DrawingError, counted
+from sketchgen.errors import DrawingError, counted, whole_lines
 from sketchgen.fileio import (
     FileChanged,
     FileRefused,
@@ -454,7 +454,7 @@ def _run(jobs: list[_Job], workers: int, context) -> Iterator[Counter]:
         yield from map(_ensure, jobs)
         return
     ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # as a background job's is: so is each worker's
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_end_on_interrupt, initargs=(ignored,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(ignored,)) as pool:
         futures = [pool.submit(_ensure, job) for job in jobs]
         try:
             for done in as_completed(futures):
@@ -467,11 +467,15 @@ def _run(jobs: list[_Job], workers: int, context) -> Iterator[Counter]:
                 f.cancel()
 
 
-def _end_on_interrupt(ignored: bool) -> None:
-    """Each worker's start: Ctrl-C reaches every process of the terminal's group, and the parent alone says so; a
-    worker ends at once, without a traceback of its own (ignoring it, the pool would wait for each class under way).
-    What it was writing is removed when the class is prepared again. Where the parent ignores it (a background job,
-    nohup), so does the worker: it would die of a signal the parent lives through, and the prepare would fail."""
+def _start_worker(ignored: bool) -> None:
+    """Each worker's start. Its notes (a class it waits for, a line it skips) go to the stderr every process of the
+    pool shares: each line one write (``errors.whole_lines``).
+
+    Ctrl-C reaches every process of the terminal's group, and the parent alone says so; a worker ends at once,
+    without a traceback of its own (ignoring it, the pool would wait for each class under way). What it was writing
+    is removed when the class is prepared again. Where the parent ignores it (a background job, nohup), so does the
+    worker: it would die of a signal the parent lives through, and the prepare would fail."""
+    whole_lines()
     signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else signal.SIG_DFL)
 
 

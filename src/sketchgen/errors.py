@@ -8,12 +8,23 @@ of this one. (``strokes`` imports nothing of ours: its ``StrokeError`` reaches
 users as a ``DrawingError``.)
 """
 
+import io
+import sys
+
 import numpy as np
 
 
 def flag(name: str) -> str:
     """How a refusal names a setting: its command-line flag, ``val_weights`` as ``--val-weights``."""
     return "--" + name.replace("_", "-")
+
+
+def whole_lines() -> None:
+    """Make each line written to stderr one write, as a pool's workers and their parent share it: Python writes
+    ``print``'s text and its newline apart (stderr is written through), so two processes' notes came out run
+    together on one line and an empty one."""
+    if isinstance(sys.stderr, io.TextIOWrapper):
+        sys.stderr.reconfigure(line_buffering=True, write_through=False)
 
 
 def counted(n: int, noun: str) -> str:

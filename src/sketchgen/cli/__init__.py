@@ -300,12 +300,13 @@ def build_parser() -> V.Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sketchgen.errors import SketchgenError
+    from sketchgen.errors import SketchgenError, whole_lines
     from sketchgen.strokes import StrokeError
     from sketchgen.training import Interrupted
 
     if hasattr(sys.stdout, "reconfigure"):  # a path Linux allows but UTF-8 cannot write (b"\xff") is printed
         sys.stdout.reconfigure(errors="backslashreplace")  # escaped, as stderr prints it, not as a traceback
+    whole_lines()
     args = build_parser().parse_args(argv)
     command = " ".join(filter(None, (args.command, getattr(args, "action", None))))  # `classifier train`
     problem = V.check_known(args)
