@@ -16,7 +16,7 @@ from sketchgen import models, sample, strokes
 from sketchgen.models import collate
 from sketchgen.runs import train_config
 from sketchgen.serve import Sketcher
-from sketchgen.training import TrainConfig
+from sketchgen.training import TrainConfig, train
 from sketchgen.training import step as step_module
 from sketchgen.training.optim import optimizer
 from sketchgen.training.step import train_step
@@ -124,6 +124,19 @@ def test_its_checkpoint_round_trips_and_draws_the_same(kind, tiny_models, tmp_pa
     labels = np.arange(len(ckpt["classes"]))
     assert all(np.array_equal(a, b) for a, b in zip(sample.generate(net, labels, seed=4),
                                                     sample.generate(again, labels, seed=4)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_it_fine_tunes_from_a_checkpoint_of_its_own_kind(kind, tiny_models, seed_data, tmp_path):
+    """``train --init`` of each kind takes every weight of a checkpoint of its own, and trains on from them. A
+    Transformer's failed in a TypeError traceback: its max_len, a setting its weights are built for, came twice."""
+    said = []
+    cfg = train_config(kind, None, 0, init=str(tiny_models[kind]), **{**models.get(kind).tiny, "steps": 2,
+                                                                      "eval_every": 1, "warmup": 0})
+    train(cfg, seed_data, tmp_path / "tuned", log=said.append)
+    n = len(models.load(tiny_models[kind])[0].state_dict())
+    assert any(line.endswith(f"started from {n} of the model's {n} weight tensors") for line in said), said
+    assert models.read(tmp_path / "tuned" / "best.pt")["kind"] == kind
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import SIMPLIFIED
 
 from sketchgen import models, sample
 from sketchgen.models import collate
@@ -92,3 +93,10 @@ def test_what_it_cannot_do_is_one_line(net, tiny_models, tmp_path, capsys):
         models.build("transformer", hidden=30, heads=4)
     assert main(["train", "--model", "transformer", "--hidden", "30", "--heads", "4", "--out", str(tmp_path / "r")]) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith("each head is hidden / heads wide")
+    # Its positions are weights: an --init built for drawings of 250 points cannot take longer ones.
+    assert main(["train", "--init", str(tiny_models["transformer"]), "--max-len", "300", "--classes", "eye", "circle",
+                 "--data-dir", str(SIMPLIFIED), "--steps", "1", "--out", str(tmp_path / "r")]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "sketchgen: error: --max-len 300 is more than the 250 points a drawing may have in the model --init names (its "
+        "max_len): give --max-len 250 or less")
+    assert not (tmp_path / "r" / "best.pt").exists()

@@ -221,8 +221,9 @@ class SketchModel(nn.Module, abc.ABC):
     # --- building -----------------------------------------------------------------------------
 
     @classmethod
-    def from_data(cls, data, train_idx: np.ndarray, max_len: int, **settings) -> "SketchModel":
-        """A new model for ``data``'s classes, its derived settings computed from the training drawings."""
+    def from_data(cls, data, train_idx: np.ndarray, longest: int, **settings) -> "SketchModel":
+        """A new model for ``data``'s classes, its derived settings computed from the training drawings, of at most
+        ``longest`` points (``--max-len``)."""
         return cls(cls.Config(n_classes=len(data.classes), **settings))
 
     @classmethod

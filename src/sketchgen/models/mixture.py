@@ -19,7 +19,7 @@ import torch
 
 from sketchgen import data, strokes
 from sketchgen.models import heads
-from sketchgen.models.base import Term, default_embed_dim, hard_labels, setting
+from sketchgen.models.base import ModelError, Term, default_embed_dim, hard_labels, setting
 from sketchgen.models.heads import MixtureHead
 from sketchgen.models.registry import MAX_CLASSES
 from sketchgen.strokes import MAX_POINTS
@@ -63,10 +63,14 @@ class Stroke5Mixture:
     head: MixtureHead
 
     @classmethod
-    def from_data(cls, prepared, train_idx, max_len, **settings):
+    def from_data(cls, prepared, train_idx, longest, **settings):
+        """``max_len`` among ``settings``: the weights of an ``--init`` built for drawings of so many points (a
+        Transformer's positions), which cannot take longer ones."""
+        if settings.setdefault("max_len", longest) < longest:
+            raise ModelError(f"--max-len {longest} is more than the {settings['max_len']} points a drawing may have in "
+                             f"the model --init names (its max_len): give --max-len {settings['max_len']} or less")
         settings.setdefault("scale", data.offset_std(prepared, train_idx))
-        settings.setdefault("max_len", max_len)
-        settings.setdefault("lengths", data.length_percentiles(prepared, train_idx, LENGTH_PERCENTILE, max_len))
+        settings.setdefault("lengths", data.length_percentiles(prepared, train_idx, LENGTH_PERCENTILE, longest))
         return cls(cls.Config(n_classes=len(prepared.classes), **settings))
 
     @staticmethod

@@ -68,7 +68,7 @@ class Seed(RecurrentDecoder):
                 nn.init.zeros_(p)
 
     @classmethod
-    def from_data(cls, prepared, train_idx, max_len, **settings):
+    def from_data(cls, prepared, train_idx, longest, **settings):
         settings.setdefault("lengths", data.median_lengths(prepared, train_idx))
         return cls(SeedConfig(n_classes=len(prepared.classes), **settings))
 
