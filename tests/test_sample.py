@@ -86,6 +86,10 @@ def test_a_drawing_is_the_same_alone_and_in_any_batch(tiny_models, eye_starts, k
     done = generate(net, [eye] * 5, temperature=1.0, seeds=seeds[:5], prefixes=eye_starts[:5])
     for prefix, s, d in zip(eye_starts, seeds, done):
         assert np.array_equal(d, generate(net, [eye], temperature=1.0, seed=s, prefixes=[prefix])[0])
+    # A drawing with no step left (a prefix as long as it may be, or a class cap used up) is its prefix alone, beside
+    # others too: it took one step where another drawing of its batch had some (an audit's find: 10,001 points).
+    beside = generate(net, [eye] * 2, temperature=1.0, seeds=seeds[:2], prefixes=eye_starts[:2], max_len=[0, None])
+    assert np.array_equal(beside[0], eye_starts[0]) and np.array_equal(beside[1], done[1])
 
 
 def test_seed_model_draws_its_class_length_or_max_len(tiny_models):

@@ -170,9 +170,12 @@ def _generate_batch(net, labels, temperatures, keys, limits, prefixes, latents):
         heads, x, state = _prime(net, prefixes, state)
     width = int(limits.max())
     seqs = torch.zeros(n, width, net.step_dim)
-    lengths = torch.full((n,), width, dtype=torch.long)
-    # A drawing leaves the batch when it ends, so the work is the drawings' total length, not n x the longest.
-    active = torch.arange(n)
+    lengths = torch.zeros(n, dtype=torch.long)
+    # A drawing leaves the batch when it ends, so the work is the drawings' total length, not n x the longest. One
+    # with no step left (a prefix as long as it may be) never enters it: alone, it would take none.
+    active = torch.arange(n)[limits > 0]
+    if len(active) < n:
+        x, state = x[active], state.keep(active)
     for t in range(width):
         out, state = net.step(x, state)
         x, ended = net.sample_step(out, temperatures[active], uniforms(keys[active.numpy()], t, net.draws))
