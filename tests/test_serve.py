@@ -152,6 +152,26 @@ def test_max_len_bounds_the_points(server):
     assert status == 200 and 1 <= reply["points"] <= 5 and len(points(reply["strokes"])) == reply["points"]
 
 
+def test_a_request_without_max_len_is_held_to_what_one_may_ask_for(checkpoint, tmp_path):
+    """An audit's find: a request that left max_len out drew to the model's class cap, which a checkpoint may set
+    to 10,000 points (a Transformer's minutes, while its batcher draws for nobody else), past the 1,000 a request may
+    ask for. Here a model that never lifts its pen, with caps of 3,000: each route stops at 1,000. Caps above the
+    model's own max_len are refused when it is loaded."""
+    ckpt = model.read(checkpoint)
+    ckpt["config"] = {**ckpt["config"], "max_len": 3000, "lengths": [3000] * len(ckpt["classes"])}
+    ckpt["state_dict"]["head.bias"][:3] = torch.tensor([50.0, -50.0, -50.0])  # pen down, never lifted, never ended
+    model.save(tmp_path / "long.pt", ckpt)
+    sketcher = Sketcher(tmp_path / "long.pt")
+    assert sketcher.sample({"class": "eye", "seed": 1})["points"] == 1000
+    assert sketcher.sample({"class": "eye", "seed": 1, "max_len": 7})["points"] == 7
+    done = sketcher.complete({"class": "eye", "seed": 1, "strokes": [[[10, 60, 120], [10, 90, 30]]]})
+    assert len(points(done["strokes"])) == 1000 + 3
+    ckpt["config"]["max_len"] = 2999
+    model.save(tmp_path / "caps.pt", ckpt)
+    with pytest.raises(model.CheckpointError, match="length cap of 3,000 is more than its max_len, 2,999"):
+        model.read(tmp_path / "caps.pt")
+
+
 def scaled(drawing, factor: float, shift=(0, 0)) -> list:
     return [[(np.array(xs) * factor + shift[0]).tolist(), (np.array(ys) * factor + shift[1]).tolist()]
             for xs, ys in drawing]

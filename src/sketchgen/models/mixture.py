@@ -49,6 +49,8 @@ class MixtureConfig:
     def __post_init__(self):
         if not self.embed_dim:
             self.embed_dim = default_embed_dim(self.n_classes)
+        if self.lengths and max(self.lengths) > self.max_len:  # a percentile of drawings of at most max_len points
+            raise ModelError(f"a class's length cap of {max(self.lengths):,} is more than its max_len, {self.max_len:,}")
 
 
 class Stroke5Mixture:
