@@ -887,10 +887,14 @@ def latent_server(tmp_path_factory, checkpoint):
             yield srv
 
 
+def as_encoded(drawing) -> np.ndarray:
+    """A drawing's strokes as the server encodes them: simplified into 0-255, stroke-3."""
+    return strokes.strokes_to_stroke3(strokes.simplify(strokes.parse_drawing(drawing)))
+
+
 def latent_of(net, drawing, label) -> torch.Tensor:
-    s3 = strokes.strokes_to_stroke3(strokes.simplify(strokes.parse_drawing(drawing)))
     with torch.no_grad():
-        return net.encode_latent(collate(net, [s3], np.array([label])))[0]
+        return net.encode_latent(collate(net, [as_encoded(drawing)], np.array([label])))[0]
 
 
 def test_a_latent_model_reconstructs_a_drawing_from_its_latent(latent_server, user_strokes):
@@ -909,6 +913,29 @@ def test_a_latent_model_reconstructs_a_drawing_from_its_latent(latent_server, us
     assert moved == reply  # a drawing is encoded as training data is: fitted to 0-255 first
     other = post(latent_server, "/api/reconstruct", {**body, "strokes": [A_STROKE]})[1]
     assert other["strokes"] != reply["strokes"]
+
+
+def test_a_drawing_is_encoded_the_same_alone_and_among_other_requests(tiny_models, quickdraw):
+    """The latent /api/reconstruct and /api/interpolate decode is the drawing's own, whatever else its batch holds:
+    encoded together over padding, real eyes each got a latent 1e-7 off the one they got alone (an audit's find)."""
+    served = next(iter(Sketcher(tiny_models["vae"], workers=0).models.values()))  # batches made by hand below
+    with open(quickdraw / "simplified" / "eye.ndjson") as eyes, open(quickdraw / "simplified" / "circle.ndjson") as o:
+        sent = [("eye", json.loads(next(eyes))["drawing"]) for _ in range(6)]
+        sent += [("circle", json.loads(next(o))["drawing"]) for _ in range(2)]
+
+    def made(jobs: list[Job]) -> list[np.ndarray]:
+        for job in jobs:
+            served.batcher.submit(job)
+        served.batcher.work_once()
+        return [job.answer.result() for job in jobs]
+
+    def encodings() -> list[Job]:
+        return [Job(served.rows.find(cls), encode=as_encoded(drawing)) for cls, drawing in sent]
+
+    alone = [made([job])[0] for job in encodings()]
+    together = made([*encodings(), Job(served.rows.find("eye"), 0.5, 1)])  # a sample request among them too
+    assert served.batcher.sizes == {1: len(sent) + 1, len(sent): 1}  # the encodings were one batch
+    assert [np.array_equal(a, t) for a, t in zip(alone, together)] == [True] * len(sent)
 
 
 def test_interpolation_runs_from_one_reconstruction_to_the_other(latent_server, user_strokes):

@@ -3,9 +3,10 @@
 A batch of 20 drawings costs about as much as 3 made one at a time (the LSTM
 step is one matrix product whatever the batch), so a burst of requests takes a
 few batches' time instead of one drawing's time each. Each drawing draws from
-its own seed (``sample.generate``'s per-drawing streams), so a request gets the
-same drawing alone or in any batch, and a batch that fails can be split and
-retried without changing anyone's drawing.
+its own seed (``sample.generate``'s per-drawing streams), and each drawing sent
+is encoded on its own (``sample.encode``), so a request gets the same answer
+alone or in any batch, and a batch that fails can be split and retried without
+changing anyone's drawing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import numpy as np
 import torch
 
 from sketchgen import sample
-from sketchgen.models import collate
 
 BATCH = 64  # the most requests generated together: a burst of 200 takes a few batches (docs/performance.md)
 BATCH_WAIT = 0.005  # seconds a batch's first request waits for others (a burst's requests arrive within milliseconds)
@@ -59,9 +59,10 @@ class Batcher:
     A request queues its job and waits for the answer. A worker thread takes
     the first job waiting, then whatever else arrives within ``wait`` seconds
     (while it generates, the next batch queues up), at most ``size``, and runs
-    one ``sample.generate`` (or one encoding) for each group of jobs that share
-    what it takes once per call (``Job.group``). Completions batch too:
-    ``generate`` primes each prefix on its own, then continues them together.
+    one ``sample.generate`` (or ``sample.encode``, which encodes drawing by
+    drawing) for each group of jobs that share what it takes once per call
+    (``Job.group``). Completions batch too: ``generate`` primes each prefix on
+    its own, then continues them together.
     A call that fails is split in halves, down to the job that fails alone, so
     one request's bad numbers cost the others a retry, never their drawing.
     """
@@ -133,8 +134,8 @@ class Batcher:
     def _make(self, group: list[Job]) -> list[np.ndarray]:
         first = group[0]
         labels = np.array([j.label for j in group])
-        if first.encode is not None:
-            mean, _ = self.net.encode_latent(collate(self.net, [j.encode for j in group], labels))
+        if first.encode is not None:  # drawing by drawing: a latent must not depend on the requests beside it
+            mean, _ = sample.encode(self.net, [j.encode for j in group], labels)
             return list(mean.numpy())
         return sample.generate(self.net, labels, [j.temperature for j in group], max_len=[j.max_len for j in group],
                                prefixes=None if first.prefix is None else [j.prefix for j in group],
