@@ -507,6 +507,53 @@ def test_a_cache_folder_that_is_no_folder_is_refused_naming_its_variable(tmp_pat
         assert capsys.readouterr().err.splitlines() == [refusal.replace("prepared)", "quickdraw)")]
 
 
+
+@pytest.mark.parametrize("variable, value, prepared", [
+    ("SKETCHGEN_PREPARED", "~/sg", "home/sg"),
+    ("SKETCHGEN_CACHE", "~/sg", "home/prepared"),  # prepared/ beside the download cache
+    ("SKETCHGEN_DATA", "~/sg", "home/.cache/sketchgen/prepared"),
+    ("SKETCHGEN_PREPARED", "sg", "work/sg"),  # a relative folder: the user's choice, in the working folder
+    ("XDG_CACHE_HOME", "sg", "home/.cache/sketchgen/prepared"),  # relative: ignored, as the XDG spec asks
+    ("XDG_CACHE_HOME", "~/sg", "home/.cache/sketchgen/prepared"),  # relative too: a shell expands ~ there, not we
+])
+def test_a_folder_variable_is_read_as_a_shell_and_the_xdg_spec_would(tmp_path, monkeypatch, capsys, variable, value,
+                                                                    prepared):
+    """Quoted, ``SKETCHGEN_PREPARED='~/sg'`` reaches sketchgen as it is: it made a folder named ``~`` in the working
+    folder, ``SKETCHGEN_DATA='~/sg'`` was no such folder, and a relative XDG_CACHE_HOME put the caches in the
+    working folder (an audit's finds). Now ``~`` is the home folder in every SKETCHGEN_ folder variable."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    for name in (*CACHE_VARIABLES, "SKETCHGEN_DATA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, value)
+    if variable == "SKETCHGEN_DATA":
+        (home / "sg").symlink_to(SIMPLIFIED)
+    assert cli.main(["prepare", "--classes", "apple"]) == 0, capsys.readouterr().err
+    assert [p.name.split("-")[0] for p in (tmp_path / prepared).iterdir() if p.is_dir()] == ["apple"]
+    assert sorted(p.name for p in work.iterdir()) == (["sg"] if prepared.startswith("work/") else [])
+
+
+def test_a_folder_variable_that_names_no_folder_is_refused_naming_it(tmp_path, monkeypatch, capsys):
+    """``SKETCHGEN_DATA='~'`` was refused as ``data folder ~: no such folder``, naming no variable (an audit's
+    find); a home folder that cannot be known is refused as such, in one line naming the variable."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    no_user = "~sketchgen-no-such-user is no home folder known here"
+    for variable, value, refusal in (
+        ("SKETCHGEN_DATA", "~/nowhere", f"data folder {tmp_path}/nowhere: no such folder"),
+        ("SKETCHGEN_DATA", "~", f"no apple.ndjson or apple.npz in {tmp_path} (looked in it and its simplified/ "
+                                "folder)"),
+        ("SKETCHGEN_DATA", "~sketchgen-no-such-user/qd", f"{no_user}: point SKETCHGEN_DATA at a folder"),
+        ("SKETCHGEN_PREPARED", "~sketchgen-no-such-user", f"{no_user}: point SKETCHGEN_PREPARED at a folder"),
+    ):
+        monkeypatch.setenv(variable, value)
+        data_dir = [] if variable == "SKETCHGEN_DATA" else ["--data-dir", str(SIMPLIFIED)]
+        assert cli.main(["prepare", "--classes", "apple", *data_dir]) == 1
+        assert capsys.readouterr().err.splitlines() == [f"sketchgen: error: {variable}={value!r}: {refusal}"]
+        monkeypatch.delenv(variable)
+
 # --- servers that never get to the file, and answers no retry mends (an audit's finds, 2026-12-07) -------------------
 
 

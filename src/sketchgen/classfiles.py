@@ -226,13 +226,15 @@ def find_class_file(name: str, data_dir: str | os.PathLike | None = None, fetch:
     serves instead, e.g. a mirror or a test server), else a DataError saying
     how to get data.
     """
-    explicit = data_dir or os.environ.get("SKETCHGEN_DATA")
+    explicit = data_dir or download.env_path("SKETCHGEN_DATA")
     if explicit:
+        told = "" if data_dir else f"SKETCHGEN_DATA={os.environ['SKETCHGEN_DATA']!r}: "  # else a ~ seemed unread
         if problem := folder_problem(explicit):
-            raise DataError(f"data folder {explicit}: {problem}")
+            raise DataError(f"{told}data folder {explicit}: {problem}")
         found = _class_file_in(Path(explicit), name)
         if found is None:
-            raise DataError(f"no {name}.ndjson or {name}.npz in {explicit} (looked in it and its simplified/ folder)")
+            raise DataError(f"{told}no {name}.ndjson or {name}.npz in {explicit} (looked in it and its simplified/ "
+                            "folder)")
         return ClassFile(found)
     cache = download.default_cache_dir()
     slices = cache / "slices"

@@ -496,8 +496,8 @@ def _pool_size(workers: int, classes: int) -> int:
 
 def prepared_cache_dir() -> Path:
     """``$SKETCHGEN_PREPARED``, else ``prepared/`` beside the download cache."""
-    if os.environ.get("SKETCHGEN_PREPARED"):
-        return download.env_folder(Path(os.environ["SKETCHGEN_PREPARED"]), "SKETCHGEN_PREPARED")
+    if (path := download.env_path("SKETCHGEN_PREPARED")) is not None:
+        return download.env_folder(path, "SKETCHGEN_PREPARED")
     downloads, variable = download.cache_home()
     return download.env_folder(downloads.parent / "prepared", variable)
 

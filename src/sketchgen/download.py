@@ -90,12 +90,29 @@ def default_cache_dir() -> Path:
 
 def cache_home() -> tuple[Path, str]:
     """The download cache, and the environment variable that put it there: ``$SKETCHGEN_CACHE``, else
-    ``$XDG_CACHE_HOME/sketchgen/quickdraw``, else ``$HOME/.cache/sketchgen/quickdraw``."""
-    if os.environ.get("SKETCHGEN_CACHE"):
-        return Path(os.environ["SKETCHGEN_CACHE"]).expanduser(), "SKETCHGEN_CACHE"
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]) / "sketchgen" / "quickdraw", "XDG_CACHE_HOME"
+    ``$XDG_CACHE_HOME/sketchgen/quickdraw`` (an absolute one), else ``$HOME/.cache/sketchgen/quickdraw``."""
+    if (path := env_path("SKETCHGEN_CACHE")) is not None:
+        return path, "SKETCHGEN_CACHE"
+    if (path := env_path("XDG_CACHE_HOME")) is not None:
+        return path / "sketchgen" / "quickdraw", "XDG_CACHE_HOME"
     return Path.home() / ".cache" / "sketchgen" / "quickdraw", "HOME"
+
+
+def env_path(variable: str) -> Path | None:
+    """The folder the environment variable names, or None where it names none: the one reading of every folder
+    variable. Quoted (``SKETCHGEN_DATA='~/qd'``), ``~`` reaches us as it is: expanded here as a shell would have
+    (unexpanded, it made a folder named ``~`` in the working folder). A relative path is the user's choice, from
+    the working folder, but in an ``XDG_`` variable it is ignored, as the XDG Base Directory spec asks."""
+    text = os.environ.get(variable, "")
+    if variable.startswith("XDG_"):
+        return Path(text) if os.path.isabs(text) else None
+    if not text:
+        return None
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # ~name of no user here, or no home folder known
+        raise FileRefused(f"{variable}={text!r}: {text.split('/')[0]} is no home folder known here: "
+                          f"point {variable} at a folder") from None
 
 
 def env_folder(path: Path, variable: str) -> Path:
