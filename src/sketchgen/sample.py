@@ -33,6 +33,10 @@ from sketchgen.strokes import MAX_POINTS
 # Sampling temperature: what every command and the server draw at unless told otherwise, and the most they take.
 # 0.3, not 0.1.0's 0.4: recognised 2-3 points more often by our judge for a little variety (docs/quality.md).
 TEMPERATURE = 0.3
+# The generation state a batch may hold: a Transformer's KV cache grows with its drawings (500 of its default 250
+# steps held 1.6 GB at peak, 0.7 GB now: docs/performance.md), so it draws fewer at a time; a recurrent state is a
+# few kilobytes, and its batches stay whole.
+STATE_BUDGET = 512 * 2**20
 MAX_TEMPERATURE = 10.0
 # Drawing i of a call with seed s has seed s + i * DRAWING_STRIDE: a lone drawing's seed is the call's, and calls
 # with nearby seeds share no drawing unless one makes a million.
@@ -129,7 +133,8 @@ def generate(
     requests of any temperatures). Drawing i draws from its own seed, ``seeds[i]`` (default
     ``drawing_seeds(seed, len(labels))``). ``max_len`` bounds the points
     generated after any prefix (default: the model's own limit), for all or one
-    per drawing (None: that drawing's default). A model with a
+    per drawing (None: that drawing's default). ``batch_size`` are drawn at a time, or
+    fewer where their generation state would pass ``STATE_BUDGET``. A model with a
     latent decodes ``latents`` (one row per label), or latents drawn from the
     prior with each drawing's seed.
     """
@@ -150,13 +155,16 @@ def generate(
     keys = stream_keys(seeds)
     if capable(net, Encodes) and latents is None:
         latents = latent_normals(keys, net.latent_dim)
+    limits = _limits(net, labels, max_lens, prefixes)
+    drawn = [len(p) for p in prefixes] if prefixes is not None else [0] * len(labels)
+    widest = max((d + m for d, m in zip(drawn, limits.tolist())), default=0)
+    rows = max(1, min(batch_size, STATE_BUDGET // max(net.state_bytes(widest), 1)))
     results = []
-    for start in range(0, len(labels), batch_size):
-        part = slice(start, start + batch_size)
+    for start in range(0, len(labels), rows):
+        part = slice(start, start + rows)
         pre = prefixes[part] if prefixes is not None else None
         z = latents[part] if latents is not None else None
-        results += _generate_batch(net, labels[part], temperatures[part], keys[part],
-                                   _limits(net, labels[part], max_lens[part], pre), pre, z)
+        results += _generate_batch(net, labels[part], temperatures[part], keys[part], limits[part], pre, z)
     return results
 
 

@@ -333,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     except (MemoryError, RuntimeError) as e:
         if not _out_of_memory(e):
             raise
-        say(f"sketchgen: error: out of memory{_asked(e)}: a smaller --batch-size (or model, or --n) needs less")
+        smaller = [flag for flag in ("--batch-size", "--n") if hasattr(args, flag[2:].replace("-", "_"))]
+        say(f"sketchgen: error: out of memory{_asked(e)}: a smaller {' or '.join([*smaller, 'model'])} needs less")
         return 1
     return 0
 

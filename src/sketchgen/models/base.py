@@ -281,6 +281,11 @@ class SketchModel(nn.Module, abc.ABC):
         """The most steps one drawing can hold, its prefix included (a Transformer's positions); None: no limit."""
         return None
 
+    def state_bytes(self, steps: int) -> int:
+        """About the bytes one drawing's generation state holds after ``steps`` steps, which ``sample.generate``
+        sizes its batches by; 0 for a state that does not grow with the drawing (a recurrent one's, kilobytes)."""
+        return 0
+
 
 # --- capabilities ------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from sketchgen.models import rowwise
-from sketchgen.models.attention import Block, KVCache
+from sketchgen.models.attention import BLOCK, Block, KVCache
 from sketchgen.models.base import Batch, ModelError, SketchModel, class_embedding, setting
 from sketchgen.models.mixture import MixtureConfig, Stroke5Mixture
 from sketchgen.models.registry import register
@@ -82,6 +82,11 @@ class Transformer(Stroke5Mixture, SketchModel):
     def context_length(self) -> int:
         """The start step and the longest drawing trained on: the positions it has embeddings for."""
         return self.cfg.max_len + 1
+
+    def state_bytes(self, steps: int) -> int:
+        """Its KV cache: a key and a value of every position in every block, float32, grown a block at a time (and
+        copied as it grows)."""
+        return 2 * 2 * self.cfg.layers * self.cfg.hidden * 4 * (steps + 1 + BLOCK)
 
     def condition(self, classes: torch.Tensor, generating: bool = False) -> torch.Tensor:
         """What every position of a drawing adds to its input: its class embedding (or a mix), at the model's width."""
