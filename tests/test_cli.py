@@ -43,6 +43,15 @@ def frames(path) -> int:
         return image.n_frames
 
 
+def test_a_program_that_calls_main_gets_its_stderr_back_as_it_was():
+    """main buffers stderr by the line while it runs (``errors.whole_lines``), so that each line is one write; a
+    program that calls it in-process, unbuffered, then lost what it wrote without a newline before ``os._exit``."""
+    program = ("import os, sys; from sketchgen.cli import main; main(['classes']); "
+               "sys.stderr.write(f'{sys.stderr.line_buffering} {sys.stderr.write_through} working... '); os._exit(0)")
+    run = subprocess.run([sys.executable, "-u", "-c", program], capture_output=True, text=True, timeout=120)
+    assert run.stderr == "False True working... ", run.stderr
+
+
 def test_train_then_sample(quickdraw, tmp_path, capsys):
     run = tmp_path / "run"
     code, out, err = run_cli(capsys, "train", "--classes", "circle", "eye", "--data-dir", quickdraw / "simplified",

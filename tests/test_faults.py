@@ -388,8 +388,10 @@ def forge(folder: Path, name: str, array: np.ndarray) -> None:
 def vouch(folder: Path, name: str, **counts: int) -> None:
     """Make meta.json vouch for the array file now there (size and sampled digest) and say ``counts``."""
     path = folder / f"{name}.npy"
+    with path.open("rb") as f:
+        sample = cache.sample_digest(f)
     rewrite_meta(folder, lambda m: {**m, **counts, "files": {**m["files"], path.name: {
-        "bytes": path.stat().st_size, "sha256": "0" * 64, "sample": cache.sample_digest(path)}}})
+        "bytes": path.stat().st_size, "sha256": "0" * 64, "sample": sample}}})
 
 
 def sparse_drawings(folder: Path, n: int) -> None:

@@ -78,7 +78,7 @@ class OffsetRegressor(SketchModel):
         self.head = PointHead(cfg.hidden)
 
     @classmethod
-    def from_data(cls, prepared, train_idx, max_len, **settings):
+    def from_data(cls, prepared, train_idx, longest, **settings):
         return cls(OffsetConfig(n_classes=len(prepared.classes), lengths=data.median_lengths(prepared, train_idx),
                                 **settings))
 

@@ -92,7 +92,7 @@ def write(where: Path, arrays: dict[str, np.ndarray], identity: dict, source_sha
         with open_regular(path, own=True) as f:
             if not np.array_equal(_map(f, array.dtype), array):
                 raise OSError(f"{path}: the file read back differs from the array written; check the disk")
-            files[path.name] = {"bytes": os.fstat(f.fileno()).st_size, "sha256": _sha256(f), "sample": _sampled(f)}
+            files[path.name] = {"bytes": os.fstat(f.fileno()).st_size, "sha256": _sha256(f), "sample": sample_digest(f)}
     meta = {"version": VERSION, "drawings": len(arrays["split"]), "points": len(arrays["points"]),
             "identity": identity, "source_sha256": source_sha256, "files": files}
     with atomic_write(where / "meta.json", own=True) as f:
@@ -123,7 +123,10 @@ def sha256(path: Path, own: bool = False) -> str:
 
 def _sha256(f: BinaryIO) -> str:
     f.seek(0)
-    return hashlib.file_digest(f, "sha256").hexdigest()
+    h = hashlib.sha256()
+    while chunk := f.read(1 << 16):  # hashlib.file_digest is Python 3.11's; 3.10 is supported
+        h.update(chunk)
+    return h.hexdigest()
 
 
 def sampled_blocks(size: int) -> list[int]:
@@ -132,13 +135,8 @@ def sampled_blocks(size: int) -> list[int]:
     return sorted({0, max(size - BLOCK, 0), *(size * k // 16 for k in range(1, 16))})
 
 
-def sample_digest(path: Path) -> str:
-    """SHA-256 of the file's size and its sampled blocks: one of the cache's own files, never read through a link."""
-    with open_regular(path, own=True) as f:
-        return _sampled(f)
-
-
-def _sampled(f: BinaryIO) -> str:
+def sample_digest(f: BinaryIO) -> str:
+    """SHA-256 of the open file's size and its sampled blocks."""
     size = os.fstat(f.fileno()).st_size
     h = hashlib.sha256(str(size).encode())
     for at in sampled_blocks(size):
@@ -245,7 +243,7 @@ def _open_arrays(where: Path, meta: dict, full: bool) -> tuple[dict[str, np.ndar
             with open_regular(path, own=True) as f:
                 if os.fstat(f.fileno()).st_size != want.get("bytes"):
                     return {}, f"prepared cache fails its checksum ({path.name} has another size)"
-                if _sampled(f) != want.get("sample") or (full and _sha256(f) != want.get("sha256")):
+                if sample_digest(f) != want.get("sample") or (full and _sha256(f) != want.get("sha256")):
                     return {}, f"prepared cache fails its checksum ({path.name})"
                 loaded[name] = _map(f, np.dtype(dtype))
         except OSError as e:  # FileRefused among them: a link, a FIFO

@@ -10,6 +10,7 @@ users as a ``DrawingError``.)
 
 import io
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
@@ -19,12 +20,17 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def whole_lines() -> None:
-    """Make each line written to stderr one write, as a pool's workers and their parent share it: Python writes
-    ``print``'s text and its newline apart (stderr is written through), so two processes' notes came out run
-    together on one line and an empty one."""
-    if isinstance(sys.stderr, io.TextIOWrapper):
-        sys.stderr.reconfigure(line_buffering=True, write_through=False)
+def whole_lines() -> Callable[[], None]:
+    """Make each line written to stderr one write, as a pool's workers and their parent share it; what puts it back.
+
+    Unbuffered (``PYTHONUNBUFFERED``, ``python -u``: common in containers), Python writes ``print``'s text and its
+    newline apart, so two processes' notes came out run together on one line and an empty one."""
+    stream = sys.stderr
+    if not isinstance(stream, io.TextIOWrapper):
+        return lambda: None
+    before = {"line_buffering": stream.line_buffering, "write_through": stream.write_through}
+    stream.reconfigure(line_buffering=True, write_through=False)
+    return lambda: stream.reconfigure(**before)
 
 
 def counted(n: int, noun: str) -> str:

@@ -100,12 +100,13 @@ def check_prefixes(net, prefixes: list[np.ndarray], first: int = 0) -> None:
                              "may have: give a shorter prefix (e.g. fewer strokes)")
 
 
-def _limits(net, labels: torch.Tensor, max_lens: Sequence[int | None], prefixes: list[np.ndarray] | None) -> torch.Tensor:
+def _limits(net, labels: torch.Tensor, max_lens: Sequence[int | None], prefixes: list[np.ndarray] | None,
+            most: int | None) -> torch.Tensor:
     """How many steps each drawing may take after its prefix: its ``max_lens`` or, where None, the model's own
-    default, and never beyond the model's context (``check_prefixes`` leaves room) nor past MAX_POINTS in all (a
-    Drawing's bound)."""
+    default held to ``most``, and never beyond the model's context (``check_prefixes`` leaves room) nor past
+    MAX_POINTS in all (a Drawing's bound)."""
     drawn = torch.tensor([len(p) for p in prefixes] if prefixes is not None else [0] * len(labels), dtype=torch.long)
-    own = net.steps_allowed(labels, drawn).tolist() if None in max_lens else max_lens
+    own = net.steps_allowed(labels, drawn).clamp_max(most or MAX_POINTS).tolist() if None in max_lens else max_lens
     limits = torch.tensor([m if m is not None else o for m, o in zip(max_lens, own)], dtype=torch.long)
     limits = torch.minimum(limits, MAX_POINTS - drawn)
     context = net.context_length()
@@ -125,6 +126,7 @@ def generate(
     batch_size: int = 500,
     seeds: list[int] | None = None,
     latents: torch.Tensor | None = None,
+    most: int | None = None,
 ) -> list[np.ndarray]:
     """Stroke-3 drawings, one per label; with ``prefixes`` (stroke-3, one per label), their completions.
 
@@ -133,7 +135,7 @@ def generate(
     requests of any temperatures). Drawing i draws from its own seed, ``seeds[i]`` (default
     ``drawing_seeds(seed, len(labels))``). ``max_len`` bounds the points
     generated after any prefix (default: the model's own limit), for all or one
-    per drawing (None: that drawing's default). ``batch_size`` are drawn at a time, or
+    per drawing (None: that drawing's default, held to ``most`` steps if given). ``batch_size`` are drawn at a time, or
     fewer where their generation state would pass ``STATE_BUDGET``. A model with a
     latent decodes ``latents`` (one row per label), or latents drawn from the
     prior with each drawing's seed.
@@ -150,12 +152,14 @@ def generate(
                         ("latents", latents)):
         if given is not None and len(given) != len(labels):
             raise ValueError(f"{len(given)} {name} for {len(labels)} drawings: give one per drawing")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     if prefixes is not None:
         check_prefixes(net, prefixes)
     keys = stream_keys(seeds)
     if capable(net, Encodes) and latents is None:
         latents = latent_normals(keys, net.latent_dim)
-    limits = _limits(net, labels, max_lens, prefixes)
+    limits = _limits(net, labels, max_lens, prefixes, most)
     drawn = [len(p) for p in prefixes] if prefixes is not None else [0] * len(labels)
     widest = max((d + m for d, m in zip(drawn, limits.tolist())), default=0)
     rows = max(1, min(batch_size, STATE_BUDGET // max(net.state_bytes(widest), 1)))

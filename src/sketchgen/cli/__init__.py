@@ -300,13 +300,22 @@ def build_parser() -> V.Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sketchgen.errors import SketchgenError, whole_lines
+    from sketchgen.errors import whole_lines
+
+    put_back = whole_lines()  # a program that calls main gets its stderr back as it was
+    try:
+        return _run(argv)
+    finally:
+        put_back()
+
+
+def _run(argv: list[str] | None) -> int:
+    from sketchgen.errors import SketchgenError
     from sketchgen.strokes import StrokeError
     from sketchgen.training import Interrupted
 
     if hasattr(sys.stdout, "reconfigure"):  # a path Linux allows but UTF-8 cannot write (b"\xff") is printed
         sys.stdout.reconfigure(errors="backslashreplace")  # escaped, as stderr prints it, not as a traceback
-    whole_lines()
     args = build_parser().parse_args(argv)
     command = " ".join(filter(None, (args.command, getattr(args, "action", None))))  # `classifier train`
     problem = V.check_known(args)
@@ -333,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     except (MemoryError, RuntimeError) as e:
         if not _out_of_memory(e):
             raise
-        smaller = [flag for flag in ("--batch-size", "--n") if hasattr(args, flag[2:].replace("-", "_"))]
-        say(f"sketchgen: error: out of memory{_asked(e)}: a smaller {' or '.join([*smaller, 'model'])} needs less")
+        smaller = "--batch-size or model" if hasattr(args, "batch_size") else "model"  # sample: 500 at a time, any --n
+        say(f"sketchgen: error: out of memory{_asked(e)}: a smaller {smaller} needs less")
         return 1
     return 0
 

@@ -63,12 +63,15 @@ class Batcher:
     drawing) for each group of jobs that share what it takes once per call
     (``Job.group``). Completions batch too: ``generate`` primes each prefix on
     its own, then continues them together.
+    A job without a ``max_len`` draws to the model's own limit, held to ``most``
+    (a server's bound on what one request may cost: a checkpoint's class caps
+    may run to 10,000 steps).
     A call that fails is split in halves, down to the job that fails alone, so
     one request's bad numbers cost the others a retry, never their drawing.
     """
 
-    def __init__(self, net, workers: int = 1, size: int = BATCH, wait: float = BATCH_WAIT):
-        self.net, self.size, self.wait = net, size, wait
+    def __init__(self, net, workers: int = 1, size: int = BATCH, wait: float = BATCH_WAIT, most: int | None = None):
+        self.net, self.size, self.wait, self.most = net, size, wait, most
         self.sizes: Counter[int] = Counter()  # jobs in a generate call -> how many calls: what batching achieved
         self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
         for i in range(workers):
@@ -138,7 +141,7 @@ class Batcher:
             mean, _ = sample.encode(self.net, [j.encode for j in group], labels)
             return list(mean.numpy())
         return sample.generate(self.net, labels, [j.temperature for j in group], max_len=[j.max_len for j in group],
-                               prefixes=None if first.prefix is None else [j.prefix for j in group],
+                               most=self.most, prefixes=None if first.prefix is None else [j.prefix for j in group],
                                seeds=[j.seed for j in group],
                                latents=None if first.latent is None else torch.from_numpy(
                                    np.stack([j.latent for j in group])).float())

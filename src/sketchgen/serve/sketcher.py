@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from sketchgen import api, models, sample, strokes
 from sketchgen.classfiles import Names
@@ -108,7 +107,7 @@ class Served:
             "temperature": TEMPERATURE if self.net.uses_temperature else None, "max_len": self.max_len,
             "latent_dim": self.net.latent_dim if self.encodes else 0, "classes": self.classes,
         }
-        self.batcher = Batcher(self.net, workers, batch)
+        self.batcher = Batcher(self.net, workers, batch, most=self.max_len)
 
     async def make(self, job: Job) -> np.ndarray:
         """The job's answer; whatever fails it alone (the batcher has spared the others) is a DrawingFailed."""
@@ -120,16 +119,6 @@ class Served:
             reason = (str(e).splitlines() or [""])[0][:100]
             raise DrawingFailed(f"the model failed on this drawing ({type(e).__name__}: {reason}); other requests are "
                                 "unaffected") from e
-
-    def steps(self, req: dict, label, drawn: int = 0) -> int:
-        """The steps a request draws: its ``max_len``, else the model's own limit for the class after ``drawn`` points,
-        held to ``self.max_len`` as an asked number is: a checkpoint's caps may run to 10,000 steps, minutes of a
-        Transformer's time in which its batcher draws for nobody else."""
-        given = _integer(req, "max_len", None, 1, self.max_len)
-        if given is not None:
-            return given
-        own = self.net.steps_allowed(torch.as_tensor(np.asarray([label])), torch.tensor([drawn]))
-        return min(int(own[0]), self.max_len)
 
     def needs_latent(self, route: str) -> None:
         if not self.encodes:
@@ -190,7 +179,8 @@ class Sketcher:
         """A new drawing of a class, fitted to 0-255."""
         _only(req, "class", "model", "temperature", "seed", "max_len")
         served, label, temperature, seed = self._common(req)
-        s3 = await served.make(Job(label, temperature, seed, served.steps(req, label)))
+        max_len = _integer(req, "max_len", None, 1, served.max_len)
+        s3 = await served.make(Job(label, temperature, seed, max_len))
         return _fitted(s3, {"class": req["class"], "model": served.id, "temperature": temperature, "seed": seed})
 
     async def _complete(self, req: dict) -> dict:
@@ -205,7 +195,7 @@ class Sketcher:
         if len(prefix) > most:
             raise BadRequest(400, f"'strokes': {len(prefix):,} points after simplifying, more than the {most:,} a "
                                   f"drawing of model {served.id!r} may have: draw less")
-        s3 = await served.make(Job(label, temperature, seed, served.steps(req, label, len(prefix)), prefix))
+        s3 = await served.make(Job(label, temperature, seed, prefix=prefix))
         finished = frame.invert(strokes.stroke3_to_strokes(s3))
         return {"class": req["class"], "model": served.id, "temperature": temperature, "seed": seed,
                 "n_prefix": len(simplified), "strokes": strokes.drawing_field(finished)}
@@ -215,7 +205,7 @@ class Sketcher:
         _only(req, "class", "model", "temperature", "seed", "strokes", "max_len")
         served, label, temperature, seed = self._common(req)
         served.needs_latent("reconstruct")
-        max_len = served.steps(req, label)
+        max_len = _integer(req, "max_len", None, 1, served.max_len)
         latent = await served.make(Job(label, encode=_whole(req.get("strokes"), "strokes")))
         s3 = await served.make(Job(label, temperature, seed, max_len, latent=latent))
         return _fitted(s3, {"class": req["class"], "model": served.id, "temperature": temperature, "seed": seed})
@@ -231,7 +221,7 @@ class Sketcher:
         if to_label is None:
             raise BadRequest(400, f"'to_class' must be a class of model {served.id!r} (GET /api/classes lists them)")
         steps = _integer(req, "steps", STEPS, 2, MAX_STEPS)
-        _integer(req, "max_len", None, 1, served.max_len)  # refused before anything is encoded
+        max_len = _integer(req, "max_len", None, 1, served.max_len)
         drawings = _whole(req.get("strokes"), "strokes"), _whole(req.get("to_strokes"), "to_strokes")
         ends = await asyncio.gather(served.make(Job(label, encode=drawings[0])),
                                     served.make(Job(to_label, encode=drawings[1])))
@@ -240,7 +230,7 @@ class Sketcher:
             weights = np.zeros(len(served.classes), dtype=np.float32)
             weights[label] += 1 - t
             weights[to_label] += t
-            frames.append(served.make(Job(weights, temperature, seed, served.steps(req, weights),
+            frames.append(served.make(Job(weights, temperature, seed, max_len,
                                           latent=sample.slerp(ends[0], ends[1], t).astype(np.float32))))
         drawn = await asyncio.gather(*frames)
         return {"class": req["class"], "to_class": to_class, "model": served.id, "temperature": temperature,
