@@ -176,8 +176,12 @@ def test_resume_refuses_a_different_run_or_a_damaged_checkpoint(reference, tmp_p
     mdn = tmp_path / "mdn"
     shutil.copytree(reference("mdn"), mdn)
     fewer = prepare(CLASSES, SIMPLIFIED, max_per_class=100, seed=3)  # another offset scale
-    with pytest.raises(TrainingError, match="from a run with other model settings"):
+    with pytest.raises(TrainingError, match=r"from a run with other scale \([\d.]+ there, [\d.]+ here\), data"):
         train(config("mdn"), fewer, mdn, resume=True, log=lambda msg: None)
+    # A model setting given again otherwise is named as its flag (it was "other model_config, model settings").
+    with pytest.raises(TrainingError, match=r"from a run with other --n-mixtures \(20 there, 5 here\): pass the same"):
+        train(config("mdn", model_config={"hidden": 16, "n_mixtures": 5}), prepared(), mdn, resume=True,
+              log=lambda msg: None)
     shutil.copy(out / "best.pt", out / "last.pt")
     with pytest.raises(TrainingError, match=r"last\.pt holds no training state to resume \(no optimizer\); train without --resume"):
         train(config("seed", epochs=5), prepared(), out, resume=True, log=lambda msg: None)

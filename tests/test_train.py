@@ -277,7 +277,8 @@ def test_resume_refuses_a_best_pt_that_is_not_the_run_s(tiny_run, tiny_models, t
         train(tiny_config(epochs=4), small_data, out, resume=True, log=quiet)
 
 
-@pytest.mark.parametrize("refused, says", [({"max_len": 1}, "no training or validation drawings"),
+@pytest.mark.parametrize("refused, says", [({"max_len": 1}, "no training or validation drawings of at most 1 point: "
+                                                           "raise --max-len$"),
                                            ({"fine_tune": "new-classes"}, "needs a checkpoint to start from")])
 def test_an_overwrite_refused_before_its_first_checkpoint_leaves_the_old_run_whole(tiny_run, tmp_path, small_data,
                                                                                    refused, says):
@@ -453,6 +454,21 @@ def _train_argv(quickdraw, out, *flags) -> list[str]:
     """``sketchgen train`` of a tiny mdn from random weights on two real classes."""
     return ["train", "--model", "mdn", "--classes", "apple", "square", "--data-dir", str(quickdraw / "simplified"),
             "--init", "none", "--hidden", "16", "--out", str(out), *flags]
+
+
+def test_resuming_a_run_as_another_model_is_one_line(quickdraw, tmp_path, capsys):
+    """An audit's find: ``--resume --model mdn`` of a vae run built the mdn's config from the vae's settings, a
+    TypeError traceback (``unexpected keyword argument 'encoder_hidden'``); now refused before anything is read."""
+    out = tmp_path / "run"
+    assert cli.main(["train", "--model", "vae", "--classes", "apple", "square", "--data-dir",
+                     str(quickdraw / "simplified"), "--init", "none", "--hidden", "16", "--encoder-hidden", "8",
+                     "--latent-size", "4", "--steps", "2", "--eval-every", "1", "--batch-size", "8", "--out",
+                     str(out)]) == 0
+    capsys.readouterr()
+    for other in ("mdn", "transformer", "seed"):
+        assert cli.main(["train", "--out", str(out), "--resume", "--model", other]) == 1
+        assert capsys.readouterr().err == (f"sketchgen: error: --model {other}: the run to resume trains a vae model; "
+                                           "leave --model out to resume it, or pass --overwrite to start again\n")
 
 
 def test_a_run_of_the_most_validations_allowed_writes_checkpoints_that_read_back(quickdraw, tmp_path):

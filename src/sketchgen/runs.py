@@ -198,6 +198,9 @@ def train_config(model: str | None, saved: dict | None, seed: int, init: str | N
 
     Each setting is the training's or the model's own, checked against its bounds (``SettingError``).
     """
+    if saved and model and model != saved["model"]:  # its settings are another kind's: the config would not build
+        raise UsageError(f"--model {model}: the run to resume trains a {saved['model']} model; leave --model out to "
+                         "resume it, or pass --overwrite to start again")
     kind = model or (saved["model"] if saved else None) or (read_model(init)["kind"] if init else None) \
         or models.default()
     cls = models.get(kind)

@@ -34,6 +34,7 @@ import torch
 
 from sketchgen import models
 from sketchgen.data import changed_files, more_files
+from sketchgen.errors import flag
 from sketchgen.fileio import FileRefused, atomic_write, open_own, replaceable, temporaries, what_is
 from sketchgen.models.checkpoint import (
     MAX_COUNT,
@@ -284,11 +285,15 @@ def _progress(ckpt: dict, path: Path) -> dict:
 def check_same_run(ckpt: dict, cfg: TrainConfig, net: models.SketchModel, data, path: Path) -> None:
     """Refuse to resume into a different run: other data, model or batches could never reach the same weights."""
     saved = ckpt["train"]
-    differ = [k for k, v in asdict(cfg).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+    # The model's settings are compared as built (model_config holds only those given), and the first named.
+    differ = [k for k, v in asdict(cfg).items() if k not in (*RESUMABLE_CHANGES, "model_config") and saved.get(k) != v]
+    mine = asdict(net.cfg)
     if ckpt["classes"] != list(data.classes):
         differ.append("classes")
-    elif ckpt["config"] != asdict(net.cfg):
-        differ.append("model settings")
+    elif changed := [k for k in mine if ckpt["config"].get(k) != mine[k]]:
+        k = changed[0]
+        differ.append(f"{flag(k) if k in type(net).flags() else k} ({ckpt['config'].get(k)!r:.40} there, "
+                      f"{mine[k]!r:.40} here)")
     recorded = ckpt.get("data")
     if recorded is not None and data.settings and \
             any(recorded[k] != data.settings[k] for k in ("max_per_class", "seed", "sources")):

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from sketchgen import models
 from sketchgen.data import Prepared
+from sketchgen.errors import counted
 from sketchgen.models import collate
 from sketchgen.models.checkpoint import MAX_FILE_BYTES
 from sketchgen.training import batching, checkpoints, optim
@@ -258,7 +259,10 @@ def _train(cfg, data, out, resume, log, rank, world, device, init, replace_old) 
     if dropped:
         log(f"dropped {dropped} training drawings longer than {cfg.max_len} points")
     if not len(train_idx) or not len(valid_idx):
-        raise TrainingError("no training or validation drawings: use more data or a larger --max-per-class")
+        longer = len(data.indices("train")) and len(data.indices("valid"))  # there were: --max-len left none
+        raise TrainingError(f"no training or validation drawings of at most {counted(cfg.max_len, 'point')}: raise "
+                            "--max-len" if longer else "no training or validation drawings: use more data or a larger "
+                                           "--max-per-class")
     _every_class_trains(data, train_idx, cfg.max_len)
     unseen = data.missing(valid_idx)
     if unseen:  # a class of a drawing or two: its split keeps none to validate (an audit's find: said nothing)
