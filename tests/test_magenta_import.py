@@ -440,6 +440,21 @@ def test_export_finds_a_class_in_either_unicode_form(tiny_zoo_file, tmp_path):
     assert json.loads(out.read_text())[2] == json.loads(tiny_zoo_file.read_text())[2]
 
 
+def test_exports_of_two_classes_never_share_a_default_file_name(tmp_path, monkeypatch, capsys):
+    """A user's own classes '-x' and '_-x' were both exported to '_-x.gen.json', the second replacing the first
+    without a word (an audit's find): a class whose name is made file-safe gets a digest of it, as drawings do."""
+    torch.manual_seed(0)
+    net = models.build("mdn", n_classes=3, hidden=8)
+    models.save(tmp_path / "own.pt", models.checkpoint_dict(net, ["-x", "_-x", "cat"]))
+    monkeypatch.chdir(tmp_path)
+    written = []
+    for name in ("-x", "_-x", "cat"):
+        assert main(["export", "--checkpoint", "own.pt", "--format", "magenta", f"--class={name}"]) == 0
+        written.append(capsys.readouterr().out.strip())
+    assert len(set(written)) == 3 and written[1:] == ["_-x.gen.json", "cat.gen.json"], written
+    assert [json.loads((tmp_path / w).read_text())[0]["name"] for w in written] == ["-x", "_-x", "cat"]
+
+
 @pytest.mark.parametrize("content, words", [
     (b"", "not JSON"),
     (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "not JSON"),

@@ -336,7 +336,7 @@ def cmd_interpolate(args) -> None:
 def cmd_export(args) -> None:
     from sketchgen.interop.magenta import export_magenta
 
-    out = args.out or f"{file_stem(args.class_name)}.gen.json"  # in the working folder
+    out = args.out or f"{file_stem(args.class_name, apart=True)}.gen.json"  # in the working folder, beside others
     # An earlier export is replaced; Magenta's own model files (the zoo's, or exports from before 2026-12-07, which
     # said nothing of their maker) only with --overwrite.
     writable(out, "Magenta model file", "--out", reads=(args.checkpoint,), replaces=("magenta",),
