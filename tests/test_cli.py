@@ -388,12 +388,13 @@ def test_a_class_name_in_any_script_and_either_unicode_form_trains_and_draws(qui
     lines = (mine / "teapot-sketches.ndjson").read_text().splitlines()
     cafe, flowers, ohm = "caf\u00e9", "\u06af\u0644\u200c\u0647\u0627", "\u2126"  # ohm: NFC makes it omega
     decomposed = unicodedata.normalize("NFD", cafe)
-    for stem in (decomposed, flowers, ohm, "x\u202ey", "\u200d"):  # each line's word as its file's name
+    for stem in (decomposed, flowers, ohm, "x\u202ey", "\u200d", ".hid"):  # each line's word as its file's name
         (mine / f"{stem}.ndjson").write_text("\n".join(line.replace('"teapot-sketches"', json.dumps(stem))
                                                        for line in lines) + "\n")
     code, out, err = run_cli(capsys, "classes", "--data-dir", mine)
     assert code == 0 and out.split() == sorted(["circle", decomposed, "teapot-sketches", flowers, ohm])
-    assert sorted(err.splitlines()) == [f"{mine}/\\u200d.ndjson: passed over: an empty name",
+    assert sorted(err.splitlines()) == [f"{mine}/.hid.ndjson: passed over: a hidden name (it starts with '.')",
+                                        f"{mine}/\\u200d.ndjson: passed over: an empty name",
                                         f"{mine}/x\\u202ey.ndjson: passed over: it holds U+202E, a control or format "
                                         "character"]
     run = tmp_path / "run"
@@ -866,4 +867,4 @@ def test_no_file_named_after_a_class_starts_with_a_dash(tiny_models, tmp_path, c
     monkeypatch.chdir(tmp_path)
     code, printed, err = run_cli(capsys, "export", "--checkpoint", "dashes.pt", "--format", "magenta", "--class=--help")
     assert code == 0, err
-    assert printed.strip() == "_--help.gen.json" and (tmp_path / "_--help.gen.json").is_file()
+    assert re.fullmatch(r"_--help-[0-9a-f]{8}\.gen\.json", printed.strip()) and (tmp_path / printed.strip()).is_file()

@@ -45,8 +45,10 @@ def name_problem(name) -> str | None:
     if not strokes.is_printable(name):
         hidden = next(c for c in name if not strokes.is_printable(c))
         return f"it holds U+{ord(hidden):04X}, a control or format character"
-    if "/" in name or "\\" in name or name.startswith("."):
+    if "/" in name or "\\" in name or name in (".", ".."):
         return "a path, not a name"
+    if name.startswith("."):
+        return "a hidden name (it starts with '.')"
     if (length := _longest_file_name(name)) > NAME_MAX:  # 70 emoji are 280 bytes: the file system would refuse it
         return f"its file names would run to {length} bytes, more than the {NAME_MAX} a file system takes"
     return None
