@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sketchgen.classfiles import shared_quickdraw
+from sketchgen.cli.values import POSITIVE, Parser
 
 
 def quickdraw() -> Path:
@@ -51,11 +52,13 @@ def machine() -> str:
 
 def arguments(doc: str, repeats: int, threads: int | None = None) -> argparse.ArgumentParser:
     """The benchmark's command line, with the ``--repeats`` every one of them has, and ``--threads`` (torch's, in
-    this process) where ``threads`` gives its default."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=repeats, help=f"timed runs of each contender, best kept (default {repeats})")
+    this process) where ``threads`` gives its default: each at least 1 (none timed, or no threads, is no benchmark),
+    a bad value refused in one line as sketchgen's own flags are."""
+    parser = Parser(description=doc.splitlines()[0])
+    parser.add_argument("--repeats", type=POSITIVE, default=repeats,
+                        help=f"timed runs of each contender, best kept (default {repeats})")
     if threads is not None:
-        parser.add_argument("--threads", dest="torch_threads", type=int, default=threads,
+        parser.add_argument("--threads", dest="torch_threads", type=POSITIVE, default=threads,
                             help=f"torch threads (default {threads})")
     return parser
 
