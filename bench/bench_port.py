@@ -31,6 +31,7 @@ epoch of batches of 100 (71 steps, 7,100 drawings), each process on
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -39,9 +40,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchlib import arguments, begin, quickdraw
+from benchlib import arguments, begin, folder, quickdraw
+
+from sketchgen.cli.values import POSITIVE
 
 CLASSES = ["eye", "mouth", "monkey"]
+SPLITS = ("train", "valid", "test")  # what a Sketch-RNN .npz holds beside convert's other members (its written_by)
 BATCH = 100
 EMBEDDING = 16  # the width of sketchgen's class embedding for 3 classes: the port's z for its decoder alone
 # (what the port says, what it says here): its data, its length bounds, and what today's libraries refuse.
@@ -100,6 +104,14 @@ def adapted(port: Path, data: Path, kind: str, steps: int, max_len: int) -> str:
     return source
 
 
+def checkout(text: str) -> Path:
+    """--port: a folder holding the port's sketch_rnn.py, checked before anything runs."""
+    port = folder(text)
+    if not (port / "sketch_rnn.py").is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no sketch_rnn.py in it (a checkout of the port, as of 5c3e213)")
+    return port
+
+
 def merged_npz(out: Path, env: dict) -> Path:
     """Our prepared drawings as one Sketch-RNN .npz: ``sketchgen convert --to npz`` per class, then merged."""
     sketchgen(["convert", "--to", "npz", "--classes", *CLASSES, "--data-dir", str(quickdraw() / "simplified"),
@@ -107,7 +119,7 @@ def merged_npz(out: Path, env: dict) -> Path:
     splits = {}
     for name in CLASSES:
         with np.load(out / f"{name}.npz", encoding="latin1", allow_pickle=True) as f:
-            for split in f.files:
+            for split in SPLITS:
                 splits.setdefault(split, []).extend(f[split])
     arrays = {}
     for split, drawings in splits.items():
@@ -134,8 +146,8 @@ def timed(command: list[str], env: dict) -> float:
 
 def main() -> None:
     parser = arguments(__doc__, 2)
-    parser.add_argument("--port", type=Path, required=True, help="a checkout of alexis-jacq/Pytorch-Sketch-RNN")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of each process (default 1)")
+    parser.add_argument("--port", type=checkout, required=True, help="a checkout of alexis-jacq/Pytorch-Sketch-RNN")
+    parser.add_argument("--threads", type=POSITIVE, default=1, help="torch threads of each process (default 1)")
     parser.add_argument("--models", nargs="+", default=["mdn", "vae"], choices=["mdn", "vae"],
                         help="sketchgen's models to compare (default both)")
     parser.add_argument("--amp", action="store_true",

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sketchgen.classfiles import shared_quickdraw
+from sketchgen.classfiles import folder_problem, shared_quickdraw
 from sketchgen.cli.values import POSITIVE, Parser
 
 
@@ -31,6 +31,13 @@ def shared_classes(at_least: int = 150) -> list[str]:
     monkey 805, 23 classes ~200), the set the 26-class figures and the shipped model are measured on."""
     folder = quickdraw() / "simplified"
     return sorted(p.stem for p in folder.glob("*.ndjson") if sum(1 for _ in p.open("rb")) >= at_least)
+
+
+def folder(text: str) -> Path:
+    """A flag's existing folder, checked as the command line is parsed rather than once the benchmark has run."""
+    if problem := folder_problem(text):
+        raise argparse.ArgumentTypeError(f"{text}: {problem}")
+    return Path(text)
 
 
 def machine() -> str:
