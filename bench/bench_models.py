@@ -12,6 +12,7 @@ which is what decides whether its default training fits the 45-minute budget the
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 
@@ -20,18 +21,30 @@ from benchlib import arguments, begin, quickdraw, shared_classes
 
 from sketchgen import api, models, runs
 from sketchgen.data import prepare
+from sketchgen.errors import SketchgenError
 from sketchgen.models import collate
+from sketchgen.training import TrainConfig
 from sketchgen.training.optim import optimizer
 from sketchgen.training.step import train_step
 
 BATCH = 100
 
 
-def variant(text: str) -> tuple[str, str, dict]:
-    """'NAME=KIND:{json settings}' -> (name, kind, settings)."""
+def variant(text: str) -> tuple[str, TrainConfig]:
+    """'NAME=KIND:{json settings}' -> (name, its training settings), checked as a run's are (``runs.train_config``)
+    while the command line is parsed: a bad one is refused in one line, not after the data is prepared."""
     name, _, rest = text.partition("=")
     kind, _, settings = rest.partition(":")
-    return name, kind, json.loads(settings or "{}")
+    try:
+        model = models.get(kind)  # train_config takes no kind for the default model's
+        settings = json.loads(settings or "{}")
+        if not isinstance(settings, dict):
+            raise ValueError(f"the settings {settings!r:.40} are not a JSON object")
+        cfg = runs.train_config(kind, None, 0, **settings)
+        model.Config(**cfg.model_config)  # the settings together (a Transformer's hidden a multiple of its heads)
+        return name, cfg
+    except (ValueError, SketchgenError) as e:
+        raise argparse.ArgumentTypeError(f"{text[:60]!r} is not NAME=KIND:JSON of a model's settings ({e})") from None
 
 
 def main() -> None:
@@ -41,11 +54,10 @@ def main() -> None:
     args = begin(parser)
     data = prepare(shared_classes(), quickdraw() / "simplified", max_per_class=1000, seed=0)
     train = data.indices("train")
-    contenders = [(kind, kind, {}) for kind in models.names()] + args.variant
+    contenders = [(kind, runs.train_config(kind, None, 0)) for kind in models.names()] + args.variant
     nets = {}
-    for name, kind, settings in contenders:
-        cfg = runs.train_config(kind, None, 0, **settings)
-        net = models.get(kind).from_data(data, train, cfg.max_len, **cfg.model_config)
+    for name, cfg in contenders:
+        net = models.get(cfg.model).from_data(data, train, cfg.max_len, **cfg.model_config)
         nets[name] = net, optimizer(cfg, net), cfg.grad_clip, sum(p.numel() for p in net.parameters())
     order = train[np.argsort(data.lengths()[train], kind="stable")]
     rng, seconds = np.random.default_rng(0), {name: [] for name in nets}
