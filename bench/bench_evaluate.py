@@ -20,6 +20,7 @@ from benchlib import arguments, begin, quickdraw, side_by_side
 from sketchgen import models, render
 from sketchgen.classifier import predict, train_classifier
 from sketchgen.cli import SEED_CLASSES, SHIPPED_CHECKPOINT
+from sketchgen.cli.values import POSITIVE
 from sketchgen.data import prepare
 from sketchgen.sample import generate
 from sketchgen.strokes import quickdraw_strokes as to_strokes
@@ -27,7 +28,7 @@ from sketchgen.strokes import quickdraw_strokes as to_strokes
 
 def main() -> None:
     parser = arguments(__doc__, 3)
-    parser.add_argument("--n", type=int, default=1000, help="generated drawings judged (default 1000)")
+    parser.add_argument("--n", type=POSITIVE, default=1000, help="generated drawings judged (default 1000)")
     args = begin(parser)
     with tempfile.TemporaryDirectory(prefix="bench-evaluate-") as tmp:
         data = prepare(SEED_CLASSES, quickdraw() / "simplified", max_per_class=200, cache_dir=tmp)

@@ -46,9 +46,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchlib import arguments, begin, quickdraw, side_by_side
+from benchlib import arguments, begin, folder, quickdraw, side_by_side
 
 from sketchgen import classfiles, data
+from sketchgen.cli.values import POSITIVE
 
 CLASSES = ["eye", "mouth", "monkey", "bear", "circle"]
 RSS_BOUND_MIB = 1024
@@ -324,12 +325,16 @@ def full_scale_run(args, tmp: Path) -> None:
 
 def main() -> None:
     parser = arguments(__doc__, 3)
-    parser.add_argument("--per-class", type=int, default=100_000, help="drawings per class for the memory run (default 100000)")
-    parser.add_argument("--speed-per-class", type=int, default=4_000, help="drawings per class for the speed run (default 4000)")
-    parser.add_argument("--full-scale", type=int, metavar="N", nargs="?", const=10_000,
+    parser.add_argument("--per-class", type=POSITIVE, default=100_000,
+                        help="drawings per class for the memory run (default 100000)")
+    parser.add_argument("--speed-per-class", type=POSITIVE, default=4_000,
+                        help="drawings per class for the speed run (default 4000)")
+    parser.add_argument("--full-scale", type=POSITIVE, metavar="N", nargs="?", const=10_000,
                         help="instead: all 345 classes of N drawings each (default N 10000)")
-    parser.add_argument("--steps", type=int, default=20, help="full scale: training steps before memory is read (default 20)")
-    parser.add_argument("--tmp", default=tempfile.gettempdir(), help="where the temporary files go (default the system's)")
+    parser.add_argument("--steps", type=POSITIVE, default=20,
+                        help="full scale: training steps before memory is read (default 20)")
+    parser.add_argument("--tmp", type=folder, default=tempfile.gettempdir(),
+                        help="an existing folder where the temporary files go (default the system's)")
     args = begin(parser)
     with tempfile.TemporaryDirectory(prefix="bench-prepare-", dir=args.tmp) as tmp:
         (full_scale_run if args.full_scale else default_run)(args, Path(tmp))
