@@ -23,7 +23,6 @@ drawing are printed beside every latency.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import http.client
 import itertools
@@ -41,6 +40,7 @@ import torch
 from benchlib import machine, quickdraw, side_by_side
 
 from sketchgen import models
+from sketchgen.cli.values import POSITIVE, Parser
 from sketchgen.sample import generate
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -55,19 +55,24 @@ def train_checkpoint(out: Path, epochs: int) -> Path:
 
 @contextlib.contextmanager
 def running_server(checkpoint: Path, workers: int, batch: int):
-    """`sketchgen serve` on a free loopback port: yields (host, port)."""
-    proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--checkpoint", str(checkpoint),
-                             "--port", "0", "--workers", str(workers), "--batch", str(batch)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV)
-    try:
-        line = proc.stdout.readline()
-        if " at http://" not in line:
-            raise SystemExit(f"bench: the server did not start ({line.strip() or 'no output'})")
-        host, port = line.split(" at http://")[1].split("/")[0].rsplit(":", 1)
-        yield host, int(port)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    """`sketchgen serve` on a free loopback port: yields (host, port). One that does not start stops the bench with
+    the last line serve said (its refusal of a --batch, say); its log goes to a file, which no burst can fill."""
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "sketchgen", "serve", "--checkpoint", str(checkpoint),
+                                 "--port", "0", "--workers", str(workers), "--batch", str(batch)],
+                                stdout=subprocess.PIPE, stderr=log, text=True, env=ENV)
+        try:
+            line = proc.stdout.readline()
+            if " at http://" in line:
+                host, port = line.split(" at http://")[1].split("/")[0].rsplit(":", 1)
+                yield host, int(port)
+                return
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        log.seek(0)
+        said = [text.strip() for text in (line, *log.read().splitlines()) if text.strip()]
+        raise SystemExit(f"bench: the server did not start ({said[-1] if said else 'no output'})")
 
 
 def torch_threads(net, n_classes: int) -> str:
@@ -128,13 +133,13 @@ def summary(results: list, wall: float | None = None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="checkpoint to serve (default: train a default-size mdn here first)")
-    parser.add_argument("--epochs", type=int, default=6, help="epochs of that training (default 6)")
-    parser.add_argument("--requests", type=int, default=200, help="requests in the burst (default 200)")
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 64],
+    parser.add_argument("--epochs", type=POSITIVE, default=6, help="epochs of that training (default 6)")
+    parser.add_argument("--requests", type=POSITIVE, default=200, help="requests in the burst (default 200)")
+    parser.add_argument("--batch", type=POSITIVE, nargs="+", default=[1, 64],
                         help="serve --batch settings to compare (default 1 64: unbatched, then batched)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1],
+    parser.add_argument("--workers", type=POSITIVE, nargs="+", default=[1],
                         help="serve --workers settings to compare (default 1)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds a request may take (default 300)")
     args = parser.parse_args()
