@@ -36,6 +36,7 @@ from benchlib import machine, shared_classes
 from sketchgen import cli, models, render, sample, strokes
 from sketchgen import report as R
 from sketchgen.cli import SEED_CLASSES
+from sketchgen.cli.values import Parser
 from sketchgen.data import prepare
 from sketchgen.fileio import atomic_write
 
@@ -47,9 +48,10 @@ JUDGE_FLOOR = 0.8
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS), help="class sets (default: both)")
-    p.add_argument("--models", nargs="+", default=models.names(), help=f"models (default: {' '.join(models.names())})")
+    p.add_argument("--models", nargs="+", choices=models.names(), default=models.names(),
+                   help=f"models (default: {' '.join(models.names())})")
     p.add_argument("--work", default=str(ROOT / "runs" / "quality"), help="runs and reports (default runs/quality)")
     p.add_argument("--docs", default=str(ROOT / "docs"), help="where quality.md and its grids go (default docs/)")
     return p.parse_args(argv)

@@ -74,14 +74,14 @@ def train_default(classes: list[str], folder: Path, out: Path) -> dict:
     """``sketchgen train --model vae`` with every default but the classes, data and cap; its time and command."""
     listing = out.parent / "classes.txt"
     listing.write_text("\n".join(classes) + "\n")
-    argv = [str(ROOT / ".venv" / "bin" / "sketchgen"), "train", "--model", "vae", "--classes", f"@{listing}",
+    argv = [sys.executable, "-m", "sketchgen", "train", "--model", "vae", "--classes", f"@{listing}",
             "--data-dir", str(folder), "--max-per-class", str(CAP), "--out", str(out), "--overwrite"]
     before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
     subprocess.run(argv, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall_s": time.time() - t0, "cpu_s": cpu, "threads": os.environ.get("OMP_NUM_THREADS", "torch's default"),
-            "command": shlex.join(["sketchgen", *map(relative, argv[1:-1])]), "load_after": os.getloadavg()}
+            "command": shlex.join(["sketchgen", *map(relative, argv[3:-1])]), "load_after": os.getloadavg()}
 
 
 def relative(arg: str) -> str:
