@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from sketchgen import models
-from sketchgen.api import SHIPPED_MODEL
+from sketchgen.api import SHIPPED_CHECKPOINT, SHIPPED_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "train_shipped_mdn.py"
@@ -46,6 +46,26 @@ def test_from_run_packages_the_shipped_recipe_and_refuses_another(quickdraw, tmp
     assert refused.returncode != 0 and not (tmp_path / "as26.pt").exists()
     assert refused.stderr.strip().splitlines() == [
         f"{run}: not an mdn with the lstm cell trained on the 26 classes asked for"]
+
+
+def run(script: str, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / script), *flags], capture_output=True, text=True, timeout=60)
+
+
+def test_train_embedded_refuses_before_training_in_one_line(tmp_path):
+    """A checkpoint at --out (another run's best.pt) is left as it was unless --overwrite is given, and a data folder
+    that is not there is said in one line, before any training; neither leaves a traceback."""
+    best = tmp_path / "best.pt"
+    shutil.copy(SHIPPED_CHECKPOINT, best)
+    refused = run("scripts/train_embedded.py", "--out", str(best))
+    assert refused.returncode == 1 and best.read_bytes() == SHIPPED_CHECKPOINT.read_bytes()
+    assert refused.stderr.strip().splitlines() == [
+        f"error: --out {best} holds a model checkpoint (a run's weights and training state); writing the checkpoint "
+        "there would lose it: give another --out, or pass --overwrite to replace it"]
+
+    refused = run("scripts/train_embedded.py", "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "new.pt"))
+    assert refused.returncode == 1 and not (tmp_path / "new.pt").exists()
+    assert refused.stderr.strip().splitlines() == [f"error: data folder {tmp_path / 'none'}: no such folder"]
 
 
 def test_every_name_the_scripts_and_benchmarks_take_from_sketchgen_exists():
