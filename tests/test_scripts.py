@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from sketchgen import models
@@ -66,6 +67,22 @@ def test_train_embedded_refuses_before_training_in_one_line(tmp_path):
     refused = run("scripts/train_embedded.py", "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "new.pt"))
     assert refused.returncode == 1 and not (tmp_path / "new.pt").exists()
     assert refused.stderr.strip().splitlines() == [f"error: data folder {tmp_path / 'none'}: no such folder"]
+
+
+@pytest.mark.parametrize("script, flag, value", [
+    ("bench/bench_port.py", "--port", "{tmp}/none"),  # was a TypeError minutes later, once the data was converted
+    ("bench/bench_prepare.py", "--tmp", "{tmp}/none/x"),
+    ("bench/bench_models.py", "--threads", "0"),  # benchlib's --threads (and --repeats), in every benchmark
+    ("bench/bench_models.py", "--variant", "x=vae:[1]"),
+    ("bench/load_serve.py", "--requests", "0"),
+])
+def test_a_benchmark_refuses_a_bad_value_in_one_line_before_it_runs(tmp_path, script, flag, value):
+    """Refused as the command line is parsed, exit 2, one line naming the flag, nothing run (not even the machine
+    line): not a traceback, nor a number from no measurement, after minutes of work."""
+    done = run(script, flag, value.format(tmp=tmp_path))
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith(f"{Path(script).name}: error: argument {flag}: ")
 
 
 def test_every_name_the_scripts_and_benchmarks_take_from_sketchgen_exists():
