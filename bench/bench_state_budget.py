@@ -17,6 +17,8 @@ import sys
 
 from benchlib import arguments, begin
 
+from sketchgen.cli.values import POSITIVE
+
 ONE = """
 import json, resource, sys, time, torch
 from sketchgen import models, sample
@@ -37,8 +39,8 @@ print(json.dumps({"seconds": time.perf_counter() - t, "rows": min(n, budget // n
 
 def main() -> None:
     parser = arguments(__doc__, repeats=1)
-    parser.add_argument("--n", type=int, default=500, help="drawings (default 500, as sample's chunk)")
-    parser.add_argument("--points", type=int, default=250, help="points each drawing runs to (default 250)")
+    parser.add_argument("--n", type=POSITIVE, default=500, help="drawings (default 500, as sample's chunk)")
+    parser.add_argument("--points", type=POSITIVE, default=250, help="points each drawing runs to (default 250)")
     args = begin(parser)
     budgets = {"none": 1 << 62, "256 MiB": 256 << 20, "512 MiB (the default)": 512 << 20}
     print(f"{args.n} drawings of {args.points} points, default Transformer, one thread, a fresh process each")

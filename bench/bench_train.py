@@ -41,6 +41,7 @@ from benchlib import arguments, begin, quickdraw, side_by_side
 
 from sketchgen import data as sgdata
 from sketchgen import models
+from sketchgen.cli.values import POSITIVE
 from sketchgen.models import Batch
 from sketchgen.training import TrainConfig, usable
 from sketchgen.training.batching import Prefetcher, builder, epoch_plan
@@ -202,7 +203,7 @@ def bench_encoder(t: Trainer, plan, repeats: int) -> float:
 
 def main() -> None:
     parser = arguments(__doc__, 2)
-    parser.add_argument("--drawings", type=int, default=640, help="real training drawings per pass (default 640)")
+    parser.add_argument("--drawings", type=POSITIVE, default=640, help="real training drawings per pass (default 640)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast, as train --amp (default off)")
     parser.add_argument("--only", type=int, nargs="+", choices=range(1, 7), default=range(1, 7), metavar="N",

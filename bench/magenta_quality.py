@@ -22,6 +22,7 @@ from benchlib import machine
 from sketchgen import classifier as C
 from sketchgen import cli, models, strokes
 from sketchgen import report as R
+from sketchgen.cli.values import POSITIVE
 from sketchgen.sample import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True, help="an mdn checkpoint")
     p.add_argument("--classifier", required=True, help="a classifier of its classes (sketchgen classifier train)")
-    p.add_argument("--n", type=int, default=100, help="drawings per class on each side (default 100)")
+    p.add_argument("--n", type=POSITIVE, default=100, help="drawings per class on each side (default 100)")
     p.add_argument("--temperature", type=float, default=0.4, help="sampling temperature (default 0.4)")
     p.add_argument("--library", default=str(LIBRARY), help=f"folder whose node_modules holds @magenta/sketch 0.2.0 "
                                                              f"(default {LIBRARY}; `make test` installs it)")

@@ -35,6 +35,7 @@ from sketchgen import classifier as C
 from sketchgen import evaluate as E
 from sketchgen import models, render, sample, splits, strokes
 from sketchgen import report as R
+from sketchgen.cli.values import POSITIVE
 from sketchgen.data import read_ndjson
 from sketchgen.fileio import atomic_write
 from sketchgen.training import usable
@@ -50,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", help="a finished `sketchgen train --model vae` run folder to measure (default: train one)")
     p.add_argument("--classifier", help="a classifier trained on the same classes (default: train one, 20 epochs)")
-    p.add_argument("--n", type=int, default=500, help="drawings from the prior per class (default 500)")
+    p.add_argument("--n", type=POSITIVE, default=500, help="drawings from the prior per class (default 500)")
     p.add_argument("--temperature", type=float, default=sample.TEMPERATURE,
                    help=f"sampling temperature (default {sample.TEMPERATURE}, sketchgen's)")
     p.add_argument("--interpolate", nargs=2, default=["cookie", "face"], metavar=("A", "B"),
