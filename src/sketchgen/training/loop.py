@@ -259,10 +259,10 @@ def _train(cfg, data, out, resume, log, rank, world, device, init, replace_old) 
     if dropped:
         log(f"dropped {dropped} training drawings longer than {cfg.max_len} points")
     if not len(train_idx) or not len(valid_idx):
-        longer = len(data.indices("train")) and len(data.indices("valid"))  # there were: --max-len left none
+        had = len(data.indices("train")) and len(data.indices("valid"))  # so --max-len left none
         raise TrainingError(f"no training or validation drawings of at most {counted(cfg.max_len, 'point')}: raise "
-                            "--max-len" if longer else "no training or validation drawings: use more data or a larger "
-                                           "--max-per-class")
+                            "--max-len" if had else
+                            "no training or validation drawings: use more data or a larger --max-per-class")
     _every_class_trains(data, train_idx, cfg.max_len)
     unseen = data.missing(valid_idx)
     if unseen:  # a class of a drawing or two: its split keeps none to validate (an audit's find: said nothing)
