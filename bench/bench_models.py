@@ -7,7 +7,7 @@ so the ratios hold on a loaded machine. Printed last: each model's step cost aga
 which is what decides whether its default training fits the 45-minute budget the mdn's fits.
 
     .venv/bin/python bench/bench_models.py
-    .venv/bin/python bench/bench_models.py --variant 'transformer 192x4=transformer:{"hidden": 192}'
+    .venv/bin/python bench/bench_models.py --variant 'transformer 256x4=transformer:{"hidden": 256}'
 """
 
 from __future__ import annotations

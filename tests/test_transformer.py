@@ -80,6 +80,17 @@ def test_it_never_draws_past_its_context(net, seed_data):
     assert np.array_equal(done[: context - 1], too_long[:-1]) and len(done) <= context
 
 
+def test_sample_says_when_max_len_is_past_its_context(tiny_models, tmp_path, capsys):
+    """``sample --max-len`` past a Transformer's context was cut to it without a word (an audit's find)."""
+    from sketchgen.cli import main
+
+    assert main(["sample", "--checkpoint", str(tiny_models["transformer"]), "--classes", "eye", "--max-len", "10000",
+                 "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().err.splitlines()[0] == ("note: --max-len 10,000 is past the 251 positions a drawing of "
+                                                       "this transformer model can hold (its start among them): its "
+                                                       "drawings stop there")
+
+
 def test_it_draws_as_many_at_once_as_its_cache_may_hold(net, monkeypatch):
     """An audit's find: 500 drawings of the default Transformer's 250 steps held 1.5 GB of KV cache at once, and a
     checkpoint of 10,000 positions would have asked for 31 GB. Generation takes as many drawings at a time as

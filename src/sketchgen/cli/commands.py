@@ -254,6 +254,10 @@ def cmd_sample(args) -> None:
         raise UsageError("--data-dir is where --prefix test finds the test drawings it starts from: give --prefix "
                          "test, or leave --data-dir out (a model draws its classes without data)")
     model = loaded(args.checkpoint, "sample", args.classes)
+    context = model.net.context_length()
+    if args.max_len is not None and context is not None and args.max_len >= context:  # cut there, which is said
+        say(f"note: --max-len {args.max_len:,} is past the {context:,} positions a drawing of this {model.kind} model "
+            "can hold (its start among them): its drawings stop there")
     if args.around:  # every input read and checked before anything is written
         if args.classes or args.prefix:
             raise UsageError("--around takes each drawing's class from its word and draws it whole: "
