@@ -325,7 +325,7 @@ def _undo(out: Path, plan: Path, listing: str) -> int:
     for tmp, name in temporaries(out).items():
         writing.setdefault(name, []).append(tmp)
     with open_regular(plan, None, "list of files") as f:
-        for name in itertools.chain(map(_name, read_lines(f, MAX_LINE)), (listing,)):
+        for name in itertools.chain(map(_string, read_lines(f, MAX_LINE)), (listing,)):
             if name is None or name != os.path.basename(name) or name in ("", ".", "..") or \
                     name.startswith(".sketchgen-"):
                 continue
@@ -357,7 +357,7 @@ def _listed(listing: Path, files: Callable[[Iterable], Iterable[str]]) -> Iterat
     a listing that is not there."""
     if os.path.isfile(listing) and not os.path.islink(listing):
         with open_regular(listing, None, "list of drawings") as f:
-            yield from files(map(_word, read_lines(f, MAX_LINE)))
+            yield from files(_string(line, "word") for line in read_lines(f, MAX_LINE))
 
 
 def _move(source: Path, target: Path, names: Iterable[str]) -> str | None:
@@ -381,22 +381,15 @@ def _identity(path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-def _word(line: bytes | None) -> str | None:
-    """The word of one line of a listing; None for a line that is not a drawing's."""
+def _string(line: bytes | None, key: str | None = None) -> str | None:
+    """The string one JSON line holds, at ``key`` where given (a listing's "word"), else whole (a ``PLAN``'s file
+    name); None for a line that holds none."""
     try:
-        word = json.loads(line)["word"] if line else None
+        value = json.loads(line) if line else None
+        value = value if key is None else value[key]
     except (ValueError, KeyError, TypeError, RecursionError):  # a line nested too deep for the parser
         return None
-    return word if isinstance(word, str) else None
-
-
-def _name(line: bytes | None) -> str | None:
-    """The file name one line of a ``PLAN`` holds; None for a line that holds none."""
-    try:
-        name = json.loads(line) if line else None
-    except (ValueError, RecursionError):
-        return None
-    return name if isinstance(name, str) else None
+    return value if isinstance(value, str) else None
 
 
 @contextlib.contextmanager
