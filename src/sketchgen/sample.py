@@ -100,12 +100,11 @@ def check_prefixes(net, prefixes: list[np.ndarray], first: int = 0) -> None:
                              "may have: give a shorter prefix (e.g. fewer strokes)")
 
 
-def _limits(net, labels: torch.Tensor, max_lens: Sequence[int | None], prefixes: list[np.ndarray] | None,
+def _limits(net, labels: torch.Tensor, max_lens: Sequence[int | None], drawn: torch.Tensor,
             most: int | None) -> torch.Tensor:
-    """How many steps each drawing may take after its prefix: its ``max_lens`` or, where None, the model's own
-    default held to ``most``, and never beyond the model's context (``check_prefixes`` leaves room) nor past
-    MAX_POINTS in all (a Drawing's bound)."""
-    drawn = torch.tensor([len(p) for p in prefixes] if prefixes is not None else [0] * len(labels), dtype=torch.long)
+    """How many steps each drawing may take after its prefix of ``drawn`` points: its ``max_lens`` or, where None,
+    the model's own default held to ``most``, and never beyond the model's context (``check_prefixes`` leaves room)
+    nor past MAX_POINTS in all (a Drawing's bound)."""
     own = net.steps_allowed(labels, drawn).clamp_max(most or MAX_POINTS).tolist() if None in max_lens else max_lens
     limits = torch.tensor([m if m is not None else o for m, o in zip(max_lens, own)], dtype=torch.long)
     limits = torch.minimum(limits, MAX_POINTS - drawn)
@@ -159,9 +158,9 @@ def generate(
     keys = stream_keys(seeds)
     if capable(net, Encodes) and latents is None:
         latents = latent_normals(keys, net.latent_dim)
-    limits = _limits(net, labels, max_lens, prefixes, most)
-    drawn = [len(p) for p in prefixes] if prefixes is not None else [0] * len(labels)
-    widest = max((d + m for d, m in zip(drawn, limits.tolist())), default=0)
+    drawn = torch.tensor([len(p) for p in prefixes] if prefixes is not None else [0] * len(labels), dtype=torch.long)
+    limits = _limits(net, labels, max_lens, drawn, most)
+    widest = int((drawn + limits).max()) if len(labels) else 0
     rows = max(1, min(batch_size, STATE_BUDGET // max(net.state_bytes(widest), 1)))
     results = []
     for start in range(0, len(labels), rows):
