@@ -7,6 +7,11 @@ strokes and points each drawing has (where each pen lift and each end fell), and
 weights (one division and rounding each). Coordinates come out of an LSTM in float32, whose kernels differ
 between CPUs (oneDNN and ATen pick them by instruction set, and sum in other orders): each is held to
 within ``COORDINATE_TOLERANCE`` of 0.1.0's.
+
+Stroke and point counts are exact on every CPU only if no sampled choice (a pen lift, a mixture component)
+falls near a tie. Measured on 2026-12-07 over every choice these commands make (3,754): the nearest is
+1.1e-5 of the cumulative total away from flipping, and the AVX2 and SSE4.1 kernels move the boundaries
+by at most 1.0e-7, so the margin is over 100 times what the kernels differ by.
 """
 
 from __future__ import annotations
