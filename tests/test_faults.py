@@ -161,7 +161,9 @@ def test_resume_refuses_a_different_run_or_a_damaged_checkpoint(reference, tmp_p
     out = tmp_path / "run"
     shutil.copytree(reference("seed"), out)
     before = (out / "last.pt").read_bytes()
-    with pytest.raises(TrainingError, match=r"last\.pt is from a run with other batch_size: pass the same settings"):
+    # Named by its flag, with both values (it was "other batch_size": an audit's find, 2026-12-07).
+    with pytest.raises(TrainingError,
+                       match=r"last\.pt is from a run with other --batch-size \(\d+ there, 8 here\): pass the same"):
         train(config("seed", epochs=5, batch_size=8), prepared(), out, resume=True, log=lambda msg: None)
     with pytest.raises(TrainingError, match="from a run with other classes"):
         train(config("seed"), prepare(["circle", "bear"], SIMPLIFIED, seed=3), out, resume=True, log=lambda msg: None)

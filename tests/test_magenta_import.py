@@ -285,7 +285,8 @@ def test_a_run_started_from_a_checkpoint_resumes_without_it(tiny_models, tmp_pat
     assert main(["train", "--resume", "--fine-tune", "new-classes", "--steps", "4", *flags]) == 1
     err = capsys.readouterr().err
     assert "training only the class rows" not in err and err.strip().splitlines()[-1].endswith(
-        "last.pt is from a run with other fine_tune: pass the same settings with --resume, or --overwrite to start over")
+        "last.pt is from a run with other --fine-tune ('all' there, 'new-classes' here): pass the same settings with "
+        "--resume, or --overwrite to start over")
     init.unlink()  # the run's own settings hold what it took from the init; its weights are in last.pt
     assert main(["train", "--resume", "--steps", "4", *flags]) == 0  # (step 4 was not trained before 2026-12-07)
     assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [2, 3, 4]
