@@ -547,9 +547,11 @@ def test_loading_and_training_leave_torchs_random_state_as_it_was(tiny_models, v
 def test_refusals_name_what_is_wrong(shipped, eyes, tmp_path):
     checks = [(lambda: shipped.sample("eye", n=-1), sketchgen.UsageError, "n must be a whole number from 0"),
               (lambda: shipped.sample("eye", seed=1.5), sketchgen.UsageError, "seed must be a whole number"),
-              (lambda: shipped.sample("unicorn"), sketchgen.SketchgenError,
+              (lambda: shipped.sample("unicorn"), sketchgen.UsageError,  # as complete's (an audit's find)
                "was not trained on unicorn; it knows: bear"),
-              (lambda: shipped.sample("cat"), sketchgen.SketchgenError, "was not trained on cat "
+              (lambda: shipped.complete(eyes[0], classes="unicorn"), sketchgen.UsageError,
+               "was not trained on unicorn; it knows: bear"),  # it was "drawing 1 is a 'unicorn'"
+              (lambda: shipped.sample("cat"), sketchgen.UsageError, "was not trained on cat "
                "(sketchgen.load(classes=['cat']) loads the shipped model that draws them); it knows: bear"),
               (lambda: sketchgen.load(classes=["eye", "kat"]), sketchgen.UsageError,
                "no shipped model draws 'kat': they draw the 345 Quick, Draw! classes (sketchgen.classes() lists them). "

@@ -479,7 +479,7 @@ def test_a_class_of_your_own_named_all_is_chosen_by_an_at_file(quickdraw, tmp_pa
     base, own = api.load(classes="all"), api.load(run / "best.pt")
     assert base.path == api.BASE_MODEL and [base.classes[i] for i in base.labels("all")] == classfiles.categories()
     assert own.labels(["all"]) == [0] and [d.word for d in own.sample(["all"], n=2)] == ["all", "all"]
-    with pytest.raises(models.CheckpointError, match="was not trained on The Eiffel Tower"):
+    with pytest.raises(api.UsageError, match="was not trained on The Eiffel Tower"):
         own.sample("all")
 
 

@@ -213,8 +213,8 @@ class Model:
         if unknown:
             other = self.path == SHIPPED_MODEL and set(unknown) <= set(classfiles.categories())
             hint = f" (sketchgen.load(classes={unknown[:3]!r}) loads the shipped model that draws them)" if other else ""
-            raise models.CheckpointError(f"{self.path} was not trained on {models.listing(unknown)}{hint}; it knows: "
-                                         f"{models.listing(self.classes)}")
+            raise UsageError(f"{self.path} was not trained on {models.listing(unknown)}{hint}; it knows: "
+                             f"{models.listing(self.classes)}")
         return [index.find(c) for c in wanted]
 
     # --- drawing -------------------------------------------------------------------------------
@@ -286,6 +286,8 @@ class Model:
             else class_names(classes, "classes")
         if len(words) != len(drawings):
             raise UsageError(f"{len(words)} classes for {len(drawings)} drawings: give one class for all, or one each")
+        if classes is not None:  # a class it lacks named as sample names it, not blamed on the drawing
+            self.labels(list(dict.fromkeys(words)))
         labels = self._labels_of(drawings, words)
         rows = np.repeat(np.arange(len(drawings)), n)
         made = self.generate(labels[rows], max_len=max_len, prefix=lambda i: starts[rows[i]], **how)
