@@ -59,7 +59,9 @@ class SketchgenError(Exception):
     (``DataError``, ``CheckpointError``, ``ModelError``, ``TrainingError``). Files that cannot be written raise
     ``OSError``, as Python's own functions do.
 
-    Its text is one line whatever went into it: a path or a value quoted from a file may hold a newline.
+    Its text is one line whatever went into it: a path or a value quoted from a file may hold a newline. The
+    command line and the library share these messages, which name a setting by its flag: ``--batch-size`` is
+    ``batch_size=``, ``--resume`` is ``resume=True``.
     """
 
     def __str__(self) -> str:

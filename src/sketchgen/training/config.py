@@ -148,5 +148,6 @@ class TrainingError(SketchgenError):
     """Training cannot go on (e.g. the loss keeps being NaN); the message says what to try."""
 
 
-class Interrupted(SketchgenError):
-    """SIGINT/SIGTERM arrived; a consistent checkpoint was written before this was raised."""
+class Interrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM arrived; a consistent last.pt was written before this was raised. A KeyboardInterrupt, as
+    Ctrl-C is anywhere else, so that a caller's ``except Exception`` does not swallow the stop."""
