@@ -31,7 +31,7 @@ from sketchgen.api import (
     to_stderr,
 )
 from sketchgen.data import Prepared
-from sketchgen.errors import counted
+from sketchgen.errors import counted, flag
 from sketchgen.models.checkpoint import check_settings
 from sketchgen.splits import data_settings, prepare
 from sketchgen.training import TrainConfig
@@ -98,8 +98,12 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     ``lr``, ``batch_size``, ...) and the model's own (``hidden``, ``dropout``,
     ...), each checked against its bounds. ``out`` defaults to
     runs/train-<time>; a folder holding a run is refused unless ``resume``
-    (continue it with its own settings) or ``overwrite``. Progress goes to
-    ``log`` (default: stderr) and a progress bar.
+    (continue it with its own settings) or ``overwrite``. ``resume`` where
+    ``out`` holds no ``last.pt`` yet starts the run, saying so, so that a
+    retry loop may always pass it. Progress goes to ``log`` (default:
+    stderr) and a progress bar. SIGINT (Ctrl-C) or SIGTERM stops it at the
+    next step with ``last.pt`` written and raises ``training.Interrupted``,
+    a ``KeyboardInterrupt``: ``resume=True`` continues it.
     """
     if log is not None and not callable(log):
         raise UsageError(f"log must be a function of one line of text, not {log!r:.40}")
@@ -125,16 +129,16 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
                          "leave --classes out to resume it, or pass --overwrite to start again")
     classes = list(last["classes"] if last else classes or SEED_CLASSES)  # a run's own, as it wrote them
     settings_ = data_settings(data_dir, max_per_class, seed, last and last.get("data"), f"the run in {out}")
-    start = None  # the checkpoint the run starts from, read once
+    start, said = None, ""  # the checkpoint the run starts from, read once, and the line that says so
     if last is not None and init is not None:
         init = _as_recorded(init, last["train"]["init"])
     if last is None:
         init, start, said = starting_point(model, init, settings)
         model = model or (start and start["kind"])
-        if said and training.is_main_process():
-            log(said)
     cfg = train_config(model, last and last["train"], settings_["seed"], init=None if init is None else str(init),
                        **settings)
+    if said and training.is_main_process():  # once the settings are known to be good
+        log(said)
     if last is not None and cfg.init and cfg.fine_tune == "new-classes" and "frozen_classes" not in last:
         start = read_model(cfg.init)  # an earlier sketchgen's run: the init's classes say which rows stay frozen
     if start is not None:
@@ -189,7 +193,7 @@ def starting_point(model: str | None, init: str | os.PathLike | None,
     if not refused:
         return None, None, ""
     name, key, theirs = refused[0]
-    return None, None, (f"training from random weights: --{key.replace('_', '-')} {settings[key]} is not the shipped "
+    return None, None, (f"training from random weights: {flag(key)} {settings[key]} is not the shipped "
                         f"base's {theirs} ({name}; --init FILE starts from another checkpoint)")
 
 

@@ -87,7 +87,8 @@ def _add_train_flags(p, model: str | None = None) -> None:
                                               "runs/<command>-<time>; give it under torchrun so that all processes agree)")
     again = p.add_mutually_exclusive_group()  # continuing a run and replacing it cannot both be meant
     again.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint, "
-                                                             "with its own settings unless flags change them")
+                                                             "with its own settings unless flags change them; "
+                                                             "with no checkpoint there yet, start it (and say so)")
     again.add_argument("--overwrite", action="store_true", help="replace the run --out holds, if any, instead of refusing")
 
 
