@@ -148,6 +148,16 @@ def test_each_bad_line_is_reported_once_and_the_good_ones_kept(capsys):
     assert problems.summary().startswith(f"{len(BAD)} bad lines skipped: 2 not JSON")
 
 
+def test_a_file_read_on_its_own_ends_with_what_it_skipped(capsys):
+    """``sketchgen.read_ndjson`` and ``sample --prefix FILE``: the README's summary came only from preparation (an
+    audit's find)."""
+    kept = list(data.read_ndjson(BAD_LINES, "circle"))
+    assert len(kept) == 3
+    reported = capsys.readouterr().err.splitlines()
+    assert len(reported) == len(BAD) + 1
+    assert reported[-1].startswith(f"{BAD_LINES}: {len(BAD)} bad lines skipped: 2 not JSON")
+
+
 def test_bad_lines_are_counted_by_kind_never_by_what_they_say(tmp_path, capsys):
     """Found by an audit: the count was keyed by each reason's text, which quotes the line: 1.2 million lines of
     words of their own held 614 MB and printed a summary line of 44 MB. Each line shown keeps its exact reason."""
@@ -214,8 +224,10 @@ def test_lines_too_long_to_be_drawings_are_refused_with_bounded_memory(quickdraw
     finally:
         tracemalloc.stop()
     assert [d.key_id for d in kept] == [json.loads(line)["key_id"] for line in real]
-    assert capsys.readouterr().err.splitlines() == [
-        f"{path}:{n}: longer than {download.MAX_LINE_BYTES} bytes, not a drawing (skipped)" for n in (11, 22)]
+    err = capsys.readouterr().err.splitlines()
+    assert err[:-1] == [f"{path}:{n}: longer than {download.MAX_LINE_BYTES} bytes, not a drawing (skipped)"
+                        for n in (11, 22)]
+    assert err[-1].startswith(f"{path}: 2 bad lines skipped: ")
     assert peak < 3 * download.MAX_LINE_BYTES  # measured 8.5 MB (readline joins its pieces); the file is 50 MB
 
 
@@ -233,10 +245,12 @@ def test_a_drawing_of_more_points_than_a_drawing_may_have_is_skipped(quickdraw, 
     kept = list(data.read_ndjson(path, "circle"))
     assert [d.key_id for d in kept] == [*(json.loads(line)["key_id"] for line in real[:2]), "longest",
                                         json.loads(real[2])["key_id"]]
-    assert capsys.readouterr().err.splitlines() == [
+    err = capsys.readouterr().err.splitlines()
+    assert err[:-1] == [
         f"{path}:2: 1,500,002 values, more than the {MAX_LINE_VALUES:,} a drawing's line may have (skipped)",
         f"{path}:4: drawing has {2 * strokes.MAX_POINTS} points, more than the {strokes.MAX_POINTS} a drawing may have "
         "(skipped)"]
+    assert err[-1].startswith(f"{path}: 2 bad lines skipped: ")
     data.write_ndjson(kept, tmp_path / "again.ndjson")  # every drawing read writes back
     assert [d.key_id for d in data.read_ndjson(tmp_path / "again.ndjson")] == [d.key_id for d in kept]
 

@@ -213,6 +213,7 @@ def read_ndjson(
     sketchgen's own (``ClassFile``), never through a link.
     """
     path = Path(path)
+    alone = problems is None  # a file read on its own says at its end what it skipped; preparation sums up its own
     problems = problems if problems is not None else Problems()
     try:
         with open_regular(path, own=own) as f:
@@ -226,6 +227,8 @@ def read_ndjson(
                     yield parse_line(line, word, simplify_raw)
                 except ValueError as e:
                     problems.report(path, lineno, str(e), e.kind if isinstance(e, BadLine) else None)
+        if alone and problems.counts:
+            print(f"{path}: {problems.summary()}", file=sys.stderr)
     except FileRefused as e:
         raise DataError(str(e)) from None
     except OSError as e:  # a failing disk: a read error names no file of its own
