@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from sketchgen import classfiles, data, models, render
 from sketchgen import sample as sampling
@@ -114,9 +113,7 @@ def load(source: str | os.PathLike | None = None, device: str = "cpu", classes: 
     else:
         path = Path(source)
         ckpt = read_model(path)
-    with torch.random.fork_rng(devices=[]):
-        net = models.checkpoint.build(ckpt)
-    return Model(net.to(device), ckpt, path)
+    return Model(models.checkpoint.build(ckpt).to(device), ckpt, path)
 
 
 def _drawn_by_a_shipped_model(classes: list[str]) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from sketchgen.models import Batch, SketchModel, Term
+from sketchgen.models.base import shapes_only
 from sketchgen.training.distributed import sum_over_ranks
 
 
@@ -62,9 +63,12 @@ def slow_amp(device: str) -> bool:
 def onednn_lstm_in_bf16() -> bool:
     """Whether oneDNN builds ``nn.LSTM``'s kernel under CPU autocast here: it does not on a CPU without AVX-512
     (an AMD EPYC with AVX2 only: "could not create a primitive descriptor"), whatever torch's own checks say, so
-    this asks it once with a 2-unit LSTM (the global random state left as it was)."""
-    with torch.random.fork_rng(devices=[]):
+    this asks it once with a 2-unit LSTM of zeros (built without drawing from torch's random state)."""
+    with shapes_only():
         lstm = torch.nn.LSTM(2, 2, batch_first=True)
+    lstm = lstm.to_empty(device="cpu").requires_grad_(False)
+    for weight in lstm.parameters():
+        weight.zero_()
     try:
         with torch.autocast("cpu", torch.bfloat16):
             lstm(torch.zeros(1, 1, 2))
