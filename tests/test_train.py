@@ -21,12 +21,13 @@ import sketchgen
 from sketchgen import cli
 from sketchgen import models as model
 from sketchgen.api import SettingError
+from sketchgen.models import cells
 from sketchgen.runs import train_config
 from sketchgen.training import Interrupted, TrainConfig, TrainingError, train, usable
 from sketchgen.training.batching import Prefetcher
 from sketchgen.training.checkpoints import LOCK, read_last
 from sketchgen.training.config import MAX_VALIDATIONS
-from sketchgen.training.step import onednn_lstm_in_bf16, slow_amp
+from sketchgen.training.step import slow_amp
 
 
 def records(out) -> list[dict]:
@@ -608,7 +609,7 @@ def test_a_lowest_rate_above_the_rate_is_refused(quickdraw, tmp_path, capsys):
 def test_asking_onednn_for_a_bf16_lstm_leaves_the_random_state_as_it_was():
     """The question is asked on the first --amp step: a run's weights must not depend on whether it was."""
     before = torch.random.get_rng_state()
-    onednn_lstm_in_bf16.__wrapped__()
+    cells.onednn_lstm_in_bf16.__wrapped__()
     assert torch.equal(torch.random.get_rng_state(), before)
 
 

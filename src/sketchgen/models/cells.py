@@ -18,10 +18,13 @@ Generation passes ``rowwise=True``: every product then goes through
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
 from sketchgen.models import rowwise
+from sketchgen.models.base import shapes_only
 from sketchgen.models.rowwise import sigmoid_
 
 CELLS = ("lstm", "layernorm")
@@ -29,8 +32,31 @@ LN_EPSILON = 1e-3  # Magenta's layer_norm
 FORGET_BIAS = 1.0
 
 
+@functools.cache
+def onednn_lstm_in_bf16() -> bool:
+    """Whether oneDNN builds ``nn.LSTM``'s kernel under CPU autocast here: it does not on a CPU without AVX-512
+    (an AMD EPYC with AVX2 only: "could not create a primitive descriptor"), whatever torch's own checks say, so
+    this asks it once with a 2-unit LSTM of zeros (built without drawing from torch's random state)."""
+    with shapes_only():
+        lstm = nn.LSTM(2, 2, batch_first=True)
+    lstm = lstm.to_empty(device="cpu").requires_grad_(False)
+    for weight in lstm.parameters():
+        weight.zero_()
+    try:
+        with torch.autocast("cpu", torch.bfloat16):
+            lstm(torch.zeros(1, 1, 2))
+    except RuntimeError:
+        return False
+    return True
+
+
 class LSTM(nn.LSTM):
-    """``nn.LSTM`` with batch-first states; its parameters keep nn.LSTM's names (``weight_ih_l0``, ...)."""
+    """``nn.LSTM`` with batch-first states; its parameters keep nn.LSTM's names (``weight_ih_l0``, ...).
+
+    Under CPU autocast where oneDNN has no bf16 LSTM, it runs in float32 with autocast off for it alone, and the
+    other products stay in bf16. (Turning oneDNN off for the forward pass did the same through a flag of the whole
+    process, which another thread's work saw, or found left off.)
+    """
 
     def __init__(self, input_size: int, hidden: int, layers: int = 1, dropout: float = 0.0, recurrent_dropout: float = 0.0):
         super().__init__(input_size, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0, batch_first=True)
@@ -44,7 +70,11 @@ class LSTM(nn.LSTM):
         if rowwise:
             return self._rowwise(x, state)
         hx = None if state is None else tuple(s.transpose(0, 1).contiguous() for s in state)
-        out, (h, c) = super().forward(x, hx)
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not onednn_lstm_in_bf16():
+            with torch.autocast("cpu", enabled=False):
+                out, (h, c) = super().forward(x.float(), hx and tuple(s.float() for s in hx))
+        else:
+            out, (h, c) = super().forward(x, hx)
         return out, (h.transpose(0, 1), c.transpose(0, 1))
 
     def _rowwise(self, x, state):

@@ -95,8 +95,8 @@ class VAE(Stroke5Mixture, RecurrentDecoder, Encodes):
                                recurrent_dropout=cfg.recurrent_dropout)
         self.drop = nn.Dropout(cfg.dropout)
         self.head = self.mixture_head(cfg, cfg.hidden)
-        self.encoder_forward = nn.LSTM(self.step_dim, cfg.encoder_hidden, batch_first=True)
-        self.encoder_backward = nn.LSTM(self.step_dim, cfg.encoder_hidden, batch_first=True)
+        self.encoder_forward = cells.LSTM(self.step_dim, cfg.encoder_hidden)
+        self.encoder_backward = cells.LSTM(self.step_dim, cfg.encoder_hidden)
         self.to_latent = nn.Linear(2 * cfg.encoder_hidden, 2 * cfg.latent_size)
         self.to_state = RowwiseLinear(cfg.latent_size, 2 * cfg.hidden)  # row by row when generating
 

@@ -307,7 +307,7 @@ def _train(cfg, data, out, resume, log, rank, world, device, init, replace_old) 
             f"throughout and never reaches {cfg.lr:g} (lower --warmup, or train for longer)")
     if cfg.amp and slow_amp(device):
         log("note: --amp on a CPU that reports no bf16 instructions (AVX512_BF16, AMX): bf16 is emulated, and a "
-            "step may take many times as long as without --amp (22-28x on an AVX2-only CPU, docs/performance.md)")
+            "step may take many times as long as without --amp (2-22x on an AVX2-only CPU, docs/performance.md)")
     progress = _fresh_progress()
     if ckpt is not None:
         checkpoints.restore(ckpt, net, opt, sched, _term_names(net, data, train_idx, device), last, average)

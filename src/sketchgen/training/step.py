@@ -10,15 +10,12 @@ constant and no gradient).
 
 from __future__ import annotations
 
-import contextlib
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from sketchgen.models import Batch, SketchModel, Term
-from sketchgen.models.base import shapes_only
 from sketchgen.training.distributed import sum_over_ranks
 
 
@@ -59,36 +56,6 @@ def slow_amp(device: str) -> bool:
     return all(callable(check) for check in checks) and not any(check() for check in checks)
 
 
-@functools.cache
-def onednn_lstm_in_bf16() -> bool:
-    """Whether oneDNN builds ``nn.LSTM``'s kernel under CPU autocast here: it does not on a CPU without AVX-512
-    (an AMD EPYC with AVX2 only: "could not create a primitive descriptor"), whatever torch's own checks say, so
-    this asks it once with a 2-unit LSTM of zeros (built without drawing from torch's random state)."""
-    with shapes_only():
-        lstm = torch.nn.LSTM(2, 2, batch_first=True)
-    lstm = lstm.to_empty(device="cpu").requires_grad_(False)
-    for weight in lstm.parameters():
-        weight.zero_()
-    try:
-        with torch.autocast("cpu", torch.bfloat16):
-            lstm(torch.zeros(1, 1, 2))
-    except RuntimeError:
-        return False
-    return True
-
-
-def _autocast(amp: bool, device: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast where ``amp`` asks; on a CPU where oneDNN has no bf16 LSTM, with oneDNN off for the forward
-    pass, so that the LSTMs run in PyTorch's own kernels (in float32) and the other products in bf16."""
-    device_type = torch.device(device).type
-    stack = contextlib.ExitStack()
-    stack.enter_context(torch.autocast(device_type, torch.bfloat16, enabled=amp))
-    if amp and device_type == "cpu" and not onednn_lstm_in_bf16():
-        # oneDNN off and every other flag as it was (flags() would set its other defaults, TF32 among them)
-        stack.enter_context(torch.backends.mkldnn.flags(False, deterministic=None, allow_tf32=None, fp32_precision=None))
-    return stack
-
-
 def train_step(net: SketchModel, step_net: torch.nn.Module, opt: torch.optim.Optimizer, batch: Batch, step: int,
                weight: float = 1.0, grad_clip: float = 0.0, amp: bool = False, stop: bool = False,
                device: str = "cpu") -> StepResult:
@@ -97,7 +64,7 @@ def train_step(net: SketchModel, step_net: torch.nn.Module, opt: torch.optim.Opt
     ``step_net`` is ``net`` as the step runs it (in DDP, compiled); ``weight`` 0
     makes this rank's share count for nothing (see ``distributed.share``).
     """
-    with _autocast(amp, device):
+    with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=amp):  # cells.LSTM: where no bf16 LSTM
         outputs = step_net(batch)
     terms = net.losses(_float32(outputs), batch, step)
     names = sorted(terms)
