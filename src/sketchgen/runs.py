@@ -103,7 +103,12 @@ def train(classes: Sequence[str] | None = None, model: str | None = None, out: s
     retry loop may always pass it. Progress goes to ``log`` (default:
     stderr) and a progress bar. SIGINT (Ctrl-C) or SIGTERM stops it at the
     next step with ``last.pt`` written and raises ``training.Interrupted``,
-    a ``KeyboardInterrupt``: ``resume=True`` continues it.
+    a ``KeyboardInterrupt``: ``resume=True`` continues it. It seeds torch's
+    random generator, which every thread of a process shares (dropout draws
+    from it), and puts the caller's state back at its end: the same seed gives
+    the same weights, and other threads' numbers are their own, only where no
+    other thread draws from torch's random numbers meanwhile (sampling does
+    not); a process of its own gives both.
     """
     if log is not None and not callable(log):
         raise UsageError(f"log must be a function of one line of text, not {log!r:.40}")
