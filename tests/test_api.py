@@ -555,7 +555,7 @@ def test_loading_neither_draws_from_nor_sets_torchs_random_state(tiny_models, mo
     monkeypatch.setattr(torch, "set_rng_state", set_state)
     torch.manual_seed(0)
     expected = torch.rand(3)
-    for source in (None, *tiny_models.values()):
+    for source in (None, *tiny_models.values(), FIXTURES / "v010-mdn-circle.gen.json"):  # Magenta's: imported
         torch.manual_seed(0)
         sketchgen.load(source)
         assert torch.equal(torch.rand(3), expected)

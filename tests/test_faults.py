@@ -165,6 +165,8 @@ def test_resume_refuses_a_different_run_or_a_damaged_checkpoint(reference, tmp_p
     with pytest.raises(TrainingError,
                        match=r"last\.pt is from a run with other --batch-size \(\d+ there, 8 here\): pass the same"):
         train(config("seed", epochs=5, batch_size=8), prepared(), out, resume=True, log=lambda msg: None)
+    with pytest.raises(TrainingError, match=r"with other --init \('' there, 'base\.pt' here\): pass the same"):
+        train(config("seed", init="base.pt"), prepared(), out, resume=True, log=lambda msg: None)  # no help: a flag
     with pytest.raises(TrainingError, match="from a run with other classes"):
         train(config("seed"), prepare(["circle", "bear"], SIMPLIFIED, seed=3), out, resume=True, log=lambda msg: None)
     elsewhere = tmp_path / "elsewhere"  # the same drawings, copied: the files it trained on are named (an audit's find)

@@ -284,20 +284,20 @@ def _progress(ckpt: dict, path: Path) -> dict:
 
 def check_same_run(ckpt: dict, cfg: TrainConfig, net: models.SketchModel, data, path: Path) -> None:
     """Refuse to resume into a different run: other data, model or batches could never reach the same weights."""
-    def setting(name: str, there, here, flags) -> str:
-        """A changed setting by its flag where it has one, with both values."""
-        return f"{flag(name) if name in flags else name} ({there!r:.40} there, {here!r:.40} here)"
+    def setting(name: str, there, here) -> str:
+        return f"{name} ({there!r:.40} there, {here!r:.40} here)"
 
-    saved = ckpt["train"]
-    train_flags = {f.name for f in fields(TrainConfig) if f.metadata.get("help")}
-    differ = [setting(k, saved.get(k), v, train_flags) for k, v in asdict(cfg).items()
+    saved = ckpt["train"]  # every training setting but model_config is a flag of train's
+    differ = [setting(flag(k), saved.get(k), v) for k, v in asdict(cfg).items()
               if k not in (*RESUMABLE_CHANGES, "model_config") and saved.get(k) != v]
-    # The model's settings are compared as built (model_config holds only those given), and the first named.
+    # The model's settings are compared as built (model_config holds only those given), and the first named: by its
+    # flag where it is one (the offset scale is drawn from the data).
     mine = asdict(net.cfg)
     if ckpt["classes"] != list(data.classes):
         differ.append("classes")
     elif changed := [k for k in mine if ckpt["config"].get(k) != mine[k]]:
-        differ.append(setting(changed[0], ckpt["config"].get(changed[0]), mine[changed[0]], type(net).flags()))
+        k = changed[0]
+        differ.append(setting(flag(k) if k in type(net).flags() else k, ckpt["config"].get(k), mine[k]))
     recorded = ckpt.get("data")
     if recorded is not None and data.settings and \
             any(recorded[k] != data.settings[k] for k in ("max_per_class", "seed", "sources")):

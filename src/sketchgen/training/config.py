@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sketchgen import models
 from sketchgen.classfiles import categories
-from sketchgen.errors import SketchgenError
+from sketchgen.errors import SketchgenError, one_line
 from sketchgen.models.base import setting
 from sketchgen.strokes import MAX_POINTS
 from sketchgen.training.optim import OPTIMIZERS, SCHEDULES
@@ -151,3 +151,6 @@ class TrainingError(SketchgenError):
 class Interrupted(KeyboardInterrupt):
     """SIGINT/SIGTERM arrived; a consistent last.pt was written before this was raised. A KeyboardInterrupt, as
     Ctrl-C is anywhere else, so that a caller's ``except Exception`` does not swallow the stop."""
+
+    def __str__(self) -> str:  # one line, as a SketchgenError's: it names the run's folder
+        return one_line(super().__str__())
