@@ -362,6 +362,7 @@ def test_adamw_decays_weight_matrices_only(small_data, tmp_path):
     with pytest.raises(Interrupted) as stopped:
         train(cfg, small_data, tmp_path / "split", log=stop_after_the_first_epoch)
     assert not isinstance(stopped.value, Exception)  # Ctrl-C passes a caller's `except Exception` (an audit's find)
+    assert str(Interrupted("state in /tmp/a\nb/last.pt")) == "state in /tmp/a\\nb/last.pt"  # one line, as before
     again = train(cfg, small_data, tmp_path / "split", resume=True, log=quiet)
     assert [r["val_loss"] for r in again] == [r["val_loss"] for r in whole]
     a, b = (torch.load(tmp_path / run / "last.pt", weights_only=True) for run in ("whole", "split"))
