@@ -636,7 +636,7 @@ def test_a_worker_killed_or_interrupted_ends_prepare_in_one_line(quickdraw, tmp_
         else:
             os.kill(min(waits), signal.SIGKILL)
         err = run.communicate(timeout=60)[1]
-    waiting = f"'bear': another sketchgen process is preparing it (it holds {bear}.lock): waiting for it to finish\n"
+    waiting = f"'bear': another sketchgen process or thread is preparing it (it holds {bear}.lock): waiting for it to finish\n"
     assert (run.returncode, err) == (1, waiting + ("interrupted\n" if fault == "Ctrl-C" else "error: a process preparing "
                                      "the classes was killed (out of memory?): run again, or with --workers 1\n"))
 
@@ -684,7 +684,7 @@ def test_a_prepare_waiting_for_another_says_so(quickdraw, tmp_path):
                                text=True)
         said = select.select([run.stderr], [], [], 60)[0] and run.stderr.readline()
         assert run.poll() is None  # still waiting
-    assert said == f"'circle': another sketchgen process is preparing it (it holds {circle}.lock): waiting for it to finish\n"
+    assert said == f"'circle': another sketchgen process or thread is preparing it (it holds {circle}.lock): waiting for it to finish\n"
     assert run.wait(timeout=60) == 0 and run.stderr.read() == ""
 
 

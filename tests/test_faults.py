@@ -602,7 +602,7 @@ def test_two_processes_preparing_one_cache(tmp_path):
     assert outs[0][0] == outs[1][0] and outs[0][0].startswith(f"{len(prepare(CLASSES, SIMPLIFIED, seed=3))} drawings")
     # Neither saw a half-written cache to complain about; one may say it waits while the other prepares a class.
     waited = [line for _, err in outs for line in err.splitlines()]
-    assert all(re.fullmatch(r"'\w+': another sketchgen process is preparing it \(it holds .*\.lock\): waiting for it "
+    assert all(re.fullmatch(r"'\w+': another sketchgen process or thread is preparing it \(it holds .*\.lock\): waiting for it "
                             r"to finish", line) for line in waited), waited
     files = sorted(p.name for p in (tmp_path / "prepared").iterdir())  # a cache folder and a lock per class
     assert [re.sub(r"-[0-9a-f]{16}", "-KEY", f) for f in files] == ["circle-KEY", "circle-KEY.lock",

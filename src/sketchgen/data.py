@@ -410,7 +410,7 @@ class _Job:
     @property
     def busy(self) -> str:
         """What is said where another process holds the class's lock: the wait has no bound (``locked``)."""
-        return "" if self.quiet else f"{self.name!r}: another sketchgen process is preparing it"
+        return "" if self.quiet else f"{self.name!r}: another sketchgen process or thread is preparing it"
 
 
 def _ensure(job: _Job) -> Counter:

@@ -187,7 +187,7 @@ def download_class(
     nothing of it kept. The partial file is sketchgen's own (``open_own``): never a link's target.
     """
     dest, part, url = _locations(name, dest_dir, base_url)
-    with locked(dest, f"{dest}: another sketchgen process is downloading it"):
+    with locked(dest, f"{dest}: another sketchgen process or thread is downloading it"):
         if _is_valid(dest, name):
             return dest
 
@@ -239,7 +239,7 @@ def download_slice(
     retried as ``download_class``'s are.
     """
     dest, _, url = _locations(name, dest_dir, base_url)
-    with locked(dest, f"{dest}: another sketchgen process is downloading it"):
+    with locked(dest, f"{dest}: another sketchgen process or thread is downloading it"):
         if _is_valid(dest, name):
             return dest
 
