@@ -638,7 +638,9 @@ def test_a_worker_killed_or_interrupted_ends_prepare_in_one_line(quickdraw, tmp_
         err = run.communicate(timeout=60)[1]
     waiting = f"'bear': another sketchgen process or thread is preparing it (it holds {bear}.lock): waiting for it to finish\n"
     assert (run.returncode, err) == (1, waiting + ("interrupted\n" if fault == "Ctrl-C" else "error: a process preparing "
-                                     "the classes was killed (out of memory?): run again, or with --workers 1\n"))
+                                     "the classes was killed (out of memory? or a script that runs sketchgen without "
+                                     "`if __name__ == \"__main__\":`, which each such process runs again): run again, "
+                                     "or with --workers 1\n"))
 
 
 def test_every_line_of_a_prepare_s_notes_is_written_whole(quickdraw, tmp_path):

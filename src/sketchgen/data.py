@@ -463,8 +463,9 @@ def _run(jobs: list[_Job], workers: int, context) -> Iterator[Counter]:
             for done in as_completed(futures):
                 yield done.result()
         except BrokenProcessPool:
-            raise DataError("a process preparing the classes was killed (out of memory?): run again, or with "
-                            "--workers 1") from None
+            raise DataError("a process preparing the classes was killed (out of memory? or a script that runs "
+                            "sketchgen without `if __name__ == \"__main__\":`, which each such process runs again): "
+                            "run again, or with --workers 1") from None
         finally:
             for f in futures:
                 f.cancel()
