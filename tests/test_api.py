@@ -582,6 +582,15 @@ def test_refusals_name_what_is_wrong(shipped, eyes, tmp_path):
             call()
 
 
+def test_a_bad_setting_is_refused_before_the_starting_point_is_said(tmp_path):
+    """``cell="gru"`` printed "training from random weights: --cell gru is not the shipped base's ..." and then the
+    refusal (an audit's find): the note waits until the settings are known to be good."""
+    said = []
+    with pytest.raises(sketchgen.SettingError, match="cell is 'gru', not one of lstm, layernorm"):
+        sketchgen.train(classes=["eye"], model="mdn", out=tmp_path / "run", cell="gru", log=said.append)
+    assert said == [] and not (tmp_path / "run").exists()
+
+
 def test_generate_refuses_a_label_that_is_no_class_index_naming_it(shipped):
     """``Model.generate`` is public: -1 or 10**6 was an IndexError deep in torch, a name a ValueError, and 0.5 or
     True quietly drew class 0 or 1."""
