@@ -227,6 +227,15 @@ class SketchModel(nn.Module, abc.ABC):
         return cls(cls.Config(n_classes=len(data.classes), **settings))
 
     @classmethod
+    def with_weights(cls, cfg, state: dict[str, torch.Tensor]) -> "SketchModel":
+        """The model of ``cfg`` holding ``state``'s tensors, in eval mode. Built with shapes only: no random
+        initialisation is made to be thrown away, so torch's random state, which every thread shares, stays as it was."""
+        with shapes_only():
+            model = cls(cfg)
+        model.load_state_dict(state, assign=True)
+        return model.eval()
+
+    @classmethod
     def flags(cls) -> dict[str, dict]:
         """Config fields that are `sketchgen train` flags: their help, bounds, choices and default."""
         return {f.name: {**f.metadata, "default": f.default if f.default is not MISSING else f.default_factory()}

@@ -149,15 +149,9 @@ def load(path: str | os.PathLike) -> tuple[SketchModel, dict]:
 
 
 def build(ckpt: dict) -> SketchModel:
-    """The model of a checked checkpoint dict, its weights loaded (in float32), in eval mode.
-
-    Built with shapes only, then given the checkpoint's tensors: no random initialisation to throw away, so torch's
-    random state, which every thread of a process shares, is neither drawn from nor saved and put back."""
+    """The model of a checked checkpoint dict, its weights loaded (in float32), in eval mode."""
     cls = get(ckpt["kind"])
-    with shapes_only():
-        model = cls(cls.Config(**ckpt["config"]))
-    model.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()}, assign=True)
-    return model.eval()
+    return cls.with_weights(cls.Config(**ckpt["config"]), {k: v.float() for k, v in ckpt["state_dict"].items()})
 
 
 def restrict(ckpt: dict, classes: list[str]) -> dict:

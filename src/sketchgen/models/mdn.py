@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from sketchgen.models import cells, heads
-from sketchgen.models.base import MagentaExport, MagentaImport, ModelError, setting, shapes_only
+from sketchgen.models.base import MagentaExport, MagentaImport, ModelError, setting
 from sketchgen.models.decoder import RecurrentDecoder
 from sketchgen.models.mixture import MixtureConfig, Stroke5Mixture
 from sketchgen.models.registry import register
@@ -133,7 +133,4 @@ class MDN(Stroke5Mixture, RecurrentDecoder, MagentaExport, MagentaImport):
         state = {"embed.weight": np.zeros((1, cfg.embed_dim)), "lstm.weight_ih_l0": w_ih,
                  "lstm.weight_hh_l0": w_hh.T[torch_order], "lstm.bias_ih_l0": gate_bias[torch_order],
                  "lstm.bias_hh_l0": np.zeros(4 * h), "head.weight": out_w.T, "head.bias": out_b}
-        with shapes_only():  # as checkpoint.build: torch's random state, which threads share, is not drawn from
-            net = cls(cfg)
-        net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)).float() for k, v in state.items()}, assign=True)
-        return net.eval()
+        return cls.with_weights(cfg, {k: torch.from_numpy(np.ascontiguousarray(v)).float() for k, v in state.items()})
