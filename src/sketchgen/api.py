@@ -283,9 +283,12 @@ class Model:
             else class_names(classes, "classes")
         if len(words) != len(drawings):
             raise UsageError(f"{len(words)} classes for {len(drawings)} drawings: give one class for all, or one each")
-        if classes is not None:  # a class it lacks named as sample names it, not blamed on the drawing
-            self.labels(list(dict.fromkeys(words)))
-        labels = self._labels_of(drawings, words)
+        if classes is None:
+            labels = self._labels_of(drawings)
+        else:  # a class it lacks named as sample names it, not blamed on the drawing
+            asked = list(dict.fromkeys(words))
+            found = dict(zip(asked, self.labels(asked)))
+            labels = np.array([found[w] for w in words], dtype=np.int64)
         rows = np.repeat(np.arange(len(drawings)), n)
         made = self.generate(labels[rows], max_len=max_len, prefix=lambda i: starts[rows[i]], **how)
         try:
@@ -349,12 +352,12 @@ class Model:
         return [Drawing.from_stroke3(f, a.word if t < 0.5 else b.word, model=self.kind, t=round(float(t), 6), **how)
                 for f, t in zip(frames, ts)]
 
-    def _labels_of(self, drawings: Sequence[Drawing], words: Sequence[str | None] | None = None) -> np.ndarray:
-        """The class of each drawing, its word unless ``words`` says otherwise; one line for a class it lacks."""
+    def _labels_of(self, drawings: Sequence[Drawing]) -> np.ndarray:
+        """The class of each drawing, its word; one line for a class it lacks."""
         index = classfiles.Names(self.classes)
         labels = []
         for i, d in enumerate(drawings):
-            word = (words[i] if words is not None else None) or d.word
+            word = d.word
             if not isinstance(word, str) or index.find(word) is None:
                 raise UsageError(f"drawing {i + 1} is a {str(word)[:40]!r}, a class {self.path.name} was not trained "
                                  f"on; it knows: {models.listing(self.classes)}")
